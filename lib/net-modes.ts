@@ -1,0 +1,174 @@
+import { HostError, UsageError } from './errors.ts';
+import { macvtapNodePath } from './paths.ts';
+import type { PortPicker } from './ports.ts';
+import { qemuProps } from './qemu-syntax.ts';
+import type { CleanupAction, FdSpec, Forward, HostAction, HostFacts, NetItem, Settings } from './types.ts';
+
+const SSH_BASE_PORT = 10022;
+const MCAST_PORT = 12345;
+
+/** State shared by the NICs of one guest while they are planned, in order. */
+export interface NetContext {
+  facts: HostFacts;
+  settings: Settings;
+  guest: string;
+  hostIp?: string;
+  /** --host-ip goes to the first bridge this guest creates, once. */
+  hostIpAssigned: boolean;
+  fwd: Forward[];
+  ports: PortPicker;
+  nextFd: () => number;
+  macvtapNames: Set<string>;
+  bridgesPlanned: Map<string, 'create' | 'shared' | 'foreign'>;
+  warnings: string[];
+}
+
+export interface NicPlan {
+  netdev: string;
+  actions: HostAction[];
+  cleanup: CleanupAction[];
+  fds: FdSpec[];
+  messages: string[];
+}
+
+interface Nic {
+  id: string;
+  mac: string;
+  position: number;
+}
+
+type ModePlanner<K extends NetItem['kind']> = (item: Extract<NetItem, { kind: K }>, nic: Nic, context: NetContext) => NicPlan;
+
+const empty = (netdev: string, messages: string[] = []): NicPlan => ({ netdev, actions: [], cleanup: [], fds: [], messages });
+
+/** Opens /dev/vhost-net for a TAP or macvtap NIC when it really opens; QEMU 7.2 aborts on vhost=on otherwise. */
+function vhostFor(context: NetContext): { props: Record<string, string | number>; fds: FdSpec[] } {
+  if (!context.facts.vhostNetUsable) {
+    const warning = `vhost-net is not available (${context.settings.vhostNetDevice} cannot be opened: load the vhost_net module and give your user access, see qemu-script doctor); TAP NICs run without it`;
+    if (!context.warnings.includes(warning)) context.warnings.push(warning);
+    return { props: {}, fds: [] };
+  }
+  const fd = context.nextFd();
+  return { props: { vhost: 'on', vhostfd: fd }, fds: [{ fd, path: context.settings.vhostNetDevice }] };
+}
+
+function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
+  const ssh = context.ports.firstFree(SSH_BASE_PORT);
+  const forwards = [`hostfwd=tcp:127.0.0.1:${ssh}-:22`];
+  const messages = [`SSH on localhost:${ssh}`];
+  for (const forward of context.fwd) {
+    const port = context.ports.exactly(forward.hostPort, '--fwd');
+    forwards.push(`hostfwd=${forward.protocol}:127.0.0.1:${port}-:${forward.guestPort}`);
+    messages.push(`Forward ${forward.protocol} localhost:${port} -> guest port ${forward.guestPort}`);
+  }
+  return empty([`user,id=${nic.id}`, ...forwards].join(','), messages);
+}
+
+function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
+  // Bound to loopback: otherwise QEMU joins the group on a LAN NIC (other hosts
+  // using the group join the "internal" network) or fails with "No such device".
+  const netdev = qemuProps(`socket,id=${nic.id}`, {
+    mcast: `230.0.0.${item.group + 1}:${MCAST_PORT}`,
+    localaddr: item.lan ? undefined : '127.0.0.1',
+  });
+  return empty(netdev, [`NIC ${nic.position} on internal network ${item.group} (multicast${item.lan ? ', LAN-wide' : ', this host only'})`]);
+}
+
+function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'foreign' {
+  const planned = context.bridgesPlanned.get(name);
+  if (planned) return planned === 'create' ? 'shared' : planned;
+  const existing = context.facts.interfaces[name];
+  if (existing && existing.kind !== 'bridge') {
+    throw new UsageError(`--net ${name}: interface ${name} exists and is not a bridge (it is ${existing.linkKind ?? existing.kind}); choose another bridge name`);
+  }
+  const use = !existing ? 'create' : context.facts.toolBridges.includes(name) ? 'shared' : 'foreign';
+  context.bridgesPlanned.set(name, use);
+  return use;
+}
+
+function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicPlan {
+  const firstPlanFor = !context.bridgesPlanned.has(item.name);
+  const use = bridgeUse(item.name, context);
+  const created = use === 'create' && firstPlanFor;
+  const hostIp = created && !context.hostIpAssigned ? context.hostIp : undefined;
+  if (hostIp) context.hostIpAssigned = true;
+  const vhost = vhostFor(context);
+  const helper = context.settings.bridgeHelper;
+  const netdev = vhost.fds.length > 0
+    ? qemuProps(`tap,id=${nic.id}`, { br: item.name, helper, ...vhost.props })
+    : qemuProps(`bridge,id=${nic.id}`, { br: item.name, helper });
+  const how = use === 'foreign' ? 'existing, left alone' : use === 'create' && firstPlanFor ? 'created' : 'shared';
+  return {
+    netdev,
+    actions: created ? [{ op: 'bridge-add', name: item.name, hostIp }] : [],
+    cleanup: use !== 'foreign' && firstPlanFor ? [{ op: 'bridge-del', name: item.name }] : [],
+    fds: vhost.fds,
+    messages: [`NIC ${nic.position} on bridge ${item.name} (${how})${hostIp ? `, host at ${hostIp}` : ''}`],
+  };
+}
+
+function freeMacvtapName(context: NetContext): string {
+  const taken = (name: string) => name in context.facts.interfaces || context.facts.reservedInterfaces.includes(name) || context.macvtapNames.has(name);
+  for (let k = 0; ; k++) {
+    const name = `macvtap${k}`;
+    if (!taken(name)) {
+      context.macvtapNames.add(name);
+      return name;
+    }
+  }
+}
+
+function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): NicPlan {
+  const parent = context.facts.interfaces[item.parent];
+  if (!parent) throw new UsageError(`--net macvtap:${item.parent}: no interface ${item.parent} on this host (see ip link)`);
+  if (parent.kind === 'wireless') {
+    throw new HostError(`macvtap over ${item.parent}: a Wi-Fi NIC cannot carry macvtap (the access point drops foreign MACs); use a user network or a bridge with a wired NIC`);
+  }
+  const name = freeMacvtapName(context);
+  const node = macvtapNodePath(context.facts.isRoot, context.facts.runtimeDir, context.guest, name);
+  const tapFd = context.nextFd();
+  const vhost = vhostFor(context);
+  return {
+    netdev: qemuProps(`tap,id=${nic.id}`, { fd: tapFd, ...vhost.props }),
+    actions: [{ op: 'macvtap-add', name, parent: item.parent, mac: nic.mac, guest: context.guest, node }],
+    cleanup: [{ op: 'macvtap-del', name, node }],
+    fds: [{ fd: tapFd, path: node, macvtap: name }, ...vhost.fds],
+    messages: [`NIC ${nic.position} on ${item.parent}'s LAN through ${name}`],
+  };
+}
+
+function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext): NicPlan {
+  const route = context.facts.defaultRouteInterface;
+  if (!route) throw new HostError('bridged adapter: this host has no default route, so there is no LAN to join; use --net macvtap:IF or a bridge name');
+  const facts = context.facts.interfaces[route];
+  switch (facts?.kind) {
+    case 'bridge':
+      return planBridge({ name: route }, nic, context);
+    case 'physical':
+      context.warnings.push(`bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give the host its own macvtap/macvlan over ${route} or use a bridge`);
+      return planMacvtap({ parent: route }, nic, context);
+    case 'veth':
+      return planMacvtap({ parent: route }, nic, context);
+    case 'macvlan':
+    case 'macvtap':
+      if (!facts.parent) throw new HostError(`bridged adapter: cannot find the lower device of ${route}`);
+      return planMacvtap({ parent: facts.parent }, nic, context);
+    case 'wireless':
+      return planMacvtap({ parent: route }, nic, context);
+    default:
+      throw new HostError(`bridged adapter: the default route is on ${route} (${facts?.linkKind ?? 'unknown kind'}), a virtual interface a guest cannot join; put the LAN NIC in a bridge (e.g. br0) or use --net macvtap:IF`);
+  }
+}
+
+// One entry per network kind: a new mode is one entry and one small function.
+export const NET_MODES: { [K in NetItem['kind']]: ModePlanner<K> } = {
+  user: planUser,
+  mcast: planMcast,
+  bridge: planBridge,
+  macvtap: planMacvtap,
+  bridged: planBridged,
+};
+
+export function planNic(item: NetItem, nic: Nic, context: NetContext): NicPlan {
+  return (NET_MODES[item.kind] as ModePlanner<typeof item.kind>)(item as never, nic, context);
+}

@@ -1,0 +1,80 @@
+import { UsageError } from './errors.ts';
+import type { NetItem } from './types.ts';
+
+// Linux interface names are at most 15 bytes; the tool also keeps them free of
+// anything a shell, a path or `ip` could read as syntax.
+export const INTERFACE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
+
+const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
+
+export const NET_SPEC_HELP = `NET is a comma-separated list (or repeat --net), NICs in the order written:
+  user          user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port
+  bridge        bridged adapter: the guest joins the LAN of the host's default route
+  vmnetN, NAME  a TAP on bridge NAME: created if missing and removed with its last guest;
+                an existing bridge (e.g. br0) is used and never removed (br:NAME forces a bridge name)
+  macvtap:IF    a macvtap over interface IF (guest on IF's LAN, no host involvement)
+  mcast:N       internal network N (0-254) over socket multicast on loopback; mcast:N:lan spans the LAN
+  none          no NIC at all
+  compact form, one letter per NIC: u (user), p (bridged adapter), 0-f (internal network N over
+                multicast); with the tap: prefix internal networks are bridges vmnetN (tap:u0a)`;
+
+function bad(item: string, why: string): UsageError {
+  return new UsageError(`--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`);
+}
+
+function parseCompact(letters: string, tap: boolean): NetItem[] {
+  return [...letters.toLowerCase()].map((letter): NetItem => {
+    if (letter === 'u') return { kind: 'user' };
+    if (letter === 'p') return { kind: 'bridged' };
+    const n = parseInt(letter, 16);
+    return tap ? { kind: 'bridge', name: `vmnet${n}` } : { kind: 'mcast', group: n, lan: false };
+  });
+}
+
+function parseItem(item: string): NetItem[] {
+  const compact = COMPACT.exec(item);
+  if (compact) return parseCompact(compact[2], Boolean(compact[1]));
+  if (item === 'user') return [{ kind: 'user' }];
+  if (item === 'bridge') return [{ kind: 'bridged' }];
+  const [prefix, rest, extra] = item.split(':');
+  if (rest !== undefined) {
+    if (prefix === 'mcast') {
+      const group = /^\d{1,3}$/.test(rest) ? Number(rest) : NaN;
+      if (!(group >= 0 && group <= 254)) throw bad(item, 'the multicast network number must be 0-254');
+      if (extra !== undefined && extra !== 'lan') throw bad(item, `unknown multicast option "${extra}" (only "lan")`);
+      return [{ kind: 'mcast', group, lan: extra === 'lan' }];
+    }
+    if (extra === undefined && (prefix === 'macvtap' || prefix === 'br')) {
+      if (!INTERFACE_NAME.test(rest)) throw bad(item, `"${rest}" is not a valid interface name (letters, digits, _ . -, at most 15)`);
+      return [prefix === 'br' ? { kind: 'bridge', name: rest } : { kind: 'macvtap', parent: rest }];
+    }
+    throw bad(item, `unknown network "${prefix}:"`);
+  }
+  if (INTERFACE_NAME.test(item)) return [{ kind: 'bridge', name: item }];
+  throw bad(item, 'unknown network');
+}
+
+/** Parses one or more --net values into NICs in written order; [] means `none`. */
+export function parseNetSpecs(specs: string[]): { items: NetItem[]; notes: string[] } {
+  const words = specs.flatMap((spec) => spec.split(',')).map((word) => word.trim());
+  if (words.includes('none')) {
+    if (words.length > 1) throw new UsageError(`--net: "none" cannot be combined with other networks (got "${specs.join(',')}")`);
+    return { items: [], notes: [] };
+  }
+  const parsed = words.flatMap((word) => {
+    if (word === '') throw bad(specs.join(','), 'empty network item');
+    return parseItem(word);
+  });
+  // `vm` announced it dropped a second user network but kept it; one user NIC
+  // already has NAT and every forward, so a second one is really dropped here.
+  const items: NetItem[] = [];
+  const notes: string[] = [];
+  for (const item of parsed) {
+    if (item.kind === 'user' && items.some((kept) => kept.kind === 'user')) {
+      if (notes.length === 0) notes.push('duplicate user network removed: one user network is enough');
+      continue;
+    }
+    items.push(item);
+  }
+  return { items, notes };
+}

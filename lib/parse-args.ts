@@ -1,0 +1,178 @@
+import minimist from 'minimist';
+import { isIP } from 'node:net';
+import { UsageError } from './errors.ts';
+import { parseMacMode } from './mac.ts';
+import { parseNetSpecs } from './net-spec.ts';
+import { OWN_OPTIONS, lookupOwnOption } from './own-options.ts';
+import { qemuOptionName, qemuOptionTakesValue } from './qemu-flags.ts';
+import { envDefault, readSettings, type Env } from './settings.ts';
+import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from './types.ts';
+
+export type ParsedArgs =
+  | { command: 'help' }
+  | { command: 'version' }
+  | { command: 'launch'; options: LaunchOptions };
+
+const USB_ID = /^[0-9a-f]{4}:[0-9a-f]{4}$/i;
+const ACCELS: readonly Accel[] = ['kvm', 'tcg', 'kvm:tcg'];
+const DISPLAYS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
+
+/**
+ * Splits the command line into own options (rewritten to their long form, with
+ * bare words turned into --disk so disks keep their written order) and QEMU's
+ * words, which keep their order and their values.
+ */
+function splitWords(argv: string[]): { own: string[]; qemuBefore: string[]; qemuAfter: string[] } {
+  const own: string[] = [];
+  const qemuBefore: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    if (word === '--') return { own, qemuBefore, qemuAfter: argv.slice(i + 1) };
+    const found = lookupOwnOption(word);
+    if (found) {
+      const { option } = found;
+      if (!option.value) {
+        if (found.inline !== undefined) throw new UsageError(`--${option.name} takes no value (got "${word}")`);
+        own.push(`--${option.name}`);
+        continue;
+      }
+      const value = found.inline ?? argv[++i];
+      if (value === undefined) throw new UsageError(`${word} needs a value: ${word} ${option.value}`);
+      // `--name=value`: minimist would read a value starting with '-' as an option.
+      own.push(`--${option.name}=${value}`);
+      continue;
+    }
+    const qemuName = qemuOptionName(word);
+    if (qemuName !== undefined) {
+      qemuBefore.push(word);
+      if (qemuOptionTakesValue(qemuName) && i + 1 < argv.length) qemuBefore.push(argv[++i]);
+      continue;
+    }
+    own.push(`--disk=${word}`);
+  }
+  return { own, qemuBefore, qemuAfter: [] };
+}
+
+function list(value: unknown): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+function last(value: unknown): string | undefined {
+  const values = list(value);
+  return values[values.length - 1];
+}
+
+export function parseDisplay(text: string): DisplayRequest {
+  const [kind, port, extra] = text.split(':');
+  const known = DISPLAYS.find((display) => display === kind);
+  const portOk = port === undefined || (known === 'telnet' && /^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
+  if (!known || !portOk || extra !== undefined) {
+    throw new UsageError(`--display: "${text}" is not a display (accepted: ${DISPLAYS.join(', ')}; telnet:PORT)`);
+  }
+  return port === undefined ? { kind: known } : { kind: known, port: Number(port) };
+}
+
+function parsePort(text: string, what: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`${what}: "${text}" is not a port (1-65535)`);
+  return port;
+}
+
+export function parseForward(text: string): Forward {
+  const match = /^(?:(tcp|udp):)?([^-]+)-(.+)$/.exec(text);
+  if (!match) throw new UsageError(`--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT, e.g. 8080-80)`);
+  const protocol = (match[1] ?? 'tcp') as Forward['protocol'];
+  return { protocol, hostPort: parsePort(match[2], '--fwd'), guestPort: parsePort(match[3], '--fwd') };
+}
+
+function parseAccel(text: string, what: string): Accel {
+  const accel = ACCELS.find((known) => known === text);
+  if (!accel) throw new UsageError(`${what}: "${text}" is not an accelerator (accepted: ${ACCELS.join(', ')})`);
+  return accel;
+}
+
+function parseHostIp(text: string): string {
+  const [address, bits, extra] = text.split('/');
+  const family = isIP(address ?? '');
+  const max = family === 6 ? 128 : 32;
+  if (!family || extra !== undefined || !/^\d{1,3}$/.test(bits ?? '') || Number(bits) > max) {
+    throw new UsageError(`--host-ip: "${text}" is not an address with prefix length (e.g. 192.168.255.5/24)`);
+  }
+  return text;
+}
+
+export function parseDisk(text: string): DiskRequest | { usbId: string } {
+  const disk: DiskRequest = { path: text, usb: false, cdrom: false };
+  for (;;) {
+    const match = /^(usb|cdrom|blk|scsi):(.*)$/.exec(disk.path);
+    if (!match) break;
+    const [, prefix, rest] = match;
+    if (prefix === 'usb' && USB_ID.test(rest) && !disk.cdrom && !disk.controller) return { usbId: rest.toLowerCase() };
+    if (prefix === 'usb') disk.usb = true;
+    if (prefix === 'cdrom') disk.cdrom = true;
+    if (prefix === 'blk') disk.controller = 'virtio-blk';
+    if (prefix === 'scsi') disk.controller = 'virtio-scsi';
+    disk.path = rest;
+  }
+  if (disk.path === '') throw new UsageError(`--disk: "${text}" has no path`);
+  return disk;
+}
+
+function parseUsbId(text: string): string {
+  if (!USB_ID.test(text)) throw new UsageError(`--usb: "${text}" is not a USB id (accepted: VID:PID in hex, e.g. 046d:c52b; see lsusb)`);
+  return text.toLowerCase();
+}
+
+export function parseArgs(argv: string[], env: Env): ParsedArgs {
+  const { own, qemuBefore, qemuAfter } = splitWords(argv);
+  const args = minimist(own, {
+    string: OWN_OPTIONS.filter((option) => option.value).map((option) => option.name),
+    boolean: OWN_OPTIONS.filter((option) => !option.value).map((option) => option.name),
+  });
+  if (args.help) return { command: 'help' };
+  if (args.version) return { command: 'version' };
+
+  const settings = readSettings(env);
+  const disks: DiskRequest[] = [];
+  const usb: string[] = [];
+  for (const text of list(args.disk)) {
+    const disk = parseDisk(text);
+    if ('usbId' in disk) usb.push(disk.usbId);
+    else disks.push(disk);
+  }
+  usb.push(...list(args.usb).map(parseUsbId));
+  const netSpecs = list(args.net);
+  const net = parseNetSpecs(netSpecs.length > 0 ? netSpecs : [envDefault(env, 'VM_NET')]);
+  const accelText = last(args.accel) ?? env.VM_ACCEL;
+  const macText = last(args.mac);
+  const hostIp = last(args['host-ip']);
+  const name = last(args.name);
+  if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    throw new UsageError(`--name: "${name}" is not a guest name (letters, digits, _ . -, at most 64)`);
+  }
+  const display = parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
+  return {
+    command: 'launch',
+    options: {
+      disks,
+      net: net.items,
+      display,
+      usb,
+      uefi: Boolean(args.uefi),
+      accel: accelText ? parseAccel(accelText, args.accel ? '--accel' : 'VM_ACCEL') : undefined,
+      mac: macText ? parseMacMode(macText) : { kind: 'stable' },
+      name,
+      hostIp: hostIp === undefined ? undefined : parseHostIp(hostIp),
+      fwd: list(args.fwd).map(parseForward),
+      foreground: Boolean(args.foreground) || display.kind === 'stdio',
+      dryRun: Boolean(args['dry-run']),
+      json: Boolean(args.json),
+      verbose: Boolean(args.verbose),
+      qemuBefore,
+      qemuAfter,
+      settings,
+      notes: net.notes,
+    },
+  };
+}

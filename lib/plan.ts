@@ -1,0 +1,94 @@
+import { planAccel, userChoosesAccel } from './accel.ts';
+import { commandsFor } from './commands.ts';
+import { XHCI_CONTROLLER, needsXhciForDisks, planDisks } from './disks.ts';
+import { DISPLAYS } from './displays.ts';
+import { UsageError } from './errors.ts';
+import { planMacs } from './mac.ts';
+import { planNic, type NetContext } from './net-modes.ts';
+import { guestRunDir } from './paths.ts';
+import { PortPicker } from './ports.ts';
+import { qemuValue } from './qemu-syntax.ts';
+import { planUsbPassthrough } from './usb.ts';
+import type { HostFacts, LaunchOptions, Plan } from './types.ts';
+
+const GUEST_NAME_MAX = 48;
+
+/** The guest's name: --name, else the first disk's file name, else "guest"; never one a running guest has. */
+export function guestName(requested: string | undefined, firstDiskPath: string | undefined, taken: string[]): string {
+  const fromDisk = firstDiskPath?.split('/').pop()?.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const base = (requested ?? (fromDisk || 'guest')).slice(0, GUEST_NAME_MAX);
+  if (!taken.includes(base)) return base;
+  for (let n = 2; ; n++) if (!taken.includes(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/** Pure: turns the request and the host's description into everything that will run. */
+export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
+  const { settings } = options;
+  const firstDisk = options.disks[0] ? facts.disks[options.disks[0].path] : undefined;
+  const name = guestName(options.name, firstDisk?.absolutePath, facts.guestNames);
+  const runDir = guestRunDir(facts.runtimeDir, name);
+  const warnings = [...options.notes];
+  const ports = new PortPicker(facts.usedTcpPorts);
+
+  const diskArgv = planDisks(options.disks, facts.disks, settings.diskController, options.uefi);
+  if (options.uefi && !facts.firmwareReadable) {
+    throw new UsageError(`--uefi: firmware ${settings.efiFirmware} is not readable (install the ovmf package or set VM_EFIFIRM to an OVMF.fd)`);
+  }
+  const usbArgv = planUsbPassthrough(options.usb, facts.usbDevices);
+  const xhci = needsXhciForDisks(options.disks) || options.usb.length > 0 ? XHCI_CONTROLLER : [];
+  if (options.fwd.length > 0 && !options.net.some((item) => item.kind === 'user')) {
+    throw new UsageError('--fwd needs a user network: add user (or u) to --net');
+  }
+
+  const macs = planMacs(options.net.length, options.mac, settings.macPrefix, firstDisk?.absolutePath ?? name, facts.usedMacs);
+  let nextFd = 3;
+  const context: NetContext = {
+    facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, ports,
+    nextFd: () => nextFd++, macvtapNames: new Set(), bridgesPlanned: new Map(), warnings,
+  };
+  const nics = options.net.map((item, index) => ({ id: `nic${index}`, mac: macs[index], ...planNic(item, { id: `nic${index}`, mac: macs[index], position: index + 1 }, context) }));
+  if (options.hostIp && !context.hostIpAssigned) {
+    warnings.push(`--host-ip ${options.hostIp} ignored: it applies to a bridge this guest creates, and none is created`);
+  }
+
+  const display = DISPLAYS[options.display.kind]({ request: options.display, ports });
+  const accel = userChoosesAccel([...options.qemuBefore, ...options.qemuAfter]) ? undefined : planAccel(options.accel, facts.kvmUsable);
+  if (accel?.warning) warnings.push(accel.warning);
+
+  // Precedence: defaults, own options, QEMU options after --, QEMU options before --.
+  // QEMU takes the last of a repeated option, so this order is the precedence.
+  const defaults = ['-nodefaults', ...(accel ? ['-machine', `accel=${accel.accel}`] : []), '-m', String(settings.ramMiB)];
+  const own = [
+    '-name', name,
+    '-qmp', `unix:${qemuValue(runDir)}/qmp.sock,server=on,wait=off`,
+    '-pidfile', `${runDir}/qemu.pid`,
+    ...display.argv,
+    ...(options.uefi ? ['-bios', settings.efiFirmware] : []),
+    ...diskArgv,
+    ...xhci,
+    ...usbArgv,
+    ...nics.flatMap((nic) => ['-netdev', nic.netdev, '-device', `virtio-net,netdev=${nic.id},mac=${nic.mac}`]),
+  ];
+  const actions = nics.flatMap((nic) => nic.actions);
+  // Undo in reverse: a guest's macvtaps go before the bridges.
+  const cleanupActions = nics.flatMap((nic) => nic.cleanup).reverse();
+  return {
+    name,
+    runDir,
+    qemu: { argv: [settings.qemuBinary, ...defaults, ...own, ...options.qemuAfter, ...options.qemuBefore], fds: nics.flatMap((nic) => nic.fds) },
+    actions,
+    cleanupActions,
+    host: actions.flatMap((action) => commandsFor(action, facts)),
+    cleanup: cleanupActions.flatMap((action) => commandsFor(action, facts)),
+    messages: [...nics.flatMap((nic) => nic.messages), ...display.messages],
+    warnings,
+    foreground: options.foreground,
+    resources: {
+      ports: ports.picked,
+      macs,
+      bridgesCreated: actions.flatMap((action) => (action.op === 'bridge-add' ? [action.name] : [])),
+      bridgesUsed: [...context.bridgesPlanned.keys()],
+      macvtaps: [...context.macvtapNames],
+    },
+  };
+}

@@ -1,0 +1,203 @@
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, accessSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
+import { SYSTEM_RUN_DIR } from './paths.ts';
+import type { DiskFacts, DiskRequest, HostFacts, InterfaceFacts, Settings } from './types.ts';
+
+/** Where the probe reads the host: tests point these at a fake tree. */
+export interface HostRoots {
+  sys: string;
+  proc: string;
+}
+
+export const REAL_ROOTS: HostRoots = { sys: '/sys', proc: '/proc' };
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function list(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+function opensReadWrite(path: string): boolean {
+  try {
+    closeSync(openSync(path, constants.O_RDWR));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Classifies a network interface from its sysfs directory. */
+export function classifyInterface(dir: string): InterfaceFacts {
+  const entries = new Set(list(dir));
+  const lower = [...entries].find((entry) => entry.startsWith('lower_'))?.slice('lower_'.length);
+  const devtype = /DEVTYPE=(\S+)/.exec(read(`${dir}/uevent`) ?? '')?.[1];
+  const ether = read(`${dir}/type`) === '1';
+  if (entries.has('bridge')) return { kind: 'bridge', linkKind: 'bridge' };
+  if (entries.has('macvtap')) return { kind: 'macvtap', parent: lower, linkKind: 'macvtap' };
+  if (entries.has('wireless') || entries.has('phy80211') || devtype === 'wlan') return { kind: 'wireless', linkKind: 'wlan' };
+  if (entries.has('tun_flags')) return { kind: 'other', linkKind: 'tun/tap' };
+  if (lower && !devtype && ether) return { kind: 'macvlan', parent: lower, linkKind: 'macvlan' };
+  if (devtype) return { kind: 'other', linkKind: devtype };
+  let target = '';
+  try {
+    target = readlinkSync(dir);
+  } catch {
+    // a fake tree may hold plain directories
+  }
+  const virtual = target.includes('/virtual/') || !entries.has('device');
+  if (!virtual && ether) return { kind: 'physical', linkKind: 'ether' };
+  // A veth's iflink names its peer; ours stand in for a LAN cable to another namespace.
+  if (virtual && ether && read(`${dir}/iflink`) !== read(`${dir}/ifindex`)) return { kind: 'veth', linkKind: 'veth' };
+  return { kind: 'other', linkKind: ether ? 'virtual' : read(`${dir}/type`) === '772' ? 'loopback' : 'non-Ethernet' };
+}
+
+function probeInterfaces(roots: HostRoots): { interfaces: Record<string, InterfaceFacts>; macs: string[] } {
+  const interfaces: Record<string, InterfaceFacts> = {};
+  const macs: string[] = [];
+  for (const name of list(`${roots.sys}/class/net`)) {
+    const dir = `${roots.sys}/class/net/${name}`;
+    interfaces[name] = classifyInterface(dir);
+    const mac = read(`${dir}/address`);
+    if (mac && mac !== '00:00:00:00:00:00') macs.push(mac);
+  }
+  return { interfaces, macs };
+}
+
+/** The interface of the default route: the `dev` of the lowest-metric default, never a metric. */
+export function defaultRouteFrom(procNetRoute: string, procIpv6Route = ''): string | undefined {
+  const defaults = procNetRoute.split('\n').slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 8 && fields[1] === '00000000' && fields[7] === '00000000')
+    .sort((a, b) => Number(a[6]) - Number(b[6]));
+  if (defaults.length > 0) return defaults[0][0];
+  const v6 = procIpv6Route.split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields.length >= 10 && /^0{32}$/.test(fields[0]) && fields[1] === '00' && fields[9] !== 'lo');
+  return v6?.[9];
+}
+
+/** Every local TCP port in use (any state), IPv4 and IPv6: `vm` looked at IPv4 listeners only. */
+export function tcpPortsFrom(tables: string[]): number[] {
+  const ports = new Set<number>();
+  for (const table of tables) {
+    for (const line of table.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      const hex = local?.split(':')[1];
+      if (hex) ports.add(parseInt(hex, 16));
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+function readHead(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(FORMAT_PROBE_BYTES);
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isOpticalBlockDevice(roots: HostRoots, rdev: number): boolean {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  return read(`${roots.sys}/dev/block/${major}:${minor}/device/type`) === '5';
+}
+
+export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROOTS): DiskFacts {
+  const absolutePath = resolve(cwd, path);
+  let stats;
+  try {
+    stats = statSync(absolutePath);
+  } catch {
+    return { exists: false, readable: false, absolutePath, blockDevice: false, format: 'unknown' };
+  }
+  const blockDevice = stats.isBlockDevice();
+  if (!blockDevice && !stats.isFile()) return { exists: false, readable: false, absolutePath, blockDevice, format: 'unknown' };
+  let head: Uint8Array | undefined;
+  try {
+    head = readHead(absolutePath);
+  } catch {
+    head = undefined;
+  }
+  if (blockDevice) {
+    // Any block device is a raw disk to QEMU; optical when the drive is a ROM or holds ISO 9660.
+    const optical = isOpticalBlockDevice(roots, stats.rdev) || (head !== undefined && detectDiskFormat(head).format === 'iso');
+    return { exists: true, readable: true, absolutePath, blockDevice, format: optical ? 'iso' : 'raw' };
+  }
+  if (!head) return { exists: true, readable: false, absolutePath, blockDevice, format: 'unknown' };
+  return { exists: true, readable: true, absolutePath, blockDevice, ...detectDiskFormat(head) };
+}
+
+function probeUsb(roots: HostRoots): string[] {
+  const base = `${roots.sys}/bus/usb/devices`;
+  return list(base).flatMap((device) => {
+    const vendor = read(`${base}/${device}/idVendor`);
+    const product = read(`${base}/${device}/idProduct`);
+    return vendor && product ? [`${vendor}:${product}`.toLowerCase()] : [];
+  });
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function runtimeDirFor(uid: number, env: Record<string, string | undefined>): string {
+  if (uid === 0) return SYSTEM_RUN_DIR;
+  const xdg = env.XDG_RUNTIME_DIR;
+  return xdg && existsSync(xdg) ? `${xdg}/qemu-script` : `/tmp/qemu-script-${uid}`;
+}
+
+export interface ProbeInput {
+  disks: DiskRequest[];
+  settings: Settings;
+  cwd: string;
+  env: Record<string, string | undefined>;
+  selfCommand: string[];
+  roots?: HostRoots;
+}
+
+/** Reads (never changes) everything the planner needs to know about this host. */
+export function probeHost(input: ProbeInput): HostFacts {
+  const roots = input.roots ?? REAL_ROOTS;
+  const uid = process.getuid?.() ?? 0;
+  const { interfaces, macs } = probeInterfaces(roots);
+  const disks: Record<string, DiskFacts> = {};
+  for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
+  return {
+    isRoot: uid === 0,
+    uid,
+    selfCommand: input.selfCommand,
+    runtimeDir: runtimeDirFor(uid, input.env),
+    kvmUsable: opensReadWrite('/dev/kvm'),
+    vhostNetUsable: opensReadWrite(input.settings.vhostNetDevice),
+    defaultRouteInterface: defaultRouteFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/ipv6_route`) ?? ''),
+    interfaces,
+    reservedInterfaces: [],
+    toolBridges: [],
+    usedTcpPorts: tcpPortsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
+    usedMacs: macs,
+    guestNames: [],
+    disks,
+    usbDevices: probeUsb(roots),
+    firmwareReadable: readable(input.settings.efiFirmware),
+  };
+}

@@ -1,0 +1,11 @@
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** Quotes one word so a POSIX shell reads it back unchanged (for printing only: nothing is run through a shell). */
+export function shellQuote(word: string): string {
+  if (word !== '' && SAFE.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function shellLine(argv: string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
