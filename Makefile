@@ -8,7 +8,11 @@ PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
 SOURCES := qemu-script.ts $(wildcard lib/*.ts)
 
-.PHONY: all deps test unit typecheck e2e install clean
+.PHONY: all deps host-deps demo test unit typecheck e2e install clean
+
+# Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
+HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: dist/qemu-script
 
@@ -33,11 +37,18 @@ dist/qemu-script: dist/bundle.cjs $(SEA_DIR)/bin/node.ok
 		-t node$(NODE22_VERSION)-linux-x64 -o $@ > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
 	@echo "built $@"
 
+host-deps:
+	@dpkg -s $(HOST_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(HOST_PACKAGES) >/dev/null; }
+
+demo: host-deps dist/qemu-script
+	dist/qemu-script --dry-run --net user,vmnet0 --host-ip 192.168.255.5/24 --display none
+
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .
 
 unit: node_modules/.package-lock.json
-	npx uvu -r tsx test '\.test\.ts$$'
+	test/run.sh '\.test\.ts$$'
 
 test: typecheck dist/qemu-script unit
 

@@ -28,7 +28,7 @@ ${OWN_OPTIONS.map(optionLine).join('\n')}
 ${NET_SPEC_HELP}
 
 Environment:
-${ENV_VARIABLES.map((variable) => `  ${variable.name.padEnd(13)}${variable.meaning} (default ${variable.default})`).join('\n')}
+${ENV_VARIABLES.map((variable) => `  ${variable.name.padEnd(25)}${variable.meaning} (default ${variable.default})`).join('\n')}
 
 Examples:
   qemu-script disk.qcow2                          user network, SSH on localhost:10022 (or next free)

@@ -10,7 +10,7 @@ const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
 export const NET_SPEC_HELP = `NET is a comma-separated list (or repeat --net), NICs in the order written:
   user          user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port
   bridge        bridged adapter: the guest joins the LAN of the host's default route
-  vmnetN, NAME  a TAP on bridge NAME: created if missing and removed with its last guest;
+  vmnetN, NAME  a TAP on bridge NAME (3-15 characters): created if missing, removed with its last guest;
                 an existing bridge (e.g. br0) is used and never removed (br:NAME forces a bridge name)
   macvtap:IF    a macvtap over interface IF (guest on IF's LAN, no host involvement)
   mcast:N       internal network N (0-254) over socket multicast on loopback; mcast:N:lan spans the LAN
@@ -49,6 +49,12 @@ function parseItem(item: string): NetItem[] {
       return [prefix === 'br' ? { kind: 'bridge', name: rest } : { kind: 'macvtap', parent: rest }];
     }
     throw bad(item, `unknown network "${prefix}:"`);
+  }
+  // One or two characters are a mistyped compact spec far more often than a
+  // bridge name: refuse them (br:NAME still reaches such a bridge).
+  if (item.length <= 2) {
+    const letter = [...item].find((char) => !/[up0-9a-f]/i.test(char));
+    throw bad(item, `unknown network letter "${letter}" (for a bridge of that name write br:${item})`);
   }
   if (INTERFACE_NAME.test(item)) return [{ kind: 'bridge', name: item }];
   throw bad(item, 'unknown network');

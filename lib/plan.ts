@@ -64,8 +64,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     '-pidfile', `${runDir}/qemu.pid`,
     ...display.argv,
     ...(options.uefi ? ['-bios', settings.efiFirmware] : []),
-    ...diskArgv,
     ...xhci,
+    ...diskArgv,
     ...usbArgv,
     ...nics.flatMap((nic) => ['-netdev', nic.netdev, '-device', `virtio-net,netdev=${nic.id},mac=${nic.mac}`]),
   ];

@@ -161,6 +161,7 @@ function readable(path: string): boolean {
 }
 
 export function runtimeDirFor(uid: number, env: Record<string, string | undefined>): string {
+  if (env.QEMU_SCRIPT_RUNTIME_DIR) return env.QEMU_SCRIPT_RUNTIME_DIR;
   if (uid === 0) return SYSTEM_RUN_DIR;
   const xdg = env.XDG_RUNTIME_DIR;
   return xdg && existsSync(xdg) ? `${xdg}/qemu-script` : `/tmp/qemu-script-${uid}`;

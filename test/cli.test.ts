@@ -1,0 +1,118 @@
+// The real executable, as a user runs it: dry runs, exit codes, nothing done to the host.
+import { execa } from 'execa';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BINARY, ROOT, runBinary } from './helpers.ts';
+
+const dir = mkdtempSync(`${tmpdir()}/qs-cli-`);
+chmodSync(dir, 0o755);
+const marker = `${dir}/EXECUTED`;
+// Were the name ever run by a shell in `dir`, it would create the marker.
+const weird = `${dir}/my disk's "x",y $(touch EXECUTED).qcow2`;
+// Commands that must never run during a dry run: each leaves a trace if it does.
+const trap = `${dir}/trap`;
+
+// Top-level setup: uvu ignores a failing before hook and reports success.
+await (async () => {
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', weird, '16M']);
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', `${dir}/disk.qcow2`, '16M']);
+  chmodSync(`${dir}/disk.qcow2`, 0o644);
+  mkdirSync(trap);
+  for (const name of ['ip', 'sudo', 'mknod', 'qemu-system-x86_64', 'qemu-bridge-helper']) {
+    writeFileSync(`${trap}/${name}`, `#!/bin/sh\necho "${name} $*" >> ${marker}\n`);
+    chmodSync(`${trap}/${name}`, 0o755);
+  }
+})();
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+const trapEnv = () => ({ PATH: `${trap}:/usr/sbin:/usr/bin:/sbin:/bin`, QEMU_SCRIPT_RUNTIME_DIR: `${dir}/run` });
+
+test('--version and --help', async () => {
+  const version = await runBinary(['--version']);
+  const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string };
+  assert.is(version.stdout, `qemu-script ${pkg.version}`);
+  const help = await runBinary(['--help']);
+  assert.is(help.exitCode, 0);
+  for (const needle of ['--disk, -disk', '--dry-run, -s', '--host-ip CIDR', '--fwd', '--accel', 'macvtap:IF', 'VM_PREMAC', 'VM_VHOSTNET', 'Examples:', 'Exit codes']) {
+    assert.ok(help.stdout.includes(needle), `help lacks ${needle}`);
+  }
+});
+
+test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async () => {
+  const result = await runBinary(['--dry-run', `${dir}/disk.qcow2`, '--net', 'user,vmnet0', '--host-ip', '192.168.255.5/24', '--display', 'none', '--accel', 'tcg'], { env: trapEnv() });
+  assert.is(result.exitCode, 0, result.stderr);
+  const lines = result.stdout.split('\n');
+  const qemuAt = lines.indexOf('# QEMU');
+  assert.equal(lines.slice(1, qemuAt), ['ip link add name vmnet0 type bridge', 'ip addr add 192.168.255.5/24 dev vmnet0', 'ip link set vmnet0 up']);
+  assert.match(lines[qemuAt + 1], /^qemu-system-x86_64 -nodefaults -machine accel=tcg -m 512 -name disk /);
+  assert.ok(lines.includes('ip link del vmnet0  # only when no other guest uses it'));
+  assert.ok(lines.some((line) => /^# SSH on localhost:\d+$/.test(line)));
+  assert.not.ok(existsSync(marker), existsSync(marker) ? readFileSync(marker, 'utf8') : '');
+  assert.not.ok(existsSync(`${dir}/run`), 'a dry run creates no runtime directory');
+});
+
+test('dry run as a normal user never calls sudo', async () => {
+  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BINARY, '-s', `${dir}/disk.qcow2`, '--net', 'vmnet0,p', '--display', 'none'], { reject: false, env: trapEnv() });
+  assert.is(result.exitCode, 0, result.stderr);
+  assert.match(result.stdout, /^sudo -n .* net-helper bridge-add vmnet0$/m);
+  assert.not.ok(existsSync(marker), existsSync(marker) ? readFileSync(marker, 'utf8') : '');
+});
+
+test('dry run --json: the whole plan as one object', async () => {
+  const result = await runBinary(['--dry-run', '--json', `${dir}/disk.qcow2`, '--net', 'u,vmnet5', '--display', 'none'], { env: trapEnv() });
+  assert.is(result.exitCode, 0, result.stderr);
+  const plan = JSON.parse(result.stdout);
+  assert.is(plan.qemu.argv[0], 'qemu-system-x86_64');
+  assert.ok(Array.isArray(plan.qemu.fds));
+  assert.equal(plan.host.map((c: { argv: string[] }) => c.argv.join(' ')), ['ip link add name vmnet5 type bridge', 'ip link set vmnet5 up']);
+  assert.equal(plan.cleanup.map((c: { argv: string[] }) => c.argv.join(' ')), ['ip link del vmnet5']);
+  assert.ok(plan.messages.some((m: string) => /^SSH on localhost:\d+$/.test(m)));
+  assert.ok(Array.isArray(plan.warnings));
+  assert.not.ok(existsSync(marker));
+});
+
+test('a disk path with spaces, quotes, commas and $(...) reaches QEMU as one element, never executed', async () => {
+  const result = await runBinary(['-s', '--json', weird, '--display', 'none'], { env: trapEnv(), cwd: dir });
+  assert.is(result.exitCode, 0, result.stderr);
+  const argv: string[] = JSON.parse(result.stdout).qemu.argv;
+  assert.ok(argv.includes(`file=${weird.replace(/,/g, ',,')},if=none,id=disk0,format=qcow2,cache-size=16777216`));
+  const text = await runBinary(['-s', weird, '--display', 'none'], { env: trapEnv(), cwd: dir });
+  // The printed line is shell-quoted: pasting it would not run the $(...).
+  assert.ok(text.stdout.includes(`'file=${weird.replace(/,/g, ',,').replace(/'/g, `'\\''`)},if=none`));
+  assert.not.ok(existsSync(marker));
+});
+
+// Bad input through the real binary: one line on stderr, exit 2, nothing run.
+const BAD: Array<[string[], RegExp]> = [
+  [['--net', 'q'], /^qemu-script: --net: unknown network letter "q"/],
+  [['--display', 'sdl'], /^qemu-script: --display: "sdl" is not a display/],
+  [['--usb', 'xyz'], /^qemu-script: --usb: "xyz" is not a USB id/],
+  [['nonexistent.qcow2'], /^qemu-script: disk "nonexistent.qcow2": no such file or block device/],
+  [['--net'], /^qemu-script: --net needs a value/],
+  [['--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:01', '--net', '00'], /two NICs forced onto the same MAC/],
+];
+
+for (const [argv, message] of BAD) {
+  test(`bad input exits 2: ${argv.join(' ')}`, async () => {
+    const result = await runBinary(['--display', 'none', ...argv], { env: trapEnv(), cwd: dir });
+    assert.is(result.exitCode, 2);
+    assert.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, message);
+    assert.not.ok(existsSync(marker));
+  });
+}
+
+test('bad input: unknown disk format and unreadable firmware exit 2', async () => {
+  writeFileSync(`${dir}/notes.txt`, 'not a disk\n'.repeat(100));
+  const disk = await runBinary([`${dir}/notes.txt`], { env: trapEnv() });
+  assert.is(disk.exitCode, 2);
+  assert.match(disk.stderr, /unknown disk format/);
+  const uefi = await runBinary(['--uefi', '--display', 'none'], { env: { ...trapEnv(), VM_EFIFIRM: `${dir}/none.fd` } });
+  assert.is(uefi.exitCode, 2);
+  assert.match(uefi.stderr, /--uefi: firmware .*none\.fd is not readable/);
+  assert.not.ok(existsSync(marker));
+});
+
+test.run();

@@ -1,0 +1,53 @@
+import { execa } from 'execa';
+import { parseArgs } from '../lib/parse-args.ts';
+import { planLaunch } from '../lib/plan.ts';
+import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/types.ts';
+
+export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+export const BINARY = `${ROOT}/dist/qemu-script`;
+
+/** A host with eth0 as the default route, no KVM, no vhost-net, nothing in use. */
+export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
+  return {
+    isRoot: true,
+    uid: 0,
+    selfCommand: ['/usr/local/bin/qemu-script'],
+    runtimeDir: '/run/qemu-script',
+    kvmUsable: true,
+    vhostNetUsable: false,
+    defaultRouteInterface: 'eth0',
+    interfaces: { lo: { kind: 'other', linkKind: 'loopback' }, eth0: { kind: 'physical', linkKind: 'ether' } },
+    reservedInterfaces: [],
+    toolBridges: [],
+    usedTcpPorts: [],
+    usedMacs: [],
+    guestNames: [],
+    disks: {},
+    usbDevices: [],
+    firmwareReadable: true,
+    ...overrides,
+  };
+}
+
+export function qcow2(path: string): DiskFacts {
+  return { exists: true, readable: true, absolutePath: path, blockDevice: false, format: 'qcow2' };
+}
+
+export function launchOptions(argv: string[], env: Record<string, string> = {}): LaunchOptions {
+  const parsed = parseArgs(argv, env);
+  if (parsed.command !== 'launch') throw new Error(`expected a launch, got ${parsed.command}`);
+  return parsed.options;
+}
+
+export function plan(argv: string[], facts: Partial<HostFacts> = {}, env: Record<string, string> = {}): Plan {
+  return planLaunch(launchOptions(argv, env), hostFacts(facts));
+}
+
+/** The values that follow each occurrence of a QEMU option. */
+export function valuesOf(argv: string[], option: string): string[] {
+  return argv.flatMap((word, i) => (word === option ? [argv[i + 1]] : []));
+}
+
+export async function runBinary(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
+  return execa(BINARY, args, { reject: false, env: options.env, cwd: options.cwd, extendEnv: true });
+}

@@ -1,0 +1,153 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { planMacs } from '../lib/mac.ts';
+import { classifyInterface, defaultRouteFrom, probeHost, tcpPortsFrom } from '../lib/probe.ts';
+import { readSettings } from '../lib/settings.ts';
+import { guestName } from '../lib/plan.ts';
+import { plan, qcow2, valuesOf } from './helpers.ts';
+
+const PREFIX = [0xde, 0xad, 0xbe, 0xef];
+
+test('mac: stable across runs, distinct per NIC, locally administered unicast', () => {
+  const first = planMacs(4, { kind: 'stable' }, PREFIX, '/vm/a.qcow2', []);
+  assert.equal(planMacs(4, { kind: 'stable' }, PREFIX, '/vm/a.qcow2', []), first);
+  assert.is(new Set(first).size, 4);
+  assert.ok(first.every((mac) => mac.startsWith('de:ad:be:ef:')));
+  assert.not.equal(planMacs(1, { kind: 'stable' }, PREFIX, '/vm/b.qcow2', []), first.slice(0, 1));
+});
+
+test('mac: the stable seed is the first disk\'s absolute path, else the guest name', () => {
+  const a = plan(['a.qcow2', '--display', 'none'], { disks: { 'a.qcow2': qcow2('/vm/a.qcow2') } });
+  const b = plan(['b.qcow2', '--display', 'none'], { disks: { 'b.qcow2': qcow2('/vm/a.qcow2') } });
+  assert.equal(a.resources.macs, b.resources.macs);
+  assert.equal(a.resources.macs, planMacs(1, { kind: 'stable' }, PREFIX, '/vm/a.qcow2', []));
+  assert.equal(plan(['--name', 'web'], {}).resources.macs, planMacs(1, { kind: 'stable' }, PREFIX, 'web', []));
+});
+
+test('mac: a MAC a running guest holds is skipped, never reused', () => {
+  const [taken] = planMacs(1, { kind: 'stable' }, PREFIX, 'x', []);
+  const [next] = planMacs(1, { kind: 'stable' }, PREFIX, 'x', [taken]);
+  assert.not.equal(next, taken);
+  assert.ok(next.startsWith('de:ad:be:ef:'));
+});
+
+test('mac: random differs between runs; VM_PREMAC is honoured', () => {
+  const a = planMacs(2, { kind: 'random' }, PREFIX, 'x', []);
+  const b = planMacs(2, { kind: 'random' }, PREFIX, 'x', []);
+  assert.not.equal(a, b);
+  const custom = plan(['--net', 'u0', '--display', 'none'], {}, { VM_PREMAC: '52:54:00' });
+  assert.ok(custom.resources.macs.every((mac) => /^52:54:00(:[0-9a-f]{2}){3}$/.test(mac)));
+  assert.is(readSettings({ VM_PREMAC: '2:ab' }).macPrefix.length, 2);
+});
+
+test('name: from the first disk, made unique against running guests', () => {
+  assert.is(guestName(undefined, '/vm/Debian 12.qcow2', []), 'Debian-12');
+  assert.is(guestName(undefined, '/vm/a.qcow2', ['a', 'a-2']), 'a-3');
+  assert.is(guestName('web', undefined, []), 'web');
+  assert.is(guestName(undefined, undefined, ['guest']), 'guest-2');
+});
+
+const DISPLAYS: Array<[string, Record<string, string[]>, RegExp?]> = [
+  ['none', { '-display': ['none'] }],
+  ['stdio', { '-display': ['none'], '-serial': ['mon:stdio'] }],
+  ['telnet', { '-display': ['none'], '-serial': ['telnet:127.0.0.1:10000,server=on,wait=off'] }, /telnet localhost 10000/],
+  ['telnet:4444', { '-serial': ['telnet:127.0.0.1:4444,server=on,wait=off'] }, /telnet localhost 4444/],
+  ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'] }],
+  ['vnc', { '-vnc': ['127.0.0.1:1'] }, /VNC on localhost:5901/],
+  ['spice', { '-display': ['spice-app'], '-monitor': ['telnet:127.0.0.1:2345,server=on,wait=off'] }, /Monitor: telnet localhost 2345/],
+];
+
+for (const [display, expected, message] of DISPLAYS) {
+  test(`display: ${display}`, () => {
+    const result = plan(['--display', display, '--net', 'none'], { usedTcpPorts: [5900] });
+    for (const [option, values] of Object.entries(expected)) assert.equal(valuesOf(result.qemu.argv, option), values);
+    if (message) assert.ok(result.messages.some((m) => message.test(m)), result.messages.join('|'));
+  });
+}
+
+test('display: spice has the vdagent channel; vga and vnc use virtio-vga', () => {
+  assert.ok(valuesOf(plan(['--display', 'spice']).qemu.argv, '-device').includes('virtserialport,chardev=vdagent,name=com.redhat.spice.0'));
+  assert.ok(valuesOf(plan(['--display', 'vnc']).qemu.argv, '-device').includes('virtio-vga'));
+});
+
+test('ports: SSH, telnet and VNC of one guest never collide', () => {
+  const result = plan(['--display', 'telnet', '--net', 'u'], { usedTcpPorts: [10000, 10022] });
+  assert.equal(result.resources.ports, [10023, 10001]);
+});
+
+test('probe: default route is the dev field, lowest metric, never "100"', () => {
+  const route = [
+    'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT',
+    'wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0',
+    'eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0',
+    'eth0\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0',
+  ].join('\n');
+  assert.is(defaultRouteFrom(route), 'eth0');
+  const v6 = '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     br0';
+  assert.is(defaultRouteFrom('Iface\n', v6), 'br0');
+  assert.is(defaultRouteFrom('Iface\n', ''), undefined);
+});
+
+test('probe: TCP ports in use from /proc/net/tcp and tcp6, any state', () => {
+  const tcp = '  sl  local_address rem_address   st\n   0: 0100007F:2726 00000000:0000 0A\n   1: 0100007F:D431 0100007F:2726 01';
+  const tcp6 = '  sl  local_address\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A';
+  assert.equal(tcpPortsFrom([tcp, tcp6]), [8080, 10022, 54321]);
+});
+
+// A fake /sys tree: the probe's narrow interface, pointed at a directory the test owns.
+const fake = mkdtempSync(`${tmpdir()}/qs-sys-`);
+function iface(name: string, files: Record<string, string>, dirs: string[] = []) {
+  const dir = `${fake}/sys/class/net/${name}`;
+  mkdirSync(dir, { recursive: true });
+  for (const [file, content] of Object.entries({ type: '1', ifindex: '5', iflink: '5', uevent: `INTERFACE=${name}`, ...files })) writeFileSync(`${dir}/${file}`, `${content}\n`);
+  for (const sub of dirs) mkdirSync(`${dir}/${sub}`, { recursive: true });
+}
+
+// Top-level setup: uvu ignores a failing before hook and reports success.
+(() => {
+  iface('eth0', { address: 'aa:bb:cc:00:00:01' }, ['device']);
+  iface('wlan0', { uevent: 'DEVTYPE=wlan' }, ['device', 'wireless']);
+  iface('br0', { uevent: 'DEVTYPE=bridge' }, ['bridge']);
+  iface('veth0', { iflink: '9' });
+  iface('mv0', { iflink: '2' }, ['lower_eth0']);
+  iface('macvtap3', { iflink: '2', address: 'de:ad:be:ef:00:03' }, ['lower_eth0', 'macvtap']);
+  iface('tap0', {}, ['tun_flags']);
+  iface('lo', { type: '772' });
+  iface('vlan7', { uevent: 'DEVTYPE=vlan', iflink: '2' }, ['lower_eth0']);
+  mkdirSync(`${fake}/proc/net`, { recursive: true });
+  writeFileSync(`${fake}/proc/net/route`, 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n br0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n');
+  writeFileSync(`${fake}/proc/net/tcp`, '  sl  local_address\n   0: 0100007F:2726 00000000:0000 0A\n');
+  mkdirSync(`${fake}/sys/bus/usb/devices/1-1`, { recursive: true });
+  writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idVendor`, '046D\n');
+  writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idProduct`, 'c52b\n');
+  symlinkSync('/nonexistent', `${fake}/sys/bus/usb/devices/usb1`);
+})();
+test.after(() => rmSync(fake, { recursive: true, force: true }));
+
+test('probe: interface kinds from a fake /sys tree', () => {
+  const kinds = Object.fromEntries(['eth0', 'wlan0', 'br0', 'veth0', 'mv0', 'macvtap3', 'tap0', 'lo', 'vlan7'].map((name) => [name, classifyInterface(`${fake}/sys/class/net/${name}`)]));
+  assert.equal(Object.fromEntries(Object.entries(kinds).map(([name, facts]) => [name, facts.kind])), {
+    eth0: 'physical', wlan0: 'wireless', br0: 'bridge', veth0: 'veth', mv0: 'macvlan', macvtap3: 'macvtap', tap0: 'other', lo: 'other', vlan7: 'other',
+  });
+  assert.is(kinds.mv0.parent, 'eth0');
+  assert.is(kinds.macvtap3.parent, 'eth0');
+});
+
+test('probe: probeHost reads routes, ports, MACs and USB ids from the given roots', () => {
+  const facts = probeHost({ disks: [], settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } });
+  assert.is(facts.defaultRouteInterface, 'br0');
+  assert.equal(facts.usedTcpPorts, [10022]);
+  assert.ok(facts.usedMacs.includes('de:ad:be:ef:00:03'));
+  assert.equal(facts.usbDevices, ['046d:c52b']);
+  assert.is(facts.interfaces.br0.kind, 'bridge');
+});
+
+test('probe: the real host (read-only) gives a consistent picture', () => {
+  const facts = probeHost({ disks: [], settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'] });
+  assert.ok('lo' in facts.interfaces);
+  if (facts.defaultRouteInterface) assert.ok(facts.defaultRouteInterface in facts.interfaces);
+});
+
+test.run();

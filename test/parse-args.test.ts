@@ -1,0 +1,149 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { UsageError } from '../lib/errors.ts';
+import { parseArgs } from '../lib/parse-args.ts';
+import { hostFacts, launchOptions, plan, qcow2, valuesOf } from './helpers.ts';
+
+const disk = (path: string) => ({ disks: { [path]: qcow2(`/vm/${path}`) } });
+
+// SPEC §1: which words the tool owns, which go to QEMU, in which order.
+const SPLITS: Array<{ name: string; argv: string[]; before: string[]; after?: string[]; disks?: string[] }> = [
+  { name: '-snapshot does not eat the next word', argv: ['-snapshot', 'a.qcow2'], before: ['-snapshot'], disks: ['a.qcow2'] },
+  { name: 'a valued option keeps its value, never a disk', argv: ['-m', '2G', '-smp', '2', 'a.qcow2'], before: ['-m', '2G', '-smp', '2'], disks: ['a.qcow2'] },
+  { name: '-cdrom value is QEMU\'s, not a disk', argv: ['-cdrom', 'x.iso'], before: ['-cdrom', 'x.iso'], disks: [] },
+  { name: 'flags between disks', argv: ['a.qcow2', '-nographic', 'b.iso', '-no-reboot'], before: ['-nographic', '-no-reboot'], disks: ['a.qcow2', 'b.iso'] },
+  { name: 'after -- everything is QEMU\'s, even own spellings', argv: ['--', '-s', '-net', 'nic', '-usb'], before: [], after: ['-s', '-net', 'nic', '-usb'] },
+  { name: '--disk and bare words keep written order', argv: ['b.qcow2', '--disk', 'a.iso', '-disk', 'c.qcow2', 'd.qcow2'], before: [], disks: ['b.qcow2', 'a.iso', 'c.qcow2', 'd.qcow2'] },
+  { name: '--opt=value form', argv: ['--disk=x.qcow2', '--net=vmnet0'], before: [], disks: ['x.qcow2'] },
+  { name: 'a value starting with a dash stays a value', argv: ['--disk', '-odd.qcow2'], before: [], disks: ['-odd.qcow2'] },
+  { name: 'double-dash QEMU spelling', argv: ['--m', '1G', '--snapshot'], before: ['--m', '1G', '--snapshot'] },
+  { name: '-device with commas passes verbatim', argv: ['-device', 'e1000,netdev=x', '-netdev', 'user,id=x'], before: ['-device', 'e1000,netdev=x', '-netdev', 'user,id=x'] },
+];
+
+for (const row of SPLITS) {
+  test(`args: ${row.name}`, () => {
+    const options = launchOptions(row.argv);
+    assert.equal(options.qemuBefore, row.before);
+    assert.equal(options.qemuAfter, row.after ?? []);
+    if (row.disks) assert.equal(options.disks.map((d) => d.path), row.disks);
+  });
+}
+
+test('args: both spellings of every own option', () => {
+  const long = launchOptions(['--net', 'u', '--display', 'none', '--foreground', '--dry-run', '--verbose', '--uefi', '--usb', '1d6b:0002']);
+  const short = launchOptions(['-net', 'u', '-display', 'none', '-f', '-s', '-v', '-U', '-usb', '1d6b:0002']);
+  assert.equal(short, long);
+  assert.ok(long.foreground && long.dryRun && long.verbose && long.uefi);
+  assert.equal(long.usb, ['1d6b:0002']);
+  for (const help of ['--help', '-h', '-help']) assert.equal(parseArgs([help], {}).command, 'help');
+  assert.equal(parseArgs(['--version'], {}).command, 'version');
+});
+
+test('args: display stdio is always foreground', () => {
+  assert.ok(launchOptions(['--display', 'stdio']).foreground);
+  assert.not.ok(launchOptions(['--display', 'none']).foreground);
+});
+
+test('precedence: defaults < VM_* < own options < after -- < before --', () => {
+  const result = plan(['a.qcow2', '-m', '2G', '--', '-m', '1G'], disk('a.qcow2'), { VM_RAM: '768' });
+  assert.equal(valuesOf(result.qemu.argv, '-m'), ['768', '1G', '2G']);
+  const argv = result.qemu.argv;
+  assert.ok(argv.indexOf('-name') < argv.lastIndexOf('1G'), 'own options come before QEMU options after --');
+  assert.equal(argv.slice(-2), ['-m', '2G'], 'QEMU options before -- come last');
+});
+
+test('defaults: -nodefaults, -machine accel=kvm, -m 512, virtio-scsi, vga', () => {
+  const result = plan(['a.qcow2'], disk('a.qcow2'));
+  assert.equal(result.qemu.argv.slice(0, 6), ['qemu-system-x86_64', '-nodefaults', '-machine', 'accel=kvm', '-m', '512']);
+  assert.ok(valuesOf(result.qemu.argv, '-device').includes('virtio-scsi,id=scsi0,num_queues=4,iothread=iothread0'));
+  assert.equal(valuesOf(result.qemu.argv, '-display'), ['gtk,window-close=off']);
+  assert.not.ok(result.foreground);
+});
+
+const ACCELS: Array<{ name: string; argv: string[]; env?: Record<string, string>; kvm: boolean; machine: string[]; warning?: RegExp }> = [
+  { name: 'kvm when usable', argv: [], kvm: true, machine: ['accel=kvm'] },
+  { name: 'tcg with a warning when /dev/kvm is not usable', argv: [], kvm: false, machine: ['accel=tcg'], warning: /falling back to TCG/ },
+  { name: '--accel tcg', argv: ['--accel', 'tcg'], kvm: true, machine: ['accel=tcg'] },
+  { name: 'VM_ACCEL', argv: [], env: { VM_ACCEL: 'tcg' }, kvm: true, machine: ['accel=tcg'] },
+  { name: '--accel beats VM_ACCEL', argv: ['--accel', 'kvm:tcg'], env: { VM_ACCEL: 'tcg' }, kvm: true, machine: ['accel=kvm:tcg'] },
+  { name: 'the user\'s -machine accel= wins (no own accel)', argv: ['-machine', 'q35,accel=tcg'], kvm: false, machine: ['q35,accel=tcg'] },
+  { name: 'the user\'s -enable-kvm wins', argv: ['-enable-kvm'], kvm: false, machine: [] },
+];
+
+for (const row of ACCELS) {
+  test(`accel: ${row.name}`, () => {
+    const result = plan(['--display', 'none', ...row.argv], { kvmUsable: row.kvm }, row.env);
+    assert.equal(valuesOf(result.qemu.argv, '-machine'), row.machine);
+    if (row.warning) assert.ok(result.warnings.some((w) => row.warning!.test(w)));
+    else assert.not.ok(result.warnings.some((w) => /TCG/.test(w)));
+  });
+}
+
+test('env: VM_VHOSNET (old misspelling) is read, VM_VHOSTNET wins', () => {
+  assert.is(launchOptions([], { VM_VHOSNET: '/dev/old' }).settings.vhostNetDevice, '/dev/old');
+  assert.is(launchOptions([], { VM_VHOSNET: '/dev/old', VM_VHOSTNET: '/dev/new' }).settings.vhostNetDevice, '/dev/new');
+  assert.is(launchOptions([]).settings.vhostNetDevice, '/dev/vhost-net');
+});
+
+test('env: VM_NET, VM_VIDEO, VM_HDDRIVER, VM_HELPER and VM_QEMU are defaults', () => {
+  const result = plan(['a.qcow2'], { ...disk('a.qcow2'), vhostNetUsable: false }, { VM_NET: 'tap:1', VM_VIDEO: 'none', VM_HDDRIVER: 'virtio-blk', VM_HELPER: '/opt/helper', VM_QEMU: '/opt/qemu' });
+  assert.is(result.qemu.argv[0], '/opt/qemu');
+  assert.equal(valuesOf(result.qemu.argv, '-netdev'), ['bridge,id=nic0,br=vmnet1,helper=/opt/helper']);
+  assert.equal(valuesOf(result.qemu.argv, '-display'), ['none']);
+  assert.ok(valuesOf(result.qemu.argv, '-device').includes('virtio-blk,drive=disk0,iothread=iothread0,bootindex=0'));
+  const overridden = plan(['a.qcow2', '--net', 'u', '--display', 'vnc'], disk('a.qcow2'), { VM_NET: 'tap:1', VM_VIDEO: 'none' });
+  assert.equal(valuesOf(overridden.qemu.argv, '-vnc'), ['127.0.0.1:0']);
+});
+
+// Every bad input: one line naming the value and what is accepted; UsageError (exit 2).
+const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; message: RegExp }> = [
+  { name: 'unknown net letter', argv: ['--net', 'uz'], message: /--net: unknown network letter "z" .* in "uz" \(accepted: user/ },
+  { name: 'unknown single letter', argv: ['--net', 'x'], message: /unknown network letter "x"/ },
+  { name: 'unknown net item', argv: ['--net', 'wifi:x'], message: /unknown network "wifi:" in "wifi:x"/ },
+  { name: 'none mixed with a NIC', argv: ['--net', 'none,u'], message: /"none" cannot be combined/ },
+  { name: 'mcast number out of range', argv: ['--net', 'mcast:300'], message: /0-254/ },
+  { name: 'interface name too long', argv: ['--net', 'averyveryverylongname'], message: /unknown network/ },
+  { name: 'shell metacharacters in a bridge name', argv: ['--net', 'br:$(reboot)'], message: /not a valid interface name/ },
+  { name: 'malformed MAC prefix', argv: [], env: { VM_PREMAC: 'zz:11' }, message: /VM_PREMAC: "zz:11" is not a usable MAC prefix/ },
+  { name: 'multicast MAC prefix', argv: [], env: { VM_PREMAC: '01:00:5e' }, message: /locally administered unicast/ },
+  { name: 'unknown display', argv: ['--display', 'sdl'], message: /--display: "sdl" is not a display \(accepted: none, stdio, telnet, vga, vnc, spice/ },
+  { name: 'malformed USB id', argv: ['--usb', '12345'], message: /--usb: "12345" is not a USB id/ },
+  { name: 'own option missing its value', argv: ['a.qcow2', '--net'], message: /--net needs a value/ },
+  { name: 'own flag given a value', argv: ['--uefi=yes'], message: /--uefi takes no value/ },
+  { name: 'bad accelerator', argv: ['--accel', 'hvf'], message: /"hvf" is not an accelerator \(accepted: kvm, tcg, kvm:tcg\)/ },
+  { name: 'bad VM_ACCEL', argv: [], env: { VM_ACCEL: 'xen' }, message: /VM_ACCEL: "xen"/ },
+  { name: 'bad --fwd', argv: ['--fwd', '80'], message: /--fwd: "80" is not a forward/ },
+  { name: 'bad --fwd port', argv: ['--fwd', '99999-22'], message: /not a port/ },
+  { name: 'bad --host-ip', argv: ['--host-ip', '10.0.0.1'], message: /--host-ip: "10.0.0.1"/ },
+  { name: 'bad --mac', argv: ['--mac', 'nope'], message: /--mac: "nope" is not a unicast MAC/ },
+  { name: 'bad VM_RAM', argv: [], env: { VM_RAM: '2G' }, message: /VM_RAM: "2G"/ },
+  { name: 'bad VM_HDDRIVER', argv: [], env: { VM_HDDRIVER: 'ide' }, message: /VM_HDDRIVER: "ide"/ },
+  { name: 'bad --name', argv: ['--name', '../x'], message: /--name: "..\/x"/ },
+];
+
+for (const row of BAD) {
+  test(`bad input: ${row.name}`, () => {
+    assert.throws(() => launchOptions(row.argv, row.env), (error: Error) => {
+      assert.instance(error, UsageError);
+      assert.not.match(error.message, /\n/);
+      assert.match(error.message, row.message);
+      return true;
+    });
+  });
+}
+
+test('bad input at plan time: missing disk, unreadable firmware, absent USB device, same MAC twice', () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [['missing.qcow2'], {}, /disk "missing.qcow2": no such file or block device/],
+    [['--uefi'], {}, /--uefi: firmware \/usr\/share\/ovmf\/OVMF.fd is not readable/],
+    [['--usb', '046d:c52b'], {}, /--usb: no USB device 046d:c52b on this host/],
+    [['--net', 'u0', '--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:01'], {}, /two NICs forced onto the same MAC de:ad:be:ef:00:01/],
+    [['--net', 'u0'], { VM_PREMAC: 'de:ad:be:ef:00:01' }, /forces every NIC onto the same MAC/],
+  ];
+  for (const [argv, env, message] of cases) {
+    const facts = hostFacts({ firmwareReadable: false, disks: { 'missing.qcow2': { exists: false, readable: false, absolutePath: '/x', blockDevice: false, format: 'unknown' } } });
+    assert.throws(() => plan(argv, facts, env), (error: Error) => error instanceof UsageError && message.test(error.message));
+  }
+});
+
+test.run();

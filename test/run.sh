@@ -1,0 +1,17 @@
+#!/bin/bash
+# Runs uvu over test files matching $1 and closes with "N passed, N failed".
+# uvu reports a suite whose before-hook threw as passed and may count zero
+# tests as success: this wrapper fails on either.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+pattern=${1:-'\.test\.ts$'}
+dir=${2:-test}
+out=$(mktemp)
+NODE_DISABLE_COLORS=1 node --import tsx node_modules/uvu/bin.js "$dir" "$pattern" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+total=$(awk '/^ *Total:/ {print $2}' "$out" | tail -1)
+passed=$(awk '/^ *Passed:/ {print $2}' "$out" | tail -1)
+rm -f "$out"
+total=${total:-0}; passed=${passed:-0}
+echo "$passed passed, $((total - passed)) failed"
+[ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$passed" = "$total" ]
