@@ -1,16 +1,76 @@
 #!/usr/bin/env -S npx tsx
 // qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup.
+import minimist from 'minimist';
 import { exitCodeOf } from './lib/errors.ts';
+import { collectGarbage } from './lib/gc.ts';
+import { down, gc, ps, type GuestContext } from './lib/guest-commands.ts';
+import { listRecords } from './lib/guests.ts';
 import { helpText } from './lib/help.ts';
+import { reserveGuest, runInBackground, runInForeground, supervisorMain } from './lib/launch.ts';
+import { withLock } from './lib/lock.ts';
+import { netHelperMain } from './lib/net-helper.ts';
 import { parseArgs } from './lib/parse-args.ts';
+import { SYSTEM_RUN_DIR } from './lib/paths.ts';
 import { planLaunch } from './lib/plan.ts';
-import { probeHost } from './lib/probe.ts';
+import { probeHost, runtimeDirFor } from './lib/probe.ts';
+import { currentNetns } from './lib/proc.ts';
+import { readRegistry } from './lib/registry.ts';
 import { renderDryRun, renderDryRunJson } from './lib/render.ts';
+import { withReservations } from './lib/reservations.ts';
 import { selfCommand } from './lib/self.ts';
+import type { LaunchOptions } from './lib/types.ts';
 import { VERSION } from './lib/version.ts';
-import { launchGuest } from './lib/launch.ts';
+
+function guestContext(): GuestContext {
+  const uid = process.getuid?.() ?? 0;
+  const runtimeDir = runtimeDirFor(uid, process.env);
+  return { runtimeDir, isRoot: uid === 0, selfCommand: selfCommand(), registryDir: uid === 0 ? runtimeDir : SYSTEM_RUN_DIR };
+}
+
+function planWith(options: LaunchOptions, context: GuestContext) {
+  const probed = probeHost({ disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand });
+  const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
+  return { facts, plan: planLaunch(options, facts) };
+}
+
+async function launch(options: LaunchOptions): Promise<number> {
+  const context = guestContext();
+  if (options.dryRun) {
+    // Reads only: no lock, no directory, no sudo.
+    const { plan } = planWith(options, context);
+    for (const warning of plan.warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
+    process.stdout.write(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
+    return 0;
+  }
+  await collectGarbage(context.runtimeDir, context).catch(() => undefined);
+  // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
+  const record = await withLock(context.runtimeDir, () => {
+    const { facts, plan } = planWith(options, context);
+    for (const warning of plan.warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
+    return reserveGuest(context.runtimeDir, plan, facts, { netns: currentNetns(), registryDir: context.registryDir, verbose: options.verbose });
+  });
+  return options.foreground ? runInForeground(context.runtimeDir, record) : runInBackground(context.runtimeDir, record, context.selfCommand);
+}
 
 async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const flags = minimist(rest, { boolean: ['json', 'force'], string: ['timeout'] });
+  switch (command) {
+    case 'ps':
+      process.stdout.write(ps(guestContext(), Boolean(flags.json)));
+      return 0;
+    case 'down':
+      process.stdout.write(await down(guestContext(), flags._[0] === undefined ? undefined : String(flags._[0]), { force: Boolean(flags.force), timeoutSeconds: Number(flags.timeout ?? 60) }));
+      return 0;
+    case 'gc':
+      process.stdout.write(await gc(guestContext()));
+      return 0;
+    case 'net-helper':
+      process.stdout.write(await netHelperMain(rest, process.env));
+      return 0;
+    case '__supervise':
+      return supervisorMain(rest[0], rest[1]);
+  }
   const parsed = parseArgs(argv, process.env);
   if (parsed.command === 'help') {
     process.stdout.write(helpText());
@@ -20,15 +80,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`qemu-script ${VERSION}\n`);
     return 0;
   }
-  const { options } = parsed;
-  const facts = probeHost({ disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: selfCommand() });
-  const plan = planLaunch(options, facts);
-  for (const warning of plan.warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
-  if (options.dryRun) {
-    process.stdout.write(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
-    return 0;
-  }
-  return launchGuest(plan, { verbose: options.verbose });
+  return launch(parsed.options);
 }
 
 main(process.argv.slice(2)).then(

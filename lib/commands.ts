@@ -5,6 +5,7 @@ import type { CleanupAction, Command, HostAction, HostFacts } from './types.ts';
 export function rootCommands(action: HostAction | CleanupAction): Command[] {
   switch (action.op) {
     case 'bridge-add':
+      if (!action.create) return [];
       return [
         { argv: ['ip', 'link', 'add', 'name', action.name, 'type', 'bridge'] },
         ...(action.hostIp ? [{ argv: ['ip', 'addr', 'add', action.hostIp, 'dev', action.name] }] : []),
@@ -31,12 +32,12 @@ export function rootCommands(action: HostAction | CleanupAction): Command[] {
 export function helperRequest(action: HostAction | CleanupAction): string[] {
   switch (action.op) {
     case 'bridge-add':
-      return ['bridge-add', action.name, ...(action.hostIp ? [action.hostIp] : [])];
+      return ['bridge-add', action.name, action.guest, ...(action.hostIp ? [action.hostIp] : [])];
     case 'macvtap-add':
       return ['macvtap-add', action.name, action.parent, action.mac, action.guest];
     case 'bridge-del':
     case 'macvtap-del':
-      return [action.op, action.name];
+      return [action.op, action.name, action.guest];
   }
 }
 

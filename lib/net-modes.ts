@@ -25,6 +25,7 @@ export interface NetContext {
 
 export interface NicPlan {
   netdev: string;
+  label: string;
   actions: HostAction[];
   cleanup: CleanupAction[];
   fds: FdSpec[];
@@ -39,7 +40,7 @@ interface Nic {
 
 type ModePlanner<K extends NetItem['kind']> = (item: Extract<NetItem, { kind: K }>, nic: Nic, context: NetContext) => NicPlan;
 
-const empty = (netdev: string, messages: string[] = []): NicPlan => ({ netdev, actions: [], cleanup: [], fds: [], messages });
+const empty = (netdev: string, label: string, messages: string[] = []): NicPlan => ({ netdev, label, actions: [], cleanup: [], fds: [], messages });
 
 /** Opens /dev/vhost-net for a TAP or macvtap NIC when it really opens; QEMU 7.2 aborts on vhost=on otherwise. */
 function vhostFor(context: NetContext): { props: Record<string, string | number>; fds: FdSpec[] } {
@@ -61,7 +62,7 @@ function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPl
     forwards.push(`hostfwd=${forward.protocol}:127.0.0.1:${port}-:${forward.guestPort}`);
     messages.push(`Forward ${forward.protocol} localhost:${port} -> guest port ${forward.guestPort}`);
   }
-  return empty([`user,id=${nic.id}`, ...forwards].join(','), messages);
+  return empty([`user,id=${nic.id}`, ...forwards].join(','), 'user', messages);
 }
 
 function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
@@ -71,7 +72,7 @@ function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
     mcast: `230.0.0.${item.group + 1}:${MCAST_PORT}`,
     localaddr: item.lan ? undefined : '127.0.0.1',
   });
-  return empty(netdev, [`NIC ${nic.position} on internal network ${item.group} (multicast${item.lan ? ', LAN-wide' : ', this host only'})`]);
+  return empty(netdev, `mcast:${item.group}`, [`NIC ${nic.position} on internal network ${item.group} (multicast${item.lan ? ', LAN-wide' : ', this host only'})`]);
 }
 
 function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'foreign' {
@@ -100,8 +101,9 @@ function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicP
   const how = use === 'foreign' ? 'existing, left alone' : use === 'create' && firstPlanFor ? 'created' : 'shared';
   return {
     netdev,
-    actions: created ? [{ op: 'bridge-add', name: item.name, hostIp }] : [],
-    cleanup: use !== 'foreign' && firstPlanFor ? [{ op: 'bridge-del', name: item.name }] : [],
+    label: item.name,
+    actions: use !== 'foreign' && firstPlanFor ? [{ op: 'bridge-add', name: item.name, guest: context.guest, hostIp, create: created }] : [],
+    cleanup: use !== 'foreign' && firstPlanFor ? [{ op: 'bridge-del', name: item.name, guest: context.guest }] : [],
     fds: vhost.fds,
     messages: [`NIC ${nic.position} on bridge ${item.name} (${how})${hostIp ? `, host at ${hostIp}` : ''}`],
   };
@@ -130,8 +132,9 @@ function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): N
   const vhost = vhostFor(context);
   return {
     netdev: qemuProps(`tap,id=${nic.id}`, { fd: tapFd, ...vhost.props }),
+    label: `${name}@${item.parent}`,
     actions: [{ op: 'macvtap-add', name, parent: item.parent, mac: nic.mac, guest: context.guest, node }],
-    cleanup: [{ op: 'macvtap-del', name, node }],
+    cleanup: [{ op: 'macvtap-del', name, guest: context.guest, node }],
     fds: [{ fd: tapFd, path: node, macvtap: name }, ...vhost.fds],
     messages: [`NIC ${nic.position} on ${item.parent}'s LAN through ${name}`],
   };

@@ -84,9 +84,10 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     warnings,
     foreground: options.foreground,
     resources: {
+      networks: nics.map((nic) => nic.label),
       ports: ports.picked,
       macs,
-      bridgesCreated: actions.flatMap((action) => (action.op === 'bridge-add' ? [action.name] : [])),
+      bridgesCreated: actions.flatMap((action) => (action.op === 'bridge-add' && action.create ? [action.name] : [])),
       bridgesUsed: [...context.bridgesPlanned.keys()],
       macvtaps: [...context.macvtapNames],
     },

@@ -117,13 +117,14 @@ export interface HostFacts {
 // ---- the plan ----
 
 export type HostAction =
-  | { op: 'bridge-add'; name: string; hostIp?: string }
+  /** `create` false: the bridge exists already (another guest of the tool made it); only join it. */
+  | { op: 'bridge-add'; name: string; guest: string; hostIp?: string; create: boolean }
   | { op: 'macvtap-add'; name: string; parent: string; mac: string; guest: string; node: string };
 
 export type CleanupAction =
   /** Runs only when no other guest of the tool still uses the bridge. */
-  | { op: 'bridge-del'; name: string }
-  | { op: 'macvtap-del'; name: string; node: string };
+  | { op: 'bridge-del'; name: string; guest: string }
+  | { op: 'macvtap-del'; name: string; guest: string; node: string };
 
 export interface Command {
   argv: string[];
@@ -150,6 +151,8 @@ export interface Plan {
   foreground: boolean;
   /** What this guest holds, recorded so concurrent launches and `gc` can see it. */
   resources: {
+    /** One short label per NIC, in order (user, vmnet0, macvtap0@eth0, mcast:3). */
+    networks: string[];
     ports: number[];
     macs: string[];
     bridgesCreated: string[];

@@ -56,7 +56,7 @@ test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async
 test('dry run as a normal user never calls sudo', async () => {
   const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BINARY, '-s', `${dir}/disk.qcow2`, '--net', 'vmnet0,p', '--display', 'none'], { reject: false, env: trapEnv() });
   assert.is(result.exitCode, 0, result.stderr);
-  assert.match(result.stdout, /^sudo -n .* net-helper bridge-add vmnet0$/m);
+  assert.match(result.stdout, /^sudo -n .* net-helper bridge-add vmnet0 disk$/m);
   assert.not.ok(existsSync(marker), existsSync(marker) ? readFileSync(marker, 'utf8') : '');
 });
 

@@ -137,10 +137,10 @@ const ROWS: Row[] = [
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
     netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`, 'tap,id=nic1,fd=3'],
     host: [
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add vmnet0',
+      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add vmnet0 guest',
       'sudo -n /usr/local/bin/qemu-script net-helper macvtap-add macvtap0 eth0 de:ad:be:ef:00:02 guest',
     ],
-    cleanup: ['sudo -n /usr/local/bin/qemu-script net-helper macvtap-del macvtap0', 'sudo -n /usr/local/bin/qemu-script net-helper bridge-del vmnet0'],
+    cleanup: ['sudo -n /usr/local/bin/qemu-script net-helper macvtap-del macvtap0 guest', 'sudo -n /usr/local/bin/qemu-script net-helper bridge-del vmnet0 guest'],
     fds: [{ fd: 3, path: '/run/qemu-script/nodes/guest.macvtap0' }],
   },
 ];

@@ -1,0 +1,50 @@
+import { cleanupActions } from './apply.ts';
+import { isGone, listRecords, removeRecord, type GuestRecord } from './guests.ts';
+import { gcInterfaces } from './netops.ts';
+import { isAlive } from './proc.ts';
+import { run } from './runner.ts';
+
+/** Undoes what one gone guest left: its macvtaps, its share of bridges, its record. */
+export async function collectGuest(runtimeDir: string, record: GuestRecord): Promise<string[]> {
+  const failures = await cleanupActions(record.plan.cleanupActions, {
+    isRoot: record.isRoot, uid: record.uid, selfCommand: record.selfCommand, registryDir: record.registryDir,
+    holder: record.supervisor ?? record.launcher, verbose: record.verbose,
+  });
+  removeRecord(runtimeDir, record.name);
+  return failures;
+}
+
+export interface GcReport {
+  guests: string[];
+  interfaces: string[];
+  failures: string[];
+  orphans: string[];
+}
+
+/**
+ * Finds guests that are gone (supervisor and QEMU dead: kill -9, a crash, a
+ * reboot of the tool) and removes what they left; then interfaces of the tool
+ * that no live guest holds.
+ */
+export async function collectGarbage(runtimeDir: string, context: { isRoot: boolean; selfCommand: string[]; registryDir: string }): Promise<GcReport> {
+  const report: GcReport = { guests: [], interfaces: [], failures: [], orphans: [] };
+  for (const record of listRecords(runtimeDir)) {
+    if (isGone(record)) {
+      report.failures.push(...await collectGuest(runtimeDir, record));
+      report.guests.push(record.name);
+    } else if (!isAlive(record.supervisor) && !isAlive(record.launcher) && isAlive(record.qemu)) {
+      report.orphans.push(record.name);
+    }
+  }
+  if (context.isRoot) {
+    report.interfaces = await gcInterfaces({ registryDir: context.registryDir }).catch((error: Error) => {
+      report.failures.push(error.message);
+      return [];
+    });
+  } else {
+    // The helper removes only what it created and no live guest holds; without sudo, skip quietly.
+    const output = await run(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']).catch(() => '');
+    report.interfaces = output.split(/\s+/).filter(Boolean);
+  }
+  return report;
+}

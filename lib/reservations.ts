@@ -1,0 +1,21 @@
+import { reservations, type GuestRecord } from './guests.ts';
+import type { Registry } from './registry.ts';
+import type { HostFacts } from './types.ts';
+
+/**
+ * Adds what the tool itself holds to the probed facts: names, ports, MACs and
+ * macvtaps of guests still starting or running, and the bridges it created in
+ * this namespace (shared by its guests, removed with the last one).
+ */
+export function withReservations(facts: HostFacts, records: GuestRecord[], registry: Registry, netns: string): HostFacts {
+  const held = reservations(records);
+  const ours = registry.interfaces.filter((record) => record.netns === netns);
+  return {
+    ...facts,
+    guestNames: [...facts.guestNames, ...held.guestNames],
+    usedTcpPorts: [...facts.usedTcpPorts, ...held.ports],
+    usedMacs: [...facts.usedMacs, ...held.macs],
+    reservedInterfaces: [...facts.reservedInterfaces, ...held.macvtaps, ...ours.map((record) => record.name)],
+    toolBridges: ours.filter((record) => record.kind === 'bridge' && facts.interfaces[record.name]?.kind === 'bridge').map((record) => record.name),
+  };
+}
