@@ -90,6 +90,7 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
   let exited = false;
   let signal: NodeJS.Signals | undefined;
   let told = false;
+  let failure: string | undefined;
   const tell = (status: Status) => {
     if (!told) options.onStatus(status);
     told = true;
@@ -134,15 +135,17 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
   } catch (error) {
     if (qemu?.pid && !exited) qemu.kill('SIGKILL');
     await qemu;
-    tell({ up: false, error: error instanceof Error ? error.message : String(error) });
+    failure = error instanceof Error ? error.message : String(error);
     code = 1;
   } finally {
     record.state = 'stopping';
     writeRecord(options.runtimeDir, record);
     const failures = await cleanupActions(record.plan.cleanupActions, context);
-    for (const failure of failures) process.stderr.write(`qemu-script: cleanup: ${failure}\n`);
+    for (const message of failures) process.stderr.write(`qemu-script: cleanup: ${message}\n`);
     removeRecord(options.runtimeDir, record.name);
     for (const name of signals) process.off(name, stop);
+    // Told only now: when the launcher reports a failure, the host is already clean.
+    if (failure !== undefined) tell({ up: false, error: failure });
   }
   return code;
 }

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 pattern=${1:-'\.test\.ts$'}
 dir=${2:-test}
 out=$(mktemp)
-NODE_DISABLE_COLORS=1 node --import tsx node_modules/uvu/bin.js "$dir" "$pattern" 2>&1 | tee "$out"
+node --import tsx node_modules/uvu/bin.js "$dir" "$pattern" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
-total=$(awk '/^ *Total:/ {print $2}' "$out" | tail -1)
-passed=$(awk '/^ *Passed:/ {print $2}' "$out" | tail -1)
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$out"; }
+total=$(plain | awk '/^ *Total:/ {print $2}' | tail -1)
+passed=$(plain | awk '/^ *Passed:/ {print $2}' | tail -1)
 rm -f "$out"
 total=${total:-0}; passed=${passed:-0}
 echo "$passed passed, $((total - passed)) failed"

@@ -1,0 +1,206 @@
+// Host lifecycle with real ip, real QEMU and real qemu-bridge-helper, each test
+// in a network namespace it creates and removes. Guests have no disk: they idle
+// in the firmware, which is all these tests need.
+import { execa } from 'execa';
+import { existsSync, readlinkSync, readdirSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Netns, allowBridges, pidAlive, waitFor } from './netns.ts';
+
+const GUEST = ['--display', 'none', '--accel', 'tcg', '-m', '64'];
+const restoreBridgeConf = allowBridges();
+test.after(() => restoreBridgeConf());
+
+/** Every test ends here: nothing of the tool left in the namespace. */
+async function assertClean(ns: Netns, keep: string[] = ['lo'], qemuPids: number[] = []): Promise<void> {
+  await waitFor(async () => (await ns.links()).join() === [...keep].sort().join(), 10000, `links to be ${keep}`).catch(() => undefined);
+  assert.equal(await ns.links(), [...keep].sort(), 'interfaces left');
+  assert.equal(ns.registryEntries(), [], 'registry entries left');
+  assert.equal(ns.guests(), [], 'guest records left');
+  for (const pid of qemuPids) assert.not.ok(pidAlive(pid), `QEMU ${pid} still runs`);
+}
+
+async function start(ns: Netns, name: string, args: string[]) {
+  const result = await ns.tool([...GUEST, '--name', name, ...args]);
+  assert.is(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`Guest ${name} is running \\(QEMU pid (\\d+)\\)`));
+  return Number(/QEMU pid (\d+)/.exec(result.stdout)![1]);
+}
+
+async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void> {
+  const ns = await Netns.create();
+  try {
+    await body(ns);
+  } finally {
+    // Only our own guests, by PID, if a failed assertion left any.
+    for (const guest of ns.guests()) {
+      const pid = ns.record(guest).qemu?.pid;
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+    await ns.destroy();
+  }
+}
+
+test('bridge created for a guest and removed with it', () => inNetns(async (ns) => {
+  const pid = await start(ns, 'solo', ['--net', 'user,vmnet0', '--host-ip', '192.168.255.5/24']);
+  const links = await ns.links();
+  assert.ok(links.includes('vmnet0') && links.some((link) => /^tap\d+$/.test(link)), links.join());
+  const { stdout } = await ns.ip('-o', '-4', 'addr', 'show', 'dev', 'vmnet0');
+  assert.match(stdout, /192\.168\.255\.5\/24/);
+  assert.equal(ns.registryEntries(), ['vmnet0']);
+  const down = await ns.tool(['down', '--force', 'solo']);
+  assert.is(down.exitCode, 0, down.stderr);
+  await assertClean(ns, ['lo'], [pid]);
+}));
+
+test('two guests share vmnet0: it stays after the first, goes with the last', () => inNetns(async (ns) => {
+  const a = await start(ns, 'first', ['--net', 'user,vmnet0']);
+  const b = await start(ns, 'second', ['--net', 'vmnet0']);
+  const ps = await ns.tool(['ps', '--json']);
+  const rows = JSON.parse(ps.stdout) as Array<{ name: string; pid: number; networks: string[]; ports: string[]; state: string }>;
+  assert.equal(rows.map((row) => [row.name, row.pid, row.state, row.networks.join()]).sort(), [['first', a, 'running', 'user,vmnet0'], ['second', b, 'running', 'vmnet0']]);
+  assert.ok(rows.find((row) => row.name === 'first')!.ports.some((port) => /^SSH on localhost:\d+$/.test(port)));
+  const table = await ns.tool(['ps']);
+  assert.match(table.stdout, /^NAME\s+PID\s+STATE\s+UPTIME\s+NETWORKS\s+PORTS$/m);
+  assert.is((await ns.tool(['down', '--timeout', '1', 'first'])).exitCode, 0);
+  assert.not.ok(pidAlive(a));
+  assert.ok((await ns.links()).includes('vmnet0'), 'vmnet0 must stay while "second" uses it');
+  assert.is((await ns.tool(['down', '--force', 'second'])).exitCode, 0);
+  await assertClean(ns, ['lo'], [a, b]);
+}));
+
+test('an existing bridge is used and never removed', () => inNetns(async (ns) => {
+  await ns.ip('link', 'add', 'br0', 'type', 'bridge');
+  await ns.ip('link', 'set', 'br0', 'up');
+  const pid = await start(ns, 'onbr0', ['--net', 'br0']);
+  assert.equal(ns.registryEntries(), []);
+  assert.is((await ns.tool(['down', '--force', 'onbr0'])).exitCode, 0);
+  await assertClean(ns, ['lo', 'br0'], [pid]);
+}));
+
+test('bridged adapter on a bridge default route: TAP through the helper', () => inNetns(async (ns) => {
+  await ns.ip('link', 'add', 'br0', 'type', 'bridge');
+  await ns.ip('addr', 'add', '10.77.0.1/24', 'dev', 'br0');
+  await ns.ip('link', 'set', 'br0', 'up');
+  await ns.ip('route', 'add', 'default', 'via', '10.77.0.254', 'dev', 'br0', 'metric', '100');
+  const pid = await start(ns, 'bridged', ['--net', 'p']);
+  const { stdout } = await ns.ip('-o', 'link', 'show', 'master', 'br0');
+  assert.match(stdout, /tap\d+/);
+  assert.is((await ns.tool(['down', '--force', 'bridged'])).exitCode, 0);
+  await assertClean(ns, ['lo', 'br0'], [pid]);
+}));
+
+test('macvtap over a veth parent: its device reaches QEMU as an fd', () => inNetns(async (ns) => {
+  await ns.ip('link', 'add', 'vparent', 'type', 'veth', 'peer', 'name', 'vpeer');
+  await ns.ip('link', 'set', 'vparent', 'up');
+  await ns.ip('addr', 'add', '10.78.0.1/24', 'dev', 'vparent');
+  await ns.ip('route', 'add', 'default', 'via', '10.78.0.254', 'dev', 'vparent');
+  const pid = await start(ns, 'mv', ['--net', 'p,macvtap:vparent']);
+  const record = ns.record('mv');
+  const links = await ns.links();
+  assert.ok(links.includes('macvtap0') && links.includes('macvtap1'), links.join());
+  const { stdout } = await ns.ip('-o', 'link', 'show', 'macvtap0');
+  assert.ok(stdout.includes(record.plan.resources.macs[0]), 'the macvtap carries the NIC\'s MAC');
+  assert.match(stdout, /ALLMULTI/);
+  const fds = Object.fromEntries(readdirSync(`/proc/${pid}/fd`).map((fd) => [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)]));
+  for (const spec of record.plan.qemu.fds) assert.is(fds[String(spec.fd)], spec.path, `fd ${spec.fd} of QEMU`);
+  assert.equal(record.plan.qemu.fds.map((spec) => spec.fd), [3, 4]);
+  assert.is((await ns.tool(['down', '--force', 'mv'])).exitCode, 0);
+  for (const spec of record.plan.qemu.fds) assert.not.ok(existsSync(spec.path), `${spec.path} removed`);
+  await assertClean(ns, ['lo', 'vparent', 'vpeer'], [pid]);
+}));
+
+test('rollback: the second host step fails, the first is undone, exit 1', () => inNetns(async (ns) => {
+  // A macvtap cannot sit on loopback: `ip link add` fails after vmnet0 was made.
+  const result = await ns.tool([...GUEST, '--net', 'vmnet0,macvtap:lo']);
+  assert.is(result.exitCode, 1, result.stderr);
+  assert.match(result.stderr, /ip link add link lo name macvtap0 .* failed: .*nothing was left behind/);
+  assert.is(result.stderr.trim().split('\n').filter((line) => !/warning/.test(line)).length, 1, result.stderr);
+  await assertClean(ns);
+}));
+
+test('QEMU refusing to start: its error is shown, exit 1, host clean', () => inNetns(async (ns) => {
+  const result = await ns.tool([...GUEST, '--net', 'vmnet0', '-device', 'no-such-device']);
+  assert.is(result.exitCode, 1);
+  assert.match(result.stderr, /QEMU exited at once .*no-such-device/);
+  await assertClean(ns);
+}));
+
+test('16 concurrent launches: distinct ports and MACs, working forwards, clean host after', () => inNetns(async (ns) => {
+  const names = Array.from({ length: 16 }, (_, i) => `c${i}`);
+  const results = await Promise.all(names.map((name) => ns.tool([...GUEST, '--name', name, '--net', 'user,vmnet0', '-m', '32'])));
+  for (const result of results) assert.is(result.exitCode, 0, result.stderr);
+  const ports = results.map((result) => Number(/SSH on localhost:(\d+)/.exec(result.stdout)![1]));
+  assert.is(new Set(ports).size, 16, `ports ${ports}`);
+  const macs = names.flatMap((name) => ns.record(name).plan.resources.macs);
+  assert.is(new Set(macs).size, 32, 'MACs');
+  const pids = names.map((name) => ns.record(name).qemu!.pid);
+  for (const port of ports) {
+    const probe = await ns.exec(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
+    assert.is(probe.exitCode, 0, `forward on ${port}: ${probe.stderr}`);
+  }
+  const downs = await Promise.all(names.map((name) => ns.tool(['down', '--force', name])));
+  for (const down of downs) assert.is(down.exitCode, 0, down.stderr);
+  await assertClean(ns, ['lo'], pids);
+}));
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  test(`foreground: ${signal} to the tool stops QEMU and cleans up`, () => inNetns(async (ns) => {
+    const tool = execa('ip', ['netns', 'exec', ns.name, `${process.cwd()}/dist/qemu-script`, ...GUEST, '--foreground', '--name', 'fg', '--net', 'user,vmnet0'], {
+      reject: false, env: { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir }, stdin: 'ignore',
+    });
+    let out = '';
+    tool.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    await waitFor(() => /is running/.test(out), 20000, 'the guest');
+    const qemu = ns.record('fg').qemu!.pid;
+    tool.kill(signal);
+    const result = await tool;
+    assert.is(result.exitCode, 128 + { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[signal], result.stderr);
+    await assertClean(ns, ['lo'], [qemu]);
+  }));
+}
+
+test('background: SIGTERM to the supervisor cleans up', () => inNetns(async (ns) => {
+  const pid = await start(ns, 'bg', ['--net', 'vmnet0']);
+  process.kill(ns.record('bg').supervisor!.pid, 'SIGTERM');
+  await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
+  await assertClean(ns, ['lo'], [pid]);
+}));
+
+test('QEMU killed: the supervisor cleans up', () => inNetns(async (ns) => {
+  const pid = await start(ns, 'crash', ['--net', 'vmnet0']);
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
+  await assertClean(ns, ['lo'], [pid]);
+}));
+
+test('kill -9 of the supervisor: QEMU follows, gc removes the leftovers', () => inNetns(async (ns) => {
+  const pid = await start(ns, 'orphan', ['--net', 'vmnet0']);
+  process.kill(ns.record('orphan').supervisor!.pid, 'SIGKILL');
+  await waitFor(() => !pidAlive(pid), 20000, 'QEMU to exit');
+  assert.ok((await ns.links()).includes('vmnet0'), 'the leftover is there before gc');
+  assert.equal(ns.guests(), ['orphan']);
+  const gc = await ns.tool(['gc']);
+  assert.is(gc.exitCode, 0, gc.stderr);
+  assert.match(gc.stdout, /removed leftovers of guest orphan/);
+  await assertClean(ns, ['lo'], [pid]);
+}));
+
+test('the next launch collects leftovers of dead guests too', () => inNetns(async (ns) => {
+  const pid = await start(ns, 'old', ['--net', 'vmnet7']);
+  process.kill(ns.record('old').supervisor!.pid, 'SIGKILL');
+  await waitFor(() => !pidAlive(pid), 20000, 'QEMU to exit');
+  const next = await start(ns, 'new', ['--net', 'user']);
+  assert.not.ok((await ns.links()).includes('vmnet7'));
+  assert.equal(ns.guests(), ['new']);
+  await ns.tool(['down', '--force', 'new']);
+  await assertClean(ns, ['lo'], [pid, next]);
+}));
+
+test('down of an unknown guest: exit 2', () => inNetns(async (ns) => {
+  const result = await ns.tool(['down', 'nobody']);
+  assert.is(result.exitCode, 2);
+  assert.match(result.stderr, /no guest named "nobody"/);
+}));
+
+test.run();

@@ -1,0 +1,96 @@
+// Private network namespaces for tests that create bridges, TAPs and macvtaps.
+import { execa } from 'execa';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { BINARY } from './helpers.ts';
+
+let counter = 0;
+
+export class Netns {
+  readonly name = `qs-t${process.pid}-${counter++}`;
+  /** The tool's runtime directory for this test: records, registry, logs. */
+  readonly runtimeDir = mkdtempSync(`${tmpdir()}/qs-run-`);
+
+  static async create(): Promise<Netns> {
+    const ns = new Netns();
+    await execa('ip', ['netns', 'add', ns.name]);
+    await ns.ip('link', 'set', 'lo', 'up');
+    return ns;
+  }
+
+  ip(...args: string[]) {
+    return execa('ip', ['-n', this.name, ...args]);
+  }
+
+  async links(): Promise<string[]> {
+    const { stdout } = await this.ip('-o', 'link', 'show');
+    return stdout.split('\n').filter(Boolean).map((line) => line.split(': ')[1].split('@')[0]).sort();
+  }
+
+  /** Runs the real executable inside the namespace. */
+  tool(args: string[], env: Record<string, string> = {}) {
+    return execa('ip', ['netns', 'exec', this.name, BINARY, ...args], {
+      reject: false,
+      env: { QEMU_SCRIPT_RUNTIME_DIR: this.runtimeDir, ...env },
+    });
+  }
+
+  exec(argv: string[]) {
+    return execa('ip', ['netns', 'exec', this.name, ...argv], { reject: false });
+  }
+
+  /** Guests the tool still records. */
+  guests(): string[] {
+    return readdirSync(this.runtimeDir).filter((name) => existsSync(`${this.runtimeDir}/${name}/guest.json`));
+  }
+
+  /** Interfaces the tool's registry still lists. */
+  registryEntries(): string[] {
+    try {
+      return JSON.parse(readFileSync(`${this.runtimeDir}/registry.json`, 'utf8')).interfaces.map((i: { name: string }) => i.name);
+    } catch {
+      return [];
+    }
+  }
+
+  record(name: string): { supervisor?: { pid: number }; qemu?: { pid: number }; plan: { resources: { macs: string[]; ports: number[] }; qemu: { fds: Array<{ fd: number; path: string }> } } } {
+    return JSON.parse(readFileSync(`${this.runtimeDir}/${name}/guest.json`, 'utf8'));
+  }
+
+  async destroy(): Promise<void> {
+    await execa('ip', ['netns', 'del', this.name], { reject: false });
+    rmSync(this.runtimeDir, { recursive: true, force: true });
+  }
+}
+
+/** qemu-bridge-helper reads /etc/qemu/bridge.conf; allow the tests' bridges, restore it afterwards. */
+export function allowBridges(): () => void {
+  const path = '/etc/qemu/bridge.conf';
+  const before = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  if (before !== undefined && /^allow all$/m.test(before)) return () => undefined;
+  mkdirSync('/etc/qemu', { recursive: true });
+  writeFileSync(path, `${before ?? ''}allow all\n`, { mode: 0o644 });
+  return () => {
+    if (before === undefined) rmSync(path, { force: true });
+    else writeFileSync(path, before);
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 20000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
