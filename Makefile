@@ -8,7 +8,7 @@ PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
 SOURCES := qemu-script.ts $(wildcard lib/*.ts)
 
-.PHONY: all deps host-deps demo test unit typecheck e2e install clean
+.PHONY: all deps host-deps guest demo test unit typecheck e2e bench install clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
 HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps
@@ -47,10 +47,17 @@ demo: host-deps dist/qemu-script
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .
 
+# The tiny test guest: Debian's cloud kernel + busybox initramfs, cached in .cache/guest.
+guest:
+	test/guest/build.sh .cache/guest
+
 unit: node_modules/.package-lock.json
 	test/run.sh '\.test\.ts$$'
 
-test: typecheck dist/qemu-script unit
+e2e: dist/qemu-script guest
+	test/run.sh 'e2e\.test\.ts$$'
+
+test: typecheck dist/qemu-script guest unit
 
 install: dist/qemu-script
 	install -D -m 0755 dist/qemu-script $(DESTDIR)$(PREFIX)/bin/qemu-script

@@ -61,8 +61,11 @@ export function needsXhciForDisks(disks: DiskRequest[]): boolean {
   return disks.some((disk) => disk.usb);
 }
 
-/** QEMU arguments for the disks, in written order (BIOS boot order follows it). */
-export function planDisks(requests: DiskRequest[], facts: Record<string, DiskFacts>, controller: DiskController, uefi: boolean): string[] {
+/**
+ * QEMU arguments for the disks, in written order (BIOS boot order follows it).
+ * `firstBootIndex` is 1 when the user boots a -kernel: QEMU gives bootindex 0 to it.
+ */
+export function planDisks(requests: DiskRequest[], facts: Record<string, DiskFacts>, controller: DiskController, uefi: boolean, firstBootIndex = 0): string[] {
   const checked = requests.map((request) => ({ request, facts: checkDisk(request, facts[request.path]) }));
   const argv = [...IOTHREAD];
   const controllersAdded = new Set<Layout>();
@@ -75,7 +78,7 @@ export function planDisks(requests: DiskRequest[], facts: Record<string, DiskFac
       controllersAdded.add(layout);
       argv.push(...LAYOUTS[layout].controller);
     }
-    const slot: DiskSlot = { id, optical, lun: luns[layout]++, bootindex: uefi ? undefined : index };
+    const slot: DiskSlot = { id, optical, lun: luns[layout]++, bootindex: uefi ? undefined : firstBootIndex + index };
     argv.push('-drive', driveOption(id, disk, optical), '-device', LAYOUTS[layout].device(slot));
   });
   return argv;

@@ -148,9 +148,9 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
     case 'bridge':
       return planBridge({ name: route }, nic, context);
     case 'physical':
-      context.warnings.push(`bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give the host its own macvtap/macvlan over ${route} or use a bridge`);
-      return planMacvtap({ parent: route }, nic, context);
     case 'veth':
+      // A macvtap never talks to its own parent: the seed's fix is a host macvlan.
+      context.warnings.push(`bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give the host its own macvtap/macvlan over ${route} or use a bridge`);
       return planMacvtap({ parent: route }, nic, context);
     case 'macvlan':
     case 'macvtap':

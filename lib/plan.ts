@@ -30,7 +30,9 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const warnings = [...options.notes];
   const ports = new PortPicker(facts.usedTcpPorts);
 
-  const diskArgv = planDisks(options.disks, facts.disks, settings.diskController, options.uefi);
+  const qemuWords = [...options.qemuBefore, ...options.qemuAfter];
+  const kernelBoot = qemuWords.some((word) => word === '-kernel' || word === '--kernel');
+  const diskArgv = planDisks(options.disks, facts.disks, settings.diskController, options.uefi, kernelBoot ? 1 : 0);
   if (options.uefi && !facts.firmwareReadable) {
     throw new UsageError(`--uefi: firmware ${settings.efiFirmware} is not readable (install the ovmf package or set VM_EFIFIRM to an OVMF.fd)`);
   }
@@ -52,7 +54,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   }
 
   const display = DISPLAYS[options.display.kind]({ request: options.display, ports });
-  const accel = userChoosesAccel([...options.qemuBefore, ...options.qemuAfter]) ? undefined : planAccel(options.accel, facts.kvmUsable);
+  const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable);
   if (accel?.warning) warnings.push(accel.warning);
 
   // Precedence: defaults, own options, QEMU options after --, QEMU options before --.

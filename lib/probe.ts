@@ -1,3 +1,4 @@
+import { execaSync } from 'execa';
 import { closeSync, constants, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, accessSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
@@ -37,8 +38,23 @@ function opensReadWrite(path: string): boolean {
   }
 }
 
-/** Classifies a network interface from its sysfs directory. */
-export function classifyInterface(dir: string): InterfaceFacts {
+/**
+ * The kernel's own link kinds (`ip -j -d link`: veth, bridge, macvlan, ...).
+ * Sysfs cannot tell a veth whose peer sits in another namespace from other
+ * virtual links; netlink can. Empty when `ip` is not there.
+ */
+export function kernelLinkKinds(): Record<string, string> {
+  try {
+    const { stdout } = execaSync('ip', ['-j', '-d', 'link', 'show']);
+    const links = JSON.parse(stdout) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
+    return Object.fromEntries(links.flatMap((link) => (link.linkinfo?.info_kind ? [[link.ifname, link.linkinfo.info_kind]] : [])));
+  } catch {
+    return {};
+  }
+}
+
+/** Classifies a network interface from its sysfs directory (and its netlink kind when known). */
+export function classifyInterface(dir: string, linkKind?: string): InterfaceFacts {
   const entries = new Set(list(dir));
   const lower = [...entries].find((entry) => entry.startsWith('lower_'))?.slice('lower_'.length);
   const devtype = /DEVTYPE=(\S+)/.exec(read(`${dir}/uevent`) ?? '')?.[1];
@@ -47,6 +63,7 @@ export function classifyInterface(dir: string): InterfaceFacts {
   if (entries.has('macvtap')) return { kind: 'macvtap', parent: lower, linkKind: 'macvtap' };
   if (entries.has('wireless') || entries.has('phy80211') || devtype === 'wlan') return { kind: 'wireless', linkKind: 'wlan' };
   if (entries.has('tun_flags')) return { kind: 'other', linkKind: 'tun/tap' };
+  if (linkKind === 'veth' && ether) return { kind: 'veth', linkKind };
   if (lower && !devtype && ether) return { kind: 'macvlan', parent: lower, linkKind: 'macvlan' };
   if (devtype) return { kind: 'other', linkKind: devtype };
   let target = '';
@@ -65,9 +82,10 @@ export function classifyInterface(dir: string): InterfaceFacts {
 function probeInterfaces(roots: HostRoots): { interfaces: Record<string, InterfaceFacts>; macs: string[] } {
   const interfaces: Record<string, InterfaceFacts> = {};
   const macs: string[] = [];
+  const kinds = roots === REAL_ROOTS ? kernelLinkKinds() : {};
   for (const name of list(`${roots.sys}/class/net`)) {
     const dir = `${roots.sys}/class/net/${name}`;
-    interfaces[name] = classifyInterface(dir);
+    interfaces[name] = classifyInterface(dir, kinds[name]);
     const mac = read(`${dir}/address`);
     if (mac && mac !== '00:00:00:00:00:00') macs.push(mac);
   }

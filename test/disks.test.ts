@@ -128,6 +128,11 @@ for (const row of LAYOUTS) {
   });
 }
 
+test('layout: with -kernel, disks boot after it (QEMU gives the kernel bootindex 0)', () => {
+  const result = plan(['a.qcow2', 'c.iso', '--display', 'none', '-kernel', '/boot/vmlinuz'], facts(hd));
+  assert.equal(valuesOf(result.qemu.argv, '-device').filter((d) => d.includes('bootindex')).map((d) => /bootindex=(\d+)/.exec(d)![1]), ['1', '2']);
+});
+
 test('layout: qemu-xhci comes before the devices on it, once', () => {
   const result = plan(['--disk', 'usb:a.qcow2', '--usb', '1d6b:0002', '--display', 'none'], { ...facts(hd), usbDevices: ['1d6b:0002'] });
   const devices = valuesOf(result.qemu.argv, '-device');

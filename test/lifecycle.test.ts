@@ -5,41 +5,10 @@ import { execa } from 'execa';
 import { existsSync, readlinkSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Netns, allowBridges, pidAlive, waitFor } from './netns.ts';
+import { GUEST, allowBridges, assertClean, inNetns, pidAlive, start, waitFor } from './netns.ts';
 
-const GUEST = ['--display', 'none', '--accel', 'tcg', '-m', '64'];
 const restoreBridgeConf = allowBridges();
 test.after(() => restoreBridgeConf());
-
-/** Every test ends here: nothing of the tool left in the namespace. */
-async function assertClean(ns: Netns, keep: string[] = ['lo'], qemuPids: number[] = []): Promise<void> {
-  await waitFor(async () => (await ns.links()).join() === [...keep].sort().join(), 10000, `links to be ${keep}`).catch(() => undefined);
-  assert.equal(await ns.links(), [...keep].sort(), 'interfaces left');
-  assert.equal(ns.registryEntries(), [], 'registry entries left');
-  assert.equal(ns.guests(), [], 'guest records left');
-  for (const pid of qemuPids) assert.not.ok(pidAlive(pid), `QEMU ${pid} still runs`);
-}
-
-async function start(ns: Netns, name: string, args: string[]) {
-  const result = await ns.tool([...GUEST, '--name', name, ...args]);
-  assert.is(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
-  assert.match(result.stdout, new RegExp(`Guest ${name} is running \\(QEMU pid (\\d+)\\)`));
-  return Number(/QEMU pid (\d+)/.exec(result.stdout)![1]);
-}
-
-async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void> {
-  const ns = await Netns.create();
-  try {
-    await body(ns);
-  } finally {
-    // Only our own guests, by PID, if a failed assertion left any.
-    for (const guest of ns.guests()) {
-      const pid = ns.record(guest).qemu?.pid;
-      if (pid) process.kill(pid, 'SIGKILL');
-    }
-    await ns.destroy();
-  }
-}
 
 test('bridge created for a guest and removed with it', () => inNetns(async (ns) => {
   const pid = await start(ns, 'solo', ['--net', 'user,vmnet0', '--host-ip', '192.168.255.5/24']);

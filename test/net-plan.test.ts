@@ -53,6 +53,7 @@ const ROWS: Row[] = [
     argv: ['--net', 'p'],
     facts: { defaultRouteInterface: 'vparent', interfaces: { vparent: { kind: 'veth' } } },
     netdevs: ['tap,id=nic0,fd=3'],
+    warning: /not this host/,
   },
   {
     name: 'a taken macvtap name moves to the next',

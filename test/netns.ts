@@ -2,6 +2,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import * as assert from 'uvu/assert';
 import { BINARY } from './helpers.ts';
 
 let counter = 0;
@@ -94,3 +95,37 @@ export function pidAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** A guest with no disk idles in the firmware: enough for host-side tests. */
+export const GUEST = ['--display', 'none', '--accel', 'tcg', '-m', '64'];
+
+/** Every test ends here: nothing of the tool left in the namespace. */
+export async function assertClean(ns: Netns, keep: string[] = ['lo'], qemuPids: number[] = []): Promise<void> {
+  await waitFor(async () => (await ns.links()).join() === [...keep].sort().join(), 10000, `links to be ${keep}`).catch(() => undefined);
+  assert.equal(await ns.links(), [...keep].sort(), 'interfaces left');
+  assert.equal(ns.registryEntries(), [], 'registry entries left');
+  assert.equal(ns.guests(), [], 'guest records left');
+  for (const pid of qemuPids) assert.not.ok(pidAlive(pid), `QEMU ${pid} still runs`);
+}
+
+export async function start(ns: Netns, name: string, args: string[]) {
+  const result = await ns.tool([...GUEST, '--name', name, ...args]);
+  assert.is(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`Guest ${name} is running \\(QEMU pid (\\d+)\\)`));
+  return Number(/QEMU pid (\d+)/.exec(result.stdout)![1]);
+}
+
+export async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void> {
+  const ns = await Netns.create();
+  try {
+    await body(ns);
+  } finally {
+    // Only our own guests, by PID, if a failed assertion left any.
+    for (const guest of ns.guests()) {
+      const pid = ns.record(guest).qemu?.pid;
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+    await ns.destroy();
+  }
+}
+

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QmpClient } from '../lib/qmp.ts';
-import { runBinary } from './helpers.ts';
+import { ROOT, runBinary } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-qemu-`);
 const run = `${dir}/run`;
@@ -70,13 +70,14 @@ const ROWS: Array<{ name: string; argv: string[]; env?: Record<string, string>; 
   { name: 'display vnc', argv: ['--display', 'vnc', '--net', 'none'] },
   { name: 'display stdio', argv: ['--display', 'stdio', '--net', 'none'] },
   { name: 'UEFI', argv: ['disk.qcow2', '--uefi', '--display', 'none'], when: () => existsSync('/usr/share/ovmf/OVMF.fd') },
+  { name: 'disks boot after a -kernel', argv: ['disk.qcow2', 'cd.iso', '--display', 'none', '-kernel', `${ROOT}/.cache/guest/vmlinuz`], when: () => existsSync(`${ROOT}/.cache/guest/vmlinuz`) },
   { name: 'own and passthrough options together', argv: ['disk.qcow2', '-m', '256', '-smp', '2', '-snapshot', '--display', 'none', '--', '-no-reboot'] },
 ];
 
 for (const row of ROWS) {
   test(`QEMU accepts: ${row.name}`, async () => {
     if (row.when && !row.when()) {
-      console.log(`  (skipped: ${row.name} needs OVMF)`);
+      console.log(`  (skipped: ${row.name}: missing file)`);
       return;
     }
     await qemuAccepts(await planned(row.argv, row.env));
