@@ -41,8 +41,9 @@ host-deps:
 	@dpkg -s $(HOST_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(HOST_PACKAGES) >/dev/null; }
 
-demo: host-deps dist/qemu-script
-	dist/qemu-script --dry-run --net user,vmnet0 --host-ip 192.168.255.5/24 --display none
+# Boots the test guest with qemu-script in a private network namespace (root or sudo).
+demo: host-deps dist/qemu-script guest
+	$(SUDO) scripts/demo.sh
 
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .

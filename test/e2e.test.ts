@@ -58,11 +58,13 @@ async function readBanner(ns: Netns | string, host: string, port: number, timeou
   return text.trim();
 }
 
+/** `down` through ACPI: the guest's power button handler powers it off cleanly. */
 async function stop(ns: Netns, ...guests: Booted[]) {
   for (const guest of guests) {
     if (ns.guests().includes(guest.name)) {
-      const down = await ns.tool(['down', '--force', guest.name]);
+      const down = await ns.tool(['down', '--timeout', '30', guest.name]);
       assert.is(down.exitCode, 0, down.stderr);
+      assert.match(console_(guest), /reboot: Power down/, 'the guest powered off through ACPI');
     }
   }
 }

@@ -6,7 +6,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE/../../.cache/guest}
-MODULES="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod sr_mod ata_piix"
+MODULES="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod sr_mod ata_piix button evdev"
 
 kernel_package() {
   apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
