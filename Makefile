@@ -58,6 +58,10 @@ unit: node_modules/.package-lock.json
 e2e: dist/qemu-script guest
 	test/run.sh 'e2e\.test\.ts$$'
 
+# Prints measured numbers (see BENCHMARKS.md); not a test.
+bench: dist/qemu-script guest
+	node --import tsx bench/bench.ts
+
 test: typecheck dist/qemu-script guest unit
 
 install: dist/qemu-script
