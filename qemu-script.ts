@@ -1,7 +1,11 @@
 #!/usr/bin/env -S npx tsx
 // qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup.
 import minimist from 'minimist';
-import { exitCodeOf } from './lib/errors.ts';
+import { renderDoctor, runDoctor } from './lib/doctor.ts';
+import { UsageError, exitCodeOf } from './lib/errors.ts';
+import { currentUser } from './lib/host-access.ts';
+import { readSettings } from './lib/settings.ts';
+import { setup, undoSetup } from './lib/setup.ts';
 import { collectGarbage } from './lib/gc.ts';
 import { down, gc, ps, type GuestContext } from './lib/guest-commands.ts';
 import { listRecords } from './lib/guests.ts';
@@ -54,8 +58,27 @@ async function launch(options: LaunchOptions): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const flags = minimist(rest, { boolean: ['json', 'force'], string: ['timeout'] });
+  const flags = minimist(rest, { boolean: ['json', 'force', 'dry-run', 'undo'], string: ['timeout', 'group', 'user', 'root', 'binary'] });
+  const group = String(flags.group ?? 'qemusers');
   switch (command) {
+    case 'doctor': {
+      const user = await currentUser();
+      // --root: read /etc from elsewhere (tests); the rest is the live host.
+      const root = flags.root === undefined ? '' : String(flags.root).replace(/\/+$/, '');
+      const results = await runDoctor({ host: { root, procSys: '/proc/sys', sys: '/sys', ...user }, settings: readSettings(process.env), group, selfCommand: selfCommand() });
+      process.stdout.write(flags.json ? `${JSON.stringify(results, null, 2)}\n` : renderDoctor(results));
+      return results.some((result) => result.status === 'fail') ? 1 : 0;
+    }
+    case 'setup': {
+      const root = flags.root === undefined ? '' : String(flags.root).replace(/\/+$/, '');
+      if (flags.root !== undefined && !root.startsWith('/')) throw new UsageError('setup --root needs an absolute directory');
+      const options = {
+        root, group, user: flags.user === undefined ? undefined : String(flags.user), dryRun: Boolean(flags['dry-run']),
+        binary: String(flags.binary ?? selfCommand().at(-1)), settings: readSettings(process.env),
+      };
+      process.stdout.write(flags.undo ? await undoSetup(options) : await setup(options));
+      return 0;
+    }
     case 'ps':
       process.stdout.write(ps(guestContext(), Boolean(flags.json)));
       return 0;

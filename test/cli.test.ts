@@ -21,7 +21,9 @@ await (async () => {
   chmodSync(`${dir}/disk.qcow2`, 0o644);
   mkdirSync(trap);
   for (const name of ['ip', 'sudo', 'mknod', 'qemu-system-x86_64', 'qemu-bridge-helper']) {
-    writeFileSync(`${trap}/${name}`, `#!/bin/sh\necho "${name} $*" >> ${marker}\n`);
+    // The probe may read link kinds (`ip -j -d link show`); anything else leaves a trace.
+    const readOnly = name === 'ip' ? 'case "$*" in "-j -d link show") exec /usr/sbin/ip "$@" ;; esac\n' : '';
+    writeFileSync(`${trap}/${name}`, `#!/bin/sh\n${readOnly}echo "${name} $*" >> ${marker}\n`);
     chmodSync(`${trap}/${name}`, 0o755);
   }
 })();

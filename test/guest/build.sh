@@ -5,7 +5,7 @@
 # Cached: a second run with the same kernel package and sources does nothing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=${1:-$HERE/../../.cache/guest}
+OUT=$(realpath -m "${1:-$HERE/../../.cache/guest}")
 MODULES="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod sr_mod ata_piix button evdev"
 
 kernel_package() {

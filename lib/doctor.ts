@@ -1,0 +1,135 @@
+// qemu-script doctor: one line per host preparation the seed describes, and for
+// every problem the exact command that fixes it.
+import { existsSync, statSync } from 'node:fs';
+import { bridgeAcl, canOpenReadWrite, canRead, findGroup, probeCommand, readText, type HostView } from './host-access.ts';
+import { classifyInterface, defaultRouteFrom } from './probe.ts';
+import type { Settings } from './types.ts';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  id: string;
+  status: CheckStatus;
+  message: string;
+  fix?: string[];
+}
+
+export interface DoctorContext {
+  host: HostView;
+  settings: Settings;
+  group: string;
+  selfCommand: string[];
+}
+
+type Check = (context: DoctorContext) => Promise<Omit<CheckResult, 'id'>> | Omit<CheckResult, 'id'>;
+const sudo = (context: DoctorContext) => (context.host.uid === 0 ? '' : 'sudo ');
+const SETUP = (context: DoctorContext) => `${sudo(context)}qemu-script setup${context.host.uid === 0 ? '' : ` --user ${context.host.user}`}`;
+
+const checkQemu: Check = async ({ settings }) => {
+  const version = await probeCommand([settings.qemuBinary, '--version']).catch(() => ({ ok: false, stdout: '' }));
+  if (!version.ok) return { status: 'fail', message: `${settings.qemuBinary} not found`, fix: ['sudo apt-get install qemu-system-x86'] };
+  return { status: 'ok', message: version.stdout.split('\n')[0].replace(/^QEMU emulator version/, 'QEMU') };
+};
+
+const checkKvm: Check = (context) => {
+  if (!existsSync('/dev/kvm')) {
+    return { status: 'warn', message: 'no /dev/kvm: guests run under TCG (software emulation, many times slower)', fix: ['enable VT-x/AMD-V in the firmware, then: sudo modprobe kvm_intel   # or kvm_amd'] };
+  }
+  if (!canOpenReadWrite('/dev/kvm')) return { status: 'warn', message: '/dev/kvm is not usable by you: guests run under TCG', fix: [`sudo adduser ${context.host.user} kvm   # then log in again`] };
+  return { status: 'ok', message: '/dev/kvm usable (KVM acceleration)' };
+};
+
+const checkHelper: Check = async (context) => {
+  const helper = `${context.host.root}${context.settings.bridgeHelper}`;
+  if (!existsSync(helper)) return { status: 'fail', message: `${context.settings.bridgeHelper} missing: no TAPs on bridges`, fix: ['sudo apt-get install qemu-system-common'] };
+  if (context.host.uid === 0) return { status: 'ok', message: `${context.settings.bridgeHelper} (root needs no capability)` };
+  const caps = await probeCommand(['getcap', helper]);
+  const setuid = (statSync(helper).mode & 0o4000) !== 0 && statSync(helper).uid === 0;
+  if (/cap_net_admin/.test(caps.stdout) || setuid) return { status: 'ok', message: `${context.settings.bridgeHelper} has ${setuid ? 'setuid root' : 'cap_net_admin'}` };
+  return { status: 'fail', message: `${context.settings.bridgeHelper} lacks cap_net_admin: QEMU cannot create TAPs for you`, fix: [`sudo setcap cap_net_admin+ep ${context.settings.bridgeHelper}`] };
+};
+
+const checkBridgeConf: Check = (context) => {
+  const path = `${context.host.root}/etc/qemu/bridge.conf`;
+  const acl = bridgeAcl(context.host.root);
+  if (!acl) return { status: 'fail', message: '/etc/qemu/bridge.conf missing: the bridge helper refuses every bridge ("failed to parse default acl file")', fix: [SETUP(context), "or: echo 'allow all' | sudo tee -a /etc/qemu/bridge.conf"] };
+  if (context.host.uid !== 0 && !canRead(path)) return { status: 'fail', message: '/etc/qemu/bridge.conf is not readable by you (the helper then fails with an ACL error)', fix: ['sudo chmod 0644 /etc/qemu/bridge.conf'] };
+  const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
+  const hostBridge = route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'bridge' ? route : undefined;
+  const wanted = ['vmnet0', ...(hostBridge ? [hostBridge] : [])];
+  const missing = acl.includes('allow all') ? [] : wanted.filter((bridge) => !acl.includes(`allow ${bridge}`));
+  if (missing.length > 0) return { status: 'fail', message: `/etc/qemu/bridge.conf does not allow ${missing.join(', ')}`, fix: [SETUP(context), ...missing.map((bridge) => `or: echo 'allow ${bridge}' | sudo tee -a /etc/qemu/bridge.conf`)] };
+  return { status: 'ok', message: `/etc/qemu/bridge.conf allows ${acl.includes('allow all') ? 'all bridges' : wanted.join(', ')}` };
+};
+
+const checkVhost: Check = (context) => {
+  const device = context.settings.vhostNetDevice;
+  if (!existsSync(`${context.host.sys}/module/vhost_net`) && !existsSync(device)) return { status: 'warn', message: 'vhost_net not loaded: TAP NICs run without vhost-net (slower)', fix: ['sudo modprobe vhost_net', SETUP(context)] };
+  if (!canOpenReadWrite(device)) return { status: 'warn', message: `${device} not writable by you: TAP NICs run without vhost-net`, fix: [SETUP(context)] };
+  return { status: 'ok', message: `vhost-net usable (${device})` };
+};
+
+const checkPing: Check = (context) => {
+  const [low, high] = (readText(`${context.host.procSys}/net/ipv4/ping_group_range`) ?? '1 0').trim().split(/\s+/).map(Number);
+  const group = findGroup(context.host.root, context.group);
+  if (context.host.gids.some((gid) => gid >= low && gid <= high)) return { status: 'ok', message: `ping_group_range ${low} ${high} covers your groups (ping works from user-network guests)` };
+  const gid = group?.gid ?? context.host.gids[0];
+  return { status: 'warn', message: `net.ipv4.ping_group_range (${low} ${high}) excludes your groups: ping fails inside user-network guests`, fix: [`sudo sysctl -w net.ipv4.ping_group_range="${gid} ${gid}"`, SETUP(context)] };
+};
+
+const checkForward: Check = (context) => {
+  if ((readText(`${context.host.procSys}/net/ipv4/ip_forward`) ?? '0').trim() === '1') return { status: 'ok', message: 'net.ipv4.ip_forward = 1' };
+  return { status: 'warn', message: 'net.ipv4.ip_forward = 0: only needed when the host routes for an internal network', fix: ['sudo sysctl -w net.ipv4.ip_forward=1'] };
+};
+
+const checkBrNetfilter: Check = (context) => {
+  if ((readText(`${context.host.procSys}/net/bridge/bridge-nf-call-iptables`) ?? '0').trim() !== '1') return { status: 'ok', message: 'bridged traffic bypasses iptables (no br_netfilter trap)' };
+  return { status: 'warn', message: 'br_netfilter sends bridged traffic through iptables: a FORWARD DROP policy (Docker sets one) silently drops traffic on every bridge, vmnetN included', fix: ['sudo sysctl -w net.bridge.bridge-nf-call-iptables=0', 'or: sudo iptables -I FORWARD -i vmnet+ -j ACCEPT'] };
+};
+
+const checkWifi: Check = (context) => {
+  const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
+  if (route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'wireless') {
+    return { status: 'warn', message: `the default route is on Wi-Fi (${route}): the bridged adapter cannot use a macvtap there`, fix: ['use a wired NIC, or a user network (--net user) with --fwd'] };
+  }
+  return { status: 'ok', message: `default route on ${route ?? 'none'}${route ? '' : ' (bridged adapter unavailable)'}` };
+};
+
+const checkGroup: Check = (context) => {
+  if (context.host.uid === 0) return { status: 'ok', message: 'root: no group needed' };
+  const group = findGroup(context.host.root, context.group);
+  if (group && context.host.gids.includes(group.gid)) return { status: 'ok', message: `member of ${context.group}` };
+  if (group?.members.includes(context.host.user)) return { status: 'warn', message: `added to ${context.group}, but this session predates it`, fix: ['log out and in again (or: newgrp qemusers)'] };
+  return { status: 'fail', message: `not a member of ${context.group}`, fix: [SETUP(context)] };
+};
+
+const checkSudo: Check = async (context) => {
+  if (context.host.uid === 0) return { status: 'ok', message: 'root: host changes are made directly' };
+  const result = await probeCommand(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']).catch(() => ({ ok: false, stdout: '' }));
+  if (result.ok) return { status: 'ok', message: 'the privileged helper answers through sudo -n' };
+  return { status: 'fail', message: 'sudo -n qemu-script net-helper is not allowed: bridges and macvtaps cannot be made for you', fix: [SETUP(context)] };
+};
+
+const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
+  ? { status: 'ok', message: `UEFI firmware ${settings.efiFirmware}` }
+  : { status: 'warn', message: `no UEFI firmware at ${settings.efiFirmware}: --uefi unavailable`, fix: ['sudo apt-get install ovmf'] });
+
+// One entry per check, in the order a user fixes things.
+export const CHECKS: ReadonlyArray<[string, Check]> = [
+  ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf],
+  ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['br-netfilter', checkBrNetfilter],
+  ['wifi', checkWifi], ['group', checkGroup], ['sudo', checkSudo], ['uefi', checkOvmf],
+];
+
+export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const [id, check] of CHECKS) results.push({ id, ...await check(context) });
+  return results;
+}
+
+export function renderDoctor(results: CheckResult[]): string {
+  return results.map((result) => [
+    `${result.status.padEnd(5)}${result.id.padEnd(14)}${result.message}`,
+    ...(result.fix ?? []).map((fix) => `${' '.repeat(19)}fix: ${fix}`),
+  ].join('\n')).join('\n') + '\n';
+}

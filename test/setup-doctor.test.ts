@@ -1,0 +1,167 @@
+// setup and doctor against a root directory of the test's own (--root):
+// the machine's own /etc is never touched.
+import { execa } from 'execa';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MARKER } from '../lib/setup.ts';
+import { BINARY } from './helpers.ts';
+
+// A root-owned directory no one else can write: the only kind of place sudoers may name a binary in.
+const safe = mkdtempSync('/run/qs-setup-');
+chmodSync(safe, 0o755);
+const binary = `${safe}/qemu-script`;
+copyFileSync(BINARY, binary);
+chmodSync(binary, 0o755);
+test.after(() => rmSync(safe, { recursive: true, force: true }));
+
+function makeRoot(): string {
+  const root = mkdtempSync(`${safe}/root-`);
+  mkdirSync(`${root}/etc`);
+  for (const file of ['passwd', 'group', 'shadow', 'gshadow', 'login.defs']) {
+    if (existsSync(`/etc/${file}`)) copyFileSync(`/etc/${file}`, `${root}/etc/${file}`);
+  }
+  appendFileSync(`${root}/etc/passwd`, 'alice:x:4242:4242:Alice:/home/alice:/bin/sh\n');
+  appendFileSync(`${root}/etc/group`, 'alice:x:4242:\n');
+  appendFileSync(`${root}/etc/shadow`, 'alice:!:19000:0:99999:7:::\n');
+  appendFileSync(`${root}/etc/gshadow`, 'alice:!::\n');
+  mkdirSync(`${root}/usr/lib/qemu`, { recursive: true });
+  copyFileSync('/usr/lib/qemu/qemu-bridge-helper', `${root}/usr/lib/qemu/qemu-bridge-helper`);
+  return root;
+}
+
+/** Every file under root with its content, mode and capabilities: "as it was" means equal snapshots. */
+async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) {
+        out[path] = 'dir';
+        walk(path);
+      } else {
+        out[path] = `${statSync(path).mode.toString(8)} ${readFileSync(path).toString('base64').slice(0, 4000)}`;
+      }
+    }
+  };
+  walk(root);
+  out.caps = (await execa('getcap', [`${root}/usr/lib/qemu/qemu-bridge-helper`])).stdout;
+  return out;
+}
+
+const tool = (args: string[]) => execa(binary, args, { reject: false });
+
+test('setup --dry-run lists every change and makes none', async () => {
+  const root = makeRoot();
+  const before = await snapshot(root);
+  const result = await tool(['setup', '--dry-run', '--root', root, '--user', 'alice', '--binary', binary]);
+  assert.is(result.exitCode, 0, result.stderr);
+  for (const line of ['would create group qemusers', 'would add alice to group qemusers', 'would setcap cap_net_admin+ep /usr/lib/qemu/qemu-bridge-helper',
+    'would write /etc/qemu/qemu-script-bridge.conf', 'would write /etc/qemu/bridge.conf', 'would write /etc/udev/rules.d/70-qemu-script.rules',
+    'would write /etc/modules-load.d/qemu-script.conf', 'would write /etc/sysctl.d/60-qemu-script.conf', 'would write /etc/sudoers.d/qemu-script']) {
+    assert.ok(result.stdout.split('\n').includes(line), `missing: ${line}\n${result.stdout}`);
+  }
+  assert.equal(await snapshot(root), before);
+});
+
+test('setup prepares the host; a second run changes nothing; --undo puts everything back', async () => {
+  const root = makeRoot();
+  const before = await snapshot(root);
+  const first = await tool(['setup', '--root', root, '--user', 'alice', '--binary', binary]);
+  assert.is(first.exitCode, 0, first.stderr);
+  assert.match(first.stdout, /^create group qemusers$/m);
+  const group = readFileSync(`${root}/etc/group`, 'utf8').split('\n').find((line) => line.startsWith('qemusers:'))!;
+  assert.match(group, /^qemusers:x:\d+:alice$/);
+  const gid = group.split(':')[2];
+  assert.match((await execa('getcap', [`${root}/usr/lib/qemu/qemu-bridge-helper`])).stdout, /cap_net_admin[=+]ep/);
+  const sudoers = `${root}/etc/sudoers.d/qemu-script`;
+  assert.is(readFileSync(sudoers, 'utf8'), `${MARKER}\n%qemusers ALL=(root) NOPASSWD: ${binary} net-helper *\n`);
+  assert.is(statSync(sudoers).mode & 0o777, 0o440);
+  assert.is((await execa('visudo', ['-c', '-q', '-f', sudoers], { reject: false })).exitCode, 0);
+  assert.is(readFileSync(`${root}/etc/sysctl.d/60-qemu-script.conf`, 'utf8'), `${MARKER}\nnet.ipv4.ping_group_range = ${gid} ${gid}\n`);
+  assert.match(readFileSync(`${root}/etc/udev/rules.d/70-qemu-script.rules`, 'utf8'), /KERNEL=="tap\*", GROUP="qemusers", MODE="0660"\nKERNEL=="vhost-net", GROUP="qemusers", MODE="0660"/);
+  assert.match(readFileSync(`${root}/etc/modules-load.d/qemu-script.conf`, 'utf8'), /^vhost_net$/m);
+  assert.match(readFileSync(`${root}/etc/qemu/bridge.conf`, 'utf8'), /^include \/etc\/qemu\/qemu-script-bridge.conf$/m);
+  assert.match(readFileSync(`${root}/etc/qemu/qemu-script-bridge.conf`, 'utf8'), /^allow all$/m);
+
+  const second = await tool(['setup', '--root', root, '--user', 'alice', '--binary', binary]);
+  assert.is(second.stdout, 'nothing to change: this host is already set up');
+
+  const doctor = await tool(['doctor', '--root', root, '--json']);
+  const bridgeConf = (JSON.parse(doctor.stdout) as Array<{ id: string; status: string }>).find((check) => check.id === 'bridge-conf')!;
+  assert.is(bridgeConf.status, 'ok', 'doctor follows the include setup wrote');
+
+  const undo = await tool(['setup', '--undo', '--root', root, '--user', 'alice', '--binary', binary]);
+  assert.is(undo.exitCode, 0, undo.stderr);
+  assert.match(undo.stdout, /delete group qemusers/);
+  assert.equal(await snapshot(root), before, '/etc is as it was');
+});
+
+test('setup keeps an existing bridge.conf and restores it exactly on --undo', async () => {
+  const root = makeRoot();
+  mkdirSync(`${root}/etc/qemu`);
+  writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow br0\n');
+  const before = await snapshot(root);
+  assert.is((await tool(['setup', '--root', root, '--binary', binary])).exitCode, 0);
+  assert.match(readFileSync(`${root}/etc/qemu/bridge.conf`, 'utf8'), /^allow br0\n.*\ninclude \/etc\/qemu\/qemu-script-bridge.conf\n$/s);
+  assert.is((await tool(['setup', '--undo', '--root', root, '--binary', binary])).exitCode, 0);
+  assert.equal(await snapshot(root), before);
+});
+
+test('setup refuses to overwrite a file it did not write', async () => {
+  const root = makeRoot();
+  mkdirSync(`${root}/etc/sudoers.d`, { recursive: true });
+  writeFileSync(`${root}/etc/sudoers.d/qemu-script`, 'admin stuff\n');
+  const result = await tool(['setup', '--root', root, '--binary', binary]);
+  assert.is(result.exitCode, 1);
+  assert.match(result.stderr, /\/etc\/sudoers.d\/qemu-script exists and was not written by qemu-script/);
+  assert.is(readFileSync(`${root}/etc/sudoers.d/qemu-script`, 'utf8'), 'admin stuff\n');
+});
+
+test('setup refuses a binary others can replace (it would be root for them)', async () => {
+  const root = makeRoot();
+  const result = await tool(['setup', '--root', root, '--binary', BINARY.replace(/.*/, `${mkdtempSync('/tmp/qs-unsafe-')}/x`)]);
+  assert.is(result.exitCode, 2);
+  const unsafe = mkdtempSync('/tmp/qs-unsafe-');
+  copyFileSync(BINARY, `${unsafe}/qemu-script`);
+  const refused = await tool(['setup', '--root', root, '--binary', `${unsafe}/qemu-script`]);
+  assert.is(refused.exitCode, 2);
+  assert.match(refused.stderr, /\/tmp is writable by others than root/);
+  rmSync(unsafe, { recursive: true, force: true });
+});
+
+test('setup needs root', async () => {
+  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'setup'], { reject: false });
+  assert.is(result.exitCode, 2);
+  assert.match(result.stderr, /setup must run as root/);
+});
+
+test('doctor as root here: one line per check, a fix for each problem, exit 0 without failures', async () => {
+  const result = await tool(['doctor']);
+  const lines = result.stdout.trim().split('\n');
+  const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
+  assert.is(checks.length, 12, result.stdout);
+  assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +fix: /.test(line)), result.stdout);
+  const json = JSON.parse((await tool(['doctor', '--json'])).stdout) as Array<{ id: string; status: string; fix?: string[] }>;
+  for (const check of json.filter((c) => c.status !== 'ok')) assert.ok(check.fix && check.fix.length > 0, `${check.id} has no fix`);
+  assert.is(result.exitCode, json.some((c) => c.status === 'fail') ? 1 : 0);
+});
+
+test('doctor: a missing bridge.conf fails with the command that fixes it', async () => {
+  const root = makeRoot();
+  const result = await tool(['doctor', '--root', root]);
+  assert.is(result.exitCode, 1);
+  assert.match(result.stdout, /^fail bridge-conf +\/etc\/qemu\/bridge.conf missing/m);
+  assert.match(result.stdout, /fix: or: echo 'allow all' \| sudo tee -a \/etc\/qemu\/bridge.conf/);
+});
+
+test('doctor as a user outside the group: group, sudo and helper capability fail, with fixes', async () => {
+  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor'], { reject: false, env: { XDG_RUNTIME_DIR: '' } });
+  assert.is(result.exitCode, 1);
+  assert.match(result.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);
+  assert.match(result.stdout, /^fail sudo +sudo -n qemu-script net-helper is not allowed/m);
+  const helperHasCap = /cap_net_admin/.test((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout);
+  if (!helperHasCap) assert.match(result.stdout, /^fail bridge-helper .*lacks cap_net_admin.*\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m);
+});
+
+test.run();
