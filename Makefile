@@ -34,7 +34,8 @@ $(SEA_DIR)/bin/node.ok: node_modules/.package-lock.json
 
 dist/qemu-script: dist/bundle.cjs $(SEA_DIR)/bin/node.ok
 	HOME=$(PKG_HOME) $(NODE22) node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea dist/bundle.cjs \
-		-t node$(NODE22_VERSION)-linux-x64 -o $@ > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
+		-t node$(NODE22_VERSION)-linux-x64 -o $@.new > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
+	mv -f $@.new $@
 	@echo "built $@"
 
 host-deps:

@@ -62,6 +62,11 @@ const checkBridgeConf: Check = (context) => {
   return { status: 'ok', message: `/etc/qemu/bridge.conf allows ${acl.includes('allow all') ? 'all bridges' : wanted.join(', ')}` };
 };
 
+const checkTun: Check = (context) => {
+  if (context.host.uid === 0 || canOpenReadWrite('/dev/net/tun')) return { status: 'ok', message: '/dev/net/tun usable (TAPs)' };
+  return { status: 'fail', message: '/dev/net/tun is not read/write for you: the bridge helper cannot make TAPs ("failed to open /dev/net/tun")', fix: [SETUP(context), 'or: sudo chmod 0666 /dev/net/tun'] };
+};
+
 const checkVhost: Check = (context) => {
   const device = context.settings.vhostNetDevice;
   if (!existsSync(`${context.host.sys}/module/vhost_net`) && !existsSync(device)) return { status: 'warn', message: 'vhost_net not loaded: TAP NICs run without vhost-net (slower)', fix: ['sudo modprobe vhost_net', SETUP(context)] };
@@ -116,7 +121,7 @@ const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
 
 // One entry per check, in the order a user fixes things.
 export const CHECKS: ReadonlyArray<[string, Check]> = [
-  ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf],
+  ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf], ['tun', checkTun],
   ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['br-netfilter', checkBrNetfilter],
   ['wifi', checkWifi], ['group', checkGroup], ['sudo', checkSudo], ['uefi', checkOvmf],
 ];

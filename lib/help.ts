@@ -16,6 +16,9 @@ Usage:
   qemu-script ps [--json]          guests of this tool: name, pid, networks, ports, uptime
   qemu-script down NAME [--force]  power a guest off (ACPI; --force quits at once)
   qemu-script gc                   remove what guests that are gone left behind
+  qemu-script doctor [--json]      check the host preparation; prints the command that fixes each problem
+  qemu-script setup [--user NAME] [--group G] [--dry-run] [--undo]
+                                   prepare the host as root (group, bridge helper, udev, sysctl, sudoers)
 
 Words that are existing files or block devices are disks. Every option the tool does not own goes to
 QEMU verbatim, in order, with its value (-m 2G, -smp 2, -cpu host, -snapshot, -device ...); after --

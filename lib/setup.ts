@@ -3,7 +3,7 @@
 // sudoers for the privileged helper). Idempotent; every file it writes carries
 // a marker; --undo puts back what it changed. --root DIR redirects every path.
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError, UsageError } from './errors.ts';
 import { findGroup, probeCommand, readText } from './host-access.ts';
@@ -31,6 +31,10 @@ interface SetupState {
   bridgeConfAppended?: boolean;
   /** Directories and shadow-utils backups (group-, gshadow-) that did not exist before: removed by --undo. */
   created?: string[];
+  /** Backups that existed: their content before setup, put back by --undo. */
+  backups?: Record<string, string>;
+  /** Device nodes given to the group now (udev does it at the next boot): their previous owner and mode. */
+  devices?: Array<{ path: string; mode: number; gid: number }>;
 }
 
 const SHADOW_BACKUPS = ['/etc/group-', '/etc/gshadow-', '/etc/passwd-', '/etc/shadow-'];
@@ -42,6 +46,10 @@ function noteCreated(state: SetupState, paths: string[]): void {
 /** Runs a shadow-utils command, remembering the backup files it leaves that were not there before. */
 async function shadowCommand(options: SetupOptions, state: SetupState, argv: string[]): Promise<void> {
   const missing = SHADOW_BACKUPS.filter((path) => !existsSync(at(options, path)));
+  state.backups ??= {};
+  for (const path of SHADOW_BACKUPS.filter((p) => !missing.includes(p) && !(p in state.backups!))) {
+    state.backups[path] = readFileSync(at(options, path)).toString('base64');
+  }
   await run(argv);
   noteCreated(state, missing.filter((path) => existsSync(at(options, path))));
 }
@@ -168,6 +176,25 @@ function checkBinary(binary: string): string {
   }
 }
 
+/** What the udev rules do at the next boot, done now for the nodes that exist (never under --root). */
+function deviceChanges(options: SetupOptions, gid: number | undefined): Change[] {
+  if (options.root || gid === undefined) return [];
+  return ['/dev/net/tun', '/dev/vhost-net'].flatMap((path) => {
+    if (!existsSync(path)) return [];
+    const stats = statSync(path);
+    const open = (stats.mode & 0o006) === 0o006 || (stats.gid === gid && (stats.mode & 0o060) === 0o060);
+    if (open) return [];
+    return [{
+      describe: `give group ${options.group} read/write on ${path}`,
+      apply: (state: SetupState) => {
+        state.devices = [...(state.devices ?? []), { path, mode: stats.mode & 0o7777, gid: stats.gid }];
+        chownSync(path, stats.uid, gid);
+        chmodSync(path, (stats.mode & 0o7777) | 0o060);
+      },
+    }];
+  });
+}
+
 /** Everything but the group: planned once the group (and so its gid) exists. */
 async function hostChanges(options: SetupOptions): Promise<Change[]> {
   const binary = checkBinary(options.binary);
@@ -178,7 +205,7 @@ async function hostChanges(options: SetupOptions): Promise<Change[]> {
   };
   const files = [
     ...bridgeConfChanges(options),
-    managedFile(options, '/etc/udev/rules.d/70-qemu-script.rules', `KERNEL=="tap*", GROUP="${options.group}", MODE="0660"\nKERNEL=="vhost-net", GROUP="${options.group}", MODE="0660"\n`),
+    managedFile(options, '/etc/udev/rules.d/70-qemu-script.rules', ['tap*', 'vhost-net', 'tun'].map((kernel) => `KERNEL=="${kernel}", GROUP="${options.group}", MODE="0660"\n`).join('')),
     managedFile(options, '/etc/modules-load.d/qemu-script.conf', 'vhost_net\n'),
     // newer Debian has no /etc/sysctl.conf: a drop-in applies at boot. The gid is known once the group exists.
     managedFile(options, '/etc/sysctl.d/60-qemu-script.conf', `net.ipv4.ping_group_range = ${gid === undefined ? `<gid of ${options.group}>` : `${gid} ${gid}`}\n`),
@@ -188,7 +215,7 @@ async function hostChanges(options: SetupOptions): Promise<Change[]> {
     managedFile(options, '/etc/sudoers.d/qemu-script', `%${options.group} ALL=(root) NOPASSWD: ${binary} net-helper *\n`, 0o440, visudo),
   ];
   const capability = await capabilityChange(options);
-  return [...(capability ? [capability] : []), ...files.filter((change): change is Change => change !== undefined)];
+  return [...(capability ? [capability] : []), ...files.filter((change): change is Change => change !== undefined), ...deviceChanges(options, gid)];
 }
 
 function readState(options: SetupOptions): SetupState {
@@ -261,8 +288,15 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
     await act(previous ? `restore ${previous} on ${path}` : `remove the capability from ${path}`, () => run(previous ? ['setcap', previous, at(options, path)] : ['setcap', '-r', at(options, path)]));
   }
   for (const user of state.usersAdded) await act(`remove ${user} from group ${options.group}`, () => run(['usermod', '-r', '-G', options.group, ...prefix(options), user]));
+  for (const device of state.devices ?? []) {
+    await act(`restore owner and mode of ${device.path}`, () => {
+      chownSync(device.path, statSync(device.path).uid, device.gid);
+      chmodSync(device.path, device.mode);
+    });
+  }
   if (state.groupCreated) await act(`delete group ${state.groupCreated}`, () => run(['groupdel', ...prefix(options), state.groupCreated!]));
   if (!options.dryRun) {
+    for (const [path, content] of Object.entries(state.backups ?? {})) writeFileSync(at(options, path), Buffer.from(content, 'base64'));
     rmSync(at(options, STATE), { force: true });
     // Deepest first; a directory that holds someone else's files stays.
     for (const path of [...(state.created ?? [])].sort((a, b) => b.length - a.length)) {

@@ -69,11 +69,13 @@ export function allowBridges(): () => void {
   const path = '/etc/qemu/bridge.conf';
   const before = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
   if (before !== undefined && /^allow all$/m.test(before)) return () => undefined;
+  const madeDir = !existsSync('/etc/qemu');
   mkdirSync('/etc/qemu', { recursive: true });
   writeFileSync(path, `${before ?? ''}allow all\n`, { mode: 0o644 });
   return () => {
     if (before === undefined) rmSync(path, { force: true });
     else writeFileSync(path, before);
+    if (madeDir) rmSync('/etc/qemu', { recursive: true, force: true });
   };
 }
 

@@ -120,8 +120,9 @@ test('setup refuses to overwrite a file it did not write', async () => {
 
 test('setup refuses a binary others can replace (it would be root for them)', async () => {
   const root = makeRoot();
-  const result = await tool(['setup', '--root', root, '--binary', BINARY.replace(/.*/, `${mkdtempSync('/tmp/qs-unsafe-')}/x`)]);
-  assert.is(result.exitCode, 2);
+  const missing = await tool(['setup', '--root', root, '--binary', `${safe}/no-such-binary`]);
+  assert.is(missing.exitCode, 2);
+  assert.match(missing.stderr, /does not exist; give the installed executable with --binary/);
   const unsafe = mkdtempSync('/tmp/qs-unsafe-');
   copyFileSync(BINARY, `${unsafe}/qemu-script`);
   const refused = await tool(['setup', '--root', root, '--binary', `${unsafe}/qemu-script`]);
@@ -140,7 +141,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const result = await tool(['doctor']);
   const lines = result.stdout.trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
-  assert.is(checks.length, 12, result.stdout);
+  assert.is(checks.length, 13, result.stdout);
   assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +fix: /.test(line)), result.stdout);
   const json = JSON.parse((await tool(['doctor', '--json'])).stdout) as Array<{ id: string; status: string; fix?: string[] }>;
   for (const check of json.filter((c) => c.status !== 'ok')) assert.ok(check.fix && check.fix.length > 0, `${check.id} has no fix`);

@@ -1,0 +1,124 @@
+// A normal user, end to end: a test user in the group, `setup`, then as that
+// user a guest on vmnet0 whose bridge comes from the privileged helper, QEMU
+// running as the user, and hostile requests refused. Everything that touches
+// /etc happens in a private mount namespace over a copy of /etc, so the
+// machine's own /etc is never modified.
+import { execa, type ResultPromise } from 'execa';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BINARY } from './helpers.ts';
+import { Netns, pidAlive, waitFor } from './netns.ts';
+
+const USER = 'qsalice';
+const safe = mkdtempSync('/run/qs-nonroot-');
+chmodSync(safe, 0o755);
+const binary = `${safe}/qemu-script`;
+copyFileSync(BINARY, binary);
+chmodSync(binary, 0o755);
+const etc = mkdtempSync(`${safe}/etc-`);
+const pristine = mkdtempSync(`${safe}/pristine-`);
+let holder: ResultPromise | undefined;
+let ns: Netns | undefined;
+const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout;
+
+/** Runs argv inside the private mount namespace (where /etc is the copy). */
+function inside(argv: string[], options: { env?: Record<string, string> } = {}) {
+  return execa('nsenter', ['-t', String(holder!.pid), '-m', '--', ...argv], { reject: false, env: options.env });
+}
+const asUser = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, 'runuser', '-u', USER, '--', ...argv]);
+const asRoot = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, ...argv]);
+
+// Top-level setup: uvu ignores a failing before hook and reports success.
+await (async () => {
+  await execa('cp', ['-a', '/etc/.', `${etc}/`]);
+  // A bridge.conf the test host may lack: setup must provide the helper's ACL itself.
+  rmSync(`${etc}/qemu`, { recursive: true, force: true });
+  // The netns first: its /run/netns mount must exist before the mount namespace is copied.
+  ns = await Netns.create();
+  holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
+  await waitFor(async () => (await execa('readlink', [`/proc/${holder!.pid}/ns/mnt`])).stdout !== (await execa('readlink', ['/proc/self/ns/mnt'])).stdout, 5000, 'the mount namespace');
+  const bind = await inside(['mount', '--bind', etc, '/etc']);
+  assert.is(bind.exitCode, 0, bind.stderr);
+  assert.is((await inside(['useradd', '-M', '-s', '/bin/sh', USER])).exitCode, 0);
+  await execa('cp', ['-a', `${etc}/.`, `${pristine}/`]);
+})();
+
+test.after(async () => {
+  try {
+    // Whatever failed above: undo setup (a no-op when done), drop the user and the namespace.
+    await asRoot([binary, 'setup', '--undo', '--binary', binary]);
+    const uid = (await inside(['id', '-u', USER])).stdout.trim();
+    if (/^\d+$/.test(uid)) rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
+    await inside(['userdel', USER]);
+    await ns?.destroy();
+  } finally {
+    if (holder?.pid) process.kill(holder.pid, 'SIGKILL');
+    await holder;
+    rmSync(safe, { recursive: true, force: true });
+  }
+});
+
+test('setup --user, then the user launches a guest on vmnet0 without a password', async () => {
+  const setup = await asRoot([binary, 'setup', '--user', USER, '--binary', binary]);
+  assert.is(setup.exitCode, 0, setup.stderr);
+  assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
+  const doctor = await asUser([binary, 'doctor']);
+  for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
+  assert.is(doctor.exitCode, 0, doctor.stdout);
+
+  const started = await asUser([binary, '--net', 'vmnet0', '--display', 'none', '--accel', 'tcg', '-m', '64', '--name', 'alice1']);
+  assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
+  const pid = Number(/QEMU pid (\d+)/.exec(started.stdout)![1]);
+  const uid = (await inside(['id', '-u', USER])).stdout.trim();
+  assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'QEMU runs as the user, never as root');
+  assert.ok((await ns!.links()).includes('vmnet0'));
+  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { interfaces: Array<{ name: string; users: Array<{ uid: number }> }> };
+  assert.ok(registry.interfaces.some((entry) => entry.name === 'vmnet0' && entry.users.some((user) => String(user.uid) === uid)));
+
+  const down = await asUser([binary, 'down', '--force', 'alice1']);
+  assert.is(down.exitCode, 0, down.stderr);
+  await waitFor(async () => !(await ns!.links()).includes('vmnet0'), 10000, 'vmnet0 to go');
+  assert.not.ok(pidAlive(pid));
+});
+
+const HOSTILE: Array<[string, string[], RegExp]> = [
+  ['delete eth0', ['bridge-del', 'eth0', 'x'], /eth0 was not created by qemu-script/],
+  ['turn eth0 into a bridge', ['bridge-add', 'eth0', 'x'], /eth0 exists and is not a bridge/],
+  ['a macvtap named like eth0', ['macvtap-add', 'eth1', 'eth0', 'de:ad:be:ef:00:09', 'x'], /not a valid macvtap name/],
+  ['shell metacharacters', ['bridge-add', 'a;reboot', 'x'], /not a valid bridge name/],
+  ['a path', ['bridge-add', '../x', 'x'], /not a valid bridge name/],
+  ['over 15 bytes', ['bridge-add', 'abcdefghijklmnop', 'x'], /not a valid bridge name/],
+  ['a bridge the tool did not create', ['bridge-del', 'br0', 'x'], /br0 was not created by qemu-script/],
+  ['another user\'s guest', ['bridge-del', 'vmnet9', 'bobs'], /vmnet9 is not held by your guest bobs/],
+];
+
+test('as the user, hostile requests to the helper are refused and change nothing', async () => {
+  await ns!.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1');
+  await ns!.ip('link', 'add', 'br0', 'type', 'bridge');
+  // Another user's guest holds vmnet9 (made through the helper as uid 4243).
+  const other = await asRoot(['env', 'SUDO_UID=4243', binary, 'net-helper', 'bridge-add', 'vmnet9', 'bobs']);
+  assert.is(other.exitCode, 0, other.stderr);
+  const before = await ns!.links();
+  for (const [what, request, message] of HOSTILE) {
+    const result = await asUser(['sudo', '-n', binary, 'net-helper', ...request]);
+    assert.is(result.exitCode, 2, `${what}: ${result.stderr}`);
+    assert.match(result.stderr, message, what);
+  }
+  const shell = await asUser(['sudo', '-n', '/bin/sh', '-c', 'id']);
+  assert.is.not(shell.exitCode, 0, 'sudo allows the helper only');
+  assert.equal(await ns!.links(), before, 'nothing changed');
+  await asRoot(['env', 'SUDO_UID=4243', binary, 'net-helper', 'bridge-del', 'vmnet9', 'bobs']);
+});
+
+test('setup twice changes nothing; setup --undo leaves /etc as it was', async () => {
+  const again = await asRoot([binary, 'setup', '--user', USER, '--binary', binary]);
+  assert.is(again.stdout, 'nothing to change: this host is already set up');
+  const undo = await asRoot([binary, 'setup', '--undo', '--binary', binary]);
+  assert.is(undo.exitCode, 0, undo.stderr);
+  const diff = await execa('diff', ['-r', '--no-dereference', pristine, etc], { reject: false });
+  assert.is(diff.stdout, '', 'the /etc copy equals its state before setup');
+  assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore, 'the helper\'s capability is restored');
+});
+
+test.run();
