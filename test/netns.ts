@@ -64,18 +64,37 @@ export class Netns {
   }
 }
 
-/** qemu-bridge-helper reads /etc/qemu/bridge.conf; allow the tests' bridges, restore it afterwards. */
+let bridgeConfUsers = 0;
+let restoreBridgeConf: () => void = () => undefined;
+
+/**
+ * qemu-bridge-helper reads /etc/qemu/bridge.conf: allow the tests' bridges and
+ * restore the file when the last suite that asked is done (uvu loads every
+ * suite before running any, so each one counts).
+ */
 export function allowBridges(): () => void {
-  const path = '/etc/qemu/bridge.conf';
-  const before = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
-  if (before !== undefined && /^allow all$/m.test(before)) return () => undefined;
-  const madeDir = !existsSync('/etc/qemu');
-  mkdirSync('/etc/qemu', { recursive: true });
-  writeFileSync(path, `${before ?? ''}allow all\n`, { mode: 0o644 });
+  if (bridgeConfUsers++ === 0) {
+    const path = '/etc/qemu/bridge.conf';
+    const before = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+    const madeDir = !existsSync('/etc/qemu');
+    if (before === undefined || !/^allow all$/m.test(before)) {
+      mkdirSync('/etc/qemu', { recursive: true });
+      writeFileSync(path, `${before ?? ''}allow all\n`, { mode: 0o644 });
+      restoreBridgeConf = () => {
+        if (before === undefined) rmSync(path, { force: true });
+        else writeFileSync(path, before);
+        if (madeDir) rmSync('/etc/qemu', { recursive: true, force: true });
+      };
+    }
+  }
+  let released = false;
   return () => {
-    if (before === undefined) rmSync(path, { force: true });
-    else writeFileSync(path, before);
-    if (madeDir) rmSync('/etc/qemu', { recursive: true, force: true });
+    if (released) return;
+    released = true;
+    if (--bridgeConfUsers === 0) {
+      restoreBridgeConf();
+      restoreBridgeConf = () => undefined;
+    }
   };
 }
 
