@@ -53,6 +53,8 @@ async function launch(options: LaunchOptions): Promise<number> {
     for (const warning of plan.warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
     return reserveGuest(context.runtimeDir, plan, facts, { netns: currentNetns(), registryDir: context.registryDir, verbose: options.verbose });
   });
+  // --verbose: the whole plan up front (a background supervisor's own output goes to its log).
+  if (options.verbose) process.stderr.write(renderDryRun(record.plan));
   return options.foreground ? runInForeground(context.runtimeDir, record) : runInBackground(context.runtimeDir, record, context.selfCommand);
 }
 
@@ -82,9 +84,12 @@ async function main(argv: string[]): Promise<number> {
     case 'ps':
       process.stdout.write(ps(guestContext(), Boolean(flags.json)));
       return 0;
-    case 'down':
-      process.stdout.write(await down(guestContext(), flags._[0] === undefined ? undefined : String(flags._[0]), { force: Boolean(flags.force), timeoutSeconds: Number(flags.timeout ?? 60) }));
+    case 'down': {
+      const timeoutSeconds = Number(flags.timeout ?? 60);
+      if (!(timeoutSeconds >= 0)) throw new UsageError(`down --timeout: "${flags.timeout}" is not a number of seconds`);
+      process.stdout.write(await down(guestContext(), flags._[0] === undefined ? undefined : String(flags._[0]), { force: Boolean(flags.force), timeoutSeconds }));
       return 0;
+    }
     case 'gc':
       process.stdout.write(await gc(guestContext()));
       return 0;

@@ -100,6 +100,13 @@ const checkWifi: Check = (context) => {
   return { status: 'ok', message: `default route on ${route ?? 'none'}${route ? '' : ' (bridged adapter unavailable)'}` };
 };
 
+const checkNetworkManager: Check = (context) => {
+  if (!existsSync('/run/NetworkManager')) return { status: 'ok', message: 'NetworkManager not running' };
+  const conf = readText(`${context.host.root}/etc/NetworkManager/conf.d/qemu-script.conf`) ?? '';
+  if (/interface-name:vmnet\*/.test(conf)) return { status: 'ok', message: 'NetworkManager leaves vmnet*/macvtap* alone' };
+  return { status: 'warn', message: 'NetworkManager may take over the bridges the tool creates (and add addresses or routes to them)', fix: [SETUP(context)] };
+};
+
 const checkGroup: Check = (context) => {
   if (context.host.uid === 0) return { status: 'ok', message: 'root: no group needed' };
   const group = findGroup(context.host.root, context.group);
@@ -123,7 +130,7 @@ const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
 export const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf], ['tun', checkTun],
   ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['br-netfilter', checkBrNetfilter],
-  ['wifi', checkWifi], ['group', checkGroup], ['sudo', checkSudo], ['uefi', checkOvmf],
+  ['wifi', checkWifi], ['networkmanager', checkNetworkManager], ['group', checkGroup], ['sudo', checkSudo], ['uefi', checkOvmf],
 ];
 
 export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> {
@@ -134,7 +141,7 @@ export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> 
 
 export function renderDoctor(results: CheckResult[]): string {
   return results.map((result) => [
-    `${result.status.padEnd(5)}${result.id.padEnd(14)}${result.message}`,
-    ...(result.fix ?? []).map((fix) => `${' '.repeat(19)}fix: ${fix}`),
+    `${result.status.padEnd(5)}${result.id.padEnd(16)}${result.message}`,
+    ...(result.fix ?? []).map((fix) => `${' '.repeat(21)}fix: ${fix}`),
   ].join('\n')).join('\n') + '\n';
 }

@@ -16,7 +16,9 @@ export const NET_SPEC_HELP = `NET is a comma-separated list (or repeat --net), N
   mcast:N       internal network N (0-254) over socket multicast on loopback; mcast:N:lan spans the LAN
   none          no NIC at all
   compact form, one letter per NIC: u (user), p (bridged adapter), 0-f (internal network N over
-                multicast); with the tap: prefix internal networks are bridges vmnetN (tap:u0a)`;
+                multicast); with the tap: prefix internal networks are bridges vmnetN (tap:u0a)
+  Speed (BENCHMARKS.md): a bridge (vmnetN) carried 20-40% more guest-to-guest TCP than multicast
+  here; multicast needs no root and no host change, so it stays the default for 0-f.`;
 
 function bad(item: string, why: string): UsageError {
   return new UsageError(`--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`);

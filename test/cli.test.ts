@@ -42,6 +42,18 @@ test('--version and --help', async () => {
   }
 });
 
+test('the executable runs with no Node.js on PATH', async () => {
+  const result = await execa(BINARY, ['--dry-run', '--net', 'u', '--display', 'none'], { reject: false, extendEnv: false, env: { PATH: '/nonexistent' } });
+  assert.is(result.exitCode, 0, result.stderr);
+  assert.match(result.stdout, /^qemu-system-x86_64 -nodefaults /m);
+});
+
+test('qemu-script.ts runs straight from the checkout (shebang)', async () => {
+  const result = await execa('./qemu-script.ts', ['--version'], { cwd: ROOT, reject: false });
+  assert.is(result.exitCode, 0, result.stderr);
+  assert.match(result.stdout, /^qemu-script \d+\.\d+\.\d+$/);
+});
+
 test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async () => {
   const result = await runBinary(['--dry-run', `${dir}/disk.qcow2`, '--net', 'user,vmnet0', '--host-ip', '192.168.255.5/24', '--display', 'none', '--accel', 'tcg'], { env: trapEnv() });
   assert.is(result.exitCode, 0, result.stderr);

@@ -10,6 +10,17 @@ import { GUEST, allowBridges, assertClean, inNetns, pidAlive, start, waitFor } f
 const restoreBridgeConf = allowBridges();
 test.after(() => restoreBridgeConf());
 
+test('two guests of the same disk never share a MAC', () => inNetns(async (ns) => {
+  const disk = `${ns.runtimeDir}/same.qcow2`;
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
+  const a = await start(ns, 'same1', [disk, '-snapshot', '--net', 'u0']);
+  const b = await start(ns, 'same2', [disk, '-snapshot', '--net', 'u0']);
+  const macs = [...ns.record('same1').plan.resources.macs, ...ns.record('same2').plan.resources.macs];
+  assert.is(new Set(macs).size, 4, macs.join());
+  for (const name of ['same1', 'same2']) await ns.tool(['down', '--force', name]);
+  await assertClean(ns, ['lo'], [a, b]);
+}));
+
 test('bridge created for a guest and removed with it', () => inNetns(async (ns) => {
   const pid = await start(ns, 'solo', ['--net', 'user,vmnet0', '--host-ip', '192.168.255.5/24']);
   const links = await ns.links();

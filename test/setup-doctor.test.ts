@@ -141,7 +141,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const result = await tool(['doctor']);
   const lines = result.stdout.trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
-  assert.is(checks.length, 13, result.stdout);
+  assert.is(checks.length, 14, result.stdout);
   assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +fix: /.test(line)), result.stdout);
   const json = JSON.parse((await tool(['doctor', '--json'])).stdout) as Array<{ id: string; status: string; fix?: string[] }>;
   for (const check of json.filter((c) => c.status !== 'ok')) assert.ok(check.fix && check.fix.length > 0, `${check.id} has no fix`);
