@@ -11,7 +11,7 @@ import { down, gc, ps, type GuestContext } from './lib/guest-commands.ts';
 import { listRecords } from './lib/guests.ts';
 import { helpText } from './lib/help.ts';
 import { reserveGuest, runInBackground, runInForeground, supervisorMain } from './lib/launch.ts';
-import { withLock } from './lib/lock.ts';
+import { ensureOwnDir, withLock } from './lib/lock.ts';
 import { netHelperMain } from './lib/net-helper.ts';
 import { parseArgs } from './lib/parse-args.ts';
 import { SYSTEM_RUN_DIR } from './lib/paths.ts';
@@ -46,6 +46,7 @@ async function launch(options: LaunchOptions): Promise<number> {
     process.stdout.write(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
   }
+  ensureOwnDir(context.runtimeDir);
   await collectGarbage(context.runtimeDir, context).catch(() => undefined);
   // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
   const record = await withLock(context.runtimeDir, () => {
@@ -87,10 +88,12 @@ async function main(argv: string[]): Promise<number> {
     case 'down': {
       const timeoutSeconds = Number(flags.timeout ?? 60);
       if (!(timeoutSeconds >= 0)) throw new UsageError(`down --timeout: "${flags.timeout}" is not a number of seconds`);
+      ensureOwnDir(guestContext().runtimeDir);
       process.stdout.write(await down(guestContext(), flags._[0] === undefined ? undefined : String(flags._[0]), { force: Boolean(flags.force), timeoutSeconds }));
       return 0;
     }
     case 'gc':
+      ensureOwnDir(guestContext().runtimeDir);
       process.stdout.write(await gc(guestContext()));
       return 0;
     case 'net-helper':

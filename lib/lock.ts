@@ -16,8 +16,20 @@ function lockAgeMs(lock: string): number {
  * Runs `fn` holding a lock: a directory, created atomically, naming its holder.
  * A lock whose holder died (kill -9) is taken over.
  */
-export async function withLock<T>(dir: string, fn: () => Promise<T> | T, timeoutMs = 30000): Promise<T> {
+/**
+ * The tool's state directory must be the caller's alone: a directory another
+ * user made in /tmp beforehand could feed it records and sockets.
+ */
+export function ensureOwnDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const stats = statSync(dir);
+  if (stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0) {
+    throw new HostError(`${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, or set QEMU_SCRIPT_RUNTIME_DIR`);
+  }
+}
+
+export async function withLock<T>(dir: string, fn: () => Promise<T> | T, timeoutMs = 30000): Promise<T> {
+  ensureOwnDir(dir);
   const lock = `${dir}/lock`;
   const me = processId(process.pid)!;
   const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@
 // in a network namespace it creates and removes. Guests have no disk: they idle
 // in the firmware, which is all these tests need.
 import { execa } from 'execa';
-import { existsSync, readlinkSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readlinkSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GUEST, allowBridges, assertClean, inNetns, pidAlive, start, waitFor } from './netns.ts';
@@ -175,6 +175,15 @@ test('the next launch collects leftovers of dead guests too', () => inNetns(asyn
   assert.equal(ns.guests(), ['new']);
   await ns.tool(['down', '--force', 'new']);
   await assertClean(ns, ['lo'], [pid, next]);
+}));
+
+test('a runtime directory someone else can write is refused before anything is built', () => inNetns(async (ns) => {
+  chmodSync(ns.runtimeDir, 0o777);
+  const result = await ns.tool([...GUEST, '--net', 'vmnet0']);
+  assert.is(result.exitCode, 1);
+  assert.match(result.stderr, /is not yours alone/);
+  chmodSync(ns.runtimeDir, 0o700);
+  await assertClean(ns);
 }));
 
 test('down of an unknown guest: exit 2', () => inNetns(async (ns) => {
