@@ -14,7 +14,8 @@ export function helpText(): string {
 Usage:
   qemu-script [own options | QEMU options | disks] [--] [QEMU options]
   qemu-script ps [--json]          guests of this tool: name, pid, networks, ports, uptime
-  qemu-script down NAME [--force]  power a guest off (ACPI; --force quits at once)
+  qemu-script down NAME [--force | --timeout S]
+                                   power a guest off (ACPI, quit after S s, default 60; --force quits at once)
   qemu-script gc                   remove what guests that are gone left behind
   qemu-script doctor [--json]      check the host preparation; prints the command that fixes each problem
   qemu-script setup [--user NAME] [--group G] [--dry-run] [--undo]

@@ -11,7 +11,7 @@ export const ENV_VARIABLES: ReadonlyArray<{ name: string; default: string; meani
   { name: 'VM_VIDEO', default: 'vga', meaning: 'display used when no --display is given' },
   { name: 'VM_HDDRIVER', default: 'virtio-scsi', meaning: 'disk controller: virtio-scsi or virtio-blk' },
   { name: 'VM_PREMAC', default: 'de:ad:be:ef', meaning: 'MAC prefix of the guest NICs' },
-  { name: 'VM_ACCEL', default: 'kvm:tcg', meaning: 'accelerator: kvm, tcg or kvm:tcg (kvm, else tcg)' },
+  { name: 'VM_ACCEL', default: 'auto: kvm when /dev/kvm is usable, else tcg', meaning: 'accelerator: kvm, tcg or kvm:tcg' },
   { name: 'VM_EFIFIRM', default: '/usr/share/ovmf/OVMF.fd', meaning: 'UEFI firmware for --uefi' },
   { name: 'VM_HELPER', default: '/usr/lib/qemu/qemu-bridge-helper', meaning: 'QEMU bridge helper' },
   { name: 'VM_VHOSTNET', default: '/dev/vhost-net', meaning: 'vhost-net device (VM_VHOSNET is read too)' },
