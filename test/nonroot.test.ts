@@ -67,7 +67,10 @@ test('setup --user, then the user launches a guest on vmnet0 without a password'
   for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
   assert.is(doctor.exitCode, 0, doctor.stdout);
 
-  const started = await asUser([binary, '--net', 'vmnet0', '--display', 'none', '--accel', 'tcg', '-m', '64', '--name', 'alice1']);
+  const disk = `${safe}/disk.qcow2`;
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
+  chmodSync(disk, 0o644);
+  const started = await asUser([binary, disk, '-snapshot', '--net', 'vmnet0', '--display', 'none', '--accel', 'tcg', '-m', '64', '--name', 'alice1']);
   assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
   const pid = Number(/QEMU pid (\d+)/.exec(started.stdout)![1]);
   const uid = (await inside(['id', '-u', USER])).stdout.trim();
