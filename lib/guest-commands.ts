@@ -4,8 +4,7 @@ import { collectGarbage, collectGuest } from './gc.ts';
 import { isGone, listRecords, readRecord } from './guests.ts';
 import { isAlive } from './proc.ts';
 import { QmpClient } from './qmp.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface GuestContext {
   runtimeDir: string;

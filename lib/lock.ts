@@ -1,8 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { HostError } from './errors.ts';
 import { isAlive, processId, type ProcessId } from './proc.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 function lockAgeMs(lock: string): number {
   try {

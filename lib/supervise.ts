@@ -7,8 +7,8 @@ import { HostError } from './errors.ts';
 import { removeRecord, writeRecord, type GuestRecord } from './guests.ts';
 import { processId } from './proc.ts';
 import { QmpClient } from './qmp.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const UP_TIMEOUT_MS = 30000;
 const STOP_GRACE_MS = 10000;
 

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import * as assert from 'uvu/assert';
 import { BINARY } from './helpers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let counter = 0;
 
@@ -97,8 +98,6 @@ export function allowBridges(): () => void {
     }
   };
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 20000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
