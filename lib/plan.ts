@@ -72,7 +72,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     ...nics.flatMap((nic) => ['-netdev', nic.netdev, '-device', `virtio-net,netdev=${nic.id},mac=${nic.mac}`]),
   ];
   const actions = nics.flatMap((nic) => nic.actions);
-  // Undo in reverse: a guest's macvtaps go before the bridges.
+  // Undo in reverse order of creation.
   const cleanupActions = nics.flatMap((nic) => nic.cleanup).reverse();
   return {
     name,
