@@ -152,6 +152,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
     throw new UsageError(`--name: "${name}" is not a guest name (letters, digits, _ . -, at most 64)`);
   }
   const display = parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
+  if (args.json && !args['dry-run']) throw new UsageError('--json goes with --dry-run (or ps): qemu-script --dry-run --json ...');
   return {
     command: 'launch',
     options: {

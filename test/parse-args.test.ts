@@ -119,6 +119,7 @@ const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; m
   { name: 'bad VM_RAM', argv: [], env: { VM_RAM: '2G' }, message: /VM_RAM: "2G"/ },
   { name: 'bad VM_HDDRIVER', argv: [], env: { VM_HDDRIVER: 'ide' }, message: /VM_HDDRIVER: "ide"/ },
   { name: 'bad --name', argv: ['--name', '../x'], message: /--name: "..\/x"/ },
+  { name: '--json without --dry-run', argv: ['--json'], message: /--json goes with --dry-run/ },
 ];
 
 for (const row of BAD) {
