@@ -178,6 +178,15 @@ test('bridged adapter, default route on a veth (a NIC): macvtap with fd passing 
   }
 }));
 
+test('display stdio: foreground, the guest\'s console on the tool\'s stdout, clean after poweroff', () => inNetns(async (ns) => {
+  const append = 'console=ttyS0 panic=-1 quiet e2e_name=tty e2e_off=1';
+  const result = await ns.tool([...GUEST, '-m', '160', '--name', 'tty', '--display', 'stdio', '--net', 'none', '-kernel', KERNEL, '-initrd', INITRD, '-append', append, '-no-reboot']);
+  assert.is(result.exitCode, 0, result.stderr);
+  assert.match(result.stdout, /Serial console and monitor on this terminal/);
+  assert.match(result.stdout, /E2E: READY/);
+  await assertClean(ns);
+}));
+
 test('disks: a bare-word qcow2 on virtio-scsi and virtio-blk, an ISO as an optical drive', () => inNetns(async (ns) => {
   const dir = mkdtempSync(`${tmpdir()}/qs-e2e-disk-`);
   try {
