@@ -1,7 +1,8 @@
 // qemu-script doctor: one line per host preparation the seed describes, and for
 // every problem the exact command that fixes it.
 import { existsSync, statSync } from 'node:fs';
-import { bridgeAcl, canOpenReadWrite, canRead, findGroup, probeCommand, readText, type HostView } from './host-access.ts';
+import { bridgeAcl, canOpenReadWrite, canRead, findGroup, readText, type HostView } from './host-access.ts';
+import { probe } from './runner.ts';
 import { classifyInterface, defaultRouteFrom } from './probe.ts';
 import type { Settings } from './types.ts';
 
@@ -26,7 +27,7 @@ const sudo = (context: DoctorContext) => (context.host.uid === 0 ? '' : 'sudo ')
 const SETUP = (context: DoctorContext) => `${sudo(context)}qemu-script setup${context.host.uid === 0 ? '' : ` --user ${context.host.user}`}`;
 
 const checkQemu: Check = async ({ settings }) => {
-  const version = await probeCommand([settings.qemuBinary, '--version']).catch(() => ({ ok: false, stdout: '' }));
+  const version = await probe([settings.qemuBinary, '--version']);
   if (!version.ok) return { status: 'fail', message: `${settings.qemuBinary} not found`, fix: ['sudo apt-get install qemu-system-x86'] };
   return { status: 'ok', message: version.stdout.split('\n')[0].replace(/^QEMU emulator version/, 'QEMU') };
 };
@@ -43,7 +44,7 @@ const checkHelper: Check = async (context) => {
   const helper = `${context.host.root}${context.settings.bridgeHelper}`;
   if (!existsSync(helper)) return { status: 'fail', message: `${context.settings.bridgeHelper} missing: no TAPs on bridges`, fix: ['sudo apt-get install qemu-system-common'] };
   if (context.host.uid === 0) return { status: 'ok', message: `${context.settings.bridgeHelper} (root needs no capability)` };
-  const caps = await probeCommand(['getcap', helper]);
+  const caps = await probe(['getcap', helper]);
   const setuid = (statSync(helper).mode & 0o4000) !== 0 && statSync(helper).uid === 0;
   if (/cap_net_admin/.test(caps.stdout) || setuid) return { status: 'ok', message: `${context.settings.bridgeHelper} has ${setuid ? 'setuid root' : 'cap_net_admin'}` };
   return { status: 'fail', message: `${context.settings.bridgeHelper} lacks cap_net_admin: QEMU cannot create TAPs for you`, fix: [`sudo setcap cap_net_admin+ep ${context.settings.bridgeHelper}`] };
@@ -117,7 +118,7 @@ const checkGroup: Check = (context) => {
 
 const checkSudo: Check = async (context) => {
   if (context.host.uid === 0) return { status: 'ok', message: 'root: host changes are made directly' };
-  const result = await probeCommand(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']).catch(() => ({ ok: false, stdout: '' }));
+  const result = await probe(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']);
   if (result.ok) return { status: 'ok', message: 'the privileged helper answers through sudo -n' };
   return { status: 'fail', message: 'sudo -n qemu-script net-helper is not allowed: bridges and macvtaps cannot be made for you', fix: [SETUP(context)] };
 };

@@ -2,7 +2,7 @@ import { cleanupActions } from './apply.ts';
 import { isGone, listRecords, removeRecord, type GuestRecord } from './guests.ts';
 import { gcInterfaces } from './netops.ts';
 import { isAlive } from './proc.ts';
-import { run } from './runner.ts';
+import { probe } from './runner.ts';
 
 /** Undoes what one gone guest left: its macvtaps, its share of bridges, its record. */
 export async function collectGuest(runtimeDir: string, record: GuestRecord): Promise<string[]> {
@@ -43,8 +43,8 @@ export async function collectGarbage(runtimeDir: string, context: { isRoot: bool
     });
   } else {
     // The helper removes only what it created and no live guest holds; without sudo, skip quietly.
-    const output = await run(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']).catch(() => '');
-    report.interfaces = output.split(/\s+/).filter(Boolean);
+    const helper = await probe(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']);
+    report.interfaces = helper.ok ? helper.stdout.split(/\s+/).filter(Boolean) : [];
   }
   return report;
 }

@@ -1,6 +1,6 @@
 // Read-only views of the host for doctor and setup, rooted so tests can point
 // them at a directory of their own.
-import { execa } from 'execa';
+import { probe } from './runner.ts';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 
 export interface HostView {
@@ -40,11 +40,6 @@ export function canRead(path: string): boolean {
   }
 }
 
-/** Runs a read-only command; never throws. */
-export async function probeCommand(argv: string[]): Promise<{ ok: boolean; stdout: string }> {
-  const result = await execa(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', timeout: 15000 });
-  return { ok: result.exitCode === 0, stdout: String(result.stdout ?? '') };
-}
 
 /** A group from ROOT/etc/group: its gid and members. */
 export function findGroup(root: string, name: string): { gid: number; members: string[] } | undefined {
@@ -56,8 +51,8 @@ export function findGroup(root: string, name: string): { gid: number; members: s
 
 export async function currentUser(): Promise<{ uid: number; user: string; gids: number[] }> {
   const uid = process.getuid?.() ?? 0;
-  const name = (await probeCommand(['id', '-un'])).stdout.trim() || String(uid);
-  const gids = (await probeCommand(['id', '-G'])).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+  const name = (await probe(['id', '-un'])).stdout.trim() || String(uid);
+  const gids = (await probe(['id', '-G'])).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
   return { uid, user: name, gids };
 }
 

@@ -1,8 +1,8 @@
-import { execaSync } from 'execa';
 import { closeSync, constants, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, accessSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
 import { SYSTEM_RUN_DIR } from './paths.ts';
+import { probeSync } from './runner.ts';
 import type { DiskFacts, DiskRequest, HostFacts, InterfaceFacts, Settings } from './types.ts';
 
 /** Where the probe reads the host: tests point these at a fake tree. */
@@ -45,7 +45,7 @@ function opensReadWrite(path: string): boolean {
  */
 export function kernelLinkKinds(): Record<string, string> {
   try {
-    const { stdout } = execaSync('ip', ['-j', '-d', 'link', 'show']);
+    const { stdout } = probeSync(['ip', '-j', '-d', 'link', 'show']);
     const links = JSON.parse(stdout) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
     return Object.fromEntries(links.flatMap((link) => (link.linkinfo?.info_kind ? [[link.ifname, link.linkinfo.info_kind]] : [])));
   } catch {

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { HostError } from './errors.ts';
 import { shellLine } from './shell-quote.ts';
 
@@ -8,7 +8,7 @@ export interface RunOptions {
   hint?: string;
 }
 
-/** The one place that runs host commands: argv arrays through execa, never a shell. */
+/** The one place that runs commands to completion: argv arrays through execa, never a shell. Checked: throws a HostError. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<string> {
   if (options.verbose) process.stderr.write(`+ ${shellLine(argv)}\n`);
   const result = await execa(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', all: true });
@@ -17,4 +17,21 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<str
     throw new HostError(`${shellLine(argv)} failed: ${output}${options.hint ? ` (${options.hint})` : ''}`, { command: argv, output, hint: options.hint });
   }
   return result.stdout ?? '';
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  stdout: string;
+  output: string;
+}
+
+/** A read-only command whose failure is an answer, not an error (getcap, visudo -c, sudo -n ...). */
+export async function probe(argv: string[]): Promise<ProbeResult> {
+  const result = await execa(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', timeout: 15000, all: true });
+  return { ok: result.exitCode === 0, stdout: String(result.stdout ?? ''), output: String(result.all ?? '') };
+}
+
+export function probeSync(argv: string[]): ProbeResult {
+  const result = execaSync(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', timeout: 15000, all: true });
+  return { ok: result.exitCode === 0, stdout: String(result.stdout ?? ''), output: String(result.all ?? '') };
 }

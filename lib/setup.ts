@@ -5,8 +5,8 @@
 import { chmodSync, chownSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from './errors.ts';
-import { probeCommand, readText } from './host-access.ts';
-import { run } from './runner.ts';
+import { readText } from './host-access.ts';
+import { probe, run } from './runner.ts';
 import {
   BRIDGE_ACL, MARKER, SHADOW_BACKUPS, STATE, at, groupChanges, hostChanges, makeDirs, prefix,
   type Change, type SetupOptions, type SetupState,
@@ -31,11 +31,11 @@ function writeState(options: SetupOptions, state: SetupState): void {
 async function activate(options: SetupOptions): Promise<string[]> {
   if (options.root) return [];
   const notes: string[] = [];
-  if ((await probeCommand(['sh', '-c', 'command -v udevadm'])).ok) {
+  if ((await probe(['sh', '-c', 'command -v udevadm'])).ok) {
     await run(['udevadm', 'control', '--reload']).catch(() => undefined);
     await run(['udevadm', 'trigger', '--subsystem-match=misc', '--subsystem-match=net']).catch(() => undefined);
   }
-  if (!(await probeCommand(['modprobe', 'vhost_net'])).ok) notes.push('vhost_net could not be loaded now (no such module in this kernel?): NICs will run without vhost-net');
+  if (!(await probe(['modprobe', 'vhost_net'])).ok) notes.push('vhost_net could not be loaded now (no such module in this kernel?): NICs will run without vhost-net');
   await run(['sysctl', '-q', '-p', '/etc/sysctl.d/60-qemu-script.conf']).catch((error: Error) => notes.push(error.message));
   return notes;
 }
