@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup.
 import minimist from 'minimist';
 import { renderDoctor, runDoctor } from './lib/doctor.ts';

@@ -48,10 +48,14 @@ test('the executable runs with no Node.js on PATH', async () => {
   assert.match(result.stdout, /^qemu-system-x86_64 -nodefaults /m);
 });
 
-test('qemu-script.ts runs straight from the checkout (shebang)', async () => {
-  const result = await execa('./qemu-script.ts', ['--version'], { cwd: ROOT, reject: false });
-  assert.is(result.exitCode, 0, result.stderr);
-  assert.match(result.stdout, /^qemu-script \d+\.\d+\.\d+$/);
+test('qemu-script.ts runs straight from the checkout (shebang), from any directory', async () => {
+  for (const cwd of [ROOT, '/']) {
+    const result = await execa(`${ROOT}/qemu-script.ts`, ['--version'], { cwd, reject: false });
+    assert.is(result.exitCode, 0, result.stderr);
+    assert.match(result.stdout, /^qemu-script \d+\.\d+\.\d+$/);
+  }
+  const words = await execa(`${ROOT}/qemu-script.ts`, ['-s', '--net', 'none', '--display', 'none', 'two words.img'], { cwd: '/', reject: false });
+  assert.match(words.stderr, /disk "two words.img": no such file/, 'arguments reach the script intact');
 });
 
 test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async () => {
