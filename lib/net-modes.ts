@@ -75,9 +75,10 @@ function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
   return empty(netdev, `mcast:${item.group}`, [`NIC ${nic.position} on internal network ${item.group} (multicast${item.lan ? ', LAN-wide' : ', this host only'})`]);
 }
 
+/** How this guest uses bridge NAME, decided on its first NIC there. */
 function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'foreign' {
   const planned = context.bridgesPlanned.get(name);
-  if (planned) return planned === 'create' ? 'shared' : planned;
+  if (planned) return planned;
   const existing = context.facts.interfaces[name];
   if (existing && existing.kind !== 'bridge') {
     throw new UsageError(`--net ${name}: interface ${name} exists and is not a bridge (it is ${existing.linkKind ?? existing.kind}); choose another bridge name`);
@@ -88,22 +89,23 @@ function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'fo
 }
 
 function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicPlan {
-  const firstPlanFor = !context.bridgesPlanned.has(item.name);
+  const first = !context.bridgesPlanned.has(item.name);
   const use = bridgeUse(item.name, context);
-  const created = use === 'create' && firstPlanFor;
-  const hostIp = created && !context.hostIpAssigned ? context.hostIp : undefined;
+  // The guest joins a bridge of the tool once (creating it if needed) and leaves it once.
+  const joins = use !== 'foreign' && first;
+  const hostIp = use === 'create' && first && !context.hostIpAssigned ? context.hostIp : undefined;
   if (hostIp) context.hostIpAssigned = true;
   const vhost = vhostFor(context);
   const helper = context.settings.bridgeHelper;
   const netdev = vhost.fds.length > 0
     ? qemuProps(`tap,id=${nic.id}`, { br: item.name, helper, ...vhost.props })
     : qemuProps(`bridge,id=${nic.id}`, { br: item.name, helper });
-  const how = use === 'foreign' ? 'existing, left alone' : use === 'create' && firstPlanFor ? 'created' : 'shared';
+  const how = { create: 'created', shared: 'shared', foreign: 'existing, left alone' }[use];
   return {
     netdev,
     label: item.name,
-    actions: use !== 'foreign' && firstPlanFor ? [{ op: 'bridge-add', name: item.name, guest: context.guest, hostIp, create: created }] : [],
-    cleanup: use !== 'foreign' && firstPlanFor ? [{ op: 'bridge-del', name: item.name, guest: context.guest }] : [],
+    actions: joins ? [{ op: 'bridge-add', name: item.name, guest: context.guest, hostIp, create: use === 'create' }] : [],
+    cleanup: joins ? [{ op: 'bridge-del', name: item.name, guest: context.guest }] : [],
     fds: vhost.fds,
     messages: [`NIC ${nic.position} on bridge ${item.name} (${how})${hostIp ? `, host at ${hostIp}` : ''}`],
   };
