@@ -48,7 +48,10 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, ports,
     nextFd: () => nextFd++, macvtapNames: new Set(), bridgesPlanned: new Map(), warnings,
   };
-  const nics = options.net.map((item, index) => ({ id: `nic${index}`, mac: macs[index], ...planNic(item, { id: `nic${index}`, mac: macs[index], position: index + 1 }, context) }));
+  const nics = options.net.map((item, index) => {
+    const nic = { id: `nic${index}`, mac: macs[index], position: index + 1 };
+    return { ...nic, ...planNic(item, nic, context) };
+  });
   if (options.hostIp && !context.hostIpAssigned) {
     warnings.push(`--host-ip ${options.hostIp} ignored: it applies to a bridge this guest creates, and none is created`);
   }
