@@ -3,6 +3,7 @@ import { HostError } from './errors.ts';
 import { bridgeAdd, bridgeRelease, macvtapAdd, macvtapDel } from './netops.ts';
 import type { ProcessId } from './proc.ts';
 import { run } from './runner.ts';
+import type { GuestRecord } from './guests.ts';
 import type { CleanupAction, HostAction } from './types.ts';
 
 export interface ApplyContext {
@@ -13,6 +14,14 @@ export interface ApplyContext {
   /** The process whose life keeps this guest's interfaces in use (the supervisor). */
   holder: ProcessId;
   verbose: boolean;
+}
+
+/** How a guest's host actions run: as recorded when it was planned. */
+export function applyContextOf(record: GuestRecord): ApplyContext {
+  return {
+    isRoot: record.isRoot, uid: record.uid, selfCommand: record.selfCommand, registryDir: record.registryDir,
+    holder: record.supervisor ?? record.launcher, verbose: record.verbose,
+  };
 }
 
 const SUDO_HINT = 'the privileged helper must be reachable without a password: add the sudoers line from the README (or run qemu-script setup), or run as root';

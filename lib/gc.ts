@@ -1,4 +1,4 @@
-import { cleanupActions } from './apply.ts';
+import { applyContextOf, cleanupActions } from './apply.ts';
 import { isGone, listRecords, removeRecord, type GuestRecord } from './guests.ts';
 import { gcInterfaces } from './netops.ts';
 import { isAlive } from './proc.ts';
@@ -6,10 +6,7 @@ import { probe } from './runner.ts';
 
 /** Undoes what one gone guest left: its macvtaps, its share of bridges, its record. */
 export async function collectGuest(runtimeDir: string, record: GuestRecord): Promise<string[]> {
-  const failures = await cleanupActions(record.plan.cleanupActions, {
-    isRoot: record.isRoot, uid: record.uid, selfCommand: record.selfCommand, registryDir: record.registryDir,
-    holder: record.supervisor ?? record.launcher, verbose: record.verbose,
-  });
+  const failures = await cleanupActions(record.plan.cleanupActions, applyContextOf(record));
   removeRecord(runtimeDir, record.name);
   return failures;
 }

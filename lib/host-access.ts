@@ -1,7 +1,7 @@
 // Read-only views of the host for doctor and setup, rooted so tests can point
 // them at a directory of their own.
 import { probe } from './runner.ts';
-import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
 
 export interface HostView {
   /** Prefix for /etc, /usr (setup --root, tests); '' is the real host. */
@@ -34,7 +34,7 @@ export function canOpenReadWrite(path: string): boolean {
 export function canRead(path: string): boolean {
   try {
     accessSync(path, constants.R_OK);
-    return existsSync(path);
+    return statSync(path).isFile();
   } catch {
     return false;
   }

@@ -1,6 +1,7 @@
-import { closeSync, constants, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, accessSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
+import { canOpenReadWrite, canRead, readText } from './host-access.ts';
 import { SYSTEM_RUN_DIR } from './paths.ts';
 import { probeSync } from './runner.ts';
 import type { DiskFacts, DiskRequest, HostFacts, InterfaceFacts, Settings } from './types.ts';
@@ -13,28 +14,13 @@ export interface HostRoots {
 
 export const REAL_ROOTS: HostRoots = { sys: '/sys', proc: '/proc' };
 
-function read(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
+const read = (path: string): string | undefined => readText(path)?.trim();
 
 function list(path: string): string[] {
   try {
     return readdirSync(path);
   } catch {
     return [];
-  }
-}
-
-function opensReadWrite(path: string): boolean {
-  try {
-    closeSync(openSync(path, constants.O_RDWR));
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -169,15 +155,6 @@ function probeUsb(roots: HostRoots): string[] {
   });
 }
 
-function readable(path: string): boolean {
-  try {
-    accessSync(path, constants.R_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
 export function runtimeDirFor(uid: number, env: Record<string, string | undefined>): string {
   if (env.QEMU_SCRIPT_RUNTIME_DIR) return env.QEMU_SCRIPT_RUNTIME_DIR;
   if (uid === 0) return SYSTEM_RUN_DIR;
@@ -206,8 +183,8 @@ export function probeHost(input: ProbeInput): HostFacts {
     uid,
     selfCommand: input.selfCommand,
     runtimeDir: runtimeDirFor(uid, input.env),
-    kvmUsable: opensReadWrite('/dev/kvm'),
-    vhostNetUsable: opensReadWrite(input.settings.vhostNetDevice),
+    kvmUsable: canOpenReadWrite('/dev/kvm'),
+    vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     defaultRouteInterface: defaultRouteFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/ipv6_route`) ?? ''),
     interfaces,
     reservedInterfaces: [],
@@ -217,6 +194,6 @@ export function probeHost(input: ProbeInput): HostFacts {
     guestNames: [],
     disks,
     usbDevices: probeUsb(roots),
-    firmwareReadable: readable(input.settings.efiFirmware),
+    firmwareReadable: canRead(input.settings.efiFirmware),
   };
 }

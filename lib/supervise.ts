@@ -2,7 +2,7 @@
 // extra descriptors, wait for it, and undo everything on every way out.
 import { execa, type ResultPromise } from 'execa';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { applyActions, cleanupActions, type ApplyContext } from './apply.ts';
+import { applyActions, applyContextOf, cleanupActions } from './apply.ts';
 import { HostError } from './errors.ts';
 import { removeRecord, writeRecord, type GuestRecord } from './guests.ts';
 import { processId } from './proc.ts';
@@ -23,13 +23,6 @@ export interface SuperviseOptions {
 
 export function logPath(runtimeDir: string, name: string): string {
   return `${runtimeDir}/logs/${name}.log`;
-}
-
-function applyContext(record: GuestRecord): ApplyContext {
-  return {
-    isRoot: record.isRoot, uid: record.uid, selfCommand: record.selfCommand, registryDir: record.registryDir,
-    holder: record.supervisor ?? record.launcher, verbose: record.verbose,
-  };
 }
 
 /** Opens the planned descriptors and lays them at their planned numbers in QEMU's stdio. */
@@ -85,7 +78,7 @@ async function waitUntilUp(qemu: ResultPromise, qmpSocket: string, log: string, 
 export async function superviseGuest(record: GuestRecord, options: SuperviseOptions): Promise<number> {
   record.supervisor = processId(process.pid);
   writeRecord(options.runtimeDir, record);
-  const context = applyContext(record);
+  const context = applyContextOf(record);
   let qemu: ResultPromise | undefined;
   let exited = false;
   let signal: NodeJS.Signals | undefined;
