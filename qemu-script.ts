@@ -1,44 +1,36 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"'
-// qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup.
-import minimist from 'minimist';
-import { renderDoctor, runDoctor } from './lib/doctor.ts';
-import { UsageError, exitCodeOf } from './lib/errors.ts';
-import { currentUser } from './lib/host-access.ts';
-import { readSettings } from './lib/settings.ts';
-import { setup, undoSetup } from './lib/setup.ts';
+// qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup,
+// and hands every other first word to the subcommand table.
+import { toolContext, type ToolContext } from './lib/context.ts';
+import { exitCodeOf } from './lib/errors.ts';
 import { collectGarbage } from './lib/gc.ts';
-import { down, gc, ps, type GuestContext } from './lib/guest-commands.ts';
 import { listRecords } from './lib/guests.ts';
 import { helpText } from './lib/help.ts';
-import { reserveGuest, runInBackground, runInForeground, supervisorMain } from './lib/launch.ts';
+import { reserveGuest, runInBackground, runInForeground } from './lib/launch.ts';
 import { ensureOwnDir, withLock } from './lib/lock.ts';
-import { netHelperMain } from './lib/net-helper.ts';
 import { parseArgs } from './lib/parse-args.ts';
-import { SYSTEM_RUN_DIR } from './lib/paths.ts';
 import { planLaunch } from './lib/plan.ts';
-import { probeHost, runtimeDirFor } from './lib/probe.ts';
+import { probeHost } from './lib/probe.ts';
 import { currentNetns } from './lib/proc.ts';
 import { readRegistry } from './lib/registry.ts';
 import { renderDryRun, renderDryRunJson } from './lib/render.ts';
 import { withReservations } from './lib/reservations.ts';
-import { selfCommand } from './lib/self.ts';
+import { findSubcommand, runSubcommand } from './lib/subcommands.ts';
 import type { LaunchOptions } from './lib/types.ts';
 import { VERSION } from './lib/version.ts';
 
-function guestContext(): GuestContext {
-  const uid = process.getuid?.() ?? 0;
-  const runtimeDir = runtimeDirFor(uid, process.env);
-  return { runtimeDir, isRoot: uid === 0, selfCommand: selfCommand(), registryDir: uid === 0 ? runtimeDir : SYSTEM_RUN_DIR };
-}
-
-function planWith(options: LaunchOptions, context: GuestContext) {
-  const probed = probeHost({ disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand });
+function planWith(options: LaunchOptions, context: ToolContext) {
+  const probed = probeHost({
+    disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand,
+    // Addresses and routes matter only where a bridge or network may be made.
+    prefixes: options.net.some((item) => item.kind === 'bridge'),
+  });
   const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
   return { facts, plan: planLaunch(options, facts) };
 }
 
 async function launch(options: LaunchOptions): Promise<number> {
-  const context = guestContext();
+  const context = toolContext();
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
     const { plan } = planWith(options, context);
@@ -60,48 +52,8 @@ async function launch(options: LaunchOptions): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const flags = minimist(rest, { boolean: ['json', 'force', 'dry-run', 'undo'], string: ['timeout', 'group', 'user', 'root', 'binary'] });
-  const group = String(flags.group ?? 'qemusers');
-  switch (command) {
-    case 'doctor': {
-      const user = await currentUser();
-      // --root: read /etc from elsewhere (tests); the rest is the live host.
-      const root = flags.root === undefined ? '' : String(flags.root).replace(/\/+$/, '');
-      const results = await runDoctor({ host: { root, procSys: '/proc/sys', sys: '/sys', ...user }, settings: readSettings(process.env), group, selfCommand: selfCommand() });
-      process.stdout.write(flags.json ? `${JSON.stringify(results, null, 2)}\n` : renderDoctor(results));
-      return results.some((result) => result.status === 'fail') ? 1 : 0;
-    }
-    case 'setup': {
-      const root = flags.root === undefined ? '' : String(flags.root).replace(/\/+$/, '');
-      if (flags.root !== undefined && !root.startsWith('/')) throw new UsageError('setup --root needs an absolute directory');
-      const options = {
-        root, group, user: flags.user === undefined ? undefined : String(flags.user), dryRun: Boolean(flags['dry-run']),
-        binary: String(flags.binary ?? selfCommand().at(-1)), settings: readSettings(process.env),
-      };
-      process.stdout.write(flags.undo ? await undoSetup(options) : await setup(options));
-      return 0;
-    }
-    case 'ps':
-      process.stdout.write(ps(guestContext(), Boolean(flags.json)));
-      return 0;
-    case 'down': {
-      const timeoutSeconds = Number(flags.timeout ?? 60);
-      if (!(timeoutSeconds >= 0)) throw new UsageError(`down --timeout: "${flags.timeout}" is not a number of seconds`);
-      ensureOwnDir(guestContext().runtimeDir);
-      process.stdout.write(await down(guestContext(), flags._[0] === undefined ? undefined : String(flags._[0]), { force: Boolean(flags.force), timeoutSeconds }));
-      return 0;
-    }
-    case 'gc':
-      ensureOwnDir(guestContext().runtimeDir);
-      process.stdout.write(await gc(guestContext()));
-      return 0;
-    case 'net-helper':
-      process.stdout.write(await netHelperMain(rest, process.env));
-      return 0;
-    case '__supervise':
-      return supervisorMain(rest[0], rest[1]);
-  }
+  const subcommand = findSubcommand(argv);
+  if (subcommand) return runSubcommand(subcommand.command, subcommand.rest);
   const parsed = parseArgs(argv, process.env);
   if (parsed.command === 'help') {
     process.stdout.write(helpText());

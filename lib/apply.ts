@@ -1,17 +1,20 @@
-import { helperRequest } from './commands.ts';
+// The apply stage: a guest's host actions in order, each made by root directly
+// or through the privileged helper, undone in reverse on failure and on cleanup.
 import { HostError } from './errors.ts';
-import { bridgeAdd, bridgeRelease, macvtapAdd, macvtapDel } from './netops.ts';
+import { acquire, release } from './host-changes.ts';
+import { kindOf } from './actions/index.ts';
+import { addRequest, helperArgv, releaseRequest, SUDO_HINT } from './privilege.ts';
 import type { ProcessId } from './proc.ts';
 import { run } from './runner.ts';
 import type { GuestRecord } from './guests.ts';
-import type { CleanupAction, HostAction } from './types.ts';
+import type { HostAction } from './types.ts';
 
 export interface ApplyContext {
   isRoot: boolean;
   uid: number;
   selfCommand: string[];
   registryDir: string;
-  /** The process whose life keeps this guest's interfaces in use (the supervisor). */
+  /** The process whose life keeps this guest's host changes in use (the supervisor). */
   holder: ProcessId;
   verbose: boolean;
 }
@@ -24,42 +27,28 @@ export function applyContextOf(record: GuestRecord): ApplyContext {
   };
 }
 
-const SUDO_HINT = 'the privileged helper must be reachable without a password: add the sudoers line from the README (or run qemu-script setup), or run as root';
-
-async function perform(action: HostAction | CleanupAction, context: ApplyContext): Promise<void> {
+async function make(action: HostAction, context: ApplyContext): Promise<void> {
   if (!context.isRoot) {
-    await run(['sudo', '-n', ...context.selfCommand, 'net-helper', ...helperRequest(action)], { verbose: context.verbose, hint: SUDO_HINT });
+    await run(helperArgv(context.selfCommand, addRequest(action)), { verbose: context.verbose, hint: SUDO_HINT });
     return;
   }
-  const netops = { registryDir: context.registryDir, verbose: context.verbose };
-  const user = { uid: context.uid, guest: action.guest, holder: context.holder };
-  switch (action.op) {
-    case 'bridge-add':
-      await bridgeAdd({ name: action.name, hostIp: action.hostIp, user }, netops);
-      return;
-    case 'macvtap-add':
-      await macvtapAdd({ name: action.name, parent: action.parent, mac: action.mac, node: action.node, owner: context.uid, user }, netops);
-      return;
-    case 'bridge-del':
-      await bridgeRelease({ name: action.name, uid: context.uid, guest: action.guest }, netops);
-      return;
-    case 'macvtap-del':
-      await macvtapDel({ name: action.name, uid: context.uid, guest: action.guest }, netops);
+  await acquire(action, { uid: context.uid, guest: action.guest, holder: context.holder }, context);
+}
+
+async function undo(action: HostAction, context: ApplyContext): Promise<void> {
+  if (!context.isRoot) {
+    await run(helperArgv(context.selfCommand, releaseRequest(action)), { verbose: context.verbose, hint: SUDO_HINT });
+    return;
   }
+  await release(action.kind, kindOf(action).key(action), { uid: context.uid, guest: action.guest }, context);
 }
 
-export function undoing(action: HostAction): CleanupAction {
-  return action.op === 'bridge-add'
-    ? { op: 'bridge-del', name: action.name, guest: action.guest }
-    : { op: 'macvtap-del', name: action.name, guest: action.guest, node: action.node };
-}
-
-/** Runs every cleanup action, even after one fails; returns what failed. */
-export async function cleanupActions(actions: CleanupAction[], context: ApplyContext): Promise<string[]> {
+/** Undoes actions in reverse order, every one even after one fails; returns what failed. */
+export async function undoActions(actions: HostAction[], context: ApplyContext): Promise<string[]> {
   const failures: string[] = [];
-  for (const action of actions) {
+  for (const action of [...actions].reverse()) {
     try {
-      await perform(action, context);
+      await undo(action, context);
     } catch (error) {
       failures.push(error instanceof Error ? error.message : String(error));
     }
@@ -72,10 +61,10 @@ export async function applyActions(actions: HostAction[], context: ApplyContext)
   const done: HostAction[] = [];
   for (const action of actions) {
     try {
-      await perform(action, context);
+      await make(action, context);
       done.push(action);
     } catch (error) {
-      const failures = await cleanupActions(done.reverse().map(undoing), context);
+      const failures = await undoActions(done, context);
       const undone = failures.length === 0 ? 'nothing was left behind' : `undoing also failed: ${failures.join('; ')}`;
       throw new HostError(`${error instanceof Error ? error.message : String(error)}; ${undone}`);
     }

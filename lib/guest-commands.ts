@@ -1,17 +1,14 @@
 // ps, down and gc: the commands that look after guests already started.
 import { HostError, UsageError } from './errors.ts';
 import { collectGarbage, collectGuest } from './gc.ts';
-import { isGone, listRecords, readRecord } from './guests.ts';
+import { nicAddress } from './addresses.ts';
+import { isGone, listRecords, readRecord, type GuestRecord } from './guests.ts';
 import { isAlive } from './proc.ts';
 import { QmpClient } from './qmp.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-export interface GuestContext {
-  runtimeDir: string;
-  isRoot: boolean;
-  selfCommand: string[];
-  registryDir: string;
-}
+import type { ToolContext } from './context.ts';
+import { renderTable } from './table.ts';
+import type { ForwardInfo } from './types.ts';
 
 function uptime(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -20,30 +17,46 @@ function uptime(ms: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(seconds % 60).padStart(2, '0')}s` : `${seconds}s`;
 }
 
-export function psRows(runtimeDir: string) {
-  return listRecords(runtimeDir).map((record) => ({
+/** One guest as `ps --json` shows it (SPEC §8). */
+export interface GuestView {
+  name: string;
+  pid: number | null;
+  state: string;
+  uptime_s: number;
+  nics: Array<{ index: number; net: string; mac: string; ip: string | null }>;
+  forwards: ForwardInfo[];
+}
+
+export function guestView(record: GuestRecord, registryDir: string): GuestView {
+  return {
     name: record.name,
     pid: record.qemu?.pid ?? null,
     state: isGone(record) ? 'gone' : record.state,
-    networks: record.plan.resources.networks,
-    ports: record.plan.messages.filter((message) => /localhost/.test(message)),
-    uptimeSeconds: Math.floor((Date.now() - record.startedAt) / 1000),
-    uptime: uptime(Date.now() - record.startedAt),
-  }));
+    uptime_s: Math.floor((Date.now() - record.startedAt) / 1000),
+    nics: record.plan.resources.nics.map((nic) => ({ index: nic.index, net: nic.net, mac: nic.mac, ip: nicAddress(nic, registryDir) })),
+    forwards: record.plan.resources.forwards,
+  };
 }
 
-export function ps(context: GuestContext, json: boolean): string {
-  const rows = psRows(context.runtimeDir);
-  if (json) return `${JSON.stringify(rows, null, 2)}\n`;
-  if (rows.length === 0) return 'no guests\n';
-  const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NETWORKS', 'PORTS'];
-  const lines = rows.map((row) => [row.name, String(row.pid ?? '-'), row.state, row.uptime, row.networks.join(',') || '-', row.ports.join('; ') || '-']);
-  const widths = header.map((_, i) => Math.max(header[i].length, ...lines.map((line) => line[i].length)));
-  return [header, ...lines].map((line) => line.map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+function forwardText(forward: ForwardInfo): string {
+  return forward.guest_port === 22 && forward.proto === 'tcp' ? `ssh:${forward.port}` : `${forward.proto}:${forward.port}->${forward.guest_port}`;
+}
+
+export function ps(context: ToolContext, json: boolean): string {
+  const views = listRecords(context.runtimeDir).map((record) => guestView(record, context.registryDir));
+  if (json) return `${JSON.stringify({ version: 1, guests: views }, null, 2)}\n`;
+  if (views.length === 0) return 'no guests\n';
+  const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];
+  const lines = views.map((view) => [
+    view.name, String(view.pid ?? '-'), view.state, uptime(view.uptime_s * 1000),
+    view.nics.map((nic) => `${nic.net}=${nic.ip ?? '?'}`).join(' ') || '-',
+    view.forwards.map(forwardText).join(' ') || '-',
+  ]);
+  return renderTable(header, lines);
 }
 
 /** Powers a guest off through QMP (ACPI, then quit after the timeout); cleanup follows. */
-export async function down(context: GuestContext, name: string | undefined, options: { force: boolean; timeoutSeconds: number }): Promise<string> {
+export async function down(context: ToolContext, name: string | undefined, options: { force: boolean; timeoutSeconds: number }): Promise<string> {
   if (!name) throw new UsageError('down needs a guest name (see qemu-script ps)');
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`down: no guest named "${name}" (see qemu-script ps)`);
@@ -77,11 +90,11 @@ export async function down(context: GuestContext, name: string | undefined, opti
   return `Guest ${name} is down\n`;
 }
 
-export async function gc(context: GuestContext): Promise<string> {
+export async function gc(context: ToolContext): Promise<string> {
   const report = await collectGarbage(context.runtimeDir, context);
   const lines = [
     ...report.guests.map((name) => `removed leftovers of guest ${name}`),
-    ...report.interfaces.map((name) => `removed interface ${name}`),
+    ...report.resources.map((name) => `removed ${name}`),
     ...report.orphans.map((name) => `guest ${name} runs without its supervisor; stop it with qemu-script down ${name}`),
   ];
   if (report.failures.length > 0) throw new HostError(`gc: ${report.failures.join('; ')}`);

@@ -1,6 +1,7 @@
 import { NET_SPEC_HELP } from './net-spec.ts';
 import { OWN_OPTIONS } from './own-options.ts';
 import { ENV_VARIABLES } from './settings.ts';
+import { subcommandUsage } from './subcommands.ts';
 
 function optionLine(option: (typeof OWN_OPTIONS)[number]): string {
   const spellings = [`--${option.name}`, ...option.aliases].join(', ');
@@ -13,13 +14,8 @@ export function helpText(): string {
 
 Usage:
   qemu-script [own options | QEMU options | disks] [--] [QEMU options]
-  qemu-script ps [--json]          guests of this tool: name, pid, networks, ports, uptime
-  qemu-script down NAME [--force | --timeout S]
-                                   power a guest off (ACPI, quit after S s, default 60; --force quits at once)
-  qemu-script gc                   remove what guests that are gone left behind
-  qemu-script doctor [--json]      check the host preparation; prints the command that fixes each problem
-  qemu-script setup [--user NAME] [--group G] [--dry-run] [--undo]
-                                   prepare the host as root (group, bridge helper, udev, sysctl, sudoers)
+${subcommandUsage()}
+  (qemu-script COMMAND --help for each command's options)
 
 Words that are existing files or block devices are disks. Every option the tool does not own goes to
 QEMU verbatim, in order, with its value (-m 2G, -smp 2, -cpu host, -snapshot, -device ...); after --

@@ -1,8 +1,11 @@
 import { HostError, UsageError } from './errors.ts';
-import { macvtapNodePath } from './paths.ts';
+import { macvtapName } from './names.ts';
+import { describePrefix, dhcpConfigOf, hostCidrOf, prefixClash } from './networks.ts';
+import { macvtapNodePath, networkRunDir } from './paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
-import type { CleanupAction, FdSpec, Forward, HostAction, HostFacts, NetItem, Settings } from './types.ts';
+import { INSTALL_HINT } from './system-tools.ts';
+import type { AddressSource, FdSpec, Forward, ForwardInfo, HostAction, HostFacts, NetItem, NetworkDef, Settings } from './types.ts';
 
 const SSH_BASE_PORT = 10022;
 const MCAST_PORT = 12345;
@@ -16,6 +19,8 @@ export interface NetContext {
   /** --host-ip goes to the first bridge this guest creates, once. */
   hostIpAssigned: boolean;
   fwd: Forward[];
+  /** The user network's forwards, as `ps --json` shows them. */
+  forwards: ForwardInfo[];
   ports: PortPicker;
   nextFd: () => number;
   macvtapNames: Set<string>;
@@ -27,9 +32,9 @@ export interface NicPlan {
   netdev: string;
   label: string;
   actions: HostAction[];
-  cleanup: CleanupAction[];
   fds: FdSpec[];
   messages: string[];
+  address: AddressSource;
 }
 
 interface Nic {
@@ -40,7 +45,7 @@ interface Nic {
 
 type ModePlanner<K extends NetItem['kind']> = (item: Extract<NetItem, { kind: K }>, nic: Nic, context: NetContext) => NicPlan;
 
-const empty = (netdev: string, label: string, messages: string[] = []): NicPlan => ({ netdev, label, actions: [], cleanup: [], fds: [], messages });
+const hostless = (netdev: string, label: string, address: AddressSource, messages: string[]): NicPlan => ({ netdev, label, actions: [], fds: [], messages, address });
 
 /** Opens /dev/vhost-net for a TAP or macvtap NIC when it really opens; QEMU 7.2 aborts on vhost=on otherwise. */
 function vhostFor(context: NetContext): { props: Record<string, string | number>; fds: FdSpec[] } {
@@ -57,12 +62,14 @@ function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPl
   const ssh = context.ports.firstFree(SSH_BASE_PORT);
   const forwards = [`hostfwd=tcp:127.0.0.1:${ssh}-:22`];
   const messages = [`SSH on localhost:${ssh}`];
+  context.forwards.push({ proto: 'tcp', host: '127.0.0.1', port: ssh, guest_port: 22 });
   for (const forward of context.fwd) {
     const port = context.ports.exactly(forward.hostPort, '--fwd');
     forwards.push(`hostfwd=${forward.protocol}:127.0.0.1:${port}-:${forward.guestPort}`);
     messages.push(`Forward ${forward.protocol} localhost:${port} -> guest port ${forward.guestPort}`);
+    context.forwards.push({ proto: forward.protocol, host: '127.0.0.1', port, guest_port: forward.guestPort });
   }
-  return empty([`user,id=${nic.id}`, ...forwards].join(','), 'user', messages);
+  return hostless([`user,id=${nic.id}`, ...forwards].join(','), 'user', { from: 'user' }, messages);
 }
 
 function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
@@ -72,7 +79,8 @@ function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
     mcast: `230.0.0.${item.group + 1}:${MCAST_PORT}`,
     localaddr: item.lan ? undefined : '127.0.0.1',
   });
-  return empty(netdev, `mcast:${item.group}`, [`NIC ${nic.position} on internal network ${item.group} (multicast${item.lan ? ', LAN-wide' : ', this host only'})`]);
+  const where = item.lan ? ', LAN-wide' : ', this host only';
+  return hostless(netdev, `mcast:${item.group}`, { from: 'none' }, [`NIC ${nic.position} on internal network ${item.group} (multicast${where})`]);
 }
 
 /** How this guest uses bridge NAME, decided on its first NIC there. */
@@ -88,33 +96,75 @@ function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'fo
   return use;
 }
 
+/** A TAP on bridge NAME through the bridge helper, with vhost-net when it opens. */
+function tapOnBridge(name: string, nic: Nic, context: NetContext): { netdev: string; fds: FdSpec[] } {
+  const vhost = vhostFor(context);
+  const helper = context.settings.bridgeHelper;
+  const netdev = vhost.fds.length > 0
+    ? qemuProps(`tap,id=${nic.id}`, { br: name, helper, ...vhost.props })
+    : qemuProps(`bridge,id=${nic.id}`, { br: name, helper });
+  return { netdev, fds: vhost.fds };
+}
+
 function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicPlan {
+  const network = context.facts.networks[item.name];
+  if (network) return planNetwork(network, nic, context);
   const first = !context.bridgesPlanned.has(item.name);
   const use = bridgeUse(item.name, context);
   // The guest joins a bridge of the tool once (creating it if needed) and leaves it once.
   const joins = use !== 'foreign' && first;
   const hostIp = use === 'create' && first && !context.hostIpAssigned ? context.hostIp : undefined;
   if (hostIp) context.hostIpAssigned = true;
-  const vhost = vhostFor(context);
-  const helper = context.settings.bridgeHelper;
-  const netdev = vhost.fds.length > 0
-    ? qemuProps(`tap,id=${nic.id}`, { br: item.name, helper, ...vhost.props })
-    : qemuProps(`bridge,id=${nic.id}`, { br: item.name, helper });
   const how = { create: 'created', shared: 'shared', foreign: 'existing, left alone' }[use];
   return {
-    netdev,
+    ...tapOnBridge(item.name, nic, context),
     label: item.name,
-    actions: joins ? [{ op: 'bridge-add', name: item.name, guest: context.guest, hostIp, create: use === 'create' }] : [],
-    cleanup: joins ? [{ op: 'bridge-del', name: item.name, guest: context.guest }] : [],
-    fds: vhost.fds,
+    actions: joins ? [{ kind: 'bridge', name: item.name, guest: context.guest, hostIp, shared: use === 'shared' }] : [],
     messages: [`NIC ${nic.position} on bridge ${item.name} (${how})${hostIp ? `, host at ${hostIp}` : ''}`],
+    address: { from: 'neighbour' },
+  };
+}
+
+/** A network about to be realised must not take addresses or routes the host already has. */
+function checkRealisable(network: NetworkDef, context: NetContext): void {
+  const clash = prefixClash(network.subnet, context.facts.prefixes);
+  if (clash) {
+    throw new UsageError(`--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; redefine the network (qemu-script net rm/create) or remove the clash`);
+  }
+  if (network.dhcp && !context.facts.dnsmasq) {
+    throw new HostError(`--net ${network.name}: the network's DHCP server needs dnsmasq, which is not installed: ${INSTALL_HINT.dnsmasq}`);
+  }
+}
+
+/** A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server. */
+function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPlan {
+  const first = !context.bridgesPlanned.has(network.name);
+  const use = bridgeUse(network.name, context);
+  if (use === 'foreign') {
+    throw new UsageError(`--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove it, or redefine the network under another name`);
+  }
+  if (use === 'create') checkRealisable(network, context);
+  const actions: HostAction[] = first
+    ? [{ kind: 'bridge', name: network.name, guest: context.guest, hostIp: hostCidrOf(network), shared: use === 'shared', network: network.name }]
+    : [];
+  if (network.dhcp) {
+    const dir = networkRunDir(context.facts.registryDir, network.name);
+    actions.push({ kind: 'dhcp', network: network.name, mac: nic.mac, guest: context.guest, config: dhcpConfigOf(network), dir });
+  }
+  const traits = [network.subnet, `host ${network.hostIp}`, ...(network.dhcp ? ['DHCP'] : []), ...(network.nat ? ['NAT'] : [])];
+  return {
+    ...tapOnBridge(network.name, nic, context),
+    label: network.name,
+    actions,
+    messages: [`NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`],
+    address: network.dhcp ? { from: 'lease', network: network.name } : { from: 'neighbour' },
   };
 }
 
 function freeMacvtapName(context: NetContext): string {
   const taken = (name: string) => name in context.facts.interfaces || context.facts.reservedInterfaces.includes(name) || context.macvtapNames.has(name);
   for (let k = 0; ; k++) {
-    const name = `macvtap${k}`;
+    const name = macvtapName(k);
     if (!taken(name)) {
       context.macvtapNames.add(name);
       return name;
@@ -135,10 +185,10 @@ function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): N
   return {
     netdev: qemuProps(`tap,id=${nic.id}`, { fd: tapFd, ...vhost.props }),
     label: `${name}@${item.parent}`,
-    actions: [{ op: 'macvtap-add', name, parent: item.parent, mac: nic.mac, guest: context.guest, node }],
-    cleanup: [{ op: 'macvtap-del', name, guest: context.guest, node }],
+    actions: [{ kind: 'macvtap', name, parent: item.parent, mac: nic.mac, guest: context.guest, node }],
     fds: [{ fd: tapFd, path: node, macvtap: name }, ...vhost.fds],
     messages: [`NIC ${nic.position} on ${item.parent}'s LAN through ${name}`],
+    address: { from: 'neighbour' },
   };
 }
 

@@ -1,9 +1,33 @@
-/** Root-owned directory of the privileged helper: registry, lock, device nodes for users. */
+// Every path the tool uses, in one place.
+import { existsSync } from 'node:fs';
+
+/** Root-owned directory of the privileged helper: registry, lock, device nodes and network servers for users. */
 export const SYSTEM_RUN_DIR = '/run/qemu-script';
+
+/** Root-owned network definitions; QEMU_SCRIPT_CONFIG_DIR moves it for root only (tests). */
+export const SYSTEM_CONFIG_DIR = '/etc/qemu-script';
+
+/** Where this user's guests keep their state: records, QMP sockets, logs. */
+export function runtimeDirFor(uid: number, env: Record<string, string | undefined>): string {
+  if (env.QEMU_SCRIPT_RUNTIME_DIR) return env.QEMU_SCRIPT_RUNTIME_DIR;
+  if (uid === 0) return SYSTEM_RUN_DIR;
+  const xdg = env.XDG_RUNTIME_DIR;
+  return xdg && existsSync(xdg) ? `${xdg}/qemu-script` : `/tmp/qemu-script-${uid}`;
+}
+
+/** Where root records the host changes: root's own runtime directory, or the helper's for everyone else. */
+export const registryDirFor = (uid: number, runtimeDir: string) => (uid === 0 ? runtimeDir : SYSTEM_RUN_DIR);
 
 export function guestRunDir(runtimeDir: string, guest: string): string {
   return `${runtimeDir}/${guest}`;
 }
+
+export const guestRecordPath = (runtimeDir: string, guest: string) => `${guestRunDir(runtimeDir, guest)}/guest.json`;
+export const qmpSocketPath = (runDir: string) => `${runDir}/qmp.sock`;
+export const qemuPidfilePath = (runDir: string) => `${runDir}/qemu.pid`;
+export const logDir = (runtimeDir: string) => `${runtimeDir}/logs`;
+export const logPath = (runtimeDir: string, guest: string) => `${logDir(runtimeDir)}/${guest}.log`;
+export const registryPath = (registryDir: string) => `${registryDir}/registry.json`;
 
 /**
  * Where a macvtap's private character device node lives. Root keeps it with the
@@ -13,3 +37,28 @@ export function guestRunDir(runtimeDir: string, guest: string): string {
 export function macvtapNodePath(isRoot: boolean, runtimeDir: string, guest: string, ifname: string): string {
   return isRoot ? `${guestRunDir(runtimeDir, guest)}/${ifname}.tap` : `${SYSTEM_RUN_DIR}/nodes/${guest}.${ifname}`;
 }
+
+/** A defined network's server files (pid, leases, hosts, names), beside the registry that records them. */
+export function networkRunDir(registryDir: string, network: string): string {
+  return `${registryDir}/net/${network}`;
+}
+
+export const NETWORK_FILES = {
+  pid: 'dnsmasq.pid',
+  leases: 'leases',
+  /** dhcp-hostsfile: MAC,IP per registered NIC (re-read on SIGHUP). */
+  hosts: 'hosts',
+  /** addn-hosts: IP NAME per registered NIC, so names resolve whatever the guest's DHCP client sends. */
+  names: 'names',
+} as const;
+
+export function networkFile(registryDir: string, network: string, file: keyof typeof NETWORK_FILES): string {
+  return `${networkRunDir(registryDir, network)}/${NETWORK_FILES[file]}`;
+}
+
+export function configDir(uid: number, env: Record<string, string | undefined>): string {
+  return uid === 0 && env.QEMU_SCRIPT_CONFIG_DIR ? env.QEMU_SCRIPT_CONFIG_DIR : SYSTEM_CONFIG_DIR;
+}
+
+export const networksDir = (config: string) => `${config}/networks`;
+export const networkDefinitionPath = (config: string, name: string) => `${networksDir(config)}/${name}.json`;

@@ -1,11 +1,10 @@
 import { planAccel, userChoosesAccel } from './accel.ts';
-import { commandsFor } from './commands.ts';
 import { XHCI_CONTROLLER, needsXhciForDisks, planDisks } from './disks.ts';
 import { DISPLAYS } from './displays.ts';
 import { UsageError } from './errors.ts';
 import { planMacs } from './mac.ts';
 import { planNic, type NetContext } from './net-modes.ts';
-import { guestRunDir } from './paths.ts';
+import { guestRunDir, qemuPidfilePath, qmpSocketPath } from './paths.ts';
 import { PortPicker } from './ports.ts';
 import { qemuValue } from './qemu-syntax.ts';
 import { planUsbPassthrough } from './usb.ts';
@@ -45,7 +44,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const macs = planMacs(options.net.length, options.mac, settings.macPrefix, firstDisk?.absolutePath ?? name, facts.usedMacs);
   let nextFd = 3;
   const context: NetContext = {
-    facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, ports,
+    facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, forwards: [], ports,
     nextFd: () => nextFd++, macvtapNames: new Set(), bridgesPlanned: new Map(), warnings,
   };
   const nics = options.net.map((item, index) => {
@@ -65,8 +64,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const defaults = ['-nodefaults', ...(accel ? ['-machine', `accel=${accel.accel}`] : []), '-m', String(settings.ramMiB)];
   const own = [
     '-name', name,
-    '-qmp', `unix:${qemuValue(runDir)}/qmp.sock,server=on,wait=off`,
-    '-pidfile', `${runDir}/qemu.pid`,
+    '-qmp', `unix:${qemuValue(qmpSocketPath(runDir))},server=on,wait=off`,
+    '-pidfile', qemuPidfilePath(runDir),
     ...display.argv,
     ...(options.uefi ? ['-bios', settings.efiFirmware] : []),
     ...xhci,
@@ -74,26 +73,20 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     ...usbArgv,
     ...nics.flatMap((nic) => ['-netdev', nic.netdev, '-device', `virtio-net,netdev=${nic.id},mac=${nic.mac}`]),
   ];
-  const actions = nics.flatMap((nic) => nic.actions);
-  // Undo in reverse order of creation.
-  const cleanupActions = nics.flatMap((nic) => nic.cleanup).reverse();
   return {
     name,
     runDir,
     qemu: { argv: [settings.qemuBinary, ...defaults, ...own, ...options.qemuAfter, ...options.qemuBefore], fds: nics.flatMap((nic) => nic.fds) },
-    actions,
-    cleanupActions,
-    host: actions.flatMap((action) => commandsFor(action, facts)),
-    cleanup: cleanupActions.flatMap((action) => commandsFor(action, facts)),
+    actions: nics.flatMap((nic) => nic.actions),
+    privilege: { isRoot: facts.isRoot, selfCommand: facts.selfCommand },
     messages: [...nics.flatMap((nic) => nic.messages), ...display.messages],
     warnings,
     foreground: options.foreground,
     resources: {
-      networks: nics.map((nic) => nic.label),
+      nics: nics.map((nic, index) => ({ index, net: nic.label, mac: nic.mac, address: nic.address })),
+      forwards: context.forwards,
       ports: ports.picked,
       macs,
-      bridgesCreated: actions.flatMap((action) => (action.op === 'bridge-add' && action.create ? [action.name] : [])),
-      bridgesUsed: [...context.bridgesPlanned.keys()],
       macvtaps: [...context.macvtapNames],
     },
   };

@@ -1,10 +1,13 @@
-import { closeSync, existsSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
 import { canOpenReadWrite, canRead, readText } from './host-access.ts';
-import { SYSTEM_RUN_DIR } from './paths.ts';
+import { contains, formatIp, parseCidr, parseIp } from './ipv4.ts';
+import { readNetworks } from './networks.ts';
+import { configDir, registryDirFor, runtimeDirFor } from './paths.ts';
 import { probeSync } from './runner.ts';
-import type { DiskFacts, DiskRequest, HostFacts, InterfaceFacts, Settings } from './types.ts';
+import { findSystemTool } from './system-tools.ts';
+import type { DiskFacts, DiskRequest, HostFacts, HostPrefix, InterfaceFacts, Settings } from './types.ts';
 
 /** Where the probe reads the host: tests point these at a fake tree. */
 export interface HostRoots {
@@ -91,6 +94,49 @@ export function defaultRouteFrom(procNetRoute: string, procIpv6Route = ''): stri
   return v6?.[9];
 }
 
+/** /proc/net/route writes addresses as little-endian hex. */
+const routeWord = (hex: string) => Buffer.from(hex.padStart(8, '0'), 'hex').readUInt32LE(0);
+const bitCount = (value: number) => value.toString(2).replace(/0/g, '').length;
+
+/** IPv4 routes of the main table, from /proc/net/route (the default route included, as /0). */
+export function routesFrom(procNetRoute: string): HostPrefix[] {
+  return procNetRoute.split('\n').slice(1).map((line) => line.trim().split(/\s+/)).filter((fields) => fields.length >= 8)
+    .map((fields) => ({ cidr: `${formatIp(routeWord(fields[1]))}/${bitCount(routeWord(fields[7]))}`, dev: fields[0], what: 'route' as const }));
+}
+
+/** The host's own IPv4 addresses: the "/32 host LOCAL" leaves of /proc/net/fib_trie. */
+export function localAddressesFrom(fibTrie: string): string[] {
+  const found = new Set<string>();
+  let leaf: string | undefined;
+  for (const line of fibTrie.split('\n')) {
+    const address = /\|-- (\d+\.\d+\.\d+\.\d+)$/.exec(line);
+    if (address) leaf = address[1];
+    else if (leaf && /^\s+\/32 host LOCAL/.test(line)) found.add(leaf);
+  }
+  return [...found];
+}
+
+/**
+ * Every IPv4 address and route of this namespace but loopback's, read from
+ * /proc (no `ip` forked): an address takes its prefix and interface from the
+ * most specific route that holds it.
+ */
+export function prefixesFrom(procNetRoute: string, fibTrie: string): HostPrefix[] {
+  const routes = routesFrom(procNetRoute).filter((route) => route.dev !== 'lo');
+  const addresses = localAddressesFrom(fibTrie).filter((address) => !address.startsWith('127.')).map((address): HostPrefix => {
+    const ip = parseIp(address)!;
+    const holder = routes.map((route) => ({ route, cidr: parseCidr(route.cidr)! }))
+      .filter(({ cidr }) => cidr.prefix > 0 && contains(cidr, ip))
+      .sort((a, b) => b.cidr.prefix - a.cidr.prefix)[0];
+    return { cidr: `${address}/${holder?.cidr.prefix ?? 32}`, dev: holder?.route.dev ?? 'this host', what: 'address' };
+  });
+  return [...addresses, ...routes];
+}
+
+export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
+  return prefixesFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/fib_trie`) ?? '');
+}
+
 /** Every local TCP port in use (any state), IPv4 and IPv6: `vm` looked at IPv4 listeners only. */
 export function tcpPortsFrom(tables: string[]): number[] {
   const ports = new Set<number>();
@@ -155,15 +201,10 @@ function probeUsb(roots: HostRoots): string[] {
   });
 }
 
-export function runtimeDirFor(uid: number, env: Record<string, string | undefined>): string {
-  if (env.QEMU_SCRIPT_RUNTIME_DIR) return env.QEMU_SCRIPT_RUNTIME_DIR;
-  if (uid === 0) return SYSTEM_RUN_DIR;
-  const xdg = env.XDG_RUNTIME_DIR;
-  return xdg && existsSync(xdg) ? `${xdg}/qemu-script` : `/tmp/qemu-script-${uid}`;
-}
-
 export interface ProbeInput {
   disks: DiskRequest[];
+  /** Read the host's addresses and routes (a bridge or network may be made). */
+  prefixes: boolean;
   settings: Settings;
   cwd: string;
   env: Record<string, string | undefined>;
@@ -175,6 +216,7 @@ export interface ProbeInput {
 export function probeHost(input: ProbeInput): HostFacts {
   const roots = input.roots ?? REAL_ROOTS;
   const uid = process.getuid?.() ?? 0;
+  const runtimeDir = runtimeDirFor(uid, input.env);
   const { interfaces, macs } = probeInterfaces(roots);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
@@ -182,7 +224,8 @@ export function probeHost(input: ProbeInput): HostFacts {
     isRoot: uid === 0,
     uid,
     selfCommand: input.selfCommand,
-    runtimeDir: runtimeDirFor(uid, input.env),
+    runtimeDir,
+    registryDir: registryDirFor(uid, runtimeDir),
     kvmUsable: canOpenReadWrite('/dev/kvm'),
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     defaultRouteInterface: defaultRouteFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/ipv6_route`) ?? ''),
@@ -195,5 +238,9 @@ export function probeHost(input: ProbeInput): HostFacts {
     disks,
     usbDevices: probeUsb(roots),
     firmwareReadable: canRead(input.settings.efiFirmware),
+    networks: readNetworks(configDir(uid, input.env)),
+    networksUp: [],
+    dnsmasq: findSystemTool('dnsmasq'),
+    prefixes: input.prefixes ? probePrefixes(roots) : [],
   };
 }

@@ -9,13 +9,16 @@ import type { HostFacts } from './types.ts';
  */
 export function withReservations(facts: HostFacts, records: GuestRecord[], registry: Registry, netns: string): HostFacts {
   const held = reservations(records);
-  const ours = registry.interfaces.filter((record) => record.netns === netns);
+  const ours = registry.resources.filter((record) => record.netns === netns);
+  const interfaces = ours.filter((record) => record.kind === 'bridge' || record.kind === 'macvtap');
+  const toolBridges = interfaces.filter((record) => record.kind === 'bridge' && facts.interfaces[record.name]?.kind === 'bridge').map((record) => record.name);
   return {
     ...facts,
     guestNames: [...facts.guestNames, ...held.guestNames],
     usedTcpPorts: [...facts.usedTcpPorts, ...held.ports],
     usedMacs: [...facts.usedMacs, ...held.macs],
-    reservedInterfaces: [...facts.reservedInterfaces, ...held.macvtaps, ...ours.map((record) => record.name)],
-    toolBridges: ours.filter((record) => record.kind === 'bridge' && facts.interfaces[record.name]?.kind === 'bridge').map((record) => record.name),
+    reservedInterfaces: [...facts.reservedInterfaces, ...held.macvtaps, ...interfaces.map((record) => record.name)],
+    toolBridges,
+    networksUp: toolBridges.filter((name) => name in facts.networks),
   };
 }

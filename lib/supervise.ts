@@ -2,7 +2,7 @@
 // extra descriptors, wait for it, and undo everything on every way out.
 import { execa, type ResultPromise } from 'execa';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { applyActions, applyContextOf, cleanupActions } from './apply.ts';
+import { applyActions, applyContextOf, undoActions } from './apply.ts';
 import { HostError } from './errors.ts';
 import { removeRecord, writeRecord, type GuestRecord } from './guests.ts';
 import { processId } from './proc.ts';
@@ -133,7 +133,7 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
   } finally {
     record.state = 'stopping';
     writeRecord(options.runtimeDir, record);
-    const failures = await cleanupActions(record.plan.cleanupActions, context);
+    const failures = await undoActions(record.plan.actions, context);
     for (const message of failures) process.stderr.write(`qemu-script: cleanup: ${message}\n`);
     removeRecord(options.runtimeDir, record.name);
     for (const name of signals) process.off(name, stop);

@@ -92,12 +92,34 @@ export interface DiskFacts {
   detail?: string;
 }
 
+/** A defined network (SPEC §7): a bridge with a host address, optionally DHCP/DNS and NAT, realised on demand. */
+export interface NetworkDef {
+  name: string;
+  /** Network address and prefix, e.g. 192.168.56.0/24. */
+  subnet: string;
+  /** The host's address on the network's bridge, e.g. 192.168.56.1. */
+  hostIp: string;
+  dhcp: boolean;
+  nat: boolean;
+  /** hostonly and natnet: always defined, never removed. */
+  builtin: boolean;
+}
+
+/** An IPv4 address or route already on the host, for overlap checks. */
+export interface HostPrefix {
+  cidr: string;
+  dev: string;
+  what: 'address' | 'route';
+}
+
 export interface HostFacts {
   isRoot: boolean;
   uid: number;
   /** argv that runs this tool again (for `sudo -n … net-helper`). */
   selfCommand: string[];
   runtimeDir: string;
+  /** Where root records host changes (and keeps network servers' files). */
+  registryDir: string;
   kvmUsable: boolean;
   vhostNetUsable: boolean;
   defaultRouteInterface?: string;
@@ -112,20 +134,48 @@ export interface HostFacts {
   disks: Record<string, DiskFacts>;
   usbDevices: string[];
   firmwareReadable: boolean;
+  /** Defined networks (built-ins included), from the root-owned configuration directory. */
+  networks: Record<string, NetworkDef>;
+  /** Defined networks whose bridge the tool made and still has, with their guests. */
+  networksUp: string[];
+  /** The DHCP/DNS server's absolute path, when installed. */
+  dnsmasq?: string;
+  /** IPv4 addresses and routes of this host; read only when a plan needs them. */
+  prefixes: HostPrefix[];
 }
 
 // ---- the plan ----
 
+/**
+ * One change to the host, as plain data. Each kind has one module under
+ * lib/actions/ that prints, applies, undoes and validates it; the plan keeps
+ * one list of these and everything else (dry run, cleanup, sudo requests) is
+ * derived from it.
+ */
 export type HostAction =
-  /** `create` false: the bridge exists already (another guest of the tool made it); only join it. */
-  | { op: 'bridge-add'; name: string; guest: string; hostIp?: string; create: boolean }
-  | { op: 'macvtap-add'; name: string; parent: string; mac: string; guest: string; node: string };
+  /** `shared`: planned as joining a bridge another guest of the tool made (only for the dry run's text). */
+  | { kind: 'bridge'; name: string; guest: string; hostIp?: string; shared: boolean; network?: string }
+  | { kind: 'macvtap'; name: string; parent: string; mac: string; guest: string; node: string }
+  /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
+  /** `dir`: the server's pidfile, leases and registrations, beside the registry. */
+  | { kind: 'dhcp'; network: string; mac: string; guest: string; config: DhcpConfig; dir: string };
 
-export type CleanupAction =
-  /** Runs only when no other guest of the tool still uses the bridge. */
-  | { op: 'bridge-del'; name: string; guest: string }
-  | { op: 'macvtap-del'; name: string; guest: string; node: string };
+export type ActionKindName = HostAction['kind'];
 
+/** What the DHCP/DNS server of a defined network serves: all derived from the root-owned definition. */
+export interface DhcpConfig {
+  bridge: string;
+  hostIp: string;
+  prefix: number;
+  rangeStart: string;
+  rangeEnd: string;
+  /** The default gateway handed to guests (NAT networks): the host. */
+  router?: string;
+  /** Forward other names to the host's resolvers (NAT networks); a host-only network answers its own names only. */
+  upstreamDns: boolean;
+}
+
+/** A command as a dry run prints it; an empty argv is a note alone. */
 export interface Command {
   argv: string[];
   note?: string;
@@ -138,25 +188,48 @@ export interface FdSpec {
   macvtap?: string;
 }
 
+/** How `ps` learns a NIC's address once the guest runs. */
+export type AddressSource =
+  | { from: 'user' }
+  /** The DHCP lease of the defined network's server. */
+  | { from: 'lease'; network: string }
+  /** The host's neighbour table, once the guest has spoken (bridges, macvtap). */
+  | { from: 'neighbour' }
+  /** Multicast networks: the host sees nothing of them. */
+  | { from: 'none' };
+
+export interface NicInfo {
+  index: number;
+  /** The network as the user wrote it: user, vmnet0, hostonly, macvtap0@eth0, mcast:3. */
+  net: string;
+  mac: string;
+  address: AddressSource;
+}
+
+export interface ForwardInfo {
+  proto: 'tcp' | 'udp';
+  host: string;
+  port: number;
+  guest_port: number;
+}
+
 export interface Plan {
   name: string;
   runDir: string;
   qemu: { argv: string[]; fds: FdSpec[] };
+  /** Host changes in the order they are made; cleanup undoes them in reverse. */
   actions: HostAction[];
-  cleanupActions: CleanupAction[];
-  host: Command[];
-  cleanup: Command[];
+  /** How the actions reach root: directly, or through `sudo -n SELF net-helper`. */
+  privilege: { isRoot: boolean; selfCommand: string[] };
   messages: string[];
   warnings: string[];
   foreground: boolean;
-  /** What this guest holds, recorded so concurrent launches and `gc` can see it. */
+  /** What this guest holds, recorded so concurrent launches, `ps` and `gc` can see it. */
   resources: {
-    /** One short label per NIC, in order (user, vmnet0, macvtap0@eth0, mcast:3). */
-    networks: string[];
+    nics: NicInfo[];
+    forwards: ForwardInfo[];
     ports: number[];
     macs: string[];
-    bridgesCreated: string[];
-    bridgesUsed: string[];
     macvtaps: string[];
   };
 }

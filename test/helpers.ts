@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { BUILTIN_NETWORKS } from '../lib/networks.ts';
 import { parseArgs } from '../lib/parse-args.ts';
 import { planLaunch } from '../lib/plan.ts';
 import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/types.ts';
@@ -6,13 +7,14 @@ import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/types.ts'
 export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 export const BINARY = `${ROOT}/dist/qemu-script`;
 
-/** A host with eth0 as the default route, no KVM, no vhost-net, nothing in use. */
+/** A host with eth0 (10.1.0.2/24) as the default route, KVM, no vhost-net, nothing in use, the built-in networks. */
 export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
   return {
     isRoot: true,
     uid: 0,
     selfCommand: ['/usr/local/bin/qemu-script'],
     runtimeDir: '/run/qemu-script',
+    registryDir: '/run/qemu-script',
     kvmUsable: true,
     vhostNetUsable: false,
     defaultRouteInterface: 'eth0',
@@ -25,6 +27,10 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     disks: {},
     usbDevices: [],
     firmwareReadable: true,
+    networks: { ...BUILTIN_NETWORKS },
+    networksUp: [],
+    dnsmasq: '/usr/sbin/dnsmasq',
+    prefixes: [{ cidr: '10.1.0.2/24', dev: 'eth0', what: 'address' }, { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' }, { cidr: '10.1.0.0/24', dev: 'eth0', what: 'route' }],
     ...overrides,
   };
 }

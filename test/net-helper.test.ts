@@ -61,8 +61,8 @@ test('net-helper: one user cannot remove another user\'s guest\'s bridge; the ow
   const owner = await helper(ns, 1000, ['bridge-del', 'vmnet5', 'web']);
   assert.is(owner.exitCode, 0, owner.stderr);
   assert.not.ok((await ns.links()).includes('vmnet5'));
-  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { interfaces: Array<{ name: string }> };
-  assert.not.ok(registry.interfaces.some((entry) => entry.name === 'vmnet5'));
+  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { resources: Array<{ name: string }> };
+  assert.not.ok(registry.resources.some((entry) => entry.name === 'vmnet5'));
 }));
 
 test('net-helper refuses to run without root', async () => {

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError, UsageError } from '../lib/errors.ts';
-import type { HostFacts } from '../lib/types.ts';
+import { hostCommands } from '../lib/render.ts';
+import type { Command, HostFacts } from '../lib/types.ts';
 import { plan, valuesOf } from './helpers.ts';
 
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
@@ -15,123 +16,184 @@ interface Row {
   argv: string[];
   facts?: Partial<HostFacts>;
   netdevs: string[];
+  /** Every field below is checked: absent means "expect none". */
   host?: string[];
   cleanup?: string[];
   fds?: Array<{ fd: number; path: string }>;
-  message?: RegExp;
-  warning?: RegExp;
+  /** One pattern per message, in order. */
+  messages?: RegExp[];
+  warnings?: RegExp[];
 }
 
-// One row per network case of SPEC §2.1 and §4: words + host → netdevs, host commands, cleanup.
+const SSH = /^SSH on localhost:10022$/;
+const NO_VHOST = /vhost-net is not available/;
+const NOT_THIS_HOST = /not this host/;
+const [MAC0, MAC1] = ['de:ad:be:ef:b0:72', 'de:ad:be:ef:db:a2'];
+const NODE = (name: string) => `/run/qemu-script/guest/${name}.tap`;
+const macvtapHost = (parent: string, name: string, mac: string) => [
+  `ip link add link ${parent} name ${name} address ${mac} type macvtap mode bridge`,
+  `ip link set ${name} allmulticast on up`,
+  `mknod -m 0600 ${NODE(name)} c MAJOR MINOR`,
+];
+const macvtapCleanup = (name: string) => [`ip link del ${name}`, `rm -f ${NODE(name)}`];
+const bridgeHostCommands = (name: string, cidr?: string) => [
+  `ip link add name ${name} type bridge`, ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []), `ip link set ${name} up`,
+];
+const DNSMASQ = (network: string, bridge: string, range: string, router = '--dhcp-option=option:router', resolv = ['--no-resolv']) => [
+  'dnsmasq', '--conf-file=/dev/null', `--pid-file=/run/qemu-script/net/${network}/dnsmasq.pid`,
+  `--interface=${bridge}`, '--except-interface=lo', '--bind-interfaces', `--dhcp-range=${range},12h`,
+  `--dhcp-leasefile=/run/qemu-script/net/${network}/leases`, `--dhcp-hostsfile=/run/qemu-script/net/${network}/hosts`,
+  `--addn-hosts=/run/qemu-script/net/${network}/names`, '--no-hosts', '--dhcp-ignore-names', '--dhcp-authoritative', router, ...resolv,
+].join(' ');
+const dhcpNote = (mac: string, range: string, network: string) => `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and /run/qemu-script/net/${network}/names`;
+const dhcpCleanup = (network: string) => [`pkill -F /run/qemu-script/net/${network}/dnsmasq.pid`, `rm -rf /run/qemu-script/net/${network}`];
+const lab = { name: 'lab', subnet: '10.77.0.0/24', hostIp: '10.77.0.1', dhcp: true, nat: false, builtin: false };
+const labStatic = { name: 'lab2', subnet: '10.78.0.0/16', hostIp: '10.78.255.254', dhcp: false, nat: false, builtin: false };
+
+// One row per network case of SPEC §2.1, §4 and §7: words + host → netdevs, host commands, cleanup, fds, messages, warnings.
 const ROWS: Row[] = [
-  { name: 'default is one user NIC with SSH forward', argv: [], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'], host: [], cleanup: [], message: /^SSH on localhost:10022$/ },
-  { name: 'u skips a used port', argv: ['--net', 'u'], facts: { usedTcpPorts: [10022, 10023] }, netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10024-:22'], message: /localhost:10024/ },
-  { name: 'user with --fwd', argv: ['--net', 'user', '--fwd', '8080-80', '--fwd', 'udp:5353-53'], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53'] },
-  { name: 'p on a host bridge uses it through the helper', argv: ['--net', 'p'], facts: bridgeHost, netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], host: [], cleanup: [] },
-  { name: 'bridge (named) equals p', argv: ['--net', 'bridge'], facts: bridgeHost, netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], host: [], cleanup: [] },
+  { name: 'default is one user NIC with SSH forward', argv: [], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'], messages: [SSH] },
+  { name: 'u skips a used port', argv: ['--net', 'u'], facts: { usedTcpPorts: [10022, 10023] }, netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10024-:22'], messages: [/^SSH on localhost:10024$/] },
+  {
+    name: 'user with --fwd',
+    argv: ['--net', 'user', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
+    netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53'],
+    messages: [SSH, /^Forward tcp localhost:8080 -> guest port 80$/, /^Forward udp localhost:5353 -> guest port 53$/],
+  },
+  {
+    name: 'p on a host bridge uses it through the helper', argv: ['--net', 'p'], facts: bridgeHost,
+    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/^NIC 1 on bridge br0 \(existing, left alone\)$/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'bridge (named) equals p', argv: ['--net', 'bridge'], facts: bridgeHost,
+    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/^NIC 1 on bridge br0 \(existing, left alone\)$/], warnings: [NO_VHOST],
+  },
   {
     name: 'p on a physical NIC is a macvtap passed as fd 3',
     argv: ['--net', 'p', '--mac', 'de:ad:be:ef:00:01'],
     netdevs: ['tap,id=nic0,fd=3'],
-    host: [
-      'ip link add link eth0 name macvtap0 address de:ad:be:ef:00:01 type macvtap mode bridge',
-      'ip link set macvtap0 allmulticast on up',
-      'mknod -m 0600 /run/qemu-script/guest/macvtap0.tap c MAJOR MINOR',
-    ],
-    cleanup: ['ip link del macvtap0', 'rm -f /run/qemu-script/guest/macvtap0.tap'],
-    fds: [{ fd: 3, path: '/run/qemu-script/guest/macvtap0.tap' }],
-    warning: /not this host/,
+    host: macvtapHost('eth0', 'macvtap0', 'de:ad:be:ef:00:01'),
+    cleanup: macvtapCleanup('macvtap0'),
+    fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/^NIC 1 on eth0's LAN through macvtap0$/],
+    warnings: [NOT_THIS_HOST, NO_VHOST],
   },
   {
-    name: 'p on a macvlan goes over its parent',
+    name: 'p on a macvlan goes over its parent (no warning: the host has its own macvlan)',
     argv: ['--net', 'p'],
     facts: { defaultRouteInterface: 'ethost', interfaces: { eth0: { kind: 'physical' }, ethost: { kind: 'macvlan', parent: 'eth0' } } },
     netdevs: ['tap,id=nic0,fd=3'],
+    host: macvtapHost('eth0', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'), fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/^NIC 1 on eth0's LAN through macvtap0$/], warnings: [NO_VHOST],
   },
   {
     name: 'p on a veth (a cable to another namespace) is a macvtap over it',
     argv: ['--net', 'p'],
     facts: { defaultRouteInterface: 'vparent', interfaces: { vparent: { kind: 'veth' } } },
     netdevs: ['tap,id=nic0,fd=3'],
-    warning: /not this host/,
+    host: macvtapHost('vparent', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'), fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/^NIC 1 on vparent's LAN through macvtap0$/], warnings: [NOT_THIS_HOST, NO_VHOST],
   },
   {
     name: 'a taken macvtap name moves to the next',
     argv: ['--net', 'p,p'],
     facts: { interfaces: { eth0: { kind: 'physical' }, macvtap0: { kind: 'macvtap', parent: 'eth0' } }, reservedInterfaces: ['macvtap1'] },
     netdevs: ['tap,id=nic0,fd=3', 'tap,id=nic1,fd=4'],
-    cleanup: ['ip link del macvtap3', 'rm -f /run/qemu-script/guest/macvtap3.tap', 'ip link del macvtap2', 'rm -f /run/qemu-script/guest/macvtap2.tap'],
+    host: [...macvtapHost('eth0', 'macvtap2', MAC0), ...macvtapHost('eth0', 'macvtap3', MAC1)],
+    cleanup: [...macvtapCleanup('macvtap3'), ...macvtapCleanup('macvtap2')],
+    fds: [{ fd: 3, path: NODE('macvtap2') }, { fd: 4, path: NODE('macvtap3') }],
+    messages: [/through macvtap2$/, /through macvtap3$/],
+    warnings: [NOT_THIS_HOST, NO_VHOST, NOT_THIS_HOST],
   },
-  { name: '0 is multicast group 230.0.0.1 on loopback', argv: ['--net', '0'], netdevs: ['socket,id=nic0,mcast=230.0.0.1:12345,localaddr=127.0.0.1'], host: [], cleanup: [] },
-  { name: 'f is group 230.0.0.16', argv: ['--net', 'f'], netdevs: ['socket,id=nic0,mcast=230.0.0.16:12345,localaddr=127.0.0.1'] },
-  { name: 'mcast:7 named', argv: ['--net', 'mcast:7'], netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345,localaddr=127.0.0.1'] },
-  { name: 'mcast:7:lan spans the LAN', argv: ['--net', 'mcast:7:lan'], netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345'] },
+  { name: '0 is multicast group 230.0.0.1 on loopback', argv: ['--net', '0'], netdevs: ['socket,id=nic0,mcast=230.0.0.1:12345,localaddr=127.0.0.1'], messages: [/^NIC 1 on internal network 0 \(multicast, this host only\)$/] },
+  { name: 'f is group 230.0.0.16', argv: ['--net', 'f'], netdevs: ['socket,id=nic0,mcast=230.0.0.16:12345,localaddr=127.0.0.1'], messages: [/internal network 15 /] },
+  { name: 'mcast:7 named', argv: ['--net', 'mcast:7'], netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345,localaddr=127.0.0.1'], messages: [/internal network 7 \(multicast, this host only\)/] },
+  { name: 'mcast:7:lan spans the LAN', argv: ['--net', 'mcast:7:lan'], netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345'], messages: [/internal network 7 \(multicast, LAN-wide\)/] },
   {
-    name: 'tap:0 creates bridge vmnet0',
-    argv: ['--net', 'tap:0'],
-    netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`],
-    host: ['ip link add name vmnet0 type bridge', 'ip link set vmnet0 up'],
-    cleanup: ['ip link del vmnet0'],
+    name: 'tap:0 creates bridge vmnet0', argv: ['--net', 'tap:0'], netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`],
+    host: bridgeHostCommands('vmnet0'), cleanup: ['ip link del vmnet0'], messages: [/^NIC 1 on bridge vmnet0 \(created\)$/], warnings: [NO_VHOST],
   },
-  { name: 'tap:a is bridge vmnet10 (decimal)', argv: ['--net', 'tap:a'], netdevs: [`bridge,id=nic0,br=vmnet10,helper=${HELPER}`], host: ['ip link add name vmnet10 type bridge', 'ip link set vmnet10 up'] },
+  {
+    name: 'tap:a is bridge vmnet10 (decimal)', argv: ['--net', 'tap:a'], netdevs: [`bridge,id=nic0,br=vmnet10,helper=${HELPER}`],
+    host: bridgeHostCommands('vmnet10'), cleanup: ['ip link del vmnet10'], messages: [/bridge vmnet10 \(created\)/], warnings: [NO_VHOST],
+  },
   {
     name: 'tap:p0a keeps written order',
     argv: ['--net', 'tap:p0a', '--mac', 'de:ad:be:ef:00:01'],
     facts: bridgeHost,
     netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`, `bridge,id=nic1,br=vmnet0,helper=${HELPER}`, `bridge,id=nic2,br=vmnet10,helper=${HELPER}`],
+    host: [...bridgeHostCommands('vmnet0'), ...bridgeHostCommands('vmnet10')],
     cleanup: ['ip link del vmnet10', 'ip link del vmnet0'],
+    messages: [/bridge br0 \(existing, left alone\)/, /^NIC 2 on bridge vmnet0 \(created\)$/, /^NIC 3 on bridge vmnet10 \(created\)$/],
+    warnings: [NO_VHOST],
   },
-  { name: 'none has no NIC', argv: ['--net', 'none'], netdevs: [], host: [], cleanup: [] },
+  { name: 'none has no NIC', argv: ['--net', 'none'], netdevs: [] },
   {
     name: 'vmnet0 created by another guest of the tool is shared',
     argv: ['--net', 'vmnet0'],
     facts: { interfaces: { eth0: { kind: 'physical' }, vmnet0: { kind: 'bridge' } }, toolBridges: ['vmnet0'] },
     netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`],
-    host: [],
+    host: ['# vmnet0 exists (another guest\'s): joined'],
     cleanup: ['ip link del vmnet0'],
-    message: /shared/,
+    messages: [/^NIC 1 on bridge vmnet0 \(shared\)$/], warnings: [NO_VHOST],
   },
   {
     name: 'an existing bridge the tool did not create is used, never removed',
-    argv: ['--net', 'br0'],
-    facts: bridgeHost,
-    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`],
-    host: [],
-    cleanup: [],
-    message: /left alone/,
+    argv: ['--net', 'br0'], facts: bridgeHost,
+    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/left alone/], warnings: [NO_VHOST],
   },
-  { name: 'any bridge name is created', argv: ['--net', 'lab'], netdevs: [`bridge,id=nic0,br=lab,helper=${HELPER}`], host: ['ip link add name lab type bridge', 'ip link set lab up'], cleanup: ['ip link del lab'] },
-  { name: 'br:cafe forces a hex-looking bridge name', argv: ['--net', 'br:cafe'], netdevs: [`bridge,id=nic0,br=cafe,helper=${HELPER}`] },
-  { name: 'two NICs on one new bridge create it once', argv: ['--net', 'vmnet0,vmnet0'], netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`, `bridge,id=nic1,br=vmnet0,helper=${HELPER}`], host: ['ip link add name vmnet0 type bridge', 'ip link set vmnet0 up'], cleanup: ['ip link del vmnet0'] },
+  {
+    name: 'any bridge name is created', argv: ['--net', 'lab'], netdevs: [`bridge,id=nic0,br=lab,helper=${HELPER}`],
+    host: bridgeHostCommands('lab'), cleanup: ['ip link del lab'], messages: [/bridge lab \(created\)/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'br:cafe forces a hex-looking bridge name', argv: ['--net', 'br:cafe'], netdevs: [`bridge,id=nic0,br=cafe,helper=${HELPER}`],
+    host: bridgeHostCommands('cafe'), cleanup: ['ip link del cafe'], messages: [/bridge cafe \(created\)/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'two NICs on one new bridge create it once',
+    argv: ['--net', 'vmnet0,vmnet0'],
+    netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`, `bridge,id=nic1,br=vmnet0,helper=${HELPER}`],
+    host: bridgeHostCommands('vmnet0'), cleanup: ['ip link del vmnet0'],
+    messages: [/^NIC 1 on bridge vmnet0 \(created\)$/, /^NIC 2 on bridge vmnet0 \(created\)$/], warnings: [NO_VHOST],
+  },
   {
     name: '--host-ip addresses the created bridge',
     argv: ['--net', 'vmnet0', '--host-ip', '192.168.255.5/24'],
     netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`],
-    host: ['ip link add name vmnet0 type bridge', 'ip addr add 192.168.255.5/24 dev vmnet0', 'ip link set vmnet0 up'],
+    host: bridgeHostCommands('vmnet0', '192.168.255.5/24'), cleanup: ['ip link del vmnet0'],
+    messages: [/^NIC 1 on bridge vmnet0 \(created\), host at 192\.168\.255\.5\/24$/], warnings: [NO_VHOST],
   },
-  { name: 'macvtap:eth0 explicit', argv: ['--net', 'macvtap:eth0'], netdevs: ['tap,id=nic0,fd=3'], fds: [{ fd: 3, path: '/run/qemu-script/guest/macvtap0.tap' }] },
+  {
+    name: 'macvtap:eth0 explicit (no warning: the user chose it)', argv: ['--net', 'macvtap:eth0'], netdevs: ['tap,id=nic0,fd=3'],
+    host: macvtapHost('eth0', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'), fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/through macvtap0/], warnings: [NO_VHOST],
+  },
   {
     name: 'vhost-net when usable: bridge helper through -netdev tap',
     argv: ['--net', 'vmnet0'],
     facts: { vhostNetUsable: true },
     netdevs: [`tap,id=nic0,br=vmnet0,helper=${HELPER},vhost=on,vhostfd=3`],
-    fds: [{ fd: 3, path: '/dev/vhost-net' }],
+    host: bridgeHostCommands('vmnet0'), cleanup: ['ip link del vmnet0'],
+    fds: [{ fd: 3, path: '/dev/vhost-net' }], messages: [/vmnet0 \(created\)/],
   },
   {
     name: 'vhost-net on a macvtap takes the next fd',
     argv: ['--net', 'macvtap:eth0'],
     facts: { vhostNetUsable: true },
     netdevs: ['tap,id=nic0,fd=3,vhost=on,vhostfd=4'],
-    fds: [{ fd: 3, path: '/run/qemu-script/guest/macvtap0.tap' }, { fd: 4, path: '/dev/vhost-net' }],
+    host: macvtapHost('eth0', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'),
+    fds: [{ fd: 3, path: NODE('macvtap0') }, { fd: 4, path: '/dev/vhost-net' }], messages: [/through macvtap0/],
   },
-  { name: 'no vhost-net: warned, not asked for', argv: ['--net', 'vmnet0'], netdevs: [`bridge,id=nic0,br=vmnet0,helper=${HELPER}`], fds: [], warning: /vhost-net is not available/ },
   {
     name: 'mixed compact and named forms keep written order',
     argv: ['--net', 'user,vmnet3', '--net', 'mcast:2', '--net', 'u0'],
     netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22', `bridge,id=nic1,br=vmnet3,helper=${HELPER}`, 'socket,id=nic2,mcast=230.0.0.3:12345,localaddr=127.0.0.1', 'socket,id=nic3,mcast=230.0.0.1:12345,localaddr=127.0.0.1'],
-    warning: /duplicate user network removed/,
+    host: bridgeHostCommands('vmnet3'), cleanup: ['ip link del vmnet3'],
+    messages: [SSH, /^NIC 2 on bridge vmnet3 \(created\)$/, /^NIC 3 on internal network 2 /, /^NIC 4 on internal network 0 /],
+    warnings: [/duplicate user network removed/, NO_VHOST],
   },
-  { name: 'a duplicated u is really removed', argv: ['--net', 'uu'], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'], warning: /duplicate user network removed/ },
+  { name: 'a duplicated u is really removed', argv: ['--net', 'uu'], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'], messages: [SSH], warnings: [/duplicate user network removed/] },
   {
     name: 'a normal user goes through the privileged helper',
     argv: ['--net', 'vmnet0,p', '--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:02'],
@@ -143,8 +205,76 @@ const ROWS: Row[] = [
     ],
     cleanup: ['sudo -n /usr/local/bin/qemu-script net-helper macvtap-del macvtap0 guest', 'sudo -n /usr/local/bin/qemu-script net-helper bridge-del vmnet0 guest'],
     fds: [{ fd: 3, path: '/run/qemu-script/nodes/guest.macvtap0' }],
+    messages: [/vmnet0 \(created\)/, /through macvtap0/], warnings: [NO_VHOST, NOT_THIS_HOST],
+  },
+  {
+    name: 'hostonly: its bridge with the host address, and a DHCP registration',
+    argv: ['--net', 'hostonly'],
+    netdevs: [`bridge,id=nic0,br=hostonly,helper=${HELPER}`],
+    host: [
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24'),
+      `${DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0')}`,
+      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly'),
+    ],
+    cleanup: [...dhcpCleanup('hostonly'), 'ip link del hostonly'],
+    messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, DHCP\)$/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'natnet: the host is the router and forwards DNS',
+    argv: ['--net', 'natnet'],
+    netdevs: [`bridge,id=nic0,br=natnet,helper=${HELPER}`],
+    host: [
+      ...bridgeHostCommands('natnet', '192.168.57.1/24'),
+      `${DNSMASQ('natnet', 'natnet', '192.168.57.2,192.168.57.254,255.255.255.0', '--dhcp-option=option:router,192.168.57.1', [])}`,
+      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
+    ],
+    cleanup: [...dhcpCleanup('natnet'), 'ip link del natnet'],
+    messages: [/^NIC 1 on network natnet \(192\.168\.57\.0\/24, host 192\.168\.57\.1, DHCP, NAT\)$/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'a defined network already up is joined, and two NICs register twice with one bridge',
+    argv: ['--net', 'lab,lab'],
+    facts: { networks: { lab }, interfaces: { eth0: { kind: 'physical' }, lab: { kind: 'bridge' } }, toolBridges: ['lab'] },
+    netdevs: [`bridge,id=nic0,br=lab,helper=${HELPER}`, `bridge,id=nic1,br=lab,helper=${HELPER}`],
+    host: [
+      '# lab exists (another guest\'s): joined',
+      DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'), dhcpNote(MAC0, '10.77.0.2-10.77.0.254', 'lab'),
+      DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'), dhcpNote(MAC1, '10.77.0.2-10.77.0.254', 'lab'),
+    ],
+    cleanup: [...dhcpCleanup('lab'), ...dhcpCleanup('lab'), 'ip link del lab'],
+    messages: [/^NIC 1 on network lab \(10\.77\.0\.0\/24, host 10\.77\.0\.1, DHCP\), already up$/, /^NIC 2 on network lab .*already up$/],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: 'a defined network without DHCP is a bridge with the host address only; --host-ip does not apply',
+    argv: ['--net', 'lab2', '--host-ip', '192.168.9.1/24'],
+    facts: { networks: { lab2: labStatic } },
+    netdevs: [`bridge,id=nic0,br=lab2,helper=${HELPER}`],
+    host: bridgeHostCommands('lab2', '10.78.255.254/16'),
+    cleanup: ['ip link del lab2'],
+    messages: [/^NIC 1 on network lab2 \(10\.78\.0\.0\/16, host 10\.78\.255\.254\)$/],
+    warnings: [NO_VHOST, /--host-ip 192\.168\.9\.1\/24 ignored/],
+  },
+  {
+    name: 'a normal user on hostonly: the helper gets the network\'s name and the NIC, never addresses',
+    argv: ['--net', 'hostonly'],
+    facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
+    netdevs: [`bridge,id=nic0,br=hostonly,helper=${HELPER}`],
+    host: [
+      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add hostonly guest',
+      `sudo -n /usr/local/bin/qemu-script net-helper dhcp-add hostonly ${MAC0} guest`,
+    ],
+    cleanup: ['sudo -n /usr/local/bin/qemu-script net-helper dhcp-del hostonly guest', 'sudo -n /usr/local/bin/qemu-script net-helper bridge-del hostonly guest'],
+    messages: [/network hostonly/], warnings: [NO_VHOST],
   },
 ];
+
+const lines = (commands: Command[]) => commands.map((command) => command.argv.join(' ') || `# ${command.note}`);
+
+function matchAll(actual: string[], patterns: RegExp[], what: string): void {
+  assert.is(actual.length, patterns.length, `${what}: ${actual.join(' | ')}`);
+  patterns.forEach((pattern, i) => assert.match(actual[i], pattern, what));
+}
 
 for (const row of ROWS) {
   test(`net: ${row.name}`, () => {
@@ -152,11 +282,12 @@ for (const row of ROWS) {
     assert.equal(valuesOf(result.qemu.argv, '-netdev'), row.netdevs);
     const devices = valuesOf(result.qemu.argv, '-device').filter((device) => device.startsWith('virtio-net'));
     assert.equal(devices.map((device) => /netdev=(\w+)/.exec(device)?.[1]), row.netdevs.map((_, i) => `nic${i}`));
-    if (row.host) assert.equal(result.host.map((command) => command.argv.join(' ')), row.host);
-    if (row.cleanup) assert.equal(result.cleanup.map((command) => command.argv.join(' ')), row.cleanup);
-    if (row.fds) assert.equal(result.qemu.fds.map(({ fd, path }) => ({ fd, path })), row.fds);
-    if (row.message) assert.ok(result.messages.some((message) => row.message!.test(message)), result.messages.join('\n'));
-    if (row.warning) assert.ok(result.warnings.some((warning) => row.warning!.test(warning)), result.warnings.join('\n'));
+    const { host, cleanup } = hostCommands(result);
+    assert.equal(lines(host), row.host ?? []);
+    assert.equal(lines(cleanup), row.cleanup ?? []);
+    assert.equal(result.qemu.fds.map(({ fd, path }) => ({ fd, path })), row.fds ?? []);
+    matchAll(result.messages, row.messages ?? [], 'messages');
+    matchAll(result.warnings, row.warnings ?? [], 'warnings');
   });
 }
 
@@ -164,8 +295,8 @@ test('net: macvtap NIC MAC equals the macvtap address', () => {
   const result = plan(['--net', 'p', '--display', 'none']);
   const device = valuesOf(result.qemu.argv, '-device').find((d) => d.startsWith('virtio-net'))!;
   const action = result.actions[0];
-  assert.is(action.op, 'macvtap-add');
-  assert.ok(action.op === 'macvtap-add' && device.endsWith(`mac=${action.mac}`));
+  assert.is(action.kind, 'macvtap');
+  assert.ok(action.kind === 'macvtap' && device.endsWith(`mac=${action.mac}`));
 });
 
 const REFUSALS: Array<{ name: string; argv: string[]; facts?: Partial<HostFacts>; error: typeof UsageError | typeof HostError; message: RegExp }> = [

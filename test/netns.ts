@@ -46,10 +46,10 @@ export class Netns {
     return readdirSync(this.runtimeDir).filter((name) => existsSync(`${this.runtimeDir}/${name}/guest.json`));
   }
 
-  /** Interfaces the tool's registry still lists. */
+  /** What the tool's registry still lists (interface or network names). */
   registryEntries(): string[] {
     try {
-      return JSON.parse(readFileSync(`${this.runtimeDir}/registry.json`, 'utf8')).interfaces.map((i: { name: string }) => i.name);
+      return JSON.parse(readFileSync(`${this.runtimeDir}/registry.json`, 'utf8')).resources.map((r: { name: string }) => r.name);
     } catch {
       return [];
     }

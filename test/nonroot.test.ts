@@ -76,8 +76,8 @@ test('setup --user, then the user launches a guest on vmnet0 without a password'
   const uid = (await inside(['id', '-u', USER])).stdout.trim();
   assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'QEMU runs as the user, never as root');
   assert.ok((await ns!.links()).includes('vmnet0'));
-  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { interfaces: Array<{ name: string; users: Array<{ uid: number }> }> };
-  assert.ok(registry.interfaces.some((entry) => entry.name === 'vmnet0' && entry.users.some((user) => String(user.uid) === uid)));
+  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { resources: Array<{ name: string; users: Array<{ uid: number }> }> };
+  assert.ok(registry.resources.some((entry) => entry.name === 'vmnet0' && entry.users.some((user) => String(user.uid) === uid)));
 
   const down = await asUser([binary, 'down', '--force', 'alice1']);
   assert.is(down.exitCode, 0, down.stderr);

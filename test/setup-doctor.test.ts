@@ -88,7 +88,7 @@ test('setup prepares the host; a second run changes nothing; --undo puts everyth
   assert.is(second.stdout, 'nothing to change: this host is already set up');
 
   const doctor = await tool(['doctor', '--root', root, '--json']);
-  const bridgeConf = (JSON.parse(doctor.stdout) as Array<{ id: string; status: string }>).find((check) => check.id === 'bridge-conf')!;
+  const bridgeConf = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((check) => check.id === 'bridge-conf')!;
   assert.is(bridgeConf.status, 'ok', 'doctor follows the include setup wrote');
 
   const undo = await tool(['setup', '--undo', '--root', root, '--user', 'alice', '--binary', binary]);
@@ -143,7 +143,9 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
   assert.is(checks.length, 14, result.stdout);
   assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +fix: /.test(line)), result.stdout);
-  const json = JSON.parse((await tool(['doctor', '--json'])).stdout) as Array<{ id: string; status: string; fix?: string[] }>;
+  const report = JSON.parse((await tool(['doctor', '--json'])).stdout) as { version: number; checks: Array<{ id: string; status: string; fix?: string[] }> };
+  assert.is(report.version, 1);
+  const json = report.checks;
   for (const check of json.filter((c) => c.status !== 'ok')) assert.ok(check.fix && check.fix.length > 0, `${check.id} has no fix`);
   assert.is(result.exitCode, json.some((c) => c.status === 'fail') ? 1 : 0);
 });

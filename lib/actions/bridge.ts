@@ -1,0 +1,105 @@
+// A Linux bridge the tool makes (vmnetN, br:NAME, a defined network's bridge),
+// shared by its guests and removed with the last. A bridge it did not make is
+// never an action: guests only use it.
+import { readdirSync } from 'node:fs';
+import { HostError } from '../errors.ts';
+import { INTERFACE_NAME } from '../names.ts';
+import { hostCidrOf, readNetworks } from '../networks.ts';
+import { dropResource, findResource, recordIntent } from '../registry.ts';
+import { run } from '../runner.ts';
+import type { HostAction } from '../types.ts';
+import { arity, checked, GUEST_NAME, isBridge, linkExists, refuse, type ActionKind, type RootContext } from './kind.ts';
+
+type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
+
+const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/;
+
+function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp'>): string[][] {
+  return [
+    ['ip', 'link', 'add', 'name', action.name, 'type', 'bridge'],
+    ...(action.hostIp ? [['ip', 'addr', 'add', action.hostIp, 'dev', action.name]] : []),
+    ['ip', 'link', 'set', action.name, 'up'],
+  ];
+}
+
+const deleteArgv = (name: string) => ['ip', 'link', 'del', name];
+
+/** Ports still attached (TAPs of running guests): a bridge with any is in use. */
+function ports(name: string): string[] {
+  try {
+    return readdirSync(`/sys/class/net/${name}/brif`);
+  } catch {
+    return [];
+  }
+}
+
+async function create(action: BridgeAction, context: RootContext): Promise<void> {
+  for (const argv of createArgvs(action)) {
+    try {
+      await run(argv, { verbose: context.verbose });
+    } catch (error) {
+      // Undo this half-made bridge here; the record is dropped by the caller.
+      if (linkExists(action.name)) await run(deleteArgv(action.name)).catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+export const bridge: ActionKind<BridgeAction> = {
+  key: (action) => action.name,
+
+  show: (action) => ({
+    apply: action.shared
+      ? [{ argv: [], note: `${action.name} exists (another guest's): joined` }]
+      : createArgvs(action).map((argv) => ({ argv })),
+    undo: [{ argv: deleteArgv(action.name), note: 'only when no other guest uses it' }],
+  }),
+
+  request: (action) => [action.name, action.guest, ...(action.hostIp && !action.network ? [action.hostIp] : [])],
+
+  fromRequest(words, caller) {
+    arity(words, 2, 3, 'bridge-add takes BRIDGE GUEST [CIDR]');
+    const name = checked(words[0], INTERFACE_NAME, 'bridge name');
+    const guest = checked(words[1], GUEST_NAME, 'guest name');
+    const network = readNetworks(caller.config)[name];
+    if (network && words[2] !== undefined) throw refuse(`${name} is a defined network: its address comes from its definition`);
+    const hostIp = network ? hostCidrOf(network) : words[2] === undefined ? undefined : checked(words[2], CIDR, 'address/prefix');
+    if (linkExists(name) && !isBridge(name)) throw refuse(`${name} exists and is not a bridge`);
+    return { kind: 'bridge', name, guest, hostIp, shared: false, network: network?.name };
+  },
+
+  async acquire(action, user, context) {
+    const { tx, netns } = context;
+    let record = findResource(tx.registry, 'bridge', action.name, netns);
+    const present = linkExists(action.name);
+    if (record && !present) {
+      // Removed behind the tool's back: forget it and make it again.
+      dropResource(tx.registry, record);
+      record = undefined;
+    }
+    if (!record) {
+      if (present) {
+        if (!isBridge(action.name)) throw new HostError(`${action.name} exists and is not a bridge`);
+        if (action.network) throw new HostError(`network ${action.network}: an interface named ${action.name} exists and was not made by qemu-script; remove it or rename the network`);
+        return 'foreign';
+      }
+      record = recordIntent(tx, { kind: 'bridge', name: action.name, netns, creator: user.uid, users: [user], data: { hostIp: action.hostIp, network: action.network } });
+      try {
+        await create(action, context);
+      } catch (error) {
+        dropResource(tx.registry, record);
+        throw error;
+      }
+      record.state = 'done';
+      return 'created';
+    }
+    record.users.push(user);
+    return 'joined';
+  },
+
+  busy: (record) => ports(record.name).length > 0,
+
+  async destroy(record, context) {
+    if (context.here && linkExists(record.name)) await run(deleteArgv(record.name), { verbose: context.verbose });
+  },
+};

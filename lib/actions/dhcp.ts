@@ -1,0 +1,182 @@
+// The DHCP/DNS server of a defined network: one dnsmasq bound to the network's
+// bridge alone, started with the network's first NIC and stopped with its last.
+// Every NIC of the tool's guests is registered with it (MAC → stable address,
+// address → guest name) before QEMU starts, so names resolve whatever the
+// guest's DHCP client sends.
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HostError } from '../errors.ts';
+import { formatIp, maskOf, parseIp, stableAddress } from '../ipv4.ts';
+import { parseMac } from '../mac.ts';
+import { NETWORK_NAME } from '../names.ts';
+import { dhcpConfigOf, readNetworks } from '../networks.ts';
+import { NETWORK_FILES, networkRunDir } from '../paths.ts';
+import { isAlive, processId, type ProcessId } from '../proc.ts';
+import { dropResource, findResource, recordIntent, type ResourceRecord, type ResourceUser } from '../registry.ts';
+import { run } from '../runner.ts';
+import { findSystemTool, INSTALL_HINT } from '../system-tools.ts';
+import type { HostAction } from '../types.ts';
+import { arity, checked, GUEST_NAME, refuse, type ActionKind, type RootContext } from './kind.ts';
+
+type DhcpAction = Extract<HostAction, { kind: 'dhcp' }>;
+
+const LEASE_TIME = '12h';
+const STOP_WAIT_MS = 3000;
+
+const file = (dir: string, name: keyof typeof NETWORK_FILES) => `${dir}/${NETWORK_FILES[name]}`;
+
+/** The server's command line: everything from the network's definition, nothing from the host's dnsmasq.conf. */
+export function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | 'dir'>): string[] {
+  const { config, dir } = action;
+  return [
+    binary,
+    '--conf-file=/dev/null',
+    `--pid-file=${file(dir, 'pid')}`,
+    // This bridge alone: no DHCP or DNS answered on any other interface.
+    `--interface=${config.bridge}`, '--except-interface=lo', '--bind-interfaces',
+    `--dhcp-range=${config.rangeStart},${config.rangeEnd},${formatIp(maskOf(config.prefix))},${LEASE_TIME}`,
+    `--dhcp-leasefile=${file(dir, 'leases')}`,
+    `--dhcp-hostsfile=${file(dir, 'hosts')}`,
+    `--addn-hosts=${file(dir, 'names')}`,
+    // Names come from the tool's registrations only: not the host's /etc/hosts, not what clients claim.
+    '--no-hosts', '--dhcp-ignore-names', '--dhcp-authoritative',
+    // An empty router option sends none: a host-only network is no way out.
+    config.router ? `--dhcp-option=option:router,${config.router}` : '--dhcp-option=option:router',
+    ...(config.upstreamDns ? [] : ['--no-resolv']),
+  ];
+}
+
+/** What the server reads on start and on SIGHUP: MAC → address, address → name. */
+function writeRegistrations(dir: string, users: ResourceUser[]): void {
+  const registered = users.filter((user) => user.mac && user.ip);
+  writeFileSync(file(dir, 'hosts'), registered.map((user) => `${user.mac},${user.ip}\n`).join(''), { mode: 0o644 });
+  writeFileSync(file(dir, 'names'), registered.map((user) => `${user.ip} ${user.guest}\n`).join(''), { mode: 0o644 });
+}
+
+/**
+ * dnsmasq drops to an unprivileged user and re-reads its files as that user:
+ * every directory on the way must let others through (the registry's own may
+ * have been made private).
+ */
+function makeServerDir(registryDir: string, dir: string): void {
+  const mode = statSync(registryDir).mode & 0o7777;
+  if ((mode & 0o011) !== 0o011) chmodSync(registryDir, mode | 0o011);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(`${registryDir}/net`, 0o755);
+}
+
+/** The server's process, when it runs: as recorded, else from its pidfile if that names our dnsmasq. */
+function serverProcess(record: ResourceRecord): ProcessId | undefined {
+  const recorded = record.data.server as ProcessId | undefined;
+  if (recorded) return isAlive(recorded) ? recorded : undefined;
+  const pidfile = file(String(record.data.dir), 'pid');
+  try {
+    const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return cmdline.includes(`--pid-file=${pidfile}`) ? processId(pid) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function stopServer(server: ProcessId): Promise<void> {
+  process.kill(server.pid, 'SIGTERM');
+  const deadline = Date.now() + STOP_WAIT_MS;
+  while (isAlive(server) && Date.now() < deadline) await sleep(20);
+  if (isAlive(server)) process.kill(server.pid, 'SIGKILL');
+}
+
+async function startServer(action: DhcpAction, record: ResourceRecord, context: RootContext): Promise<void> {
+  const binary = findSystemTool('dnsmasq');
+  if (!binary) throw new HostError(`network ${action.network} needs dnsmasq for DHCP, and it is not installed: ${INSTALL_HINT.dnsmasq}`);
+  // dnsmasq returns once it serves (or has failed): its own daemon pipe.
+  await run(serverArgv(binary, action), { verbose: context.verbose, hint: `the DHCP/DNS server of network ${action.network} would not start` });
+  const server = serverProcess(record);
+  if (!server) throw new HostError(`network ${action.network}: dnsmasq started but left no usable ${file(action.dir, 'pid')}`);
+  record.data.server = server;
+}
+
+/** The NIC's address: stable for its MAC, never one another NIC or the host holds. */
+function addressFor(action: DhcpAction, others: ResourceUser[]): string {
+  const taken = new Set([parseIp(action.config.hostIp)!, ...others.map((user) => parseIp(user.ip ?? '') ?? -1)]);
+  const range = { start: parseIp(action.config.rangeStart)!, end: parseIp(action.config.rangeEnd)! };
+  const address = stableAddress(range, action.mac, taken);
+  if (address === undefined) throw new HostError(`network ${action.network} has no free address left in ${action.config.rangeStart}-${action.config.rangeEnd}`);
+  return formatIp(address);
+}
+
+export const dhcp: ActionKind<DhcpAction> = {
+  key: (action) => action.network,
+
+  show: (action) => ({
+    apply: [
+      { argv: serverArgv('dnsmasq', action), note: 'with the network\'s first guest' },
+      { argv: [], note: `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}, named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}` },
+    ],
+    undo: [
+      { argv: ['pkill', '-F', file(action.dir, 'pid')], note: 'with the network\'s last guest' },
+      { argv: ['rm', '-rf', action.dir] },
+    ],
+  }),
+
+  request: (action) => [action.network, action.mac, action.guest],
+
+  fromRequest(words, caller) {
+    arity(words, 3, 3, 'dhcp-add takes NETWORK MAC GUEST');
+    const name = checked(words[0], NETWORK_NAME, 'network name');
+    const network = readNetworks(caller.config)[name];
+    if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
+    if (!network.dhcp) throw refuse(`network ${name} is defined without DHCP`);
+    let mac: string;
+    try {
+      mac = parseMac(words[1], 'MAC');
+    } catch (error) {
+      throw refuse((error as Error).message);
+    }
+    const guest = checked(words[2], GUEST_NAME, 'guest name');
+    return { kind: 'dhcp', network: name, mac, guest, config: dhcpConfigOf(network), dir: networkRunDir(caller.registryDir, name) };
+  },
+
+  async acquire(action, user, context) {
+    const { tx, netns } = context;
+    const existing = findResource(tx.registry, 'dhcp', action.network, netns);
+    const server = existing && serverProcess(existing);
+    const others = (existing?.users ?? []).filter((other) => other.mac !== action.mac);
+    const mine: ResourceUser = { ...user, mac: action.mac, ip: addressFor(action, others) };
+    if (existing && server) {
+      existing.users = [...others, mine];
+      writeRegistrations(action.dir, existing.users);
+      process.kill(server.pid, 'SIGHUP');
+      return `joined ${mine.ip}`;
+    }
+    if (existing) {
+      // The server died or never came up: start afresh, keeping the registrations.
+      await dhcp.destroy(existing, { ...context, here: true });
+      dropResource(tx.registry, existing);
+    }
+    const record = recordIntent(tx, { kind: 'dhcp', name: action.network, netns, creator: user.uid, users: [...others, mine], data: { dir: action.dir } });
+    try {
+      makeServerDir(context.registryDir, action.dir);
+      writeRegistrations(action.dir, record.users);
+      await startServer(action, record, context);
+    } catch (error) {
+      await dhcp.destroy(record, { ...context, here: true });
+      dropResource(tx.registry, record);
+      throw error;
+    }
+    record.state = 'done';
+    return `started ${mine.ip}`;
+  },
+
+  async left(record) {
+    writeRegistrations(String(record.data.dir), record.users);
+    const server = serverProcess(record);
+    if (server) process.kill(server.pid, 'SIGHUP');
+  },
+
+  async destroy(record) {
+    const server = serverProcess(record);
+    if (server) await stopServer(server);
+    if (typeof record.data.dir === 'string') rmSync(record.data.dir, { recursive: true, force: true });
+  },
+};

@@ -1,0 +1,20 @@
+// The table of host-action kinds: a new kind is one module and one entry here.
+import type { ActionKindName, HostAction } from '../types.ts';
+import { bridge } from './bridge.ts';
+import { dhcp } from './dhcp.ts';
+import type { ActionKind } from './kind.ts';
+import { macvtap } from './macvtap.ts';
+
+export const ACTION_KINDS: { [K in ActionKindName]: ActionKind<Extract<HostAction, { kind: K }>> } = {
+  bridge,
+  macvtap,
+  dhcp,
+};
+
+export const KIND_NAMES = Object.keys(ACTION_KINDS) as ActionKindName[];
+
+export function kindOf<A extends HostAction>(action: A): ActionKind<A> {
+  return ACTION_KINDS[action.kind] as unknown as ActionKind<A>;
+}
+
+export const isKindName = (word: string): word is ActionKindName => word in ACTION_KINDS;

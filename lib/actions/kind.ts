@@ -1,0 +1,64 @@
+// The contract every kind of host action keeps: one module per kind says how it
+// is printed, applied, joined, undone and carried through the privileged entry
+// point. apply, render, gc and net-helper only dispatch over the table of kinds.
+import { existsSync } from 'node:fs';
+import { UsageError } from '../errors.ts';
+import type { ResourceRecord, ResourceUser, Transaction } from '../registry.ts';
+import type { Command, HostAction } from '../types.ts';
+
+/** Where root makes a change: the registry that records it and the namespace it lives in. */
+export interface RootContext {
+  registryDir: string;
+  netns: string;
+  verbose: boolean;
+  tx: Transaction;
+}
+
+/** For undoing: `here` is false when the record's namespace is gone (its interfaces went with it). */
+export type UndoContext = RootContext & { here: boolean };
+
+/** Who asks through `sudo -n qemu-script net-helper`, and what root trusts instead of the request. */
+export interface Caller {
+  uid: number;
+  /** Root's configuration directory (network definitions): never taken from the caller's environment. */
+  config: string;
+  registryDir: string;
+}
+
+export interface ActionKind<A extends HostAction> {
+  /** The registry key: the interface or network the action makes or joins. */
+  key(action: A): string;
+  /** What root runs, as --dry-run and --verbose print it. */
+  show(action: A): { apply: Command[]; undo: Command[] };
+  /** The words after `KIND-add` that carry the action through sudo. */
+  request(action: A): string[];
+  /** net-helper: request words → the action; anything trusted comes from root's own files, refusals throw. */
+  fromRequest(words: string[], caller: Caller): A;
+  /** Root, under the lock: make it (intent recorded durably first) or join it; says which. */
+  acquire(action: A, user: ResourceUser, context: RootContext): Promise<string>;
+  /** Root, under the lock: some users left (already taken off the record). */
+  left?(record: ResourceRecord, context: RootContext): Promise<void>;
+  /** Still in use by something the registry does not show (ports on a bridge). */
+  busy?(record: ResourceRecord, context: RootContext): boolean;
+  /** Root, under the lock: undo what the record says was made; absent is fine, and it is safe to repeat. */
+  destroy(record: ResourceRecord, context: UndoContext): Promise<void>;
+}
+
+export function refuse(why: string): UsageError {
+  return new UsageError(`net-helper: refused: ${why}`);
+}
+
+/** Request word → value, refusing anything that does not match. */
+export function checked(value: string | undefined, pattern: RegExp, what: string): string {
+  if (value === undefined || !pattern.test(value)) throw refuse(`${JSON.stringify(value ?? '')} is not a valid ${what}`);
+  return value;
+}
+
+export function arity(words: string[], min: number, max: number, usage: string): void {
+  if (words.length < min || words.length > max) throw refuse(usage);
+}
+
+export { GUEST_NAME } from '../names.ts';
+
+export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
+export const isBridge = (name: string) => existsSync(`/sys/class/net/${name}/bridge`);

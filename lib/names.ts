@@ -1,0 +1,20 @@
+// Every name pattern the tool accepts or makes, in one place.
+
+/**
+ * Linux interface names are at most 15 bytes; the tool also keeps them free of
+ * anything a shell, a path or `ip` could read as syntax.
+ */
+export const INTERFACE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
+
+/** Guest names: directory names under the runtime directory, QEMU's -name, DNS names on defined networks. */
+export const GUEST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** A defined network, and so its bridge: lower case, nothing a shell or path reads. */
+export const NETWORK_NAME = /^[a-z][a-z0-9-]{0,14}$/;
+
+/** The internal-network bridges the compact form makes (tap:0 → vmnet0). */
+export const VMNET_NAME = /^vmnet\d{1,5}$/;
+
+export const MACVTAP_NAME = /^macvtap\d{1,5}$/;
+export const macvtapName = (k: number) => `macvtap${k}`;
+export const vmnetName = (n: number) => `vmnet${n}`;

@@ -1,0 +1,165 @@
+// Defined networks (SPEC §7): built-ins, the root-owned definition files, and
+// the checks a new definition must pass. Everything but the file I/O is pure.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { UsageError } from './errors.ts';
+import { contains, dhcpRange, formatCidr, formatIp, isPrivate, lastAddress, overlaps, parseCidr, parseIp } from './ipv4.ts';
+import { NETWORK_NAME } from './names.ts';
+import { networkDefinitionPath, networksDir } from './paths.ts';
+import type { DhcpConfig, HostPrefix, NetworkDef } from './types.ts';
+
+
+export const BUILTIN_NETWORKS: Readonly<Record<string, NetworkDef>> = {
+  // VirtualBox's first host-only network, and its NAT network's neighbour.
+  hostonly: { name: 'hostonly', subnet: '192.168.56.0/24', hostIp: '192.168.56.1', dhcp: true, nat: false, builtin: true },
+  natnet: { name: 'natnet', subnet: '192.168.57.0/24', hostIp: '192.168.57.1', dhcp: true, nat: true, builtin: true },
+};
+
+/** Words --net already gives a meaning, and the tool's own interface patterns: never network names. */
+const RESERVED = /^(user|bridge|none|nat|bridged|internal|host-only|u|p|vmnet\d+|macvtap\d+|tap\d+|mcast|br|lo)$/;
+
+/** Prefix lengths a defined network may have: room for guests, no swallowing of whole private ranges. */
+const MIN_PREFIX = 16;
+const MAX_PREFIX = 30;
+
+function fromFile(name: string, text: string): NetworkDef | undefined {
+  try {
+    const raw = JSON.parse(text) as Partial<Record<keyof NetworkDef, unknown>>;
+    const subnet = typeof raw.subnet === 'string' ? parseCidr(raw.subnet) : undefined;
+    const host = typeof raw.hostIp === 'string' ? parseIp(raw.hostIp) : undefined;
+    if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host)) return undefined;
+    return { name, subnet: formatCidr(subnet), hostIp: formatIp(host), dhcp: raw.dhcp === true, nat: raw.nat === true, builtin: false };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every defined network: the built-ins and the valid files of CONFIG/networks (an invalid file defines nothing). */
+export function readNetworks(config: string): Record<string, NetworkDef> {
+  const found: Record<string, NetworkDef> = { ...BUILTIN_NETWORKS };
+  let files: string[] = [];
+  try {
+    files = readdirSync(networksDir(config)).filter((file) => file.endsWith('.json'));
+  } catch {
+    return found;
+  }
+  for (const file of files) {
+    const name = file.slice(0, -'.json'.length);
+    if (name in BUILTIN_NETWORKS) continue;
+    let text: string;
+    try {
+      text = readFileSync(`${networksDir(config)}/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const definition = fromFile(name, text);
+    if (definition) found[name] = definition;
+  }
+  return found;
+}
+
+export function writeNetwork(config: string, definition: NetworkDef): string {
+  const path = networkDefinitionPath(config, definition.name);
+  mkdirSync(networksDir(config), { recursive: true, mode: 0o755 });
+  const { subnet, hostIp, dhcp, nat } = definition;
+  const temporary = `${path}.new`;
+  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat }, null, 1)}\n`, { mode: 0o644 });
+  renameSync(temporary, path);
+  return path;
+}
+
+export function removeNetwork(config: string, name: string): void {
+  rmSync(networkDefinitionPath(config, name), { force: true });
+}
+
+export const definitionExists = (config: string, name: string) => existsSync(networkDefinitionPath(config, name));
+
+export interface NetworkRequest {
+  name: string;
+  subnet?: string;
+  hostIp?: string;
+  dhcp: boolean;
+  nat: boolean;
+}
+
+/** What a new definition must not collide with. */
+export interface NetworkSurroundings {
+  networks: Record<string, NetworkDef>;
+  /** Interface names present now, and which of them the tool made. */
+  interfaces: string[];
+  toolInterfaces: string[];
+  prefixes: HostPrefix[];
+}
+
+/** The first host prefix (address or route, the default route aside) that overlaps `subnet`. */
+export function prefixClash(subnet: string, prefixes: HostPrefix[]): HostPrefix | undefined {
+  const wanted = parseCidr(subnet)!;
+  return prefixes.find((prefix) => {
+    const other = parseCidr(prefix.cidr);
+    return other !== undefined && other.prefix > 0 && overlaps(wanted, other);
+  });
+}
+
+export const describePrefix = (prefix: HostPrefix) => `${prefix.what} ${prefix.cidr} on ${prefix.dev}`;
+
+function firstFreeSubnet(around: NetworkSurroundings): string {
+  for (let third = 58; third < 256; third++) {
+    const subnet = `192.168.${third}.0/24`;
+    const taken = Object.values(around.networks).some((network) => overlaps(parseCidr(network.subnet)!, parseCidr(subnet)!));
+    if (!taken && !prefixClash(subnet, around.prefixes)) return subnet;
+  }
+  throw new UsageError('net create: no free 192.168.X.0/24 left for a default subnet; give one with --subnet CIDR');
+}
+
+/** Pure: checks a `net create` request against the host and the other definitions; returns the definition. */
+export function validateNetwork(request: NetworkRequest, around: NetworkSurroundings): NetworkDef {
+  const { name } = request;
+  if (!NETWORK_NAME.test(name)) {
+    throw new UsageError(`net create: "${name}" is not a network name (a lower-case letter, then letters, digits or -, at most 15)`);
+  }
+  if (RESERVED.test(name)) throw new UsageError(`net create: "${name}" already means something to --net; choose another name`);
+  if (around.networks[name]?.builtin) throw new UsageError(`net create: ${name} is a built-in network; it is always defined`);
+  if (around.networks[name]) throw new UsageError(`net create: network ${name} is already defined (qemu-script net rm ${name} first)`);
+  if (around.toolInterfaces.includes(name)) {
+    throw new UsageError(`net create: ${name} is up as a plain bridge of qemu-script's guests; define the network once they have stopped`);
+  }
+  if (around.interfaces.includes(name)) {
+    throw new UsageError(`net create: an interface named ${name} already exists on this host; the network's bridge would take its name`);
+  }
+  const subnetText = request.subnet ?? firstFreeSubnet(around);
+  const cidr = parseCidr(subnetText);
+  if (!cidr) throw new UsageError(`net create --subnet: "${subnetText}" is not an IPv4 subnet (e.g. 10.77.0.0/24)`);
+  if (cidr.prefix < MIN_PREFIX || cidr.prefix > MAX_PREFIX || !isPrivate(cidr)) {
+    throw new UsageError(`net create --subnet: ${subnetText} must be a private (RFC 1918) subnet from /${MIN_PREFIX} to /${MAX_PREFIX}`);
+  }
+  const subnet = formatCidr(cidr);
+  const clash = prefixClash(subnet, around.prefixes);
+  if (clash) throw new UsageError(`net create --subnet: ${subnet} overlaps ${describePrefix(clash)}; choose another subnet`);
+  const other = Object.values(around.networks).find((network) => overlaps(parseCidr(network.subnet)!, cidr));
+  if (other) throw new UsageError(`net create --subnet: ${subnet} overlaps network ${other.name} (${other.subnet}); choose another subnet`);
+  const hostText = request.hostIp ?? formatIp(cidr.base + 1);
+  const host = parseIp(hostText);
+  if (host === undefined) throw new UsageError(`net create --host-ip: "${hostText}" is not an IPv4 address (e.g. 10.77.0.1)`);
+  if (!contains(cidr, host) || host === cidr.base || host === lastAddress(cidr)) {
+    throw new UsageError(`net create --host-ip: ${hostText} is not a host address inside ${subnet}`);
+  }
+  return { name, subnet, hostIp: formatIp(host), dhcp: request.dhcp, nat: request.nat, builtin: false };
+}
+
+/** The DHCP/DNS server's settings, all from the definition. */
+export function dhcpConfigOf(network: NetworkDef): DhcpConfig {
+  const cidr = parseCidr(network.subnet)!;
+  const host = parseIp(network.hostIp)!;
+  const range = dhcpRange(cidr, host);
+  return {
+    bridge: network.name,
+    hostIp: network.hostIp,
+    prefix: cidr.prefix,
+    rangeStart: formatIp(range.start),
+    rangeEnd: formatIp(range.end),
+    router: network.nat ? network.hostIp : undefined,
+    upstreamDns: network.nat,
+  };
+}
+
+/** The host's address on the network's bridge, with its prefix: what `ip addr add` takes. */
+export const hostCidrOf = (network: NetworkDef) => `${network.hostIp}/${parseCidr(network.subnet)!.prefix}`;

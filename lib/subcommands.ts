@@ -1,0 +1,228 @@
+// Every subcommand, one entry each: its words, flags, usage and what it runs.
+// Parsing, --help, the refusal of unknown flags and the help text all come from here.
+import { toolContext, type ToolContext } from './context.ts';
+import { renderDoctor, runDoctor } from './doctor.ts';
+import { UsageError } from './errors.ts';
+import { down, gc, ps } from './guest-commands.ts';
+import { currentUser } from './host-access.ts';
+import { ensureOwnDir } from './lock.ts';
+import { netCreate, netLs, netRm } from './net-commands.ts';
+import { supervisorMain } from './launch.ts';
+import { netHelperMain } from './net-helper.ts';
+import { readSettings } from './settings.ts';
+import { setup, undoSetup } from './setup.ts';
+import { ssh } from './ssh.ts';
+
+export interface Flag {
+  name: string;
+  /** Placeholder of the value; absent for a boolean flag. */
+  value?: string;
+  help: string;
+}
+
+export interface Parsed {
+  flags: Record<string, string | boolean | undefined>;
+  args: string[];
+  /** Words after `--`, for commands that pass them on. */
+  rest: string[];
+}
+
+export interface Subcommand {
+  /** The words that select it: "ps", "net create". */
+  name: string;
+  /** Positional part of the usage line. */
+  args: string;
+  summary: string;
+  flags: Flag[];
+  positionals: [min: number, max: number];
+  /** Words after `--` are allowed and passed on. */
+  passthrough?: boolean;
+  /** Internal entry points: not in --help, their words are their own. */
+  hidden?: boolean;
+  run(parsed: Parsed, context: ToolContext, argv: string[]): Promise<number>;
+}
+
+const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
+const print = (text: string) => {
+  process.stdout.write(text);
+  return 0;
+};
+const text = (value: string | boolean | undefined) => (typeof value === 'string' ? value : undefined);
+const rootDir = (value: string | boolean | undefined, what: string) => {
+  const dir = text(value);
+  if (dir === undefined) return '';
+  if (!dir.startsWith('/')) throw new UsageError(`${what} --root needs an absolute directory`);
+  return dir.replace(/\/+$/, '');
+};
+
+export const SUBCOMMANDS: readonly Subcommand[] = [
+  {
+    name: 'ps', args: '', summary: 'guests of this tool: name, pid, state, uptime, each NIC\'s network and address, ports',
+    flags: [JSON_FLAG], positionals: [0, 0],
+    run: async ({ flags }, context) => print(ps(context, Boolean(flags.json))),
+  },
+  {
+    name: 'down', args: 'NAME', summary: 'power a guest off (ACPI, then quit after the timeout)',
+    flags: [{ name: 'force', help: 'quit at once' }, { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' }],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => {
+      const timeoutSeconds = Number(text(flags.timeout) ?? 60);
+      if (!(timeoutSeconds >= 0)) throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      ensureOwnDir(context.runtimeDir);
+      return print(await down(context, args[0], { force: Boolean(flags.force), timeoutSeconds }));
+    },
+  },
+  {
+    name: 'gc', args: '', summary: 'remove what guests that are gone left behind', flags: [], positionals: [0, 0],
+    run: async (_parsed, context) => {
+      ensureOwnDir(context.runtimeDir);
+      return print(await gc(context));
+    },
+  },
+  {
+    name: 'ssh', args: '[USER@]NAME [-- SSH OPTIONS]', summary: 'ssh to a guest: its SSH forward, else its address on a defined network',
+    flags: [], positionals: [1, 1], passthrough: true,
+    run: ({ args, rest }, context) => ssh(context, args[0], rest),
+  },
+  {
+    name: 'net create', args: 'NAME', summary: 'define a network (root): host-only by default',
+    flags: [
+      { name: 'subnet', value: 'CIDR', help: 'private IPv4 subnet, /16 to /30 (default: the first free 192.168.X.0/24 from 58)' },
+      { name: 'host-ip', value: 'IP', help: 'the host\'s address on it (default: the subnet\'s first)' },
+      { name: 'dhcp', help: 'run a DHCP and DNS server for it (dnsmasq): guests get stable addresses and names' },
+      { name: 'nat', help: 'let its guests out through the host\'s default route' },
+    ],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => print(netCreate(context, {
+      name: args[0], subnet: text(flags.subnet), hostIp: text(flags['host-ip']), dhcp: Boolean(flags.dhcp), nat: Boolean(flags.nat),
+    })),
+  },
+  {
+    name: 'net ls', args: '', summary: 'defined networks, built-ins included, whether they are up and who uses them',
+    flags: [JSON_FLAG], positionals: [0, 0],
+    run: async ({ flags }, context) => print(netLs(context, Boolean(flags.json))),
+  },
+  {
+    name: 'net rm', args: 'NAME', summary: 'remove a network definition (root); refused while a guest uses it',
+    flags: [], positionals: [1, 1],
+    run: async ({ args }, context) => print(netRm(context, args[0])),
+  },
+  {
+    name: 'doctor', args: '', summary: 'check the host preparation; prints the command that fixes each problem',
+    flags: [JSON_FLAG, { name: 'group', value: 'G', help: 'the group members are in (default qemusers)' }, { name: 'root', value: 'DIR', help: 'read /etc under DIR' }],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => {
+      const user = await currentUser();
+      const root = rootDir(flags.root, 'doctor');
+      const group = text(flags.group) ?? 'qemusers';
+      const results = await runDoctor({ host: { root, procSys: '/proc/sys', sys: '/sys', ...user }, settings: readSettings(process.env), group, selfCommand: context.selfCommand });
+      process.stdout.write(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
+      return results.some((result) => result.status === 'fail') ? 1 : 0;
+    },
+  },
+  {
+    name: 'setup', args: '', summary: 'prepare the host as root (group, bridge helper, udev, sysctl, sudoers)',
+    flags: [
+      { name: 'user', value: 'NAME', help: 'add this user to the group' },
+      { name: 'group', value: 'G', help: 'the group (default qemusers)' },
+      { name: 'dry-run', help: 'show what would change' },
+      { name: 'undo', help: 'remove what setup wrote and put back what it changed' },
+      { name: 'root', value: 'DIR', help: 'write under DIR instead of /' },
+      { name: 'binary', value: 'PATH', help: 'the installed executable sudoers names (default: this one)' },
+    ],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => {
+      const options = {
+        root: rootDir(flags.root, 'setup'), group: text(flags.group) ?? 'qemusers', user: text(flags.user), dryRun: Boolean(flags['dry-run']),
+        binary: text(flags.binary) ?? context.selfCommand.at(-1)!, settings: readSettings(process.env),
+      };
+      return print(flags.undo ? await undoSetup(options) : await setup(options));
+    },
+  },
+  {
+    name: 'net-helper', args: 'REQUEST', summary: 'the privileged entry point (through sudo)', flags: [], positionals: [0, 99], hidden: true,
+    run: async (_parsed, _context, argv) => print(await netHelperMain(argv, process.env)),
+  },
+  {
+    name: '__supervise', args: 'RUNTIME NAME', summary: 'a detached guest\'s supervisor', flags: [], positionals: [2, 2], hidden: true,
+    run: (_parsed, _context, argv) => supervisorMain(argv[0], argv[1]),
+  },
+];
+
+function usageLine(command: Subcommand): string {
+  const flags = command.flags.map((flag) => `[--${flag.name}${flag.value ? ` ${flag.value}` : ''}]`);
+  return ['qemu-script', command.name, command.args, ...flags].filter(Boolean).join(' ');
+}
+
+export function subcommandHelp(command: Subcommand): string {
+  const flagLines = command.flags.map((flag) => `  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`.padEnd(24) + flag.help);
+  return [`Usage: ${usageLine(command)}`, '', command.summary, ...(flagLines.length > 0 ? ['', 'Options:', ...flagLines] : [])].join('\n') + '\n';
+}
+
+/** The subcommand the words start with, and the words after its name. */
+export function findSubcommand(argv: string[]): { command: Subcommand; rest: string[] } | undefined {
+  const command = SUBCOMMANDS.find((candidate) => candidate.name.split(' ').every((word, i) => argv[i] === word));
+  if (command) return { command, rest: argv.slice(command.name.split(' ').length) };
+  // The first word of a group (net) without a known second word.
+  const group = SUBCOMMANDS.filter((candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0]);
+  if (group.length > 0) {
+    const choices = group.map((candidate) => candidate.name.split(' ')[1]).join(', ');
+    const got = argv[1] === undefined ? '' : ` (got "${argv[1]}")`;
+    throw new UsageError(`${argv[0]} needs one of: ${choices}${got}; see qemu-script ${group[0].name} --help`);
+  }
+  return undefined;
+}
+
+/** Strict: an unknown flag, a missing value or a wrong number of arguments is refused before anything runs. */
+export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 'help' {
+  const parsed: Parsed = { flags: {}, args: [], rest: [] };
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i];
+    if (word === '--') {
+      if (!command.passthrough) throw new UsageError(`${command.name}: takes nothing after --`);
+      parsed.rest = words.slice(i + 1);
+      break;
+    }
+    if (word === '--help' || word === '-h' || word === '-help') return 'help';
+    if (word.startsWith('-') && word !== '-') {
+      const [spelled, inline] = word.replace(/^--?/, '').split(/=(.*)/s, 2);
+      const flag = command.flags.find((candidate) => candidate.name === spelled);
+      if (!flag) {
+        const accepted = command.flags.map((candidate) => `--${candidate.name}`).join(', ') || 'none';
+        throw new UsageError(`${command.name}: unknown option ${word} (accepted: ${accepted}, --help)`);
+      }
+      if (!flag.value) {
+        if (inline !== undefined) throw new UsageError(`${command.name}: --${flag.name} takes no value`);
+        parsed.flags[flag.name] = true;
+        continue;
+      }
+      const value = inline ?? words[++i];
+      if (value === undefined) throw new UsageError(`${command.name}: --${flag.name} needs a value: --${flag.name} ${flag.value}`);
+      parsed.flags[flag.name] = value;
+      continue;
+    }
+    parsed.args.push(word);
+  }
+  const [min, max] = command.positionals;
+  if (parsed.args.length < min || parsed.args.length > max) {
+    const what = parsed.args.length < min ? `needs ${command.args}` : `takes ${command.args || 'no arguments'} (got ${parsed.args.slice(max).join(' ')})`;
+    throw new UsageError(`${command.name}: ${what}; see qemu-script ${command.name} --help`);
+  }
+  return parsed;
+}
+
+/** Runs a subcommand; internal entry points get their words untouched. */
+export async function runSubcommand(command: Subcommand, words: string[]): Promise<number> {
+  if (command.hidden) return command.run({ flags: {}, args: [], rest: [] }, toolContext(), words);
+  const parsed = parseSubcommand(command, words);
+  if (parsed === 'help') return print(subcommandHelp(command));
+  return command.run(parsed, toolContext(), words);
+}
+
+/** The subcommand lines of --help. */
+export function subcommandUsage(): string {
+  return SUBCOMMANDS.filter((command) => !command.hidden).map((command) => {
+    const left = `  ${['qemu-script', command.name, command.args].filter(Boolean).join(' ')}`;
+    return left.length < 34 ? `${left.padEnd(34)}${command.summary}` : `${left}\n${' '.repeat(34)}${command.summary}`;
+  }).join('\n');
+}

@@ -1,0 +1,170 @@
+// Defined networks, pure parts: address arithmetic, the checks of `net create`,
+// the DHCP server's settings, where `ps` finds addresses, and the host prefixes read from /proc.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { leaseFor, neighbourFor } from '../lib/addresses.ts';
+import { UsageError } from '../lib/errors.ts';
+import { dhcpRange, formatIp, parseCidr, parseIp, stableAddress } from '../lib/ipv4.ts';
+import { BUILTIN_NETWORKS, dhcpConfigOf, readNetworks, validateNetwork, writeNetwork, type NetworkRequest, type NetworkSurroundings } from '../lib/networks.ts';
+import { localAddressesFrom, prefixesFrom, routesFrom } from '../lib/probe.ts';
+import type { NetworkDef } from '../lib/types.ts';
+
+test('ipv4: parse and format, refusing what is not a dotted quad', () => {
+  assert.is(formatIp(parseIp('192.168.56.1')!), '192.168.56.1');
+  for (const bad of ['192.168.56', '256.1.1.1', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', '']) assert.is(parseIp(bad), undefined, bad);
+  assert.equal(parseCidr('10.77.0.9/24'), { base: parseIp('10.77.0.0'), prefix: 24, address: parseIp('10.77.0.9') });
+  for (const bad of ['10.77.0.0', '10.77.0.0/33', '10.77.0.0/24/1', '10.77.0.0/x']) assert.is(parseCidr(bad), undefined, bad);
+});
+
+test('ipv4: the DHCP range is the larger run beside the host address', () => {
+  const range = (subnet: string, host: string) => {
+    const { start, end } = dhcpRange(parseCidr(subnet)!, parseIp(host)!);
+    return `${formatIp(start)}-${formatIp(end)}`;
+  };
+  assert.is(range('192.168.56.0/24', '192.168.56.1'), '192.168.56.2-192.168.56.254');
+  assert.is(range('192.168.56.0/24', '192.168.56.254'), '192.168.56.1-192.168.56.253');
+  assert.is(range('10.0.0.0/16', '10.0.100.1'), '10.0.100.2-10.0.255.254');
+  assert.is(range('10.0.0.0/30', '10.0.0.1'), '10.0.0.2-10.0.0.2');
+});
+
+test('ipv4: a stable address depends on the MAC only, skips taken ones, and runs out', () => {
+  const range = { start: parseIp('10.0.0.2')!, end: parseIp('10.0.0.254')! };
+  const a = stableAddress(range, 'de:ad:be:ef:00:01', new Set())!;
+  assert.is(stableAddress(range, 'DE:AD:BE:EF:00:01', new Set()), a, 'case does not matter');
+  assert.ok(a >= range.start && a <= range.end);
+  assert.is.not(stableAddress(range, 'de:ad:be:ef:00:02', new Set()), a);
+  const next = stableAddress(range, 'de:ad:be:ef:00:01', new Set([a]))!;
+  assert.is(next, a === range.end ? range.start : a + 1, 'the next free one, wrapping');
+  const tiny = { start: 5, end: 6 };
+  assert.is(stableAddress(tiny, 'de:ad:be:ef:00:01', new Set([5, 6])), undefined);
+});
+
+const HOST: NetworkSurroundings = {
+  networks: { ...BUILTIN_NETWORKS },
+  interfaces: ['lo', 'eth0', 'docker0', 'lab3'],
+  toolInterfaces: ['lab3'],
+  prefixes: [
+    { cidr: '10.1.0.2/24', dev: 'eth0', what: 'address' },
+    { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' },
+    { cidr: '10.1.0.0/24', dev: 'eth0', what: 'route' },
+    { cidr: '172.17.0.1/16', dev: 'docker0', what: 'address' },
+    { cidr: '192.168.58.0/24', dev: 'wg0', what: 'route' },
+  ],
+};
+
+const request = (name: string, extra: Partial<NetworkRequest> = {}): NetworkRequest => ({ name, dhcp: false, nat: false, ...extra });
+const def = (name: string, subnet: string, hostIp: string, dhcp = false, nat = false): NetworkDef => ({ name, subnet, hostIp, dhcp, nat, builtin: false });
+
+const ACCEPTED: Array<[string, NetworkRequest, NetworkDef]> = [
+  ['subnet and flags as given', request('lab', { subnet: '10.77.0.0/24', dhcp: true }), def('lab', '10.77.0.0/24', '10.77.0.1', true)],
+  ['the subnet is normalised to its network address', request('lab', { subnet: '10.77.0.9/24' }), def('lab', '10.77.0.0/24', '10.77.0.1')],
+  ['an explicit host address', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.254', nat: true }), def('lab', '10.77.0.0/24', '10.77.0.254', false, true)],
+  ['no subnet: the first free 192.168.X.0/24 from 58 (58 is routed here)', request('lab'), def('lab', '192.168.59.0/24', '192.168.59.1')],
+  ['a name with a dash, a /16', request('lab-1', { subnet: '10.78.0.0/16' }), def('lab-1', '10.78.0.0/16', '10.78.0.1')],
+];
+
+for (const [name, input, expected] of ACCEPTED) {
+  test(`net create accepts: ${name}`, () => {
+    assert.equal(validateNetwork(input, HOST), expected);
+  });
+}
+
+const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
+  ['an upper-case name', request('Lab'), /"Lab" is not a network name/],
+  ['a name over 15 bytes', request('abcdefghijklmnop'), /is not a network name/],
+  ['a name with a slash', request('a/b'), /is not a network name/],
+  ['a word --net owns', request('user'), /already means something to --net/],
+  ['a vmnetN name', request('vmnet7'), /already means something to --net/],
+  ['a VirtualBox word', request('nat'), /already means something to --net/],
+  ['a built-in', request('hostonly'), /hostonly is a built-in network/],
+  ['an existing interface', request('docker0', { subnet: '10.77.0.0/24' }), /an interface named docker0 already exists/],
+  ['a plain bridge of the tool\'s guests', request('lab3', { subnet: '10.77.0.0/24' }), /lab3 is up as a plain bridge of qemu-script's guests/],
+  ['a subnet that is no CIDR', request('lab', { subnet: '10.77.0.0' }), /--subnet: "10.77.0.0" is not an IPv4 subnet/],
+  ['a public subnet', request('lab', { subnet: '8.8.8.0/24' }), /must be a private \(RFC 1918\) subnet/],
+  ['a subnet too large', request('lab', { subnet: '10.0.0.0/8' }), /from \/16 to \/30/],
+  ['a subnet too small', request('lab', { subnet: '10.77.0.0/31' }), /from \/16 to \/30/],
+  ['a subnet over the LAN address', request('lab', { subnet: '10.1.0.0/16' }), /overlaps address 10\.1\.0\.2\/24 on eth0/],
+  ['a subnet over a route', request('lab', { subnet: '192.168.58.0/25' }), /overlaps route 192\.168\.58\.0\/24 on wg0/],
+  ['a subnet over Docker\'s', request('lab', { subnet: '172.17.5.0/24' }), /overlaps address 172\.17\.0\.1\/16 on docker0/],
+  ['a subnet over another network', request('lab', { subnet: '192.168.56.128/25' }), /overlaps network hostonly \(192\.168\.56\.0\/24\)/],
+  ['a host address outside the subnet', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.78.0.1' }), /--host-ip: 10\.78\.0\.1 is not a host address inside 10\.77\.0\.0\/24/],
+  ['the network address as host', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.0' }), /not a host address inside/],
+  ['the broadcast address as host', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.255' }), /not a host address inside/],
+  ['a host address that is no address', request('lab', { subnet: '10.77.0.0/24', hostIp: 'x' }), /--host-ip: "x" is not an IPv4 address/],
+];
+
+for (const [name, input, message] of REFUSED) {
+  test(`net create refuses: ${name}`, () => {
+    assert.throws(() => validateNetwork(input, HOST), (error: Error) => error instanceof UsageError && message.test(error.message));
+  });
+}
+
+test('net create refuses a name already defined', () => {
+  const around = { ...HOST, networks: { ...HOST.networks, lab: def('lab', '10.77.0.0/24', '10.77.0.1') } };
+  assert.throws(() => validateNetwork(request('lab', { subnet: '10.99.0.0/24' }), around), /network lab is already defined/);
+});
+
+test('definitions: written, read back, invalid files define nothing, built-ins always there', () => {
+  const config = mkdtempSync(`${tmpdir()}/qs-config-`);
+  try {
+    assert.equal(readNetworks(config), BUILTIN_NETWORKS);
+    writeNetwork(config, def('lab', '10.77.0.0/24', '10.77.0.1', true));
+    mkdirSync(`${config}/networks`, { recursive: true });
+    writeFileSync(`${config}/networks/broken.json`, '{"subnet": "10.88.0.0/24", "hostIp": "10.99.0.1"}');
+    writeFileSync(`${config}/networks/junk.json`, 'not json');
+    writeFileSync(`${config}/networks/hostonly.json`, '{"subnet": "10.66.0.0/24", "hostIp": "10.66.0.1"}');
+    assert.equal(readNetworks(config), { ...BUILTIN_NETWORKS, lab: def('lab', '10.77.0.0/24', '10.77.0.1', true) });
+  } finally {
+    rmSync(config, { recursive: true, force: true });
+  }
+});
+
+test('dhcp settings come from the definition: host-only has no router and no upstream DNS, NAT has both', () => {
+  assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.hostonly), {
+    bridge: 'hostonly', hostIp: '192.168.56.1', prefix: 24, rangeStart: '192.168.56.2', rangeEnd: '192.168.56.254', router: undefined, upstreamDns: false,
+  });
+  assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.natnet), {
+    bridge: 'natnet', hostIp: '192.168.57.1', prefix: 24, rangeStart: '192.168.57.2', rangeEnd: '192.168.57.254', router: '192.168.57.1', upstreamDns: true,
+  });
+});
+
+test('addresses: a dnsmasq lease and a complete neighbour entry, by MAC', () => {
+  const leases = '1764326400 de:ad:be:ef:00:01 192.168.56.23 * 01:de:ad:be:ef:00:01\n1764326400 de:ad:be:ef:00:02 192.168.56.40 b *\n';
+  assert.is(leaseFor(leases, 'DE:AD:BE:EF:00:02'), '192.168.56.40');
+  assert.is(leaseFor(leases, 'de:ad:be:ef:00:03'), undefined);
+  const arp = [
+    'IP address       HW type     Flags       HW address            Mask     Device',
+    '10.1.0.7         0x1         0x2         de:ad:be:ef:00:05     *        vmnet0',
+    '10.1.0.8         0x1         0x0         de:ad:be:ef:00:06     *        vmnet0',
+  ].join('\n');
+  assert.is(neighbourFor(arp, 'de:ad:be:ef:00:05'), '10.1.0.7');
+  assert.is(neighbourFor(arp, 'de:ad:be:ef:00:06'), undefined, 'an incomplete entry is no address');
+});
+
+test('probe: routes and addresses from /proc, each address with its interface and prefix', () => {
+  const route = [
+    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+    'eth0\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0',
+    'eth0\t0000000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0',
+    'vmnet0\t0038A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
+  ].join('\n');
+  const trie = [
+    'Main:', '  +-- 0.0.0.0/0 3 0 5', '     |-- 10.0.0.2', '        /32 host LOCAL', '     |-- 10.0.0.255', '        /32 link BROADCAST',
+    '     |-- 127.0.0.1', '        /32 host LOCAL', '     |-- 192.168.56.1', '        /32 host LOCAL', '     |-- 172.30.0.9', '        /32 host LOCAL',
+    'Local:', '     |-- 10.0.0.2', '        /32 host LOCAL',
+  ].join('\n');
+  assert.equal(localAddressesFrom(trie), ['10.0.0.2', '127.0.0.1', '192.168.56.1', '172.30.0.9']);
+  assert.equal(routesFrom(route).map((prefix) => prefix.cidr), ['0.0.0.0/0', '10.0.0.0/24', '192.168.56.0/24']);
+  assert.equal(prefixesFrom(route, trie), [
+    { cidr: '10.0.0.2/24', dev: 'eth0', what: 'address' },
+    { cidr: '192.168.56.1/24', dev: 'vmnet0', what: 'address' },
+    { cidr: '172.30.0.9/32', dev: 'this host', what: 'address' },
+    { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' },
+    { cidr: '10.0.0.0/24', dev: 'eth0', what: 'route' },
+    { cidr: '192.168.56.0/24', dev: 'vmnet0', what: 'route' },
+  ]);
+});
+
+test.run();
