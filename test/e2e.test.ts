@@ -2,74 +2,15 @@
 // built by `make guest`) in namespaces the tests make, and real traffic passes
 // in every network mode. Guests report on their serial console ("E2E: ...").
 import { execa } from 'execa';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from './helpers.ts';
+import { INITRD, KERNEL, boot, console_, nicMacs, readBanner, stop, waitConsole } from './guest-helpers.ts';
 import { GUEST, Netns, allowBridges, assertClean, inNetns, waitFor } from './netns.ts';
 
-const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
-const INITRD = `${ROOT}/.cache/guest/initrd.gz`;
-if (!existsSync(INITRD)) throw new Error('the test guest is missing: run make guest');
-const logs = mkdtempSync(`${tmpdir()}/qs-e2e-`);
 const restoreBridgeConf = allowBridges();
-test.after(() => {
-  restoreBridgeConf();
-  rmSync(logs, { recursive: true, force: true });
-});
-
-interface Booted {
-  name: string;
-  pid: number;
-  stdout: string;
-  stderr: string;
-  log: string;
-}
-
-/** Boots the test guest through the tool; `values` become e2e_* kernel arguments. */
-async function boot(ns: Netns, name: string, args: string[], values: Record<string, string>, env: Record<string, string> = {}): Promise<Booted> {
-  const log = `${logs}/${name}.log`;
-  writeFileSync(log, '');
-  const append = ['console=ttyS0', 'panic=-1', 'quiet', `e2e_name=${name}`, ...Object.entries(values).map(([key, value]) => `e2e_${key}=${value}`)].join(' ');
-  const result = await ns.tool([...GUEST, '-m', '160', '--name', name, ...args, '-kernel', KERNEL, '-initrd', INITRD, '-append', append, '-serial', `file:${log}`, '-no-reboot'], env);
-  assert.is(result.exitCode, 0, `${name}: ${result.stdout}\n${result.stderr}`);
-  return { name, pid: Number(/QEMU pid (\d+)/.exec(result.stdout)![1]), stdout: result.stdout, stderr: result.stderr, log };
-}
-
-const console_ = (guest: Booted) => readFileSync(guest.log, 'utf8');
-
-async function waitConsole(guest: Booted, pattern: RegExp, timeoutMs = 90000): Promise<RegExpExecArray> {
-  await waitFor(() => pattern.test(console_(guest)), timeoutMs, `${guest.name}: ${pattern}`).catch(() => {
-    throw new Error(`${guest.name} never printed ${pattern}; console:\n${console_(guest)}`);
-  });
-  return pattern.exec(console_(guest))!;
-}
-
-/** Reads a guest's banner over TCP from inside a namespace, retrying while the guest boots. */
-async function readBanner(ns: Netns | string, host: string, port: number, timeoutMs = 60000): Promise<string> {
-  const name = typeof ns === 'string' ? ns : ns.name;
-  let text = '';
-  await waitFor(async () => {
-    const result = await execa('ip', ['netns', 'exec', name, 'busybox', 'nc', '-w', '2', host, String(port)], { reject: false, input: '' });
-    text = result.stdout;
-    return text.includes('E2E-BANNER');
-  }, timeoutMs, `banner on ${host}:${port}`);
-  return text.trim();
-}
-
-/** `down` through ACPI: the guest's power button handler powers it off cleanly. */
-async function stop(ns: Netns, ...guests: Booted[]) {
-  for (const guest of guests) {
-    if (ns.guests().includes(guest.name)) {
-      const down = await ns.tool(['down', '--timeout', '30', guest.name]);
-      assert.is(down.exitCode, 0, down.stderr);
-      assert.match(console_(guest), /reboot: Power down/, 'the guest powered off through ACPI');
-    }
-  }
-}
-
-const nicMacs = (guest: Booted) => [...console_(guest).matchAll(/E2E: NIC (eth\d+) mac=(\S+)/g)].map((match) => [match[1], match[2]]);
+test.after(() => restoreBridgeConf());
 
 test('user network: banner through the SSH forward and an extra --fwd', () => inNetns(async (ns) => {
   const guest = await boot(ns, 'nat', ['--net', 'user', '--fwd', '18080-8080'], { if0: 'dhcp', banner: '22,8080' });

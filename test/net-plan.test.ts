@@ -39,7 +39,7 @@ const macvtapCleanup = (name: string) => [`ip link del ${name}`, `rm -f ${NODE(n
 const bridgeHostCommands = (name: string, cidr?: string) => [
   `ip link add name ${name} type bridge`, ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []), `ip link set ${name} up`,
 ];
-const DNSMASQ = (network: string, bridge: string, range: string, router = '--dhcp-option=option:router', resolv = ['--no-resolv']) => [
+const DNSMASQ = (network: string, bridge: string, range: string, router = '--dhcp-option=option:router', resolv = ['--no-resolv', '--local=/#/']) => [
   'dnsmasq', '--conf-file=/dev/null', `--pid-file=/run/qemu-script/net/${network}/dnsmasq.pid`,
   `--interface=${bridge}`, '--except-interface=lo', '--bind-interfaces', `--dhcp-range=${range},12h`,
   `--dhcp-leasefile=/run/qemu-script/net/${network}/leases`, `--dhcp-hostsfile=/run/qemu-script/net/${network}/hosts`,

@@ -10,8 +10,10 @@ let counter = 0;
 
 export class Netns {
   readonly name = `qs-t${process.pid}-${counter++}`;
-  /** The tool's runtime directory for this test: records, registry, logs. */
+  /** The tool's runtime directory for this test: records, registry, logs, network servers' files. */
   readonly runtimeDir = mkdtempSync(`${tmpdir()}/qs-run-`);
+  /** Root's configuration directory for this test (network definitions): never /etc. */
+  readonly configDir = mkdtempSync(`${tmpdir()}/qs-config-`);
 
   static async create(): Promise<Netns> {
     const ns = new Netns();
@@ -33,7 +35,7 @@ export class Netns {
   tool(args: string[], env: Record<string, string> = {}) {
     return execa('ip', ['netns', 'exec', this.name, BINARY, ...args], {
       reject: false,
-      env: { QEMU_SCRIPT_RUNTIME_DIR: this.runtimeDir, ...env },
+      env: { QEMU_SCRIPT_RUNTIME_DIR: this.runtimeDir, QEMU_SCRIPT_CONFIG_DIR: this.configDir, ...env },
     });
   }
 
@@ -59,9 +61,33 @@ export class Netns {
     return JSON.parse(readFileSync(`${this.runtimeDir}/${name}/guest.json`, 'utf8'));
   }
 
+  /** Network servers (dnsmasq) whose files are in this test's runtime directory. */
+  servers(): number[] {
+    return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return cmdline.includes(`--pid-file=${this.runtimeDir}/`) && pidAlive(Number(pid)) ? [Number(pid)] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Files left under the network servers' directory. */
+  networkFiles(): string[] {
+    try {
+      return readdirSync(`${this.runtimeDir}/net`, { recursive: true }).map(String);
+    } catch {
+      return [];
+    }
+  }
+
   async destroy(): Promise<void> {
+    // Only servers of this test, by PID, if a failed assertion left any.
+    for (const pid of this.servers()) process.kill(pid, 'SIGKILL');
     await execa('ip', ['netns', 'del', this.name], { reject: false });
     rmSync(this.runtimeDir, { recursive: true, force: true });
+    rmSync(this.configDir, { recursive: true, force: true });
   }
 }
 
@@ -125,6 +151,8 @@ export async function assertClean(ns: Netns, keep: string[] = ['lo'], qemuPids: 
   assert.equal(await ns.links(), [...keep].sort(), 'interfaces left');
   assert.equal(ns.registryEntries(), [], 'registry entries left');
   assert.equal(ns.guests(), [], 'guest records left');
+  assert.equal(ns.servers(), [], 'network servers left running');
+  assert.equal(ns.networkFiles(), [], 'network server files left');
   for (const pid of qemuPids) assert.not.ok(pidAlive(pid), `QEMU ${pid} still runs`);
 }
 

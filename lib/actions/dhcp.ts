@@ -42,7 +42,8 @@ export function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | '
     '--no-hosts', '--dhcp-ignore-names', '--dhcp-authoritative',
     // An empty router option sends none: a host-only network is no way out.
     config.router ? `--dhcp-option=option:router,${config.router}` : '--dhcp-option=option:router',
-    ...(config.upstreamDns ? [] : ['--no-resolv']),
+    // A host-only network answers its own names only: unknown ones are NXDOMAIN, not forwarded.
+    ...(config.upstreamDns ? [] : ['--no-resolv', '--local=/#/']),
   ];
 }
 
