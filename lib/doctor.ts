@@ -1,7 +1,10 @@
 // qemu-script doctor: one line per host preparation the seed describes, and for
 // every problem the exact command that fixes it.
 import { existsSync, statSync } from 'node:fs';
-import { bridgeAcl, canOpenReadWrite, canRead, findGroup, readText, type HostView } from './host-access.ts';
+import { bridgeAcl, canOpenReadWrite, canRead, fileCapabilities, findGroup, readText, type HostView } from './host-access.ts';
+import { readNetworks } from './networks.ts';
+import { helperArgv } from './privilege.ts';
+import { findSystemTool, INSTALL_HINT } from './system-tools.ts';
 import { probe } from './runner.ts';
 import { classifyInterface, defaultRouteFrom } from './probe.ts';
 import type { Settings } from './types.ts';
@@ -20,6 +23,8 @@ export interface DoctorContext {
   settings: Settings;
   group: string;
   selfCommand: string[];
+  /** Root's configuration directory (defined networks). */
+  config: string;
 }
 
 type Check = (context: DoctorContext) => Promise<Omit<CheckResult, 'id'>> | Omit<CheckResult, 'id'>;
@@ -44,9 +49,11 @@ const checkHelper: Check = async (context) => {
   const helper = `${context.host.root}${context.settings.bridgeHelper}`;
   if (!existsSync(helper)) return { status: 'fail', message: `${context.settings.bridgeHelper} missing: no TAPs on bridges`, fix: ['sudo apt-get install qemu-system-common'] };
   if (context.host.uid === 0) return { status: 'ok', message: `${context.settings.bridgeHelper} (root needs no capability)` };
-  const caps = await probe(['getcap', helper]);
   const setuid = (statSync(helper).mode & 0o4000) !== 0 && statSync(helper).uid === 0;
-  if (/cap_net_admin/.test(caps.stdout) || setuid) return { status: 'ok', message: `${context.settings.bridgeHelper} has ${setuid ? 'setuid root' : 'cap_net_admin'}` };
+  if (setuid) return { status: 'ok', message: `${context.settings.bridgeHelper} has setuid root` };
+  const caps = await fileCapabilities(helper);
+  if (caps === undefined) return { status: 'warn', message: `cannot read ${context.settings.bridgeHelper}'s capabilities: getcap is not installed`, fix: ['sudo apt-get install libcap2-bin'] };
+  if (/cap_net_admin/.test(caps)) return { status: 'ok', message: `${context.settings.bridgeHelper} has cap_net_admin` };
   return { status: 'fail', message: `${context.settings.bridgeHelper} lacks cap_net_admin: QEMU cannot create TAPs for you`, fix: [`sudo setcap cap_net_admin+ep ${context.settings.bridgeHelper}`] };
 };
 
@@ -118,9 +125,17 @@ const checkGroup: Check = (context) => {
 
 const checkSudo: Check = async (context) => {
   if (context.host.uid === 0) return { status: 'ok', message: 'root: host changes are made directly' };
-  const result = await probe(['sudo', '-n', ...context.selfCommand, 'net-helper', 'gc']);
+  const result = await probe(helperArgv(context.selfCommand, ['gc']));
   if (result.ok) return { status: 'ok', message: 'the privileged helper answers through sudo -n' };
   return { status: 'fail', message: 'sudo -n qemu-script net-helper is not allowed: bridges and macvtaps cannot be made for you', fix: [SETUP(context)] };
+};
+
+const checkDnsmasq: Check = (context) => {
+  const served = Object.values(readNetworks(context.config)).filter((network) => network.dhcp).map((network) => network.name);
+  const dnsmasq = findSystemTool('dnsmasq');
+  if (dnsmasq) return { status: 'ok', message: `${dnsmasq} serves DHCP and DNS on ${served.join(', ') || 'no network yet'}` };
+  if (served.length === 0) return { status: 'ok', message: 'no defined network uses DHCP (dnsmasq not needed)' };
+  return { status: 'warn', message: `dnsmasq is not installed: the networks with DHCP (${served.join(', ')}) cannot start`, fix: [INSTALL_HINT.dnsmasq] };
 };
 
 const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
@@ -131,7 +146,8 @@ const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
 export const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf], ['tun', checkTun],
   ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['br-netfilter', checkBrNetfilter],
-  ['wifi', checkWifi], ['networkmanager', checkNetworkManager], ['group', checkGroup], ['sudo', checkSudo], ['uefi', checkOvmf],
+  ['wifi', checkWifi], ['networkmanager', checkNetworkManager], ['group', checkGroup], ['sudo', checkSudo], ['dnsmasq', checkDnsmasq],
+  ['uefi', checkOvmf],
 ];
 
 export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> {

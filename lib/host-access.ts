@@ -1,7 +1,9 @@
 // Read-only views of the host for doctor and setup, rooted so tests can point
 // them at a directory of their own.
-import { probe } from './runner.ts';
 import { accessSync, closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { probe } from './runner.ts';
+import { findSystemTool } from './system-tools.ts';
 
 export interface HostView {
   /** Prefix for /etc, /usr (setup --root, tests); '' is the real host. */
@@ -49,11 +51,29 @@ export function findGroup(root: string, name: string): { gid: number; members: s
   return { gid: Number(gid), members: (members ?? '').split(',').filter(Boolean) };
 }
 
-export async function currentUser(): Promise<{ uid: number; user: string; gids: number[] }> {
+/** Who runs the tool, from the process itself: no `id`, whatever the caller's PATH. */
+export function currentUser(): { uid: number; user: string; gids: number[] } {
   const uid = process.getuid?.() ?? 0;
-  const name = (await probe(['id', '-un'])).stdout.trim() || String(uid);
-  const gids = (await probe(['id', '-G'])).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
-  return { uid, user: name, gids };
+  let user = String(uid);
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry: the uid is all there is
+  }
+  const gids = [...new Set([process.getgid?.() ?? 0, ...(process.getgroups?.() ?? [])])];
+  return { uid, user, gids };
+}
+
+/**
+ * A file's capabilities as getcap prints them ("" when none), from getcap found
+ * in the system's directories: a normal user's PATH lacks /usr/sbin, and a
+ * missing getcap must not read as "no capability".
+ */
+export async function fileCapabilities(path: string): Promise<string | undefined> {
+  const getcap = findSystemTool('getcap');
+  if (!getcap) return undefined;
+  const result = await probe([getcap, path]);
+  return result.ok ? result.stdout.replace(/^\S+\s*/, '').trim() : undefined;
 }
 
 /** The bridge.conf lines qemu-bridge-helper reads, following `include`. */

@@ -3,7 +3,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError, UsageError } from './errors.ts';
-import { findGroup, readText } from './host-access.ts';
+import { fileCapabilities, findGroup, readText } from './host-access.ts';
 import { probe, run } from './runner.ts';
 import type { Settings } from './types.ts';
 
@@ -123,13 +123,13 @@ export function groupChanges(options: SetupOptions): Change[] {
 async function capabilityChange(options: SetupOptions): Promise<Change | undefined> {
   const helper = at(options, options.settings.bridgeHelper);
   if (!existsSync(helper)) return undefined;
-  const caps = await probe(['getcap', helper]);
-  if (/cap_net_admin/.test(caps.stdout)) return undefined;
+  const caps = await fileCapabilities(helper) ?? '';
+  if (/cap_net_admin/.test(caps)) return undefined;
   return {
     describe: `setcap cap_net_admin+ep ${options.settings.bridgeHelper}`,
     apply: async (state) => {
       await run(['setcap', 'cap_net_admin+ep', helper]);
-      state.capability = { path: options.settings.bridgeHelper, previous: caps.stdout.replace(/^\S+\s*/, '').trim() };
+      state.capability = { path: options.settings.bridgeHelper, previous: caps };
     },
   };
 }

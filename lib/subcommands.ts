@@ -112,10 +112,10 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     flags: [JSON_FLAG, { name: 'group', value: 'G', help: 'the group members are in (default qemusers)' }, { name: 'root', value: 'DIR', help: 'read /etc under DIR' }],
     positionals: [0, 0],
     run: async ({ flags }, context) => {
-      const user = await currentUser();
       const root = rootDir(flags.root, 'doctor');
       const group = text(flags.group) ?? 'qemusers';
-      const results = await runDoctor({ host: { root, procSys: '/proc/sys', sys: '/sys', ...user }, settings: readSettings(process.env), group, selfCommand: context.selfCommand });
+      const host = { root, procSys: '/proc/sys', sys: '/sys', ...currentUser() };
+      const results = await runDoctor({ host, settings: readSettings(process.env), group, selfCommand: context.selfCommand, config: context.config });
       process.stdout.write(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
       return results.some((result) => result.status === 'fail') ? 1 : 0;
     },

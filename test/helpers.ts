@@ -57,3 +57,8 @@ export function valuesOf(argv: string[], option: string): string[] {
 export async function runBinary(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
   return execa(BINARY, args, { reject: false, env: options.env, cwd: options.cwd, extendEnv: true });
 }
+
+/** A normal Debian user's login environment (no /usr/sbin on PATH), for running the tool as that user. */
+export const USER_ENV = (user: string, home: string): Record<string, string> => ({
+  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/games', HOME: home, USER: user, LOGNAME: user, LANG: 'C.UTF-8',
+});

@@ -4,10 +4,10 @@
 // /etc happens in a private mount namespace over a copy of /etc, so the
 // machine's own /etc is never modified.
 import { execa, type ResultPromise } from 'execa';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY } from './helpers.ts';
+import { BINARY, ROOT, USER_ENV } from './helpers.ts';
 import { Netns, pidAlive, waitFor } from './netns.ts';
 
 const USER = 'qsalice';
@@ -26,7 +26,8 @@ const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper']))
 function inside(argv: string[], options: { env?: Record<string, string> } = {}) {
   return execa('nsenter', ['-t', String(holder!.pid), '-m', '--', ...argv], { reject: false, env: options.env });
 }
-const asUser = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, 'runuser', '-u', USER, '--', ...argv]);
+/** As the user, with a normal user's environment (Debian's default PATH, no /usr/sbin), not root's. */
+const asUser = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, 'runuser', '-u', USER, '--', 'env', '-i', ...Object.entries(USER_ENV(USER, '/nonexistent')).map(([key, value]) => `${key}=${value}`), ...argv]);
 const asRoot = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, ...argv]);
 
 // Top-level setup: uvu ignores a failing before hook and reports success.
@@ -64,7 +65,7 @@ test('setup --user, then the user launches a guest on vmnet0 without a password'
   assert.is(setup.exitCode, 0, setup.stderr);
   assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
   const doctor = await asUser([binary, 'doctor']);
-  for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
+  for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping', 'dnsmasq']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
   assert.is(doctor.exitCode, 0, doctor.stdout);
 
   const disk = `${safe}/disk.qcow2`;
@@ -83,6 +84,44 @@ test('setup --user, then the user launches a guest on vmnet0 without a password'
   assert.is(down.exitCode, 0, down.stderr);
   await waitFor(async () => !(await ns!.links()).includes('vmnet0'), 10000, 'vmnet0 to go');
   assert.not.ok(pidAlive(pid));
+});
+
+test('the user boots a guest on hostonly: a lease from the network\'s server, ps shows it, the host reaches it, nothing left', async () => {
+  const kernel = `${safe}/vmlinuz`;
+  const initrd = `${safe}/initrd.gz`;
+  copyFileSync(`${ROOT}/.cache/guest/vmlinuz`, kernel);
+  copyFileSync(`${ROOT}/.cache/guest/initrd.gz`, initrd);
+  chmodSync(kernel, 0o644);
+  chmodSync(initrd, 0o644);
+  const serial = mkdtempSync('/tmp/qs-nonroot-serial-');
+  const uid = Number((await inside(['id', '-u', USER])).stdout.trim());
+  chownSync(serial, uid, -1);
+  const append = 'console=ttyS0 panic=-1 quiet e2e_name=alice2 e2e_if0=dhcp e2e_banner=7000';
+  try {
+    const started = await asUser([binary, '--net', 'hostonly', '--display', 'none', '--accel', 'tcg', '-m', '160', '--name', 'alice2',
+      '-kernel', kernel, '-initrd', initrd, '-append', append, '-serial', `file:${serial}/console`, '-no-reboot']);
+    assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
+    const pid = Number(/QEMU pid (\d+)/.exec(started.stdout)![1]);
+    let ip = '';
+    await waitFor(() => {
+      ip = /E2E: DHCP eth0 ip=(\S+)/.exec(readFileSync(`${serial}/console`, 'utf8'))?.[1] ?? '';
+      return ip !== '';
+    }, 90000, 'the guest\'s lease');
+    assert.match(ip, /^192\.168\.56\.\d+$/);
+    const ps = JSON.parse((await asUser([binary, 'ps', '--json'])).stdout) as { guests: Array<{ name: string; nics: Array<{ net: string; ip: string }> }> };
+    assert.equal(ps.guests.find((guest) => guest.name === 'alice2')!.nics.map((nic) => [nic.net, nic.ip]), [['hostonly', ip]]);
+    const banner = await asRoot(['busybox', 'nc', '-w', '5', ip, '7000']);
+    assert.match(banner.stdout, /E2E-BANNER name=alice2/);
+    const down = await asUser([binary, 'down', '--force', 'alice2']);
+    assert.is(down.exitCode, 0, down.stderr);
+    await waitFor(async () => !(await ns!.links()).includes('hostonly'), 10000, 'the network\'s bridge to go');
+    assert.not.ok(pidAlive(pid));
+    assert.not.ok(existsSync('/run/qemu-script/net/hostonly'), 'the network\'s server files are gone');
+    const servers = (await execa('pgrep', ['-f', '--', '--pid-file=/run/qemu-script/net/hostonly/'], { reject: false })).stdout;
+    assert.is(servers, '', 'the network\'s server is gone');
+  } finally {
+    rmSync(serial, { recursive: true, force: true });
+  }
 });
 
 const HOSTILE: Array<[string, string[], RegExp]> = [

@@ -5,7 +5,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirS
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MARKER } from '../lib/setup.ts';
-import { BINARY } from './helpers.ts';
+import { BINARY, USER_ENV } from './helpers.ts';
 
 // A root-owned directory no one else can write: the only kind of place sudoers may name a binary in.
 const safe = mkdtempSync('/run/qs-setup-');
@@ -141,7 +141,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const result = await tool(['doctor']);
   const lines = result.stdout.trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
-  assert.is(checks.length, 14, result.stdout);
+  assert.is(checks.length, 15, result.stdout);
   assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +fix: /.test(line)), result.stdout);
   const report = JSON.parse((await tool(['doctor', '--json'])).stdout) as { version: number; checks: Array<{ id: string; status: string; fix?: string[] }> };
   assert.is(report.version, 1);
@@ -159,12 +159,14 @@ test('doctor: a missing bridge.conf fails with the command that fixes it', async
 });
 
 test('doctor as a user outside the group: group, sudo and helper capability fail, with fixes', async () => {
-  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor'], { reject: false, env: { XDG_RUNTIME_DIR: '' } });
+  // A normal user's environment: Debian's default PATH (no /usr/sbin), not root's.
+  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor'], { reject: false, extendEnv: false, env: USER_ENV('nobody', '/nonexistent') });
   assert.is(result.exitCode, 1);
   assert.match(result.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);
   assert.match(result.stdout, /^fail sudo +sudo -n qemu-script net-helper is not allowed/m);
   const helperHasCap = /cap_net_admin/.test((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout);
-  if (!helperHasCap) assert.match(result.stdout, /^fail bridge-helper .*lacks cap_net_admin.*\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m);
+  if (helperHasCap) assert.match(result.stdout, /^ok +bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper has cap_net_admin$/m);
+  else assert.match(result.stdout, /^fail bridge-helper .*lacks cap_net_admin.*\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m);
 });
 
 test.run();
