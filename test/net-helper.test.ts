@@ -35,6 +35,12 @@ const REFUSED: Array<[string, string[], RegExp]> = [
   ['a macvtap over loopback', ['macvtap-add', 'macvtap9', 'lo', 'de:ad:be:ef:00:01', 'g'], /lo cannot carry a macvtap/],
   ['a multicast MAC', ['macvtap-add', 'macvtap9', 'eth0', '01:00:5e:00:00:01', 'g'], /not a unicast MAC/],
   ['a guest name with $(...)', ['bridge-add', 'vmnet9', '$(id)'], /"\$\(id\)" is not a valid guest name/],
+  ['an address for a defined network (it comes from the definition)', ['bridge-add', 'hostonly', 'g', '10.0.0.1/8'], /hostonly is a defined network: its address comes from its definition/],
+  ['a DHCP server for a network that is not defined', ['dhcp-add', 'nosuchnet', 'de:ad:be:ef:00:01', 'g'], /no network nosuchnet is defined/],
+  ['a DHCP server with a path for a network name', ['dhcp-add', '../etc', 'de:ad:be:ef:00:01', 'g'], /"..\/etc" is not a valid network name/],
+  ['a DHCP registration of a multicast MAC', ['dhcp-add', 'hostonly', 'ff:ff:ff:ff:ff:ff', 'g'], /not a unicast MAC/],
+  ['releasing a network server it did not start', ['dhcp-del', 'hostonly', 'g'], /hostonly was not created by qemu-script/],
+  ['a request with a kind it does not know', ['route-add', 'x', 'g'], /unknown request "route-add"/],
   ['an unknown request', ['rename', 'eth0', 'wan0'], /unknown request "rename"/],
   ['extra words', ['gc', 'now'], /gc takes no arguments/],
 ];

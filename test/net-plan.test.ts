@@ -307,6 +307,19 @@ const REFUSALS: Array<{ name: string; argv: string[]; facts?: Partial<HostFacts>
   { name: 'macvtap over a missing interface', argv: ['--net', 'macvtap:eth9'], error: UsageError, message: /no interface eth9/ },
   { name: '--fwd without a user network', argv: ['--net', '0', '--fwd', '8080-80'], error: UsageError, message: /--fwd needs a user network/ },
   { name: '--fwd onto a used port', argv: ['--fwd', '8080-80'], facts: { usedTcpPorts: [8080] }, error: UsageError, message: /8080 is already in use/ },
+  {
+    name: 'a DHCP network without dnsmasq, before any host change', argv: ['--net', 'hostonly'], facts: { dnsmasq: undefined },
+    error: HostError, message: /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: sudo apt-get install dnsmasq-base/,
+  },
+  {
+    name: 'a network whose subnet the host already has (VirtualBox\'s vboxnet0)', argv: ['--net', 'hostonly'],
+    facts: { prefixes: [{ cidr: '192.168.56.1/24', dev: 'vboxnet0', what: 'address' }] },
+    error: UsageError, message: /--net hostonly: its subnet 192\.168\.56\.0\/24 overlaps address 192\.168\.56\.1\/24 on vboxnet0 on this host/,
+  },
+  {
+    name: 'a network whose bridge name another interface holds', argv: ['--net', 'natnet'], facts: { interfaces: { eth0: { kind: 'physical' }, natnet: { kind: 'bridge' } } },
+    error: UsageError, message: /--net natnet: an interface named natnet exists and was not made by qemu-script/,
+  },
 ];
 
 for (const row of REFUSALS) {
