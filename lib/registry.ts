@@ -3,6 +3,7 @@
 // is made, and marked "done" after; cleanup and gc undo every record whose users
 // are gone, whether or not it completed. Anything never recorded is never touched.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeSync } from 'node:fs';
+import { hostStep } from './fault.ts';
 import { withLock } from './lock.ts';
 import { registryPath } from './paths.ts';
 import { isAlive, type ProcessId } from './proc.ts';
@@ -95,6 +96,7 @@ export function recordIntent(tx: Transaction, record: Omit<ResourceRecord, 'stat
   const added: ResourceRecord = { ...record, state: 'intent' };
   tx.registry.resources.push(added);
   tx.commit();
+  hostStep();
   return added;
 }
 

@@ -1,5 +1,6 @@
 import { execa, execaSync } from 'execa';
 import { HostError } from './errors.ts';
+import { hostStep } from './fault.ts';
 import { shellLine } from './shell-quote.ts';
 
 export interface RunOptions {
@@ -16,6 +17,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<str
     const output = (result.all ?? '').trim() || result.shortMessage;
     throw new HostError(`${shellLine(argv)} failed: ${output}${options.hint ? ` (${options.hint})` : ''}`, { command: argv, output, hint: options.hint });
   }
+  hostStep();
   return result.stdout ?? '';
 }
 

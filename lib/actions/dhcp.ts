@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../errors.ts';
+import { hostStep } from '../fault.ts';
 import { formatIp, maskOf, parseIp, stableAddress } from '../ipv4.ts';
 import { parseMac } from '../mac.ts';
 import { NETWORK_NAME } from '../names.ts';
@@ -170,14 +171,19 @@ export const dhcp: ActionKind<DhcpAction> = {
   },
 
   async left(record) {
-    writeRegistrations(String(record.data.dir), record.users);
+    // Only a running server has registrations to forget; a dead one is restarted or removed.
     const server = serverProcess(record);
-    if (server) process.kill(server.pid, 'SIGHUP');
+    if (!server) return;
+    writeRegistrations(String(record.data.dir), record.users);
+    process.kill(server.pid, 'SIGHUP');
   },
 
   async destroy(record) {
     const server = serverProcess(record);
-    if (server) await stopServer(server);
+    if (server) {
+      await stopServer(server);
+      hostStep();
+    }
     if (typeof record.data.dir === 'string') rmSync(record.data.dir, { recursive: true, force: true });
   },
 };
