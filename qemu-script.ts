@@ -22,8 +22,8 @@ import { VERSION } from './lib/version.ts';
 function planWith(options: LaunchOptions, context: ToolContext) {
   const probed = probeHost({
     disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand,
-    // Addresses and routes matter only where a bridge or network may be made.
-    prefixes: options.net.some((item) => item.kind === 'bridge'),
+    // Addresses, routes and the bridge ACL matter only where a bridge is joined or made.
+    bridges: options.net.some((item) => item.kind === 'bridge' || item.kind === 'bridged'),
   });
   const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
   return { facts, plan: planLaunch(options, facts) };

@@ -45,29 +45,51 @@ const checkKvm: Check = (context) => {
   return { status: 'ok', message: '/dev/kvm usable (KVM acceleration)' };
 };
 
+/** The bridges bridge.conf lets qemu-bridge-helper attach to ('all' included), or undefined without a file. */
+const allowedByAcl = (context: DoctorContext) => bridgeAcl(context.host.root)?.flatMap((line) => /^allow\s+(\S+)$/.exec(line)?.[1] ?? []);
+
+/** The host's LAN bridge, when the default route is on one: the bridged adapter needs the helper there. */
+function lanBridge(context: DoctorContext): string | undefined {
+  const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
+  return route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'bridge' ? route : undefined;
+}
+
+const ALLOW = (context: DoctorContext, bridge: string) => `${sudo(context)}qemu-script setup --allow-bridge ${bridge}`;
+
 const checkHelper: Check = async (context) => {
-  const helper = `${context.host.root}${context.settings.bridgeHelper}`;
-  if (!existsSync(helper)) return { status: 'fail', message: `${context.settings.bridgeHelper} missing: no TAPs on bridges`, fix: ['sudo apt-get install qemu-system-common'] };
-  if (context.host.uid === 0) return { status: 'ok', message: `${context.settings.bridgeHelper} (root needs no capability)` };
+  const name = context.settings.bridgeHelper;
+  const helper = `${context.host.root}${name}`;
+  const allowed = allowedByAcl(context) ?? [];
+  if (!existsSync(helper)) {
+    if (allowed.length === 0) return { status: 'ok', message: `${name} not installed; not needed: the tool makes the TAPs on its own bridges` };
+    return { status: 'fail', message: `${name} missing: guests cannot join ${allowed.join(', ')}`, fix: ['sudo apt-get install qemu-system-common'] };
+  }
+  if (context.host.uid === 0) return { status: 'ok', message: `${name} (root needs no capability)` };
+  if (allowed.length === 0) return { status: 'ok', message: `${name} not needed: no existing bridge is allowed to members, and the tool makes the TAPs on its own` };
   const setuid = (statSync(helper).mode & 0o4000) !== 0 && statSync(helper).uid === 0;
-  if (setuid) return { status: 'ok', message: `${context.settings.bridgeHelper} has setuid root` };
+  if (setuid) return { status: 'ok', message: `${name} has setuid root` };
   const caps = await fileCapabilities(helper);
-  if (caps === undefined) return { status: 'warn', message: `cannot read ${context.settings.bridgeHelper}'s capabilities: getcap is not installed`, fix: ['sudo apt-get install libcap2-bin'] };
-  if (/cap_net_admin/.test(caps)) return { status: 'ok', message: `${context.settings.bridgeHelper} has cap_net_admin` };
-  return { status: 'fail', message: `${context.settings.bridgeHelper} lacks cap_net_admin: QEMU cannot create TAPs for you`, fix: [`sudo setcap cap_net_admin+ep ${context.settings.bridgeHelper}`] };
+  if (caps === undefined) return { status: 'warn', message: `cannot read ${name}'s capabilities: getcap is not installed`, fix: ['sudo apt-get install libcap2-bin'] };
+  if (/cap_net_admin/.test(caps)) return { status: 'ok', message: `${name} has cap_net_admin (for ${allowed.join(', ')})` };
+  return { status: 'fail', message: `${name} lacks cap_net_admin: guests cannot join ${allowed.join(', ')}`, fix: [`sudo setcap cap_net_admin+ep ${name}`, SETUP(context)] };
 };
 
 const checkBridgeConf: Check = (context) => {
   const path = `${context.host.root}/etc/qemu/bridge.conf`;
-  const acl = bridgeAcl(context.host.root);
-  if (!acl) return { status: 'fail', message: '/etc/qemu/bridge.conf missing: the bridge helper refuses every bridge ("failed to parse default acl file")', fix: [SETUP(context), "or: echo 'allow all' | sudo tee -a /etc/qemu/bridge.conf"] };
-  if (context.host.uid !== 0 && !canRead(path)) return { status: 'fail', message: '/etc/qemu/bridge.conf is not readable by you (the helper then fails with an ACL error)', fix: ['sudo chmod 0644 /etc/qemu/bridge.conf'] };
-  const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
-  const hostBridge = route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'bridge' ? route : undefined;
-  const wanted = ['vmnet0', ...(hostBridge ? [hostBridge] : [])];
-  const missing = acl.includes('allow all') ? [] : wanted.filter((bridge) => !acl.includes(`allow ${bridge}`));
-  if (missing.length > 0) return { status: 'fail', message: `/etc/qemu/bridge.conf does not allow ${missing.join(', ')}`, fix: [SETUP(context), ...missing.map((bridge) => `or: echo 'allow ${bridge}' | sudo tee -a /etc/qemu/bridge.conf`)] };
-  return { status: 'ok', message: `/etc/qemu/bridge.conf allows ${acl.includes('allow all') ? 'all bridges' : wanted.join(', ')}` };
+  const allowed = allowedByAcl(context);
+  const lan = lanBridge(context);
+  if (allowed?.includes('all')) {
+    return {
+      status: 'warn', message: '/etc/qemu/bridge.conf allows all bridges: every member may attach a guest to any bridge (docker0, a DMZ, another user\'s)',
+      fix: ['remove "allow all" from /etc/qemu/bridge.conf (and its includes)', ...(lan ? [ALLOW(context, lan)] : [])],
+    };
+  }
+  if (allowed && context.host.uid !== 0 && !canRead(path)) return { status: 'fail', message: '/etc/qemu/bridge.conf is not readable by you (the helper then fails with an ACL error)', fix: ['sudo chmod 0644 /etc/qemu/bridge.conf'] };
+  if (lan && !allowed?.includes(lan)) {
+    return { status: 'warn', message: `the bridged adapter (--net bridge) needs ${lan}, and /etc/qemu/bridge.conf does not allow it`, fix: [ALLOW(context, lan)] };
+  }
+  const list = allowed && allowed.length > 0 ? `allows ${allowed.join(', ')}` : 'allows no existing bridge';
+  return { status: 'ok', message: `/etc/qemu/bridge.conf ${list}; the tool's own bridges need no entry` };
 };
 
 const checkTun: Check = (context) => {

@@ -65,6 +65,6 @@ export function reservations(records: GuestRecord[]) {
     guestNames: records.map((record) => record.name),
     ports: live.flatMap((record) => record.plan.resources.ports),
     macs: live.flatMap((record) => record.plan.resources.macs),
-    macvtaps: live.flatMap((record) => record.plan.resources.macvtaps),
+    interfaces: live.flatMap((record) => record.plan.resources.interfaces),
   };
 }

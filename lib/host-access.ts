@@ -85,3 +85,10 @@ export function bridgeAcl(root: string, path = `${root}/etc/qemu/bridge.conf`, d
     return include ? bridgeAcl(root, `${root}${include[1]}`, depth + 1) ?? [] : [line];
   });
 }
+
+/** Whether qemu-bridge-helper would let a guest join BRIDGE: a deny wins, then an allow, else no. */
+export function aclAllows(acl: string[] | undefined, bridge: string): boolean {
+  const rules = (acl ?? []).map((line) => line.split(/\s+/));
+  if (rules.some(([verb, name]) => verb === 'deny' && (name === bridge || name === 'all'))) return false;
+  return rules.some(([verb, name]) => verb === 'allow' && (name === bridge || name === 'all'));
+}

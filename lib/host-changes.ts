@@ -5,7 +5,7 @@
 import { kindOf, ACTION_KINDS } from './actions/index.ts';
 import type { RootContext } from './actions/kind.ts';
 import { currentNetns } from './proc.ts';
-import { dropResource, existingNetns, findResource, liveUsers, updateRegistry, type ResourceRecord, type ResourceUser, type Transaction } from './registry.ts';
+import { dropResource, existingNetns, findResource, liveUsers, updateRegistry, type Registry, type ResourceRecord, type ResourceUser, type Transaction } from './registry.ts';
 import type { ActionKindName, HostAction } from './types.ts';
 
 export interface ChangeOptions {
@@ -34,13 +34,21 @@ async function settle(record: ResourceRecord, context: RootContext, keep?: (user
   return true;
 }
 
-/** Makes the action's thing, or joins it; `user` holds it until released or dead. */
-export async function acquire(action: HostAction, user: ResourceUser, options: ChangeOptions): Promise<string> {
+/**
+ * Makes the action's thing, or joins it; `user` holds it until released or dead.
+ * `admit` sees the registry under the lock first (what exists, who holds what) and may refuse.
+ */
+export async function acquire(
+  action: HostAction, user: ResourceUser, options: ChangeOptions,
+  admit: (registry: Registry, existing: ResourceRecord | undefined) => void = () => undefined,
+): Promise<string> {
   const kind = kindOf(action);
   return updateRegistry(options.registryDir, async (tx) => {
     const context = rootContext(options, tx);
+    // Dead guests first: they neither hold names nor count against anyone's limits.
+    for (const record of tx.registry.resources) await pruneUsers(record, context);
     const existing = findResource(tx.registry, action.kind, kind.key(action), context.netns);
-    if (existing) await pruneUsers(existing, context);
+    admit(tx.registry, existing);
     return kind.acquire(action, user, context);
   });
 }
@@ -73,7 +81,8 @@ export async function collectResources(options: ChangeOptions): Promise<string[]
   return updateRegistry(options.registryDir, async (tx) => {
     const context = rootContext(options, tx);
     const removed: string[] = [];
-    for (const record of [...tx.registry.resources]) {
+    // Newest first: a TAP goes before the bridge it is a port of.
+    for (const record of [...tx.registry.resources].reverse()) {
       if (!alive.has(record.netns)) {
         await ACTION_KINDS[record.kind].destroy(record, { ...context, here: false });
         dropResource(tx.registry, record);

@@ -17,4 +17,8 @@ export const VMNET_NAME = /^vmnet\d{1,5}$/;
 
 export const MACVTAP_NAME = /^macvtap\d{1,5}$/;
 export const macvtapName = (k: number) => `macvtap${k}`;
+
+/** TAPs the tool makes on its own bridges (QEMU's own are tapN). */
+export const TAP_NAME = /^qtap\d{1,5}$/;
+export const tapName = (k: number) => `qtap${k}`;
 export const vmnetName = (n: number) => `vmnet${n}`;

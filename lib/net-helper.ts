@@ -7,9 +7,11 @@ import { ACTION_KINDS, isKindName, KIND_NAMES } from './actions/index.ts';
 import { arity, checked, GUEST_NAME, refuse, type Caller } from './actions/kind.ts';
 import { UsageError } from './errors.ts';
 import { acquire, collectResources, release } from './host-changes.ts';
+import { limitsPath, limitWord, readLimits } from './limits.ts';
 import { INTERFACE_NAME } from './names.ts';
 import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from './paths.ts';
 import { parentPid, processId } from './proc.ts';
+import type { Registry, ResourceRecord } from './registry.ts';
 
 export const HELPER_USAGE = `${KIND_NAMES.map((kind) => `${kind}-add ...`).join(' | ')} | KIND-del NAME GUEST | gc`;
 
@@ -36,7 +38,19 @@ export async function netHelperMain(args: string[], env: Record<string, string |
   const kind = ACTION_KINDS[kindName];
   if (verb === 'add') {
     const action = kind.fromRequest(words, caller);
-    return `${await acquire(action, { uid, guest: action.guest, holder }, options)}\n`;
+    const limits = readLimits(caller.config);
+    const admit = (registry: Registry, existing: ResourceRecord | undefined) => {
+      if (uid === 0) return;
+      const other = registry.resources.flatMap((record) => record.users).find((user) => user.guest === action.guest && user.uid !== uid);
+      if (other) throw refuse(`the guest name ${action.guest} is in use by another user; give your guest another --name`);
+      const limit = limits[action.kind];
+      if (limit === undefined || existing) return;
+      const held = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid).length;
+      if (held >= limit) {
+        throw refuse(`you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ${limitsPath(caller.config)}); stop a guest or run qemu-script gc`);
+      }
+    };
+    return `${await acquire(action, { uid, guest: action.guest, holder }, options, admit)}\n`;
   }
   arity(words, 2, 2, `${op} takes NAME GUEST`);
   const name = checked(words[0], INTERFACE_NAME, 'name');

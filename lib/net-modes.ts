@@ -1,6 +1,8 @@
 import { HostError, UsageError } from './errors.ts';
-import { macvtapName } from './names.ts';
-import { describePrefix, dhcpConfigOf, hostCidrOf, prefixClash } from './networks.ts';
+import { macvtapName, tapName } from './names.ts';
+import { aclAllows } from './host-access.ts';
+import { describePrefix, hostAddressProblem, prefixClash } from './host-address.ts';
+import { dhcpConfigOf, hostCidrOf } from './networks.ts';
 import { macvtapNodePath, networkRunDir } from './paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
@@ -23,8 +25,9 @@ export interface NetContext {
   forwards: ForwardInfo[];
   ports: PortPicker;
   nextFd: () => number;
-  macvtapNames: Set<string>;
-  bridgesPlanned: Map<string, 'create' | 'shared' | 'foreign'>;
+  /** Interfaces this guest will get (macvtapN, qtapN): names no other NIC may pick. */
+  interfaceNames: Set<string>;
+  bridgesPlanned: Map<string, BridgeUse>;
   warnings: string[];
 }
 
@@ -83,8 +86,10 @@ function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
   return hostless(netdev, `mcast:${item.group}`, { from: 'none' }, [`NIC ${nic.position} on internal network ${item.group} (multicast${where})`]);
 }
 
+type BridgeUse = 'create' | 'shared' | 'foreign';
+
 /** How this guest uses bridge NAME, decided on its first NIC there. */
-function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'foreign' {
+function bridgeUse(name: string, context: NetContext): BridgeUse {
   const planned = context.bridgesPlanned.get(name);
   if (planned) return planned;
   const existing = context.facts.interfaces[name];
@@ -96,14 +101,42 @@ function bridgeUse(name: string, context: NetContext): 'create' | 'shared' | 'fo
   return use;
 }
 
-/** A TAP on bridge NAME through the bridge helper, with vhost-net when it opens. */
-function tapOnBridge(name: string, nic: Nic, context: NetContext): { netdev: string; fds: FdSpec[] } {
+/** The first name of the pattern that no interface, reservation or other NIC of this guest has. */
+function freeName(context: NetContext, make: (k: number) => string): string {
+  const taken = (name: string) => name in context.facts.interfaces || context.facts.reservedInterfaces.includes(name) || context.interfaceNames.has(name);
+  for (let k = 0; ; k++) {
+    const name = make(k);
+    if (!taken(name)) {
+      context.interfaceNames.add(name);
+      return name;
+    }
+  }
+}
+
+/**
+ * A NIC on a bridge. On the tool's own bridges root makes the TAP, owned by
+ * the guest's user, and QEMU opens it by name: no capability-carrying helper
+ * and no ACL. On any other bridge (br0, a LAN bridge) qemu-bridge-helper makes
+ * it, as the administrator's bridge.conf allows.
+ */
+function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetContext): Pick<NicPlan, 'netdev' | 'fds' | 'actions'> {
   const vhost = vhostFor(context);
-  const helper = context.settings.bridgeHelper;
-  const netdev = vhost.fds.length > 0
-    ? qemuProps(`tap,id=${nic.id}`, { br: name, helper, ...vhost.props })
-    : qemuProps(`bridge,id=${nic.id}`, { br: name, helper });
-  return { netdev, fds: vhost.fds };
+  if (use === 'foreign') {
+    if (!aclAllows(context.facts.bridgeAcl, bridge)) {
+      throw new UsageError(`--net ${bridge}: ${bridge} is not a bridge of qemu-script and /etc/qemu/bridge.conf does not allow it, so QEMU's bridge helper would refuse it; an administrator allows it with: sudo qemu-script setup --allow-bridge ${bridge}`);
+    }
+    const helper = context.settings.bridgeHelper;
+    const netdev = vhost.fds.length > 0
+      ? qemuProps(`tap,id=${nic.id}`, { br: bridge, helper, ...vhost.props })
+      : qemuProps(`bridge,id=${nic.id}`, { br: bridge, helper });
+    return { netdev, fds: vhost.fds, actions: [] };
+  }
+  const name = freeName(context, tapName);
+  return {
+    netdev: qemuProps(`tap,id=${nic.id}`, { ifname: name, script: 'no', downscript: 'no', ...vhost.props }),
+    fds: vhost.fds,
+    actions: [{ kind: 'tap', name, bridge, guest: context.guest, owner: context.facts.uid }],
+  };
 }
 
 function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicPlan {
@@ -114,12 +147,17 @@ function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicP
   // The guest joins a bridge of the tool once (creating it if needed) and leaves it once.
   const joins = use !== 'foreign' && first;
   const hostIp = use === 'create' && first && !context.hostIpAssigned ? context.hostIp : undefined;
-  if (hostIp) context.hostIpAssigned = true;
+  if (hostIp) {
+    context.hostIpAssigned = true;
+    const problem = hostAddressProblem(hostIp, context.facts.prefixes);
+    if (problem) throw new UsageError(`--host-ip: ${problem}`);
+  }
   const how = { create: 'created', shared: 'shared', foreign: 'existing, left alone' }[use];
+  const tap = tapOnBridge(item.name, use, nic, context);
   return {
-    ...tapOnBridge(item.name, nic, context),
+    ...tap,
     label: item.name,
-    actions: joins ? [{ kind: 'bridge', name: item.name, guest: context.guest, hostIp, shared: use === 'shared' }] : [],
+    actions: [...(joins ? [{ kind: 'bridge' as const, name: item.name, guest: context.guest, hostIp, shared: use === 'shared' }] : []), ...tap.actions],
     messages: [`NIC ${nic.position} on bridge ${item.name} (${how})${hostIp ? `, host at ${hostIp}` : ''}`],
     address: { from: 'neighbour' },
   };
@@ -144,32 +182,23 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     throw new UsageError(`--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove it, or redefine the network under another name`);
   }
   if (use === 'create') checkRealisable(network, context);
-  const actions: HostAction[] = first
-    ? [{ kind: 'bridge', name: network.name, guest: context.guest, hostIp: hostCidrOf(network), shared: use === 'shared', network: network.name }]
-    : [];
+  const tap = tapOnBridge(network.name, use, nic, context);
+  const actions: HostAction[] = [
+    ...(first ? [{ kind: 'bridge' as const, name: network.name, guest: context.guest, hostIp: hostCidrOf(network), shared: use === 'shared', network: network.name }] : []),
+    ...tap.actions,
+  ];
   if (network.dhcp) {
     const dir = networkRunDir(context.facts.registryDir, network.name);
     actions.push({ kind: 'dhcp', network: network.name, mac: nic.mac, guest: context.guest, config: dhcpConfigOf(network), dir });
   }
   const traits = [network.subnet, `host ${network.hostIp}`, ...(network.dhcp ? ['DHCP'] : []), ...(network.nat ? ['NAT'] : [])];
   return {
-    ...tapOnBridge(network.name, nic, context),
+    ...tap,
     label: network.name,
     actions,
     messages: [`NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`],
     address: network.dhcp ? { from: 'lease', network: network.name } : { from: 'neighbour' },
   };
-}
-
-function freeMacvtapName(context: NetContext): string {
-  const taken = (name: string) => name in context.facts.interfaces || context.facts.reservedInterfaces.includes(name) || context.macvtapNames.has(name);
-  for (let k = 0; ; k++) {
-    const name = macvtapName(k);
-    if (!taken(name)) {
-      context.macvtapNames.add(name);
-      return name;
-    }
-  }
 }
 
 function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): NicPlan {
@@ -178,7 +207,7 @@ function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): N
   if (parent.kind === 'wireless') {
     throw new HostError(`macvtap over ${item.parent}: a Wi-Fi NIC cannot carry macvtap (the access point drops foreign MACs); use a user network or a bridge with a wired NIC`);
   }
-  const name = freeMacvtapName(context);
+  const name = freeName(context, macvtapName);
   const node = macvtapNodePath(context.facts.isRoot, context.facts.runtimeDir, context.guest, name);
   const tapFd = context.nextFd();
   const vhost = vhostFor(context);

@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { UsageError } from './errors.ts';
 import { contains, dhcpRange, formatCidr, formatIp, isPrivate, lastAddress, overlaps, parseCidr, parseIp } from './ipv4.ts';
+import { describePrefix, prefixClash } from './host-address.ts';
 import { NETWORK_NAME } from './names.ts';
 import { networkDefinitionPath, networksDir } from './paths.ts';
 import type { DhcpConfig, HostPrefix, NetworkDef } from './types.ts';
@@ -89,17 +90,6 @@ export interface NetworkSurroundings {
   toolInterfaces: string[];
   prefixes: HostPrefix[];
 }
-
-/** The first host prefix (address or route, the default route aside) that overlaps `subnet`. */
-export function prefixClash(subnet: string, prefixes: HostPrefix[]): HostPrefix | undefined {
-  const wanted = parseCidr(subnet)!;
-  return prefixes.find((prefix) => {
-    const other = parseCidr(prefix.cidr);
-    return other !== undefined && other.prefix > 0 && overlaps(wanted, other);
-  });
-}
-
-export const describePrefix = (prefix: HostPrefix) => `${prefix.what} ${prefix.cidr} on ${prefix.dev}`;
 
 function firstFreeSubnet(around: NetworkSurroundings): string {
   for (let third = 58; third < 256; third++) {

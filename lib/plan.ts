@@ -45,7 +45,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   let nextFd = 3;
   const context: NetContext = {
     facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, forwards: [], ports,
-    nextFd: () => nextFd++, macvtapNames: new Set(), bridgesPlanned: new Map(), warnings,
+    nextFd: () => nextFd++, interfaceNames: new Set(), bridgesPlanned: new Map(), warnings,
   };
   const nics = options.net.map((item, index) => {
     const nic = { id: `nic${index}`, mac: macs[index], position: index + 1 };
@@ -87,7 +87,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
       forwards: context.forwards,
       ports: ports.picked,
       macs,
-      macvtaps: [...context.macvtapNames],
+      interfaces: [...context.interfaceNames],
     },
   };
 }

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
-import { canOpenReadWrite, canRead, readText } from './host-access.ts';
+import { bridgeAcl, canOpenReadWrite, canRead, readText } from './host-access.ts';
 import { contains, formatIp, parseCidr, parseIp } from './ipv4.ts';
 import { readNetworks } from './networks.ts';
 import { configDir, registryDirFor, runtimeDirFor } from './paths.ts';
@@ -98,10 +98,39 @@ export function defaultRouteFrom(procNetRoute: string, procIpv6Route = ''): stri
 const routeWord = (hex: string) => Buffer.from(hex.padStart(8, '0'), 'hex').readUInt32LE(0);
 const bitCount = (value: number) => value.toString(2).replace(/0/g, '').length;
 
-/** IPv4 routes of the main table, from /proc/net/route (the default route included, as /0). */
+/** IPv4 routes of the main table, from /proc/net/route (the default route included, as /0), and their gateways. */
 export function routesFrom(procNetRoute: string): HostPrefix[] {
-  return procNetRoute.split('\n').slice(1).map((line) => line.trim().split(/\s+/)).filter((fields) => fields.length >= 8)
-    .map((fields) => ({ cidr: `${formatIp(routeWord(fields[1]))}/${bitCount(routeWord(fields[7]))}`, dev: fields[0], what: 'route' as const }));
+  return procNetRoute.split('\n').slice(1).map((line) => line.trim().split(/\s+/)).filter((fields) => fields.length >= 8).flatMap((fields) => {
+    const route: HostPrefix = { cidr: `${formatIp(routeWord(fields[1]))}/${bitCount(routeWord(fields[7]))}`, dev: fields[0], what: 'route' };
+    const gateway = routeWord(fields[2]);
+    return gateway === 0 ? [route] : [route, { cidr: `${formatIp(gateway)}/32`, dev: fields[0], what: 'gateway' as const }];
+  });
+}
+
+/** /proc's 32-hex-digit IPv6 address → its usual compressed form. */
+export function formatIpv6Hex(hex: string): string {
+  const groups = hex.match(/.{4}/g)!.map((group) => parseInt(group, 16).toString(16));
+  let best = { start: -1, length: 0 };
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.length && j - i > 1) best = { start: i, length: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  if (best.start < 0) return groups.join(':');
+  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
+}
+
+/** IPv6 addresses (/proc/net/if_inet6), routes and gateways (/proc/net/ipv6_route), loopback and multicast aside. */
+export function ipv6PrefixesFrom(ifInet6: string, ipv6Route: string): HostPrefix[] {
+  const lines = (text: string) => text.split('\n').map((line) => line.trim().split(/\s+/));
+  const addresses = lines(ifInet6).filter((fields) => fields.length >= 6 && fields[5] !== 'lo')
+    .map((fields): HostPrefix => ({ cidr: `${formatIpv6Hex(fields[0])}/${parseInt(fields[2], 16)}`, dev: fields[5], what: 'address' }));
+  const routes = lines(ipv6Route).filter((fields) => fields.length >= 10 && fields[9] !== 'lo' && !fields[0].startsWith('ff')).flatMap((fields) => {
+    const route: HostPrefix = { cidr: `${formatIpv6Hex(fields[0])}/${parseInt(fields[1], 16)}`, dev: fields[9], what: 'route' };
+    return /^0+$/.test(fields[4]) ? [route] : [route, { cidr: `${formatIpv6Hex(fields[4])}/128`, dev: fields[9], what: 'gateway' as const }];
+  });
+  return [...addresses, ...routes];
 }
 
 /** The host's own IPv4 addresses: the "/32 host LOCAL" leaves of /proc/net/fib_trie. */
@@ -117,15 +146,15 @@ export function localAddressesFrom(fibTrie: string): string[] {
 }
 
 /**
- * Every IPv4 address and route of this namespace but loopback's, read from
- * /proc (no `ip` forked): an address takes its prefix and interface from the
- * most specific route that holds it.
+ * Every IPv4 address, route and gateway of this namespace but loopback's, read
+ * from /proc (no `ip` forked): an address takes its prefix and interface from
+ * the most specific route that holds it.
  */
 export function prefixesFrom(procNetRoute: string, fibTrie: string): HostPrefix[] {
   const routes = routesFrom(procNetRoute).filter((route) => route.dev !== 'lo');
   const addresses = localAddressesFrom(fibTrie).filter((address) => !address.startsWith('127.')).map((address): HostPrefix => {
     const ip = parseIp(address)!;
-    const holder = routes.map((route) => ({ route, cidr: parseCidr(route.cidr)! }))
+    const holder = routes.filter((route) => route.what === 'route').map((route) => ({ route, cidr: parseCidr(route.cidr)! }))
       .filter(({ cidr }) => cidr.prefix > 0 && contains(cidr, ip))
       .sort((a, b) => b.cidr.prefix - a.cidr.prefix)[0];
     return { cidr: `${address}/${holder?.cidr.prefix ?? 32}`, dev: holder?.route.dev ?? 'this host', what: 'address' };
@@ -134,7 +163,8 @@ export function prefixesFrom(procNetRoute: string, fibTrie: string): HostPrefix[
 }
 
 export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
-  return prefixesFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/fib_trie`) ?? '');
+  const proc = (name: string) => read(`${roots.proc}/net/${name}`) ?? '';
+  return [...prefixesFrom(proc('route'), proc('fib_trie')), ...ipv6PrefixesFrom(proc('if_inet6'), proc('ipv6_route'))];
 }
 
 /** Every local TCP port in use (any state), IPv4 and IPv6: `vm` looked at IPv4 listeners only. */
@@ -203,8 +233,8 @@ function probeUsb(roots: HostRoots): string[] {
 
 export interface ProbeInput {
   disks: DiskRequest[];
-  /** Read the host's addresses and routes (a bridge or network may be made). */
-  prefixes: boolean;
+  /** A bridge may be joined or made: read the host's addresses and routes, and the bridge helper's ACL. */
+  bridges: boolean;
   settings: Settings;
   cwd: string;
   env: Record<string, string | undefined>;
@@ -241,6 +271,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     networks: readNetworks(configDir(uid, input.env)),
     networksUp: [],
     dnsmasq: findSystemTool('dnsmasq'),
-    prefixes: input.prefixes ? probePrefixes(roots) : [],
+    prefixes: input.bridges ? probePrefixes(roots) : [],
+    bridgeAcl: input.bridges ? bridgeAcl('') : undefined,
   };
 }

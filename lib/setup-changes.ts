@@ -15,6 +15,8 @@ export interface SetupOptions {
   root: string;
   group: string;
   user?: string;
+  /** Existing bridges (not the tool's) members may attach guests to through qemu-bridge-helper. */
+  allowBridges: string[];
   binary: string;
   dryRun: boolean;
   settings: Settings;
@@ -120,9 +122,17 @@ export function groupChanges(options: SetupOptions): Change[] {
   return changes;
 }
 
+/** The bridges the tool's ACL allows now, and with this run's --allow-bridge. */
+export function allowedBridges(options: SetupOptions): string[] {
+  const current = (readText(at(options, BRIDGE_ACL)) ?? '').split('\n').flatMap((line) => /^allow (\S+)$/.exec(line)?.[1] ?? [])
+    .filter((bridge) => bridge !== 'all');
+  return [...new Set([...current, ...options.allowBridges])];
+}
+
+/** qemu-bridge-helper needs cap_net_admin only for the bridges an administrator allowed; the tool makes its own TAPs. */
 async function capabilityChange(options: SetupOptions): Promise<Change | undefined> {
   const helper = at(options, options.settings.bridgeHelper);
-  if (!existsSync(helper)) return undefined;
+  if (!existsSync(helper) || allowedBridges(options).length === 0) return undefined;
   const caps = await fileCapabilities(helper) ?? '';
   if (/cap_net_admin/.test(caps)) return undefined;
   return {
@@ -135,8 +145,8 @@ async function capabilityChange(options: SetupOptions): Promise<Change | undefin
 }
 
 function bridgeConfChanges(options: SetupOptions): Change[] {
-  // The helper reads only exact names or "all"; the tool's bridges have any name.
-  const acl = managedFile(options, BRIDGE_ACL, 'allow all\n');
+  // Never "allow all": only the bridges the administrator names (the tool's own need no ACL).
+  const acl = managedFile(options, BRIDGE_ACL, allowedBridges(options).map((bridge) => `allow ${bridge}\n`).join(''));
   const confPath = at(options, '/etc/qemu/bridge.conf');
   const conf = readText(confPath);
   const include = `include ${BRIDGE_ACL}`;
@@ -157,7 +167,7 @@ function bridgeConfChanges(options: SetupOptions): Change[] {
 }
 
 /** The sudoers rule names the executable: it and every directory above it must be root's alone. */
-function checkBinary(binary: string): string {
+export function checkBinary(binary: string): string {
   let path: string;
   try {
     path = realpathSync(binary);

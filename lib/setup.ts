@@ -6,9 +6,10 @@ import { chmodSync, chownSync, readFileSync, rmSync, rmdirSync, statSync, writeF
 import { dirname } from 'node:path';
 import { UsageError } from './errors.ts';
 import { readText } from './host-access.ts';
+import { INTERFACE_NAME } from './names.ts';
 import { probe, run } from './runner.ts';
 import {
-  BRIDGE_ACL, MARKER, SHADOW_BACKUPS, STATE, at, groupChanges, hostChanges, makeDirs, prefix,
+  BRIDGE_ACL, MARKER, SHADOW_BACKUPS, STATE, at, checkBinary, groupChanges, hostChanges, makeDirs, prefix,
   type Change, type SetupOptions, type SetupState,
 } from './setup-changes.ts';
 
@@ -40,8 +41,18 @@ async function activate(options: SetupOptions): Promise<string[]> {
   return notes;
 }
 
+/** Everything setup could refuse, checked before its first change: a refused setup changes nothing. */
+function validate(options: SetupOptions): void {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(options.group)) throw new UsageError(`setup --group: "${options.group}" is not a group name`);
+  for (const bridge of options.allowBridges) {
+    if (!INTERFACE_NAME.test(bridge)) throw new UsageError(`setup --allow-bridge: "${bridge}" is not a bridge name`);
+  }
+  checkBinary(options.binary);
+}
+
 export async function setup(options: SetupOptions): Promise<string> {
   if (process.getuid?.() !== 0 && !options.dryRun) throw new UsageError('setup must run as root: sudo qemu-script setup');
+  validate(options);
   const groups = groupChanges(options);
   if (options.dryRun) {
     const all = [...groups, ...await hostChanges(options)];

@@ -17,11 +17,15 @@ export interface Flag {
   name: string;
   /** Placeholder of the value; absent for a boolean flag. */
   value?: string;
+  /** May be given more than once: its values are kept in order. */
+  repeatable?: boolean;
   help: string;
 }
 
+type FlagValue = string | boolean | string[] | undefined;
+
 export interface Parsed {
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, FlagValue>;
   args: string[];
   /** Words after `--`, for commands that pass them on. */
   rest: string[];
@@ -47,8 +51,9 @@ const print = (text: string) => {
   process.stdout.write(text);
   return 0;
 };
-const text = (value: string | boolean | undefined) => (typeof value === 'string' ? value : undefined);
-const rootDir = (value: string | boolean | undefined, what: string) => {
+const text = (value: FlagValue) => (typeof value === 'string' ? value : undefined);
+const texts = (value: FlagValue) => (Array.isArray(value) ? value : []);
+const rootDir = (value: FlagValue, what: string) => {
   const dir = text(value);
   if (dir === undefined) return '';
   if (!dir.startsWith('/')) throw new UsageError(`${what} --root needs an absolute directory`);
@@ -124,6 +129,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     name: 'setup', args: '', summary: 'prepare the host as root (group, bridge helper, udev, sysctl, sudoers)',
     flags: [
       { name: 'user', value: 'NAME', help: 'add this user to the group' },
+      { name: 'allow-bridge', value: 'BRIDGE', repeatable: true, help: 'let members attach guests to this existing bridge (repeatable)' },
       { name: 'group', value: 'G', help: 'the group (default qemusers)' },
       { name: 'dry-run', help: 'show what would change' },
       { name: 'undo', help: 'remove what setup wrote and put back what it changed' },
@@ -134,6 +140,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     run: async ({ flags }, context) => {
       const options = {
         root: rootDir(flags.root, 'setup'), group: text(flags.group) ?? 'qemusers', user: text(flags.user), dryRun: Boolean(flags['dry-run']),
+        allowBridges: texts(flags['allow-bridge']),
         binary: text(flags.binary) ?? context.selfCommand.at(-1)!, settings: readSettings(process.env),
       };
       return print(flags.undo ? await undoSetup(options) : await setup(options));
@@ -198,7 +205,7 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
       }
       const value = inline ?? words[++i];
       if (value === undefined) throw new UsageError(`${command.name}: --${flag.name} needs a value: --${flag.name} ${flag.value}`);
-      parsed.flags[flag.name] = value;
+      parsed.flags[flag.name] = flag.repeatable ? [...texts(parsed.flags[flag.name]), value] : value;
       continue;
     }
     parsed.args.push(word);

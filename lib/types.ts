@@ -105,11 +105,11 @@ export interface NetworkDef {
   builtin: boolean;
 }
 
-/** An IPv4 address or route already on the host, for overlap checks. */
+/** An address, gateway or route already on the host (IPv4 or IPv6), for overlap checks. */
 export interface HostPrefix {
   cidr: string;
   dev: string;
-  what: 'address' | 'route';
+  what: 'address' | 'route' | 'gateway';
 }
 
 export interface HostFacts {
@@ -140,8 +140,10 @@ export interface HostFacts {
   networksUp: string[];
   /** The DHCP/DNS server's absolute path, when installed. */
   dnsmasq?: string;
-  /** IPv4 addresses and routes of this host; read only when a plan needs them. */
+  /** Addresses, gateways and routes of this host; read only when a plan joins or makes a bridge. */
   prefixes: HostPrefix[];
+  /** qemu-bridge-helper's ACL (bridge.conf with its includes); undefined when missing or not read. */
+  bridgeAcl?: string[];
 }
 
 // ---- the plan ----
@@ -156,6 +158,8 @@ export type HostAction =
   /** `shared`: planned as joining a bridge another guest of the tool made (only for the dry run's text). */
   | { kind: 'bridge'; name: string; guest: string; hostIp?: string; shared: boolean; network?: string }
   | { kind: 'macvtap'; name: string; parent: string; mac: string; guest: string; node: string }
+  /** A TAP on a bridge of the tool, owned by uid `owner` (the guest's user), opened by QEMU by name. */
+  | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }
   /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
   /** `dir`: the server's pidfile, leases and registrations, beside the registry. */
   | { kind: 'dhcp'; network: string; mac: string; guest: string; config: DhcpConfig; dir: string };
@@ -230,6 +234,7 @@ export interface Plan {
     forwards: ForwardInfo[];
     ports: number[];
     macs: string[];
-    macvtaps: string[];
+    /** Interfaces made for this guest alone (macvtapN, qtapN). */
+    interfaces: string[];
   };
 }

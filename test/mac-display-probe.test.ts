@@ -136,7 +136,7 @@ test('probe: interface kinds from a fake /sys tree', () => {
 });
 
 test('probe: probeHost reads routes, ports, MACs and USB ids from the given roots', () => {
-  const facts = probeHost({ disks: [], prefixes: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } });
+  const facts = probeHost({ disks: [], bridges: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } });
   assert.is(facts.defaultRouteInterface, 'br0');
   assert.equal(facts.usedTcpPorts, [10022]);
   assert.ok(facts.usedMacs.includes('de:ad:be:ef:00:03'));
@@ -145,7 +145,7 @@ test('probe: probeHost reads routes, ports, MACs and USB ids from the given root
 });
 
 test('probe: the real host (read-only) gives a consistent picture', () => {
-  const facts = probeHost({ disks: [], prefixes: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'] });
+  const facts = probeHost({ disks: [], bridges: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'] });
   assert.ok('lo' in facts.interfaces);
   if (facts.defaultRouteInterface) assert.ok(facts.defaultRouteInterface in facts.interfaces);
 });

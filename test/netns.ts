@@ -95,18 +95,19 @@ let bridgeConfUsers = 0;
 let restoreBridgeConf: () => void = () => undefined;
 
 /**
- * qemu-bridge-helper reads /etc/qemu/bridge.conf: allow the tests' bridges and
- * restore the file when the last suite that asked is done (uvu loads every
- * suite before running any, so each one counts).
+ * qemu-bridge-helper reads /etc/qemu/bridge.conf: allow br0, the tests' stand-in
+ * for an existing LAN bridge (the tool's own bridges need no entry), and restore
+ * the file when the last suite that asked is done (uvu loads every suite before
+ * running any, so each one counts).
  */
 export function allowBridges(): () => void {
   if (bridgeConfUsers++ === 0) {
     const path = '/etc/qemu/bridge.conf';
     const before = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
     const madeDir = !existsSync('/etc/qemu');
-    if (before === undefined || !/^allow all$/m.test(before)) {
+    if (before === undefined || !/^allow br0$/m.test(before)) {
       mkdirSync('/etc/qemu', { recursive: true });
-      writeFileSync(path, `${before ?? ''}allow all\n`, { mode: 0o644 });
+      writeFileSync(path, `${before ?? ''}allow br0\n`, { mode: 0o644 });
       restoreBridgeConf = () => {
         if (before === undefined) rmSync(path, { force: true });
         else writeFileSync(path, before);

@@ -8,14 +8,10 @@ import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, console_, readBanner, stop, waitConsole, type Booted } from './guest-helpers.ts';
-import { Netns, allowBridges, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
+import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
-const restoreBridgeConf = allowBridges();
 const disks = mkdtempSync(`${tmpdir()}/qs-netdisks-`);
-test.after(() => {
-  restoreBridgeConf();
-  rmSync(disks, { recursive: true, force: true });
-});
+test.after(() => rmSync(disks, { recursive: true, force: true }));
 
 async function disk(name: string): Promise<string> {
   const path = `${disks}/${name}.qcow2`;

@@ -8,7 +8,7 @@ import { leaseFor, neighbourFor } from '../lib/addresses.ts';
 import { UsageError } from '../lib/errors.ts';
 import { dhcpRange, formatIp, parseCidr, parseIp, stableAddress } from '../lib/ipv4.ts';
 import { BUILTIN_NETWORKS, dhcpConfigOf, readNetworks, validateNetwork, writeNetwork, type NetworkRequest, type NetworkSurroundings } from '../lib/networks.ts';
-import { localAddressesFrom, prefixesFrom, routesFrom } from '../lib/probe.ts';
+import { formatIpv6Hex, ipv6PrefixesFrom, localAddressesFrom, prefixesFrom, routesFrom } from '../lib/probe.ts';
 import type { NetworkDef } from '../lib/types.ts';
 
 test('ipv4: parse and format, refusing what is not a dotted quad', () => {
@@ -156,15 +156,39 @@ test('probe: routes and addresses from /proc, each address with its interface an
     'Local:', '     |-- 10.0.0.2', '        /32 host LOCAL',
   ].join('\n');
   assert.equal(localAddressesFrom(trie), ['10.0.0.2', '127.0.0.1', '192.168.56.1', '172.30.0.9']);
-  assert.equal(routesFrom(route).map((prefix) => prefix.cidr), ['0.0.0.0/0', '10.0.0.0/24', '192.168.56.0/24']);
+  assert.equal(routesFrom(route).map((prefix) => prefix.cidr), ['0.0.0.0/0', '10.0.0.1/32', '10.0.0.0/24', '192.168.56.0/24']);
   assert.equal(prefixesFrom(route, trie), [
     { cidr: '10.0.0.2/24', dev: 'eth0', what: 'address' },
     { cidr: '192.168.56.1/24', dev: 'vmnet0', what: 'address' },
     { cidr: '172.30.0.9/32', dev: 'this host', what: 'address' },
     { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' },
+    { cidr: '10.0.0.1/32', dev: 'eth0', what: 'gateway' },
     { cidr: '10.0.0.0/24', dev: 'eth0', what: 'route' },
     { cidr: '192.168.56.0/24', dev: 'vmnet0', what: 'route' },
   ]);
+});
+
+test('probe: IPv6 addresses, routes and gateways from /proc, loopback and multicast aside', () => {
+  const ifInet6 = [
+    'fe8000000000000000fc00fffe000001 04 40 20 80     eth0',
+    'fd000000000000000000000000000002 04 40 00 82     eth0',
+    '00000000000000000000000000000001 01 80 10 80       lo',
+  ].join('\n');
+  const route6 = [
+    'fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0',
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth0',
+    'ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0',
+    '00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo',
+  ].join('\n');
+  assert.equal(ipv6PrefixesFrom(ifInet6, route6), [
+    { cidr: 'fe80::fc:ff:fe00:1/64', dev: 'eth0', what: 'address' },
+    { cidr: 'fd00::2/64', dev: 'eth0', what: 'address' },
+    { cidr: 'fd00::/64', dev: 'eth0', what: 'route' },
+    { cidr: '::/0', dev: 'eth0', what: 'route' },
+    { cidr: 'fd00::1/128', dev: 'eth0', what: 'gateway' },
+  ]);
+  assert.is(formatIpv6Hex('20010db8000000000000000000000001'), '2001:db8::1');
+  assert.is(formatIpv6Hex('20010db8000100000000000100000001'), '2001:db8:1::1:0:1');
 });
 
 test.run();

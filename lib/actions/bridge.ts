@@ -2,17 +2,17 @@
 // shared by its guests and removed with the last. A bridge it did not make is
 // never an action: guests only use it.
 import { readdirSync } from 'node:fs';
-import { HostError } from '../errors.ts';
+import { HostError, UsageError } from '../errors.ts';
+import { hostAddressProblem } from '../host-address.ts';
 import { INTERFACE_NAME } from '../names.ts';
 import { hostCidrOf, readNetworks } from '../networks.ts';
+import { probePrefixes } from '../probe.ts';
 import { dropResource, findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import type { HostAction } from '../types.ts';
 import { arity, checked, GUEST_NAME, isBridge, linkExists, refuse, type ActionKind, type RootContext } from './kind.ts';
 
 type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
-
-const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/;
 
 function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp'>): string[][] {
   return [
@@ -46,6 +46,8 @@ async function create(action: BridgeAction, context: RootContext): Promise<void>
 }
 
 export const bridge: ActionKind<BridgeAction> = {
+  makesInterface: true,
+
   key: (action) => action.name,
 
   show: (action) => ({
@@ -63,7 +65,10 @@ export const bridge: ActionKind<BridgeAction> = {
     const guest = checked(words[1], GUEST_NAME, 'guest name');
     const network = readNetworks(caller.config)[name];
     if (network && words[2] !== undefined) throw refuse(`${name} is a defined network: its address comes from its definition`);
-    const hostIp = network ? hostCidrOf(network) : words[2] === undefined ? undefined : checked(words[2], CIDR, 'address/prefix');
+    const hostIp = network ? hostCidrOf(network) : words[2];
+    // Private, of a sane size; the overlap with what the host has is checked under the lock.
+    const problem = hostIp === undefined ? undefined : hostAddressProblem(hostIp, []);
+    if (problem) throw refuse(problem);
     if (linkExists(name) && !isBridge(name)) throw refuse(`${name} exists and is not a bridge`);
     return { kind: 'bridge', name, guest, hostIp, shared: false, network: network?.name };
   },
@@ -83,6 +88,9 @@ export const bridge: ActionKind<BridgeAction> = {
         if (action.network) throw new HostError(`network ${action.network}: an interface named ${action.name} exists and was not made by qemu-script; remove it or rename the network`);
         return 'foreign';
       }
+      // Under the lock, against the host as it is now: two requests cannot race into one subnet.
+      const problem = action.hostIp === undefined ? undefined : hostAddressProblem(action.hostIp, probePrefixes());
+      if (problem) throw new UsageError(`bridge ${action.name}: ${problem}`);
       record = recordIntent(tx, { kind: 'bridge', name: action.name, netns, creator: user.uid, users: [user], data: { hostIp: action.hostIp, network: action.network } });
       try {
         await create(action, context);

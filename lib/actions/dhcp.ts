@@ -108,6 +108,8 @@ function addressFor(action: DhcpAction, others: ResourceUser[]): string {
 }
 
 export const dhcp: ActionKind<DhcpAction> = {
+  makesInterface: false,
+
   key: (action) => action.network,
 
   show: (action) => ({

@@ -4,9 +4,11 @@ import { bridge } from './bridge.ts';
 import { dhcp } from './dhcp.ts';
 import type { ActionKind } from './kind.ts';
 import { macvtap } from './macvtap.ts';
+import { tap } from './tap.ts';
 
 export const ACTION_KINDS: { [K in ActionKindName]: ActionKind<Extract<HostAction, { kind: K }>> } = {
   bridge,
+  tap,
   macvtap,
   dhcp,
 };

@@ -26,6 +26,8 @@ export interface Caller {
 }
 
 export interface ActionKind<A extends HostAction> {
+  /** Whether the key names a network interface (so no other guest may plan that name). */
+  makesInterface: boolean;
   /** The registry key: the interface or network the action makes or joins. */
   key(action: A): string;
   /** What root runs, as --dry-run and --verbose print it. */

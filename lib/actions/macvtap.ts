@@ -38,6 +38,8 @@ function ethernetParent(name: string): string {
 }
 
 export const macvtap: ActionKind<MacvtapAction> = {
+  makesInterface: true,
+
   key: (action) => action.name,
 
   show: (action) => ({
