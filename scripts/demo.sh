@@ -21,11 +21,7 @@ finish() {
 trap finish EXIT
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-# qemu-bridge-helper needs the bridge allowed; add it only if missing, remove it after.
-if ! grep -qsE '^allow (vmnet0|all)$' /etc/qemu/bridge.conf; then
-  mkdir -p /etc/qemu && echo 'allow vmnet0' >> /etc/qemu/bridge.conf
-  trap 'finish; sed -i "/^allow vmnet0$/d" /etc/qemu/bridge.conf' EXIT
-fi
+# vmnet0 is the tool's own bridge: it makes the TAP itself, so /etc/qemu is never touched.
 
 echo "\$ qemu-script --net user,vmnet0 --host-ip 192.168.255.5/24 --display none -kernel ... -initrd ..."
 # TCG: the tiny guest boots in ~2 s; on nested hosts /dev/kvm can be far slower.

@@ -60,10 +60,13 @@ test.after(async () => {
   }
 });
 
-test('setup --user, then the user launches a guest on vmnet0 without a password', async () => {
+test('setup --user, then the user launches a guest on vmnet0 without a password, a capability or an ACL entry', async () => {
   const setup = await asRoot([binary, 'setup', '--user', USER, '--binary', binary]);
   assert.is(setup.exitCode, 0, setup.stderr);
   assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
+  assert.not.match(setup.stdout, /setcap/, 'no capability-carrying helper for the tool\'s own bridges');
+  assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore);
+  assert.not.match(readFileSync(`${etc}/qemu/qemu-script-bridge.conf`, 'utf8'), /allow/, 'setup grants no bridge, let alone all');
   const doctor = await asUser([binary, 'doctor']);
   for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping', 'dnsmasq']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
   assert.is(doctor.exitCode, 0, doctor.stdout);
@@ -77,12 +80,22 @@ test('setup --user, then the user launches a guest on vmnet0 without a password'
   const uid = (await inside(['id', '-u', USER])).stdout.trim();
   assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'QEMU runs as the user, never as root');
   assert.ok((await ns!.links()).includes('vmnet0'));
-  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { resources: Array<{ name: string; users: Array<{ uid: number }> }> };
+  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { resources: Array<{ name: string; kind: string; users: Array<{ uid: number }> }> };
   assert.ok(registry.resources.some((entry) => entry.name === 'vmnet0' && entry.users.some((user) => String(user.uid) === uid)));
+  const tap = registry.resources.find((entry) => entry.kind === 'tap' && entry.users.some((user) => String(user.uid) === uid))!;
+  assert.is((await asRoot(['cat', `/sys/class/net/${tap.name}/owner`])).stdout, uid, 'the TAP root made belongs to the user');
+  assert.match((await asRoot(['ip', '-o', 'link', 'show', 'master', 'vmnet0'])).stdout, new RegExp(tap.name));
+
+  await asRoot(['ip', 'link', 'add', 'br7', 'type', 'bridge']);
+  const unlisted = await asUser([binary, '--net', 'br7', '--display', 'none', '--accel', 'tcg', '-m', '64', '--name', 'alice3']);
+  assert.is(unlisted.exitCode, 2, 'an existing bridge bridge.conf does not list is refused before anything happens');
+  assert.match(unlisted.stderr, /br7 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*setup --allow-bridge br7/);
+  await asRoot(['ip', 'link', 'del', 'br7']);
 
   const down = await asUser([binary, 'down', '--force', 'alice1']);
   assert.is(down.exitCode, 0, down.stderr);
   await waitFor(async () => !(await ns!.links()).includes('vmnet0'), 10000, 'vmnet0 to go');
+  assert.not.ok((await ns!.links()).includes(tap.name), 'the TAP went with the guest');
   assert.not.ok(pidAlive(pid));
 });
 

@@ -54,7 +54,7 @@ const tool = (args: string[]) => execa(binary, args, { reject: false });
 test('setup --dry-run lists every change and makes none', async () => {
   const root = makeRoot();
   const before = await snapshot(root);
-  const result = await tool(['setup', '--dry-run', '--root', root, '--user', 'alice', '--binary', binary]);
+  const result = await tool(['setup', '--dry-run', '--root', root, '--user', 'alice', '--allow-bridge', 'br0', '--binary', binary]);
   assert.is(result.exitCode, 0, result.stderr);
   for (const line of ['would create group qemusers', 'would add alice to group qemusers', 'would setcap cap_net_admin+ep /usr/lib/qemu/qemu-bridge-helper',
     'would write /etc/qemu/qemu-script-bridge.conf', 'would write /etc/qemu/bridge.conf', 'would write /etc/udev/rules.d/70-qemu-script.rules',
@@ -62,12 +62,14 @@ test('setup --dry-run lists every change and makes none', async () => {
     assert.ok(result.stdout.split('\n').includes(line), `missing: ${line}\n${result.stdout}`);
   }
   assert.equal(await snapshot(root), before);
+  const plain = await tool(['setup', '--dry-run', '--root', root, '--user', 'alice', '--binary', binary]);
+  assert.not.match(plain.stdout, /setcap/, 'without bridges to allow, the helper needs no capability');
 });
 
 test('setup prepares the host; a second run changes nothing; --undo puts everything back', async () => {
   const root = makeRoot();
   const before = await snapshot(root);
-  const first = await tool(['setup', '--root', root, '--user', 'alice', '--binary', binary]);
+  const first = await tool(['setup', '--root', root, '--user', 'alice', '--allow-bridge', 'br0', '--binary', binary]);
   assert.is(first.exitCode, 0, first.stderr);
   assert.match(first.stdout, /^create group qemusers$/m);
   const group = readFileSync(`${root}/etc/group`, 'utf8').split('\n').find((line) => line.startsWith('qemusers:'))!;
@@ -82,7 +84,7 @@ test('setup prepares the host; a second run changes nothing; --undo puts everyth
   assert.match(readFileSync(`${root}/etc/udev/rules.d/70-qemu-script.rules`, 'utf8'), /KERNEL=="tap\*", GROUP="qemusers", MODE="0660"\nKERNEL=="vhost-net", GROUP="qemusers", MODE="0660"/);
   assert.match(readFileSync(`${root}/etc/modules-load.d/qemu-script.conf`, 'utf8'), /^vhost_net$/m);
   assert.match(readFileSync(`${root}/etc/qemu/bridge.conf`, 'utf8'), /^include \/etc\/qemu\/qemu-script-bridge.conf$/m);
-  assert.match(readFileSync(`${root}/etc/qemu/qemu-script-bridge.conf`, 'utf8'), /^allow all$/m);
+  assert.is(readFileSync(`${root}/etc/qemu/qemu-script-bridge.conf`, 'utf8'), `${MARKER}\nallow br0\n`, 'only the bridge named, never allow all');
 
   const second = await tool(['setup', '--root', root, '--user', 'alice', '--binary', binary]);
   assert.is(second.stdout, 'nothing to change: this host is already set up');
@@ -90,6 +92,7 @@ test('setup prepares the host; a second run changes nothing; --undo puts everyth
   const doctor = await tool(['doctor', '--root', root, '--json']);
   const bridgeConf = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((check) => check.id === 'bridge-conf')!;
   assert.is(bridgeConf.status, 'ok', 'doctor follows the include setup wrote');
+  assert.match((bridgeConf as unknown as { message: string }).message, /allows br0; the tool's own bridges need no entry/);
 
   const undo = await tool(['setup', '--undo', '--root', root, '--user', 'alice', '--binary', binary]);
   assert.is(undo.exitCode, 0, undo.stderr);
@@ -125,9 +128,15 @@ test('setup refuses a binary others can replace (it would be root for them)', as
   assert.match(missing.stderr, /does not exist; give the installed executable with --binary/);
   const unsafe = mkdtempSync('/tmp/qs-unsafe-');
   copyFileSync(BINARY, `${unsafe}/qemu-script`);
-  const refused = await tool(['setup', '--root', root, '--binary', `${unsafe}/qemu-script`]);
+  const before = await snapshot(root);
+  const refused = await tool(['setup', '--root', root, '--user', 'alice', '--binary', `${unsafe}/qemu-script`]);
   assert.is(refused.exitCode, 2);
   assert.match(refused.stderr, /\/tmp is writable by others than root/);
+  assert.equal(await snapshot(root), before, 'a refused setup changes nothing, not even the group');
+  const badBridge = await tool(['setup', '--root', root, '--allow-bridge', 'a;b', '--binary', binary]);
+  assert.is(badBridge.exitCode, 2);
+  assert.match(badBridge.stderr, /setup --allow-bridge: "a;b" is not a bridge name/);
+  assert.equal(await snapshot(root), before);
   rmSync(unsafe, { recursive: true, force: true });
 });
 
@@ -150,23 +159,31 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   assert.is(result.exitCode, json.some((c) => c.status === 'fail') ? 1 : 0);
 });
 
-test('doctor: a missing bridge.conf fails with the command that fixes it', async () => {
+test('doctor: no bridge.conf is fine (the tool makes its own TAPs); "allow all" is a warning with its fix', async () => {
   const root = makeRoot();
-  const result = await tool(['doctor', '--root', root]);
-  assert.is(result.exitCode, 1);
-  assert.match(result.stdout, /^fail bridge-conf +\/etc\/qemu\/bridge.conf missing/m);
-  assert.match(result.stdout, /fix: or: echo 'allow all' \| sudo tee -a \/etc\/qemu\/bridge.conf/);
+  const missing = await tool(['doctor', '--root', root]);
+  assert.match(missing.stdout, /^ok +bridge-conf +\/etc\/qemu\/bridge.conf allows no existing bridge; the tool's own bridges need no entry$/m);
+  mkdirSync(`${root}/etc/qemu`);
+  writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow all\n');
+  const all = await tool(['doctor', '--root', root]);
+  assert.match(all.stdout, /^warn bridge-conf +\/etc\/qemu\/bridge.conf allows all bridges: every member may attach a guest to any bridge/m);
+  assert.match(all.stdout, /fix: remove "allow all" from \/etc\/qemu\/bridge.conf/);
 });
 
-test('doctor as a user outside the group: group, sudo and helper capability fail, with fixes', async () => {
+test('doctor as a user outside the group: group and sudo fail with fixes; the helper\'s capability matters only for allowed bridges', async () => {
+  const root = makeRoot();
+  chmodSync(root, 0o755);
   // A normal user's environment: Debian's default PATH (no /usr/sbin), not root's.
-  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor'], { reject: false, extendEnv: false, env: USER_ENV('nobody', '/nonexistent') });
-  assert.is(result.exitCode, 1);
-  assert.match(result.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);
-  assert.match(result.stdout, /^fail sudo +sudo -n qemu-script net-helper is not allowed/m);
-  const helperHasCap = /cap_net_admin/.test((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout);
-  if (helperHasCap) assert.match(result.stdout, /^ok +bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper has cap_net_admin$/m);
-  else assert.match(result.stdout, /^fail bridge-helper .*lacks cap_net_admin.*\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m);
+  const asNobody = () => execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root], { reject: false, extendEnv: false, env: USER_ENV('nobody', '/nonexistent') });
+  const plain = await asNobody();
+  assert.is(plain.exitCode, 1);
+  assert.match(plain.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);
+  assert.match(plain.stdout, /^fail sudo +sudo -n qemu-script net-helper is not allowed/m);
+  assert.match(plain.stdout, /^ok +bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper not needed: no existing bridge is allowed to members/m);
+  mkdirSync(`${root}/etc/qemu`);
+  writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow br0\n');
+  const allowed = await asNobody();
+  assert.match(allowed.stdout, /^fail bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper lacks cap_net_admin: guests cannot join br0\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m);
 });
 
 test.run();
