@@ -24,6 +24,7 @@ function planWith(options: LaunchOptions, context: ToolContext) {
     disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand,
     // Addresses, routes and the bridge ACL matter only where a bridge is joined or made.
     bridges: options.net.some((item) => item.kind === 'bridge' || item.kind === 'bridged'),
+    netNames: options.net.flatMap((item) => (item.kind === 'bridge' ? [item.name] : [])),
   });
   const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
   return { facts, plan: planLaunch(options, facts) };

@@ -56,7 +56,9 @@ export async function netHelperMain(args: string[], env: Record<string, string |
   const name = checked(words[0], INTERFACE_NAME, 'name');
   const guest = checked(words[1], GUEST_NAME, 'guest name');
   const outcome = await release(kindName, name, { uid, guest }, options, (record) => {
-    if (!record) throw refuse(`${name} was not created by qemu-script; it is left alone`);
+    // An interface the tool did not record is refused by name; a rule set or setting it never needed is nothing to undo.
+    if (!record && kind.makesInterface) throw refuse(`${name} was not created by qemu-script; it is left alone`);
+    if (!record) return;
     if (uid !== 0 && !record.users.some((user) => user.uid === uid && user.guest === guest)) {
       throw refuse(`${name} is not held by your guest ${guest}`);
     }

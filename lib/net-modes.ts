@@ -1,5 +1,6 @@
 import { HostError, UsageError } from './errors.ts';
 import { macvtapName, tapName } from './names.ts';
+import { firewallRules, NO_FIREWALL } from './firewall.ts';
 import { aclAllows } from './host-access.ts';
 import { describePrefix, hostAddressProblem, prefixClash } from './host-address.ts';
 import { dhcpConfigOf, hostCidrOf } from './networks.ts';
@@ -169,6 +170,9 @@ function checkRealisable(network: NetworkDef, context: NetContext): void {
   if (clash) {
     throw new UsageError(`--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; redefine the network (qemu-script net rm/create) or remove the clash`);
   }
+  if (network.nat && !context.facts.defaultRouteInterface) {
+    throw new HostError(`--net ${network.name}: the network does NAT out of the default route, and this host has none`);
+  }
   if (network.dhcp && !context.facts.dnsmasq) {
     throw new HostError(`--net ${network.name}: the network's DHCP server needs dnsmasq, which is not installed: ${INSTALL_HINT.dnsmasq}`);
   }
@@ -190,6 +194,12 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
   if (network.dhcp) {
     const dir = networkRunDir(context.facts.registryDir, network.name);
     actions.push({ kind: 'dhcp', network: network.name, mac: nic.mac, guest: context.guest, config: dhcpConfigOf(network), dir });
+  }
+  if (first) {
+    if (network.nat) actions.push({ kind: 'forward', network: network.name, guest: context.guest });
+    // As this host's firewall looks now; decided again, under the lock, when the network is realised.
+    const rules = firewallRules(network, context.facts.defaultRouteInterface, context.facts.firewall ?? NO_FIREWALL);
+    actions.push({ kind: 'firewall', network: network.name, guest: context.guest, subnet: network.subnet, nat: network.nat, rules });
   }
   const traits = [network.subnet, `host ${network.hostIp}`, ...(network.dhcp ? ['DHCP'] : []), ...(network.nat ? ['NAT'] : [])];
   return {

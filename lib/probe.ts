@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
 import { bridgeAcl, canOpenReadWrite, canRead, readText } from './host-access.ts';
 import { contains, formatIp, parseCidr, parseIp } from './ipv4.ts';
+import { probeFirewall } from './firewall.ts';
 import { readNetworks } from './networks.ts';
 import { configDir, registryDirFor, runtimeDirFor } from './paths.ts';
 import { probeSync } from './runner.ts';
@@ -235,6 +236,8 @@ export interface ProbeInput {
   disks: DiskRequest[];
   /** A bridge may be joined or made: read the host's addresses and routes, and the bridge helper's ACL. */
   bridges: boolean;
+  /** Names written with --net: when one is a defined network, root reads the host's firewall too. */
+  netNames?: string[];
   settings: Settings;
   cwd: string;
   env: Record<string, string | undefined>;
@@ -247,6 +250,8 @@ export function probeHost(input: ProbeInput): HostFacts {
   const roots = input.roots ?? REAL_ROOTS;
   const uid = process.getuid?.() ?? 0;
   const runtimeDir = runtimeDirFor(uid, input.env);
+  const networks = readNetworks(configDir(uid, input.env));
+  const realises = (input.netNames ?? []).some((name) => name in networks);
   const { interfaces, macs } = probeInterfaces(roots);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
@@ -268,10 +273,11 @@ export function probeHost(input: ProbeInput): HostFacts {
     disks,
     usbDevices: probeUsb(roots),
     firmwareReadable: canRead(input.settings.efiFirmware),
-    networks: readNetworks(configDir(uid, input.env)),
+    networks,
     networksUp: [],
     dnsmasq: findSystemTool('dnsmasq'),
     prefixes: input.bridges ? probePrefixes(roots) : [],
     bridgeAcl: input.bridges ? bridgeAcl('') : undefined,
+    firewall: realises && uid === 0 ? probeFirewall() : undefined,
   };
 }

@@ -20,4 +20,6 @@ export function findSystemTool(name: string, dirs: readonly string[] = SYSTEM_DI
 /** What to tell a user who lacks a Debian package the tool needs. */
 export const INSTALL_HINT: Readonly<Record<string, string>> = {
   dnsmasq: 'sudo apt-get install dnsmasq-base',
+  nft: 'sudo apt-get install nftables',
+  iptables: 'sudo apt-get install iptables',
 };

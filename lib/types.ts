@@ -92,6 +92,27 @@ export interface DiskFacts {
   detail?: string;
 }
 
+/** The host's firewall situation, as far as a defined network is concerned. */
+export interface FirewallFacts {
+  /** iptables' FORWARD policy, when iptables is installed and readable (root). */
+  forwardPolicy?: string;
+  /** Docker's chain for the administrator's own rules, jumped to first from FORWARD. */
+  dockerUser: boolean;
+  firewalld: boolean;
+  ufw: boolean;
+}
+
+/** One command that adds a rule and the one that takes it back. */
+export interface RuleCommand {
+  add: string[];
+  remove: string[];
+}
+
+/** Every command that lets one network through the host, in the order they are added. */
+export interface FirewallRules {
+  commands: RuleCommand[];
+}
+
 /** A defined network (SPEC §7): a bridge with a host address, optionally DHCP/DNS and NAT, realised on demand. */
 export interface NetworkDef {
   name: string;
@@ -144,6 +165,8 @@ export interface HostFacts {
   prefixes: HostPrefix[];
   /** qemu-bridge-helper's ACL (bridge.conf with its includes); undefined when missing or not read. */
   bridgeAcl?: string[];
+  /** The host's firewall situation, read (as root) when a defined network may be realised. */
+  firewall?: FirewallFacts;
 }
 
 // ---- the plan ----
@@ -160,6 +183,10 @@ export type HostAction =
   | { kind: 'macvtap'; name: string; parent: string; mac: string; guest: string; node: string }
   /** A TAP on a bridge of the tool, owned by uid `owner` (the guest's user), opened by QEMU by name. */
   | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }
+  /** net.ipv4.ip_forward on while a NAT network is up, put back afterwards if the tool turned it on. */
+  | { kind: 'forward'; network: string; guest: string }
+  /** What a defined network needs from the host's firewall (NAT, forwarding past a DROP policy); `rules` as planned. */
+  | { kind: 'firewall'; network: string; guest: string; subnet: string; nat: boolean; rules: FirewallRules }
   /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
   /** `dir`: the server's pidfile, leases and registrations, beside the registry. */
   | { kind: 'dhcp'; network: string; mac: string; guest: string; config: DhcpConfig; dir: string };

@@ -63,7 +63,10 @@ test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async
   assert.is(result.exitCode, 0, result.stderr);
   const lines = result.stdout.split('\n');
   const qemuAt = lines.indexOf('# QEMU');
-  assert.equal(lines.slice(1, qemuAt), ['ip link add name vmnet0 type bridge', 'ip addr add 192.168.255.5/24 dev vmnet0', 'ip link set vmnet0 up']);
+  assert.equal(lines.slice(1, qemuAt), [
+    'ip link add name vmnet0 type bridge', 'ip addr add 192.168.255.5/24 dev vmnet0', 'ip link set vmnet0 up',
+    'ip tuntap add dev qtap0 mode tap vnet_hdr user 0', 'ip link set dev qtap0 master vmnet0 up',
+  ]);
   assert.match(lines[qemuAt + 1], /^qemu-system-x86_64 -nodefaults -machine accel=tcg -m 512 -name disk /);
   assert.ok(lines.includes('ip link del vmnet0  # only when no other guest uses it'));
   assert.ok(lines.some((line) => /^# SSH on localhost:\d+$/.test(line)));
@@ -84,8 +87,10 @@ test('dry run --json: the whole plan as one object', async () => {
   const plan = JSON.parse(result.stdout);
   assert.is(plan.qemu.argv[0], 'qemu-system-x86_64');
   assert.ok(Array.isArray(plan.qemu.fds));
-  assert.equal(plan.host.map((c: { argv: string[] }) => c.argv.join(' ')), ['ip link add name vmnet5 type bridge', 'ip link set vmnet5 up']);
-  assert.equal(plan.cleanup.map((c: { argv: string[] }) => c.argv.join(' ')), ['ip link del vmnet5']);
+  assert.equal(plan.host.map((c: { argv: string[] }) => c.argv.join(' ')), [
+    'ip link add name vmnet5 type bridge', 'ip link set vmnet5 up', 'ip tuntap add dev qtap0 mode tap vnet_hdr user 0', 'ip link set dev qtap0 master vmnet5 up',
+  ]);
+  assert.equal(plan.cleanup.map((c: { argv: string[] }) => c.argv.join(' ')), ['ip link del qtap0', 'ip link del vmnet5']);
   assert.ok(plan.messages.some((m: string) => /^SSH on localhost:\d+$/.test(m)));
   assert.ok(Array.isArray(plan.warnings));
   assert.not.ok(existsSync(marker));

@@ -50,6 +50,15 @@ const DNSMASQ = (network: string, bridge: string, range: string, router = '--dhc
 ].join(' ');
 const dhcpNote = (mac: string, range: string, network: string) => `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and /run/qemu-script/net/${network}/names`;
 const dhcpCleanup = (network: string) => [`pkill -F /run/qemu-script/net/${network}/dnsmasq.pid`, `rm -rf /run/qemu-script/net/${network}`];
+const FIREWALL_NOTHING = (network: string) => `# the host's firewall needs nothing for ${network} (decided again when it is realised)`;
+const FORWARD_ON = 'sysctl -q -w net.ipv4.ip_forward=1';
+const FORWARD_OFF = 'sysctl -q -w net.ipv4.ip_forward=0';
+const NAT_NFT = [
+  'nft add table ip qemu_script_natnet',
+  'nft add chain ip qemu_script_natnet postrouting { type nat hook postrouting priority srcnat; policy accept; }',
+  'nft add rule ip qemu_script_natnet postrouting ip saddr 192.168.57.0/24 oifname eth0 masquerade comment "qemu-script natnet"',
+];
+const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string) => `iptables ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
 const lab = { name: 'lab', subnet: '10.77.0.0/24', hostIp: '10.77.0.1', dhcp: true, nat: false, builtin: false };
 const labStatic = { name: 'lab2', subnet: '10.78.0.0/16', hostIp: '10.78.255.254', dhcp: false, nat: false, builtin: false };
 
@@ -227,6 +236,7 @@ const ROWS: Row[] = [
       ...tapHost('qtap0', 'hostonly'),
       `${DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0')}`,
       dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly'),
+      FIREWALL_NOTHING('hostonly'),
     ],
     cleanup: [...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
     messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, DHCP\)$/], warnings: [NO_VHOST],
@@ -240,8 +250,10 @@ const ROWS: Row[] = [
       ...tapHost('qtap0', 'natnet'),
       `${DNSMASQ('natnet', 'natnet', '192.168.57.2,192.168.57.254,255.255.255.0', '--dhcp-option=option:router,192.168.57.1', [])}`,
       dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
+      FORWARD_ON,
+      ...NAT_NFT,
     ],
-    cleanup: [...dhcpCleanup('natnet'), 'ip link del qtap0', 'ip link del natnet'],
+    cleanup: ['nft delete table ip qemu_script_natnet', FORWARD_OFF, ...dhcpCleanup('natnet'), 'ip link del qtap0', 'ip link del natnet'],
     messages: [/^NIC 1 on network natnet \(192\.168\.57\.0\/24, host 192\.168\.57\.1, DHCP, NAT\)$/], warnings: [NO_VHOST],
   },
   {
@@ -252,6 +264,7 @@ const ROWS: Row[] = [
     host: [
       '# lab exists (another guest\'s): joined', ...tapHost('qtap0', 'lab'),
       DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'), dhcpNote(MAC0, '10.77.0.2-10.77.0.254', 'lab'),
+      FIREWALL_NOTHING('lab'),
       ...tapHost('qtap1', 'lab'),
       DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'), dhcpNote(MAC1, '10.77.0.2-10.77.0.254', 'lab'),
     ],
@@ -264,10 +277,52 @@ const ROWS: Row[] = [
     argv: ['--net', 'lab2', '--host-ip', '192.168.9.1/24'],
     facts: { networks: { lab2: labStatic } },
     netdevs: [TAPDEV(0, 'qtap0')],
-    host: [...bridgeHostCommands('lab2', '10.78.255.254/16'), ...tapHost('qtap0', 'lab2')],
+    host: [...bridgeHostCommands('lab2', '10.78.255.254/16'), ...tapHost('qtap0', 'lab2'), FIREWALL_NOTHING('lab2')],
     cleanup: ['ip link del qtap0', 'ip link del lab2'],
     messages: [/^NIC 1 on network lab2 \(10\.78\.0\.0\/16, host 10\.78\.255\.254\)$/],
     warnings: [NO_VHOST, /--host-ip 192\.168\.9\.1\/24 ignored/],
+  },
+  {
+    name: 'natnet on a Docker host: masquerade, and the bridge accepted in DOCKER-USER (guests, out, and back)',
+    argv: ['--net', 'natnet'],
+    facts: { firewall: { forwardPolicy: 'DROP', dockerUser: true, firewalld: false, ufw: false } },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      ...bridgeHostCommands('natnet', '192.168.57.1/24'), ...tapHost('qtap0', 'natnet'),
+      `${DNSMASQ('natnet', 'natnet', '192.168.57.2,192.168.57.254,255.255.255.0', '--dhcp-option=option:router,192.168.57.1', [])}`,
+      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
+      FORWARD_ON,
+      ...NAT_NFT,
+      iptablesRule('-I', 'DOCKER-USER', '-i natnet -o natnet', 'natnet'),
+      iptablesRule('-I', 'DOCKER-USER', '-i natnet -o eth0 -s 192.168.57.0/24', 'natnet'),
+      iptablesRule('-I', 'DOCKER-USER', '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED', 'natnet'),
+    ],
+    cleanup: [
+      iptablesRule('-D', 'DOCKER-USER', '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED', 'natnet'),
+      iptablesRule('-D', 'DOCKER-USER', '-i natnet -o eth0 -s 192.168.57.0/24', 'natnet'),
+      iptablesRule('-D', 'DOCKER-USER', '-i natnet -o natnet', 'natnet'),
+      'nft delete table ip qemu_script_natnet', FORWARD_OFF, ...dhcpCleanup('natnet'), 'ip link del qtap0', 'ip link del natnet',
+    ],
+    messages: [/network natnet/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'hostonly behind a FORWARD DROP without Docker, with firewalld and ufw: guests accepted in FORWARD, the bridge trusted, DHCP/DNS allowed in',
+    argv: ['--net', 'hostonly'],
+    facts: { firewall: { forwardPolicy: 'DROP', dockerUser: false, firewalld: true, ufw: true } },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24'), ...tapHost('qtap0', 'hostonly'),
+      `${DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0')}`,
+      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly'),
+      iptablesRule('-I', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
+      'firewall-cmd --zone=trusted --add-interface=hostonly',
+      'ufw allow in on hostonly',
+    ],
+    cleanup: [
+      'ufw delete allow in on hostonly', 'firewall-cmd --zone=trusted --remove-interface=hostonly', iptablesRule('-D', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
+      ...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly',
+    ],
+    messages: [/network hostonly/], warnings: [NO_VHOST],
   },
   {
     name: 'a normal user on hostonly: the helper gets the network\'s name and the NIC, never addresses',
@@ -278,8 +333,10 @@ const ROWS: Row[] = [
       'sudo -n /usr/local/bin/qemu-script net-helper bridge-add hostonly guest',
       'sudo -n /usr/local/bin/qemu-script net-helper tap-add qtap0 hostonly guest',
       `sudo -n /usr/local/bin/qemu-script net-helper dhcp-add hostonly ${MAC0} guest`,
+      'sudo -n /usr/local/bin/qemu-script net-helper firewall-add hostonly guest',
     ],
     cleanup: [
+      'sudo -n /usr/local/bin/qemu-script net-helper firewall-del hostonly guest',
       'sudo -n /usr/local/bin/qemu-script net-helper dhcp-del hostonly guest',
       'sudo -n /usr/local/bin/qemu-script net-helper tap-del qtap0 guest',
       'sudo -n /usr/local/bin/qemu-script net-helper bridge-del hostonly guest',
@@ -345,6 +402,7 @@ const REFUSALS: Array<{ name: string; argv: string[]; facts?: Partial<HostFacts>
     facts: { prefixes: [{ cidr: '192.168.56.1/24', dev: 'vboxnet0', what: 'address' }] },
     error: UsageError, message: /--net hostonly: its subnet 192\.168\.56\.0\/24 overlaps address 192\.168\.56\.1\/24 on vboxnet0 on this host/,
   },
+  { name: 'a NAT network on a host with no default route', argv: ['--net', 'natnet'], facts: { defaultRouteInterface: undefined }, error: HostError, message: /--net natnet: the network does NAT out of the default route, and this host has none/ },
   {
     name: 'a network whose bridge name another interface holds', argv: ['--net', 'natnet'], facts: { interfaces: { eth0: { kind: 'physical' }, natnet: { kind: 'bridge' } } },
     error: UsageError, message: /--net natnet: an interface named natnet exists and was not made by qemu-script/,

@@ -86,9 +86,10 @@ test('env: VM_VHOSNET (old misspelling) is read, VM_VHOSTNET wins', () => {
 });
 
 test('env: VM_NET, VM_VIDEO, VM_HDDRIVER, VM_HELPER and VM_QEMU are defaults', () => {
-  const result = plan(['a.qcow2'], { ...disk('a.qcow2'), vhostNetUsable: false }, { VM_NET: 'tap:1', VM_VIDEO: 'none', VM_HDDRIVER: 'virtio-blk', VM_HELPER: '/opt/helper', VM_QEMU: '/opt/qemu' });
+  const lan = { interfaces: { br0: { kind: 'bridge' as const } }, bridgeAcl: ['allow br0'] };
+  const result = plan(['a.qcow2'], { ...disk('a.qcow2'), ...lan, vhostNetUsable: false }, { VM_NET: 'tap:1,br0', VM_VIDEO: 'none', VM_HDDRIVER: 'virtio-blk', VM_HELPER: '/opt/helper', VM_QEMU: '/opt/qemu' });
   assert.is(result.qemu.argv[0], '/opt/qemu');
-  assert.equal(valuesOf(result.qemu.argv, '-netdev'), ['bridge,id=nic0,br=vmnet1,helper=/opt/helper']);
+  assert.equal(valuesOf(result.qemu.argv, '-netdev'), ['tap,id=nic0,ifname=qtap0,script=no,downscript=no', 'bridge,id=nic1,br=br0,helper=/opt/helper']);
   assert.equal(valuesOf(result.qemu.argv, '-display'), ['none']);
   assert.ok(valuesOf(result.qemu.argv, '-device').includes('virtio-blk,drive=disk0,iothread=iothread0,bootindex=0'));
   const overridden = plan(['a.qcow2', '--net', 'u', '--display', 'vnc'], disk('a.qcow2'), { VM_NET: 'tap:1', VM_VIDEO: 'none' });

@@ -2,6 +2,8 @@
 import type { ActionKindName, HostAction } from '../types.ts';
 import { bridge } from './bridge.ts';
 import { dhcp } from './dhcp.ts';
+import { firewall } from './firewall.ts';
+import { forward } from './forward.ts';
 import type { ActionKind } from './kind.ts';
 import { macvtap } from './macvtap.ts';
 import { tap } from './tap.ts';
@@ -11,6 +13,8 @@ export const ACTION_KINDS: { [K in ActionKindName]: ActionKind<Extract<HostActio
   tap,
   macvtap,
   dhcp,
+  forward,
+  firewall,
 };
 
 export const KIND_NAMES = Object.keys(ACTION_KINDS) as ActionKindName[];

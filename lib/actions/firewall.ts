@@ -1,0 +1,85 @@
+// What a defined network needs from the host's firewall: NAT out of the default
+// route, and forwarding past a DROP policy (Docker's) in the chain that really
+// decides. Decided under the lock from the host as it is then; every command
+// is recorded before it runs and taken back with the network's last guest.
+import { HostError } from '../errors.ts';
+import { firewallRules, probeFirewall } from '../firewall.ts';
+import { NETWORK_NAME } from '../names.ts';
+import { readNetworks } from '../networks.ts';
+import { defaultRouteFrom } from '../probe.ts';
+import { dropResource, findResource, recordIntent, type ResourceRecord } from '../registry.ts';
+import { run } from '../runner.ts';
+import { readText } from '../host-access.ts';
+import { findSystemTool, INSTALL_HINT } from '../system-tools.ts';
+import type { FirewallRules, HostAction } from '../types.ts';
+import { arity, checked, GUEST_NAME, refuse, type ActionKind } from './kind.ts';
+
+type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
+
+/** The command with its program found in the system's directories. */
+function resolved(argv: string[]): string[] {
+  const program = findSystemTool(argv[0]);
+  if (!program) throw new HostError(`the firewall rules need ${argv[0]}, which is not installed${INSTALL_HINT[argv[0]] ? `: ${INSTALL_HINT[argv[0]]}` : ''}`);
+  return [program, ...argv.slice(1)];
+}
+
+/** Takes back what the rules added, newest first; a rule already gone is fine. */
+async function removeAll(rules: FirewallRules, verbose: boolean): Promise<void> {
+  for (const command of [...rules.commands].reverse()) {
+    if (command.remove.length > 0) await run(resolved(command.remove), { verbose }).catch(() => undefined);
+  }
+}
+
+export const firewall: ActionKind<FirewallAction> = {
+  makesInterface: false,
+
+  key: (action) => action.network,
+
+  show: (action) => ({
+    apply: action.rules.commands.length > 0
+      ? action.rules.commands.map((command) => ({ argv: command.add }))
+      : [{ argv: [], note: `the host's firewall needs nothing for ${action.network} (decided again when it is realised)` }],
+    undo: [...action.rules.commands].reverse().filter((command) => command.remove.length > 0).map((command) => ({ argv: command.remove, note: 'with the network\'s last guest' })),
+  }),
+
+  request: (action) => [action.network, action.guest],
+
+  fromRequest(words, caller) {
+    arity(words, 2, 2, 'firewall-add takes NETWORK GUEST');
+    const name = checked(words[0], NETWORK_NAME, 'network name');
+    const guest = checked(words[1], GUEST_NAME, 'guest name');
+    // NAT and the subnet come from root's definition alone.
+    const network = readNetworks(caller.config)[name];
+    if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
+    return { kind: 'firewall', network: name, guest, subnet: network.subnet, nat: network.nat, rules: { commands: [] } };
+  },
+
+  async acquire(action, user, context) {
+    const existing = findResource(context.tx.registry, 'firewall', action.network, context.netns);
+    if (existing) {
+      existing.users.push(user);
+      return 'joined';
+    }
+    const uplink = defaultRouteFrom(readText('/proc/net/route') ?? '', readText('/proc/net/ipv6_route') ?? '');
+    if (action.nat && !uplink) throw new HostError(`network ${action.network} does NAT out of the default route, and this host has none`);
+    const rules = firewallRules({ name: action.network, subnet: action.subnet, nat: action.nat }, uplink, probeFirewall());
+    if (rules.commands.length === 0) return 'nothing needed';
+    const commands = rules.commands.map((command) => ({ add: resolved(command.add), remove: command.remove }));
+    const record: ResourceRecord = recordIntent(context.tx, {
+      kind: 'firewall', name: action.network, netns: context.netns, creator: user.uid, users: [user], data: { rules },
+    });
+    try {
+      for (const command of commands) await run(command.add, { verbose: context.verbose });
+    } catch (error) {
+      await removeAll(rules, context.verbose);
+      dropResource(context.tx.registry, record);
+      throw error;
+    }
+    record.state = 'done';
+    return 'rules added';
+  },
+
+  async destroy(record, context) {
+    if (context.here) await removeAll(record.data.rules as FirewallRules, context.verbose);
+  },
+};
