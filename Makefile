@@ -11,7 +11,7 @@ SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 .PHONY: all deps host-deps guest demo test unit typecheck e2e bench install clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
-HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin dnsmasq-base openssh-client
+HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin dnsmasq-base openssh-client nftables iptables
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: dist/qemu-script

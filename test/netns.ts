@@ -86,7 +86,8 @@ export class Netns {
     // Only servers of this test, by PID, if a failed assertion left any.
     for (const pid of this.servers()) process.kill(pid, 'SIGKILL');
     await execa('ip', ['netns', 'del', this.name], { reject: false });
-    rmSync(this.runtimeDir, { recursive: true, force: true });
+    // A supervisor still cleaning up may write in it a moment longer.
+    rmSync(this.runtimeDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     rmSync(this.configDir, { recursive: true, force: true });
   }
 }
@@ -166,15 +167,23 @@ export async function start(ns: Netns, name: string, args: string[]) {
 
 export async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void> {
   const ns = await Netns.create();
+  let failure: unknown;
   try {
     await body(ns);
-  } finally {
-    // Only our own guests, by PID, if a failed assertion left any.
+  } catch (error) {
+    failure = error;
+  }
+  try {
+    // Only our own guests and their supervisors, by PID, if a failed assertion left any.
     for (const guest of ns.guests()) {
-      const pid = ns.record(guest).qemu?.pid;
-      if (pid) process.kill(pid, 'SIGKILL');
+      const record = ns.record(guest);
+      for (const pid of [record.qemu?.pid, record.supervisor?.pid]) if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     await ns.destroy();
+  } catch (error) {
+    failure ??= error;
   }
+  // The test's own failure first: a cleanup error after it is a consequence.
+  if (failure) throw failure;
 }
 
