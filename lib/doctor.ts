@@ -7,7 +7,7 @@ import { helperArgv } from './privilege.ts';
 import { findSystemTool, INSTALL_HINT } from './system-tools.ts';
 import { probe } from './runner.ts';
 import { classifyInterface, defaultRouteFrom } from './probe.ts';
-import type { Settings } from './types.ts';
+import type { FirewallFacts, Settings } from './types.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -25,6 +25,8 @@ export interface DoctorContext {
   selfCommand: string[];
   /** Root's configuration directory (defined networks). */
   config: string;
+  /** The host's firewall as far as it can be read (all of it as root). */
+  firewall: FirewallFacts;
 }
 
 type Check = (context: DoctorContext) => Promise<Omit<CheckResult, 'id'>> | Omit<CheckResult, 'id'>;
@@ -114,12 +116,47 @@ const checkPing: Check = (context) => {
 
 const checkForward: Check = (context) => {
   if ((readText(`${context.host.procSys}/net/ipv4/ip_forward`) ?? '0').trim() === '1') return { status: 'ok', message: 'net.ipv4.ip_forward = 1' };
-  return { status: 'warn', message: 'net.ipv4.ip_forward = 0: only needed when the host routes for an internal network', fix: ['sudo sysctl -w net.ipv4.ip_forward=1'] };
+  return { status: 'ok', message: 'net.ipv4.ip_forward = 0: a NAT network turns it on while it is up, and the last one puts it back' };
+};
+
+/** The FORWARD policy as root reads it; a normal user cannot. */
+const policyOf = (context: DoctorContext) => (context.host.uid === 0 ? context.firewall.forwardPolicy : undefined);
+const AS_ROOT = 'sudo qemu-script doctor   # reads the firewall';
+
+const checkForwardPolicy: Check = (context) => {
+  const policy = policyOf(context);
+  if (context.host.uid !== 0) return { status: 'ok', message: 'the FORWARD policy is root\'s to read', fix: [AS_ROOT] };
+  if (policy === 'DROP') {
+    const chain = context.firewall.dockerUser ? 'DOCKER-USER' : 'FORWARD';
+    return { status: 'ok', message: `iptables FORWARD policy DROP: a defined network's bridge is accepted in ${chain} while it is up, and the rules go with it` };
+  }
+  return { status: 'ok', message: `iptables FORWARD policy ${policy ?? 'none (no iptables)'}: defined networks need no forwarding rule` };
+};
+
+const checkDocker: Check = (context) => {
+  const present = existsSync('/var/run/docker.sock') || context.firewall.dockerUser;
+  if (!present) return { status: 'ok', message: 'Docker not present' };
+  return { status: 'ok', message: 'Docker present: its FORWARD DROP is answered in DOCKER-USER, as Docker documents, for defined networks' };
+};
+
+const checkFirewalld: Check = (context) => (context.firewall.firewalld
+  ? { status: 'ok', message: 'firewalld runs: a defined network\'s bridge joins the trusted zone while it is up (runtime only, never permanent)' }
+  : { status: 'ok', message: 'firewalld not running' });
+
+const checkUfw: Check = (context) => {
+  if (context.firewall.ufw) return { status: 'ok', message: 'ufw is active: a defined network gets an allow-in rule and (NAT) a route rule while it is up' };
+  return { status: 'ok', message: context.host.uid === 0 || !findSystemTool('ufw') ? 'ufw not active' : 'ufw installed; whether it is active is root\'s to read', ...(context.host.uid === 0 ? {} : { fix: [AS_ROOT] }) };
 };
 
 const checkBrNetfilter: Check = (context) => {
   if ((readText(`${context.host.procSys}/net/bridge/bridge-nf-call-iptables`) ?? '0').trim() !== '1') return { status: 'ok', message: 'bridged traffic bypasses iptables (no br_netfilter trap)' };
-  return { status: 'warn', message: 'br_netfilter sends bridged traffic through iptables: a FORWARD DROP policy (Docker sets one) silently drops traffic on every bridge, vmnetN included', fix: ['sudo sysctl -w net.bridge.bridge-nf-call-iptables=0', 'or: sudo iptables -I FORWARD -i vmnet+ -j ACCEPT'] };
+  const policy = policyOf(context);
+  if (policy === 'ACCEPT' || (context.host.uid === 0 && policy === undefined)) return { status: 'ok', message: 'br_netfilter is on, and FORWARD accepts: bridged traffic passes' };
+  return {
+    status: 'warn',
+    message: `br_netfilter sends bridged traffic through iptables${policy ? ' and FORWARD drops it' : ''}: vmnetN and br:NAME bridges lose guest-to-guest traffic (defined networks are handled)`,
+    fix: ['use a defined network (--net hostonly, or qemu-script net create)', 'or: sudo iptables -I FORWARD -i vmnet+ -o vmnet+ -j ACCEPT'],
+  };
 };
 
 const checkWifi: Check = (context) => {
@@ -167,7 +204,8 @@ const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
 // One entry per check, in the order a user fixes things.
 export const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf], ['tun', checkTun],
-  ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['br-netfilter', checkBrNetfilter],
+  ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['forward-policy', checkForwardPolicy],
+  ['docker', checkDocker], ['firewalld', checkFirewalld], ['ufw', checkUfw], ['br-netfilter', checkBrNetfilter],
   ['wifi', checkWifi], ['networkmanager', checkNetworkManager], ['group', checkGroup], ['sudo', checkSudo], ['dnsmasq', checkDnsmasq],
   ['uefi', checkOvmf],
 ];

@@ -3,6 +3,7 @@
 import { toolContext, type ToolContext } from './context.ts';
 import { renderDoctor, runDoctor } from './doctor.ts';
 import { UsageError } from './errors.ts';
+import { probeFirewall } from './firewall.ts';
 import { down, gc, ps } from './guest-commands.ts';
 import { currentUser } from './host-access.ts';
 import { ensureOwnDir } from './lock.ts';
@@ -120,7 +121,8 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
       const root = rootDir(flags.root, 'doctor');
       const group = text(flags.group) ?? 'qemusers';
       const host = { root, procSys: '/proc/sys', sys: '/sys', ...currentUser() };
-      const results = await runDoctor({ host, settings: readSettings(process.env), group, selfCommand: context.selfCommand, config: context.config });
+      const firewall = probeFirewall();
+      const results = await runDoctor({ host, settings: readSettings(process.env), group, selfCommand: context.selfCommand, config: context.config, firewall });
       process.stdout.write(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
       return results.some((result) => result.status === 'fail') ? 1 : 0;
     },

@@ -66,6 +66,12 @@ for (const docker of [true, false]) {
   test(`natnet ${how}: out masqueraded, guest to guest, hostonly stays in, the firewall as it was`, () => withWan(docker, async (ns) => {
     const before = await firewallOf(ns);
     assert.is(before.forward, '0');
+    const doctor = (await ns.tool(['doctor'])).stdout;
+    assert.match(doctor, docker
+      ? /^ok +forward-policy +iptables FORWARD policy DROP: a defined network's bridge is accepted in DOCKER-USER while it is up/m
+      : /^ok +forward-policy +iptables FORWARD policy ACCEPT: defined networks need no forwarding rule$/m);
+    assert.match(doctor, docker ? /^ok +docker +Docker present: its FORWARD DROP is answered in DOCKER-USER/m : /^ok +docker +Docker not present$/m);
+    assert.match(doctor, /^ok +ip-forward +net\.ipv4\.ip_forward = 0: a NAT network turns it on while it is up/m);
     const a = await boot(ns, 'na', ['--net', 'natnet'], { if0: 'dhcp', banner: '7000', get: BANNER });
     const b = await boot(ns, 'nb', ['--net', 'natnet'], { if0: 'dhcp', get: `na:7000,${BANNER}` });
     const [, ip, dns, router] = await waitConsole(a, /E2E: DHCP eth0 ip=(\S+) dns=(\S*) router=(\S*)/);

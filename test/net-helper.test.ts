@@ -39,7 +39,6 @@ const REFUSED: Array<[string, string[], RegExp]> = [
   ['a DHCP server for a network that is not defined', ['dhcp-add', 'nosuchnet', 'de:ad:be:ef:00:01', 'g'], /no network nosuchnet is defined/],
   ['a DHCP server with a path for a network name', ['dhcp-add', '../etc', 'de:ad:be:ef:00:01', 'g'], /"..\/etc" is not a valid network name/],
   ['a DHCP registration of a multicast MAC', ['dhcp-add', 'hostonly', 'ff:ff:ff:ff:ff:ff', 'g'], /not a unicast MAC/],
-  ['releasing a network server it did not start', ['dhcp-del', 'hostonly', 'g'], /hostonly was not created by qemu-script/],
   ['a request with a kind it does not know', ['route-add', 'x', 'g'], /unknown request "route-add"/],
   ['an unknown request', ['rename', 'eth0', 'wan0'], /unknown request "rename"/],
   ['extra words', ['gc', 'now'], /gc takes no arguments/],
@@ -93,10 +92,14 @@ async function withLan(body: (ns: Netns) => Promise<void>) {
   }
 }
 
-/** What a request could change: links, addresses and routes of both families. */
+/** What a request could change: links, addresses and routes of both families, the firewall, ip_forward. */
 async function hostState(ns: Netns): Promise<string[]> {
   const show = async (...args: string[]) => (await ns.ip(...args)).stdout;
-  return [await show('-o', 'link', 'show'), await show('-o', 'addr', 'show'), await show('route', 'show', 'table', 'all'), await show('-6', 'route', 'show', 'table', 'all')];
+  const exec = async (...argv: string[]) => (await ns.exec(argv)).stdout;
+  return [
+    await show('-o', 'link', 'show'), await show('-o', 'addr', 'show'), await show('route', 'show', 'table', 'all'), await show('-6', 'route', 'show', 'table', 'all'),
+    await exec('nft', 'list', 'ruleset'), await exec('cat', '/proc/sys/net/ipv4/ip_forward'),
+  ];
 }
 
 // A member's hostile requests, each refused with exit 2 and no change: grows with every kind of host action.
@@ -118,6 +121,10 @@ const HOSTILE: Array<[string, string[], RegExp]> = [
   ['a TAP on a bridge the caller does not hold', ['tap-add', 'qtap7', 'br0', 'g'], /br0 is not a bridge of qemu-script that your guest g is on/],
   ['a TAP not named qtapN', ['tap-add', 'eth5', 'br0', 'g'], /"eth5" is not a valid TAP name/],
   ['a TAP with an absurd MTU', ['tap-add', 'qtap7', 'br0', 'g', '9999'], /MTU 9999 is outside 576-9000/],
+  ['forwarding for a network without NAT', ['forward-add', 'hostonly', 'g'], /hostonly is not a NAT network/],
+  ['forwarding for a network that is not defined', ['forward-add', 'nosuch', 'g'], /nosuch is not a NAT network/],
+  ['firewall rules for a network that is not defined', ['firewall-add', 'nosuch', 'g'], /no network nosuch is defined/],
+  ['firewall rules named like a table of someone else\'s', ['firewall-add', 'filter;x', 'g'], /"filter;x" is not a valid network name/],
 ];
 
 for (const [name, request, message] of HOSTILE) {
@@ -167,6 +174,16 @@ test('net-helper: a member\'s TAP goes only on a bridge their guest holds, owned
   assert.is((await helper(ns, 1000, ['tap-del', 'qtap3', 'web'])).exitCode, 0);
   assert.is((await helper(ns, 1000, ['bridge-del', 'vmnet3', 'web'])).exitCode, 0);
   assert.equal((await ns.links()).filter((link) => /^(vmnet|qtap)/.test(link)), []);
+}));
+
+test('net-helper: releasing a server, a rule set or a setting the tool never made does nothing', () => withHostileSetup(async (ns) => {
+  const before = await ns.links();
+  for (const kind of ['dhcp', 'firewall', 'forward']) {
+    const result = await helper(ns, 1000, [`${kind}-del`, kind === 'forward' ? 'ipv4' : 'hostonly', 'g']);
+    assert.is(result.exitCode, 0, result.stderr);
+    assert.is(result.stdout, 'unknown');
+  }
+  assert.equal(await ns.links(), before);
 }));
 
 test('net-helper refuses to run without root', async () => {
