@@ -1,12 +1,13 @@
 #!/usr/bin/env -S sh -c 'exec node --import "$(dirname "$(readlink -f "$0")")/node_modules/tsx/dist/loader.mjs" "$0" "$@"'
 // qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup,
 // and hands every other first word to the subcommand table.
+import { existsSync } from 'node:fs';
 import { toolContext, type ToolContext } from './lib/context.ts';
 import { exitCodeOf } from './lib/errors.ts';
 import { collectGarbage } from './lib/gc.ts';
 import { listRecords } from './lib/guests.ts';
 import { helpText } from './lib/help.ts';
-import { reserveGuest, runInBackground, runInForeground } from './lib/launch.ts';
+import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/launch.ts';
 import { ensureOwnDir, withLock } from './lib/lock.ts';
 import { parseArgs } from './lib/parse-args.ts';
 import { planLaunch } from './lib/plan.ts';
@@ -14,8 +15,9 @@ import { probeHost } from './lib/probe.ts';
 import { currentNetns } from './lib/proc.ts';
 import { readRegistry } from './lib/registry.ts';
 import { renderDryRun, renderDryRunJson } from './lib/render.ts';
+import { readSettings } from './lib/settings.ts';
 import { withReservations } from './lib/reservations.ts';
-import { findSubcommand, runSubcommand } from './lib/subcommands.ts';
+import { findSubcommand, firstWordTypo, runSubcommand } from './lib/subcommands.ts';
 import type { LaunchOptions } from './lib/types.ts';
 import { VERSION } from './lib/version.ts';
 
@@ -30,12 +32,17 @@ function planWith(options: LaunchOptions, context: ToolContext) {
   return { facts, plan: planLaunch(options, facts) };
 }
 
+function warn(warnings: string[], options: LaunchOptions): void {
+  if (options.quiet) return;
+  for (const warning of warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
+}
+
 async function launch(options: LaunchOptions): Promise<number> {
   const context = toolContext();
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
     const { plan } = planWith(options, context);
-    for (const warning of plan.warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
+    warn(plan.warnings, options);
     process.stdout.write(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
   }
@@ -44,17 +51,19 @@ async function launch(options: LaunchOptions): Promise<number> {
   // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
   const record = await withLock(context.runtimeDir, () => {
     const { facts, plan } = planWith(options, context);
-    for (const warning of plan.warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
+    warn(plan.warnings, options);
     return reserveGuest(context.runtimeDir, plan, facts, { netns: currentNetns(), registryDir: context.registryDir, verbose: options.verbose });
   });
   // --verbose: the whole plan up front (a background supervisor's own output goes to its log).
   if (options.verbose) process.stderr.write(renderDryRun(record.plan));
-  return options.foreground ? runInForeground(context.runtimeDir, record) : runInBackground(context.runtimeDir, record, context.selfCommand);
+  const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
+  return options.foreground ? runInForeground(context.runtimeDir, record, output) : runInBackground(context.runtimeDir, record, context.selfCommand, output);
 }
 
 async function main(argv: string[]): Promise<number> {
   const subcommand = findSubcommand(argv);
   if (subcommand) return runSubcommand(subcommand.command, subcommand.rest);
+  firstWordTypo(argv, existsSync);
   const parsed = parseArgs(argv, process.env);
   if (parsed.command === 'help') {
     process.stdout.write(helpText());
@@ -64,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`qemu-script ${VERSION}\n`);
     return 0;
   }
+  if (parsed.command === 'qemu-info') return runQemuInformational(readSettings(process.env).qemuBinary, parsed.argv);
   return launch(parsed.options);
 }
 

@@ -3,6 +3,9 @@ import { readText } from './host-access.ts';
 import { networkFile } from './paths.ts';
 import type { NicInfo } from './types.ts';
 
+/** QEMU's user network, as its guest sees it. */
+export const USER_NET_SUBNET = '10.0.2.0/24';
+
 /** QEMU's user network gives its first (and here only) DHCP client this address. */
 export const USER_NET_GUEST_IP = '10.0.2.15';
 

@@ -62,11 +62,31 @@ export function needsXhciForDisks(disks: DiskRequest[]): boolean {
 }
 
 /**
+ * What QEMU writing to these disks would break: one file given twice (two
+ * writers, one image), a block device the host has mounted or holds. With
+ * -snapshot QEMU writes to a temporary overlay, so a busy device may be read.
+ */
+function checkWriters(checked: Array<{ request: DiskRequest; facts: DiskFacts }>, snapshot: boolean): void {
+  const seen = new Map<string, string>();
+  for (const { request, facts } of checked) {
+    const first = facts.identity ? seen.get(facts.identity) : undefined;
+    if (first !== undefined) throw new UsageError(`disk "${request.path}" is the same ${facts.blockDevice ? 'device' : 'file'} as "${first}"; giving QEMU one disk twice corrupts it`);
+    if (facts.identity) seen.set(facts.identity, request.path);
+    if (facts.inUse && !snapshot) {
+      throw new UsageError(`disk "${request.path}" is ${facts.inUse}: a guest writing to it would corrupt it; unmount or release it first, or add -snapshot to keep the guest's writes in a temporary overlay`);
+    }
+  }
+}
+
+/**
  * QEMU arguments for the disks, in written order (BIOS boot order follows it).
  * `firstBootIndex` is 1 when the user boots a -kernel: QEMU gives bootindex 0 to it.
  */
-export function planDisks(requests: DiskRequest[], facts: Record<string, DiskFacts>, controller: DiskController, uefi: boolean, firstBootIndex = 0): string[] {
+export function planDisks(
+  requests: DiskRequest[], facts: Record<string, DiskFacts>, controller: DiskController, uefi: boolean, firstBootIndex = 0, snapshot = false,
+): string[] {
   const checked = requests.map((request) => ({ request, facts: checkDisk(request, facts[request.path]) }));
+  checkWriters(checked, snapshot);
   const argv = [...IOTHREAD];
   const controllersAdded = new Set<Layout>();
   const luns: Record<Layout, number> = { 'virtio-scsi': 0, 'virtio-blk': 0, usb: 0 };

@@ -20,7 +20,12 @@ function lockAgeMs(lock: string): number {
  * user made in /tmp beforehand could feed it records and sockets.
  */
 export function ensureOwnDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HostError(`cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours`);
+  }
   const stats = statSync(dir);
   if (stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0) {
     throw new HostError(`${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, or set QEMU_SCRIPT_RUNTIME_DIR`);

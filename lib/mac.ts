@@ -18,13 +18,17 @@ function isLocalUnicast(firstOctet: number): boolean {
   return (firstOctet & 0x01) === 0 && (firstOctet & 0x02) === 2;
 }
 
-/** VM_PREMAC: 1 to 6 octets whose first is locally administered unicast. */
-export function parseMacPrefix(text: string): number[] {
+/**
+ * VM_PREMAC: 1 to 6 octets of a unicast MAC. A vendor's (globally
+ * administered) prefix is accepted, as `vm` did, with a warning.
+ */
+export function parseMacPrefix(text: string): { octets: number[]; warning?: string } {
   const octets = parseOctets(text);
-  if (!octets || octets.length > 6 || !isLocalUnicast(octets[0])) {
-    throw new UsageError(`VM_PREMAC: "${text}" is not a usable MAC prefix (1-6 hex octets like de:ad:be:ef; the first octet must be locally administered unicast: second hex digit 2, 6, a or e)`);
+  if (!octets || octets.length > 6 || (octets[0] & 1) === 1) {
+    throw new UsageError(`VM_PREMAC: "${text}" is not a usable MAC prefix (1-6 hex octets like de:ad:be:ef, unicast: the first octet's second hex digit even)`);
   }
-  return octets;
+  if (isLocalUnicast(octets[0])) return { octets };
+  return { octets, warning: `VM_PREMAC ${text} is a vendor's (globally administered) prefix: guests may clash with real hardware on the LAN; a locally administered one (second hex digit 2, 6, a or e, like de:ad:be:ef) cannot` };
 }
 
 export function parseMac(text: string, what: string): string {

@@ -1,5 +1,5 @@
 import { HostError, UsageError } from './errors.ts';
-import { macvtapName, tapName } from './names.ts';
+import { macvtapName, tapName, VMNET_NAME } from './names.ts';
 import { firewallRules, NO_FIREWALL } from './firewall.ts';
 import { aclAllows } from './host-access.ts';
 import { describePrefix, hostAddressProblem, prefixClash } from './host-address.ts';
@@ -7,6 +7,7 @@ import { dhcpConfigOf, hostCidrOf } from './networks.ts';
 import { macvtapNodePath, networkRunDir } from './paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
+import { didYouMean } from './suggest.ts';
 import { INSTALL_HINT } from './system-tools.ts';
 import type { AddressSource, FdSpec, Forward, ForwardInfo, HostAction, HostFacts, NetItem, NetworkDef, Settings } from './types.ts';
 
@@ -22,6 +23,8 @@ export interface NetContext {
   /** --host-ip goes to the first bridge this guest creates, once. */
   hostIpAssigned: boolean;
   fwd: Forward[];
+  /** --ssh-port: a port, none, or (undefined) the first free from 10022. */
+  sshPort?: number | 'none';
   /** The user network's forwards, as `ps --json` shows them. */
   forwards: ForwardInfo[];
   ports: PortPicker;
@@ -62,18 +65,28 @@ function vhostFor(context: NetContext): { props: Record<string, string | number>
   return { props: { vhost: 'on', vhostfd: fd }, fds: [{ fd, path: context.settings.vhostNetDevice }] };
 }
 
-function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
-  const ssh = context.ports.firstFree(SSH_BASE_PORT);
-  const forwards = [`hostfwd=tcp:127.0.0.1:${ssh}-:22`];
-  const messages = [`SSH on localhost:${ssh}`];
-  context.forwards.push({ proto: 'tcp', host: '127.0.0.1', port: ssh, guest_port: 22 });
-  for (const forward of context.fwd) {
-    const port = context.ports.exactly(forward.hostPort, '--fwd');
-    forwards.push(`hostfwd=${forward.protocol}:127.0.0.1:${port}-:${forward.guestPort}`);
-    messages.push(`Forward ${forward.protocol} localhost:${port} -> guest port ${forward.guestPort}`);
-    context.forwards.push({ proto: forward.protocol, host: '127.0.0.1', port, guest_port: forward.guestPort });
+/** A host port the user asked for: exactly that one, and one this user may bind. */
+function exactPort(port: number, what: string, context: NetContext): number {
+  const start = context.facts.unprivilegedPortStart;
+  if (port < start && !context.facts.isRoot) {
+    throw new UsageError(`${what}: host port ${port} is privileged (below ${start}) and only root may listen on it; choose one from ${start} up`);
   }
-  return hostless([`user,id=${nic.id}`, ...forwards].join(','), 'user', { from: 'user' }, messages);
+  return context.ports.exactly(port, what);
+}
+
+function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
+  // Explicit forwards first: the SSH forward moves out of their way, not the other way round.
+  const explicit = context.fwd.map((forward) => ({ ...forward, hostPort: exactPort(forward.hostPort, '--fwd', context) }));
+  const { sshPort } = context;
+  const ssh = sshPort === 'none' ? undefined : sshPort === undefined ? context.ports.firstFree(SSH_BASE_PORT) : exactPort(sshPort, '--ssh-port', context);
+  const all = [...(ssh === undefined ? [] : [{ protocol: 'tcp' as const, hostPort: ssh, guestPort: 22 }]), ...explicit];
+  for (const forward of all) context.forwards.push({ proto: forward.protocol, host: '127.0.0.1', port: forward.hostPort, guest_port: forward.guestPort });
+  const netdev = [`user,id=${nic.id}`, ...all.map((forward) => `hostfwd=${forward.protocol}:127.0.0.1:${forward.hostPort}-:${forward.guestPort}`)].join(',');
+  const messages = [
+    ...(ssh === undefined ? [] : [`SSH on localhost:${ssh}`]),
+    ...explicit.map((forward) => `Forward ${forward.protocol} localhost:${forward.hostPort} -> guest port ${forward.guestPort}`),
+  ];
+  return hostless(netdev, 'user', { from: 'user' }, messages);
 }
 
 function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
@@ -140,9 +153,28 @@ function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetConte
   };
 }
 
-function planBridge(item: { name: string }, nic: Nic, context: NetContext): NicPlan {
+/** The words --net knows besides names: what a typo is compared with. */
+const NET_WORDS = ['user', 'bridge', 'none', 'nat', 'bridged', 'host-only', 'vmnet0', 'mcast:0', 'br:NAME', 'macvtap:IF'];
+
+/**
+ * A bare name acts only when it is unambiguous: a defined network, an existing
+ * interface, or a vmnetN. Anything else is a typo until written br:NAME.
+ */
+function checkBareName(name: string, context: NetContext): void {
+  const { facts } = context;
+  if (name in facts.interfaces || VMNET_NAME.test(name)) return;
+  const bridges = Object.entries(facts.interfaces).filter(([, facts_]) => facts_.kind === 'bridge').map(([bridge]) => bridge);
+  const suggestion = didYouMean(name, [...NET_WORDS, ...Object.keys(facts.networks), ...bridges]);
+  throw new UsageError(`--net ${name}: no defined network, bridge or vmnetN is called ${name}${suggestion}; to make a bridge of that name write br:${name}`);
+}
+
+function planBridge(item: { name: string; explicit: boolean }, nic: Nic, context: NetContext): NicPlan {
   const network = context.facts.networks[item.name];
-  if (network) return planNetwork(network, nic, context);
+  if (network) {
+    if (item.explicit) throw new UsageError(`--net br:${item.name}: ${item.name} is a defined network; write --net ${item.name}`);
+    return planNetwork(network, nic, context);
+  }
+  if (!item.explicit) checkBareName(item.name, context);
   const first = !context.bridgesPlanned.has(item.name);
   const use = bridgeUse(item.name, context);
   // The guest joins a bridge of the tool once (creating it if needed) and leaves it once.
@@ -237,7 +269,7 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
   const facts = context.facts.interfaces[route];
   switch (facts?.kind) {
     case 'bridge':
-      return planBridge({ name: route }, nic, context);
+      return planBridge({ name: route, explicit: true }, nic, context);
     case 'physical':
     case 'veth':
       // A macvtap never talks to its own parent: the seed's fix is a host macvlan.

@@ -1,9 +1,6 @@
 import { UsageError } from './errors.ts';
+import { INTERFACE_NAME, vmnetName } from './names.ts';
 import type { NetItem } from './types.ts';
-
-// Linux interface names are at most 15 bytes; the tool also keeps them free of
-// anything a shell, a path or `ip` could read as syntax.
-export const INTERFACE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
 
 const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
 
@@ -29,15 +26,28 @@ function parseCompact(letters: string, tap: boolean): NetItem[] {
     if (letter === 'u') return { kind: 'user' };
     if (letter === 'p') return { kind: 'bridged' };
     const n = parseInt(letter, 16);
-    return tap ? { kind: 'bridge', name: `vmnet${n}` } : { kind: 'mcast', group: n, lan: false };
+    return tap ? { kind: 'bridge', name: vmnetName(n), explicit: true } : { kind: 'mcast', group: n, lan: false };
   });
 }
+
+/** The words users bring from VirtualBox, and what they mean here. */
+const ALIASES: Readonly<Record<string, NetItem>> = {
+  nat: { kind: 'user' },
+  bridged: { kind: 'bridged' },
+  'host-only': { kind: 'bridge', name: 'hostonly', explicit: false },
+  natnetwork: { kind: 'bridge', name: 'natnet', explicit: false },
+  'nat-network': { kind: 'bridge', name: 'natnet', explicit: false },
+};
 
 function parseItem(item: string): NetItem[] {
   const compact = COMPACT.exec(item);
   if (compact) return parseCompact(compact[2], Boolean(compact[1]));
   if (item === 'user') return [{ kind: 'user' }];
   if (item === 'bridge') return [{ kind: 'bridged' }];
+  if (item in ALIASES) return [ALIASES[item]];
+  if (item === 'internal') {
+    throw bad(item, 'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N (multicast, no host change)');
+  }
   const [prefix, rest, extra] = item.split(':');
   if (rest !== undefined) {
     if (prefix === 'mcast') {
@@ -48,7 +58,7 @@ function parseItem(item: string): NetItem[] {
     }
     if (extra === undefined && (prefix === 'macvtap' || prefix === 'br')) {
       if (!INTERFACE_NAME.test(rest)) throw bad(item, `"${rest}" is not a valid interface name (letters, digits, _ . -, at most 15)`);
-      return [prefix === 'br' ? { kind: 'bridge', name: rest } : { kind: 'macvtap', parent: rest }];
+      return [prefix === 'br' ? { kind: 'bridge', name: rest, explicit: true } : { kind: 'macvtap', parent: rest }];
     }
     throw bad(item, `unknown network "${prefix}:"`);
   }
@@ -58,7 +68,7 @@ function parseItem(item: string): NetItem[] {
     const letter = [...item].find((char) => !/[up0-9a-f]/i.test(char));
     throw bad(item, `unknown network letter "${letter}" (for a bridge of that name write br:${item})`);
   }
-  if (INTERFACE_NAME.test(item)) return [{ kind: 'bridge', name: item }];
+  if (INTERFACE_NAME.test(item)) return [{ kind: 'bridge', name: item, explicit: false }];
   throw bad(item, 'unknown network');
 }
 

@@ -20,18 +20,23 @@ export const OWN_OPTIONS: readonly OwnOption[] = [
   { name: 'mac', aliases: [], value: 'stable|random|MAC,...', help: 'NIC MACs: stable from the disk or name (default), random, or explicit' },
   { name: 'name', aliases: [], value: 'NAME', help: 'guest name (default: first disk file name, made unique)' },
   { name: 'host-ip', aliases: [], value: 'CIDR', help: 'address for the bridges the tool creates, so the host reaches its guests' },
-  { name: 'fwd', aliases: [], value: '[tcp:|udp:]HOST-GUEST', repeatable: true, help: 'extra port forward on the user network' },
+  { name: 'fwd', aliases: [], value: '[tcp:|udp:]HOST-GUEST', repeatable: true, help: 'extra port forward on the user network (HOST:GUEST too)' },
+  { name: 'ssh-port', aliases: [], value: 'PORT|none', help: 'the user network\'s SSH forward: this port, or none (default: first free from 10022)' },
   { name: 'foreground', aliases: ['-f'], help: 'stay in the foreground until the guest exits' },
   { name: 'dry-run', aliases: ['-s'], help: 'print the host commands, the QEMU command and the cleanup; run nothing' },
-  { name: 'json', aliases: [], help: 'with --dry-run (or ps): print one JSON object' },
+  { name: 'json', aliases: [], help: 'print one JSON object: the plan (--dry-run), or the started guest' },
   { name: 'verbose', aliases: ['-v'], help: 'print every command as it runs' },
-  { name: 'help', aliases: ['-h', '-help'], help: 'show this help' },
+  { name: 'quiet', aliases: ['-q'], help: 'print nothing but errors (and --json)' },
+  { name: 'help', aliases: ['-h'], help: 'show this help (-help is QEMU\'s)' },
   { name: 'version', aliases: [], help: 'show the version' },
 ];
 
 const BY_SPELLING = new Map<string, OwnOption>(
   OWN_OPTIONS.flatMap((option) => [[`--${option.name}`, option] as const, ...option.aliases.map((alias) => [alias, option] as const)]),
 );
+
+/** Every spelling of every own option, for suggestions. */
+export const OWN_SPELLINGS: readonly string[] = [...BY_SPELLING.keys()];
 
 /** Finds the own option a word spells, with an inline `--name=value` split off. */
 export function lookupOwnOption(word: string): { option: OwnOption; inline?: string } | undefined {

@@ -3,14 +3,17 @@ import { isIP } from 'node:net';
 import { UsageError } from './errors.ts';
 import { parseMacMode } from './mac.ts';
 import { parseNetSpecs } from './net-spec.ts';
-import { OWN_OPTIONS, lookupOwnOption } from './own-options.ts';
-import { qemuOptionName, qemuOptionTakesValue } from './qemu-flags.ts';
+import { OWN_OPTIONS, OWN_SPELLINGS, lookupOwnOption } from './own-options.ts';
+import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } from './qemu-options.ts';
+import { didYouMean } from './suggest.ts';
 import { envDefault, readSettings, type Env } from './settings.ts';
 import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from './types.ts';
 
 export type ParsedArgs =
   | { command: 'help' }
   | { command: 'version' }
+  /** QEMU asked for information (-version, -device help ...): run it as written, start nothing. */
+  | { command: 'qemu-info'; argv: string[] }
   | { command: 'launch'; options: LaunchOptions };
 
 const USB_ID = /^[0-9a-f]{4}:[0-9a-f]{4}$/i;
@@ -44,8 +47,13 @@ function splitWords(argv: string[]): { own: string[]; qemuBefore: string[]; qemu
     }
     const qemuName = qemuOptionName(word);
     if (qemuName !== undefined) {
+      const known = qemuOption(qemuName);
+      if (!known) {
+        const suggestion = didYouMean(word, [...OWN_SPELLINGS, ...QEMU_OPTION_SPELLINGS]);
+        throw new UsageError(`unknown option ${word}${suggestion}; QEMU's own options pass through as they are, and after -- anything goes to QEMU unchecked`);
+      }
       qemuBefore.push(word);
-      if (qemuOptionTakesValue(qemuName) && i + 1 < argv.length) qemuBefore.push(argv[++i]);
+      if (known.takesValue && i + 1 < argv.length) qemuBefore.push(argv[++i]);
       continue;
     }
     own.push(`--disk=${word}`);
@@ -79,11 +87,20 @@ function parsePort(text: string, what: string): number {
   return port;
 }
 
+const PROTOCOLS: readonly Forward['protocol'][] = ['tcp', 'udp'];
+
+/** --fwd [tcp:|udp:]HOST-GUEST, or Docker's and quickemu's HOST:GUEST[/udp]. */
 export function parseForward(text: string): Forward {
-  const match = /^(?:(tcp|udp):)?([^-]+)-(.+)$/.exec(text);
-  if (!match) throw new UsageError(`--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT, e.g. 8080-80)`);
-  const protocol = (match[1] ?? 'tcp') as Forward['protocol'];
+  const match = /^(?:([a-z]+):)?(\d+)[-:](\d+)(?:\/([a-z]+))?$/i.exec(text);
+  if (!match) throw new UsageError(`--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], e.g. 8080-80)`);
+  const named = match[1] ?? match[4] ?? 'tcp';
+  const protocol = PROTOCOLS.find((known) => known === named.toLowerCase());
+  if (!protocol || (match[1] && match[4])) throw new UsageError(`--fwd: "${named}" in "${text}" is not a protocol (accepted: tcp, udp)`);
   return { protocol, hostPort: parsePort(match[2], '--fwd'), guestPort: parsePort(match[3], '--fwd') };
+}
+
+function parseSshPort(text: string): number | 'none' {
+  return text === 'none' ? 'none' : parsePort(text, '--ssh-port');
 }
 
 function parseAccel(text: string, what: string): Accel {
@@ -132,6 +149,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   });
   if (args.help) return { command: 'help' };
   if (args.version) return { command: 'version' };
+  if (isInformational([...qemuBefore, ...qemuAfter])) return { command: 'qemu-info', argv: [...qemuBefore, ...qemuAfter] };
 
   const settings = readSettings(env);
   const disks: DiskRequest[] = [];
@@ -151,8 +169,11 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new UsageError(`--name: "${name}" is not a guest name (letters, digits, _ . -, at most 64)`);
   }
-  const display = parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
-  if (args.json && !args['dry-run']) throw new UsageError('--json goes with --dry-run (or ps): qemu-script --dry-run --json ...');
+  const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
+  // No graphical session: a window could not open; VNC works anywhere.
+  const display = headless ? { kind: 'vnc' as const } : parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
+  const headlessNote = 'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset): the console is on VNC instead of a window; '
+    + 'view it with a VNC client on this host, or over ssh -L 5900:localhost:5900 (--display none|telnet|vnc chooses)';
   return {
     command: 'launch',
     options: {
@@ -166,6 +187,8 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
       name,
       hostIp: hostIp === undefined ? undefined : parseHostIp(hostIp),
       fwd: list(args.fwd).map(parseForward),
+      sshPort: last(args['ssh-port']) === undefined ? undefined : parseSshPort(last(args['ssh-port'])!),
+      quiet: Boolean(args.quiet),
       foreground: Boolean(args.foreground) || display.kind === 'stdio',
       dryRun: Boolean(args['dry-run']),
       json: Boolean(args.json),
@@ -173,7 +196,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
       qemuBefore,
       qemuAfter,
       settings,
-      notes: net.notes,
+      notes: [...settings.notes, ...net.notes, ...(headless ? [headlessNote] : [])],
     },
   };
 }

@@ -25,6 +25,7 @@ export function guestRunDir(runtimeDir: string, guest: string): string {
 export const guestRecordPath = (runtimeDir: string, guest: string) => `${guestRunDir(runtimeDir, guest)}/guest.json`;
 export const qmpSocketPath = (runDir: string) => `${runDir}/qmp.sock`;
 export const qemuPidfilePath = (runDir: string) => `${runDir}/qemu.pid`;
+export const monitorSocketPath = (runDir: string) => `${runDir}/monitor.sock`;
 export const logDir = (runtimeDir: string) => `${runtimeDir}/logs`;
 export const logPath = (runtimeDir: string, guest: string) => `${logDir(runtimeDir)}/${guest}.log`;
 export const registryPath = (registryDir: string) => `${registryDir}/registry.json`;

@@ -4,6 +4,8 @@ import { DISPLAYS } from './displays.ts';
 import { UsageError } from './errors.ts';
 import { planMacs } from './mac.ts';
 import { planNic, type NetContext } from './net-modes.ts';
+import { parsePrefix, prefixesOverlap } from './prefix.ts';
+import { USER_NET_SUBNET } from './addresses.ts';
 import { guestRunDir, qemuPidfilePath, qmpSocketPath } from './paths.ts';
 import { PortPicker } from './ports.ts';
 import { qemuValue } from './qemu-syntax.ts';
@@ -20,6 +22,21 @@ export function guestName(requested: string | undefined, firstDiskPath: string |
   for (let n = 2; ; n++) if (!taken.includes(`${base}-${n}`)) return `${base}-${n}`;
 }
 
+/** QEMU's user network is 10.0.2.0/24 inside the guest: no other network of the same guest may be there. */
+function checkUserNetOverlap(options: LaunchOptions, context: NetContext): void {
+  if (!options.net.some((item) => item.kind === 'user')) return;
+  const userNet = parsePrefix(USER_NET_SUBNET)!;
+  const others = [
+    ...(context.hostIpAssigned && options.hostIp ? [{ what: `--host-ip ${options.hostIp}`, cidr: options.hostIp }] : []),
+    ...[...context.bridgesPlanned.keys()].flatMap((name) => {
+      const network = context.facts.networks[name];
+      return network ? [{ what: `network ${name} (${network.subnet})`, cidr: network.subnet }] : [];
+    }),
+  ];
+  const clash = others.find((other) => prefixesOverlap(userNet, parsePrefix(other.cidr)!));
+  if (clash) throw new UsageError(`${clash.what} overlaps the user network's ${USER_NET_SUBNET} on this guest; the guest could not tell them apart: choose another subnet`);
+}
+
 /** Pure: turns the request and the host's description into everything that will run. */
 export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const { settings } = options;
@@ -31,7 +48,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
 
   const qemuWords = [...options.qemuBefore, ...options.qemuAfter];
   const kernelBoot = qemuWords.some((word) => word === '-kernel' || word === '--kernel');
-  const diskArgv = planDisks(options.disks, facts.disks, settings.diskController, options.uefi, kernelBoot ? 1 : 0);
+  const snapshot = qemuWords.some((word) => word === '-snapshot' || word === '--snapshot');
+  const diskArgv = planDisks(options.disks, facts.disks, settings.diskController, options.uefi, kernelBoot ? 1 : 0, snapshot);
   if (options.uefi && !facts.firmwareReadable) {
     throw new UsageError(`--uefi: firmware ${settings.efiFirmware} is not readable (install the ovmf package or set VM_EFIFIRM to an OVMF.fd)`);
   }
@@ -44,18 +62,19 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const macs = planMacs(options.net.length, options.mac, settings.macPrefix, firstDisk?.absolutePath ?? name, facts.usedMacs);
   let nextFd = 3;
   const context: NetContext = {
-    facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, forwards: [], ports,
+    facts, settings, guest: name, hostIp: options.hostIp, hostIpAssigned: false, fwd: options.fwd, sshPort: options.sshPort, forwards: [], ports,
     nextFd: () => nextFd++, interfaceNames: new Set(), bridgesPlanned: new Map(), warnings,
   };
   const nics = options.net.map((item, index) => {
     const nic = { id: `nic${index}`, mac: macs[index], position: index + 1 };
     return { ...nic, ...planNic(item, nic, context) };
   });
+  checkUserNetOverlap(options, context);
   if (options.hostIp && !context.hostIpAssigned) {
     warnings.push(`--host-ip ${options.hostIp} ignored: it applies to a bridge this guest creates, and none is created`);
   }
 
-  const display = DISPLAYS[options.display.kind]({ request: options.display, ports });
+  const display = DISPLAYS[options.display.kind]({ request: options.display, ports, runDir });
   const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable);
   if (accel?.warning) warnings.push(accel.warning);
 

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
 import { bridgeAcl, canOpenReadWrite, canRead, readText } from './host-access.ts';
@@ -193,9 +193,19 @@ function readHead(path: string): Uint8Array {
 }
 
 function isOpticalBlockDevice(roots: HostRoots, rdev: number): boolean {
-  const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
-  return read(`${roots.sys}/dev/block/${major}:${minor}/device/type`) === '5';
+  return read(`${roots.sys}/dev/block/${majorMinor(rdev)}/device/type`) === '5';
+}
+
+const majorMinor = (rdev: number) => `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
+
+/** What of the host uses a block device now: a mount of it or of a partition, or a holder (LVM, dm-crypt, md). */
+export function blockDeviceUse(roots: HostRoots, rdev: number, mountinfo: string): string | undefined {
+  const dir = `${roots.sys}/dev/block/${majorMinor(rdev)}`;
+  const holders = list(`${dir}/holders`);
+  if (holders.length > 0) return `held by ${holders.join(', ')}`;
+  const numbers = new Set([majorMinor(rdev), ...list(dir).flatMap((entry) => (existsSync(`${dir}/${entry}/partition`) ? [read(`${dir}/${entry}/dev`) ?? ''] : []))]);
+  const mount = mountinfo.split('\n').map((line) => line.split(' ')).find((fields) => numbers.has(fields[2]));
+  return mount ? `mounted on ${mount[4]}` : undefined;
 }
 
 export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROOTS): DiskFacts {
@@ -208,6 +218,7 @@ export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROO
   }
   const blockDevice = stats.isBlockDevice();
   if (!blockDevice && !stats.isFile()) return { exists: false, readable: false, absolutePath, blockDevice, format: 'unknown' };
+  const identity = blockDevice ? `block ${majorMinor(stats.rdev)}` : `${stats.dev}:${stats.ino}`;
   let head: Uint8Array | undefined;
   try {
     head = readHead(absolutePath);
@@ -217,10 +228,11 @@ export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROO
   if (blockDevice) {
     // Any block device is a raw disk to QEMU; optical when the drive is a ROM or holds ISO 9660.
     const optical = isOpticalBlockDevice(roots, stats.rdev) || (head !== undefined && detectDiskFormat(head).format === 'iso');
-    return { exists: true, readable: true, absolutePath, blockDevice, format: optical ? 'iso' : 'raw' };
+    const inUse = blockDeviceUse(roots, stats.rdev, read(`${roots.proc}/self/mountinfo`) ?? '');
+    return { exists: true, readable: true, absolutePath, blockDevice, format: optical ? 'iso' : 'raw', identity, ...(inUse ? { inUse } : {}) };
   }
-  if (!head) return { exists: true, readable: false, absolutePath, blockDevice, format: 'unknown' };
-  return { exists: true, readable: true, absolutePath, blockDevice, ...detectDiskFormat(head) };
+  if (!head) return { exists: true, readable: false, absolutePath, blockDevice, format: 'unknown', identity };
+  return { exists: true, readable: true, absolutePath, blockDevice, ...detectDiskFormat(head), identity };
 }
 
 function probeUsb(roots: HostRoots): string[] {
@@ -268,6 +280,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     reservedInterfaces: [],
     toolBridges: [],
     usedTcpPorts: tcpPortsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
+    unprivilegedPortStart: Number(read(`${roots.proc}/sys/net/ipv4/ip_unprivileged_port_start`) ?? 1024),
     usedMacs: macs,
     guestNames: [],
     disks,

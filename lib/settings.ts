@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { UsageError } from './errors.ts';
 import { parseMacPrefix } from './mac.ts';
 import type { DiskController, Settings } from './types.ts';
@@ -6,10 +7,10 @@ export type Env = Record<string, string | undefined>;
 
 /** Environment variables the tool reads, with their defaults (shown by --help). */
 export const ENV_VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
-  { name: 'VM_RAM', default: '512', meaning: 'guest memory in MiB' },
+  { name: 'VM_RAM', default: '512', meaning: 'guest memory: MiB, or 2G, 1536M' },
   { name: 'VM_NET', default: 'u', meaning: 'network spec used when no --net is given' },
   { name: 'VM_VIDEO', default: 'vga', meaning: 'display used when no --display is given' },
-  { name: 'VM_HDDRIVER', default: 'virtio-scsi', meaning: 'disk controller: virtio-scsi or virtio-blk' },
+  { name: 'VM_HDDRIVER', default: 'virtio-scsi', meaning: 'disk controller: virtio-scsi (scsi) or virtio-blk (blk)' },
   { name: 'VM_PREMAC', default: 'de:ad:be:ef', meaning: 'MAC prefix of the guest NICs' },
   { name: 'VM_ACCEL', default: 'auto: kvm when /dev/kvm is usable, else tcg', meaning: 'accelerator: kvm, tcg or kvm:tcg' },
   { name: 'VM_EFIFIRM', default: '/usr/share/ovmf/OVMF.fd', meaning: 'UEFI firmware for --uefi' },
@@ -27,22 +28,42 @@ export function envDefault(env: Env, name: string): string {
   return ENV_VARIABLES.find((variable) => variable.name === name)!.default;
 }
 
-export function readSettings(env: Env): Settings {
-  const ram = envDefault(env, 'VM_RAM');
-  if (!/^[1-9]\d*$/.test(ram)) throw new UsageError(`VM_RAM: "${ram}" is not a number of MiB (e.g. VM_RAM=2048)`);
-  const controller = envDefault(env, 'VM_HDDRIVER');
-  if (!DISK_CONTROLLERS.includes(controller as DiskController)) {
-    throw new UsageError(`VM_HDDRIVER: "${controller}" is not a disk controller (accepted: ${DISK_CONTROLLERS.join(', ')})`);
-  }
+/** MiB for each of QEMU's size suffixes (a bare number is MiB, as QEMU's -m reads it). */
+const SIZE_SUFFIX_MIB: Readonly<Record<string, number>> = { '': 1, k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
+
+/** VM_RAM: MiB, or a size with QEMU's suffixes (2G, 1536M, 1048576K). */
+export function parseRam(text: string): number {
+  const match = /^([1-9]\d*)([kmgt]?)i?b?$/i.exec(text);
+  const mib = match ? Number(match[1]) * SIZE_SUFFIX_MIB[match[2].toLowerCase()] : NaN;
+  if (!Number.isInteger(mib) || mib < 1) throw new UsageError(`VM_RAM: "${text}" is not a memory size (MiB, or with a suffix: 2G, 1536M)`);
+  return mib;
+}
+
+/** `vm`'s short names for the controllers. */
+const CONTROLLER_ALIASES: Readonly<Record<string, DiskController>> = { scsi: 'virtio-scsi', blk: 'virtio-blk', 'virtio-scsi': 'virtio-scsi', 'virtio-blk': 'virtio-blk' };
+
+/** A path a variable names must exist when the user set it: a typo there never acts later. */
+function existingPath(env: Env, name: string, exists: (path: string) => boolean): string {
+  const value = envDefault(env, name);
+  if (env[name] && !exists(value)) throw new UsageError(`${name}: ${value} does not exist (default: ${ENV_VARIABLES.find((variable) => variable.name === name)!.default})`);
+  return value;
+}
+
+export function readSettings(env: Env, exists: (path: string) => boolean = existsSync): Settings {
+  const controllerText = envDefault(env, 'VM_HDDRIVER');
+  const diskController = CONTROLLER_ALIASES[controllerText];
+  if (!diskController) throw new UsageError(`VM_HDDRIVER: "${controllerText}" is not a disk controller (accepted: ${DISK_CONTROLLERS.join(', ')}, scsi, blk)`);
   // `vm` read the misspelt VM_VHOSNET; old setups still export it.
   const vhost = env.VM_VHOSTNET || env.VM_VHOSNET || envDefault(env, 'VM_VHOSTNET');
+  const prefix = parseMacPrefix(envDefault(env, 'VM_PREMAC'));
   return {
     qemuBinary: envDefault(env, 'VM_QEMU'),
-    ramMiB: Number(ram),
-    macPrefix: parseMacPrefix(envDefault(env, 'VM_PREMAC')),
-    efiFirmware: envDefault(env, 'VM_EFIFIRM'),
-    bridgeHelper: envDefault(env, 'VM_HELPER'),
+    ramMiB: parseRam(envDefault(env, 'VM_RAM')),
+    macPrefix: prefix.octets,
+    efiFirmware: existingPath(env, 'VM_EFIFIRM', exists),
+    bridgeHelper: existingPath(env, 'VM_HELPER', exists),
     vhostNetDevice: vhost,
-    diskController: controller as DiskController,
+    diskController,
+    notes: prefix.warning ? [prefix.warning] : [],
   };
 }

@@ -13,6 +13,7 @@ import { netHelperMain } from './net-helper.ts';
 import { readSettings } from './settings.ts';
 import { setup, undoSetup } from './setup.ts';
 import { ssh } from './ssh.ts';
+import { closest } from './suggest.ts';
 
 export interface Flag {
   name: string;
@@ -180,6 +181,22 @@ export function findSubcommand(argv: string[]): { command: Subcommand; rest: str
     throw new UsageError(`${argv[0]} needs one of: ${choices}${got}; see qemu-script ${group[0].name} --help`);
   }
   return undefined;
+}
+
+/**
+ * A first word that is no option, no subcommand and no file, but close to a
+ * subcommand, is that subcommand mistyped; anything else is left to the launch
+ * parser (which says a missing disk is missing).
+ */
+export function firstWordTypo(argv: string[], exists: (path: string) => boolean): void {
+  const [word, second] = argv;
+  if (word === undefined || word.startsWith('-') || exists(word)) return;
+  const names = SUBCOMMANDS.filter((command) => !command.hidden).map((command) => command.name);
+  const groups = [...new Set(names.filter((name) => name.includes(' ')).map((name) => name.split(' ')[0]))];
+  const [match] = closest(word, [...names.filter((name) => !name.includes(' ')), ...groups]);
+  if (!match) return;
+  const full = groups.includes(match) && second !== undefined && names.includes(`${match} ${second}`) ? `${match} ${second}` : match;
+  throw new UsageError(`"${word}" is neither a subcommand nor a file (did you mean \`qemu-script ${full}\`?)`);
 }
 
 /** Strict: an unknown flag, a missing value or a wrong number of arguments is refused before anything runs. */

@@ -7,8 +7,12 @@ export type NetItem =
   | { kind: 'bridged' }
   /** QEMU socket multicast segment 230.0.0.(group+1):12345, bound to loopback unless lan. */
   | { kind: 'mcast'; group: number; lan: boolean }
-  /** A TAP on a Linux bridge, created when missing. */
-  | { kind: 'bridge'; name: string }
+  /**
+   * A TAP on a Linux bridge or defined network. `explicit`: written br:NAME or
+   * tap:N, so a missing bridge of that name is made; a bare name must be a
+   * vmnetN, a defined network or an existing bridge.
+   */
+  | { kind: 'bridge'; name: string; explicit: boolean }
   | { kind: 'macvtap'; parent: string };
 
 export type Accel = 'kvm' | 'tcg' | 'kvm:tcg';
@@ -43,6 +47,8 @@ export interface Settings {
   bridgeHelper: string;
   vhostNetDevice: string;
   diskController: DiskController;
+  /** Warnings about the environment (a vendor's MAC prefix). */
+  notes: string[];
 }
 
 export interface LaunchOptions {
@@ -57,7 +63,11 @@ export interface LaunchOptions {
   name?: string;
   hostIp?: string;
   fwd: Forward[];
+  /** --ssh-port: the user network's SSH forward at this port, or none. */
+  sshPort?: number | 'none';
   foreground: boolean;
+  /** --quiet: no messages, only errors (and --json output). */
+  quiet: boolean;
   dryRun: boolean;
   json: boolean;
   verbose: boolean;
@@ -90,6 +100,10 @@ export interface DiskFacts {
   format: DiskFormat;
   /** What the content looked like when it is not usable (e.g. "VMDK"). */
   detail?: string;
+  /** The file behind the path (device and inode): the same disk given twice has one. */
+  identity?: string;
+  /** A block device the host uses now: "mounted on /mnt", "held by dm-0". */
+  inUse?: string;
 }
 
 /** The host's firewall situation, as far as a defined network is concerned. */
@@ -150,6 +164,8 @@ export interface HostFacts {
   /** Bridges this tool created that still exist: shared with their other guests, removed with the last. */
   toolBridges: string[];
   usedTcpPorts: number[];
+  /** net.ipv4.ip_unprivileged_port_start: below it only root may listen. */
+  unprivilegedPortStart: number;
   usedMacs: string[];
   guestNames: string[];
   disks: Record<string, DiskFacts>;

@@ -22,6 +22,7 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     reservedInterfaces: [],
     toolBridges: [],
     usedTcpPorts: [],
+    unprivilegedPortStart: 1024,
     usedMacs: [],
     guestNames: [],
     disks: {},

@@ -49,23 +49,36 @@ test('name: from the first disk, made unique against running guests', () => {
   assert.is(guestName(undefined, undefined, ['guest']), 'guest-2');
 });
 
-const DISPLAYS: Array<[string, Record<string, string[]>, RegExp?]> = [
-  ['none', { '-display': ['none'] }],
-  ['stdio', { '-display': ['none'], '-serial': ['mon:stdio'] }],
-  ['telnet', { '-display': ['none'], '-serial': ['telnet:127.0.0.1:10000,server=on,wait=off'] }, /telnet localhost 10000/],
-  ['telnet:4444', { '-serial': ['telnet:127.0.0.1:4444,server=on,wait=off'] }, /telnet localhost 4444/],
-  ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'] }],
-  ['vnc', { '-vnc': ['127.0.0.1:1'] }, /VNC on localhost:5901/],
-  ['spice', { '-display': ['spice-app'], '-monitor': ['telnet:127.0.0.1:2345,server=on,wait=off'] }, /Monitor: telnet localhost 2345/],
+/** Every option a display may add: each row states them all (absent: none). */
+const DISPLAY_OPTIONS = ['-display', '-serial', '-monitor', '-vnc'];
+const SPICE_MONITOR = '/run/qemu-script/guest/monitor.sock';
+
+const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
+  ['none', { '-display': ['none'] }, []],
+  ['stdio', { '-display': ['none'], '-serial': ['mon:stdio'] }, ['Serial console and monitor on this terminal (Ctrl-A X quits)']],
+  ['telnet', { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:10000,server=on,wait=off'] }, ['Serial console and monitor: telnet localhost 10000 (Ctrl-A c switches between them)']],
+  ['telnet:4444', { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:4444,server=on,wait=off'] }, ['Serial console and monitor: telnet localhost 4444 (Ctrl-A c switches between them)']],
+  ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'] }, []],
+  ['vnc', { '-vnc': ['127.0.0.1:1'] }, ['VNC on localhost:5901']],
+  ['spice', { '-display': ['spice-app'], '-monitor': [`unix:${SPICE_MONITOR},server=on,wait=off`] }, [
+    'SPICE viewer opens on a unix socket (copy and paste through the vdagent)', `Monitor: nc -U ${SPICE_MONITOR}`,
+  ]],
 ];
 
-for (const [display, expected, message] of DISPLAYS) {
+for (const [display, expected, messages] of DISPLAYS) {
   test(`display: ${display}`, () => {
     const result = plan(['--display', display, '--net', 'none'], { usedTcpPorts: [5900] });
-    for (const [option, values] of Object.entries(expected)) assert.equal(valuesOf(result.qemu.argv, option), values);
-    if (message) assert.ok(result.messages.some((m) => message.test(m)), result.messages.join('|'));
+    for (const option of DISPLAY_OPTIONS) assert.equal(valuesOf(result.qemu.argv, option), expected[option] ?? [], `${display} ${option}`);
+    assert.equal(result.messages, messages);
   });
 }
+
+test('display: no TCP monitor anywhere (a root-run QEMU\'s monitor is a root shell for every local user)', () => {
+  for (const [display] of DISPLAYS) {
+    const argv = plan(['--display', display, '--net', 'none']).qemu.argv;
+    assert.not.ok([...valuesOf(argv, '-monitor'), ...valuesOf(argv, '-qmp')].some((value) => /tcp:|telnet:/.test(value)), display);
+  }
+});
 
 test('display: spice has the vdagent channel; vga and vnc use virtio-vga', () => {
   assert.ok(valuesOf(plan(['--display', 'spice']).qemu.argv, '-device').includes('virtserialport,chardev=vdagent,name=com.redhat.spice.0'));

@@ -157,7 +157,7 @@ const ROWS: Row[] = [
     netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/left alone/], warnings: [NO_VHOST],
   },
   {
-    name: 'any bridge name is created', argv: ['--net', 'lab'], netdevs: [TAPDEV(0, 'qtap0')],
+    name: 'br:NAME creates a bridge of any name', argv: ['--net', 'br:lab'], netdevs: [TAPDEV(0, 'qtap0')],
     host: [...bridgeHostCommands('lab'), ...tapHost('qtap0', 'lab')], cleanup: ['ip link del qtap0', 'ip link del lab'], messages: [/bridge lab \(created\)/], warnings: [NO_VHOST],
   },
   {
