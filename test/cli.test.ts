@@ -1,6 +1,6 @@
 // The real executable, as a user runs it: dry runs, exit codes, nothing done to the host.
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -115,6 +115,13 @@ const BAD: Array<[string[], RegExp]> = [
   [['nonexistent.qcow2'], /^qemu-script: disk "nonexistent.qcow2": no such file or block device/],
   [['--net'], /^qemu-script: --net needs a value/],
   [['--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:01', '--net', '00'], /two NICs forced onto the same MAC/],
+  // A typo never acts: the trap's qemu-system-x86_64 would leave a trace if it ran.
+  [['--dryrun', 'disk.qcow2'], /^qemu-script: unknown option --dryrun \(did you mean `--dry-run`\?\)/],
+  [['--disks', 'disk.qcow2'], /^qemu-script: unknown option --disks \(did you mean `--disk`\?\)/],
+  [['-dsik', 'disk.qcow2'], /^qemu-script: unknown option -dsik \(did you mean `-disk`\?\)/],
+  [['disk.qcow2', '--net', 'usr'], /^qemu-script: --net usr: no defined network, bridge or vmnetN is called usr \(did you mean `user`\?\)/],
+  [['disk.qcow2', 'disk.qcow2'], /^qemu-script: disk "disk.qcow2" is the same file as "disk.qcow2"; giving QEMU one disk twice corrupts it$/],
+  [['disk.qcow2', '-disk', `./disk.qcow2`], /is the same file as "disk.qcow2"/],
 ];
 
 for (const [argv, message] of BAD) {
@@ -127,14 +134,85 @@ for (const [argv, message] of BAD) {
   });
 }
 
+test('a first word that is no subcommand and no file: the subcommand it resembles, nothing run', async () => {
+  const result = await runBinary(['sp'], { env: trapEnv(), cwd: dir });
+  assert.is(result.exitCode, 2);
+  assert.is(result.stderr, 'qemu-script: "sp" is neither a subcommand nor a file (did you mean `qemu-script ps`?)');
+  assert.not.ok(existsSync(marker));
+});
+
+test('QEMU\'s informational invocations run QEMU itself: its output, its exit code, no runtime directory', async () => {
+  const run = `${dir}/never-made`;
+  const version = await runBinary(['-version'], { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
+  assert.is(version.exitCode, 0, version.stderr);
+  assert.match(version.stdout, /^QEMU emulator version \d/);
+  const devices = await runBinary(['-device', 'help'], { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
+  assert.is(devices.exitCode, 0);
+  assert.match(devices.stdout, /name "virtio-net-pci"/);
+  const failing = await runBinary(['-device', 'help', '--', '-nosuchoption'], { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
+  assert.is(failing.exitCode, 1, 'QEMU\'s own exit code');
+  assert.match(failing.stderr, /invalid option/);
+  assert.not.ok(existsSync(run), 'no runtime directory, no lock, no guest');
+});
+
+test('a mounted block device is refused unless -snapshot; unmounted, it is accepted', async () => {
+  const image = `${dir}/fs.img`;
+  await execa('truncate', ['-s', '16M', image]);
+  await execa('mkfs.ext4', ['-q', image]);
+  const loop = await execa('losetup', ['--find', '--show', image], { reject: false });
+  if (loop.exitCode !== 0) {
+    console.log(`  (skipped: no loop device here: ${loop.stderr})`);
+    return;
+  }
+  const device = loop.stdout.trim();
+  // The mount lives in a private mount namespace of the test's own; the tool runs inside it.
+  const holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
+  const inside = (argv: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', '--', ...argv], { reject: false, env: trapEnv() });
+  try {
+    await waitForNamespace(holder.pid!);
+    mkdirSync(`${dir}/mnt`, { recursive: true });
+    assert.is((await inside(['mount', device, `${dir}/mnt`])).exitCode, 0);
+    const mounted = await inside([BINARY, '-s', device, '--display', 'none', '--net', 'none']);
+    assert.is(mounted.exitCode, 2);
+    assert.match(mounted.stderr, new RegExp(`^qemu-script: disk "${device}" is mounted on ${dir}/mnt: a guest writing to it would corrupt it; .*add -snapshot`));
+    const snapshot = await inside([BINARY, '-s', device, '-snapshot', '--display', 'none', '--net', 'none']);
+    assert.is(snapshot.exitCode, 0, snapshot.stderr);
+    assert.is((await inside(['umount', `${dir}/mnt`])).exitCode, 0);
+    const free = await inside([BINARY, '-s', device, '--display', 'none', '--net', 'none']);
+    assert.is(free.exitCode, 0, free.stderr);
+    assert.match(free.stdout, new RegExp(`driver=host_device,filename=${device},`));
+  } finally {
+    if (holder.pid) process.kill(holder.pid, 'SIGKILL');
+    await holder;
+    await execa('losetup', ['-d', device]);
+  }
+  assert.not.ok(existsSync(marker));
+});
+
+async function waitForNamespace(pid: number): Promise<void> {
+  const own = readlinkSync('/proc/self/ns/mnt');
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/mnt`) !== own) return;
+    } catch {
+      // not started yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the private mount namespace did not come up');
+}
+
 test('bad input: unknown disk format and unreadable firmware exit 2', async () => {
   writeFileSync(`${dir}/notes.txt`, 'not a disk\n'.repeat(100));
   const disk = await runBinary([`${dir}/notes.txt`], { env: trapEnv() });
   assert.is(disk.exitCode, 2);
   assert.match(disk.stderr, /unknown disk format/);
-  const uefi = await runBinary(['--uefi', '--display', 'none'], { env: { ...trapEnv(), VM_EFIFIRM: `${dir}/none.fd` } });
+  const uefi = await runBinary(['--uefi', '--display', 'none'], { env: { ...trapEnv(), VM_EFIFIRM: dir } });
   assert.is(uefi.exitCode, 2);
-  assert.match(uefi.stderr, /--uefi: firmware .*none\.fd is not readable/);
+  assert.match(uefi.stderr, /--uefi: firmware .* is not readable/);
+  const missing = await runBinary(['--display', 'none'], { env: { ...trapEnv(), VM_EFIFIRM: `${dir}/none.fd` } });
+  assert.is(missing.exitCode, 2);
+  assert.match(missing.stderr, /^qemu-script: VM_EFIFIRM: .*none\.fd does not exist/, 'an error about a variable names the variable');
   assert.not.ok(existsSync(marker));
 });
 
