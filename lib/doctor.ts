@@ -15,7 +15,10 @@ export interface CheckResult {
   id: string;
   status: CheckStatus;
   message: string;
+  /** Commands that fix it, each on its own (any one will do): plain commands scripts may run. */
   fix?: string[];
+  /** What to do that is no command. */
+  hint?: string;
 }
 
 export interface DoctorContext {
@@ -41,9 +44,9 @@ const checkQemu: Check = async ({ settings }) => {
 
 const checkKvm: Check = (context) => {
   if (!existsSync('/dev/kvm')) {
-    return { status: 'warn', message: 'no /dev/kvm: guests run under TCG (software emulation, many times slower)', fix: ['enable VT-x/AMD-V in the firmware, then: sudo modprobe kvm_intel   # or kvm_amd'] };
+    return { status: 'warn', message: 'no /dev/kvm: guests run under TCG (software emulation, many times slower)', hint: 'enable VT-x/AMD-V in the firmware, then load kvm_intel or kvm_amd', fix: ['sudo modprobe kvm_intel'] };
   }
-  if (!canOpenReadWrite('/dev/kvm')) return { status: 'warn', message: '/dev/kvm is not usable by you: guests run under TCG', fix: [`sudo adduser ${context.host.user} kvm   # then log in again`] };
+  if (!canOpenReadWrite('/dev/kvm')) return { status: 'warn', message: '/dev/kvm is not usable by you: guests run under TCG', fix: [`sudo adduser ${context.host.user} kvm`], hint: 'then log in again' };
   return { status: 'ok', message: '/dev/kvm usable (KVM acceleration)' };
 };
 
@@ -83,7 +86,7 @@ const checkBridgeConf: Check = (context) => {
   if (allowed?.includes('all')) {
     return {
       status: 'warn', message: '/etc/qemu/bridge.conf allows all bridges: every member may attach a guest to any bridge (docker0, a DMZ, another user\'s)',
-      fix: ['remove "allow all" from /etc/qemu/bridge.conf (and its includes)', ...(lan ? [ALLOW(context, lan)] : [])],
+      hint: 'remove "allow all" from /etc/qemu/bridge.conf (and its includes), then allow bridges by name', fix: lan ? [ALLOW(context, lan)] : [],
     };
   }
   if (allowed && context.host.uid !== 0 && !canRead(path)) return { status: 'fail', message: '/etc/qemu/bridge.conf is not readable by you (the helper then fails with an ACL error)', fix: ['sudo chmod 0644 /etc/qemu/bridge.conf'] };
@@ -96,7 +99,7 @@ const checkBridgeConf: Check = (context) => {
 
 const checkTun: Check = (context) => {
   if (context.host.uid === 0 || canOpenReadWrite('/dev/net/tun')) return { status: 'ok', message: '/dev/net/tun usable (TAPs)' };
-  return { status: 'fail', message: '/dev/net/tun is not read/write for you: the bridge helper cannot make TAPs ("failed to open /dev/net/tun")', fix: [SETUP(context), 'or: sudo chmod 0666 /dev/net/tun'] };
+  return { status: 'fail', message: '/dev/net/tun is not read/write for you: the bridge helper cannot make TAPs ("failed to open /dev/net/tun")', fix: [SETUP(context), 'sudo chmod 0666 /dev/net/tun'] };
 };
 
 const checkVhost: Check = (context) => {
@@ -121,7 +124,7 @@ const checkForward: Check = (context) => {
 
 /** The FORWARD policy as root reads it; a normal user cannot. */
 const policyOf = (context: DoctorContext) => (context.host.uid === 0 ? context.firewall.forwardPolicy : undefined);
-const AS_ROOT = 'sudo qemu-script doctor   # reads the firewall';
+const AS_ROOT = 'sudo qemu-script doctor';
 
 const checkForwardPolicy: Check = (context) => {
   const policy = policyOf(context);
@@ -155,14 +158,14 @@ const checkBrNetfilter: Check = (context) => {
   return {
     status: 'warn',
     message: `br_netfilter sends bridged traffic through iptables${policy ? ' and FORWARD drops it' : ''}: vmnetN and br:NAME bridges lose guest-to-guest traffic (defined networks are handled)`,
-    fix: ['use a defined network (--net hostonly, or qemu-script net create)', 'or: sudo iptables -I FORWARD -i vmnet+ -o vmnet+ -j ACCEPT'],
+    hint: 'or use a defined network (--net hostonly, or qemu-script net create): the tool lets those through', fix: ['sudo iptables -I FORWARD -i vmnet+ -o vmnet+ -j ACCEPT'],
   };
 };
 
 const checkWifi: Check = (context) => {
   const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
   if (route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'wireless') {
-    return { status: 'warn', message: `the default route is on Wi-Fi (${route}): the bridged adapter cannot use a macvtap there`, fix: ['use a wired NIC, or a user network (--net user) with --fwd'] };
+    return { status: 'warn', message: `the default route is on Wi-Fi (${route}): the bridged adapter cannot use a macvtap there`, hint: 'use a wired NIC, or a user network (--net user) with --fwd' };
   }
   return { status: 'ok', message: `default route on ${route ?? 'none'}${route ? '' : ' (bridged adapter unavailable)'}` };
 };
@@ -178,7 +181,7 @@ const checkGroup: Check = (context) => {
   if (context.host.uid === 0) return { status: 'ok', message: 'root: no group needed' };
   const group = findGroup(context.host.root, context.group);
   if (group && context.host.gids.includes(group.gid)) return { status: 'ok', message: `member of ${context.group}` };
-  if (group?.members.includes(context.host.user)) return { status: 'warn', message: `added to ${context.group}, but this session predates it`, fix: ['log out and in again (or: newgrp qemusers)'] };
+  if (group?.members.includes(context.host.user)) return { status: 'warn', message: `added to ${context.group}, but this session predates it`, hint: 'log out and in again', fix: [`newgrp ${context.group}`] };
   return { status: 'fail', message: `not a member of ${context.group}`, fix: [SETUP(context)] };
 };
 
@@ -217,8 +220,10 @@ export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> 
 }
 
 export function renderDoctor(results: CheckResult[]): string {
+  const indent = ' '.repeat(21);
   return results.map((result) => [
     `${result.status.padEnd(5)}${result.id.padEnd(16)}${result.message}`,
-    ...(result.fix ?? []).map((fix) => `${' '.repeat(21)}fix: ${fix}`),
+    ...(result.fix ?? []).map((fix, i) => `${indent}${i === 0 ? 'fix' : 'or'}: ${fix}`),
+    ...(result.hint ? [`${indent}note: ${result.hint}`] : []),
   ].join('\n')).join('\n') + '\n';
 }

@@ -2,7 +2,9 @@ import { applyContextOf, undoActions } from './apply.ts';
 import { isGone, listRecords, removeRecord, type GuestRecord } from './guests.ts';
 import { collectResources } from './host-changes.ts';
 import { helperArgv } from './privilege.ts';
-import { isAlive } from './proc.ts';
+import { namedNetns, processIn } from './namespaces.ts';
+import { currentNetns, isAlive } from './proc.ts';
+import { liveUsers, readRegistry } from './registry.ts';
 import { probe } from './runner.ts';
 
 /** Undoes what one gone guest left: its share of every host change, its record. */
@@ -17,6 +19,35 @@ export interface GcReport {
   resources: string[];
   failures: string[];
   orphans: string[];
+  /** What is left in namespaces this run could not enter, and how to clean it. */
+  remaining: string[];
+}
+
+/** Set in a gc that another gc started inside a namespace: it does not go on to others. */
+const NESTED = 'QEMU_SCRIPT_GC_NESTED';
+
+/**
+ * Host changes whose guests are all gone, in other namespaces that still exist:
+ * a named one (/run/netns) is entered and cleaned there; of any other, the
+ * report says exactly what remains and how to enter it.
+ */
+async function collectElsewhere(context: { selfCommand: string[]; registryDir: string }, report: GcReport): Promise<void> {
+  if (process.env[NESTED]) return;
+  const here = currentNetns();
+  const stale = readRegistry(context.registryDir).resources.filter((record) => record.netns !== here && liveUsers(record).length === 0);
+  const names = namedNetns();
+  for (const netns of new Set(stale.map((record) => record.netns))) {
+    const name = names.get(netns);
+    if (name) {
+      const inner = await probe(['ip', 'netns', 'exec', name, ...context.selfCommand, 'gc'], { [NESTED]: '1' });
+      if (inner.ok) report.resources.push(...inner.stdout.split('\n').filter((line) => line.startsWith('removed ')).map((line) => `${line.slice('removed '.length)} (in network namespace ${name})`));
+      else report.failures.push(`in network namespace ${name}: ${inner.output.trim()}`);
+      continue;
+    }
+    const things = stale.filter((record) => record.netns === netns).map((record) => `${record.kind} ${record.name}`).join(', ');
+    const pid = processIn(netns);
+    report.remaining.push(`${things} in network namespace ${netns}${pid ? `; clean it with: nsenter -t ${pid} -n qemu-script gc` : ''}`);
+  }
 }
 
 /**
@@ -25,7 +56,7 @@ export interface GcReport {
  * that no live guest holds.
  */
 export async function collectGarbage(runtimeDir: string, context: { isRoot: boolean; selfCommand: string[]; registryDir: string }): Promise<GcReport> {
-  const report: GcReport = { guests: [], resources: [], failures: [], orphans: [] };
+  const report: GcReport = { guests: [], resources: [], failures: [], orphans: [], remaining: [] };
   for (const record of listRecords(runtimeDir)) {
     if (isGone(record)) {
       report.failures.push(...await collectGuest(runtimeDir, record));
@@ -39,6 +70,7 @@ export async function collectGarbage(runtimeDir: string, context: { isRoot: bool
       report.failures.push(error.message);
       return [];
     });
+    await collectElsewhere(context, report);
   } else {
     // The helper removes only what it created and no live guest holds; without sudo, skip quietly.
     const helper = await probe(helperArgv(context.selfCommand, ['gc']));

@@ -96,6 +96,7 @@ export async function gc(context: ToolContext): Promise<string> {
     ...report.guests.map((name) => `removed leftovers of guest ${name}`),
     ...report.resources.map((name) => `removed ${name}`),
     ...report.orphans.map((name) => `guest ${name} runs without its supervisor; stop it with qemu-script down ${name}`),
+    ...report.remaining.map((what) => `left: ${what}`),
   ];
   if (report.failures.length > 0) throw new HostError(`gc: ${report.failures.join('; ')}`);
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'nothing to collect\n';

@@ -5,7 +5,8 @@
 import { kindOf, ACTION_KINDS } from './actions/index.ts';
 import type { RootContext } from './actions/kind.ts';
 import { currentNetns } from './proc.ts';
-import { dropResource, existingNetns, findResource, liveUsers, updateRegistry, type Registry, type ResourceRecord, type ResourceUser, type Transaction } from './registry.ts';
+import { existingNetns } from './namespaces.ts';
+import { dropResource, findResource, liveUsers, updateRegistry, type Registry, type ResourceRecord, type ResourceUser, type Transaction } from './registry.ts';
 import type { ActionKindName, HostAction } from './types.ts';
 
 export interface ChangeOptions {

@@ -2,7 +2,7 @@
 // Write-ahead: a change is recorded (state "intent") and made durable before it
 // is made, and marked "done" after; cleanup and gc undo every record whose users
 // are gone, whether or not it completed. Anything never recorded is never touched.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { hostStep } from './fault.ts';
 import { withLock } from './lock.ts';
 import { registryPath } from './paths.ts';
@@ -106,34 +106,4 @@ export function dropResource(registry: Registry, record: ResourceRecord): void {
 
 export function liveUsers(record: ResourceRecord): ResourceUser[] {
   return record.users.filter((user) => isAlive(user.holder));
-}
-
-function inode(netns: string): string | undefined {
-  return /\[(\d+)\]/.exec(netns)?.[1];
-}
-
-/**
- * The network namespaces that still exist: those of running processes and the
- * named ones under /run/netns. Records of any other namespace are stale: its
- * interfaces went with it.
- */
-export function existingNetns(): Set<string> {
-  const found = new Set<string>();
-  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      found.add(inode(readlinkSync(`/proc/${pid}/ns/net`)) ?? '');
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  if (existsSync('/run/netns')) {
-    for (const name of readdirSync('/run/netns')) {
-      try {
-        found.add(String(statSync(`/run/netns/${name}`).ino));
-      } catch {
-        // raced with ip netns del
-      }
-    }
-  }
-  return new Set([...found].filter(Boolean).map((ino) => `net:[${ino}]`));
 }

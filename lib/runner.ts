@@ -27,9 +27,9 @@ export interface ProbeResult {
   output: string;
 }
 
-/** A read-only command whose failure is an answer, not an error (getcap, visudo -c, sudo -n ...). */
-export async function probe(argv: string[]): Promise<ProbeResult> {
-  const result = await execa(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', timeout: 15000, all: true });
+/** A command whose failure is an answer, not an error (getcap, visudo -c, sudo -n ...). */
+export async function probe(argv: string[], env?: Record<string, string>): Promise<ProbeResult> {
+  const result = await execa(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', timeout: 60000, all: true, env });
   return { ok: result.exitCode === 0, stdout: String(result.stdout ?? ''), output: String(result.all ?? '') };
 }
 

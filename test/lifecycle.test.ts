@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { chmodSync, existsSync, readlinkSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GUEST, allowBridges, assertClean, inNetns, pidAlive, start, waitFor } from './netns.ts';
+import { BINARY } from './helpers.ts';
+import { GUEST, Netns, allowBridges, assertClean, inNetns, pidAlive, start, waitFor } from './netns.ts';
 
 const restoreBridgeConf = allowBridges();
 test.after(() => restoreBridgeConf());
@@ -197,6 +198,40 @@ test('down of an unknown guest: exit 2', () => inNetns(async (ns) => {
   const result = await ns.tool(['down', 'nobody']);
   assert.is(result.exitCode, 2);
   assert.match(result.stderr, /no guest named "nobody"/);
+}));
+
+test('gc run outside a dead guest\'s namespace: a named one is entered and cleaned, any other is named with how to enter it', () => inNetns(async (ns) => {
+  const elsewhere = await Netns.create();
+  const anonymous = execa('unshare', ['--net', 'sleep', 'infinity'], { reject: false });
+  try {
+    // A guest in the named namespace, one in a namespace that only a process holds, both killed outright.
+    const pid = await start(ns, 'far', ['--net', 'vmnet4']);
+    await waitFor(() => readlinkSync(`/proc/${anonymous.pid}/ns/net`) !== readlinkSync('/proc/self/ns/net'), 5000, 'the unnamed namespace');
+    const inAnonymous = (args: string[]) => execa('nsenter', ['-t', String(anonymous.pid), '-n', '--', BINARY, ...args], {
+      reject: false, env: { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir },
+    });
+    const hidden = await inAnonymous([...GUEST, '--name', 'hidden', '--net', 'vmnet5']);
+    assert.is(hidden.exitCode, 0, hidden.stderr);
+    for (const name of ['far', 'hidden']) {
+      const record = ns.record(name);
+      for (const victim of [record.supervisor?.pid, record.qemu?.pid]) if (victim) process.kill(victim, 'SIGKILL');
+    }
+    await waitFor(() => !pidAlive(pid), 10000, 'QEMU to die');
+    const gc = await elsewhere.tool(['gc'], { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir });
+    assert.is(gc.exitCode, 0, gc.stderr);
+    assert.match(gc.stdout, new RegExp(`^removed tap qtap0 \\(in network namespace ${ns.name}\\)$`, 'm'));
+    assert.match(gc.stdout, new RegExp(`^removed bridge vmnet4 \\(in network namespace ${ns.name}\\)$`, 'm'));
+    assert.match(gc.stdout, new RegExp(`^left: bridge vmnet5, tap qtap\\d+ in network namespace net:\\[\\d+\\]; clean it with: nsenter -t ${anonymous.pid} -n qemu-script gc$`, 'm'));
+    assert.equal(await ns.links(), ['lo']);
+    const inside = await inAnonymous(['gc']);
+    assert.is(inside.exitCode, 0, inside.stderr);
+    assert.match(inside.stdout, /removed bridge vmnet5/);
+    await assertClean(ns);
+  } finally {
+    if (anonymous.pid) process.kill(anonymous.pid, 'SIGKILL');
+    await anonymous;
+    await elsewhere.destroy();
+  }
 }));
 
 test.run();
