@@ -8,13 +8,14 @@ PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
 SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
-.PHONY: all deps host-deps guest demo test unit typecheck e2e bench install clean
+.PHONY: all deps host-deps guest demo test unit typecheck e2e bench install uninstall clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
-HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin dnsmasq-base openssh-client nftables iptables
+HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin \
+	dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-all: dist/qemu-script
+all: dist/qemu-script dist/qemu-script.1
 
 deps: node_modules/.package-lock.json
 
@@ -63,10 +64,19 @@ e2e: dist/qemu-script guest
 bench: dist/qemu-script guest
 	node --import tsx bench/bench.ts
 
-test: typecheck dist/qemu-script guest unit
+test: typecheck dist/qemu-script dist/qemu-script.1 guest unit
 
-install: dist/qemu-script
-	install -D -m 0755 dist/qemu-script $(DESTDIR)$(PREFIX)/bin/qemu-script
+# The man page and the completion scripts, made from the tool's own tables at build time.
+dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.json
+	@mkdir -p dist
+	node --import tsx scripts/gen-docs.ts dist
+
+# The executable, the man page and bash/zsh/fish completions under PREFIX; uninstall removes exactly those.
+install: dist/qemu-script dist/qemu-script.1
+	scripts/install.sh install "$(DESTDIR)$(PREFIX)"
+
+uninstall:
+	scripts/install.sh uninstall "$(DESTDIR)$(PREFIX)"
 
 clean:
 	rm -rf dist .cache

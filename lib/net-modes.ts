@@ -7,6 +7,7 @@ import { dhcpConfigOf, hostCidrOf } from './networks.ts';
 import { macvtapNodePath, networkRunDir } from './paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
+import { NET_WORDS } from './net-spec.ts';
 import { didYouMean } from './suggest.ts';
 import { INSTALL_HINT } from './system-tools.ts';
 import type { AddressSource, FdSpec, Forward, ForwardInfo, HostAction, HostFacts, NetItem, NetworkDef, Settings } from './types.ts';
@@ -153,8 +154,6 @@ function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetConte
   };
 }
 
-/** The words --net knows besides names: what a typo is compared with. */
-const NET_WORDS = ['user', 'bridge', 'none', 'nat', 'bridged', 'host-only', 'vmnet0', 'mcast:0', 'br:NAME', 'macvtap:IF'];
 
 /**
  * A bare name acts only when it is unambiguous: a defined network, an existing
@@ -164,7 +163,8 @@ function checkBareName(name: string, context: NetContext): void {
   const { facts } = context;
   if (name in facts.interfaces || VMNET_NAME.test(name)) return;
   const bridges = Object.entries(facts.interfaces).filter(([, facts_]) => facts_.kind === 'bridge').map(([bridge]) => bridge);
-  const suggestion = didYouMean(name, [...NET_WORDS, ...Object.keys(facts.networks), ...bridges]);
+  const words = NET_WORDS.filter((word) => !word.endsWith(':'));
+  const suggestion = didYouMean(name, [...words, ...Object.keys(facts.networks), ...bridges]);
   throw new UsageError(`--net ${name}: no defined network, bridge or vmnetN is called ${name}${suggestion}; to make a bridge of that name write br:${name}`);
 }
 

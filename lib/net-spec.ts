@@ -4,18 +4,21 @@ import type { NetItem } from './types.ts';
 
 const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
 
-export const NET_SPEC_HELP = `NET is a comma-separated list (or repeat --net), NICs in the order written:
-  user          user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port
-  bridge        bridged adapter: the guest joins the LAN of the host's default route
-  vmnetN, NAME  a TAP on bridge NAME (3-15 characters): created if missing, removed with its last guest;
-                an existing bridge (e.g. br0) is used and never removed (br:NAME forces a bridge name)
-  macvtap:IF    a macvtap over interface IF (guest on IF's LAN, no host involvement)
-  mcast:N       internal network N (0-254) over socket multicast on loopback; mcast:N:lan spans the LAN
-  none          no NIC at all
-  compact form, one letter per NIC: u (user), p (bridged adapter), 0-f (internal network N over
-                multicast); with the tap: prefix internal networks are bridges vmnetN (tap:u0a)
-  Speed (BENCHMARKS.md): a bridge (vmnetN) carried 20-40% more guest-to-guest TCP than multicast
-  here; multicast needs no root and no host change, so it stays the default for 0-f.`;
+/** What each --net item means: --help, the man page and the completions are made from this. */
+export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
+  ['user, nat', 'user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port'],
+  ['bridge, bridged', 'bridged adapter: the guest joins the LAN of the host\'s default route'],
+  ['hostonly, natnet', 'defined networks (see net ls): a bridge with the host\'s address, DHCP and guest names; natnet also leads out through NAT'],
+  ['vmnetN', 'internal bridge vmnetN (N from 0): made if missing, removed with its last guest'],
+  ['br:NAME', 'a bridge of any name, made if missing; an existing bridge (e.g. br0) is used by its bare name too, and never removed'],
+  ['macvtap:IF', 'a macvtap over interface IF: the guest on IF\'s LAN'],
+  ['mcast:N', 'internal network N (0-254) over multicast on loopback, no host change; mcast:N:lan spans the LAN'],
+  ['none', 'no NIC at all'],
+  ['u p 0-f', 'compact form, a letter per NIC: u user, p bridged adapter, 0-f internal network N (multicast); with tap: (tap:u0a) internal networks are bridges vmnetN'],
+];
+
+/** The words --net takes as they are, for completion. */
+export const NET_WORDS: readonly string[] = ['user', 'nat', 'bridge', 'bridged', 'host-only', 'none', 'vmnet0', 'br:', 'macvtap:', 'mcast:0', 'tap:'];
 
 function bad(item: string, why: string): UsageError {
   return new UsageError(`--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`);

@@ -18,7 +18,7 @@ export type ParsedArgs =
 
 const USB_ID = /^[0-9a-f]{4}:[0-9a-f]{4}$/i;
 const ACCELS: readonly Accel[] = ['kvm', 'tcg', 'kvm:tcg'];
-const DISPLAYS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
+export const DISPLAY_KINDS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
 
 /**
  * Splits the command line into own options (rewritten to their long form, with
@@ -73,10 +73,10 @@ function last(value: unknown): string | undefined {
 
 export function parseDisplay(text: string): DisplayRequest {
   const [kind, port, extra] = text.split(':');
-  const known = DISPLAYS.find((display) => display === kind);
+  const known = DISPLAY_KINDS.find((display) => display === kind);
   const portOk = port === undefined || (known === 'telnet' && /^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
   if (!known || !portOk || extra !== undefined) {
-    throw new UsageError(`--display: "${text}" is not a display (accepted: ${DISPLAYS.join(', ')}; telnet:PORT)`);
+    throw new UsageError(`--display: "${text}" is not a display (accepted: ${DISPLAY_KINDS.join(', ')}; telnet:PORT)`);
   }
   return port === undefined ? { kind: known } : { kind: known, port: Number(port) };
 }

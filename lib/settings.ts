@@ -17,6 +17,7 @@ export const ENV_VARIABLES: ReadonlyArray<{ name: string; default: string; meani
   { name: 'VM_HELPER', default: '/usr/lib/qemu/qemu-bridge-helper', meaning: 'QEMU bridge helper' },
   { name: 'VM_VHOSTNET', default: '/dev/vhost-net', meaning: 'vhost-net device (VM_VHOSNET is read too)' },
   { name: 'VM_QEMU', default: 'qemu-system-x86_64', meaning: 'QEMU binary' },
+  { name: 'QEMU_SCRIPT_CONFIG_DIR', default: '/etc/qemu-script', meaning: 'network definitions and limits (root only)' },
   { name: 'QEMU_SCRIPT_RUNTIME_DIR', default: '/run/qemu-script (root), $XDG_RUNTIME_DIR/qemu-script', meaning: 'where guests keep their QMP socket, pidfile and state' },
 ];
 

@@ -13,6 +13,9 @@ import { netHelperMain } from './net-helper.ts';
 import { readSettings } from './settings.ts';
 import { setup, undoSetup } from './setup.ts';
 import { ssh } from './ssh.ts';
+import { completionScript } from './completion.ts';
+import { listRecords } from './guests.ts';
+import { readNetworks } from './networks.ts';
 import { closest } from './suggest.ts';
 
 export interface Flag {
@@ -147,6 +150,21 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         binary: text(flags.binary) ?? context.selfCommand.at(-1)!, settings: readSettings(process.env),
       };
       return print(flags.undo ? await undoSetup(options) : await setup(options));
+    },
+  },
+  {
+    name: 'completion', args: 'bash|zsh|fish', summary: 'print a shell completion script (e.g. source <(qemu-script completion bash))',
+    flags: [], positionals: [1, 1],
+    run: async ({ args }) => print(completionScript(args[0], SUBCOMMANDS)),
+  },
+  {
+    name: '__complete', args: 'guests|networks', summary: 'names for the completion scripts', flags: [], positionals: [1, 1], hidden: true,
+    run: async (_parsed, context, argv) => {
+      const lists: Record<string, () => string[]> = {
+        guests: () => listRecords(context.runtimeDir).map((record) => record.name),
+        networks: () => Object.keys(readNetworks(context.config)),
+      };
+      return print((lists[argv[0]]?.() ?? []).map((name) => `${name}\n`).join(''));
     },
   },
   {
