@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { HostError } from './errors.ts';
 import { isAlive, processId, type ProcessId } from './proc.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,9 +20,16 @@ function lockAgeMs(lock: string): number {
  * The tool's state directory must be the caller's alone: a directory another
  * user made in /tmp beforehand could feed it records and sockets.
  */
+/** mkdir -p, one level at a time: Node's recursive mkdir loops forever under /proc. */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  makeDirs(dirname(dir));
+  mkdirSync(dir, { mode: 0o755 });
+}
+
 export function ensureOwnDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    makeDirs(dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new HostError(`cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours`);

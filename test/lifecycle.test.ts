@@ -200,6 +200,30 @@ test('down of an unknown guest: exit 2', () => inNetns(async (ns) => {
   assert.match(result.stderr, /no guest named "nobody"/);
 }));
 
+test('a launch with --json prints the started guest as ps --json does; --quiet prints nothing', () => inNetns(async (ns) => {
+  const json = await ns.tool([...GUEST, '--name', 'js', '--net', 'user,vmnet2', '--json']);
+  assert.is(json.exitCode, 0, json.stderr);
+  const guest = JSON.parse(json.stdout) as { version: number; name: string; pid: number; state: string; uptime_s: number; nics: unknown[]; forwards: unknown[] };
+  const macs = ns.record('js').plan.resources.macs;
+  assert.equal({ ...guest, uptime_s: 0 }, {
+    version: 1, name: 'js', pid: ns.record('js').qemu!.pid, state: 'running', uptime_s: 0,
+    nics: [{ index: 0, net: 'user', mac: macs[0], ip: '10.0.2.15' }, { index: 1, net: 'vmnet2', mac: macs[1], ip: null }],
+    forwards: [{ proto: 'tcp', host: '127.0.0.1', port: ns.record('js').plan.resources.ports[0], guest_port: 22 }],
+  });
+  const quiet = await ns.tool([...GUEST, '--name', 'hush', '--net', 'user', '--quiet']);
+  assert.is(quiet.exitCode, 0, quiet.stderr);
+  assert.is(quiet.stdout, '');
+  assert.is(quiet.stderr, '', 'not even warnings');
+  for (const name of ['js', 'hush']) assert.is((await ns.tool(['down', '--force', name])).exitCode, 0);
+  await assertClean(ns);
+}));
+
+test('a runtime directory that cannot be made is said to be so, with what to do', () => inNetns(async (ns) => {
+  const result = await ns.tool([...GUEST, '--net', 'none'], { QEMU_SCRIPT_RUNTIME_DIR: '/proc/qemu-script-nowhere' });
+  assert.is(result.exitCode, 1);
+  assert.match(result.stderr, /^qemu-script: cannot create the runtime directory \/proc\/qemu-script-nowhere \(\w+\); set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours$/);
+}));
+
 test('gc run outside a dead guest\'s namespace: a named one is entered and cleaned, any other is named with how to enter it', () => inNetns(async (ns) => {
   const elsewhere = await Netns.create();
   const anonymous = execa('unshare', ['--net', 'sleep', 'infinity'], { reject: false });

@@ -4,7 +4,7 @@
 // /etc happens in a private mount namespace over a copy of /etc, so the
 // machine's own /etc is never modified.
 import { execa, type ResultPromise } from 'execa';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BINARY, ROOT, USER_ENV } from './helpers.ts';
@@ -21,6 +21,17 @@ const pristine = mkdtempSync(`${safe}/pristine-`);
 let holder: ResultPromise | undefined;
 let ns: Netns | undefined;
 const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout;
+
+/** Processes running as uid, by PID. */
+function processesOf(uid: number): number[] {
+  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((pid) => {
+    try {
+      return new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(readFileSync(`/proc/${pid}/status`, 'utf8')) ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
 
 /** Runs argv inside the private mount namespace (where /etc is the copy). */
 function inside(argv: string[], options: { env?: Record<string, string> } = {}) {
@@ -50,7 +61,11 @@ test.after(async () => {
     // Whatever failed above: undo setup (a no-op when done), drop the user and the namespace.
     await asRoot([binary, 'setup', '--undo', '--binary', binary]);
     const uid = (await inside(['id', '-u', USER])).stdout.trim();
-    if (/^\d+$/.test(uid)) rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
+    // If a failed assertion left a guest of the test user's running: its processes, by PID (the user exists only here).
+    if (/^\d+$/.test(uid)) {
+      for (const pid of processesOf(Number(uid))) process.kill(pid, 'SIGKILL');
+      rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
+    }
     await inside(['userdel', USER]);
     await ns?.destroy();
   } finally {
