@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { bridgeAcl, canOpenReadWrite, canRead, fileCapabilities, findGroup, readText, type HostView } from './host-access.ts';
 import { readNetworks } from './networks.ts';
+import { liveUnderlay } from './tunnel.ts';
 import { helperArgv } from './privilege.ts';
 import { findSystemTool, INSTALL_HINT } from './system-tools.ts';
 import { probe } from './runner.ts';
@@ -200,6 +201,24 @@ const checkDnsmasq: Check = (context) => {
   return { status: 'warn', message: `dnsmasq is not installed: the networks with DHCP (${served.join(', ')}) cannot start`, fix: [INSTALL_HINT.dnsmasq] };
 };
 
+/** Each tunnelled network: its underlay and MTU here, and whether the INPUT policy lets its UDP port in. */
+const checkVxlan: Check = async (context) => {
+  const tunnels = Object.values(readNetworks(context.config)).filter((network) => network.vxlan);
+  if (tunnels.length === 0) return { status: 'ok', message: 'no network crosses hosts (net create --vxlan)' };
+  const lines: string[] = [];
+  const fix: string[] = [];
+  for (const network of tunnels) {
+    const { vni, port } = network.vxlan!;
+    const underlay = liveUnderlay(network.vxlan!);
+    lines.push(underlay ? `${network.name}: VXLAN ${vni} over ${underlay.dev}, MTU ${underlay.mtu} inside` : `${network.name}: VXLAN ${vni} has no route to its peers`);
+    const iptables = findSystemTool('iptables');
+    const accepted = iptables && (await probe([iptables, '-C', 'INPUT', '-p', 'udp', '--dport', String(port), '-j', 'ACCEPT'])).ok;
+    if (context.firewall.inputPolicy === 'DROP' && !accepted) fix.push(`sudo iptables -I INPUT -p udp --dport ${port} -j ACCEPT`);
+  }
+  const blocked = fix.length > 0 ? '; the INPUT policy DROP blocks the tunnel\'s UDP port' : '';
+  return { status: blocked || lines.some((line) => line.includes('no route')) ? 'warn' : 'ok', message: `${lines.join('; ')}${blocked}`, ...(fix.length > 0 ? { fix } : {}) };
+};
+
 const checkOvmf: Check = ({ settings }) => (canRead(settings.efiFirmware)
   ? { status: 'ok', message: `UEFI firmware ${settings.efiFirmware}` }
   : { status: 'warn', message: `no UEFI firmware at ${settings.efiFirmware}: --uefi unavailable`, fix: ['sudo apt-get install ovmf'] });
@@ -209,7 +228,7 @@ export const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu], ['kvm', checkKvm], ['bridge-helper', checkHelper], ['bridge-conf', checkBridgeConf], ['tun', checkTun],
   ['vhost-net', checkVhost], ['ping', checkPing], ['ip-forward', checkForward], ['forward-policy', checkForwardPolicy],
   ['docker', checkDocker], ['firewalld', checkFirewalld], ['ufw', checkUfw], ['br-netfilter', checkBrNetfilter],
-  ['wifi', checkWifi], ['networkmanager', checkNetworkManager], ['group', checkGroup], ['sudo', checkSudo], ['dnsmasq', checkDnsmasq],
+  ['wifi', checkWifi], ['networkmanager', checkNetworkManager], ['group', checkGroup], ['sudo', checkSudo], ['dnsmasq', checkDnsmasq], ['vxlan', checkVxlan],
   ['uefi', checkOvmf],
 ];
 

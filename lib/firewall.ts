@@ -16,6 +16,7 @@ export function probeFirewall(): FirewallFacts {
   if (iptables) {
     const forward = probeSync([iptables, '-S', 'FORWARD']);
     facts.forwardPolicy = /^-P FORWARD (\S+)$/m.exec(forward.stdout)?.[1];
+    facts.inputPolicy = /^-P INPUT (\S+)$/m.exec(probeSync([iptables, '-S', 'INPUT']).stdout)?.[1];
     facts.dockerUser = forward.ok && probeSync([iptables, '-S', 'DOCKER-USER']).ok;
   }
   const firewallCmd = findSystemTool('firewall-cmd');

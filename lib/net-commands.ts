@@ -5,7 +5,8 @@ import { renderTable } from './table.ts';
 import { HostError, UsageError } from './errors.ts';
 import { definitionExists, readNetworks, removeNetwork, validateNetwork, writeNetwork, type NetworkRequest } from './networks.ts';
 import { currentNetns } from './proc.ts';
-import { probePrefixes } from './probe.ts';
+import { portsFrom, probePrefixes } from './probe.ts';
+import { readText } from './host-access.ts';
 import { liveUsers, readRegistry, type ResourceRecord } from './registry.ts';
 import type { NetworkDef } from './types.ts';
 
@@ -40,13 +41,17 @@ export function netCreate(context: ToolContext, request: NetworkRequest): string
     interfaces: listInterfaces(),
     toolInterfaces: readRegistry(context.registryDir).resources.filter((record) => record.netns === netns).map((record) => record.name),
     prefixes: probePrefixes(),
+    usedUdpPorts: portsFrom([readText('/proc/net/udp') ?? '', readText('/proc/net/udp6') ?? '']),
   });
   const path = writeNetwork(context.config, definition);
   return `defined network ${definition.name}: ${describe(definition)} (${path})\nuse it with: qemu-script DISK --net ${definition.name}\n`;
 }
 
 function describe(network: NetworkDef): string {
-  return [network.subnet, `host ${network.hostIp}`, network.dhcp ? 'DHCP' : 'no DHCP', ...(network.nat ? ['NAT'] : [])].join(', ');
+  const tunnel = network.vxlan
+    ? [`VXLAN ${network.vxlan.vni} to ${network.vxlan.remotes.join(' ') || `group ${network.vxlan.group}`} (UDP ${network.vxlan.port}${network.vxlan.dev ? `, over ${network.vxlan.dev}` : ''})`]
+    : [];
+  return [network.subnet, `host ${network.hostIp}`, network.dhcp ? 'DHCP' : 'no DHCP', ...(network.nat ? ['NAT'] : []), ...tunnel].join(', ');
 }
 
 export function netRm(context: ToolContext, name: string): string {
@@ -68,6 +73,7 @@ export function netLs(context: ToolContext, json: boolean): string {
     dhcp: network.dhcp,
     nat: network.nat,
     builtin: network.builtin,
+    vxlan: network.vxlan ?? null,
     up: realised(context, network.name).some((record) => record.kind === 'bridge'),
     guests: guestsOn(context, network.name),
   }));

@@ -10,6 +10,7 @@ import { qemuProps } from './qemu-syntax.ts';
 import { NET_WORDS } from './net-spec.ts';
 import { didYouMean } from './suggest.ts';
 import { INSTALL_HINT } from './system-tools.ts';
+import { underlayOf, vxlanDevice, type Underlay } from './tunnel.ts';
 import type { AddressSource, FdSpec, Forward, ForwardInfo, HostAction, HostFacts, NetItem, NetworkDef, Settings } from './types.ts';
 
 const SSH_BASE_PORT = 10022;
@@ -39,6 +40,8 @@ export interface NetContext {
 export interface NicPlan {
   netdev: string;
   label: string;
+  /** The MTU the guest is told (virtio-net host_mtu): a tunnel's. */
+  mtu?: number;
   actions: HostAction[];
   fds: FdSpec[];
   messages: string[];
@@ -134,7 +137,7 @@ function freeName(context: NetContext, make: (k: number) => string): string {
  * and no ACL. On any other bridge (br0, a LAN bridge) qemu-bridge-helper makes
  * it, as the administrator's bridge.conf allows.
  */
-function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetContext): Pick<NicPlan, 'netdev' | 'fds' | 'actions'> {
+function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetContext, mtu?: number): Pick<NicPlan, 'netdev' | 'fds' | 'actions'> {
   const vhost = vhostFor(context);
   if (use === 'foreign') {
     if (!aclAllows(context.facts.bridgeAcl, bridge)) {
@@ -150,10 +153,9 @@ function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetConte
   return {
     netdev: qemuProps(`tap,id=${nic.id}`, { ifname: name, script: 'no', downscript: 'no', ...vhost.props }),
     fds: vhost.fds,
-    actions: [{ kind: 'tap', name, bridge, guest: context.guest, owner: context.facts.uid }],
+    actions: [{ kind: 'tap', name, bridge, guest: context.guest, owner: context.facts.uid, ...(mtu ? { mtu } : {}) }],
   };
 }
-
 
 /**
  * A bare name acts only when it is unambiguous: a defined network, an existing
@@ -210,6 +212,17 @@ function checkRealisable(network: NetworkDef, context: NetContext): void {
   }
 }
 
+/** Where the network's tunnel runs here; a tunnel without a way to its peers is refused before any change. */
+function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
+  const mtus = Object.fromEntries(Object.entries(context.facts.interfaces).map(([name, facts]) => [name, facts.mtu]));
+  const underlay = underlayOf(network.vxlan!, context.facts.prefixes, mtus);
+  const peer = network.vxlan!.remotes[0] ?? network.vxlan!.group;
+  if (!underlay || !(underlay.dev in context.facts.interfaces)) {
+    throw new UsageError(`--net ${network.name}: its tunnel has no way to ${peer} on this host (${underlay ? `no interface ${underlay.dev}` : 'no route'}); check the underlay, or redefine the network`);
+  }
+  return underlay;
+}
+
 /** A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server. */
 function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPlan {
   const first = !context.bridgesPlanned.has(network.name);
@@ -218,11 +231,17 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     throw new UsageError(`--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove it, or redefine the network under another name`);
   }
   if (use === 'create') checkRealisable(network, context);
-  const tap = tapOnBridge(network.name, use, nic, context);
-  const actions: HostAction[] = [
-    ...(first ? [{ kind: 'bridge' as const, name: network.name, guest: context.guest, hostIp: hostCidrOf(network), shared: use === 'shared', network: network.name }] : []),
-    ...tap.actions,
-  ];
+  const tunnel = network.vxlan ? tunnelOf(network, context) : undefined;
+  const tap = tapOnBridge(network.name, use, nic, context, tunnel?.mtu);
+  const mtu = tunnel ? { mtu: tunnel.mtu } : {};
+  const actions: HostAction[] = first
+    ? [{ kind: 'bridge', name: network.name, guest: context.guest, hostIp: hostCidrOf(network), shared: use === 'shared', network: network.name, ...mtu }]
+    : [];
+  if (first && tunnel) {
+    const device = vxlanDevice(network.vxlan!.vni);
+    actions.push({ kind: 'vxlan', network: network.name, guest: context.guest, device, vxlan: network.vxlan!, underlay: tunnel.dev, local: tunnel.local, mtu: tunnel.mtu });
+  }
+  actions.push(...tap.actions);
   if (network.dhcp) {
     const dir = networkRunDir(context.facts.registryDir, network.name);
     actions.push({ kind: 'dhcp', network: network.name, mac: nic.mac, guest: context.guest, config: dhcpConfigOf(network), dir });
@@ -233,9 +252,13 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     const rules = firewallRules(network, context.facts.defaultRouteInterface, context.facts.firewall ?? NO_FIREWALL);
     actions.push({ kind: 'firewall', network: network.name, guest: context.guest, subnet: network.subnet, nat: network.nat, rules });
   }
-  const traits = [network.subnet, `host ${network.hostIp}`, ...(network.dhcp ? ['DHCP'] : []), ...(network.nat ? ['NAT'] : [])];
+  const traits = [
+    network.subnet, `host ${network.hostIp}`, ...(network.dhcp ? ['DHCP'] : []), ...(network.nat ? ['NAT'] : []),
+    ...(tunnel ? [`VXLAN ${network.vxlan!.vni} over ${tunnel.dev}, MTU ${tunnel.mtu}`] : []),
+  ];
   return {
     ...tap,
+    ...mtu,
     label: network.name,
     actions,
     messages: [`NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`],

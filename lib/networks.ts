@@ -1,12 +1,13 @@
 // Defined networks (SPEC §7): built-ins, the root-owned definition files, and
 // the checks a new definition must pass. Everything but the file I/O is pure.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { UsageError } from './errors.ts';
 import { contains, dhcpRange, formatCidr, formatIp, isPrivate, lastAddress, overlaps, parseCidr, parseIp } from './ipv4.ts';
 import { describePrefix, prefixClash } from './host-address.ts';
-import { NETWORK_NAME } from './names.ts';
+import { INTERFACE_NAME, NETWORK_NAME } from './names.ts';
 import { networkDefinitionPath, networksDir } from './paths.ts';
-import type { DhcpConfig, HostPrefix, NetworkDef } from './types.ts';
+import type { DhcpConfig, HostPrefix, NetworkDef, VxlanDef } from './types.ts';
 
 
 export const BUILTIN_NETWORKS: Readonly<Record<string, NetworkDef>> = {
@@ -22,13 +23,34 @@ const RESERVED = /^(user|bridge|none|nat|bridged|internal|host-only|u|p|vmnet\d+
 const MIN_PREFIX = 16;
 const MAX_PREFIX = 30;
 
+/** A definition file's tunnel, if it has a valid one; a file with an invalid one defines nothing. */
+function vxlanFromFile(raw: unknown): VxlanDef | undefined | false {
+  if (raw === undefined) return undefined;
+  const value = raw as Partial<Record<keyof VxlanDef, unknown>>;
+  const vni = Number(value.vni);
+  const port = Number(value.port ?? VXLAN_PORT);
+  const remotes = Array.isArray(value.remotes) ? value.remotes.map(String) : [];
+  const ok = Number.isInteger(vni) && vni >= 1 && vni <= MAX_VNI && Number.isInteger(port) && port >= 1 && port <= 65535
+    && remotes.every((remote) => isIP(remote) !== 0) && (remotes.length > 0 || typeof value.group === 'string');
+  if (!ok) return false;
+  return {
+    vni, remotes, port,
+    ...(typeof value.dev === 'string' && INTERFACE_NAME.test(value.dev) ? { dev: value.dev } : {}),
+    ...(typeof value.group === 'string' && isIP(value.group) ? { group: value.group } : {}),
+  };
+}
+
 function fromFile(name: string, text: string): NetworkDef | undefined {
   try {
     const raw = JSON.parse(text) as Partial<Record<keyof NetworkDef, unknown>>;
     const subnet = typeof raw.subnet === 'string' ? parseCidr(raw.subnet) : undefined;
     const host = typeof raw.hostIp === 'string' ? parseIp(raw.hostIp) : undefined;
-    if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host)) return undefined;
-    return { name, subnet: formatCidr(subnet), hostIp: formatIp(host), dhcp: raw.dhcp === true, nat: raw.nat === true, builtin: false };
+    const vxlan = vxlanFromFile(raw.vxlan);
+    if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false) return undefined;
+    return {
+      name, subnet: formatCidr(subnet), hostIp: formatIp(host), dhcp: raw.dhcp === true, nat: raw.nat === true, builtin: false,
+      ...(vxlan ? { vxlan } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -61,9 +83,9 @@ export function readNetworks(config: string): Record<string, NetworkDef> {
 export function writeNetwork(config: string, definition: NetworkDef): string {
   const path = networkDefinitionPath(config, definition.name);
   mkdirSync(networksDir(config), { recursive: true, mode: 0o755 });
-  const { subnet, hostIp, dhcp, nat } = definition;
+  const { subnet, hostIp, dhcp, nat, vxlan } = definition;
   const temporary = `${path}.new`;
-  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat }, null, 1)}\n`, { mode: 0o644 });
+  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat, ...(vxlan ? { vxlan } : {}) }, null, 1)}\n`, { mode: 0o644 });
   renameSync(temporary, path);
   return path;
 }
@@ -80,6 +102,8 @@ export interface NetworkRequest {
   hostIp?: string;
   dhcp: boolean;
   nat: boolean;
+  /** --vxlan VNI and its companions, as written. */
+  vxlan?: { vni: string; remotes?: string; dev?: string; port?: string; group?: string };
 }
 
 /** What a new definition must not collide with. */
@@ -89,6 +113,46 @@ export interface NetworkSurroundings {
   interfaces: string[];
   toolInterfaces: string[];
   prefixes: HostPrefix[];
+  /** Local UDP ports some socket holds now (a VXLAN port must be free, or the tool's own tunnels'). */
+  usedUdpPorts: number[];
+}
+
+export const VXLAN_PORT = 4789;
+const MAX_VNI = 16777215;
+
+/** A unicast address a tunnel may be sent to: not unspecified, loopback, multicast or broadcast. */
+function unicastRemote(text: string): boolean {
+  const family = isIP(text);
+  if (family === 4) {
+    const ip = parseIp(text)!;
+    const first = ip >>> 24;
+    return ip !== 0 && ip !== 0xffffffff && first !== 127 && (first < 224 || first > 239);
+  }
+  return family === 6 && !/^(::1?|ff[0-9a-f]{2}:.*)$/i.test(text);
+}
+
+/** Pure: the tunnel a `net create --vxlan` asks for, checked. */
+function validateVxlan(request: NonNullable<NetworkRequest['vxlan']>, around: NetworkSurroundings): VxlanDef {
+  const vni = /^\d{1,8}$/.test(request.vni) ? Number(request.vni) : NaN;
+  if (!(vni >= 1 && vni <= MAX_VNI)) throw new UsageError(`net create --vxlan: "${request.vni}" is not a VNI (1-${MAX_VNI})`);
+  const port = request.port === undefined ? VXLAN_PORT : /^\d{1,5}$/.test(request.port) ? Number(request.port) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`net create --port: "${request.port}" is not a UDP port (1-65535)`);
+  const remotes = (request.remotes ?? '').split(',').map((remote) => remote.trim()).filter(Boolean);
+  const bad = remotes.find((remote) => !unicastRemote(remote));
+  if (bad) throw new UsageError(`net create --remote: "${bad}" is not a unicast address of another host`);
+  if (request.group !== undefined && (isIP(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group))) {
+    throw new UsageError(`net create --group: "${request.group}" is not an IPv4 multicast group (224.0.0.0/4)`);
+  }
+  if (remotes.length === 0 && request.group === undefined) throw new UsageError('net create --vxlan needs the other hosts: --remote IP[,IP...] (or a multicast --group)');
+  if (remotes.length > 0 && request.group !== undefined) throw new UsageError('net create: --remote and --group exclude each other: unicast peers or one multicast group');
+  if (request.dev !== undefined && !around.interfaces.includes(request.dev)) throw new UsageError(`net create --dev: no interface ${request.dev} on this host (see ip link)`);
+  const ours = Object.values(around.networks).filter((network) => network.vxlan);
+  const sameVni = ours.find((network) => network.vxlan!.vni === vni && network.vxlan!.port === port);
+  if (sameVni) throw new UsageError(`net create --vxlan: VNI ${vni} on port ${port} is network ${sameVni.name}'s already`);
+  if (around.usedUdpPorts.includes(port) && !ours.some((network) => network.vxlan!.port === port)) {
+    throw new UsageError(`net create --port: UDP port ${port} is in use by another program on this host; choose another --port`);
+  }
+  return { vni, remotes, port, ...(request.dev ? { dev: request.dev } : {}), ...(request.group ? { group: request.group } : {}) };
 }
 
 function firstFreeSubnet(around: NetworkSurroundings): string {
@@ -132,7 +196,8 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
   if (!contains(cidr, host) || host === cidr.base || host === lastAddress(cidr)) {
     throw new UsageError(`net create --host-ip: ${hostText} is not a host address inside ${subnet}`);
   }
-  return { name, subnet, hostIp: formatIp(host), dhcp: request.dhcp, nat: request.nat, builtin: false };
+  const vxlan = request.vxlan ? validateVxlan(request.vxlan, around) : undefined;
+  return { name, subnet, hostIp: formatIp(host), dhcp: request.dhcp, nat: request.nat, builtin: false, ...(vxlan ? { vxlan } : {}) };
 }
 
 /** The DHCP/DNS server's settings, all from the definition. */

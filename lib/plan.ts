@@ -8,7 +8,7 @@ import { parsePrefix, prefixesOverlap } from './prefix.ts';
 import { USER_NET_SUBNET } from './addresses.ts';
 import { guestRunDir, qemuPidfilePath, qmpSocketPath } from './paths.ts';
 import { PortPicker } from './ports.ts';
-import { qemuValue } from './qemu-syntax.ts';
+import { qemuProps, qemuValue } from './qemu-syntax.ts';
 import { planUsbPassthrough } from './usb.ts';
 import type { HostFacts, LaunchOptions, Plan } from './types.ts';
 
@@ -90,7 +90,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     ...xhci,
     ...diskArgv,
     ...usbArgv,
-    ...nics.flatMap((nic) => ['-netdev', nic.netdev, '-device', `virtio-net,netdev=${nic.id},mac=${nic.mac}`]),
+    ...nics.flatMap((nic) => ['-netdev', nic.netdev, '-device', qemuProps('virtio-net', { netdev: nic.id, mac: nic.mac, host_mtu: nic.mtu })]),
   ];
   return {
     name,

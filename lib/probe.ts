@@ -75,7 +75,8 @@ function probeInterfaces(roots: HostRoots): { interfaces: Record<string, Interfa
   const kinds = roots === REAL_ROOTS ? kernelLinkKinds() : {};
   for (const name of list(`${roots.sys}/class/net`)) {
     const dir = `${roots.sys}/class/net/${name}`;
-    interfaces[name] = classifyInterface(dir, kinds[name]);
+    const mtu = Number(read(`${dir}/mtu`));
+    interfaces[name] = { ...classifyInterface(dir, kinds[name]), ...(mtu > 0 ? { mtu } : {}) };
     const mac = read(`${dir}/address`);
     if (mac && mac !== '00:00:00:00:00:00') macs.push(mac);
   }
@@ -168,8 +169,8 @@ export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
   return [...prefixesFrom(proc('route'), proc('fib_trie')), ...ipv6PrefixesFrom(proc('if_inet6'), proc('ipv6_route'))];
 }
 
-/** Every local TCP port in use (any state), IPv4 and IPv6: `vm` looked at IPv4 listeners only. */
-export function tcpPortsFrom(tables: string[]): number[] {
+/** Every local port of /proc/net/{tcp,udp}[6] tables (any state): `vm` looked at IPv4 TCP listeners only. */
+export function portsFrom(tables: string[]): number[] {
   const ports = new Set<number>();
   for (const table of tables) {
     for (const line of table.split('\n').slice(1)) {
@@ -279,7 +280,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     interfaces,
     reservedInterfaces: [],
     toolBridges: [],
-    usedTcpPorts: tcpPortsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
+    usedTcpPorts: portsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
     unprivilegedPortStart: Number(read(`${roots.proc}/sys/net/ipv4/ip_unprivileged_port_start`) ?? 1024),
     usedMacs: macs,
     guestNames: [],

@@ -101,11 +101,23 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
       { name: 'host-ip', value: 'IP', help: 'the host\'s address on it (default: the subnet\'s first)' },
       { name: 'dhcp', help: 'run a DHCP and DNS server for it (dnsmasq): guests get stable addresses and names' },
       { name: 'nat', help: 'let its guests out through the host\'s default route' },
+      { name: 'vxlan', value: 'VNI', help: 'carry it to other hosts in a VXLAN tunnel (1-16777215); define it on each host' },
+      { name: 'remote', value: 'IP[,IP...]', help: 'the other hosts\' underlay addresses (with --vxlan)' },
+      { name: 'dev', value: 'IF', help: 'the underlay interface (default: the route to the first remote)' },
+      { name: 'port', value: 'N', help: 'the tunnel\'s UDP port (default 4789)' },
+      { name: 'group', value: 'ADDR', help: 'a multicast group instead of --remote, for large sites' },
     ],
     positionals: [1, 1],
-    run: async ({ flags, args }, context) => print(netCreate(context, {
-      name: args[0], subnet: text(flags.subnet), hostIp: text(flags['host-ip']), dhcp: Boolean(flags.dhcp), nat: Boolean(flags.nat),
-    })),
+    run: async ({ flags, args }, context) => {
+      const tunnelFlags = ['remote', 'dev', 'port', 'group'].filter((flag) => flags[flag] !== undefined);
+      if (flags.vxlan === undefined && tunnelFlags.length > 0) throw new UsageError(`net create: --${tunnelFlags[0]} goes with --vxlan VNI`);
+      const vxlan = flags.vxlan === undefined ? undefined : {
+        vni: text(flags.vxlan)!, remotes: text(flags.remote), dev: text(flags.dev), port: text(flags.port), group: text(flags.group),
+      };
+      return print(netCreate(context, {
+        name: args[0], subnet: text(flags.subnet), hostIp: text(flags['host-ip']), dhcp: Boolean(flags.dhcp), nat: Boolean(flags.nat), vxlan,
+      }));
+    },
   },
   {
     name: 'net ls', args: '', summary: 'defined networks, built-ins included, whether they are up and who uses them',

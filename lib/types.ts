@@ -84,6 +84,7 @@ export type InterfaceKind = 'bridge' | 'physical' | 'wireless' | 'macvlan' | 'ma
 
 export interface InterfaceFacts {
   kind: InterfaceKind;
+  mtu?: number;
   /** For macvlan/macvtap: the lower device. */
   parent?: string;
   /** The kernel's link kind (`ip -d link`), for messages. */
@@ -110,6 +111,8 @@ export interface DiskFacts {
 export interface FirewallFacts {
   /** iptables' FORWARD policy, when iptables is installed and readable (root). */
   forwardPolicy?: string;
+  /** iptables' INPUT policy: a DROP there may block a tunnel's UDP port. */
+  inputPolicy?: string;
   /** Docker's chain for the administrator's own rules, jumped to first from FORWARD. */
   dockerUser: boolean;
   firewalld: boolean;
@@ -128,6 +131,19 @@ export interface FirewallRules {
 }
 
 /** A defined network (SPEC §7): a bridge with a host address, optionally DHCP/DNS and NAT, realised on demand. */
+/** A defined network's VXLAN tunnel: the same VNI on several hosts makes one L2 segment. */
+export interface VxlanDef {
+  vni: number;
+  /** Unicast peers (a flood entry each); empty with a multicast group. */
+  remotes: string[];
+  /** The underlay interface; default: the route to the first remote (or the group's). */
+  dev?: string;
+  /** UDP port (4789, IANA's). */
+  port: number;
+  /** Multicast group instead of unicast remotes (large sites). */
+  group?: string;
+}
+
 export interface NetworkDef {
   name: string;
   /** Network address and prefix, e.g. 192.168.56.0/24. */
@@ -138,6 +154,7 @@ export interface NetworkDef {
   nat: boolean;
   /** hostonly and natnet: always defined, never removed. */
   builtin: boolean;
+  vxlan?: VxlanDef;
 }
 
 /** An address, gateway or route already on the host (IPv4 or IPv6), for overlap checks. */
@@ -195,7 +212,12 @@ export interface HostFacts {
  */
 export type HostAction =
   /** `shared`: planned as joining a bridge another guest of the tool made (only for the dry run's text). */
-  | { kind: 'bridge'; name: string; guest: string; hostIp?: string; shared: boolean; network?: string }
+  | { kind: 'bridge'; name: string; guest: string; hostIp?: string; shared: boolean; network?: string; mtu?: number }
+  /**
+   * A defined network's VXLAN device on its bridge, with a flood entry per remote.
+   * `underlay`, `local` and `mtu` as planned; the underlay is looked up again when it is made.
+   */
+  | { kind: 'vxlan'; network: string; guest: string; device: string; vxlan: VxlanDef; underlay: string; local?: string; mtu: number }
   | { kind: 'macvtap'; name: string; parent: string; mac: string; guest: string; node: string }
   /** A TAP on a bridge of the tool, owned by uid `owner` (the guest's user), opened by QEMU by name. */
   | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { planMacs } from '../lib/mac.ts';
-import { classifyInterface, defaultRouteFrom, probeHost, tcpPortsFrom } from '../lib/probe.ts';
+import { classifyInterface, defaultRouteFrom, portsFrom, probeHost } from '../lib/probe.ts';
 import { readSettings } from '../lib/settings.ts';
 import { guestName } from '../lib/plan.ts';
 import { plan, qcow2, valuesOf } from './helpers.ts';
@@ -106,7 +106,7 @@ test('probe: default route is the dev field, lowest metric, never "100"', () => 
 test('probe: TCP ports in use from /proc/net/tcp and tcp6, any state', () => {
   const tcp = '  sl  local_address rem_address   st\n   0: 0100007F:2726 00000000:0000 0A\n   1: 0100007F:D431 0100007F:2726 01';
   const tcp6 = '  sl  local_address\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A';
-  assert.equal(tcpPortsFrom([tcp, tcp6]), [8080, 10022, 54321]);
+  assert.equal(portsFrom([tcp, tcp6]), [8080, 10022, 54321]);
 });
 
 // A fake /sys tree: the probe's narrow interface, pointed at a directory the test owns.

@@ -125,6 +125,8 @@ const HOSTILE: Array<[string, string[], RegExp]> = [
   ['forwarding for a network that is not defined', ['forward-add', 'nosuch', 'g'], /nosuch is not a NAT network/],
   ['firewall rules for a network that is not defined', ['firewall-add', 'nosuch', 'g'], /no network nosuch is defined/],
   ['firewall rules named like a table of someone else\'s', ['firewall-add', 'filter;x', 'g'], /"filter;x" is not a valid network name/],
+  ['a tunnel for a network without one', ['vxlan-add', 'hostonly', 'g'], /network hostonly is not defined with a VXLAN tunnel/],
+  ['a tunnel with a VNI of the member\'s choosing', ['vxlan-add', 'hostonly', 'g', '42'], /vxlan-add takes NETWORK GUEST/],
 ];
 
 for (const [name, request, message] of HOSTILE) {

@@ -59,6 +59,7 @@ const NAT_NFT = [
   'nft add rule ip qemu_script_natnet postrouting ip saddr 192.168.57.0/24 oifname eth0 masquerade comment "qemu-script natnet"',
 ];
 const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string) => `iptables ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
+const tun = { name: 'tun', subnet: '10.79.0.0/24', hostIp: '10.79.0.1', dhcp: false, nat: false, builtin: false, vxlan: { vni: 42, remotes: ['10.1.0.7', '10.1.0.8'], port: 4789 } };
 const lab = { name: 'lab', subnet: '10.77.0.0/24', hostIp: '10.77.0.1', dhcp: true, nat: false, builtin: false };
 const labStatic = { name: 'lab2', subnet: '10.78.0.0/16', hostIp: '10.78.255.254', dhcp: false, nat: false, builtin: false };
 
@@ -325,6 +326,41 @@ const ROWS: Row[] = [
     messages: [/network hostonly/], warnings: [NO_VHOST],
   },
   {
+    name: 'a tunnelled network: bridge, VXLAN device with a flood entry per remote, TAP and guest at the tunnel\'s MTU',
+    argv: ['--net', 'tun'],
+    facts: { networks: { tun }, interfaces: { eth0: { kind: 'physical', mtu: 9000 } } },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      'ip link add name tun mtu 8950 type bridge', 'ip addr add 10.79.0.1/24 dev tun', 'ip link set tun up',
+      'ip link add vxlan42 type vxlan id 42 dstport 4789 local 10.1.0.2 dev eth0 learning',
+      'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.7', 'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.8',
+      'ip link set vxlan42 master tun mtu 8950 up',
+      'ip tuntap add dev qtap0 mode tap vnet_hdr user 0', 'ip link set dev qtap0 master tun mtu 8950 up',
+      FIREWALL_NOTHING('tun'),
+    ],
+    cleanup: ['ip link del qtap0', 'ip link del vxlan42', 'ip link del tun'],
+    messages: [/^NIC 1 on network tun \(10\.79\.0\.0\/24, host 10\.79\.0\.1, VXLAN 42 over eth0, MTU 8950\)$/], warnings: [NO_VHOST],
+  },
+  {
+    name: 'a normal user on a tunnelled network: names only; root takes the tunnel from the definition',
+    argv: ['--net', 'tun'],
+    facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script', networks: { tun } },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add tun guest',
+      'sudo -n /usr/local/bin/qemu-script net-helper vxlan-add tun guest',
+      'sudo -n /usr/local/bin/qemu-script net-helper tap-add qtap0 tun guest 1450',
+      'sudo -n /usr/local/bin/qemu-script net-helper firewall-add tun guest',
+    ],
+    cleanup: [
+      'sudo -n /usr/local/bin/qemu-script net-helper firewall-del tun guest',
+      'sudo -n /usr/local/bin/qemu-script net-helper tap-del qtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script net-helper vxlan-del vxlan42 guest',
+      'sudo -n /usr/local/bin/qemu-script net-helper bridge-del tun guest',
+    ],
+    messages: [/VXLAN 42 over eth0, MTU 1450/], warnings: [NO_VHOST],
+  },
+  {
     name: 'a normal user on hostonly: the helper gets the network\'s name and the NIC, never addresses',
     argv: ['--net', 'hostonly'],
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
@@ -358,6 +394,8 @@ for (const row of ROWS) {
     assert.equal(valuesOf(result.qemu.argv, '-netdev'), row.netdevs);
     const devices = valuesOf(result.qemu.argv, '-device').filter((device) => device.startsWith('virtio-net'));
     assert.equal(devices.map((device) => /netdev=(\w+)/.exec(device)?.[1]), row.netdevs.map((_, i) => `nic${i}`));
+    const tunnelled = /VXLAN \d+ over \S+, MTU (\d+)/.exec(result.messages.join(' '))?.[1];
+    assert.equal(devices.map((device) => /host_mtu=(\d+)/.exec(device)?.[1]), devices.map(() => tunnelled), 'host_mtu on tunnelled networks only');
     const { host, cleanup } = hostCommands(result);
     assert.equal(lines(host), row.host ?? []);
     assert.equal(lines(cleanup), row.cleanup ?? []);

@@ -132,9 +132,9 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
   assert.equal(ls, {
     version: 1,
     networks: [
-      { name: 'hostonly', subnet: '192.168.56.0/24', host_ip: '192.168.56.1', dhcp: true, nat: false, builtin: true, up: false, guests: [] },
-      { name: 'lab', subnet: '10.77.0.0/24', host_ip: '10.77.0.1', dhcp: true, nat: false, builtin: false, up: true, guests: ['onlab'] },
-      { name: 'natnet', subnet: '192.168.57.0/24', host_ip: '192.168.57.1', dhcp: true, nat: true, builtin: true, up: false, guests: [] },
+      { name: 'hostonly', subnet: '192.168.56.0/24', host_ip: '192.168.56.1', dhcp: true, nat: false, builtin: true, vxlan: null, up: false, guests: [] },
+      { name: 'lab', subnet: '10.77.0.0/24', host_ip: '10.77.0.1', dhcp: true, nat: false, builtin: false, vxlan: null, up: true, guests: ['onlab'] },
+      { name: 'natnet', subnet: '192.168.57.0/24', host_ip: '192.168.57.1', dhcp: true, nat: true, builtin: true, vxlan: null, up: false, guests: [] },
     ],
   });
   await stop(ns, guest);

@@ -9,6 +9,7 @@ import { UsageError } from '../lib/errors.ts';
 import { dhcpRange, formatIp, parseCidr, parseIp, stableAddress } from '../lib/ipv4.ts';
 import { BUILTIN_NETWORKS, dhcpConfigOf, readNetworks, validateNetwork, writeNetwork, type NetworkRequest, type NetworkSurroundings } from '../lib/networks.ts';
 import { formatIpv6Hex, ipv6PrefixesFrom, localAddressesFrom, prefixesFrom, routesFrom } from '../lib/probe.ts';
+import { underlayOf } from '../lib/tunnel.ts';
 import type { NetworkDef } from '../lib/types.ts';
 
 test('ipv4: parse and format, refusing what is not a dotted quad', () => {
@@ -45,6 +46,7 @@ const HOST: NetworkSurroundings = {
   networks: { ...BUILTIN_NETWORKS },
   interfaces: ['lo', 'eth0', 'docker0', 'lab3'],
   toolInterfaces: ['lab3'],
+  usedUdpPorts: [53, 8472],
   prefixes: [
     { cidr: '10.1.0.2/24', dev: 'eth0', what: 'address' },
     { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' },
@@ -70,6 +72,52 @@ for (const [name, input, expected] of ACCEPTED) {
     assert.equal(validateNetwork(input, HOST), expected);
   });
 }
+
+const TUNNEL = (vxlan: NonNullable<NetworkRequest['vxlan']>) => request('lab', { subnet: '10.77.0.0/24', vxlan });
+
+test('net create --vxlan: the tunnel as given, the IANA port by default', () => {
+  assert.equal(validateNetwork(TUNNEL({ vni: '42', remotes: '10.1.0.7, 10.1.0.8' }), HOST), {
+    ...def('lab', '10.77.0.0/24', '10.77.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7', '10.1.0.8'], port: 4789 },
+  });
+  assert.equal(validateNetwork(TUNNEL({ vni: '16777215', group: '239.1.1.1', dev: 'eth0', port: '4790' }), HOST).vxlan,
+    { vni: 16777215, remotes: [], port: 4790, dev: 'eth0', group: '239.1.1.1' });
+});
+
+const TUNNEL_REFUSED: Array<[string, NonNullable<NetworkRequest['vxlan']>, RegExp]> = [
+  ['VNI 0', { vni: '0', remotes: '10.1.0.7' }, /--vxlan: "0" is not a VNI \(1-16777215\)/],
+  ['VNI too large', { vni: '16777216', remotes: '10.1.0.7' }, /is not a VNI/],
+  ['no peers', { vni: '42' }, /needs the other hosts/],
+  ['a multicast remote', { vni: '42', remotes: '239.1.1.1' }, /--remote: "239\.1\.1\.1" is not a unicast address/],
+  ['a broadcast remote', { vni: '42', remotes: '255.255.255.255' }, /is not a unicast address/],
+  ['an IPv6 multicast remote', { vni: '42', remotes: 'ff02::1' }, /is not a unicast address/],
+  ['not an address', { vni: '42', remotes: 'hostb' }, /--remote: "hostb" is not a unicast address/],
+  ['a unicast group', { vni: '42', group: '10.1.0.7' }, /--group: "10\.1\.0\.7" is not an IPv4 multicast group/],
+  ['both remotes and a group', { vni: '42', remotes: '10.1.0.7', group: '239.1.1.1' }, /--remote and --group exclude each other/],
+  ['a missing underlay', { vni: '42', remotes: '10.1.0.7', dev: 'eth9' }, /--dev: no interface eth9 on this host/],
+  ['a UDP port another program holds', { vni: '42', remotes: '10.1.0.7', port: '8472' }, /--port: UDP port 8472 is in use by another program/],
+  ['not a port', { vni: '42', remotes: '10.1.0.7', port: '0' }, /--port: "0" is not a UDP port/],
+];
+
+for (const [name, vxlan, message] of TUNNEL_REFUSED) {
+  test(`net create --vxlan refuses: ${name}`, () => {
+    assert.throws(() => validateNetwork(TUNNEL(vxlan), HOST), (error: Error) => error instanceof UsageError && message.test(error.message));
+  });
+}
+
+test('net create --vxlan refuses a VNI another network has on the same port', () => {
+  const around = { ...HOST, networks: { ...HOST.networks, other: { ...def('other', '10.99.0.0/24', '10.99.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.9'], port: 4789 } } } };
+  assert.throws(() => validateNetwork(TUNNEL({ vni: '42', remotes: '10.1.0.7' }), around), /VNI 42 on port 4789 is network other's already/);
+  assert.is(validateNetwork(TUNNEL({ vni: '43', remotes: '10.1.0.7' }), around).vxlan?.vni, 43);
+});
+
+test('tunnel: the underlay is the route to the first remote, the MTU its MTU less VXLAN\'s overhead', () => {
+  const prefixes = HOST.prefixes;
+  assert.equal(underlayOf({ vni: 1, remotes: ['10.1.0.7'], port: 4789 }, prefixes, { eth0: 9000 }), { dev: 'eth0', local: '10.1.0.2', mtu: 8950 });
+  assert.equal(underlayOf({ vni: 1, remotes: ['203.0.113.9'], port: 4789 }, prefixes, {}), { dev: 'eth0', local: '10.1.0.2', mtu: 1450 }, 'through the default route');
+  assert.equal(underlayOf({ vni: 1, remotes: ['192.168.58.9'], port: 4789 }, prefixes, { wg0: 1420 }), { dev: 'wg0', local: undefined, mtu: 1370 }, 'the most specific route');
+  assert.equal(underlayOf({ vni: 1, remotes: ['fd00::9'], port: 4789, dev: 'eth0' }, prefixes, { eth0: 1500 }), { dev: 'eth0', local: undefined, mtu: 1430 }, 'IPv6 costs 70');
+  assert.is(underlayOf({ vni: 1, remotes: ['10.1.0.7'], port: 4789 }, [], {}), undefined, 'no route, no tunnel');
+});
 
 const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
   ['an upper-case name', request('Lab'), /"Lab" is not a network name/],
@@ -111,11 +159,16 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
   try {
     assert.equal(readNetworks(config), BUILTIN_NETWORKS);
     writeNetwork(config, def('lab', '10.77.0.0/24', '10.77.0.1', true));
+    writeNetwork(config, { ...def('tun', '10.78.0.0/24', '10.78.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } });
+    writeFileSync(`${config}/networks/badtunnel.json`, '{"subnet": "10.79.0.0/24", "hostIp": "10.79.0.1", "vxlan": {"vni": 0, "remotes": ["10.1.0.7"]}}');
     mkdirSync(`${config}/networks`, { recursive: true });
     writeFileSync(`${config}/networks/broken.json`, '{"subnet": "10.88.0.0/24", "hostIp": "10.99.0.1"}');
     writeFileSync(`${config}/networks/junk.json`, 'not json');
     writeFileSync(`${config}/networks/hostonly.json`, '{"subnet": "10.66.0.0/24", "hostIp": "10.66.0.1"}');
-    assert.equal(readNetworks(config), { ...BUILTIN_NETWORKS, lab: def('lab', '10.77.0.0/24', '10.77.0.1', true) });
+    assert.equal(readNetworks(config), {
+      ...BUILTIN_NETWORKS, lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),
+      tun: { ...def('tun', '10.78.0.0/24', '10.78.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } },
+    });
   } finally {
     rmSync(config, { recursive: true, force: true });
   }

@@ -150,7 +150,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const result = await tool(['doctor']);
   const lines = result.stdout.trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
-  assert.is(checks.length, 19, result.stdout);
+  assert.is(checks.length, 20, result.stdout);
   assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +(fix|or|note): /.test(line)), result.stdout);
   const report = JSON.parse((await tool(['doctor', '--json'])).stdout) as { version: number; checks: Array<{ id: string; status: string; fix?: string[] }> };
   assert.is(report.version, 1);

@@ -9,14 +9,15 @@ import { hostCidrOf, readNetworks } from '../networks.ts';
 import { probePrefixes } from '../probe.ts';
 import { dropResource, findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
+import { liveUnderlay } from '../tunnel.ts';
 import type { HostAction } from '../types.ts';
 import { arity, checked, GUEST_NAME, isBridge, linkExists, refuse, type ActionKind, type RootContext } from './kind.ts';
 
 type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
 
-function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp'>): string[][] {
+function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp' | 'mtu'>): string[][] {
   return [
-    ['ip', 'link', 'add', 'name', action.name, 'type', 'bridge'],
+    ['ip', 'link', 'add', 'name', action.name, ...(action.mtu ? ['mtu', String(action.mtu)] : []), 'type', 'bridge'],
     ...(action.hostIp ? [['ip', 'addr', 'add', action.hostIp, 'dev', action.name]] : []),
     ['ip', 'link', 'set', action.name, 'up'],
   ];
@@ -70,7 +71,9 @@ export const bridge: ActionKind<BridgeAction> = {
     const problem = hostIp === undefined ? undefined : hostAddressProblem(hostIp, []);
     if (problem) throw refuse(problem);
     if (linkExists(name) && !isBridge(name)) throw refuse(`${name} exists and is not a bridge`);
-    return { kind: 'bridge', name, guest, hostIp, shared: false, network: network?.name };
+    // A tunnelled network's bridge takes the tunnel's MTU, read from the host now.
+    const mtu = network?.vxlan ? liveUnderlay(network.vxlan)?.mtu : undefined;
+    return { kind: 'bridge', name, guest, hostIp, shared: false, network: network?.name, ...(mtu ? { mtu } : {}) };
   },
 
   async acquire(action, user, context) {

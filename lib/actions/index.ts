@@ -7,9 +7,11 @@ import { forward } from './forward.ts';
 import type { ActionKind } from './kind.ts';
 import { macvtap } from './macvtap.ts';
 import { tap } from './tap.ts';
+import { vxlan } from './vxlan.ts';
 
 export const ACTION_KINDS: { [K in ActionKindName]: ActionKind<Extract<HostAction, { kind: K }>> } = {
   bridge,
+  vxlan,
   tap,
   macvtap,
   dhcp,

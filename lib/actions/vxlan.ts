@@ -1,0 +1,84 @@
+// A defined network's VXLAN device: on the network's bridge, flooding to each
+// remote host, so hosts defining the same network share one L2 segment. Made
+// with the network's first guest, removed with its last; everything about it
+// comes from root's definition.
+import { HostError } from '../errors.ts';
+import { NETWORK_NAME } from '../names.ts';
+import { readNetworks } from '../networks.ts';
+import { dropResource, findResource, recordIntent } from '../registry.ts';
+import { run } from '../runner.ts';
+import { liveUnderlay, vxlanDevice } from '../tunnel.ts';
+import type { HostAction } from '../types.ts';
+import { arity, checked, GUEST_NAME, linkExists, refuse, type ActionKind } from './kind.ts';
+
+type VxlanAction = Extract<HostAction, { kind: 'vxlan' }>;
+
+const FLOOD = '00:00:00:00:00:00';
+
+function createArgvs(action: VxlanAction, dev: string, local: string | undefined): string[][] {
+  const { vxlan, device, network } = action;
+  return [
+    [
+      'ip', 'link', 'add', device, 'type', 'vxlan', 'id', String(vxlan.vni), 'dstport', String(vxlan.port),
+      ...(local ? ['local', local] : []), 'dev', dev, ...(vxlan.group ? ['group', vxlan.group] : []), 'learning',
+    ],
+    // Unicast peers: broadcast and unknown frames go to each (learning finds the rest).
+    ...vxlan.remotes.map((remote) => ['bridge', 'fdb', 'append', FLOOD, 'dev', device, 'dst', remote]),
+    ['ip', 'link', 'set', device, 'master', network, 'mtu', String(action.mtu), 'up'],
+  ];
+}
+
+const deleteArgv = (device: string) => ['ip', 'link', 'del', device];
+
+export const vxlan: ActionKind<VxlanAction> = {
+  makesInterface: true,
+
+  key: (action) => action.device,
+
+  show: (action) => ({
+    apply: createArgvs(action, action.underlay, action.local).map((argv) => ({ argv })),
+    undo: [{ argv: deleteArgv(action.device), note: 'with the network\'s last guest' }],
+  }),
+
+  request: (action) => [action.network, action.guest],
+
+  fromRequest(words, caller) {
+    arity(words, 2, 2, 'vxlan-add takes NETWORK GUEST');
+    const name = checked(words[0], NETWORK_NAME, 'network name');
+    const guest = checked(words[1], GUEST_NAME, 'guest name');
+    // VNI, peers, underlay and port: root's definition, never the request.
+    const network = readNetworks(caller.config)[name];
+    if (!network?.vxlan) throw refuse(`network ${name} is not defined with a VXLAN tunnel`);
+    const underlay = liveUnderlay(network.vxlan);
+    if (!underlay) throw refuse(`network ${name}: no route to ${network.vxlan.remotes[0] ?? network.vxlan.group}`);
+    return {
+      kind: 'vxlan', network: name, guest, device: vxlanDevice(network.vxlan.vni), vxlan: network.vxlan, underlay: underlay.dev, local: underlay.local, mtu: underlay.mtu,
+    };
+  },
+
+  async acquire(action, user, context) {
+    const existing = findResource(context.tx.registry, 'vxlan', action.device, context.netns);
+    if (existing && linkExists(action.device)) {
+      existing.users.push(user);
+      return 'joined';
+    }
+    if (existing) dropResource(context.tx.registry, existing);
+    if (linkExists(action.device)) throw new HostError(`${action.device} exists and was not made by qemu-script; remove it, or give network ${action.network} another VNI`);
+    const underlay = liveUnderlay(action.vxlan);
+    if (!underlay) throw new HostError(`network ${action.network}: no route to ${action.vxlan.remotes[0] ?? action.vxlan.group}, so no underlay for its tunnel`);
+    const record = recordIntent(context.tx, { kind: 'vxlan', name: action.device, netns: context.netns, creator: user.uid, users: [user], data: { network: action.network } });
+    try {
+      for (const argv of createArgvs(action, underlay.dev, underlay.local)) await run(argv, { verbose: context.verbose });
+    } catch (error) {
+      if (linkExists(action.device)) await run(deleteArgv(action.device)).catch(() => undefined);
+      dropResource(context.tx.registry, record);
+      throw error;
+    }
+    record.state = 'done';
+    return 'created';
+  },
+
+  async destroy(record, context) {
+    if (context.here && linkExists(record.name)) await run(deleteArgv(record.name), { verbose: context.verbose });
+  },
+};
