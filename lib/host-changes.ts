@@ -4,7 +4,7 @@
 // the privileged net-helper.
 import { kindOf, ACTION_KINDS } from './actions/index.ts';
 import type { RootContext } from './actions/kind.ts';
-import { currentNetns } from './proc.ts';
+import { currentNetns, type ProcessId } from './proc.ts';
 import { existingNetns } from './namespaces.ts';
 import { dropResource, findResource, liveUsers, updateRegistry, type Registry, type ResourceRecord, type ResourceUser, type Transaction } from './registry.ts';
 import type { ActionKindName, HostAction } from './types.ts';
@@ -69,6 +69,21 @@ export async function release(
     if (!record) return 'unknown';
     const removed = await settle(record, context, (user) => !(user.uid === who.uid && user.guest === who.guest));
     return removed ? 'removed' : 'kept';
+  });
+}
+
+/** A guest's holds pass to another process (its waiter): everything this uid's guest holds here. */
+export async function rehold(who: { uid: number; guest: string }, holder: ProcessId, options: ChangeOptions): Promise<number> {
+  return updateRegistry(options.registryDir, (tx) => {
+    const netns = currentNetns();
+    let moved = 0;
+    for (const record of tx.registry.resources.filter((entry) => entry.netns === netns)) {
+      for (const user of record.users.filter((entry) => entry.uid === who.uid && entry.guest === who.guest)) {
+        user.holder = holder;
+        moved++;
+      }
+    }
+    return moved;
   });
 }
 

@@ -1,13 +1,23 @@
+// The launch stage: the reservation, host changes, QEMU, and what the user is
+// told. In the background the launcher itself makes the host changes, starts
+// QEMU under a small waiter (lib/waiter.ts) and leaves once QEMU answers; in
+// the foreground it supervises the guest to the end (lib/supervise.ts).
 import { execa } from 'execa';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { writeRecord, readRecord, type GuestRecord } from './guests.ts';
+import { applyActions, applyContextOf, undoActions, type ApplyContext } from './apply.ts';
 import { HostError } from './errors.ts';
+import { enterCleanupPhase } from './fault.ts';
+import { collectGuest } from './gc.ts';
 import { guestView } from './guest-commands.ts';
-import { processId } from './proc.ts';
-import { logPath, superviseGuest, type Status } from './supervise.ts';
+import { readRecord, removeRecord, writeRecord, type GuestRecord } from './guests.ts';
+import { rehold } from './host-changes.ts';
+import { logPath } from './paths.ts';
+import { helperArgv, SUDO_HINT } from './privilege.ts';
+import { processId, type ProcessId } from './proc.ts';
+import { tail, waitUntilUp } from './qemu-start.ts';
+import { run } from './runner.ts';
+import { superviseGuest } from './supervise.ts';
 import type { Plan } from './types.ts';
-
-const SUPERVISOR_STATUS_TIMEOUT_MS = 120000;
+import { startWaiter, type Waiter } from './waiter.ts';
 
 /** QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime directory. */
 export async function runQemuInformational(binary: string, argv: string[]): Promise<number> {
@@ -45,7 +55,7 @@ function announce(record: GuestRecord, pid: number, background: boolean, output:
 export async function runInForeground(runtimeDir: string, record: GuestRecord, output: Output): Promise<number> {
   let failure: string | undefined;
   const code = await superviseGuest(record, {
-    runtimeDir, foreground: true,
+    runtimeDir,
     onStatus: (status) => {
       if (status.up) announce(record, status.pid, false, output);
       else failure = status.error;
@@ -55,46 +65,72 @@ export async function runInForeground(runtimeDir: string, record: GuestRecord, o
   return code;
 }
 
-/** The default: a detached supervisor runs the guest; the terminal is back once QEMU is up. */
+/** A signal while the guest is being set up: remembered, and the setup is abandoned at the next step. */
+function watchSignals(): { received: () => NodeJS.Signals | undefined; release: () => void } {
+  let received: NodeJS.Signals | undefined;
+  const note = (signal: NodeJS.Signals) => { received ??= signal; };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, note);
+  return { received: () => received, release: () => { for (const signal of signals) process.off(signal, note); } };
+}
+
+/** The guest's holds on its host changes pass from this launcher to the waiter that stays. */
+async function handOver(record: GuestRecord, waiter: ProcessId, context: ApplyContext): Promise<void> {
+  if (context.isRoot) {
+    await rehold({ uid: record.uid, guest: record.name }, waiter, context);
+    return;
+  }
+  await run(helperArgv(context.selfCommand, ['hold', record.name, String(waiter.pid)]), { verbose: context.verbose, hint: SUDO_HINT });
+}
+
+/** The default: host changes, then QEMU under a waiter; the terminal is back once QEMU answers. */
 export async function runInBackground(runtimeDir: string, record: GuestRecord, selfCommand: string[], output: Output): Promise<number> {
-  mkdirSync(`${runtimeDir}/logs`, { recursive: true, mode: 0o700 });
-  const logFd = openSync(`${logPath(runtimeDir, record.name)}.supervisor`, 'w', 0o600);
-  const child = execa(selfCommand[0], [...selfCommand.slice(1), '__supervise', runtimeDir, record.name], {
-    detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: logFd as never, buffer: false,
-  });
-  closeSync(logFd);
-  const status = await new Promise<Status>((resolve) => {
-    let text = '';
-    const timer = setTimeout(() => resolve({ up: false, error: 'the supervisor did not report within 120 s' }), SUPERVISOR_STATUS_TIMEOUT_MS);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(JSON.parse(text.slice(0, text.indexOf('\n'))) as Status);
-      }
+  const context = applyContextOf(record);
+  const signals = watchSignals();
+  let waiter: Waiter | undefined;
+  let pid: number;
+  try {
+    await applyActions(record.plan.actions, context);
+    const stopped = () => signals.received() && `stopped by ${signals.received()} before the guest was up`;
+    if (stopped()) throw new HostError(stopped() as string);
+    waiter = startWaiter(runtimeDir, record, selfCommand);
+    record.supervisor = waiter.id;
+    writeRecord(runtimeDir, record);
+    await handOver(record, waiter.id, context);
+    const started = waiter;
+    pid = await waitUntilUp(record, async () => {
+      if (started.exited()) return `QEMU exited at once: ${tail(logPath(runtimeDir, record.name)) || 'no message'}`;
+      return stopped() || undefined;
     });
-    void child.then((result) => {
-      clearTimeout(timer);
-      resolve({ up: false, error: `the supervisor exited (${result.exitCode ?? result.signal}) before QEMU was up` });
-    });
-  });
-  child.stdout!.destroy();
-  child.unref();
-  if (!status.up) throw new HostError(status.error);
-  // The supervisor has written QEMU's identity into the record since.
-  announce(readRecord(runtimeDir, record.name) ?? record, status.pid, true, output);
+    record.qemu = processId(pid);
+    record.state = 'running';
+    writeRecord(runtimeDir, record);
+    waiter.detach();
+  } catch (error) {
+    if (waiter) {
+      // QEMU stops; the waiter's cleanup undoes the host changes and removes the record.
+      await waiter.stop();
+    } else {
+      const failures = await undoActions(record.plan.actions, context);
+      removeRecord(runtimeDir, record.name);
+      if (failures.length > 0) throw new HostError(`${(error as Error).message}; undoing also failed: ${failures.join('; ')}`);
+    }
+    throw error;
+  } finally {
+    signals.release();
+  }
+  announce(record, pid, true, output);
   return 0;
 }
 
-/** `__supervise RUNTIME NAME`: the detached supervisor's entry. */
-export async function supervisorMain(runtimeDir: string, name: string): Promise<number> {
+/** `__cleanup RUNTIME NAME`: the waiter's last act once QEMU has exited. */
+export async function cleanupMain(runtimeDir: string, name: string): Promise<number> {
+  enterCleanupPhase();
   const record = readRecord(runtimeDir, name);
-  if (!record) return 1;
-  process.stdout.on('error', () => undefined);
-  return superviseGuest(record, {
-    runtimeDir, foreground: false,
-    onStatus: (status) => {
-      process.stdout.write(`${JSON.stringify(status)}\n`);
-    },
-  });
+  if (!record) return 0;
+  record.state = 'stopping';
+  writeRecord(runtimeDir, record);
+  const failures = await collectGuest(runtimeDir, record);
+  for (const message of failures) process.stderr.write(`qemu-script: cleanup: ${message}\n`);
+  return failures.length > 0 ? 1 : 0;
 }

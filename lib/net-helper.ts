@@ -6,14 +6,14 @@
 import { ACTION_KINDS, isKindName, KIND_NAMES } from './actions/index.ts';
 import { arity, checked, GUEST_NAME, refuse, type Caller } from './actions/kind.ts';
 import { UsageError } from './errors.ts';
-import { acquire, collectResources, release } from './host-changes.ts';
+import { acquire, collectResources, rehold, release } from './host-changes.ts';
 import { limitsPath, limitWord, readLimits } from './limits.ts';
 import { INTERFACE_NAME } from './names.ts';
 import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from './paths.ts';
-import { parentPid, processId } from './proc.ts';
+import { parentPid, processId, processUid } from './proc.ts';
 import type { Registry, ResourceRecord } from './registry.ts';
 
-export const HELPER_USAGE = `${KIND_NAMES.map((kind) => `${kind}-add ...`).join(' | ')} | KIND-del NAME GUEST | gc`;
+export const HELPER_USAGE = `${KIND_NAMES.map((kind) => `${kind}-add ...`).join(' | ')} | KIND-del NAME GUEST | hold GUEST PID | gc`;
 
 export async function netHelperMain(args: string[], env: Record<string, string | undefined>): Promise<string> {
   if (process.getuid?.() !== 0) throw new UsageError('net-helper must run as root: sudo -n qemu-script net-helper ...');
@@ -30,6 +30,15 @@ export async function netHelperMain(args: string[], env: Record<string, string |
   if (op === 'gc') {
     arity(words, 0, 0, 'gc takes no arguments');
     return (await collectResources(options)).map((name) => `${name}\n`).join('');
+  }
+  if (op === 'hold') {
+    // The launcher hands its guest's holds to the waiter it started: only to a child of its own, of the same user.
+    arity(words, 2, 2, 'hold takes GUEST PID');
+    const guest = checked(words[0], GUEST_NAME, 'guest name');
+    const pid = Number(checked(words[1], /^\d{1,10}$/, 'process id'));
+    const waiter = processId(pid);
+    if (!waiter || parentPid(pid) !== holder.pid || processUid(pid) !== uid) throw refuse(`process ${pid} is not a child of yours`);
+    return `${await rehold({ uid, guest }, waiter, options)}\n`;
   }
   const [kindName, verb] = op.split('-');
   if (!isKindName(kindName) || (verb !== 'add' && verb !== 'del') || op.split('-').length !== 2) {

@@ -28,6 +28,16 @@ export function isAlive(id: ProcessId | undefined): boolean {
   return fields !== undefined && fields[19] === id.start && fields[0] !== 'Z';
 }
 
+/** The real uid a process runs as. */
+export function processUid(pid: number): number | undefined {
+  try {
+    const match = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function parentPid(pid: number): number | undefined {
   const fields = statFields(pid);
   return fields ? Number(fields[1]) : undefined;

@@ -8,7 +8,7 @@ import { down, gc, ps } from './guest-commands.ts';
 import { currentUser } from './host-access.ts';
 import { ensureOwnDir } from './lock.ts';
 import { netCreate, netLs, netRm } from './net-commands.ts';
-import { supervisorMain } from './launch.ts';
+import { cleanupMain } from './launch.ts';
 import { netHelperMain } from './net-helper.ts';
 import { readSettings } from './settings.ts';
 import { setup, undoSetup } from './setup.ts';
@@ -184,8 +184,8 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     run: async (_parsed, _context, argv) => print(await netHelperMain(argv, process.env)),
   },
   {
-    name: '__supervise', args: 'RUNTIME NAME', summary: 'a detached guest\'s supervisor', flags: [], positionals: [2, 2], hidden: true,
-    run: (_parsed, _context, argv) => supervisorMain(argv[0], argv[1]),
+    name: '__cleanup', args: 'RUNTIME NAME', summary: 'a background guest\'s cleanup, once QEMU has exited', flags: [], positionals: [2, 2], hidden: true,
+    run: (_parsed, _context, argv) => cleanupMain(argv[0], argv[1]),
   },
 ];
 

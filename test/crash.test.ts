@@ -11,9 +11,10 @@ import { GUEST, Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.t
 const NETS = ['--net', 'vmnet0,vmnet1,p,hostonly'];
 /**
  * Steps of that launch: 3 per bridge and 3 per TAP on it, 4 for the macvtap, 4 for the network's bridge
- * (with its address), 2 for its server: 25; then 8 in cleanup, one per thing made.
+ * (with its address), 2 for its server: 25 in the launcher; then 8 in the cleanup, one per thing made.
  */
-const POINTS = 33;
+const SETUP_STEPS = 25;
+const CLEANUP_STEPS = 8;
 const KEEP = ['lo', 'vparent', 'vpeer'];
 
 async function lan(ns: Netns): Promise<void> {
@@ -33,28 +34,36 @@ async function gcUntilClean(ns: Netns): Promise<void> {
   assert.is(again.stdout, 'nothing to collect', 'a second gc is a no-op');
 }
 
-test(`a launch killed after each of its ${POINTS} host steps: gc leaves nothing`, () => inNetns(async (ns) => {
+test(`a launch killed after each of its ${SETUP_STEPS} host steps: gc leaves nothing`, () => inNetns(async (ns) => {
   await lan(ns);
-  const outcomes: string[] = [];
-  for (let point = 1; point <= POINTS; point++) {
+  for (let point = 1; point <= SETUP_STEPS + 1; point++) {
     const name = `crash${point}`;
     const launch = await ns.tool([...GUEST, '--name', name, ...NETS], { QEMU_SCRIPT_FAULT_AFTER: String(point) });
-    if (launch.exitCode === 0) {
-      // Still up: the fault comes during cleanup, which `down` sets off.
-      const pid = Number(/QEMU pid (\d+)/.exec(launch.stdout)![1]);
-      await ns.tool(['down', '--force', name]);
-      await waitFor(() => !pidAlive(pid), 10000, 'QEMU to stop');
-      outcomes.push(`${point}:cleanup`);
+    if (point <= SETUP_STEPS) {
+      assert.is(launch.signal, 'SIGKILL', `point ${point}: ${launch.stderr}`);
     } else {
-      assert.match(launch.stderr, /supervisor exited/, `point ${point}: ${launch.stderr}`);
-      outcomes.push(`${point}:setup`);
+      // One step past the last: the launch gets through, which proves the count.
+      assert.is(launch.exitCode, 0, launch.stderr);
+      assert.is((await ns.tool(['down', '--force', name])).exitCode, 0);
     }
     await gcUntilClean(ns);
   }
-  console.log(`  crash points: ${outcomes.join(' ')}`);
-  // The hook must have hit both phases, or the points are not spread over the launch.
-  assert.is(outcomes.filter((outcome) => outcome.endsWith('setup')).length, 25, outcomes.join(' '));
-  assert.is(outcomes.filter((outcome) => outcome.endsWith('cleanup')).length, 8, outcomes.join(' '));
+}));
+
+test(`a cleanup killed after each of its ${CLEANUP_STEPS} host steps: gc finishes it`, () => inNetns(async (ns) => {
+  await lan(ns);
+  for (let point = 1; point <= CLEANUP_STEPS + 1; point++) {
+    const name = `late${point}`;
+    const launch = await ns.tool([...GUEST, '--name', name, ...NETS], { QEMU_SCRIPT_FAULT_AFTER: `cleanup:${point}` });
+    assert.is(launch.exitCode, 0, launch.stderr);
+    const waiter = ns.record(name).supervisor!.pid;
+    // SIGTERM to the waiter: it stops QEMU and turns into the cleanup, which dies at the fault point.
+    process.kill(waiter, 'SIGTERM');
+    await waitFor(() => !pidAlive(waiter), 20000, 'the waiter and its cleanup to end');
+    if (point <= CLEANUP_STEPS) assert.ok(ns.guests().includes(name), `point ${point}: the cleanup died half-way, its record stays for gc`);
+    else assert.equal(ns.guests(), [], 'one step past the last: the cleanup finishes alone');
+    await gcUntilClean(ns);
+  }
 }));
 
 test('kill -9 of a running guest\'s supervisor and QEMU, then a gc that is itself killed half-way, then gc again', () => inNetns(async (ns) => {

@@ -2,7 +2,7 @@
 // in a network namespace it creates and removes. Guests have no disk: they idle
 // in the firmware, which is all these tests need.
 import { execa } from 'execa';
-import { chmodSync, existsSync, readlinkSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BINARY } from './helpers.ts';
@@ -110,7 +110,7 @@ test('rollback: the second host step fails, the first is undone, exit 1', () => 
 test('QEMU refusing to start: its error is shown, exit 1, host clean', () => inNetns(async (ns) => {
   const result = await ns.tool([...GUEST, '--net', 'vmnet0', '-device', 'no-such-device']);
   assert.is(result.exitCode, 1);
-  assert.match(result.stderr, /QEMU exited at once .*no-such-device/);
+  assert.match(result.stderr, /QEMU exited at once: .*no-such-device/);
   await assertClean(ns);
 }));
 
@@ -148,12 +148,16 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   }));
 }
 
-test('background: SIGTERM to the supervisor cleans up', () => inNetns(async (ns) => {
-  const pid = await start(ns, 'bg', ['--net', 'vmnet0']);
-  process.kill(ns.record('bg').supervisor!.pid, 'SIGTERM');
-  await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
-  await assertClean(ns, ['lo'], [pid]);
-}));
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  test(`background: ${signal} to the guest's waiter stops QEMU and cleans up`, () => inNetns(async (ns) => {
+    const pid = await start(ns, 'bg', ['--net', 'vmnet0']);
+    const waiter = ns.record('bg').supervisor!.pid;
+    assert.match(readFileSync(`/proc/${waiter}/cmdline`, 'utf8').split('\0')[0], /(^|\/)sh$/, 'a shell waits, not a Node process');
+    process.kill(waiter, signal);
+    await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
+    await assertClean(ns, ['lo'], [pid]);
+  }));
+}
 
 test('QEMU killed: the supervisor cleans up', () => inNetns(async (ns) => {
   const pid = await start(ns, 'crash', ['--net', 'vmnet0']);
