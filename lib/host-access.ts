@@ -1,6 +1,6 @@
 // Read-only views of the host for doctor and setup, rooted so tests can point
 // them at a directory of their own.
-import { accessSync, closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { probe } from './runner.ts';
 import { findSystemTool } from './system-tools.ts';
@@ -16,11 +16,33 @@ export interface HostView {
   gids: number[];
 }
 
+const CHUNK = 1 << 16;
+
+/**
+ * A file's text, or undefined. Read in as few read(2) calls as possible: a
+ * short read is the end. For /proc/net/tcp every call walks the kernel's whole
+ * connection table again, which costs milliseconds on a large host.
+ */
 export function readText(path: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch {
     return undefined;
+  }
+  try {
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK);
+      const length = readSync(fd, chunk, 0, CHUNK, null);
+      chunks.push(chunk.subarray(0, length));
+      if (length < CHUNK) break;
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,5 +1,5 @@
 // IPv4 arithmetic for defined networks: subnets, overlaps, DHCP ranges, stable addresses.
-import { createHash } from 'node:crypto';
+import { sha256 } from './sha256.ts';
 
 export interface Cidr {
   /** The network address as an unsigned 32-bit number. */
@@ -62,7 +62,7 @@ export function dhcpRange(subnet: Cidr, hostIp: number): { start: number; end: n
  */
 export function stableAddress(range: { start: number; end: number }, mac: string, taken: ReadonlySet<number>): number | undefined {
   const size = range.end - range.start + 1;
-  const slot = createHash('sha256').update(mac.toLowerCase()).digest().readUInt32BE(0) % size;
+  const slot = sha256(mac.toLowerCase()).readUInt32BE(0) % size;
   for (let i = 0; i < size; i++) {
     const candidate = range.start + ((slot + i) % size);
     if (!taken.has(candidate)) return candidate;

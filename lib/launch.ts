@@ -2,7 +2,6 @@
 // told. In the background the launcher itself makes the host changes, starts
 // QEMU under a small waiter (lib/waiter.ts) and leaves once QEMU answers; in
 // the foreground it supervises the guest to the end (lib/supervise.ts).
-import { execa } from 'execa';
 import { applyActions, applyContextOf, undoActions, type ApplyContext } from './apply.ts';
 import { HostError } from './errors.ts';
 import { enterCleanupPhase } from './fault.ts';
@@ -14,14 +13,14 @@ import { logPath } from './paths.ts';
 import { helperArgv, SUDO_HINT } from './privilege.ts';
 import { processId, type ProcessId } from './proc.ts';
 import { tail, waitUntilUp } from './qemu-start.ts';
-import { run } from './runner.ts';
+import { run, start } from './runner.ts';
 import { superviseGuest } from './supervise.ts';
 import type { Plan } from './types.ts';
 import { startWaiter, type Waiter } from './waiter.ts';
 
 /** QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime directory. */
 export async function runQemuInformational(binary: string, argv: string[]): Promise<number> {
-  const result = await execa(binary, argv, { stdio: 'inherit', reject: false });
+  const result = await (await start([binary, ...argv], { stdio: 'inherit', reject: false })).child;
   if (result.exitCode === undefined) throw new HostError(`${binary} could not run: ${result.shortMessage} (set VM_QEMU, or install qemu-system-x86)`);
   return result.exitCode;
 }
@@ -93,7 +92,7 @@ export async function runInBackground(runtimeDir: string, record: GuestRecord, s
     await applyActions(record.plan.actions, context);
     const stopped = () => signals.received() && `stopped by ${signals.received()} before the guest was up`;
     if (stopped()) throw new HostError(stopped() as string);
-    waiter = startWaiter(runtimeDir, record, selfCommand);
+    waiter = await startWaiter(runtimeDir, record, selfCommand);
     record.supervisor = waiter.id;
     writeRecord(runtimeDir, record);
     await handOver(record, waiter.id, context);

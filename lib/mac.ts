@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { UsageError } from './errors.ts';
+import { sha256 } from './sha256.ts';
 import type { MacMode } from './types.ts';
 
 const OCTET = /^[0-9a-f]{1,2}$/i;
@@ -72,8 +72,8 @@ export function planMacs(count: number, mode: MacMode, prefix: number[], seed: s
     let mac = '';
     for (let attempt = 0; attempt < 4096; attempt++) {
       const source = mode.kind === 'random'
-        ? randomBytes(6)
-        : createHash('sha256').update(`${seed}\0${index}\0${attempt}`).digest();
+        ? Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(6)))
+        : sha256(`${seed}\0${index}\0${attempt}`);
       mac = formatMac(fill(prefix, source));
       if (!taken.has(mac) && !macs.includes(mac)) break;
       mac = '';

@@ -1,7 +1,7 @@
 // Defined networks (SPEC §7): built-ins, the root-owned definition files, and
 // the checks a new definition must pass. Everything but the file I/O is pure.
+import { ipFamily } from './prefix.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { UsageError } from './errors.ts';
 import { contains, dhcpRange, formatCidr, formatIp, isPrivate, lastAddress, overlaps, parseCidr, parseIp } from './ipv4.ts';
 import { describePrefix, prefixClash } from './host-address.ts';
@@ -31,12 +31,12 @@ function vxlanFromFile(raw: unknown): VxlanDef | undefined | false {
   const port = Number(value.port ?? VXLAN_PORT);
   const remotes = Array.isArray(value.remotes) ? value.remotes.map(String) : [];
   const ok = Number.isInteger(vni) && vni >= 1 && vni <= MAX_VNI && Number.isInteger(port) && port >= 1 && port <= 65535
-    && remotes.every((remote) => isIP(remote) !== 0) && (remotes.length > 0 || typeof value.group === 'string');
+    && remotes.every((remote) => ipFamily(remote) !== 0) && (remotes.length > 0 || typeof value.group === 'string');
   if (!ok) return false;
   return {
     vni, remotes, port,
     ...(typeof value.dev === 'string' && INTERFACE_NAME.test(value.dev) ? { dev: value.dev } : {}),
-    ...(typeof value.group === 'string' && isIP(value.group) ? { group: value.group } : {}),
+    ...(typeof value.group === 'string' && ipFamily(value.group) ? { group: value.group } : {}),
   };
 }
 
@@ -122,7 +122,7 @@ const MAX_VNI = 16777215;
 
 /** A unicast address a tunnel may be sent to: not unspecified, loopback, multicast or broadcast. */
 function unicastRemote(text: string): boolean {
-  const family = isIP(text);
+  const family = ipFamily(text);
   if (family === 4) {
     const ip = parseIp(text)!;
     const first = ip >>> 24;
@@ -140,7 +140,7 @@ function validateVxlan(request: NonNullable<NetworkRequest['vxlan']>, around: Ne
   const remotes = (request.remotes ?? '').split(',').map((remote) => remote.trim()).filter(Boolean);
   const bad = remotes.find((remote) => !unicastRemote(remote));
   if (bad) throw new UsageError(`net create --remote: "${bad}" is not a unicast address of another host`);
-  if (request.group !== undefined && (isIP(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group))) {
+  if (request.group !== undefined && (ipFamily(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group))) {
     throw new UsageError(`net create --group: "${request.group}" is not an IPv4 multicast group (224.0.0.0/4)`);
   }
   if (remotes.length === 0 && request.group === undefined) throw new UsageError('net create --vxlan needs the other hosts: --remote IP[,IP...] (or a multicast --group)');

@@ -1,5 +1,5 @@
+import { ipFamily } from './prefix.ts';
 import minimist from 'minimist';
-import { isIP } from 'node:net';
 import { UsageError } from './errors.ts';
 import { parseMacMode } from './mac.ts';
 import { parseNetSpecs } from './net-spec.ts';
@@ -111,7 +111,7 @@ function parseAccel(text: string, what: string): Accel {
 
 function parseHostIp(text: string): string {
   const [address, bits, extra] = text.split('/');
-  const family = isIP(address ?? '');
+  const family = ipFamily(address ?? '');
   const max = family === 6 ? 128 : 32;
   if (!family || extra !== undefined || !/^\d{1,3}$/.test(bits ?? '') || Number(bits) > max) {
     throw new UsageError(`--host-ip: "${text}" is not an address with prefix length (e.g. 192.168.255.5/24)`);

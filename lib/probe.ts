@@ -69,10 +69,10 @@ export function classifyInterface(dir: string, linkKind?: string): InterfaceFact
   return { kind: 'other', linkKind: ether ? 'virtual' : read(`${dir}/type`) === '772' ? 'loopback' : 'non-Ethernet' };
 }
 
-function probeInterfaces(roots: HostRoots): { interfaces: Record<string, InterfaceFacts>; macs: string[] } {
+function probeInterfaces(roots: HostRoots, netlink: boolean): { interfaces: Record<string, InterfaceFacts>; macs: string[] } {
   const interfaces: Record<string, InterfaceFacts> = {};
   const macs: string[] = [];
-  const kinds = roots === REAL_ROOTS ? kernelLinkKinds() : {};
+  const kinds = netlink && roots === REAL_ROOTS ? kernelLinkKinds() : {};
   for (const name of list(`${roots.sys}/class/net`)) {
     const dir = `${roots.sys}/class/net/${name}`;
     const mtu = Number(read(`${dir}/mtu`));
@@ -251,6 +251,10 @@ export interface ProbeInput {
   bridges: boolean;
   /** Names written with --net: when one is a defined network, root reads the host's firewall too. */
   netNames?: string[];
+  /** A NIC depends on what kind of link a LAN interface is (bridged adapter, macvtap): ask netlink (forks `ip`). */
+  linkKinds?: boolean;
+  /** Facts the plan needs, read only then (unset: all): ports cost a walk of the kernel's connection table. */
+  wants?: { ports?: boolean; usb?: boolean; firmware?: boolean; kvm?: boolean };
   settings: Settings;
   cwd: string;
   env: Record<string, string | undefined>;
@@ -265,7 +269,8 @@ export function probeHost(input: ProbeInput): HostFacts {
   const runtimeDir = runtimeDirFor(uid, input.env);
   const networks = readNetworks(configDir(uid, input.env));
   const realises = (input.netNames ?? []).some((name) => name in networks);
-  const { interfaces, macs } = probeInterfaces(roots);
+  const wants = input.wants ?? {};
+  const { interfaces, macs } = probeInterfaces(roots, input.linkKinds ?? true);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
   return {
@@ -274,19 +279,19 @@ export function probeHost(input: ProbeInput): HostFacts {
     selfCommand: input.selfCommand,
     runtimeDir,
     registryDir: registryDirFor(uid, runtimeDir),
-    kvmUsable: canOpenReadWrite('/dev/kvm'),
+    kvmUsable: wants.kvm !== false && canOpenReadWrite('/dev/kvm'),
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     defaultRouteInterface: defaultRouteFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/ipv6_route`) ?? ''),
     interfaces,
     reservedInterfaces: [],
     toolBridges: [],
-    usedTcpPorts: portsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
+    usedTcpPorts: wants.ports === false ? [] : portsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
     unprivilegedPortStart: Number(read(`${roots.proc}/sys/net/ipv4/ip_unprivileged_port_start`) ?? 1024),
     usedMacs: macs,
     guestNames: [],
     disks,
-    usbDevices: probeUsb(roots),
-    firmwareReadable: canRead(input.settings.efiFirmware),
+    usbDevices: wants.usb === false ? [] : probeUsb(roots),
+    firmwareReadable: wants.firmware !== false && canRead(input.settings.efiFirmware),
     networks,
     networksUp: [],
     dnsmasq: findSystemTool('dnsmasq'),

@@ -1,4 +1,4 @@
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 
 /** A minimal QMP client: one command at a time, events skipped. */
 export class QmpClient {
@@ -27,6 +27,8 @@ export class QmpClient {
   }
 
   static async connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
+    // Loaded on first use: node:net costs start-up time that dry runs do not need.
+    const { createConnection } = await import('node:net');
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = createConnection(path);
       const timer = setTimeout(() => { s.destroy(); reject(new Error(`QMP: no answer on ${path}`)); }, timeoutMs);

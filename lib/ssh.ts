@@ -1,10 +1,10 @@
 // qemu-script ssh NAME [-- ssh args]: ssh to a guest through its SSH forward,
 // else to its address on a defined network (or any network the host sees it on).
-import { execa } from 'execa';
 import type { ToolContext } from './context.ts';
 import { HostError, UsageError } from './errors.ts';
 import { guestView, type GuestView } from './guest-commands.ts';
 import { readRecord } from './guests.ts';
+import { start } from './runner.ts';
 
 /** The ssh argv for a guest, from what `ps` knows of it. */
 export function sshArgv(view: GuestView, login: string | undefined, extra: string[]): string[] | undefined {
@@ -22,7 +22,7 @@ export async function ssh(context: ToolContext, target: string | undefined, extr
   if (!record) throw new UsageError(`ssh: no guest named "${name}" (see qemu-script ps)`);
   const argv = sshArgv(guestView(record, context.registryDir), login, extra);
   if (!argv) throw new HostError(`ssh: no address of ${name} is known yet (no SSH forward, no DHCP lease, not seen by the host); see qemu-script ps`);
-  const result = await execa(argv[0], argv.slice(1), { stdio: 'inherit', reject: false });
+  const result = await (await start(argv, { stdio: 'inherit', reject: false })).child;
   if (result.exitCode === undefined && result.failed) throw new HostError(`ssh: ${result.shortMessage}`);
   return result.exitCode ?? 1;
 }

@@ -1,12 +1,13 @@
 // The foreground supervisor (--foreground, display stdio): apply the host
 // actions, run QEMU on this terminal, and undo everything on every way out.
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { closeSync } from 'node:fs';
 import { applyActions, applyContextOf, undoActions } from './apply.ts';
 import { HostError } from './errors.ts';
 import { removeRecord, writeRecord, type GuestRecord } from './guests.ts';
 import { processId } from './proc.ts';
 import { openFds, qemuCommand, waitUntilUp } from './qemu-start.ts';
+import { start } from './runner.ts';
 
 const STOP_GRACE_MS = 10000;
 
@@ -46,13 +47,12 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
     await applyActions(record.plan.actions, context);
     if (signal) throw new HostError(`stopped by ${signal} before QEMU started`);
     const { stdio, opened } = openFds(record);
-    const [binary, ...args] = qemuCommand(record);
-    qemu = execa(binary, args, {
+    ({ child: qemu } = await start(qemuCommand(record), {
       // execa's types list only fds 3-9; at run time any open descriptor is passed natively.
       stdio: ['inherit', 'inherit', 'inherit', ...stdio] as never,
       reject: false,
       cleanup: false,
-    });
+    }));
     for (const fd of opened) closeSync(fd);
     void qemu.finally(() => { exited = true; });
     const running = qemu;

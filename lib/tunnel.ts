@@ -1,8 +1,7 @@
 // Where a defined network's VXLAN tunnel runs: its underlay interface, the
 // local address it is sent from, and the MTU that fits inside it. Pure, from
 // the host's routes and addresses; the live variant reads them first.
-import { isIP } from 'node:net';
-import { parsePrefix, prefixesOverlap } from './prefix.ts';
+import { ipFamily, parsePrefix, prefixesOverlap } from './prefix.ts';
 import { probePrefixes } from './probe.ts';
 import { readText } from './host-access.ts';
 import type { HostPrefix, VxlanDef } from './types.ts';
@@ -21,7 +20,7 @@ export interface Underlay {
 
 /** The interface of the most specific route to `address` (the default route included). */
 function routeDev(address: string, prefixes: HostPrefix[]): string | undefined {
-  const target = parsePrefix(`${address}/${isIP(address) === 6 ? 128 : 32}`);
+  const target = parsePrefix(`${address}/${ipFamily(address) === 6 ? 128 : 32}`);
   if (!target) return undefined;
   return prefixes.filter((prefix) => prefix.what === 'route')
     .map((prefix) => ({ prefix, parsed: parsePrefix(prefix.cidr)! }))
@@ -32,10 +31,10 @@ function routeDev(address: string, prefixes: HostPrefix[]): string | undefined {
 /** Pure: the underlay of a tunnel on a host with these routes, addresses and MTUs. */
 export function underlayOf(vxlan: VxlanDef, prefixes: HostPrefix[], mtus: Record<string, number | undefined>): Underlay | undefined {
   const peer = vxlan.remotes[0] ?? vxlan.group!;
-  const family = isIP(peer) === 6 ? 6 : 4;
+  const family = ipFamily(peer) === 6 ? 6 : 4;
   const dev = vxlan.dev ?? routeDev(peer, prefixes);
   if (!dev) return undefined;
-  const local = prefixes.find((prefix) => prefix.what === 'address' && prefix.dev === dev && isIP(prefix.cidr.split('/')[0]) === family && !prefix.cidr.startsWith('fe80'))
+  const local = prefixes.find((prefix) => prefix.what === 'address' && prefix.dev === dev && ipFamily(prefix.cidr.split('/')[0]) === family && !prefix.cidr.startsWith('fe80'))
     ?.cidr.split('/')[0];
   return { dev, local, mtu: (mtus[dev] ?? DEFAULT_MTU) - OVERHEAD[family] };
 }

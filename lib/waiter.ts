@@ -4,13 +4,14 @@
 // becomes the tool's cleanup. The script is constant: QEMU's argv arrives as
 // positional parameters and the cleanup's argv in one variable split on a
 // control character with globbing off, so no data is ever parsed as shell.
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { HostError } from './errors.ts';
 import type { GuestRecord } from './guests.ts';
 import { logDir, logPath } from './paths.ts';
 import { isAlive, processId, type ProcessId } from './proc.ts';
 import { openFds, qemuCommand } from './qemu-start.ts';
+import { start } from './runner.ts';
 import { findSystemTool } from './system-tools.ts';
 
 const SEPARATOR = '\x1f';
@@ -38,7 +39,7 @@ export interface Waiter {
 }
 
 /** Starts QEMU under a waiter whose last act is `SELF __cleanup RUNTIME NAME`. */
-export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand: string[]): Waiter {
+export async function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand: string[]): Promise<Waiter> {
   const shell = findSystemTool('sh');
   if (!shell) throw new HostError('no /bin/sh to wait for the guest with');
   mkdirSync(logDir(runtimeDir), { recursive: true, mode: 0o700 });
@@ -47,12 +48,12 @@ export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand
   const cleanup = [...selfCommand, '__cleanup', runtimeDir, record.name];
   let child: ResultPromise;
   try {
-    child = execa(shell, ['-c', SCRIPT, 'qemu-script-waiter', ...qemuCommand(record)], {
+    ({ child } = await start([shell, '-c', SCRIPT, 'qemu-script-waiter', ...qemuCommand(record)], {
       detached: true, cleanup: false, reject: false, buffer: false,
       env: { [CLEANUP_VARIABLE]: cleanup.join(SEPARATOR) },
       // execa's types list only fds 3-9; at run time any open descriptor is passed natively.
       stdio: ['ignore', logFd, logFd, ...stdio] as never,
-    });
+    }));
   } finally {
     for (const fd of [...opened, logFd]) closeSync(fd);
   }

@@ -134,7 +134,7 @@ test('16 concurrent launches: distinct ports and MACs, working forwards, clean h
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   test(`foreground: ${signal} to the tool stops QEMU and cleans up`, () => inNetns(async (ns) => {
-    const tool = execa('ip', ['netns', 'exec', ns.name, `${process.cwd()}/dist/qemu-script`, ...GUEST, '--foreground', '--name', 'fg', '--net', 'user,vmnet0'], {
+    const tool = execa('ip', ['netns', 'exec', ns.name, BINARY, ...GUEST, '--foreground', '--name', 'fg', '--net', 'user,vmnet0'], {
       reject: false, env: { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir }, stdin: 'ignore',
     });
     let out = '';

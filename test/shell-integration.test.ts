@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT, runBinary } from './helpers.ts';
+import { BINARY, ROOT, runBinary } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-shell-`);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +41,7 @@ test('bash completes own options, subcommands, display values and defined networ
   assert.equal(await bashCompletes(['net', '']), ['create', 'ls', 'rm']);
   assert.equal(await bashCompletes(['completion', 'z']), ['zsh']);
   const config = mkdtempSync(`${dir}/config-`);
-  await execa(`${ROOT}/dist/qemu-script`, ['net', 'create', 'lab', '--subnet', '10.77.0.0/24'], { env: { QEMU_SCRIPT_CONFIG_DIR: config } });
+  await execa(BINARY, ['net', 'create', 'lab', '--subnet', '10.77.0.0/24'], { env: { QEMU_SCRIPT_CONFIG_DIR: config } });
   assert.equal(await bashCompletes(['--net', 'la'], { QEMU_SCRIPT_CONFIG_DIR: config }), ['lab']);
   assert.equal(await bashCompletes(['--net', 'host'], { QEMU_SCRIPT_CONFIG_DIR: config }), ['host-only', 'hostonly']);
 });
