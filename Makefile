@@ -9,7 +9,7 @@ PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
 SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
-.PHONY: all deps host-deps guest demo test unit typecheck e2e bench install uninstall clean
+.PHONY: all deps host-deps guest demo test unit unit-cjs typecheck e2e bench install uninstall clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
 HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin \
@@ -64,14 +64,18 @@ guest:
 unit: node_modules/.package-lock.json
 	test/run.sh '\.test\.ts$$'
 
+# The same suites against the Node.js artifact.
+unit-cjs: node_modules/.package-lock.json dist/qemu-script.cjs
+	QEMU_SCRIPT_TEST_BINARY=dist/qemu-script.cjs test/run.sh '\.test\.ts$$'
+
 e2e: dist/qemu-script guest
 	test/run.sh 'e2e\.test\.ts$$'
 
 # Prints measured numbers (see BENCHMARKS.md); not a test.
-bench: dist/qemu-script guest
+bench: dist/qemu-script dist/qemu-script.cjs guest
 	node --import tsx bench/bench.ts
 
-test: typecheck dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 guest unit
+test: typecheck dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 guest unit unit-cjs
 
 # The man page and the completion scripts, made from the tool's own tables at build time.
 dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.json

@@ -3,7 +3,7 @@
 // and hands every other first word to the subcommand table.
 import { existsSync } from 'node:fs';
 import { toolContext, type ToolContext } from './lib/context.ts';
-import { exitCodeOf } from './lib/errors.ts';
+import { HostError, exitCodeOf } from './lib/errors.ts';
 import { collectGarbage } from './lib/gc.ts';
 import { listRecords } from './lib/guests.ts';
 import { helpText } from './lib/help.ts';
@@ -11,6 +11,7 @@ import { reserveGuest, runInBackground, runInForeground, runQemuInformational } 
 import { ensureOwnDir, withLock } from './lib/lock.ts';
 import { parseArgs } from './lib/parse-args.ts';
 import { planLaunch } from './lib/plan.ts';
+import { planWithFreePorts } from './lib/port-check.ts';
 import { probeHost } from './lib/probe.ts';
 import { currentNetns } from './lib/proc.ts';
 import { readRegistry } from './lib/registry.ts';
@@ -19,25 +20,21 @@ import { readSettings } from './lib/settings.ts';
 import { withReservations } from './lib/reservations.ts';
 import { findSubcommand, firstWordTypo, runSubcommand } from './lib/subcommands.ts';
 import type { LaunchOptions } from './lib/types.ts';
-import { VERSION } from './lib/version.ts';
+import { VERSION, unsupportedNode } from './lib/version.ts';
 
-function planWith(options: LaunchOptions, context: ToolContext) {
+async function planWith(options: LaunchOptions, context: ToolContext) {
   const probed = probeHost({
     disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand,
-    // Addresses, routes and the bridge ACL matter only where a bridge is joined or made.
+    // The bridge ACL matters only where a bridge is joined or made.
     bridges: options.net.some((item) => item.kind === 'bridge' || item.kind === 'bridged'),
+    hostIp: options.hostIp !== undefined,
     netNames: options.net.flatMap((item) => (item.kind === 'bridge' ? [item.name] : [])),
     // Only the bridged adapter and macvtap care whether a LAN link is a veth: otherwise sysfs is enough.
     linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
-    wants: {
-      ports: options.net.some((item) => item.kind === 'user') || ['telnet', 'vnc'].includes(options.display.kind),
-      usb: options.usb.length > 0,
-      firmware: options.uefi,
-      kvm: options.accel !== 'tcg',
-    },
+    wants: { usb: options.usb.length > 0, firmware: options.uefi, kvm: options.accel !== 'tcg' },
   });
   const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
-  return { facts, plan: planLaunch(options, facts) };
+  return planWithFreePorts(facts, (known) => planLaunch(options, known));
 }
 
 function warn(warnings: string[], options: LaunchOptions): void {
@@ -49,7 +46,7 @@ async function launch(options: LaunchOptions): Promise<number> {
   const context = toolContext();
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
-    const { plan } = planWith(options, context);
+    const { plan } = await planWith(options, context);
     warn(plan.warnings, options);
     process.stdout.write(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
@@ -57,8 +54,8 @@ async function launch(options: LaunchOptions): Promise<number> {
   ensureOwnDir(context.runtimeDir);
   await collectGarbage(context.runtimeDir, context).catch(() => undefined);
   // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
-  const record = await withLock(context.runtimeDir, () => {
-    const { facts, plan } = planWith(options, context);
+  const record = await withLock(context.runtimeDir, async () => {
+    const { facts, plan } = await planWith(options, context);
     warn(plan.warnings, options);
     return reserveGuest(context.runtimeDir, plan, facts, { netns: currentNetns(), registryDir: context.registryDir, verbose: options.verbose });
   });
@@ -69,6 +66,8 @@ async function launch(options: LaunchOptions): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  const oldNode = unsupportedNode(process.versions.node);
+  if (oldNode) throw new HostError(oldNode);
   const subcommand = findSubcommand(argv);
   if (subcommand) return runSubcommand(subcommand.command, subcommand.rest);
   firstWordTypo(argv, existsSync);

@@ -23,6 +23,8 @@ const CHUNK = 1 << 16;
  * short read is the end. For /proc/net/tcp every call walks the kernel's whole
  * connection table again, which costs milliseconds on a large host.
  */
+let scratch: Buffer | undefined;
+
 export function readText(path: string): string | undefined {
   let fd: number;
   try {
@@ -31,7 +33,11 @@ export function readText(path: string): string | undefined {
     return undefined;
   }
   try {
-    const chunks: Buffer[] = [];
+    // One buffer for every small file: a probe reads dozens, and a fresh 64 KiB each is garbage.
+    scratch ??= Buffer.allocUnsafe(CHUNK);
+    const first = readSync(fd, scratch, 0, CHUNK, null);
+    if (first < CHUNK) return scratch.toString('utf8', 0, first);
+    const chunks: Buffer[] = [Buffer.from(scratch)];
     for (;;) {
       const chunk = Buffer.allocUnsafe(CHUNK);
       const length = readSync(fd, chunk, 0, CHUNK, null);

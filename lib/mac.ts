@@ -10,8 +10,10 @@ function parseOctets(text: string): number[] | undefined {
   return parts.map((part) => parseInt(part, 16));
 }
 
-function formatMac(octets: number[]): string {
-  return octets.map((octet) => octet.toString(16).padStart(2, '0')).join(':');
+function formatMac(octets: ArrayLike<number>): string {
+  let text = '';
+  for (let i = 0; i < octets.length; i++) text += `${i > 0 ? ':' : ''}${octets[i] < 16 ? '0' : ''}${octets[i].toString(16)}`;
+  return text;
 }
 
 function isLocalUnicast(firstOctet: number): boolean {
@@ -45,8 +47,10 @@ export function parseMacMode(text: string): MacMode {
   return { kind: 'fixed', macs: text.split(',').map((mac) => parseMac(mac, '--mac')) };
 }
 
-function fill(prefix: number[], source: Buffer): number[] {
-  return [...prefix, ...source.subarray(0, 6 - prefix.length)];
+function fill(prefix: number[], source: Uint8Array): number[] {
+  const octets = prefix.slice();
+  for (let i = 0; octets.length < 6; i++) octets.push(source[i]);
+  return octets;
 }
 
 /**
@@ -72,7 +76,7 @@ export function planMacs(count: number, mode: MacMode, prefix: number[], seed: s
     let mac = '';
     for (let attempt = 0; attempt < 4096; attempt++) {
       const source = mode.kind === 'random'
-        ? Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(6)))
+        ? globalThis.crypto.getRandomValues(new Uint8Array(6))
         : sha256(`${seed}\0${index}\0${attempt}`);
       mac = formatMac(fill(prefix, source));
       if (!taken.has(mac) && !macs.includes(mac)) break;

@@ -169,7 +169,7 @@ export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
   return [...prefixesFrom(proc('route'), proc('fib_trie')), ...ipv6PrefixesFrom(proc('if_inet6'), proc('ipv6_route'))];
 }
 
-/** Every local port of /proc/net/{tcp,udp}[6] tables (any state): `vm` looked at IPv4 TCP listeners only. */
+/** Every local port of /proc/net/{tcp,udp}[6] tables (any state). */
 export function portsFrom(tables: string[]): number[] {
   const ports = new Set<number>();
   for (const table of tables) {
@@ -247,14 +247,16 @@ function probeUsb(roots: HostRoots): string[] {
 
 export interface ProbeInput {
   disks: DiskRequest[];
-  /** A bridge may be joined or made: read the host's addresses and routes, and the bridge helper's ACL. */
+  /** A bridge may be joined or made: read the bridge helper's ACL. */
   bridges: boolean;
+  /** --host-ip was given: the host's addresses and routes are read to check it (a defined network reads them too). */
+  hostIp?: boolean;
   /** Names written with --net: when one is a defined network, root reads the host's firewall too. */
   netNames?: string[];
   /** A NIC depends on what kind of link a LAN interface is (bridged adapter, macvtap): ask netlink (forks `ip`). */
   linkKinds?: boolean;
-  /** Facts the plan needs, read only then (unset: all): ports cost a walk of the kernel's connection table. */
-  wants?: { ports?: boolean; usb?: boolean; firmware?: boolean; kvm?: boolean };
+  /** Facts the plan needs, read only then (unset: all). */
+  wants?: { usb?: boolean; firmware?: boolean; kvm?: boolean };
   settings: Settings;
   cwd: string;
   env: Record<string, string | undefined>;
@@ -285,7 +287,8 @@ export function probeHost(input: ProbeInput): HostFacts {
     interfaces,
     reservedInterfaces: [],
     toolBridges: [],
-    usedTcpPorts: wants.ports === false ? [] : portsFrom([read(`${roots.proc}/net/tcp`) ?? '', read(`${roots.proc}/net/tcp6`) ?? '']),
+    // Ports are checked once a plan has picked them (port-check.ts).
+    usedTcpPorts: [],
     unprivilegedPortStart: Number(read(`${roots.proc}/sys/net/ipv4/ip_unprivileged_port_start`) ?? 1024),
     usedMacs: macs,
     guestNames: [],
@@ -294,8 +297,9 @@ export function probeHost(input: ProbeInput): HostFacts {
     firmwareReadable: wants.firmware !== false && canRead(input.settings.efiFirmware),
     networks,
     networksUp: [],
-    dnsmasq: findSystemTool('dnsmasq'),
-    prefixes: input.bridges ? probePrefixes(roots) : [],
+    // Only defined networks serve DHCP; only they and --host-ip put addresses on the host.
+    dnsmasq: realises ? findSystemTool('dnsmasq') : undefined,
+    prefixes: realises || input.hostIp ? probePrefixes(roots) : [],
     bridgeAcl: input.bridges ? bridgeAcl('') : undefined,
     firewall: realises && uid === 0 ? probeFirewall() : undefined,
   };

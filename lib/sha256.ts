@@ -12,34 +12,60 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
-
+// Written for a cold start: one call runs in the interpreter, so no helper calls, destructuring
+// or iterators in the rounds (each would cost more than the arithmetic).
 export function sha256(text: string): Buffer {
   const data = Buffer.from(text, 'utf8');
   const blocks = Math.ceil((data.length + 9) / 64);
-  const message = Buffer.alloc(blocks * 64);
-  data.copy(message);
+  const message = new Uint8Array(blocks * 64);
+  message.set(data);
   message[data.length] = 0x80;
-  message.writeUInt32BE(Math.floor((data.length * 8) / 2 ** 32), message.length - 8);
-  message.writeUInt32BE((data.length * 8) >>> 0, message.length - 4);
+  // The bit length, big-endian, in the last 8 bytes (texts here are far below 2^32 bits).
+  const bits = data.length * 8;
+  for (let i = 0; i < 4; i++) message[message.length - 1 - i] = (bits >>> (8 * i)) & 0xff;
   const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
   const w = new Uint32Array(64);
   for (let block = 0; block < blocks; block++) {
-    for (let i = 0; i < 16; i++) w[i] = message.readUInt32BE(block * 64 + i * 4);
+    for (let i = 0, at = block * 64; i < 16; i++, at += 4) {
+      w[i] = (message[at] << 24) | (message[at + 1] << 16) | (message[at + 2] << 8) | message[at + 3];
+    }
     for (let i = 16; i < 64; i++) {
-      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
-      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
-      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+      const x = w[i - 15];
+      const y = w[i - 2];
+      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    let [a, b, c, d, e, f, g, hh] = h;
+    let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (let i = 0; i < 64; i++) {
-      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
-      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
-      [hh, g, f, e, d, c, b, a] = [g, f, e, (d + t1) >>> 0, c, b, a, (t1 + t2) >>> 0];
+      const sum1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (hh + sum1 + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+      const sum0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (sum0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = (d + t1) | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) | 0;
     }
-    for (const [i, value] of [a, b, c, d, e, f, g, hh].entries()) h[i] = (h[i] + value) >>> 0;
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += hh;
   }
-  const digest = Buffer.alloc(32);
-  h.forEach((value, i) => digest.writeUInt32BE(value, i * 4));
+  const digest = Buffer.allocUnsafe(32);
+  for (let i = 0; i < 8; i++) {
+    digest[i * 4] = h[i] >>> 24;
+    digest[i * 4 + 1] = (h[i] >>> 16) & 0xff;
+    digest[i * 4 + 2] = (h[i] >>> 8) & 0xff;
+    digest[i * 4 + 3] = h[i] & 0xff;
+  }
   return digest;
 }

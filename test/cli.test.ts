@@ -1,10 +1,10 @@
 // The real executable, as a user runs it: dry runs, exit codes, nothing done to the host.
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY, ROOT, runBinary } from './helpers.ts';
+import { BINARY, ROOT, SINGLE_EXECUTABLE, runBinary } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-cli-`);
 chmodSync(dir, 0o755);
@@ -42,10 +42,37 @@ test('--version and --help', async () => {
   }
 });
 
-test('the executable runs with no Node.js on PATH', async () => {
-  const result = await execa(BINARY, ['--dry-run', '--net', 'u', '--display', 'none'], { reject: false, extendEnv: false, env: { PATH: '/nonexistent' } });
+test('the single executable runs with no Node.js on PATH', async () => {
+  const result = await execa(SINGLE_EXECUTABLE, ['--dry-run', '--net', 'u', '--display', 'none'], { reject: false, extendEnv: false, env: { PATH: '/nonexistent' } });
   assert.is(result.exitCode, 0, result.stderr);
   assert.match(result.stdout, /^qemu-system-x86_64 -nodefaults /m);
+});
+
+test('dist/qemu-script.cjs: one script under 1 MiB for the host\'s node, same output as the single executable', async () => {
+  const script = `${ROOT}/dist/qemu-script.cjs`;
+  const text = readFileSync(script, 'utf8');
+  assert.is(text.split('\n')[0], '#!/usr/bin/env node');
+  assert.ok(statSync(script).size < 2 ** 20, `${statSync(script).size} bytes`);
+  assert.ok((statSync(script).mode & 0o111) === 0o111, 'not executable');
+  const line = ['--dry-run', '--json', '--net', 'user,vmnet3,2', '--display', 'none', '--accel', 'tcg', '--name', 'same'];
+  for (const args of [['--version'], line]) {
+    const [fromScript, fromExecutable] = await Promise.all([execa(script, args), execa(SINGLE_EXECUTABLE, args)]);
+    assert.is(fromScript.stdout, fromExecutable.stdout, args.join(' '));
+    assert.ok(fromScript.stdout.length > 0);
+  }
+});
+
+test('dist/qemu-script.cjs on a Node.js older than 20: one line saying so, exit 1', async () => {
+  const dir = mkdtempSync(`${tmpdir()}/qs-oldnode-`);
+  try {
+    writeFileSync(`${dir}/node18.cjs`, "Object.defineProperty(process.versions, 'node', { value: '18.19.0' });\n");
+    const result = await execa('node', ['--require', `${dir}/node18.cjs`, `${ROOT}/dist/qemu-script.cjs`, '--version'], { reject: false });
+    assert.is(result.exitCode, 1);
+    assert.is(result.stdout, '');
+    assert.is(result.stderr, 'qemu-script: this script needs Node.js 20 or newer, found 18.19.0: upgrade Node.js or use the single executable (dist/qemu-script, which carries its own)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('qemu-script.ts runs straight from the checkout (shebang), from any directory', async () => {

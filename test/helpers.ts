@@ -5,8 +5,10 @@ import { planLaunch } from '../lib/plan.ts';
 import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/types.ts';
 
 export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+/** The single executable, whichever artifact the other tests target. */
+export const SINGLE_EXECUTABLE = `${ROOT}/dist/qemu-script`;
 /** The artifact under test: the single executable, or QEMU_SCRIPT_TEST_BINARY (e.g. dist/qemu-script.cjs). */
-export const BINARY = process.env.QEMU_SCRIPT_TEST_BINARY ? new URL(process.env.QEMU_SCRIPT_TEST_BINARY, `file://${ROOT}/`).pathname : `${ROOT}/dist/qemu-script`;
+export const BINARY = process.env.QEMU_SCRIPT_TEST_BINARY ? new URL(process.env.QEMU_SCRIPT_TEST_BINARY, `file://${ROOT}/`).pathname : SINGLE_EXECUTABLE;
 
 /** A host with eth0 (10.1.0.2/24) as the default route, KVM, no vhost-net, nothing in use, the built-in networks. */
 export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {

@@ -103,7 +103,7 @@ test('probe: default route is the dev field, lowest metric, never "100"', () => 
   assert.is(defaultRouteFrom('Iface\n', ''), undefined);
 });
 
-test('probe: TCP ports in use from /proc/net/tcp and tcp6, any state', () => {
+test('probe: ports in use from /proc/net tables (net create checks UDP ports this way), any state', () => {
   const tcp = '  sl  local_address rem_address   st\n   0: 0100007F:2726 00000000:0000 0A\n   1: 0100007F:D431 0100007F:2726 01';
   const tcp6 = '  sl  local_address\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A';
   assert.equal(portsFrom([tcp, tcp6]), [8080, 10022, 54321]);
@@ -131,7 +131,6 @@ function iface(name: string, files: Record<string, string>, dirs: string[] = [])
   iface('vlan7', { uevent: 'DEVTYPE=vlan', iflink: '2' }, ['lower_eth0']);
   mkdirSync(`${fake}/proc/net`, { recursive: true });
   writeFileSync(`${fake}/proc/net/route`, 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n br0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n');
-  writeFileSync(`${fake}/proc/net/tcp`, '  sl  local_address\n   0: 0100007F:2726 00000000:0000 0A\n');
   mkdirSync(`${fake}/sys/bus/usb/devices/1-1`, { recursive: true });
   writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idVendor`, '046D\n');
   writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idProduct`, 'c52b\n');
@@ -148,13 +147,30 @@ test('probe: interface kinds from a fake /sys tree', () => {
   assert.is(kinds.macvtap3.parent, 'eth0');
 });
 
-test('probe: probeHost reads routes, ports, MACs and USB ids from the given roots', () => {
+test('probe: probeHost reads routes, MACs and USB ids from the given roots; ports are left to the port check', () => {
   const facts = probeHost({ disks: [], bridges: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } });
   assert.is(facts.defaultRouteInterface, 'br0');
-  assert.equal(facts.usedTcpPorts, [10022]);
+  assert.equal(facts.usedTcpPorts, []);
   assert.ok(facts.usedMacs.includes('de:ad:be:ef:00:03'));
   assert.equal(facts.usbDevices, ['046d:c52b']);
   assert.is(facts.interfaces.br0.kind, 'bridge');
+});
+
+test('probe: addresses and routes only for --host-ip or a defined network, dnsmasq only for a defined network', () => {
+  const base = { disks: [], bridges: true, settings: readSettings({}), cwd: '/', selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } };
+  const config = mkdtempSync(`${tmpdir()}/qs-probe-config-`);
+  try {
+    const env = { QEMU_SCRIPT_CONFIG_DIR: config, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+    const plain = probeHost({ ...base, env, netNames: ['vmnet0'] });
+    assert.equal([plain.prefixes, plain.dnsmasq], [[], undefined]);
+    const route = [{ cidr: '0.0.0.0/0', dev: 'br0', what: 'route' }, { cidr: '192.168.1.1/32', dev: 'br0', what: 'gateway' }];
+    const withHostIp = probeHost({ ...base, env, netNames: ['vmnet0'], hostIp: true });
+    assert.equal([withHostIp.prefixes, withHostIp.dnsmasq], [route, undefined]);
+    const defined = probeHost({ ...base, env, netNames: ['hostonly'] });
+    assert.equal([defined.prefixes, defined.dnsmasq], [route, '/usr/sbin/dnsmasq']);
+  } finally {
+    rmSync(config, { recursive: true, force: true });
+  }
 });
 
 test('probe: the real host (read-only) gives a consistent picture', () => {
