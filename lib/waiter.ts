@@ -4,14 +4,13 @@
 // becomes the tool's cleanup. The script is constant: QEMU's argv arrives as
 // positional parameters and the cleanup's argv in one variable split on a
 // control character with globbing off, so no data is ever parsed as shell.
-import type { ResultPromise } from 'execa';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { HostError } from './errors.ts';
 import type { GuestRecord } from './guests.ts';
 import { logDir, logPath } from './paths.ts';
 import { isAlive, processId, type ProcessId } from './proc.ts';
 import { openFds, qemuCommand } from './qemu-start.ts';
-import { start } from './runner.ts';
+import { startDetached, type Detached } from './runner.ts';
 import { findSystemTool } from './system-tools.ts';
 
 const SEPARATOR = '\x1f';
@@ -46,20 +45,18 @@ export async function startWaiter(runtimeDir: string, record: GuestRecord, selfC
   const logFd = openSync(logPath(runtimeDir, record.name), 'w', 0o600);
   const { stdio, opened } = openFds(record);
   const cleanup = [...selfCommand, '__cleanup', runtimeDir, record.name];
-  let child: ResultPromise;
+  let child: Detached;
   try {
-    ({ child } = await start([shell, '-c', SCRIPT, 'qemu-script-waiter', ...qemuCommand(record)], {
-      detached: true, cleanup: false, reject: false, buffer: false,
+    child = startDetached([shell, '-c', SCRIPT, 'qemu-script-waiter', ...qemuCommand(record)], {
       env: { [CLEANUP_VARIABLE]: cleanup.join(SEPARATOR) },
-      // execa's types list only fds 3-9; at run time any open descriptor is passed natively.
-      stdio: ['ignore', logFd, logFd, ...stdio] as never,
-    }));
+      stdio: ['ignore', logFd, logFd, ...stdio],
+    });
   } finally {
     for (const fd of [...opened, logFd]) closeSync(fd);
   }
   let done = false;
-  void child.finally(() => { done = true; });
-  const id = processId(child.pid!);
+  void child.exited.then(() => { done = true; });
+  const id = processId(child.pid);
   if (!id) throw new HostError('the guest\'s waiter did not start');
   return {
     id,
@@ -67,7 +64,7 @@ export async function startWaiter(runtimeDir: string, record: GuestRecord, selfC
     detach: () => child.unref(),
     stop: async () => {
       if (!done && isAlive(id)) process.kill(id.pid, 'SIGTERM');
-      await child;
+      await child.exited;
     },
   };
 }
