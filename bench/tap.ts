@@ -1,7 +1,7 @@
 // Invocation → the guest's TAP on bridge vmnet0 with carrier (QEMU has opened it): the tool, the same
 // host commands and QEMU line by hand, and the original script when VM_ORIGINAL names it.
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { BINARY } from '../test/helpers.ts';
 import { Netns } from '../test/netns.ts';
 import { IDLE_GUEST, isQemu, median, met, ms, now, processesIn, table } from './common.ts';
@@ -87,9 +87,13 @@ function allowVmnet0(): () => void {
   } catch {
     before = undefined;
   }
+  const madeDir = !existsSync('/etc/qemu');
   mkdirSync('/etc/qemu', { recursive: true });
   writeFileSync(path, `${before ?? ''}allow vmnet0\n`);
-  return () => (before === undefined ? rmSync(path, { force: true }) : writeFileSync(path, before));
+  return () => {
+    if (before !== undefined) writeFileSync(path, before);
+    else rmSync(madeDir ? '/etc/qemu' : path, { recursive: true, force: true });
+  };
 }
 
 const viaOriginal = (script: string) => () => withNamespace((ns) => tapUpAfter(ns, async () => {
