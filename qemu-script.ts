@@ -10,6 +10,7 @@ import { helpText } from './lib/help.ts';
 import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/launch.ts';
 import { ensureOwnDir, withLock } from './lib/lock.ts';
 import { parseArgs } from './lib/parse-args.ts';
+import { printErr, printOut } from './lib/output.ts';
 import { planLaunch } from './lib/plan.ts';
 import { planWithFreePorts } from './lib/port-check.ts';
 import { probeHost } from './lib/probe.ts';
@@ -39,7 +40,7 @@ async function planWith(options: LaunchOptions, context: ToolContext) {
 
 function warn(warnings: string[], options: LaunchOptions): void {
   if (options.quiet) return;
-  for (const warning of warnings) process.stderr.write(`qemu-script: warning: ${warning}\n`);
+  for (const warning of warnings) printErr(`qemu-script: warning: ${warning}\n`);
 }
 
 async function launch(options: LaunchOptions): Promise<number> {
@@ -48,7 +49,7 @@ async function launch(options: LaunchOptions): Promise<number> {
     // Reads only: no lock, no directory, no sudo.
     const { plan } = await planWith(options, context);
     warn(plan.warnings, options);
-    process.stdout.write(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
+    printOut(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
   }
   ensureOwnDir(context.runtimeDir);
@@ -60,7 +61,7 @@ async function launch(options: LaunchOptions): Promise<number> {
     return reserveGuest(context.runtimeDir, plan, facts, { netns: currentNetns(), registryDir: context.registryDir, verbose: options.verbose });
   });
   // --verbose: the whole plan up front (a background supervisor's own output goes to its log).
-  if (options.verbose) process.stderr.write(renderDryRun(record.plan));
+  if (options.verbose) printErr(renderDryRun(record.plan));
   const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
   return options.foreground ? runInForeground(context.runtimeDir, record, output) : runInBackground(context.runtimeDir, record, context.selfCommand, output);
 }
@@ -73,11 +74,11 @@ async function main(argv: string[]): Promise<number> {
   firstWordTypo(argv, existsSync);
   const parsed = parseArgs(argv, process.env);
   if (parsed.command === 'help') {
-    process.stdout.write(helpText());
+    printOut(helpText());
     return 0;
   }
   if (parsed.command === 'version') {
-    process.stdout.write(`qemu-script ${VERSION}\n`);
+    printOut(`qemu-script ${VERSION}\n`);
     return 0;
   }
   if (parsed.command === 'qemu-info') return runQemuInformational(readSettings(process.env).qemuBinary, parsed.argv);
@@ -87,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (error: unknown) => {
-    process.stderr.write(`qemu-script: ${error instanceof Error ? error.message : String(error)}\n`);
+    printErr(`qemu-script: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

@@ -17,6 +17,7 @@ import { run, start } from './runner.ts';
 import { superviseGuest } from './supervise.ts';
 import type { Plan } from './types.ts';
 import { startWaiter, type Waiter } from './waiter.ts';
+import { printErr, printOut } from './output.ts';
 
 /** QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime directory. */
 export async function runQemuInformational(binary: string, argv: string[]): Promise<number> {
@@ -41,13 +42,13 @@ export type Output = 'text' | 'json' | 'quiet';
 function announce(record: GuestRecord, pid: number, background: boolean, output: Output): void {
   if (output === 'quiet') return;
   if (output === 'json') {
-    process.stdout.write(`${JSON.stringify({ version: 1, ...guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir) }, null, 2)}\n`);
+    printOut(`${JSON.stringify({ version: 1, ...guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir) }, null, 2)}\n`);
     return;
   }
   const { plan } = record;
-  for (const message of plan.messages) process.stdout.write(`${message}\n`);
+  for (const message of plan.messages) printOut(`${message}\n`);
   const how = background ? `; stop it with: qemu-script down ${plan.name}` : '';
-  process.stdout.write(`Guest ${plan.name} is running (QEMU pid ${pid})${how}\n`);
+  printOut(`Guest ${plan.name} is running (QEMU pid ${pid})${how}\n`);
 }
 
 /** --foreground (and display stdio): this process supervises the guest. */
@@ -130,6 +131,6 @@ export async function cleanupMain(runtimeDir: string, name: string): Promise<num
   record.state = 'stopping';
   writeRecord(runtimeDir, record);
   const failures = await collectGuest(runtimeDir, record);
-  for (const message of failures) process.stderr.write(`qemu-script: cleanup: ${message}\n`);
+  for (const message of failures) printErr(`qemu-script: cleanup: ${message}\n`);
   return failures.length > 0 ? 1 : 0;
 }

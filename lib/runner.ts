@@ -8,6 +8,7 @@ import type { Options, ResultPromise } from 'execa';
 import { HostError } from './errors.ts';
 import { hostStep } from './fault.ts';
 import { shellLine } from './shell-quote.ts';
+import { printErr } from './output.ts';
 
 export interface RunOptions {
   verbose?: boolean;
@@ -47,7 +48,7 @@ function complete(argv: string[], options: { env?: Record<string, string>; timeo
 
 /** Runs a command to completion. Checked: a failure is a HostError carrying the command, its output and a hint. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<string> {
-  if (options.verbose) process.stderr.write(`+ ${shellLine(argv)}\n`);
+  if (options.verbose) printErr(`+ ${shellLine(argv)}\n`);
   const result = await complete(argv);
   if (result.exitCode !== 0) {
     const output = result.all.trim() || result.problem || `exit code ${result.exitCode}`;

@@ -17,6 +17,7 @@ import { completionScript } from './completion.ts';
 import { listRecords } from './guests.ts';
 import { readNetworks } from './networks.ts';
 import { closest } from './suggest.ts';
+import { printOut } from './output.ts';
 
 export interface Flag {
   name: string;
@@ -53,7 +54,7 @@ export interface Subcommand {
 
 const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
 const print = (text: string) => {
-  process.stdout.write(text);
+  printOut(text);
   return 0;
 };
 const text = (value: FlagValue) => (typeof value === 'string' ? value : undefined);
@@ -139,7 +140,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
       const host = { root, procSys: '/proc/sys', sys: '/sys', ...currentUser() };
       const firewall = probeFirewall();
       const results = await runDoctor({ host, settings: readSettings(process.env), group, selfCommand: context.selfCommand, config: context.config, firewall });
-      process.stdout.write(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
+      printOut(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
       return results.some((result) => result.status === 'fail') ? 1 : 0;
     },
   },

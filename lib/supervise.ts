@@ -8,6 +8,7 @@ import { removeRecord, writeRecord, type GuestRecord } from './guests.ts';
 import { processId } from './proc.ts';
 import { openFds, qemuCommand, waitUntilUp } from './qemu-start.ts';
 import { start } from './runner.ts';
+import { printErr } from './output.ts';
 
 const STOP_GRACE_MS = 10000;
 
@@ -77,7 +78,7 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
     record.state = 'stopping';
     writeRecord(options.runtimeDir, record);
     const failures = await undoActions(record.plan.actions, context);
-    for (const message of failures) process.stderr.write(`qemu-script: cleanup: ${message}\n`);
+    for (const message of failures) printErr(`qemu-script: cleanup: ${message}\n`);
     removeRecord(options.runtimeDir, record.name);
     for (const name of signals) process.off(name, stop);
     // Told only now: when the launcher reports a failure, the host is already clean.

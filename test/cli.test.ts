@@ -75,6 +75,25 @@ test('dist/qemu-script.cjs on a Node.js older than 20: one line saying so, exit 
   }
 });
 
+// A caller may hand over a non-blocking pipe (its own end, shared): 150 KB of dry run must still arrive
+// whole after the reader waits, and a reader that stops early (`| head`) ends the tool quietly.
+const NONBLOCKING_READER = `use Fcntl; pipe(my $r, my $w) or die;
+fcntl($w, F_SETFL, fcntl($w, F_GETFL, 0) | O_NONBLOCK) or die;
+my $pid = fork(); if ($pid == 0) { close $r; open(STDOUT, '>&', $w) or die; exec @ARGV; die "exec: $!" }
+close $w; sleep 1; local $/; my $data = <$r>; waitpid($pid, 0); print $data; print STDERR "exit ", $? >> 8, "\n";`;
+
+test('output: a full non-blocking pipe gets everything; a reader that goes away ends the tool quietly', async () => {
+  const nets = ['user', ...Array.from({ length: 100 }, (_, i) => `vmnet${i}`)].join(',');
+  const dryRun = ['--dry-run', '--json', '--quiet', '--net', nets, '--display', 'none'];
+  const slow = await execa('perl', ['-e', NONBLOCKING_READER, BINARY, ...dryRun], { reject: false });
+  assert.is(slow.stderr, 'exit 0');
+  assert.ok(slow.stdout.length > 2 * 65536, `${slow.stdout.length} bytes: more than a pipe holds`);
+  assert.is((JSON.parse(slow.stdout) as { resources: { nics: unknown[] } }).resources.nics.length, 101);
+  const head = await execa('sh', ['-c', '"$@" | head -c 10', 'sh', BINARY, ...dryRun], { reject: false });
+  assert.is(head.stdout, '{\n  "versi');
+  assert.is(head.stderr, '', 'no EPIPE error');
+});
+
 test('qemu-script.ts runs straight from the checkout (shebang), from any directory', async () => {
   for (const cwd of [ROOT, '/']) {
     const result = await execa(`${ROOT}/qemu-script.ts`, ['--version'], { cwd, reject: false });
