@@ -1,6 +1,8 @@
 import { execa } from 'execa';
+import { existsSync, rmSync } from 'node:fs';
 import { BUILTIN_NETWORKS } from '../lib/networks.ts';
 import { parseArgs } from '../lib/parse-args.ts';
+import { SYSTEM_RUN_DIR } from '../lib/paths.ts';
 import { planLaunch } from '../lib/plan.ts';
 import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/types.ts';
 
@@ -66,3 +68,14 @@ export async function runBinary(args: string[], options: { env?: Record<string, 
 export const USER_ENV = (user: string, home: string): Record<string, string> => ({
   PATH: '/usr/local/bin:/usr/bin:/bin:/usr/games', HOME: home, USER: user, LOGNAME: user, LANG: 'C.UTF-8',
 });
+
+/**
+ * The privileged helper keeps its registry in /run/qemu-script whatever the environment says (a member
+ * must not choose where root writes), so a suite that calls it removes the directory if it brought it.
+ */
+export function systemRunDirAsFound(): () => void {
+  const existed = existsSync(SYSTEM_RUN_DIR);
+  return () => {
+    if (!existed) rmSync(SYSTEM_RUN_DIR, { recursive: true, force: true });
+  };
+}

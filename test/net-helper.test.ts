@@ -4,8 +4,10 @@ import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY } from './helpers.ts';
+import { BINARY, systemRunDirAsFound } from './helpers.ts';
 import { Netns } from './netns.ts';
+
+test.after(systemRunDirAsFound());
 
 function helper(ns: Netns, uid: number, args: string[]) {
   return execa('ip', ['netns', 'exec', ns.name, BINARY, 'net-helper', ...args], { reject: false, env: { SUDO_UID: String(uid) } });

@@ -7,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY, ROOT, USER_ENV } from './helpers.ts';
+import { BINARY, ROOT, USER_ENV, systemRunDirAsFound } from './helpers.ts';
 import { Netns, pidAlive, waitFor } from './netns.ts';
 
 const USER = 'qsalice';
@@ -56,6 +56,8 @@ await (async () => {
   await execa('cp', ['-a', `${etc}/.`, `${pristine}/`]);
 })();
 
+const restoreRunDir = systemRunDirAsFound();
+
 test.after(async () => {
   try {
     // Whatever failed above: undo setup (a no-op when done), drop the user and the namespace.
@@ -72,6 +74,7 @@ test.after(async () => {
     if (holder?.pid) process.kill(holder.pid, 'SIGKILL');
     await holder;
     rmSync(safe, { recursive: true, force: true });
+    restoreRunDir();
   }
 });
 
