@@ -44,6 +44,14 @@ const SECTIONS: Record<string, () => Promise<string[]>> = {
 };
 
 const restore = allowBridges();
+// Interrupted, the bench still gives the host its bridge.conf and removes its logs.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    restore();
+    rmSync(logs, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 try {
   out([`Measured ${await machine()}.`]);
   for (const name of ALL.filter((section) => chosen.includes(section))) out(await SECTIONS[name]());

@@ -39,6 +39,8 @@ export async function measureStartup(): Promise<Startup[]> {
   }));
 }
 
+const limit = (r: Startup) => `${ms(r.version)} + 10 ms = ${ms(r.version + 10)}`;
+
 export function startupTable(results: Startup[]): string[] {
   const [sea, cjs] = results;
   const name = (r: Startup) => (r === sea ? '`dist/qemu-script` (single executable)' : `\`dist/qemu-script.cjs\` (node ${process.versions.node})`);
@@ -49,8 +51,9 @@ export function startupTable(results: Startup[]): string[] {
     ...table(['artifact', 'size', '`--version`', '`--dry-run` 16 NICs', 'dry run − `--version`'], rows),
     '',
     ...table(['target', 'measured', 'limit', 'met'], [
-      ['`--dry-run` 16 NICs (single executable)', ms(sea.dryRun), `${ms(sea.version)} + 10 ms = ${ms(sea.version + 10)}`, met(sea.dryRun <= sea.version + 10)],
-      ['`--dry-run` 16 NICs (`.cjs`)', ms(cjs.dryRun), `${ms(cjs.version)} + 10 ms = ${ms(cjs.version + 10)}`, met(cjs.dryRun <= cjs.version + 10)],
+      ['`--dry-run` 16 NICs (single executable)', ms(sea.dryRun), limit(sea), met(sea.dryRun <= sea.version + 10)],
+      // The target is the executable's; the script's figure is reported beside it (its Node.js is the host's).
+      ['`--dry-run` 16 NICs (`.cjs`, reported)', ms(cjs.dryRun), limit(cjs), cjs.dryRun <= cjs.version + 10 ? 'within' : 'over'],
       ['size of `dist/qemu-script.cjs`', `${(cjs.bytes / 1024).toFixed(0)} KiB`, '1024 KiB', met(cjs.bytes < 2 ** 20)],
     ]),
   ];
