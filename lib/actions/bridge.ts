@@ -11,7 +11,9 @@ import { dropResource, findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import { liveUnderlay } from '../tunnel.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, GUEST_NAME, isBridge, linkExists, refuse, type ActionKind, type RootContext } from './kind.ts';
+import {
+  arity, checked, deleteHalfMadeLink, deleteLinkArgv, destroyLink, GUEST_NAME, isBridge, linkExists, refuse, type ActionKind, type RootContext,
+} from './kind.ts';
 
 type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
 
@@ -23,7 +25,6 @@ function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp' | 'mtu'>): str
   ];
 }
 
-const deleteArgv = (name: string) => ['ip', 'link', 'del', name];
 
 /** Ports still attached (TAPs of running guests): a bridge with any is in use. */
 function ports(name: string): string[] {
@@ -40,7 +41,7 @@ async function create(action: BridgeAction, context: RootContext): Promise<void>
       await run(argv, { verbose: context.verbose });
     } catch (error) {
       // Undo this half-made bridge here; the record is dropped by the caller.
-      if (linkExists(action.name)) await run(deleteArgv(action.name)).catch(() => undefined);
+      await deleteHalfMadeLink(action.name);
       throw error;
     }
   }
@@ -55,7 +56,7 @@ export const bridge: ActionKind<BridgeAction> = {
     apply: action.shared
       ? [{ argv: [], note: `${action.name} exists (another guest's): joined` }]
       : createArgvs(action).map((argv) => ({ argv })),
-    undo: [{ argv: deleteArgv(action.name), note: 'only when no other guest uses it' }],
+    undo: [{ argv: deleteLinkArgv(action.name), note: 'only when no other guest uses it' }],
   }),
 
   request: (action) => [action.name, action.guest, ...(action.hostIp && !action.network ? [action.hostIp] : [])],
@@ -110,7 +111,5 @@ export const bridge: ActionKind<BridgeAction> = {
 
   busy: (record) => ports(record.name).length > 0,
 
-  async destroy(record, context) {
-    if (context.here && linkExists(record.name)) await run(deleteArgv(record.name), { verbose: context.verbose });
-  },
+  destroy: destroyLink,
 };

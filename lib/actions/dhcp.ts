@@ -8,7 +8,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../errors.ts';
 import { hostStep } from '../fault.ts';
 import { formatIp, maskOf, parseIp, stableAddress } from '../ipv4.ts';
-import { parseMac } from '../mac.ts';
 import { NETWORK_NAME } from '../names.ts';
 import { dhcpConfigOf, readNetworks } from '../networks.ts';
 import { NETWORK_FILES, networkRunDir } from '../paths.ts';
@@ -17,7 +16,7 @@ import { dropResource, findResource, recordIntent, type ResourceRecord, type Res
 import { run } from '../runner.ts';
 import { findSystemTool, INSTALL_HINT } from '../system-tools.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, GUEST_NAME, refuse, type ActionKind, type RootContext } from './kind.ts';
+import { arity, checked, checkedMac, GUEST_NAME, refuse, type ActionKind, type RootContext } from './kind.ts';
 
 type DhcpAction = Extract<HostAction, { kind: 'dhcp' }>;
 
@@ -131,12 +130,7 @@ export const dhcp: ActionKind<DhcpAction> = {
     const network = readNetworks(caller.config)[name];
     if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
     if (!network.dhcp) throw refuse(`network ${name} is defined without DHCP`);
-    let mac: string;
-    try {
-      mac = parseMac(words[1], 'MAC');
-    } catch (error) {
-      throw refuse((error as Error).message);
-    }
+    const mac = checkedMac(words[1]);
     const guest = checked(words[2], GUEST_NAME, 'guest name');
     return { kind: 'dhcp', network: name, mac, guest, config: dhcpConfigOf(network), dir: networkRunDir(caller.registryDir, name) };
   },

@@ -3,7 +3,9 @@
 // point. apply, render, gc and net-helper only dispatch over the table of kinds.
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
-import type { ResourceRecord, ResourceUser, Transaction } from '../registry.ts';
+import { parseMac } from '../mac.ts';
+import { dropResource, type ResourceRecord, type ResourceUser, type Transaction } from '../registry.ts';
+import { run } from '../runner.ts';
 import type { Command, HostAction } from '../types.ts';
 
 /** Where root makes a change: the registry that records it and the namespace it lives in. */
@@ -62,5 +64,42 @@ export function arity(words: string[], min: number, max: number, usage: string):
 
 export { GUEST_NAME } from '../names.ts';
 
+/** A request's MAC word: a unicast MAC, or refused. */
+export function checkedMac(word: string | undefined): string {
+  try {
+    return parseMac(word ?? '', 'MAC');
+  } catch (error) {
+    throw refuse((error as Error).message);
+  }
+}
+
 export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
+export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', name];
+
+/** Undoes a link a step left half-made (gone already is fine); the step's own error is what counts. */
+export async function deleteHalfMadeLink(name: string): Promise<void> {
+  if (linkExists(name)) await run(deleteLinkArgv(name)).catch(() => undefined);
+}
+
+/** The undo of every kind that is one link: remove it if its namespace and the link are still there. */
+export async function destroyLink(record: ResourceRecord, context: UndoContext): Promise<void> {
+  if (context.here && linkExists(record.name)) await run(deleteLinkArgv(record.name), { verbose: context.verbose });
+}
+
+/**
+ * Makes what RECORD announced (its intent is already durable). A step that fails half-way is undone
+ * here by UNDO_HALF (the caller undoes the steps before it), the record is dropped and the error goes on.
+ */
+export async function makeRecorded(
+  context: RootContext, record: ResourceRecord, make: () => Promise<void>, undoHalf: () => Promise<void>,
+): Promise<void> {
+  try {
+    await make();
+  } catch (error) {
+    await undoHalf();
+    dropResource(context.tx.registry, record);
+    throw error;
+  }
+  record.state = 'done';
+}
 export const isBridge = (name: string) => existsSync(`/sys/class/net/${name}/bridge`);

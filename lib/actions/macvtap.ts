@@ -3,13 +3,14 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError } from '../errors.ts';
-import { parseMac } from '../mac.ts';
 import { INTERFACE_NAME, MACVTAP_NAME } from '../names.ts';
 import { macvtapNodePath } from '../paths.ts';
-import { dropResource, recordIntent } from '../registry.ts';
+import { recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, GUEST_NAME, linkExists, refuse, type ActionKind } from './kind.ts';
+import {
+  arity, checked, checkedMac, deleteHalfMadeLink, deleteLinkArgv, destroyLink, GUEST_NAME, linkExists, makeRecorded, refuse, type ActionKind,
+} from './kind.ts';
 
 type MacvtapAction = Extract<HostAction, { kind: 'macvtap' }>;
 
@@ -17,7 +18,6 @@ const addArgv = (action: MacvtapAction) => ['ip', 'link', 'add', 'link', action.
 // allmulticast: without it IPv6 neighbour discovery and multicast fail in the guest.
 const upArgv = (name: string) => ['ip', 'link', 'set', name, 'allmulticast', 'on', 'up'];
 const mknodArgv = (node: string, major: string, minor: string) => ['mknod', '-m', '0600', node, 'c', major, minor];
-const deleteArgv = (name: string) => ['ip', 'link', 'del', name];
 
 /** The macvtap's character device numbers, as the kernel publishes them. */
 function deviceNumbers(name: string): [string, string] {
@@ -48,7 +48,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
       { argv: upArgv(action.name) },
       { argv: mknodArgv(action.node, 'MAJOR', 'MINOR'), note: `MAJOR:MINOR read from /sys/class/net/${action.name}/macvtap/tap*/dev` },
     ],
-    undo: [{ argv: deleteArgv(action.name) }, { argv: ['rm', '-f', action.node] }],
+    undo: [{ argv: deleteLinkArgv(action.name) }, { argv: ['rm', '-f', action.node] }],
   }),
 
   request: (action) => [action.name, action.parent, action.mac, action.guest],
@@ -57,12 +57,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
     arity(words, 4, 4, 'macvtap-add takes macvtapN PARENT MAC GUEST');
     const name = checked(words[0], MACVTAP_NAME, 'macvtap name (macvtapN)');
     const parent = ethernetParent(checked(words[1], INTERFACE_NAME, 'parent interface'));
-    let mac: string;
-    try {
-      mac = parseMac(words[2], 'MAC');
-    } catch (error) {
-      throw refuse((error as Error).message);
-    }
+    const mac = checkedMac(words[2]);
     const guest = checked(words[3], GUEST_NAME, 'guest name');
     // The node lives in root's directory, never in one the caller controls.
     return { kind: 'macvtap', name, parent, mac, guest, node: macvtapNodePath(false, '', guest, name) };
@@ -71,7 +66,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
   async acquire(action, user, context) {
     if (linkExists(action.name)) throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
     const record = recordIntent(context.tx, { kind: 'macvtap', name: action.name, netns: context.netns, creator: user.uid, users: [user], data: { node: action.node } });
-    try {
+    await makeRecorded(context, record, async () => {
       await run(addArgv(action), { verbose: context.verbose, hint: `is ${action.parent} an Ethernet interface?` });
       await run(upArgv(action.name), { verbose: context.verbose });
       const [major, minor] = deviceNumbers(action.name);
@@ -79,19 +74,15 @@ export const macvtap: ActionKind<MacvtapAction> = {
       rmSync(action.node, { force: true });
       await run(mknodArgv(action.node, major, minor), { verbose: context.verbose });
       if (user.uid !== 0) chownSync(action.node, user.uid, -1);
-    } catch (error) {
-      // This step failed half-way: undo it here; the caller undoes the steps before.
-      if (linkExists(action.name)) await run(deleteArgv(action.name)).catch(() => undefined);
+    }, async () => {
+      await deleteHalfMadeLink(action.name);
       rmSync(action.node, { force: true });
-      dropResource(context.tx.registry, record);
-      throw error;
-    }
-    record.state = 'done';
+    });
     return action.node;
   },
 
   async destroy(record, context) {
-    if (context.here && linkExists(record.name)) await run(deleteArgv(record.name), { verbose: context.verbose });
+    await destroyLink(record, context);
     if (typeof record.data.node === 'string') rmSync(record.data.node, { force: true });
   },
 };

@@ -3,10 +3,10 @@
 // One NIC's alone; it goes with the guest on every exit path.
 import { HostError } from '../errors.ts';
 import { GUEST_NAME, INTERFACE_NAME, TAP_NAME } from '../names.ts';
-import { dropResource, findResource, recordIntent } from '../registry.ts';
+import { findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, linkExists, refuse, type ActionKind } from './kind.ts';
+import { arity, checked, deleteHalfMadeLink, deleteLinkArgv, destroyLink, linkExists, makeRecorded, refuse, type ActionKind } from './kind.ts';
 
 type TapAction = Extract<HostAction, { kind: 'tap' }>;
 
@@ -14,7 +14,6 @@ const addArgv = (name: string, uid: number | string) => ['ip', 'tuntap', 'add', 
 const attachArgv = (action: TapAction) => [
   'ip', 'link', 'set', 'dev', action.name, 'master', action.bridge, ...(action.mtu ? ['mtu', String(action.mtu)] : []), 'up',
 ];
-const deleteArgv = (name: string) => ['ip', 'link', 'del', name];
 
 export const tap: ActionKind<TapAction> = {
   makesInterface: true,
@@ -23,7 +22,7 @@ export const tap: ActionKind<TapAction> = {
 
   show: (action) => ({
     apply: [{ argv: addArgv(action.name, action.owner) }, { argv: attachArgv(action) }],
-    undo: [{ argv: deleteArgv(action.name) }],
+    undo: [{ argv: deleteLinkArgv(action.name) }],
   }),
 
   request: (action) => [action.name, action.bridge, action.guest, ...(action.mtu ? [String(action.mtu)] : [])],
@@ -46,19 +45,12 @@ export const tap: ActionKind<TapAction> = {
     }
     if (linkExists(action.name)) throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
     const record = recordIntent(context.tx, { kind: 'tap', name: action.name, netns: context.netns, creator: user.uid, users: [user], data: { bridge: action.bridge } });
-    try {
+    await makeRecorded(context, record, async () => {
       await run(addArgv(action.name, user.uid), { verbose: context.verbose });
       await run(attachArgv(action), { verbose: context.verbose, hint: `is ${action.bridge} up?` });
-    } catch (error) {
-      if (linkExists(action.name)) await run(deleteArgv(action.name)).catch(() => undefined);
-      dropResource(context.tx.registry, record);
-      throw error;
-    }
-    record.state = 'done';
+    }, () => deleteHalfMadeLink(action.name));
     return 'created';
   },
 
-  async destroy(record, context) {
-    if (context.here && linkExists(record.name)) await run(deleteArgv(record.name), { verbose: context.verbose });
-  },
+  destroy: destroyLink,
 };

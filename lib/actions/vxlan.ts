@@ -9,7 +9,9 @@ import { dropResource, findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import { liveUnderlay, vxlanDevice } from '../tunnel.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, GUEST_NAME, linkExists, refuse, type ActionKind } from './kind.ts';
+import {
+  arity, checked, deleteHalfMadeLink, deleteLinkArgv, destroyLink, GUEST_NAME, linkExists, makeRecorded, refuse, type ActionKind,
+} from './kind.ts';
 
 type VxlanAction = Extract<HostAction, { kind: 'vxlan' }>;
 
@@ -28,7 +30,6 @@ function createArgvs(action: VxlanAction, dev: string, local: string | undefined
   ];
 }
 
-const deleteArgv = (device: string) => ['ip', 'link', 'del', device];
 
 export const vxlan: ActionKind<VxlanAction> = {
   makesInterface: true,
@@ -37,7 +38,7 @@ export const vxlan: ActionKind<VxlanAction> = {
 
   show: (action) => ({
     apply: createArgvs(action, action.underlay, action.local).map((argv) => ({ argv })),
-    undo: [{ argv: deleteArgv(action.device), note: 'with the network\'s last guest' }],
+    undo: [{ argv: deleteLinkArgv(action.device), note: 'with the network\'s last guest' }],
   }),
 
   request: (action) => [action.network, action.guest],
@@ -67,18 +68,11 @@ export const vxlan: ActionKind<VxlanAction> = {
     const underlay = liveUnderlay(action.vxlan);
     if (!underlay) throw new HostError(`network ${action.network}: no route to ${action.vxlan.remotes[0] ?? action.vxlan.group}, so no underlay for its tunnel`);
     const record = recordIntent(context.tx, { kind: 'vxlan', name: action.device, netns: context.netns, creator: user.uid, users: [user], data: { network: action.network } });
-    try {
+    await makeRecorded(context, record, async () => {
       for (const argv of createArgvs(action, underlay.dev, underlay.local)) await run(argv, { verbose: context.verbose });
-    } catch (error) {
-      if (linkExists(action.device)) await run(deleteArgv(action.device)).catch(() => undefined);
-      dropResource(context.tx.registry, record);
-      throw error;
-    }
-    record.state = 'done';
+    }, () => deleteHalfMadeLink(action.device));
     return 'created';
   },
 
-  async destroy(record, context) {
-    if (context.here && linkExists(record.name)) await run(deleteArgv(record.name), { verbose: context.verbose });
-  },
+  destroy: destroyLink,
 };
