@@ -4,15 +4,13 @@
 // is recorded before it runs and taken back with the network's last guest.
 import { HostError } from '../errors.ts';
 import { firewallRules, probeFirewall } from '../firewall.ts';
-import { NETWORK_NAME } from '../names.ts';
-import { readNetworks } from '../networks.ts';
 import { defaultRouteFrom } from '../probe.ts';
 import { dropResource, findResource, recordIntent, type ResourceRecord } from '../registry.ts';
 import { run } from '../runner.ts';
 import { readText } from '../host-access.ts';
 import { findSystemTool, INSTALL_HINT } from '../system-tools.ts';
 import type { FirewallRules, HostAction } from '../types.ts';
-import { arity, checked, GUEST_NAME, refuse, type ActionKind } from './kind.ts';
+import { networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
 
@@ -45,11 +43,8 @@ export const firewall: ActionKind<FirewallAction> = {
   request: (action) => [action.network, action.guest],
 
   fromRequest(words, caller) {
-    arity(words, 2, 2, 'firewall-add takes NETWORK GUEST');
-    const name = checked(words[0], NETWORK_NAME, 'network name');
-    const guest = checked(words[1], GUEST_NAME, 'guest name');
     // NAT and the subnet come from root's definition alone.
-    const network = readNetworks(caller.config)[name];
+    const { name, guest, network } = networkRequest(words, caller, 'firewall');
     if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
     return { kind: 'firewall', network: name, guest, subnet: network.subnet, nat: network.nat, rules: { commands: [] } };
   },

@@ -1,12 +1,10 @@
 // net.ipv4.ip_forward, on while any NAT network is up. Turned on only if it
 // was off, and put back with the last NAT network only if the tool turned it on.
 import { readFileSync } from 'node:fs';
-import { NETWORK_NAME } from '../names.ts';
-import { readNetworks } from '../networks.ts';
 import { findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, GUEST_NAME, refuse, type ActionKind } from './kind.ts';
+import { networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type ForwardAction = Extract<HostAction, { kind: 'forward' }>;
 
@@ -28,11 +26,9 @@ export const forward: ActionKind<ForwardAction> = {
   request: (action) => [action.network, action.guest],
 
   fromRequest(words, caller) {
-    arity(words, 2, 2, 'forward-add takes NETWORK GUEST');
-    const name = checked(words[0], NETWORK_NAME, 'network name');
-    const guest = checked(words[1], GUEST_NAME, 'guest name');
     // Forwarding is for NAT networks root defined, nothing else.
-    if (!readNetworks(caller.config)[name]?.nat) throw refuse(`${name} is not a NAT network`);
+    const { name, guest, network } = networkRequest(words, caller, 'forward');
+    if (!network?.nat) throw refuse(`${name} is not a NAT network`);
     return { kind: 'forward', network: name, guest };
   },
 

@@ -4,9 +4,11 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
 import { parseMac } from '../mac.ts';
+import { GUEST_NAME, NETWORK_NAME } from '../names.ts';
+import { readNetworks } from '../networks.ts';
 import { dropResource, type ResourceRecord, type ResourceUser, type Transaction } from '../registry.ts';
 import { run } from '../runner.ts';
-import type { Command, HostAction } from '../types.ts';
+import type { Command, HostAction, NetworkDef } from '../types.ts';
 
 /** Where root makes a change: the registry that records it and the namespace it lives in. */
 export interface RootContext {
@@ -62,7 +64,18 @@ export function arity(words: string[], min: number, max: number, usage: string):
   if (words.length < min || words.length > max) throw refuse(usage);
 }
 
-export { GUEST_NAME } from '../names.ts';
+export { GUEST_NAME };
+
+/**
+ * The request `KIND-add NETWORK GUEST` of the kinds that serve a defined network: the words checked,
+ * and the network's definition from root's own configuration (undefined when it is not defined).
+ */
+export function networkRequest(words: string[], caller: Caller, kind: string): { name: string; guest: string; network?: NetworkDef } {
+  arity(words, 2, 2, `${kind}-add takes NETWORK GUEST`);
+  const name = checked(words[0], NETWORK_NAME, 'network name');
+  const guest = checked(words[1], GUEST_NAME, 'guest name');
+  return { name, guest, network: readNetworks(caller.config)[name] };
+}
 
 /** A request's MAC word: a unicast MAC, or refused. */
 export function checkedMac(word: string | undefined): string {

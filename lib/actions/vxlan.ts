@@ -3,15 +3,11 @@
 // with the network's first guest, removed with its last; everything about it
 // comes from root's definition.
 import { HostError } from '../errors.ts';
-import { NETWORK_NAME } from '../names.ts';
-import { readNetworks } from '../networks.ts';
 import { dropResource, findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import { liveUnderlay, vxlanDevice } from '../tunnel.ts';
 import type { HostAction } from '../types.ts';
-import {
-  arity, checked, deleteHalfMadeLink, deleteLinkArgv, destroyLink, GUEST_NAME, linkExists, makeRecorded, refuse, type ActionKind,
-} from './kind.ts';
+import { deleteHalfMadeLink, deleteLinkArgv, destroyLink, linkExists, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type VxlanAction = Extract<HostAction, { kind: 'vxlan' }>;
 
@@ -44,11 +40,8 @@ export const vxlan: ActionKind<VxlanAction> = {
   request: (action) => [action.network, action.guest],
 
   fromRequest(words, caller) {
-    arity(words, 2, 2, 'vxlan-add takes NETWORK GUEST');
-    const name = checked(words[0], NETWORK_NAME, 'network name');
-    const guest = checked(words[1], GUEST_NAME, 'guest name');
     // VNI, peers, underlay and port: root's definition, never the request.
-    const network = readNetworks(caller.config)[name];
+    const { name, guest, network } = networkRequest(words, caller, 'vxlan');
     if (!network?.vxlan) throw refuse(`network ${name} is not defined with a VXLAN tunnel`);
     const underlay = liveUnderlay(network.vxlan);
     if (!underlay) throw refuse(`network ${name}: no route to ${network.vxlan.remotes[0] ?? network.vxlan.group}`);
