@@ -68,6 +68,8 @@ test.after(async () => {
       for (const pid of processesOf(Number(uid))) process.kill(pid, 'SIGKILL');
       rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
     }
+    // What root made for those guests (a network's DHCP server above all) goes with their holders.
+    await asRoot([binary, 'net-helper', 'gc']);
     await inside(['userdel', USER]);
     await ns?.destroy();
   } finally {
@@ -141,8 +143,13 @@ test('the user boots a guest on hostonly: a lease from the network\'s server, ps
     assert.match(ip, /^192\.168\.56\.\d+$/);
     const ps = JSON.parse((await asUser([binary, 'ps', '--json'])).stdout) as { guests: Array<{ name: string; nics: Array<{ net: string; ip: string }> }> };
     assert.equal(ps.guests.find((guest) => guest.name === 'alice2')!.nics.map((nic) => [nic.net, nic.ip]), [['hostonly', ip]]);
-    const banner = await asRoot(['busybox', 'nc', '-w', '5', ip, '7000']);
-    assert.match(banner.stdout, /E2E-BANNER name=alice2/);
+    // The guest prints its lease a moment before its banner server listens.
+    let banner = '';
+    await waitFor(async () => {
+      banner = (await asRoot(['busybox', 'nc', '-w', '2', ip, '7000'])).stdout;
+      return banner !== '';
+    }, 30000, 'the guest\'s banner');
+    assert.match(banner, /E2E-BANNER name=alice2/);
     const down = await asUser([binary, 'down', '--force', 'alice2']);
     assert.is(down.exitCode, 0, down.stderr);
     await waitFor(async () => !(await ns!.links()).includes('hostonly'), 10000, 'the network\'s bridge to go');
