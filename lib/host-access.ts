@@ -19,9 +19,8 @@ export interface HostView {
 const CHUNK = 1 << 16;
 
 /**
- * A file's text, or undefined. Read in as few read(2) calls as possible: a
- * short read is the end. For /proc/net/tcp every call walks the kernel's whole
- * connection table again, which costs milliseconds on a large host.
+ * A file's text, or undefined. Read in as few read(2) calls as possible: a short
+ * read is the end, and each read of a /proc table makes the kernel generate it anew.
  */
 let scratch: Buffer | undefined;
 

@@ -93,7 +93,7 @@ export async function runInBackground(runtimeDir: string, record: GuestRecord, s
     await applyActions(record.plan.actions, context);
     const stopped = () => signals.received() && `stopped by ${signals.received()} before the guest was up`;
     if (stopped()) throw new HostError(stopped() as string);
-    waiter = await startWaiter(runtimeDir, record, selfCommand);
+    waiter = startWaiter(runtimeDir, record, selfCommand);
     record.supervisor = waiter.id;
     writeRecord(runtimeDir, record);
     await handOver(record, waiter.id, context);

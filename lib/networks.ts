@@ -1,11 +1,11 @@
 // Defined networks (SPEC §7): built-ins, the root-owned definition files, and
 // the checks a new definition must pass. Everything but the file I/O is pure.
-import { ipFamily } from './prefix.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { UsageError } from './errors.ts';
 import { contains, dhcpRange, formatCidr, formatIp, isPrivate, lastAddress, overlaps, parseCidr, parseIp } from './ipv4.ts';
 import { describePrefix, prefixClash } from './host-address.ts';
 import { INTERFACE_NAME, NETWORK_NAME } from './names.ts';
+import { ipFamily } from './prefix.ts';
 import { networkDefinitionPath, networksDir } from './paths.ts';
 import type { DhcpConfig, HostPrefix, NetworkDef, VxlanDef } from './types.ts';
 

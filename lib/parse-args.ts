@@ -1,8 +1,8 @@
-import { ipFamily } from './prefix.ts';
 import minimist from 'minimist';
 import { UsageError } from './errors.ts';
 import { parseMacMode } from './mac.ts';
 import { parseNetSpecs } from './net-spec.ts';
+import { ipFamily } from './prefix.ts';
 import { OWN_OPTIONS, OWN_SPELLINGS, lookupOwnOption } from './own-options.ts';
 import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } from './qemu-options.ts';
 import { didYouMean } from './suggest.ts';

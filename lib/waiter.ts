@@ -38,7 +38,7 @@ export interface Waiter {
 }
 
 /** Starts QEMU under a waiter whose last act is `SELF __cleanup RUNTIME NAME`. */
-export async function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand: string[]): Promise<Waiter> {
+export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand: string[]): Waiter {
   const shell = findSystemTool('sh');
   if (!shell) throw new HostError('no /bin/sh to wait for the guest with');
   mkdirSync(logDir(runtimeDir), { recursive: true, mode: 0o700 });

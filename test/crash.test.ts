@@ -66,7 +66,7 @@ test(`a cleanup killed after each of its ${CLEANUP_STEPS} host steps: gc finishe
   }
 }));
 
-test('kill -9 of a running guest\'s supervisor and QEMU, then a gc that is itself killed half-way, then gc again', () => inNetns(async (ns) => {
+test('kill -9 of a running guest\'s waiter and QEMU, then a gc that is itself killed half-way, then gc again', () => inNetns(async (ns) => {
   await lan(ns);
   const launch = await ns.tool([...GUEST, '--name', 'victim', ...NETS]);
   assert.is(launch.exitCode, 0, launch.stderr);

@@ -159,14 +159,14 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   }));
 }
 
-test('QEMU killed: the supervisor cleans up', () => inNetns(async (ns) => {
+test('QEMU killed: the waiter cleans up', () => inNetns(async (ns) => {
   const pid = await start(ns, 'crash', ['--net', 'vmnet0']);
   process.kill(pid, 'SIGKILL');
   await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
   await assertClean(ns, ['lo'], [pid]);
 }));
 
-test('kill -9 of the supervisor: QEMU follows, gc removes the leftovers', () => inNetns(async (ns) => {
+test('kill -9 of the waiter: QEMU follows, gc removes the leftovers', () => inNetns(async (ns) => {
   const pid = await start(ns, 'orphan', ['--net', 'vmnet0']);
   process.kill(ns.record('orphan').supervisor!.pid, 'SIGKILL');
   await waitFor(() => !pidAlive(pid), 20000, 'QEMU to exit');
