@@ -7,7 +7,7 @@ import { detectDiskFormat } from '../lib/disk-format.ts';
 import { UsageError } from '../lib/errors.ts';
 import { probeDisk } from '../lib/probe.ts';
 import type { DiskFacts } from '../lib/types.ts';
-import { plan, valuesOf } from './helpers.ts';
+import { plan, testWhere, valuesOf } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-disks-`);
 const file = (name: string) => `${dir}/${name}`;
@@ -56,9 +56,9 @@ test('format: a directory or a missing path is not a disk', () => {
   assert.not.ok(probeDisk('nope.qcow2', dir).exists);
 });
 
-test('format: a block device is raw, through host_device', () => {
-  const block = readdirSync('/sys/class/block').map((name) => `/dev/${name}`).find((path) => existsSync(path) && !path.includes('loop'));
-  if (!block) return; // no block device visible on this machine
+const block = readdirSync('/sys/class/block').map((name) => `/dev/${name}`).find((path) => existsSync(path) && !path.includes('loop'));
+testWhere(test, block ? undefined : 'no block device visible on this machine', 'format: a block device is raw, through host_device', () => {
+  if (!block) throw new Error('unreachable: skipped');
   const facts = probeDisk(block, '/');
   assert.ok(facts.exists && facts.blockDevice);
   assert.ok(facts.format === 'raw' || facts.format === 'iso');

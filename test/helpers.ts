@@ -1,5 +1,6 @@
 import { execa } from 'execa';
-import { existsSync, rmSync } from 'node:fs';
+import type { Test } from 'uvu';
+import { mkdirSync } from 'node:fs';
 import { BUILTIN_NETWORKS } from '../lib/networks.ts';
 import { parseArgs } from '../lib/parse-args.ts';
 import { SYSTEM_RUN_DIR } from '../lib/paths.ts';
@@ -71,11 +72,37 @@ export const USER_ENV = (user: string, home: string): Record<string, string> => 
 
 /**
  * The privileged helper keeps its registry in /run/qemu-script whatever the environment says (a member
- * must not choose where root writes), so a suite that calls it removes the directory if it brought it.
+ * must not choose where root writes). test/isolate.sh gives every test file a private /run; this gives
+ * one test a fresh, empty /run/qemu-script on top, so that no test sees another's records. Call the
+ * returned function when the test is done.
  */
-export function systemRunDirAsFound(): () => void {
-  const existed = existsSync(SYSTEM_RUN_DIR);
-  return () => {
-    if (!existed) rmSync(SYSTEM_RUN_DIR, { recursive: true, force: true });
+export async function freshSystemRunDir(): Promise<() => Promise<void>> {
+  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1') {
+    throw new Error('this test changes /run/qemu-script: run it through test/run.sh (test/isolate.sh)');
+  }
+  mkdirSync(SYSTEM_RUN_DIR, { recursive: true, mode: 0o755 });
+  await execa('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qs-test-registry', SYSTEM_RUN_DIR]);
+  return async () => {
+    await execa('umount', ['-l', SYSTEM_RUN_DIR]);
   };
+}
+
+/**
+ * Defines a test that runs only where `reason` is undefined. Elsewhere uvu counts it as skipped (never
+ * passed) and test/run.sh lists the reason. Decide the reason before defining: a test that returns
+ * early counts as passed.
+ */
+export function testWhere(suite: Test, reason: string | undefined, title: string, body: () => unknown): void {
+  if (reason === undefined) {
+    suite(title, body as () => void);
+    return;
+  }
+  console.log(`skipped: ${title}: ${reason}`);
+  suite.skip(title, body as () => void);
+}
+
+/** Whether this machine can give the tests a loop device: undefined when it can, else why not. */
+export async function noLoopDevice(): Promise<string | undefined> {
+  const probe = await execa('losetup', ['--find'], { reject: false });
+  return probe.exitCode === 0 && probe.stdout.trim() !== '' ? undefined : `no loop device here (${probe.stderr || 'none free'})`;
 }

@@ -25,9 +25,9 @@ interface Firewall {
 
 /** The host's firewall as scripts compare it: counters and timestamps aside. */
 async function firewallOf(ns: Netns): Promise<Firewall> {
-  const nft = (await ns.exec(['nft', 'list', 'ruleset'])).stdout.replace(/counter packets \d+ bytes \d+/g, 'counter');
-  const iptables = (await ns.exec(['iptables-save'])).stdout.split('\n').filter((line) => !line.startsWith('#')).map((line) => line.replace(/\[\d+:\d+\]/, '')).join('\n');
-  const forward = (await ns.exec(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout;
+  const nft = (await ns.output(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter');
+  const iptables = (await ns.output(['iptables-save'])).split('\n').filter((line) => !line.startsWith('#')).map((line) => line.replace(/\[\d+:\d+\]/, '')).join('\n');
+  const forward = await ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']);
   return { nft, iptables, forward };
 }
 

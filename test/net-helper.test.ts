@@ -4,25 +4,32 @@ import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY, systemRunDirAsFound } from './helpers.ts';
+import { BINARY, freshSystemRunDir } from './helpers.ts';
 import { Netns } from './netns.ts';
-
-test.after(systemRunDirAsFound());
 
 function helper(ns: Netns, uid: number, args: string[]) {
   return execa('ip', ['netns', 'exec', ns.name, BINARY, 'net-helper', ...args], { reject: false, env: { SUDO_UID: String(uid) } });
 }
 
-async function withHostileSetup(body: (ns: Netns) => Promise<void>) {
+/** A namespace of the test's own and an empty registry of the helper's. */
+async function withNetns(body: (ns: Netns) => Promise<void>) {
+  const release = await freshSystemRunDir();
   const ns = await Netns.create();
   try {
+    await body(ns);
+  } finally {
+    await ns.destroy();
+    await release();
+  }
+}
+
+function withHostileSetup(body: (ns: Netns) => Promise<void>) {
+  return withNetns(async (ns) => {
     await ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1');
     await ns.ip('link', 'add', 'br0', 'type', 'bridge');
     await ns.ip('link', 'add', 'link', 'eth0', 'name', 'macvtap0', 'type', 'macvtap');
     await body(ns);
-  } finally {
-    await ns.destroy();
-  }
+  });
 }
 
 const REFUSED: Array<[string, string[], RegExp]> = [
@@ -73,9 +80,8 @@ test('net-helper: one user cannot remove another user\'s guest\'s bridge; the ow
 }));
 
 /** A namespace like a member's host: its default route is 198.51.100.1 on eth0, a private LAN on lan0 (IPv4 and IPv6). */
-async function withLan(body: (ns: Netns) => Promise<void>) {
-  const ns = await Netns.create();
-  try {
+function withLan(body: (ns: Netns) => Promise<void>) {
+  return withNetns(async (ns) => {
     for (const [name, peer] of [['eth0', 'eth1'], ['lan0', 'lan1']]) {
       await ns.ip('link', 'add', name, 'type', 'veth', 'peer', 'name', peer);
       await ns.exec(['sysctl', '-q', '-w', `net.ipv6.conf.${name}.accept_dad=0`]);
@@ -89,19 +95,7 @@ async function withLan(body: (ns: Netns) => Promise<void>) {
     await ns.ip('-6', 'route', 'add', 'default', 'via', 'fd12:3456::1', 'dev', 'lan0');
     await ns.ip('link', 'add', 'br0', 'type', 'bridge');
     await body(ns);
-  } finally {
-    await ns.destroy();
-  }
-}
-
-/** What a request could change: links, addresses and routes of both families, the firewall, ip_forward. */
-async function hostState(ns: Netns): Promise<string[]> {
-  const show = async (...args: string[]) => (await ns.ip(...args)).stdout;
-  const exec = async (...argv: string[]) => (await ns.exec(argv)).stdout;
-  return [
-    await show('-o', 'link', 'show'), await show('-o', 'addr', 'show'), await show('route', 'show', 'table', 'all'), await show('-6', 'route', 'show', 'table', 'all'),
-    await exec('nft', 'list', 'ruleset'), await exec('cat', '/proc/sys/net/ipv4/ip_forward'),
-  ];
+  });
 }
 
 // A member's hostile requests, each refused with exit 2 and no change: grows with every kind of host action.
@@ -133,11 +127,11 @@ const HOSTILE: Array<[string, string[], RegExp]> = [
 
 for (const [name, request, message] of HOSTILE) {
   test(`net-helper refuses a member's ${name}`, () => withLan(async (ns) => {
-    const before = await hostState(ns);
+    const before = await ns.state();
     const result = await helper(ns, 1000, request);
     assert.is(result.exitCode, 2, result.stderr);
     assert.match(result.stderr, message);
-    assert.equal(await hostState(ns), before, 'nothing changed');
+    assert.equal(await ns.state(), before, 'nothing changed');
   }));
 }
 
@@ -146,11 +140,11 @@ test('net-helper: a member\'s ninth bridge is refused with the count; releases b
     const add = await helper(ns, 1000, ['bridge-add', `vmnet${n}`, 'q', `10.${60 + n}.0.1/24`]);
     assert.is(add.exitCode, 0, add.stderr);
   }
-  const before = await hostState(ns);
+  const before = await ns.state();
   const ninth = await helper(ns, 1000, ['bridge-add', 'vmnet9', 'q']);
   assert.is(ninth.exitCode, 2);
   assert.match(ninth.stderr, /you hold 8 bridges already, the most a user may \(set in \/etc\/qemu-script\/limits.json\)/);
-  assert.equal(await hostState(ns), before);
+  assert.equal(await ns.state(), before);
   const joined = await helper(ns, 1000, ['bridge-add', 'vmnet1', 'q2']);
   assert.is(joined.exitCode, 0, 'joining a bridge one already made is no new bridge');
   const other = await helper(ns, 1001, ['bridge-add', 'vmnet9', 'p']);

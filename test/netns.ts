@@ -43,6 +43,44 @@ export class Netns {
     return execa('ip', ['netns', 'exec', this.name, ...argv], { reject: false });
   }
 
+  /** Runs argv in the namespace and returns its output; a missing tool fails with the package to install. */
+  async output(argv: string[]): Promise<string> {
+    const result = await this.exec(argv);
+    if (result.exitCode !== 0) {
+      const missing = (result.stderr ?? '').includes('No such file') ? ' (missing: make host-deps installs it)' : '';
+      throw new Error(`${argv.join(' ')} failed${missing}: ${result.stderr}`);
+    }
+    return result.stdout;
+  }
+
+  /**
+   * What a request may change, without what the kernel changes by itself (carrier and DAD flags,
+   * link-local addresses, the routes it derives from addresses): links, addresses, routes of every
+   * table and rules of both families, nft, iptables and ip6tables rulesets, forwarding sysctls.
+   */
+  async state(): Promise<Record<string, unknown>> {
+    const json = async (...args: string[]) => JSON.parse((await this.output(['ip', '-j', ...args])) || '[]') as Array<Record<string, any>>;
+    const links = (await json('-d', 'link', 'show')).map((link) => ({
+      name: link.ifname, kind: link.linkinfo?.info_kind, master: link.master, mtu: link.mtu, mac: link.address,
+      up: (link.flags as string[]).includes('UP'), alias: link.ifalias,
+    }));
+    const addresses = (await json('addr', 'show')).flatMap((link) => (link.addr_info as Array<Record<string, any>>)
+      .filter((addr) => addr.scope !== 'link').map((addr) => `${link.ifname} ${addr.local}/${addr.prefixlen}`));
+    const routes = async (family: string) => (await json(family, 'route', 'show', 'table', 'all'))
+      .filter((route) => route.protocol !== 'kernel' && route.table !== 'local')
+      .map((route) => [route.table ?? 'main', route.dst, route.gateway, route.dev, route.protocol, route.metric].join(' '));
+    const rules = async (family: string) => (await json(family, 'rule', 'show')).map((rule) => JSON.stringify(rule));
+    const noCounters = (text: string) => text.split('\n').filter((line) => !line.startsWith('#'))
+      .map((line) => line.replace(/\[\d+:\d+\]/, '')).join('\n');
+    return {
+      links, addresses,
+      routes: [...await routes('-4'), ...await routes('-6')], rules: [...await rules('-4'), ...await rules('-6')],
+      nft: (await this.output(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter'),
+      iptables: noCounters(await this.output(['iptables-save'])), ip6tables: noCounters(await this.output(['ip6tables-save'])),
+      sysctl: await this.output(['sysctl', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']),
+    };
+  }
+
   /** Guests the tool still records. */
   guests(): string[] {
     return readdirSync(this.runtimeDir).filter((name) => existsSync(`${this.runtimeDir}/${name}/guest.json`));
@@ -92,39 +130,17 @@ export class Netns {
   }
 }
 
-let bridgeConfUsers = 0;
-let restoreBridgeConf: () => void = () => undefined;
-
 /**
- * qemu-bridge-helper reads /etc/qemu/bridge.conf: allow br0, the tests' stand-in
- * for an existing LAN bridge (the tool's own bridges need no entry), and restore
- * the file when the last suite that asked is done (uvu loads every suite before
- * running any, so each one counts).
+ * qemu-bridge-helper reads /etc/qemu/bridge.conf: allow br0, the tests' stand-in for an existing
+ * LAN bridge (the tool's own bridges need no entry), in the file's private copy of /etc.
  */
-export function allowBridges(): () => void {
-  if (bridgeConfUsers++ === 0) {
-    const path = '/etc/qemu/bridge.conf';
-    const before = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
-    const madeDir = !existsSync('/etc/qemu');
-    if (before === undefined || !/^allow br0$/m.test(before)) {
-      mkdirSync('/etc/qemu', { recursive: true });
-      writeFileSync(path, `${before ?? ''}allow br0\n`, { mode: 0o644 });
-      restoreBridgeConf = () => {
-        if (before === undefined) rmSync(path, { force: true });
-        else writeFileSync(path, before);
-        if (madeDir) rmSync('/etc/qemu', { recursive: true, force: true });
-      };
-    }
-  }
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    if (--bridgeConfUsers === 0) {
-      restoreBridgeConf();
-      restoreBridgeConf = () => undefined;
-    }
-  };
+export function allowBridges(): void {
+  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1') throw new Error('this file changes /etc: run it through test/run.sh');
+  const path = '/etc/qemu/bridge.conf';
+  const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  if (/^allow br0$/m.test(before)) return;
+  mkdirSync('/etc/qemu', { recursive: true });
+  writeFileSync(path, `${before}allow br0\n`, { mode: 0o644 });
 }
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 20000, what = 'condition'): Promise<void> {

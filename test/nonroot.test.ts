@@ -1,13 +1,12 @@
 // A normal user, end to end: a test user in the group, `setup`, then as that
 // user a guest on vmnet0 whose bridge comes from the privileged helper, QEMU
-// running as the user, and hostile requests refused. Everything that touches
-// /etc happens in a private mount namespace over a copy of /etc, so the
-// machine's own /etc is never modified.
-import { execa, type ResultPromise } from 'execa';
+// running as the user, and hostile requests refused. test/isolate.sh runs this
+// file over a copy of /etc and a private /run, so the machine's own are never modified.
+import { execa } from 'execa';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY, ROOT, USER_ENV, systemRunDirAsFound } from './helpers.ts';
+import { BINARY, ROOT, USER_ENV, freshSystemRunDir } from './helpers.ts';
 import { Netns, pidAlive, waitFor } from './netns.ts';
 
 const USER = 'qsalice';
@@ -16,9 +15,7 @@ chmodSync(safe, 0o755);
 const binary = `${safe}/qemu-script`;
 copyFileSync(BINARY, binary);
 chmodSync(binary, 0o755);
-const etc = mkdtempSync(`${safe}/etc-`);
 const pristine = mkdtempSync(`${safe}/pristine-`);
-let holder: ResultPromise | undefined;
 let ns: Netns | undefined;
 const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout;
 
@@ -33,9 +30,8 @@ function processesOf(uid: number): number[] {
   });
 }
 
-/** Runs argv inside the private mount namespace (where /etc is the copy). */
-function inside(argv: string[], options: { env?: Record<string, string> } = {}) {
-  return execa('nsenter', ['-t', String(holder!.pid), '-m', '--', ...argv], { reject: false, env: options.env });
+function inside(argv: string[]) {
+  return execa(argv[0], argv.slice(1), { reject: false });
 }
 /** As the user, with a normal user's environment (Debian's default PATH, no /usr/sbin), not root's. */
 const asUser = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, 'runuser', '-u', USER, '--', 'env', '-i', ...Object.entries(USER_ENV(USER, '/nonexistent')).map(([key, value]) => `${key}=${value}`), ...argv]);
@@ -43,40 +39,38 @@ const asRoot = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, ...a
 
 // Top-level setup: uvu ignores a failing before hook and reports success.
 await (async () => {
-  await execa('cp', ['-a', '/etc/.', `${etc}/`]);
+  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1') throw new Error('this file changes /etc: run it through test/run.sh');
   // A bridge.conf the test host may lack: setup must provide the helper's ACL itself.
-  rmSync(`${etc}/qemu`, { recursive: true, force: true });
-  // The netns first: its /run/netns mount must exist before the mount namespace is copied.
+  rmSync('/etc/qemu', { recursive: true, force: true });
   ns = await Netns.create();
-  holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
-  await waitFor(async () => (await execa('readlink', [`/proc/${holder!.pid}/ns/mnt`])).stdout !== (await execa('readlink', ['/proc/self/ns/mnt'])).stdout, 5000, 'the mount namespace');
-  const bind = await inside(['mount', '--bind', etc, '/etc']);
-  assert.is(bind.exitCode, 0, bind.stderr);
   assert.is((await inside(['useradd', '-M', '-s', '/bin/sh', USER])).exitCode, 0);
-  await execa('cp', ['-a', `${etc}/.`, `${pristine}/`]);
+  await execa('cp', ['-a', '/etc/.', `${pristine}/`]);
 })();
 
-const restoreRunDir = systemRunDirAsFound();
+let releaseRunDir: () => Promise<void> = async () => undefined;
+test.before.each(async () => {
+  releaseRunDir = await freshSystemRunDir();
+});
+test.after.each(async () => {
+  // If a failed assertion left a guest of the test user's running: its processes, by PID (the user exists
+  // only here), then what root made for it (a network's DHCP server above all) goes with its holder.
+  const uid = (await inside(['id', '-u', USER])).stdout.trim();
+  if (/^\d+$/.test(uid)) {
+    for (const pid of processesOf(Number(uid))) process.kill(pid, 'SIGKILL');
+    rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
+  }
+  await asRoot([binary, 'net-helper', 'gc']);
+  await releaseRunDir();
+});
 
 test.after(async () => {
   try {
     // Whatever failed above: undo setup (a no-op when done), drop the user and the namespace.
     await asRoot([binary, 'setup', '--undo', '--binary', binary]);
-    const uid = (await inside(['id', '-u', USER])).stdout.trim();
-    // If a failed assertion left a guest of the test user's running: its processes, by PID (the user exists only here).
-    if (/^\d+$/.test(uid)) {
-      for (const pid of processesOf(Number(uid))) process.kill(pid, 'SIGKILL');
-      rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
-    }
-    // What root made for those guests (a network's DHCP server above all) goes with their holders.
-    await asRoot([binary, 'net-helper', 'gc']);
     await inside(['userdel', USER]);
     await ns?.destroy();
   } finally {
-    if (holder?.pid) process.kill(holder.pid, 'SIGKILL');
-    await holder;
     rmSync(safe, { recursive: true, force: true });
-    restoreRunDir();
   }
 });
 
@@ -86,7 +80,7 @@ test('setup --user, then the user launches a guest on vmnet0 without a password,
   assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
   assert.not.match(setup.stdout, /setcap/, 'no capability-carrying helper for the tool\'s own bridges');
   assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore);
-  assert.not.match(readFileSync(`${etc}/qemu/qemu-script-bridge.conf`, 'utf8'), /allow/, 'setup grants no bridge, let alone all');
+  assert.not.match(readFileSync('/etc/qemu/qemu-script-bridge.conf', 'utf8'), /allow/, 'setup grants no bridge, let alone all');
   const doctor = await asUser([binary, 'doctor']);
   for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping', 'dnsmasq']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
   assert.is(doctor.exitCode, 0, doctor.stdout);
@@ -196,7 +190,7 @@ test('setup twice changes nothing; setup --undo leaves /etc as it was', async ()
   assert.is(again.stdout, 'nothing to change: this host is already set up');
   const undo = await asRoot([binary, 'setup', '--undo', '--binary', binary]);
   assert.is(undo.exitCode, 0, undo.stderr);
-  const diff = await execa('diff', ['-r', '--no-dereference', pristine, etc], { reject: false });
+  const diff = await execa('diff', ['-r', '--no-dereference', pristine, '/etc'], { reject: false });
   assert.is(diff.stdout, '', 'the /etc copy equals its state before setup');
   assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore, 'the helper\'s capability is restored');
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QmpClient } from '../lib/qmp.ts';
-import { ROOT, runBinary } from './helpers.ts';
+import { ROOT, noLoopDevice, runBinary, testWhere } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-qemu-`);
 const run = `${dir}/run`;
@@ -58,7 +58,7 @@ async function qemuAccepts(argv: string[]): Promise<void> {
   assert.not.match(result.stderr ?? '', /error|invalid/i, result.stderr);
 }
 
-const ROWS: Array<{ name: string; argv: string[]; env?: Record<string, string>; when?: () => boolean }> = [
+const ROWS: Array<{ name: string; argv: string[]; env?: Record<string, string> }> = [
   { name: 'user network with SSH and extra forwards', argv: ['--net', 'user', '--fwd', '18080-80', '--fwd', 'udp:15353-53', '--display', 'none'] },
   { name: 'multicast internal networks (compact and named)', argv: ['--net', '0,mcast:5,u', '--display', 'none'] },
   { name: 'no NIC', argv: ['--net', 'none', '--display', 'none'] },
@@ -69,27 +69,19 @@ const ROWS: Array<{ name: string; argv: string[]; env?: Record<string, string>; 
   { name: 'display telnet', argv: ['--display', 'telnet', '--net', 'none'] },
   { name: 'display vnc', argv: ['--display', 'vnc', '--net', 'none'] },
   { name: 'display stdio', argv: ['--display', 'stdio', '--net', 'none'] },
-  { name: 'UEFI', argv: ['disk.qcow2', '--uefi', '--display', 'none'], when: () => existsSync('/usr/share/ovmf/OVMF.fd') },
-  { name: 'disks boot after a -kernel', argv: ['disk.qcow2', 'cd.iso', '--display', 'none', '-kernel', `${ROOT}/.cache/guest/vmlinuz`], when: () => existsSync(`${ROOT}/.cache/guest/vmlinuz`) },
+  { name: 'UEFI', argv: ['disk.qcow2', '--uefi', '--display', 'none'] },
+  { name: 'disks boot after a -kernel', argv: ['disk.qcow2', 'cd.iso', '--display', 'none', '-kernel', `${ROOT}/.cache/guest/vmlinuz`] },
   { name: 'own and passthrough options together', argv: ['disk.qcow2', '-m', '256', '-smp', '2', '-snapshot', '--display', 'none', '--', '-no-reboot'] },
 ];
 
 for (const row of ROWS) {
   test(`QEMU accepts: ${row.name}`, async () => {
-    if (row.when && !row.when()) {
-      console.log(`  (skipped: ${row.name}: missing file)`);
-      return;
-    }
     await qemuAccepts(await planned(row.argv, row.env));
   });
 }
 
-test('QEMU accepts: a block device through driver=host_device', async () => {
-  const loop = await execa('losetup', ['--find', '--show', `${dir}/mbr.img`], { reject: false });
-  if (loop.exitCode !== 0) {
-    console.log(`  (skipped: no loop device here: ${loop.stderr})`);
-    return;
-  }
+testWhere(test, await noLoopDevice(), 'QEMU accepts: a block device through driver=host_device', async () => {
+  const loop = await execa('losetup', ['--find', '--show', `${dir}/mbr.img`]);
   try {
     const argv = await planned([loop.stdout.trim(), '--display', 'none']);
     assert.ok(argv.some((word) => word.startsWith(`driver=host_device,filename=${loop.stdout.trim()},`)));

@@ -1,21 +1,66 @@
 #!/bin/bash
-# Runs uvu over test files matching $1 and closes with "N passed, N failed".
-# uvu reports a suite whose before-hook threw as passed and may count zero
-# tests as success: this wrapper fails on either, and on a host left changed
-# (test/host-state.sh before and after).
+# test/run.sh PATTERN [JOBS]: runs every test/*.test.ts matching PATTERN, each file in its own
+# process and private mount namespace (test/isolate.sh), JOBS files at a time (default 2), and
+# closes with "N passed, N failed, N skipped" and the reason of every skip.
+# It fails when a file fails or counts no test, and when the host is not as it was before
+# (test/host-state.sh): uvu reports a suite whose before-hook threw as passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pattern=${1:-'\.test\.ts$'}
-dir=${2:-test}
-out=$(mktemp)
+jobs=${2:-${QEMU_SCRIPT_TEST_JOBS:-2}}
+mapfile -t files < <(ls test/*.test.ts | grep -E -- "$pattern")
+[ "${#files[@]}" -gt 0 ] || { echo "test/run.sh: no test file matches $pattern"; exit 1; }
+logs=$(mktemp -d)
 before=$(test/host-state.sh)
-node --import tsx node_modules/uvu/bin.js "$dir" "$pattern" 2>&1 | tee "$out"
-rc=${PIPESTATUS[0]}
-plain() { sed 's/\x1b\[[0-9;]*m//g' "$out"; }
-total=$(plain | awk '/^ *Total:/ {print $2}' | tail -1)
-passed=$(plain | awk '/^ *Passed:/ {print $2}' | tail -1)
-rm -f "$out"
-total=${total:-0}; passed=${passed:-0}
+started=$SECONDS
+
+run_file() {
+  local file=$1 log=$2 t0=$SECONDS
+  test/isolate.sh node --import tsx "$file" >"$log" 2>&1
+  echo "rc $? seconds $((SECONDS - t0))" >"$log.status"
+}
+
+# The longest files first (by their last run here), so that the pool ends together.
+declare -a order=()
+mapfile -t order < <(for file in "${files[@]}"; do
+  echo "$(cat ".cache/test-seconds/${file##*/}" 2>/dev/null || echo 999) $file"
+done | sort -rn | cut -d' ' -f2)
+
+running=0
+for file in "${order[@]}"; do
+  while [ "$running" -ge "$jobs" ]; do wait -n; running=$((running - 1)); done
+  run_file "$file" "$logs/${file##*/}" &
+  running=$((running + 1))
+done
+wait
+
+total=0; passed=0; skipped=0; failed_files=()
+mkdir -p .cache/test-seconds
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
+for file in "${files[@]}"; do
+  log=$logs/${file##*/}
+  read -r _ rc _ seconds <"$log.status"
+  echo "$seconds" >".cache/test-seconds/${file##*/}"
+  t=$(plain "$log" | awk '/^ *Total:/ {print $2}' | tail -1)
+  p=$(plain "$log" | awk '/^ *Passed:/ {print $2}' | tail -1)
+  s=$(plain "$log" | awk '/^ *Skipped:/ {print $2}' | tail -1)
+  t=${t:-0}; p=${p:-0}; s=${s:-0}
+  echo "== ${file##*/} (${seconds}s): $p/$t passed, $s skipped"
+  if [ "$rc" != 0 ] || [ "$t" = 0 ] || [ "$p" != "$t" ]; then
+    failed_files+=("${file##*/}")
+    plain "$log" | grep -vE '^(• )+ *$' | sed 's/^/   /'
+    # A file that died before its summary counts one failure.
+    [ "$t" = 0 ] && t=1
+  fi
+  total=$((total + t)); passed=$((passed + p)); skipped=$((skipped + s))
+done
+echo
+plain_skips=$(cat "$logs"/*.test.ts | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^skipped: ' | sort -u)
+[ -n "$plain_skips" ] && echo "$plain_skips"
+rm -rf "$logs"
+
+rc=0
+[ "${#failed_files[@]}" -gt 0 ] && { echo "failed: ${failed_files[*]}"; rc=1; }
 # A guest's cleanup may still be ending its processes as the last test returns: give it 10 s.
 for _ in $(seq 20); do
   after=$(test/host-state.sh)
@@ -27,5 +72,5 @@ if [ "$before" != "$after" ]; then
   diff <(echo "$before") <(echo "$after") | grep '^[<>]' | sed 's/^</-/; s/^>/+/'
   rc=1
 fi
-echo "$passed passed, $((total - passed)) failed"
-[ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$passed" = "$total" ]
+echo "$passed passed, $((total - passed)) failed, $skipped skipped ($((SECONDS - started)) s, $jobs at a time)"
+exit "$rc"

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Runs a command in a private mount namespace where /run, /tmp and /etc are the test's own.
+# /run is a fresh tmpfs with the host's entries bound back (`ip netns` needs /run/netns), so
+# /run/qemu-script, the privileged helper's registry, is one that no other test and nothing
+# on the host can see (test/helpers.ts gives each test a fresh one); sudo's timestamps stay
+# inside too. /tmp is an empty tmpfs; /etc is a copy (bridge.conf, sudoers, test users).
+# Whatever the command leaves in them goes with the namespace. Network namespaces it makes
+# are still visible to the host while they exist, and the test removes them.
+set -euo pipefail
+if [ "${QEMU_SCRIPT_TEST_ISOLATED:-}" != 1 ]; then
+  [ "$(id -u)" = 0 ] || { echo "test/isolate.sh: the tests need root (namespaces, mounts)" >&2; exit 1; }
+  exec env QEMU_SCRIPT_TEST_ISOLATED=1 unshare --mount --propagation slave "$0" "$@"
+fi
+shopt -s dotglob nullglob
+# The host's /run, kept reachable while a tmpfs covers it.
+saved=$(mktemp -d /tmp/qs-isolate-XXXXXX)
+mount --rbind /run "$saved"
+mount -t tmpfs -o mode=0755 qs-run /run
+for entry in "$saved"/*; do
+  name=/run/${entry##*/}
+  # /run/mount is libmount's own, made by the mounts above.
+  [ -e "$name" ] || [ "$name" = /run/sudo ] && continue
+  if [ -L "$entry" ]; then cp -P "$entry" "$name"
+  elif [ -d "$entry" ]; then mkdir "$name" && mount --rbind "$entry" "$name"
+  else touch "$name" && mount --bind "$entry" "$name"; fi
+done
+umount -l "$saved"
+rmdir "$saved"
+mkdir -m 0755 /run/qs-etc
+cp -a /etc/. /run/qs-etc/
+mount --bind /run/qs-etc /etc
+mount -t tmpfs -o mode=1777 qs-tmp /tmp
+exec "$@"
