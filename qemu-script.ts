@@ -25,7 +25,11 @@ import { VERSION, unsupportedNode } from './lib/version.ts';
 
 async function planWith(options: LaunchOptions, context: ToolContext) {
   const probed = probeHost({
-    disks: options.disks, settings: options.settings, cwd: process.cwd(), env: process.env, selfCommand: context.selfCommand,
+    disks: options.disks,
+    settings: options.settings,
+    cwd: process.cwd(),
+    env: process.env,
+    selfCommand: context.selfCommand,
     // The bridge ACL matters only where a bridge is joined or made.
     bridges: options.net.some((item) => item.kind === 'bridge' || item.kind === 'bridged'),
     hostIp: options.hostIp !== undefined,
@@ -34,7 +38,12 @@ async function planWith(options: LaunchOptions, context: ToolContext) {
     linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
     wants: { usb: options.usb.length > 0, firmware: options.uefi, kvm: options.accel !== 'tcg' },
   });
-  const facts = withReservations(probed, listRecords(context.runtimeDir), readRegistry(context.registryDir), currentNetns());
+  const facts = withReservations(
+    probed,
+    listRecords(context.runtimeDir),
+    readRegistry(context.registryDir),
+    currentNetns(),
+  );
   return planWithFreePorts(facts, (known) => planLaunch(options, known));
 }
 
@@ -58,12 +67,18 @@ async function launch(options: LaunchOptions): Promise<number> {
   const record = await withLock(context.runtimeDir, async () => {
     const { facts, plan } = await planWith(options, context);
     warn(plan.warnings, options);
-    return reserveGuest(context.runtimeDir, plan, facts, { netns: currentNetns(), registryDir: context.registryDir, verbose: options.verbose });
+    return reserveGuest(context.runtimeDir, plan, facts, {
+      netns: currentNetns(),
+      registryDir: context.registryDir,
+      verbose: options.verbose,
+    });
   });
   // --verbose: the whole plan up front (a background supervisor's own output goes to its log).
   if (options.verbose) printErr(renderDryRun(record.plan));
   const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
-  return options.foreground ? runInForeground(context.runtimeDir, record, output) : runInBackground(context.runtimeDir, record, context.selfCommand, output);
+  return options.foreground
+    ? runInForeground(context.runtimeDir, record, output)
+    : runInBackground(context.runtimeDir, record, context.selfCommand, output);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -86,7 +101,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (error: unknown) => {
     printErr(`qemu-script: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = exitCodeOf(error);

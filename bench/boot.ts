@@ -5,19 +5,31 @@ import { Netns, waitFor } from '../test/netns.ts';
 import { RUNS, guestArgs, logs, median, now, table } from './common.ts';
 
 async function bannerFrom(ns: string, host: string, port: number): Promise<void> {
-  await waitFor(async () => {
-    const r = await execa('ip', ['netns', 'exec', ns, 'busybox', 'nc', '-w', '1', host, String(port)], { reject: false, input: '' });
-    return r.stdout.includes('E2E-BANNER');
-  }, 120000, `banner ${host}:${port}`);
+  await waitFor(
+    async () => {
+      const r = await execa('ip', ['netns', 'exec', ns, 'busybox', 'nc', '-w', '1', host, String(port)], {
+        reject: false,
+        input: '',
+      });
+      return r.stdout.includes('E2E-BANNER');
+    },
+    120000,
+    `banner ${host}:${port}`,
+  );
 }
 
-const consoleSays = (name: string, pattern: RegExp) => waitFor(() => {
-  try {
-    return pattern.test(readFileSync(`${logs}/${name}.log`, 'utf8'));
-  } catch {
-    return false;
-  }
-}, 120000, `${name} ${pattern}`);
+const consoleSays = (name: string, pattern: RegExp) =>
+  waitFor(
+    () => {
+      try {
+        return pattern.test(readFileSync(`${logs}/${name}.log`, 'utf8'));
+      } catch {
+        return false;
+      }
+    },
+    120000,
+    `${name} ${pattern}`,
+  );
 
 interface Mode {
   name: string;
@@ -28,11 +40,28 @@ interface Mode {
 }
 
 export const MODES: Mode[] = [
-  { name: 'user (SSH forward)', net: ['--net', 'user'], values: { if0: 'dhcp', banner: '22' }, ready: (ns, _l, ssh) => bannerFrom(ns.name, '127.0.0.1', ssh) },
-  { name: 'internal multicast', net: ['--net', '0'], values: { if0: '192.168.77.11/24', banner: '7000' }, ready: (_n, _l, _s, guest) => consoleSays(guest, /E2E: READY/) },
-  { name: 'bridge vmnet0 + TAP', net: ['--net', 'vmnet0', '--host-ip', '192.168.255.5/24'], values: { if0: '192.168.255.11/24', banner: '7000' }, ready: (ns) => bannerFrom(ns.name, '192.168.255.11', 7000) },
   {
-    name: 'bridged adapter (macvtap)', net: ['--net', 'p'], values: { if0: '192.168.254.11/24', banner: '7000' },
+    name: 'user (SSH forward)',
+    net: ['--net', 'user'],
+    values: { if0: 'dhcp', banner: '22' },
+    ready: (ns, _l, ssh) => bannerFrom(ns.name, '127.0.0.1', ssh),
+  },
+  {
+    name: 'internal multicast',
+    net: ['--net', '0'],
+    values: { if0: '192.168.77.11/24', banner: '7000' },
+    ready: (_n, _l, _s, guest) => consoleSays(guest, /E2E: READY/),
+  },
+  {
+    name: 'bridge vmnet0 + TAP',
+    net: ['--net', 'vmnet0', '--host-ip', '192.168.255.5/24'],
+    values: { if0: '192.168.255.11/24', banner: '7000' },
+    ready: (ns) => bannerFrom(ns.name, '192.168.255.11', 7000),
+  },
+  {
+    name: 'bridged adapter (macvtap)',
+    net: ['--net', 'p'],
+    values: { if0: '192.168.254.11/24', banner: '7000' },
     setup: async (ns, lan) => {
       await ns.ip('link', 'add', 'vparent', 'type', 'veth', 'peer', 'name', 'vpeer', 'netns', lan.name);
       await ns.ip('addr', 'add', '192.168.254.2/24', 'dev', 'vparent');
@@ -46,7 +75,13 @@ export const MODES: Mode[] = [
 ];
 
 /** The same guest started by hand: the plan's host commands, then QEMU with its descriptors. */
-async function byHand(ns: Netns, plan: { host: Array<{ argv: string[] }>; qemu: { argv: string[]; fds: Array<{ fd: number; path: string; macvtap?: string }> } }): Promise<{ qemu: ResultPromise; undo: () => Promise<void> }> {
+async function byHand(
+  ns: Netns,
+  plan: {
+    host: Array<{ argv: string[] }>;
+    qemu: { argv: string[]; fds: Array<{ fd: number; path: string; macvtap?: string }> };
+  },
+): Promise<{ qemu: ResultPromise; undo: () => Promise<void> }> {
   const created: string[] = [];
   for (const { argv } of plan.host) {
     if (argv[0] === 'mknod') {
@@ -89,7 +124,16 @@ export async function measureMode(mode: Mode): Promise<{ tool: number; hand: num
         await mode.setup?.(ns, lan);
         const guest = `b${run}${how}`;
         writeFileSync(`${logs}/${guest}.log`, '');
-        const args = ['--display', 'none', '--accel', 'tcg', '--name', guest, ...mode.net, ...guestArgs(guest, mode.values)];
+        const args = [
+          '--display',
+          'none',
+          '--accel',
+          'tcg',
+          '--name',
+          guest,
+          ...mode.net,
+          ...guestArgs(guest, mode.values),
+        ];
         if (how === 'tool') {
           const t0 = now();
           const started = await ns.tool(args);
@@ -123,10 +167,29 @@ export async function throughput(net: string[], extra: string[] = []): Promise<n
     const a = 'tpA';
     const b = 'tpB';
     for (const name of [a, b]) writeFileSync(`${logs}/${name}.log`, '');
-    const sink = await ns.tool(['--display', 'none', '--accel', 'tcg', '--name', a, ...net, ...extra, ...guestArgs(a, { if0: '192.168.88.11/24', sink: '5001' })]);
+    const sink = await ns.tool([
+      '--display',
+      'none',
+      '--accel',
+      'tcg',
+      '--name',
+      a,
+      ...net,
+      ...extra,
+      ...guestArgs(a, { if0: '192.168.88.11/24', sink: '5001' }),
+    ]);
     if (sink.exitCode !== 0) throw new Error(sink.stderr);
     await consoleSays(a, /E2E: READY/);
-    const send = await ns.tool(['--display', 'none', '--accel', 'tcg', '--name', b, ...net, ...guestArgs(b, { if0: '192.168.88.12/24', send: '192.168.88.11:5001:64' })]);
+    const send = await ns.tool([
+      '--display',
+      'none',
+      '--accel',
+      'tcg',
+      '--name',
+      b,
+      ...net,
+      ...guestArgs(b, { if0: '192.168.88.12/24', send: '192.168.88.11:5001:64' }),
+    ]);
     if (send.exitCode !== 0) throw new Error(send.stderr);
     await consoleSays(b, /E2E: SENT/);
     // Counted by the receiving guest: the stream really crossed the network.
@@ -149,10 +212,12 @@ export async function vethLimit(): Promise<number> {
     await b.ip('addr', 'add', '10.55.0.2/24', 'dev', 'vb');
     await a.ip('link', 'set', 'va', 'up');
     await b.ip('link', 'set', 'vb', 'up');
-    const sinkCode = "let n=0;require('net').createServer((s)=>{s.on('data',(d)=>{n+=d.length});s.on('end',()=>{console.log(n);process.exit(0)})}).listen(5001,()=>console.log('ready'))";
+    const sinkCode =
+      "let n=0;require('net').createServer((s)=>{s.on('data',(d)=>{n+=d.length});s.on('end',()=>{console.log(n);process.exit(0)})}).listen(5001,()=>console.log('ready'))";
     const sink = execa('ip', ['netns', 'exec', b.name, process.execPath, '-e', sinkCode], { reject: false });
     await new Promise<void>((resolve) => sink.stdout!.once('data', () => resolve()));
-    const sendCode = "const s=require('net').connect(5001,'10.55.0.2');const buf=Buffer.alloc(65536);let left=16384;const go=()=>{while(left>0){left--;if(!s.write(buf))return s.once('drain',go)}s.end()};s.on('connect',go)";
+    const sendCode =
+      "const s=require('net').connect(5001,'10.55.0.2');const buf=Buffer.alloc(65536);let left=16384;const go=()=>{while(left>0){left--;if(!s.write(buf))return s.once('drain',go)}s.end()};s.on('connect',go)";
     const t0 = now();
     await execa('ip', ['netns', 'exec', a.name, process.execPath, '-e', sendCode]);
     const received = Number((await sink).stdout.trim().split('\n').pop());
@@ -165,24 +230,35 @@ export async function vethLimit(): Promise<number> {
   }
 }
 
-
 export async function bootTable(): Promise<string[]> {
   const rows: string[][] = [];
   for (const mode of MODES) {
     const { tool, hand } = await measureMode(mode);
-    rows.push([mode.name, `${(tool / 1000).toFixed(2)} s`, `${(hand / 1000).toFixed(2)} s`, `×${(tool / hand).toFixed(2)}`]);
+    rows.push([
+      mode.name,
+      `${(tool / 1000).toFixed(2)} s`,
+      `${(hand / 1000).toFixed(2)} s`,
+      `×${(tool / hand).toFixed(2)}`,
+    ]);
   }
-  return [`Invocation → the guest's banner readable, median of ${RUNS}:`, '', ...table(['network mode', 'qemu-script', 'by hand', 'overhead'], rows)];
+  return [
+    `Invocation → the guest's banner readable, median of ${RUNS}:`,
+    '',
+    ...table(['network mode', 'qemu-script', 'by hand', 'overhead'], rows),
+  ];
 }
 
 export async function throughputTable(): Promise<string[]> {
   return [
     'Guest ↔ guest TCP, 64 MiB:',
     '',
-    ...table(['path', 'MiB/s'], [
-      ['socket multicast (`--net 0`)', (await throughput(['--net', '0'])).toFixed(1)],
-      ['bridge + TAP (`--net vmnet0`)', (await throughput(['--net', 'vmnet0'])).toFixed(1)],
-      ['host veth pair between namespaces (no guest, 1 GiB, node)', (await vethLimit()).toFixed(1)],
-    ]),
+    ...table(
+      ['path', 'MiB/s'],
+      [
+        ['socket multicast (`--net 0`)', (await throughput(['--net', '0'])).toFixed(1)],
+        ['bridge + TAP (`--net vmnet0`)', (await throughput(['--net', 'vmnet0'])).toFixed(1)],
+        ['host veth pair between namespaces (no guest, 1 GiB, node)', (await vethLimit()).toFixed(1)],
+      ],
+    ),
   ];
 }

@@ -27,15 +27,37 @@ export function table(header: string[], rows: string[][]): string[] {
 }
 
 export async function machine(): Promise<string> {
-  const qemu = (await execa('qemu-system-x86_64', ['--version'])).stdout.split('\n')[0].replace(/^QEMU emulator version /, '');
+  const qemu = (await execa('qemu-system-x86_64', ['--version'])).stdout
+    .split('\n')[0]
+    .replace(/^QEMU emulator version /, '');
   const os = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
-  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ` +
-    `${Math.round(totalmem() / 2 ** 30)} GiB, QEMU ${qemu} (TCG), Node.js ${process.versions.node}`;
+  return (
+    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ` +
+    `${Math.round(totalmem() / 2 ** 30)} GiB, QEMU ${qemu} (TCG), Node.js ${process.versions.node}`
+  );
 }
 
 export function guestArgs(name: string, values: Record<string, string>): string[] {
-  const append = ['console=ttyS0', 'panic=-1', 'quiet', `e2e_name=${name}`, ...Object.entries(values).map(([k, v]) => `e2e_${k}=${v}`)].join(' ');
-  return ['-m', '160', '-kernel', KERNEL, '-initrd', INITRD, '-append', append, '-serial', `file:${logs}/${name}.log`, '-no-reboot'];
+  const append = [
+    'console=ttyS0',
+    'panic=-1',
+    'quiet',
+    `e2e_name=${name}`,
+    ...Object.entries(values).map(([k, v]) => `e2e_${k}=${v}`),
+  ].join(' ');
+  return [
+    '-m',
+    '160',
+    '-kernel',
+    KERNEL,
+    '-initrd',
+    INITRD,
+    '-append',
+    append,
+    '-serial',
+    `file:${logs}/${name}.log`,
+    '-no-reboot',
+  ];
 }
 
 export interface ProcessUse {
@@ -52,17 +74,19 @@ function field(text: string, name: string): number {
 /** Every process living in the namespace (the guests' QEMUs and whatever the tool left with them). */
 export function processesIn(ns: Netns): ProcessUse[] {
   const inode = `net:[${statSync(`/run/netns/${ns.name}`).ino}]`;
-  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((entry) => {
-    try {
-      if (readlinkSync(`/proc/${entry}/ns/net`) !== inode) return [];
-      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      const rssKiB = field(readFileSync(`/proc/${entry}/status`, 'utf8'), 'VmRSS');
-      const pssKiB = field(readFileSync(`/proc/${entry}/smaps_rollup`, 'utf8'), 'Pss');
-      return [{ pid: Number(entry), comm, rssKiB, pssKiB }];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        if (readlinkSync(`/proc/${entry}/ns/net`) !== inode) return [];
+        const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+        const rssKiB = field(readFileSync(`/proc/${entry}/status`, 'utf8'), 'VmRSS');
+        const pssKiB = field(readFileSync(`/proc/${entry}/smaps_rollup`, 'utf8'), 'Pss');
+        return [{ pid: Number(entry), comm, rssKiB, pssKiB }];
+      } catch {
+        return [];
+      }
+    });
 }
 
 export const isQemu = (p: ProcessUse) => p.comm.startsWith('qemu-system');

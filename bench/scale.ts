@@ -87,24 +87,47 @@ export function measureScale(count = 32): Promise<Scale> {
     const forwardPorts = ps.guests.flatMap((g) => g.forwards.map((f) => f.port));
     const listeningOut = (await ns.exec(['ss', '-Hltn'])).stdout;
     const listening = forwardPorts.filter((port) => listeningOut.includes(`127.0.0.1:${port} `)).length;
-    const bridges = (await ns.ip('-o', 'link', 'show', 'type', 'bridge')).stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1]);
+    const bridges = (await ns.ip('-o', 'link', 'show', 'type', 'bridge')).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(': ')[1]);
     const onBridge = (await ns.ip('-o', 'link', 'show', 'master', 'vmnet0')).stdout.split('\n').filter(Boolean).length;
     const result = resident(count, processesIn(ns));
     const down = await downAll(ns, names);
-    const clean = (await ns.links()).join() === 'lo' && ns.registryEntries().length === 0 && processesIn(ns).length === 0;
-    return { wall, running, macs, ports: new Set(forwardPorts).size, listening, bridges, onBridge, resident: result, down, clean };
+    const clean =
+      (await ns.links()).join() === 'lo' && ns.registryEntries().length === 0 && processesIn(ns).length === 0;
+    return {
+      wall,
+      running,
+      macs,
+      ports: new Set(forwardPorts).size,
+      listening,
+      bridges,
+      onBridge,
+      resident: result,
+      down,
+      clean,
+    };
   });
 }
 
 export function residentTable(results: Resident[]): string[] {
   const rows = results.map((r) => [
-    `${r.guests} on \`vmnet0\``, r.left,
-    mib(r.toolKiB), mib(r.toolPssKiB), '2.00 MiB', met(r.toolKiB <= 2048), mib(r.qemuKiB),
+    `${r.guests} on \`vmnet0\``,
+    r.left,
+    mib(r.toolKiB),
+    mib(r.toolPssKiB),
+    '2.00 MiB',
+    met(r.toolKiB <= 2048),
+    mib(r.qemuKiB),
   ]);
   return [
-    'Resident memory the tool leaves per running guest (every process in the guest\'s namespace except QEMU, summed, ÷ guests):',
+    "Resident memory the tool leaves per running guest (every process in the guest's namespace except QEMU, summed, ÷ guests):",
     '',
-    ...table(['guests', 'left per guest', 'RSS per guest', 'PSS per guest', 'limit (RSS)', 'met', 'QEMU RSS per guest'], rows),
+    ...table(
+      ['guests', 'left per guest', 'RSS per guest', 'PSS per guest', 'limit (RSS)', 'met', 'QEMU RSS per guest'],
+      rows,
+    ),
   ];
 }
 
@@ -113,16 +136,29 @@ export function scaleTable(s: Scale, count = 32): string[] {
   return [
     `${count} guests launched at once on one bridge (\`--net user,vmnet0\`, each \`-m 64\`, no disk):`,
     '',
-    ...table(['check', 'measured', 'expected', 'met'], [
-      ['wall time, all launches returned', `${(s.wall / 1000).toFixed(2)} s`, '', ''],
-      ['guests running (`ps --json`)', all(s.running, count), `${count}/${count}`, met(s.running === count)],
-      ['distinct MACs (two NICs each)', String(s.macs), String(2 * count), met(s.macs === 2 * count)],
-      ['distinct SSH forward ports, listening', `${s.ports}, ${s.listening}`, `${count}, ${count}`, met(s.ports === count && s.listening === count)],
-      ['bridges / TAPs on `vmnet0`', `${s.bridges.join(' ')} / ${s.onBridge}`, `vmnet0 / ${count}`, met(s.bridges.join() === 'vmnet0' && s.onBridge === count)],
-      ['left per guest besides QEMU (RSS)', mib(s.resident.toolKiB), '≤ 2.00 MiB', met(s.resident.toolKiB <= 2048)],
-      ['QEMU RSS per guest', mib(s.resident.qemuKiB), '', ''],
-      ['`down` of all 32 → nothing left', `${(s.down / 1000).toFixed(2)} s`, '', ''],
-      ['host as found (links, registry, processes)', s.clean ? 'yes' : 'no', 'yes', met(s.clean)],
-    ]),
+    ...table(
+      ['check', 'measured', 'expected', 'met'],
+      [
+        ['wall time, all launches returned', `${(s.wall / 1000).toFixed(2)} s`, '', ''],
+        ['guests running (`ps --json`)', all(s.running, count), `${count}/${count}`, met(s.running === count)],
+        ['distinct MACs (two NICs each)', String(s.macs), String(2 * count), met(s.macs === 2 * count)],
+        [
+          'distinct SSH forward ports, listening',
+          `${s.ports}, ${s.listening}`,
+          `${count}, ${count}`,
+          met(s.ports === count && s.listening === count),
+        ],
+        [
+          'bridges / TAPs on `vmnet0`',
+          `${s.bridges.join(' ')} / ${s.onBridge}`,
+          `vmnet0 / ${count}`,
+          met(s.bridges.join() === 'vmnet0' && s.onBridge === count),
+        ],
+        ['left per guest besides QEMU (RSS)', mib(s.resident.toolKiB), '≤ 2.00 MiB', met(s.resident.toolKiB <= 2048)],
+        ['QEMU RSS per guest', mib(s.resident.qemuKiB), '', ''],
+        ['`down` of all 32 → nothing left', `${(s.down / 1000).toFixed(2)} s`, '', ''],
+        ['host as found (links, registry, processes)', s.clean ? 'yes' : 'no', 'yes', met(s.clean)],
+      ],
+    ),
   ];
 }

@@ -23,7 +23,9 @@ async function tapUpAfter(ns: Netns, start: () => Promise<unknown>): Promise<num
     // An event we cause ourselves proves the monitor listens before the clock starts; the monitor
     // subscribes a moment after it starts, so the change is repeated until one is seen.
     let heard = false;
-    onLine = (line) => { if (/: lo: /.test(line)) heard = true; };
+    onLine = (line) => {
+      if (/: lo: /.test(line)) heard = true;
+    };
     for (let mtu = 65535; !heard; mtu--) {
       if (mtu < 65000) throw new Error('ip monitor reports no link event');
       await ns.ip('link', 'set', 'lo', 'mtu', String(mtu));
@@ -31,11 +33,16 @@ async function tapUpAfter(ns: Netns, start: () => Promise<unknown>): Promise<num
     }
     let t0 = 0;
     const up = new Promise<number>((resolve) => {
-      onLine = (line) => { if (/master vmnet0/.test(line) && /[<,]LOWER_UP[,>]/.test(line)) resolve(now() - t0); };
+      onLine = (line) => {
+        if (/master vmnet0/.test(line) && /[<,]LOWER_UP[,>]/.test(line)) resolve(now() - t0);
+      };
     });
     t0 = now();
     const started = start();
-    const elapsed = await Promise.race([up, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no TAP came up on vmnet0 in 30 s')), 30000))]);
+    const elapsed = await Promise.race([
+      up,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no TAP came up on vmnet0 in 30 s')), 30000)),
+    ]);
     await started;
     return elapsed;
   } finally {
@@ -55,33 +62,43 @@ async function withNamespace<T>(body: (ns: Netns) => Promise<T>): Promise<T> {
   }
 }
 
-const viaTool = (binary: string) => () => withNamespace(async (ns) => {
-  const elapsed = await tapUpAfter(ns, async () => {
-    const result = await execa('ip', ['netns', 'exec', ns.name, binary, ...IDLE_GUEST, '--name', 'tapbench', '--net', 'vmnet0'], {
-      reject: false, env: { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir, QEMU_SCRIPT_CONFIG_DIR: ns.configDir },
+const viaTool = (binary: string) => () =>
+  withNamespace(async (ns) => {
+    const elapsed = await tapUpAfter(ns, async () => {
+      const result = await execa(
+        'ip',
+        ['netns', 'exec', ns.name, binary, ...IDLE_GUEST, '--name', 'tapbench', '--net', 'vmnet0'],
+        {
+          reject: false,
+          env: { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir, QEMU_SCRIPT_CONFIG_DIR: ns.configDir },
+        },
+      );
+      if (result.exitCode !== 0) throw new Error(`qemu-script: ${result.stderr}`);
     });
-    if (result.exitCode !== 0) throw new Error(`qemu-script: ${result.stderr}`);
+    await ns.tool(['down', '--force', 'tapbench']);
+    return elapsed;
   });
-  await ns.tool(['down', '--force', 'tapbench']);
-  return elapsed;
-});
 
 /** What the user would type: the plan's host commands in the namespace, then QEMU in it. */
-const byHand = () => withNamespace(async (ns) => {
-  const args = [...IDLE_GUEST, '--name', 'tapbench', '--net', 'vmnet0'];
-  const plan = JSON.parse((await ns.tool(['--dry-run', '--json', ...args])).stdout) as { host: Array<{ argv: string[] }>; qemu: { argv: string[] } };
-  const runDir = /unix:(.*)\/qmp\.sock/.exec(plan.qemu.argv.join(' '))![1];
-  mkdirSync(runDir, { recursive: true });
-  try {
-    return await tapUpAfter(ns, async () => {
-      for (const { argv } of plan.host) await execa('ip', ['-n', ns.name, ...argv.slice(1)]);
-      execa('ip', ['netns', 'exec', ns.name, ...plan.qemu.argv], { stdio: 'ignore', reject: false });
-    });
-  } finally {
-    for (const p of processesIn(ns).filter(isQemu)) process.kill(p.pid, 'SIGKILL');
-    rmSync(runDir, { recursive: true, force: true });
-  }
-});
+const byHand = () =>
+  withNamespace(async (ns) => {
+    const args = [...IDLE_GUEST, '--name', 'tapbench', '--net', 'vmnet0'];
+    const plan = JSON.parse((await ns.tool(['--dry-run', '--json', ...args])).stdout) as {
+      host: Array<{ argv: string[] }>;
+      qemu: { argv: string[] };
+    };
+    const runDir = /unix:(.*)\/qmp\.sock/.exec(plan.qemu.argv.join(' '))![1];
+    mkdirSync(runDir, { recursive: true });
+    try {
+      return await tapUpAfter(ns, async () => {
+        for (const { argv } of plan.host) await execa('ip', ['-n', ns.name, ...argv.slice(1)]);
+        execa('ip', ['netns', 'exec', ns.name, ...plan.qemu.argv], { stdio: 'ignore', reject: false });
+      });
+    } finally {
+      for (const p of processesIn(ns).filter(isQemu)) process.kill(p.pid, 'SIGKILL');
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  });
 
 /** The original script lets qemu-bridge-helper attach the TAP: it needs `allow vmnet0` for the run. */
 function allowVmnet0(): () => void {
@@ -101,10 +118,17 @@ function allowVmnet0(): () => void {
   };
 }
 
-const viaOriginal = (script: string) => () => withNamespace((ns) => tapUpAfter(ns, async () => {
-  const result = await execa('ip', ['netns', 'exec', ns.name, script, '-net', 'tap:0', '-display', 'none', '-m', '64', '-machine', 'accel=tcg'], { reject: false });
-  if (result.exitCode !== 0) throw new Error(`${script}: ${result.stderr}`);
-}));
+const viaOriginal = (script: string) => () =>
+  withNamespace((ns) =>
+    tapUpAfter(ns, async () => {
+      const result = await execa(
+        'ip',
+        ['netns', 'exec', ns.name, script, '-net', 'tap:0', '-display', 'none', '-m', '64', '-machine', 'accel=tcg'],
+        { reject: false },
+      );
+      if (result.exitCode !== 0) throw new Error(`${script}: ${result.stderr}`);
+    }),
+  );
 
 export interface TapTimes {
   hand: number;
@@ -122,8 +146,11 @@ export async function measureTap(cjs: string): Promise<TapTimes> {
   }
   try {
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(ways).map((way) => [way, []]));
-    for (let run = 0; run < RUNS; run++) for (const [way, measure] of Object.entries(ways)) samples[way].push(await measure());
-    return Object.fromEntries(Object.entries(samples).map(([way, values]) => [way, median(values)])) as unknown as TapTimes;
+    for (let run = 0; run < RUNS; run++)
+      for (const [way, measure] of Object.entries(ways)) samples[way].push(await measure());
+    return Object.fromEntries(
+      Object.entries(samples).map(([way, values]) => [way, median(values)]),
+    ) as unknown as TapTimes;
   } finally {
     restore();
   }
@@ -133,8 +160,18 @@ export function tapTable(times: TapTimes, versions: { sea: number; cjs: number }
   const limit = (version: number) => times.hand + version + 25;
   const rows = [
     ['by hand (same `ip` commands, then QEMU)', ms(times.hand), '', ''],
-    ['qemu-script (single executable)', ms(times.sea), `${ms(times.hand)} + ${ms(versions.sea)} + 25 ms = ${ms(limit(versions.sea))}`, met(times.sea <= limit(versions.sea))],
-    ['qemu-script.cjs', ms(times.cjs), `${ms(times.hand)} + ${ms(versions.cjs)} + 25 ms = ${ms(limit(versions.cjs))}`, met(times.cjs <= limit(versions.cjs))],
+    [
+      'qemu-script (single executable)',
+      ms(times.sea),
+      `${ms(times.hand)} + ${ms(versions.sea)} + 25 ms = ${ms(limit(versions.sea))}`,
+      met(times.sea <= limit(versions.sea)),
+    ],
+    [
+      'qemu-script.cjs',
+      ms(times.cjs),
+      `${ms(times.hand)} + ${ms(versions.cjs)} + 25 ms = ${ms(limit(versions.cjs))}`,
+      met(times.cjs <= limit(versions.cjs)),
+    ],
     ...(times.original === undefined ? [] : [['original script (`VM_ORIGINAL`)', ms(times.original), '', '']]),
   ];
   return [

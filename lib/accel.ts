@@ -12,9 +12,16 @@ export function userChoosesAccel(qemuWords: string[]): boolean {
 /** The `-machine accel=` value, and a warning when KVM is wanted but unusable. */
 export function planAccel(requested: Accel | undefined, kvmUsable: boolean): { accel: string; warning?: string } {
   if (requested === 'kvm' && !kvmUsable) {
-    return { accel: 'kvm', warning: '--accel kvm: /dev/kvm is not usable by you, QEMU will fail; use --accel tcg or see qemu-script doctor' };
+    return {
+      accel: 'kvm',
+      warning: '--accel kvm: /dev/kvm is not usable by you, QEMU will fail; use --accel tcg or see qemu-script doctor',
+    };
   }
   if (requested) return { accel: requested };
   if (kvmUsable) return { accel: 'kvm' };
-  return { accel: 'tcg', warning: '/dev/kvm is not usable: falling back to TCG (software emulation, many times slower); see qemu-script doctor' };
+  return {
+    accel: 'tcg',
+    warning:
+      '/dev/kvm is not usable: falling back to TCG (software emulation, many times slower); see qemu-script doctor',
+  };
 }

@@ -12,13 +12,19 @@ export const USER_NET_GUEST_IP = '10.0.2.15';
 /** dnsmasq's lease file: "EXPIRY MAC IP NAME CLIENT-ID" per line. */
 export function leaseFor(leases: string, mac: string): string | undefined {
   const wanted = mac.toLowerCase();
-  return leases.split('\n').map((line) => line.trim().split(/\s+/)).find((fields) => fields[1]?.toLowerCase() === wanted)?.[2];
+  return leases
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields[1]?.toLowerCase() === wanted)?.[2];
 }
 
 /** /proc/net/arp: "IP HW-TYPE FLAGS MAC MASK DEVICE"; flag 0x2 marks a complete entry. */
 export function neighbourFor(arp: string, mac: string): string | undefined {
   const wanted = mac.toLowerCase();
-  return arp.split('\n').slice(1).map((line) => line.trim().split(/\s+/))
+  return arp
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
     .find((fields) => fields[3]?.toLowerCase() === wanted && (parseInt(fields[2] ?? '0', 16) & 2) === 2)?.[0];
 }
 
@@ -29,8 +35,11 @@ export function nicAddress(nic: NicInfo, registryDir: string): string | null {
       return USER_NET_GUEST_IP;
     case 'lease':
       // A guest that set its address by hand has no lease, but the host may have seen it.
-      return leaseFor(readText(networkFile(registryDir, nic.address.network, 'leases')) ?? '', nic.mac)
-        ?? neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ?? null;
+      return (
+        leaseFor(readText(networkFile(registryDir, nic.address.network, 'leases')) ?? '', nic.mac) ??
+        neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ??
+        null
+      );
     case 'neighbour':
       return neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ?? null;
     case 'none':

@@ -22,8 +22,12 @@ export interface ApplyContext {
 /** How a guest's host actions run: as recorded when it was planned. */
 export function applyContextOf(record: GuestRecord): ApplyContext {
   return {
-    isRoot: record.isRoot, uid: record.uid, selfCommand: record.selfCommand, registryDir: record.registryDir,
-    holder: record.supervisor ?? record.launcher, verbose: record.verbose,
+    isRoot: record.isRoot,
+    uid: record.uid,
+    selfCommand: record.selfCommand,
+    registryDir: record.registryDir,
+    holder: record.supervisor ?? record.launcher,
+    verbose: record.verbose,
   };
 }
 

@@ -18,5 +18,12 @@ export interface ToolContext {
 export function toolContext(env: Record<string, string | undefined> = process.env): ToolContext {
   const uid = process.getuid?.() ?? 0;
   const runtimeDir = runtimeDirFor(uid, env);
-  return { uid, isRoot: uid === 0, runtimeDir, registryDir: registryDirFor(uid, runtimeDir), config: configDir(uid, env), selfCommand: selfCommand() };
+  return {
+    uid,
+    isRoot: uid === 0,
+    runtimeDir,
+    registryDir: registryDirFor(uid, runtimeDir),
+    config: configDir(uid, env),
+    selfCommand: selfCommand(),
+  };
 }

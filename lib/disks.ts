@@ -20,13 +20,20 @@ interface DiskSlot {
 const LAYOUTS: Record<Layout, { controller: string[]; device: (slot: DiskSlot) => string }> = {
   'virtio-scsi': {
     controller: SCSI_CONTROLLER,
-    device: (slot) => qemuProps(slot.optical ? 'scsi-cd' : 'scsi-hd', { bus: 'scsi0.0', lun: slot.lun, drive: slot.id, bootindex: slot.bootindex }),
+    device: (slot) =>
+      qemuProps(slot.optical ? 'scsi-cd' : 'scsi-hd', {
+        bus: 'scsi0.0',
+        lun: slot.lun,
+        drive: slot.id,
+        bootindex: slot.bootindex,
+      }),
   },
   'virtio-blk': {
     controller: [],
-    device: (slot) => slot.optical
-      ? qemuProps('ide-cd', { drive: slot.id, bootindex: slot.bootindex })
-      : qemuProps('virtio-blk', { drive: slot.id, iothread: 'iothread0', bootindex: slot.bootindex }),
+    device: (slot) =>
+      slot.optical
+        ? qemuProps('ide-cd', { drive: slot.id, bootindex: slot.bootindex })
+        : qemuProps('virtio-blk', { drive: slot.id, iothread: 'iothread0', bootindex: slot.bootindex }),
   },
   usb: {
     controller: [], // qemu-xhci is shared with USB passthrough: the planner adds it once
@@ -36,14 +43,22 @@ const LAYOUTS: Record<Layout, { controller: string[]; device: (slot: DiskSlot) =
 
 function checkDisk(request: DiskRequest, facts: DiskFacts | undefined): DiskFacts {
   if (!facts?.exists) {
-    throw new UsageError(`disk "${request.path}": no such file or block device (give an existing disk image, ISO or block device)`);
+    throw new UsageError(
+      `disk "${request.path}": no such file or block device (give an existing disk image, ISO or block device)`,
+    );
   }
   if (!facts.readable) {
-    throw new UsageError(`disk "${request.path}": cannot be read by you (check its permissions, e.g. ls -l "${request.path}")`);
+    throw new UsageError(
+      `disk "${request.path}": cannot be read by you (check its permissions, e.g. ls -l "${request.path}")`,
+    );
   }
   if (facts.format === 'unknown') {
-    const seen = facts.detail ? ` (looks like ${facts.detail}; convert it with: qemu-img convert -O qcow2 IN OUT.qcow2)` : '';
-    throw new UsageError(`disk "${request.path}": unknown disk format${seen}; accepted: QCOW2, ISO 9660, raw disks (MBR/GPT, a filesystem, or empty)`);
+    const seen = facts.detail
+      ? ` (looks like ${facts.detail}; convert it with: qemu-img convert -O qcow2 IN OUT.qcow2)`
+      : '';
+    throw new UsageError(
+      `disk "${request.path}": unknown disk format${seen}; accepted: QCOW2, ISO 9660, raw disks (MBR/GPT, a filesystem, or empty)`,
+    );
   }
   return facts;
 }
@@ -70,10 +85,15 @@ function checkWriters(checked: Array<{ request: DiskRequest; facts: DiskFacts }>
   const seen = new Map<string, string>();
   for (const { request, facts } of checked) {
     const first = facts.identity ? seen.get(facts.identity) : undefined;
-    if (first !== undefined) throw new UsageError(`disk "${request.path}" is the same ${facts.blockDevice ? 'device' : 'file'} as "${first}"; giving QEMU one disk twice corrupts it`);
+    if (first !== undefined)
+      throw new UsageError(
+        `disk "${request.path}" is the same ${facts.blockDevice ? 'device' : 'file'} as "${first}"; giving QEMU one disk twice corrupts it`,
+      );
     if (facts.identity) seen.set(facts.identity, request.path);
     if (facts.inUse && !snapshot) {
-      throw new UsageError(`disk "${request.path}" is ${facts.inUse}: a guest writing to it would corrupt it; unmount or release it first, or add -snapshot to keep the guest's writes in a temporary overlay`);
+      throw new UsageError(
+        `disk "${request.path}" is ${facts.inUse}: a guest writing to it would corrupt it; unmount or release it first, or add -snapshot to keep the guest's writes in a temporary overlay`,
+      );
     }
   }
 }
@@ -83,7 +103,12 @@ function checkWriters(checked: Array<{ request: DiskRequest; facts: DiskFacts }>
  * `firstBootIndex` is 1 when the user boots a -kernel: QEMU gives bootindex 0 to it.
  */
 export function planDisks(
-  requests: DiskRequest[], facts: Record<string, DiskFacts>, controller: DiskController, uefi: boolean, firstBootIndex = 0, snapshot = false,
+  requests: DiskRequest[],
+  facts: Record<string, DiskFacts>,
+  controller: DiskController,
+  uefi: boolean,
+  firstBootIndex = 0,
+  snapshot = false,
 ): string[] {
   const checked = requests.map((request) => ({ request, facts: checkDisk(request, facts[request.path]) }));
   checkWriters(checked, snapshot);
@@ -91,7 +116,7 @@ export function planDisks(
   const controllersAdded = new Set<Layout>();
   const luns: Record<Layout, number> = { 'virtio-scsi': 0, 'virtio-blk': 0, usb: 0 };
   checked.forEach(({ request, facts: disk }, index) => {
-    const layout: Layout = request.usb ? 'usb' : request.controller ?? controller;
+    const layout: Layout = request.usb ? 'usb' : (request.controller ?? controller);
     const optical = request.cdrom || disk.format === 'iso';
     const id = `disk${index}`;
     if (!controllersAdded.has(layout)) {

@@ -6,7 +6,10 @@ export class UsageError extends Error {
 /** A failure on the host (a command failed, QEMU would not start): exit code 1. */
 export class HostError extends Error {
   readonly exitCode = 1;
-  constructor(message: string, readonly detail?: { command?: string[]; output?: string; hint?: string }) {
+  constructor(
+    message: string,
+    readonly detail?: { command?: string[]; output?: string; hint?: string },
+  ) {
     super(message);
   }
 }

@@ -44,16 +44,46 @@ export interface NetworkTraffic {
  * base chain would not override that drop. firewalld: the bridge in the trusted
  * zone, runtime only. ufw: the equivalent route rule, and DHCP/DNS to the host.
  */
-export function firewallRules(network: NetworkTraffic, uplink: string | undefined, facts: FirewallFacts): FirewallRules {
+export function firewallRules(
+  network: NetworkTraffic,
+  uplink: string | undefined,
+  facts: FirewallFacts,
+): FirewallRules {
   const bridge = network.name;
   const commands: RuleCommand[] = [];
   if (network.nat && uplink) {
     const table = nftTable(network.name);
     commands.push(
       { add: ['nft', 'add', 'table', 'ip', table], remove: ['nft', 'delete', 'table', 'ip', table] },
-      { add: ['nft', 'add', 'chain', 'ip', table, 'postrouting', '{ type nat hook postrouting priority srcnat; policy accept; }'], remove: [] },
       {
-        add: ['nft', 'add', 'rule', 'ip', table, 'postrouting', 'ip', 'saddr', network.subnet, 'oifname', uplink, 'masquerade', 'comment', `"${ruleComment(network.name)}"`],
+        add: [
+          'nft',
+          'add',
+          'chain',
+          'ip',
+          table,
+          'postrouting',
+          '{ type nat hook postrouting priority srcnat; policy accept; }',
+        ],
+        remove: [],
+      },
+      {
+        add: [
+          'nft',
+          'add',
+          'rule',
+          'ip',
+          table,
+          'postrouting',
+          'ip',
+          'saddr',
+          network.subnet,
+          'oifname',
+          uplink,
+          'masquerade',
+          'comment',
+          `"${ruleComment(network.name)}"`,
+        ],
         remove: [],
       },
     );
@@ -78,7 +108,10 @@ export function firewallRules(network: NetworkTraffic, uplink: string | undefine
     });
   }
   if (facts.ufw) {
-    commands.push({ add: ['ufw', 'allow', 'in', 'on', bridge], remove: ['ufw', 'delete', 'allow', 'in', 'on', bridge] });
+    commands.push({
+      add: ['ufw', 'allow', 'in', 'on', bridge],
+      remove: ['ufw', 'delete', 'allow', 'in', 'on', bridge],
+    });
     if (network.nat && uplink) {
       const route = ['allow', 'in', 'on', bridge, 'out', 'on', uplink];
       commands.push({ add: ['ufw', 'route', ...route], remove: ['ufw', 'route', 'delete', ...route] });
@@ -93,7 +126,7 @@ export function firewallSummary(facts: FirewallFacts): string[] {
     facts.forwardPolicy === 'DROP'
       ? `FORWARD policy DROP: each defined network's bridge is accepted in ${facts.dockerUser ? 'DOCKER-USER' : 'FORWARD'}`
       : `FORWARD policy ${facts.forwardPolicy ?? 'unknown (iptables missing or unreadable)'}: no forwarding rule needed`,
-    ...(facts.firewalld ? ['firewalld runs: each network\'s bridge goes into the trusted zone (runtime only)'] : []),
+    ...(facts.firewalld ? ["firewalld runs: each network's bridge goes into the trusted zone (runtime only)"] : []),
     ...(facts.ufw ? ['ufw is active: each network gets an allow-in and (NAT) a route rule, deleted with it'] : []),
   ];
 }

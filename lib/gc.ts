@@ -31,22 +31,38 @@ const NESTED = 'QEMU_SCRIPT_GC_NESTED';
  * a named one (/run/netns) is entered and cleaned there; of any other, the
  * report says exactly what remains and how to enter it.
  */
-async function collectElsewhere(context: { selfCommand: string[]; registryDir: string }, report: GcReport): Promise<void> {
+async function collectElsewhere(
+  context: { selfCommand: string[]; registryDir: string },
+  report: GcReport,
+): Promise<void> {
   if (process.env[NESTED]) return;
   const here = currentNetns();
-  const stale = readRegistry(context.registryDir).resources.filter((record) => record.netns !== here && liveUsers(record).length === 0);
+  const stale = readRegistry(context.registryDir).resources.filter(
+    (record) => record.netns !== here && liveUsers(record).length === 0,
+  );
   const names = namedNetns();
   for (const netns of new Set(stale.map((record) => record.netns))) {
     const name = names.get(netns);
     if (name) {
       const inner = await probe(['ip', 'netns', 'exec', name, ...context.selfCommand, 'gc'], { [NESTED]: '1' });
-      if (inner.ok) report.resources.push(...inner.stdout.split('\n').filter((line) => line.startsWith('removed ')).map((line) => `${line.slice('removed '.length)} (in network namespace ${name})`));
+      if (inner.ok)
+        report.resources.push(
+          ...inner.stdout
+            .split('\n')
+            .filter((line) => line.startsWith('removed '))
+            .map((line) => `${line.slice('removed '.length)} (in network namespace ${name})`),
+        );
       else report.failures.push(`in network namespace ${name}: ${inner.output.trim()}`);
       continue;
     }
-    const things = stale.filter((record) => record.netns === netns).map((record) => `${record.kind} ${record.name}`).join(', ');
+    const things = stale
+      .filter((record) => record.netns === netns)
+      .map((record) => `${record.kind} ${record.name}`)
+      .join(', ');
     const pid = processIn(netns);
-    report.remaining.push(`${things} in network namespace ${netns}${pid ? `; clean it with: nsenter -t ${pid} -n qemu-script gc` : ''}`);
+    report.remaining.push(
+      `${things} in network namespace ${netns}${pid ? `; clean it with: nsenter -t ${pid} -n qemu-script gc` : ''}`,
+    );
   }
 }
 
@@ -55,11 +71,14 @@ async function collectElsewhere(context: { selfCommand: string[]; registryDir: s
  * reboot of the tool) and removes what they left; then host changes of the tool
  * that no live guest holds.
  */
-export async function collectGarbage(runtimeDir: string, context: { isRoot: boolean; selfCommand: string[]; registryDir: string }): Promise<GcReport> {
+export async function collectGarbage(
+  runtimeDir: string,
+  context: { isRoot: boolean; selfCommand: string[]; registryDir: string },
+): Promise<GcReport> {
   const report: GcReport = { guests: [], resources: [], failures: [], orphans: [], remaining: [] };
   for (const record of listRecords(runtimeDir)) {
     if (isGone(record)) {
-      report.failures.push(...await collectGuest(runtimeDir, record));
+      report.failures.push(...(await collectGuest(runtimeDir, record)));
       report.guests.push(record.name);
     } else if (!isAlive(record.supervisor) && !isAlive(record.launcher) && isAlive(record.qemu)) {
       report.orphans.push(record.name);

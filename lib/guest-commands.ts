@@ -14,7 +14,11 @@ function uptime(ms: number): string {
   const seconds = Math.floor(ms / 1000);
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(seconds % 60).padStart(2, '0')}s` : `${seconds}s`;
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m > 0
+      ? `${m}m${String(seconds % 60).padStart(2, '0')}s`
+      : `${seconds}s`;
 }
 
 /** One guest as `ps --json` shows it (SPEC §8). */
@@ -33,13 +37,20 @@ export function guestView(record: GuestRecord, registryDir: string): GuestView {
     pid: record.qemu?.pid ?? null,
     state: isGone(record) ? 'gone' : record.state,
     uptime_s: Math.floor((Date.now() - record.startedAt) / 1000),
-    nics: record.plan.resources.nics.map((nic) => ({ index: nic.index, net: nic.net, mac: nic.mac, ip: nicAddress(nic, registryDir) })),
+    nics: record.plan.resources.nics.map((nic) => ({
+      index: nic.index,
+      net: nic.net,
+      mac: nic.mac,
+      ip: nicAddress(nic, registryDir),
+    })),
     forwards: record.plan.resources.forwards,
   };
 }
 
 function forwardText(forward: ForwardInfo): string {
-  return forward.guest_port === 22 && forward.proto === 'tcp' ? `ssh:${forward.port}` : `${forward.proto}:${forward.port}->${forward.guest_port}`;
+  return forward.guest_port === 22 && forward.proto === 'tcp'
+    ? `ssh:${forward.port}`
+    : `${forward.proto}:${forward.port}->${forward.guest_port}`;
 }
 
 export function ps(context: ToolContext, json: boolean): string {
@@ -48,7 +59,10 @@ export function ps(context: ToolContext, json: boolean): string {
   if (views.length === 0) return 'no guests\n';
   const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];
   const lines = views.map((view) => [
-    view.name, String(view.pid ?? '-'), view.state, uptime(view.uptime_s * 1000),
+    view.name,
+    String(view.pid ?? '-'),
+    view.state,
+    uptime(view.uptime_s * 1000),
     view.nics.map((nic) => `${nic.net}=${nic.ip ?? '?'}`).join(' ') || '-',
     view.forwards.map(forwardText).join(' ') || '-',
   ]);
@@ -56,7 +70,11 @@ export function ps(context: ToolContext, json: boolean): string {
 }
 
 /** Powers a guest off through QMP (ACPI, then quit after the timeout); cleanup follows. */
-export async function down(context: ToolContext, name: string | undefined, options: { force: boolean; timeoutSeconds: number }): Promise<string> {
+export async function down(
+  context: ToolContext,
+  name: string | undefined,
+  options: { force: boolean; timeoutSeconds: number },
+): Promise<string> {
   if (!name) throw new UsageError('down needs a guest name (see qemu-script ps)');
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`down: no guest named "${name}" (see qemu-script ps)`);

@@ -42,7 +42,9 @@ export function readRecord(runtimeDir: string, name: string): GuestRecord | unde
 export function listRecords(runtimeDir: string): GuestRecord[] {
   let names: string[] = [];
   try {
-    names = readdirSync(runtimeDir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    names = readdirSync(runtimeDir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
   } catch {
     return [];
   }

@@ -31,20 +31,33 @@ function row(left: string, text: string, column: number): string {
 const paragraph = (text: string) => wrap(text, WIDTH).join('\n');
 
 export function helpText(): string {
-  const commands = SUBCOMMANDS.filter((command) => !command.hidden)
-    .map((command) => row(`  qemu-script ${[command.name, command.args].filter(Boolean).join(' ')}`, command.summary, 30));
-  const options = OWN_OPTIONS.map((option) => row(`  ${[`--${option.name}`, ...option.aliases].join(', ')}${option.value ? ` ${option.value}` : ''}`, option.help, 30));
+  const commands = SUBCOMMANDS.filter((command) => !command.hidden).map((command) =>
+    row(`  qemu-script ${[command.name, command.args].filter(Boolean).join(' ')}`, command.summary, 30),
+  );
+  const options = OWN_OPTIONS.map((option) =>
+    row(
+      `  ${[`--${option.name}`, ...option.aliases].join(', ')}${option.value ? ` ${option.value}` : ''}`,
+      option.help,
+      30,
+    ),
+  );
   const nets = NET_ITEM_HELP.map(([item, meaning]) => row(`  ${item}`, meaning, 20));
-  const env = ENV_VARIABLES.map((variable) => row(`  ${variable.name}`, `${variable.meaning} (default ${variable.default})`, 26));
+  const env = ENV_VARIABLES.map((variable) =>
+    row(`  ${variable.name}`, `${variable.meaning} (default ${variable.default})`, 26),
+  );
   return [
-    paragraph('qemu-script: start a QEMU guest with VirtualBox-like networking; it builds the host side of the network and removes it afterwards.'),
+    paragraph(
+      'qemu-script: start a QEMU guest with VirtualBox-like networking; it builds the host side of the network and removes it afterwards.',
+    ),
     '',
     'Usage:',
     '  qemu-script [own options | QEMU options | disks] [--] [QEMU options]',
     ...commands,
     '  (qemu-script COMMAND --help shows its options)',
     '',
-    paragraph('Words that are existing files or block devices are disks. QEMU\'s own options go to QEMU verbatim, in order, with their values (-m 2G, -smp 2, -cpu host, -snapshot, -device ...); an option neither the tool nor QEMU knows is refused; after -- everything is QEMU\'s, unchecked. Precedence, lowest first: defaults, VM_* variables, own options, QEMU options after --, QEMU options before --.'),
+    paragraph(
+      "Words that are existing files or block devices are disks. QEMU's own options go to QEMU verbatim, in order, with their values (-m 2G, -smp 2, -cpu host, -snapshot, -device ...); an option neither the tool nor QEMU knows is refused; after -- everything is QEMU's, unchecked. Precedence, lowest first: defaults, VM_* variables, own options, QEMU options after --, QEMU options before --.",
+    ),
     '',
     'Options:',
     ...options,

@@ -69,7 +69,6 @@ export function canRead(path: string): boolean {
   }
 }
 
-
 /** A group from ROOT/etc/group: its gid and members. */
 export function findGroup(root: string, name: string): { gid: number; members: string[] } | undefined {
   const line = (readText(`${root}/etc/group`) ?? '').split('\n').find((entry) => entry.split(':')[0] === name);
@@ -107,10 +106,14 @@ export async function fileCapabilities(path: string): Promise<string | undefined
 export function bridgeAcl(root: string, path = `${root}/etc/qemu/bridge.conf`, depth = 0): string[] | undefined {
   const text = readText(path);
   if (text === undefined || depth > 5) return undefined;
-  return text.split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean).flatMap((line) => {
-    const include = /^include\s+(\S+)$/.exec(line);
-    return include ? bridgeAcl(root, `${root}${include[1]}`, depth + 1) ?? [] : [line];
-  });
+  return text
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .flatMap((line) => {
+      const include = /^include\s+(\S+)$/.exec(line);
+      return include ? (bridgeAcl(root, `${root}${include[1]}`, depth + 1) ?? []) : [line];
+    });
 }
 
 /** Whether qemu-bridge-helper would let a guest join BRIDGE: a deny wins, then an allow, else no. */

@@ -6,7 +6,16 @@ import { kindOf, ACTION_KINDS } from './actions/index.ts';
 import type { RootContext } from './actions/kind.ts';
 import { currentNetns, type ProcessId } from './proc.ts';
 import { existingNetns } from './namespaces.ts';
-import { dropResource, findResource, liveUsers, updateRegistry, type Registry, type ResourceRecord, type ResourceUser, type Transaction } from './registry.ts';
+import {
+  dropResource,
+  findResource,
+  liveUsers,
+  updateRegistry,
+  type Registry,
+  type ResourceRecord,
+  type ResourceUser,
+  type Transaction,
+} from './registry.ts';
 import type { ActionKindName, HostAction } from './types.ts';
 
 export interface ChangeOptions {
@@ -19,14 +28,22 @@ function rootContext(options: ChangeOptions, tx: Transaction): RootContext {
 }
 
 /** Drops users whose guest is gone; tells the kind when any left. */
-async function pruneUsers(record: ResourceRecord, context: RootContext, keep: (user: ResourceUser) => boolean = () => true): Promise<void> {
+async function pruneUsers(
+  record: ResourceRecord,
+  context: RootContext,
+  keep: (user: ResourceUser) => boolean = () => true,
+): Promise<void> {
   const before = record.users.length;
   record.users = liveUsers(record).filter(keep);
   if (record.users.length !== before) await ACTION_KINDS[record.kind].left?.(record, context);
 }
 
 /** Removes the record's thing when nobody uses it any more; says whether it went. */
-async function settle(record: ResourceRecord, context: RootContext, keep?: (user: ResourceUser) => boolean): Promise<boolean> {
+async function settle(
+  record: ResourceRecord,
+  context: RootContext,
+  keep?: (user: ResourceUser) => boolean,
+): Promise<boolean> {
   await pruneUsers(record, context, keep);
   const kind = ACTION_KINDS[record.kind];
   if (record.users.length > 0 || kind.busy?.(record, context)) return false;
@@ -40,7 +57,9 @@ async function settle(record: ResourceRecord, context: RootContext, keep?: (user
  * `admit` sees the registry under the lock first (what exists, who holds what) and may refuse.
  */
 export async function acquire(
-  action: HostAction, user: ResourceUser, options: ChangeOptions,
+  action: HostAction,
+  user: ResourceUser,
+  options: ChangeOptions,
   admit: (registry: Registry, existing: ResourceRecord | undefined) => void = () => undefined,
 ): Promise<string> {
   const kind = kindOf(action);
@@ -59,7 +78,10 @@ export async function acquire(
  * `check` sees the record (or its absence) under the lock first, and may refuse.
  */
 export async function release(
-  kind: ActionKindName, key: string, who: { uid: number; guest: string }, options: ChangeOptions,
+  kind: ActionKindName,
+  key: string,
+  who: { uid: number; guest: string },
+  options: ChangeOptions,
   check: (record: ResourceRecord | undefined) => void = () => undefined,
 ): Promise<'removed' | 'kept' | 'unknown'> {
   return updateRegistry(options.registryDir, async (tx) => {
@@ -73,7 +95,11 @@ export async function release(
 }
 
 /** A guest's holds pass to another process (its waiter): everything this uid's guest holds here. */
-export async function rehold(who: { uid: number; guest: string }, holder: ProcessId, options: ChangeOptions): Promise<number> {
+export async function rehold(
+  who: { uid: number; guest: string },
+  holder: ProcessId,
+  options: ChangeOptions,
+): Promise<number> {
   return updateRegistry(options.registryDir, (tx) => {
     const netns = currentNetns();
     let moved = 0;
@@ -102,7 +128,7 @@ export async function collectResources(options: ChangeOptions): Promise<string[]
       if (!alive.has(record.netns)) {
         await ACTION_KINDS[record.kind].destroy(record, { ...context, here: false });
         dropResource(tx.registry, record);
-      } else if (record.netns === context.netns && await settle(record, context)) {
+      } else if (record.netns === context.netns && (await settle(record, context))) {
         removed.push(`${record.kind} ${record.name}`);
       }
       // Each undo is durable before the next: a crash of gc itself leaves only what is still to do.

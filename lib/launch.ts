@@ -22,15 +22,30 @@ import { printErr, printOut } from './output.ts';
 /** QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime directory. */
 export async function runQemuInformational(binary: string, argv: string[]): Promise<number> {
   const result = await (await start([binary, ...argv], { stdio: 'inherit', reject: false })).child;
-  if (result.exitCode === undefined) throw new HostError(`${binary} could not run: ${result.shortMessage} (set VM_QEMU, or install qemu-system-x86)`);
+  if (result.exitCode === undefined)
+    throw new HostError(`${binary} could not run: ${result.shortMessage} (set VM_QEMU, or install qemu-system-x86)`);
   return result.exitCode;
 }
 
 /** The reservation: written under the lock together with the plan, so concurrent launches see it. */
-export function reserveGuest(runtimeDir: string, plan: Plan, facts: { uid: number; isRoot: boolean; selfCommand: string[] }, extra: { netns: string; registryDir: string; verbose: boolean }): GuestRecord {
+export function reserveGuest(
+  runtimeDir: string,
+  plan: Plan,
+  facts: { uid: number; isRoot: boolean; selfCommand: string[] },
+  extra: { netns: string; registryDir: string; verbose: boolean },
+): GuestRecord {
   const record: GuestRecord = {
-    name: plan.name, uid: facts.uid, netns: extra.netns, state: 'starting', launcher: processId(process.pid)!,
-    startedAt: Date.now(), plan, isRoot: facts.isRoot, selfCommand: facts.selfCommand, registryDir: extra.registryDir, verbose: extra.verbose,
+    name: plan.name,
+    uid: facts.uid,
+    netns: extra.netns,
+    state: 'starting',
+    launcher: processId(process.pid)!,
+    startedAt: Date.now(),
+    plan,
+    isRoot: facts.isRoot,
+    selfCommand: facts.selfCommand,
+    registryDir: extra.registryDir,
+    verbose: extra.verbose,
   };
   writeRecord(runtimeDir, record);
   return record;
@@ -42,7 +57,9 @@ export type Output = 'text' | 'json' | 'quiet';
 function announce(record: GuestRecord, pid: number, background: boolean, output: Output): void {
   if (output === 'quiet') return;
   if (output === 'json') {
-    printOut(`${JSON.stringify({ version: 1, ...guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir) }, null, 2)}\n`);
+    printOut(
+      `${JSON.stringify({ version: 1, ...guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir) }, null, 2)}\n`,
+    );
     return;
   }
   const { plan } = record;
@@ -68,10 +85,17 @@ export async function runInForeground(runtimeDir: string, record: GuestRecord, o
 /** A signal while the guest is being set up: remembered, and the setup is abandoned at the next step. */
 function watchSignals(): { received: () => NodeJS.Signals | undefined; release: () => void } {
   let received: NodeJS.Signals | undefined;
-  const note = (signal: NodeJS.Signals) => { received ??= signal; };
+  const note = (signal: NodeJS.Signals) => {
+    received ??= signal;
+  };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, note);
-  return { received: () => received, release: () => { for (const signal of signals) process.off(signal, note); } };
+  return {
+    received: () => received,
+    release: () => {
+      for (const signal of signals) process.off(signal, note);
+    },
+  };
 }
 
 /** The guest's holds on its host changes pass from this launcher to the waiter that stays. */
@@ -80,11 +104,19 @@ async function handOver(record: GuestRecord, waiter: ProcessId, context: ApplyCo
     await rehold({ uid: record.uid, guest: record.name }, waiter, context);
     return;
   }
-  await run(helperArgv(context.selfCommand, ['hold', record.name, String(waiter.pid)]), { verbose: context.verbose, hint: SUDO_HINT });
+  await run(helperArgv(context.selfCommand, ['hold', record.name, String(waiter.pid)]), {
+    verbose: context.verbose,
+    hint: SUDO_HINT,
+  });
 }
 
 /** The default: host changes, then QEMU under a waiter; the terminal is back once QEMU answers. */
-export async function runInBackground(runtimeDir: string, record: GuestRecord, selfCommand: string[], output: Output): Promise<number> {
+export async function runInBackground(
+  runtimeDir: string,
+  record: GuestRecord,
+  selfCommand: string[],
+  output: Output,
+): Promise<number> {
   const context = applyContextOf(record);
   const signals = watchSignals();
   let waiter: Waiter | undefined;
@@ -113,7 +145,8 @@ export async function runInBackground(runtimeDir: string, record: GuestRecord, s
     } else {
       const failures = await undoActions(record.plan.actions, context);
       removeRecord(runtimeDir, record.name);
-      if (failures.length > 0) throw new HostError(`${(error as Error).message}; undoing also failed: ${failures.join('; ')}`);
+      if (failures.length > 0)
+        throw new HostError(`${(error as Error).message}; undoing also failed: ${failures.join('; ')}`);
     }
     throw error;
   } finally {

@@ -5,7 +5,11 @@ import type { ActionKindName } from './types.ts';
 
 export const DEFAULT_LIMITS: Readonly<Partial<Record<ActionKindName, number>>> = { bridge: 8, macvtap: 8, tap: 32 };
 
-const FILE_KEYS: Readonly<Partial<Record<ActionKindName, string>>> = { bridge: 'bridges', macvtap: 'macvtaps', tap: 'taps' };
+const FILE_KEYS: Readonly<Partial<Record<ActionKindName, string>>> = {
+  bridge: 'bridges',
+  macvtap: 'macvtaps',
+  tap: 'taps',
+};
 
 export const limitsPath = (config: string) => `${config}/limits.json`;
 

@@ -32,11 +32,15 @@ export function ensureOwnDir(dir: string): void {
     makeDirs(dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new HostError(`cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours`);
+    throw new HostError(
+      `cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours`,
+    );
   }
   const stats = statSync(dir);
   if (stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0) {
-    throw new HostError(`${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, or set QEMU_SCRIPT_RUNTIME_DIR`);
+    throw new HostError(
+      `${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, or set QEMU_SCRIPT_RUNTIME_DIR`,
+    );
   }
 }
 
@@ -59,7 +63,8 @@ export async function withLock<T>(dir: string, fn: () => Promise<T> | T, timeout
         holder = undefined; // being written right now, or its writer died before writing
       }
       if (holder ? !isAlive(holder) : lockAgeMs(lock) > 2000) rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new HostError(`lock ${lock} is held by pid ${holder?.pid ?? '?'}; if no qemu-script runs, remove it`);
+      if (Date.now() > deadline)
+        throw new HostError(`lock ${lock} is held by pid ${holder?.pid ?? '?'}; if no qemu-script runs, remove it`);
       await sleep(10 + Math.random() * 20);
     }
   }

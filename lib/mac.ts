@@ -12,7 +12,8 @@ function parseOctets(text: string): number[] | undefined {
 
 function formatMac(octets: ArrayLike<number>): string {
   let text = '';
-  for (let i = 0; i < octets.length; i++) text += `${i > 0 ? ':' : ''}${octets[i] < 16 ? '0' : ''}${octets[i].toString(16)}`;
+  for (let i = 0; i < octets.length; i++)
+    text += `${i > 0 ? ':' : ''}${octets[i] < 16 ? '0' : ''}${octets[i].toString(16)}`;
   return text;
 }
 
@@ -27,10 +28,15 @@ function isLocalUnicast(firstOctet: number): boolean {
 export function parseMacPrefix(text: string): { octets: number[]; warning?: string } {
   const octets = parseOctets(text);
   if (!octets || octets.length > 6 || (octets[0] & 1) === 1) {
-    throw new UsageError(`VM_PREMAC: "${text}" is not a usable MAC prefix (1-6 hex octets like de:ad:be:ef, unicast: the first octet's second hex digit even)`);
+    throw new UsageError(
+      `VM_PREMAC: "${text}" is not a usable MAC prefix (1-6 hex octets like de:ad:be:ef, unicast: the first octet's second hex digit even)`,
+    );
   }
   if (isLocalUnicast(octets[0])) return { octets };
-  return { octets, warning: `VM_PREMAC ${text} is a vendor's (globally administered) prefix: guests may clash with real hardware on the LAN; a locally administered one (second hex digit 2, 6, a or e, like de:ad:be:ef) cannot` };
+  return {
+    octets,
+    warning: `VM_PREMAC ${text} is a vendor's (globally administered) prefix: guests may clash with real hardware on the LAN; a locally administered one (second hex digit 2, 6, a or e, like de:ad:be:ef) cannot`,
+  };
 }
 
 export function parseMac(text: string, what: string): string {
@@ -65,24 +71,29 @@ export function planMacs(count: number, mode: MacMode, prefix: number[], seed: s
   for (let index = 0; index < count; index++) {
     const fixed = mode.kind === 'fixed' ? mode.macs[index] : undefined;
     if (fixed !== undefined) {
-      if (macs.includes(fixed)) throw new UsageError(`--mac: two NICs forced onto the same MAC ${fixed}; give each NIC its own`);
+      if (macs.includes(fixed))
+        throw new UsageError(`--mac: two NICs forced onto the same MAC ${fixed}; give each NIC its own`);
       if (taken.has(fixed)) throw new UsageError(`--mac: ${fixed} is already used by a running guest; choose another`);
       macs.push(fixed);
       continue;
     }
     if (prefix.length === 6 && count > 1) {
-      throw new UsageError(`VM_PREMAC: a full MAC (${formatMac(prefix)}) forces every NIC onto the same MAC; give at most 5 octets`);
+      throw new UsageError(
+        `VM_PREMAC: a full MAC (${formatMac(prefix)}) forces every NIC onto the same MAC; give at most 5 octets`,
+      );
     }
     let mac = '';
     for (let attempt = 0; attempt < 4096; attempt++) {
-      const source = mode.kind === 'random'
-        ? globalThis.crypto.getRandomValues(new Uint8Array(6))
-        : sha256(`${seed}\0${index}\0${attempt}`);
+      const source =
+        mode.kind === 'random'
+          ? globalThis.crypto.getRandomValues(new Uint8Array(6))
+          : sha256(`${seed}\0${index}\0${attempt}`);
       mac = formatMac(fill(prefix, source));
       if (!taken.has(mac) && !macs.includes(mac)) break;
       mac = '';
     }
-    if (!mac) throw new UsageError(`VM_PREMAC: no free MAC left under prefix ${formatMac(prefix)}; use a shorter prefix`);
+    if (!mac)
+      throw new UsageError(`VM_PREMAC: no free MAC left under prefix ${formatMac(prefix)}; use a shorter prefix`);
     macs.push(mac);
   }
   if (mode.kind === 'fixed' && mode.macs.length > count) {

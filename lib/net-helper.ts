@@ -37,7 +37,8 @@ export async function netHelperMain(args: string[], env: Record<string, string |
     const guest = checked(words[0], GUEST_NAME, 'guest name');
     const pid = Number(checked(words[1], /^\d{1,10}$/, 'process id'));
     const waiter = processId(pid);
-    if (!waiter || parentPid(pid) !== holder.pid || processUid(pid) !== uid) throw refuse(`process ${pid} is not a child of yours`);
+    if (!waiter || parentPid(pid) !== holder.pid || processUid(pid) !== uid)
+      throw refuse(`process ${pid} is not a child of yours`);
     return `${await rehold({ uid, guest }, waiter, options)}\n`;
   }
   const [kindName, verb] = op.split('-');
@@ -50,13 +51,18 @@ export async function netHelperMain(args: string[], env: Record<string, string |
     const limits = readLimits(caller.config);
     const admit = (registry: Registry, existing: ResourceRecord | undefined) => {
       if (uid === 0) return;
-      const other = registry.resources.flatMap((record) => record.users).find((user) => user.guest === action.guest && user.uid !== uid);
-      if (other) throw refuse(`the guest name ${action.guest} is in use by another user; give your guest another --name`);
+      const other = registry.resources
+        .flatMap((record) => record.users)
+        .find((user) => user.guest === action.guest && user.uid !== uid);
+      if (other)
+        throw refuse(`the guest name ${action.guest} is in use by another user; give your guest another --name`);
       const limit = limits[action.kind];
       if (limit === undefined || existing) return;
       const held = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid).length;
       if (held >= limit) {
-        throw refuse(`you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ${limitsPath(caller.config)}); stop a guest or run qemu-script gc`);
+        throw refuse(
+          `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ${limitsPath(caller.config)}); stop a guest or run qemu-script gc`,
+        );
       }
     };
     return `${await acquire(action, { uid, guest: action.guest, holder }, options, admit)}\n`;

@@ -11,7 +11,17 @@ import { NET_WORDS } from './net-spec.ts';
 import { didYouMean } from './suggest.ts';
 import { INSTALL_HINT } from './system-tools.ts';
 import { underlayOf, vxlanDevice, type Underlay } from './tunnel.ts';
-import type { AddressSource, FdSpec, Forward, ForwardInfo, HostAction, HostFacts, NetItem, NetworkDef, Settings } from './types.ts';
+import type {
+  AddressSource,
+  FdSpec,
+  Forward,
+  ForwardInfo,
+  HostAction,
+  HostFacts,
+  NetItem,
+  NetworkDef,
+  Settings,
+} from './types.ts';
 
 const SSH_BASE_PORT = 10022;
 const MCAST_PORT = 12345;
@@ -54,9 +64,20 @@ interface Nic {
   position: number;
 }
 
-type ModePlanner<K extends NetItem['kind']> = (item: Extract<NetItem, { kind: K }>, nic: Nic, context: NetContext) => NicPlan;
+type ModePlanner<K extends NetItem['kind']> = (
+  item: Extract<NetItem, { kind: K }>,
+  nic: Nic,
+  context: NetContext,
+) => NicPlan;
 
-const hostless = (netdev: string, label: string, address: AddressSource, messages: string[]): NicPlan => ({ netdev, label, actions: [], fds: [], messages, address });
+const hostless = (netdev: string, label: string, address: AddressSource, messages: string[]): NicPlan => ({
+  netdev,
+  label,
+  actions: [],
+  fds: [],
+  messages,
+  address,
+});
 
 /** Opens /dev/vhost-net for a TAP or macvtap NIC when it really opens; QEMU 7.2 aborts on vhost=on otherwise. */
 function vhostFor(context: NetContext): { props: Record<string, string | number>; fds: FdSpec[] } {
@@ -73,22 +94,43 @@ function vhostFor(context: NetContext): { props: Record<string, string | number>
 function exactPort(port: number, what: string, context: NetContext): number {
   const start = context.facts.unprivilegedPortStart;
   if (port < start && !context.facts.isRoot) {
-    throw new UsageError(`${what}: host port ${port} is privileged (below ${start}) and only root may listen on it; choose one from ${start} up`);
+    throw new UsageError(
+      `${what}: host port ${port} is privileged (below ${start}) and only root may listen on it; choose one from ${start} up`,
+    );
   }
   return context.ports.exactly(port, what);
 }
 
 function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
   // Explicit forwards first: the SSH forward moves out of their way, not the other way round.
-  const explicit = context.fwd.map((forward) => ({ ...forward, hostPort: exactPort(forward.hostPort, '--fwd', context) }));
+  const explicit = context.fwd.map((forward) => ({
+    ...forward,
+    hostPort: exactPort(forward.hostPort, '--fwd', context),
+  }));
   const { sshPort } = context;
-  const ssh = sshPort === 'none' ? undefined : sshPort === undefined ? context.ports.firstFree(SSH_BASE_PORT) : exactPort(sshPort, '--ssh-port', context);
+  const ssh =
+    sshPort === 'none'
+      ? undefined
+      : sshPort === undefined
+        ? context.ports.firstFree(SSH_BASE_PORT)
+        : exactPort(sshPort, '--ssh-port', context);
   const all = [...(ssh === undefined ? [] : [{ protocol: 'tcp' as const, hostPort: ssh, guestPort: 22 }]), ...explicit];
-  for (const forward of all) context.forwards.push({ proto: forward.protocol, host: '127.0.0.1', port: forward.hostPort, guest_port: forward.guestPort });
-  const netdev = [`user,id=${nic.id}`, ...all.map((forward) => `hostfwd=${forward.protocol}:127.0.0.1:${forward.hostPort}-:${forward.guestPort}`)].join(',');
+  for (const forward of all)
+    context.forwards.push({
+      proto: forward.protocol,
+      host: '127.0.0.1',
+      port: forward.hostPort,
+      guest_port: forward.guestPort,
+    });
+  const netdev = [
+    `user,id=${nic.id}`,
+    ...all.map((forward) => `hostfwd=${forward.protocol}:127.0.0.1:${forward.hostPort}-:${forward.guestPort}`),
+  ].join(',');
   const messages = [
     ...(ssh === undefined ? [] : [`SSH on localhost:${ssh}`]),
-    ...explicit.map((forward) => `Forward ${forward.protocol} localhost:${forward.hostPort} -> guest port ${forward.guestPort}`),
+    ...explicit.map(
+      (forward) => `Forward ${forward.protocol} localhost:${forward.hostPort} -> guest port ${forward.guestPort}`,
+    ),
   ];
   return hostless(netdev, 'user', { from: 'user' }, messages);
 }
@@ -101,7 +143,9 @@ function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
     localaddr: item.lan ? undefined : '127.0.0.1',
   });
   const where = item.lan ? ', LAN-wide' : ', this host only';
-  return hostless(netdev, `mcast:${item.group}`, { from: 'none' }, [`NIC ${nic.position} on internal network ${item.group} (multicast${where})`]);
+  return hostless(netdev, `mcast:${item.group}`, { from: 'none' }, [
+    `NIC ${nic.position} on internal network ${item.group} (multicast${where})`,
+  ]);
 }
 
 type BridgeUse = 'create' | 'shared' | 'foreign';
@@ -112,7 +156,9 @@ function bridgeUse(name: string, context: NetContext): BridgeUse {
   if (planned) return planned;
   const existing = context.facts.interfaces[name];
   if (existing && existing.kind !== 'bridge') {
-    throw new UsageError(`--net ${name}: interface ${name} exists and is not a bridge (it is ${existing.linkKind ?? existing.kind}); choose another bridge name`);
+    throw new UsageError(
+      `--net ${name}: interface ${name} exists and is not a bridge (it is ${existing.linkKind ?? existing.kind}); choose another bridge name`,
+    );
   }
   const use = !existing ? 'create' : context.facts.toolBridges.includes(name) ? 'shared' : 'foreign';
   context.bridgesPlanned.set(name, use);
@@ -121,7 +167,10 @@ function bridgeUse(name: string, context: NetContext): BridgeUse {
 
 /** The first name of the pattern that no interface, reservation or other NIC of this guest has. */
 function freeName(context: NetContext, make: (k: number) => string): string {
-  const taken = (name: string) => name in context.facts.interfaces || context.facts.reservedInterfaces.includes(name) || context.interfaceNames.has(name);
+  const taken = (name: string) =>
+    name in context.facts.interfaces ||
+    context.facts.reservedInterfaces.includes(name) ||
+    context.interfaceNames.has(name);
   for (let k = 0; ; k++) {
     const name = make(k);
     if (!taken(name)) {
@@ -137,16 +186,25 @@ function freeName(context: NetContext, make: (k: number) => string): string {
  * and no ACL. On any other bridge (br0, a LAN bridge) qemu-bridge-helper makes
  * it, as the administrator's bridge.conf allows.
  */
-function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetContext, mtu?: number): Pick<NicPlan, 'netdev' | 'fds' | 'actions'> {
+function tapOnBridge(
+  bridge: string,
+  use: BridgeUse,
+  nic: Nic,
+  context: NetContext,
+  mtu?: number,
+): Pick<NicPlan, 'netdev' | 'fds' | 'actions'> {
   const vhost = vhostFor(context);
   if (use === 'foreign') {
     if (!aclAllows(context.facts.bridgeAcl, bridge)) {
-      throw new UsageError(`--net ${bridge}: ${bridge} is not a bridge of qemu-script and /etc/qemu/bridge.conf does not allow it, so QEMU's bridge helper would refuse it; an administrator allows it with: sudo qemu-script setup --allow-bridge ${bridge}`);
+      throw new UsageError(
+        `--net ${bridge}: ${bridge} is not a bridge of qemu-script and /etc/qemu/bridge.conf does not allow it, so QEMU's bridge helper would refuse it; an administrator allows it with: sudo qemu-script setup --allow-bridge ${bridge}`,
+      );
     }
     const helper = context.settings.bridgeHelper;
-    const netdev = vhost.fds.length > 0
-      ? qemuProps(`tap,id=${nic.id}`, { br: bridge, helper, ...vhost.props })
-      : qemuProps(`bridge,id=${nic.id}`, { br: bridge, helper });
+    const netdev =
+      vhost.fds.length > 0
+        ? qemuProps(`tap,id=${nic.id}`, { br: bridge, helper, ...vhost.props })
+        : qemuProps(`bridge,id=${nic.id}`, { br: bridge, helper });
     return { netdev, fds: vhost.fds, actions: [] };
   }
   const name = freeName(context, tapName);
@@ -164,16 +222,21 @@ function tapOnBridge(bridge: string, use: BridgeUse, nic: Nic, context: NetConte
 function checkBareName(name: string, context: NetContext): void {
   const { facts } = context;
   if (name in facts.interfaces || VMNET_NAME.test(name)) return;
-  const bridges = Object.entries(facts.interfaces).filter(([, facts_]) => facts_.kind === 'bridge').map(([bridge]) => bridge);
+  const bridges = Object.entries(facts.interfaces)
+    .filter(([, facts_]) => facts_.kind === 'bridge')
+    .map(([bridge]) => bridge);
   const words = NET_WORDS.filter((word) => !word.endsWith(':'));
   const suggestion = didYouMean(name, [...words, ...Object.keys(facts.networks), ...bridges]);
-  throw new UsageError(`--net ${name}: no defined network, bridge or vmnetN is called ${name}${suggestion}; to make a bridge of that name write br:${name}`);
+  throw new UsageError(
+    `--net ${name}: no defined network, bridge or vmnetN is called ${name}${suggestion}; to make a bridge of that name write br:${name}`,
+  );
 }
 
 function planBridge(item: { name: string; explicit: boolean }, nic: Nic, context: NetContext): NicPlan {
   const network = context.facts.networks[item.name];
   if (network) {
-    if (item.explicit) throw new UsageError(`--net br:${item.name}: ${item.name} is a defined network; write --net ${item.name}`);
+    if (item.explicit)
+      throw new UsageError(`--net br:${item.name}: ${item.name} is a defined network; write --net ${item.name}`);
     return planNetwork(network, nic, context);
   }
   if (!item.explicit) checkBareName(item.name, context);
@@ -192,7 +255,12 @@ function planBridge(item: { name: string; explicit: boolean }, nic: Nic, context
   return {
     ...tap,
     label: item.name,
-    actions: [...(joins ? [{ kind: 'bridge' as const, name: item.name, guest: context.guest, hostIp, shared: use === 'shared' }] : []), ...tap.actions],
+    actions: [
+      ...(joins
+        ? [{ kind: 'bridge' as const, name: item.name, guest: context.guest, hostIp, shared: use === 'shared' }]
+        : []),
+      ...tap.actions,
+    ],
     messages: [`NIC ${nic.position} on bridge ${item.name} (${how})${hostIp ? `, host at ${hostIp}` : ''}`],
     address: { from: 'neighbour' },
   };
@@ -202,13 +270,17 @@ function planBridge(item: { name: string; explicit: boolean }, nic: Nic, context
 function checkRealisable(network: NetworkDef, context: NetContext): void {
   const clash = prefixClash(network.subnet, context.facts.prefixes);
   if (clash) {
-    throw new UsageError(`--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; redefine the network (qemu-script net rm/create) or remove the clash`);
+    throw new UsageError(
+      `--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; redefine the network (qemu-script net rm/create) or remove the clash`,
+    );
   }
   if (network.nat && !context.facts.defaultRouteInterface) {
     throw new HostError(`--net ${network.name}: the network does NAT out of the default route, and this host has none`);
   }
   if (network.dhcp && !context.facts.dnsmasq) {
-    throw new HostError(`--net ${network.name}: the network's DHCP server needs dnsmasq, which is not installed: ${INSTALL_HINT.dnsmasq}`);
+    throw new HostError(
+      `--net ${network.name}: the network's DHCP server needs dnsmasq, which is not installed: ${INSTALL_HINT.dnsmasq}`,
+    );
   }
 }
 
@@ -218,7 +290,9 @@ function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
   const underlay = underlayOf(network.vxlan!, context.facts.prefixes, mtus);
   const peer = network.vxlan!.remotes[0] ?? network.vxlan!.group;
   if (!underlay || !(underlay.dev in context.facts.interfaces)) {
-    throw new UsageError(`--net ${network.name}: its tunnel has no way to ${peer} on this host (${underlay ? `no interface ${underlay.dev}` : 'no route'}); check the underlay, or redefine the network`);
+    throw new UsageError(
+      `--net ${network.name}: its tunnel has no way to ${peer} on this host (${underlay ? `no interface ${underlay.dev}` : 'no route'}); check the underlay, or redefine the network`,
+    );
   }
   return underlay;
 }
@@ -228,32 +302,70 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
   const first = !context.bridgesPlanned.has(network.name);
   const use = bridgeUse(network.name, context);
   if (use === 'foreign') {
-    throw new UsageError(`--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove it, or redefine the network under another name`);
+    throw new UsageError(
+      `--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove it, or redefine the network under another name`,
+    );
   }
   if (use === 'create') checkRealisable(network, context);
   const tunnel = network.vxlan ? tunnelOf(network, context) : undefined;
   const tap = tapOnBridge(network.name, use, nic, context, tunnel?.mtu);
   const mtu = tunnel ? { mtu: tunnel.mtu } : {};
   const actions: HostAction[] = first
-    ? [{ kind: 'bridge', name: network.name, guest: context.guest, hostIp: hostCidrOf(network), shared: use === 'shared', network: network.name, ...mtu }]
+    ? [
+        {
+          kind: 'bridge',
+          name: network.name,
+          guest: context.guest,
+          hostIp: hostCidrOf(network),
+          shared: use === 'shared',
+          network: network.name,
+          ...mtu,
+        },
+      ]
     : [];
   if (first && tunnel) {
     const device = vxlanDevice(network.vxlan!.vni);
-    actions.push({ kind: 'vxlan', network: network.name, guest: context.guest, device, vxlan: network.vxlan!, underlay: tunnel.dev, local: tunnel.local, mtu: tunnel.mtu });
+    actions.push({
+      kind: 'vxlan',
+      network: network.name,
+      guest: context.guest,
+      device,
+      vxlan: network.vxlan!,
+      underlay: tunnel.dev,
+      local: tunnel.local,
+      mtu: tunnel.mtu,
+    });
   }
   actions.push(...tap.actions);
   if (network.dhcp) {
     const dir = networkRunDir(context.facts.registryDir, network.name);
-    actions.push({ kind: 'dhcp', network: network.name, mac: nic.mac, guest: context.guest, config: dhcpConfigOf(network), dir });
+    actions.push({
+      kind: 'dhcp',
+      network: network.name,
+      mac: nic.mac,
+      guest: context.guest,
+      config: dhcpConfigOf(network),
+      dir,
+    });
   }
   if (first) {
     if (network.nat) actions.push({ kind: 'forward', network: network.name, guest: context.guest });
     // As this host's firewall looks now; decided again, under the lock, when the network is realised.
     const rules = firewallRules(network, context.facts.defaultRouteInterface, context.facts.firewall ?? NO_FIREWALL);
-    actions.push({ kind: 'firewall', network: network.name, guest: context.guest, subnet: network.subnet, nat: network.nat, rules });
+    actions.push({
+      kind: 'firewall',
+      network: network.name,
+      guest: context.guest,
+      subnet: network.subnet,
+      nat: network.nat,
+      rules,
+    });
   }
   const traits = [
-    network.subnet, `host ${network.hostIp}`, ...(network.dhcp ? ['DHCP'] : []), ...(network.nat ? ['NAT'] : []),
+    network.subnet,
+    `host ${network.hostIp}`,
+    ...(network.dhcp ? ['DHCP'] : []),
+    ...(network.nat ? ['NAT'] : []),
     ...(tunnel ? [`VXLAN ${network.vxlan!.vni} over ${tunnel.dev}, MTU ${tunnel.mtu}`] : []),
   ];
   return {
@@ -261,16 +373,21 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     ...mtu,
     label: network.name,
     actions,
-    messages: [`NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`],
+    messages: [
+      `NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`,
+    ],
     address: network.dhcp ? { from: 'lease', network: network.name } : { from: 'neighbour' },
   };
 }
 
 function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): NicPlan {
   const parent = context.facts.interfaces[item.parent];
-  if (!parent) throw new UsageError(`--net macvtap:${item.parent}: no interface ${item.parent} on this host (see ip link)`);
+  if (!parent)
+    throw new UsageError(`--net macvtap:${item.parent}: no interface ${item.parent} on this host (see ip link)`);
   if (parent.kind === 'wireless') {
-    throw new HostError(`macvtap over ${item.parent}: a Wi-Fi NIC cannot carry macvtap (the access point drops foreign MACs); use a user network or a bridge with a wired NIC`);
+    throw new HostError(
+      `macvtap over ${item.parent}: a Wi-Fi NIC cannot carry macvtap (the access point drops foreign MACs); use a user network or a bridge with a wired NIC`,
+    );
   }
   const name = freeName(context, macvtapName);
   const node = macvtapNodePath(context.facts.isRoot, context.facts.runtimeDir, context.guest, name);
@@ -288,7 +405,10 @@ function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): N
 
 function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext): NicPlan {
   const route = context.facts.defaultRouteInterface;
-  if (!route) throw new HostError('bridged adapter: this host has no default route, so there is no LAN to join; use --net macvtap:IF or a bridge name');
+  if (!route)
+    throw new HostError(
+      'bridged adapter: this host has no default route, so there is no LAN to join; use --net macvtap:IF or a bridge name',
+    );
   const facts = context.facts.interfaces[route];
   switch (facts?.kind) {
     case 'bridge':
@@ -296,7 +416,9 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
     case 'physical':
     case 'veth':
       // A macvtap never talks to its own parent: the seed's fix is a host macvlan.
-      context.warnings.push(`bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give the host its own macvtap/macvlan over ${route} or use a bridge`);
+      context.warnings.push(
+        `bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give the host its own macvtap/macvlan over ${route} or use a bridge`,
+      );
       return planMacvtap({ parent: route }, nic, context);
     case 'macvlan':
     case 'macvtap':
@@ -305,7 +427,9 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
     case 'wireless':
       return planMacvtap({ parent: route }, nic, context);
     default:
-      throw new HostError(`bridged adapter: the default route is on ${route} (${facts?.linkKind ?? 'unknown kind'}), a virtual interface a guest cannot join; put the LAN NIC in a bridge (e.g. br0) or use --net macvtap:IF`);
+      throw new HostError(
+        `bridged adapter: the default route is on ${route} (${facts?.linkKind ?? 'unknown kind'}), a virtual interface a guest cannot join; put the LAN NIC in a bridge (e.g. br0) or use --net macvtap:IF`,
+      );
   }
 }
 

@@ -7,21 +7,44 @@ const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
 /** What each --net item means: --help, the man page and the completions are made from this. */
 export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
   ['user, nat', 'user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port'],
-  ['bridge, bridged', 'bridged adapter: the guest joins the LAN of the host\'s default route'],
-  ['hostonly, natnet', 'defined networks (see net ls): a bridge with the host\'s address, DHCP and guest names; natnet also leads out through NAT'],
+  ['bridge, bridged', "bridged adapter: the guest joins the LAN of the host's default route"],
+  [
+    'hostonly, natnet',
+    "defined networks (see net ls): a bridge with the host's address, DHCP and guest names; natnet also leads out through NAT",
+  ],
   ['vmnetN', 'internal bridge vmnetN (N from 0): made if missing, removed with its last guest'],
-  ['br:NAME', 'a bridge of any name, made if missing; an existing bridge (e.g. br0) is used by its bare name too, and never removed'],
-  ['macvtap:IF', 'a macvtap over interface IF: the guest on IF\'s LAN'],
+  [
+    'br:NAME',
+    'a bridge of any name, made if missing; an existing bridge (e.g. br0) is used by its bare name too, and never removed',
+  ],
+  ['macvtap:IF', "a macvtap over interface IF: the guest on IF's LAN"],
   ['mcast:N', 'internal network N (0-254) over multicast on loopback, no host change; mcast:N:lan spans the LAN'],
   ['none', 'no NIC at all'],
-  ['u p 0-f', 'compact form, a letter per NIC: u user, p bridged adapter, 0-f internal network N (multicast); with tap: (tap:u0a) internal networks are bridges vmnetN'],
+  [
+    'u p 0-f',
+    'compact form, a letter per NIC: u user, p bridged adapter, 0-f internal network N (multicast); with tap: (tap:u0a) internal networks are bridges vmnetN',
+  ],
 ];
 
 /** The words --net takes as they are, for completion. */
-export const NET_WORDS: readonly string[] = ['user', 'nat', 'bridge', 'bridged', 'host-only', 'none', 'vmnet0', 'br:', 'macvtap:', 'mcast:0', 'tap:'];
+export const NET_WORDS: readonly string[] = [
+  'user',
+  'nat',
+  'bridge',
+  'bridged',
+  'host-only',
+  'none',
+  'vmnet0',
+  'br:',
+  'macvtap:',
+  'mcast:0',
+  'tap:',
+];
 
 function bad(item: string, why: string): UsageError {
-  return new UsageError(`--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`);
+  return new UsageError(
+    `--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`,
+  );
 }
 
 function parseCompact(letters: string, tap: boolean): NetItem[] {
@@ -49,7 +72,10 @@ function parseItem(item: string): NetItem[] {
   if (item === 'bridge') return [{ kind: 'bridged' }];
   if (item in ALIASES) return [ALIASES[item]];
   if (item === 'internal') {
-    throw bad(item, 'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N (multicast, no host change)');
+    throw bad(
+      item,
+      'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N (multicast, no host change)',
+    );
   }
   const [prefix, rest, extra] = item.split(':');
   if (rest !== undefined) {
@@ -60,7 +86,8 @@ function parseItem(item: string): NetItem[] {
       return [{ kind: 'mcast', group, lan: extra === 'lan' }];
     }
     if (extra === undefined && (prefix === 'macvtap' || prefix === 'br')) {
-      if (!INTERFACE_NAME.test(rest)) throw bad(item, `"${rest}" is not a valid interface name (letters, digits, _ . -, at most 15)`);
+      if (!INTERFACE_NAME.test(rest))
+        throw bad(item, `"${rest}" is not a valid interface name (letters, digits, _ . -, at most 15)`);
       return [prefix === 'br' ? { kind: 'bridge', name: rest, explicit: true } : { kind: 'macvtap', parent: rest }];
     }
     throw bad(item, `unknown network "${prefix}:"`);
@@ -79,7 +106,8 @@ function parseItem(item: string): NetItem[] {
 export function parseNetSpecs(specs: string[]): { items: NetItem[]; notes: string[] } {
   const words = specs.flatMap((spec) => spec.split(',')).map((word) => word.trim());
   if (words.includes('none')) {
-    if (words.length > 1) throw new UsageError(`--net: "none" cannot be combined with other networks (got "${specs.join(',')}")`);
+    if (words.length > 1)
+      throw new UsageError(`--net: "none" cannot be combined with other networks (got "${specs.join(',')}")`);
     return { items: [], notes: [] };
   }
   const parsed = words.flatMap((word) => {

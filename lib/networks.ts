@@ -2,17 +2,33 @@
 // the checks a new definition must pass. Everything but the file I/O is pure.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { UsageError } from './errors.ts';
-import { contains, dhcpRange, formatCidr, formatIp, isPrivate, lastAddress, overlaps, parseCidr, parseIp } from './ipv4.ts';
+import {
+  contains,
+  dhcpRange,
+  formatCidr,
+  formatIp,
+  isPrivate,
+  lastAddress,
+  overlaps,
+  parseCidr,
+  parseIp,
+} from './ipv4.ts';
 import { describePrefix, prefixClash } from './host-address.ts';
 import { INTERFACE_NAME, NETWORK_NAME } from './names.ts';
 import { ipFamily } from './prefix.ts';
 import { networkDefinitionPath, networksDir } from './paths.ts';
 import type { DhcpConfig, HostPrefix, NetworkDef, VxlanDef } from './types.ts';
 
-
 export const BUILTIN_NETWORKS: Readonly<Record<string, NetworkDef>> = {
   // VirtualBox's first host-only network, and its NAT network's neighbour.
-  hostonly: { name: 'hostonly', subnet: '192.168.56.0/24', hostIp: '192.168.56.1', dhcp: true, nat: false, builtin: true },
+  hostonly: {
+    name: 'hostonly',
+    subnet: '192.168.56.0/24',
+    hostIp: '192.168.56.1',
+    dhcp: true,
+    nat: false,
+    builtin: true,
+  },
   natnet: { name: 'natnet', subnet: '192.168.57.0/24', hostIp: '192.168.57.1', dhcp: true, nat: true, builtin: true },
 };
 
@@ -30,11 +46,20 @@ function vxlanFromFile(raw: unknown): VxlanDef | undefined | false {
   const vni = Number(value.vni);
   const port = Number(value.port ?? VXLAN_PORT);
   const remotes = Array.isArray(value.remotes) ? value.remotes.map(String) : [];
-  const ok = Number.isInteger(vni) && vni >= 1 && vni <= MAX_VNI && Number.isInteger(port) && port >= 1 && port <= 65535
-    && remotes.every((remote) => ipFamily(remote) !== 0) && (remotes.length > 0 || typeof value.group === 'string');
+  const ok =
+    Number.isInteger(vni) &&
+    vni >= 1 &&
+    vni <= MAX_VNI &&
+    Number.isInteger(port) &&
+    port >= 1 &&
+    port <= 65535 &&
+    remotes.every((remote) => ipFamily(remote) !== 0) &&
+    (remotes.length > 0 || typeof value.group === 'string');
   if (!ok) return false;
   return {
-    vni, remotes, port,
+    vni,
+    remotes,
+    port,
     ...(typeof value.dev === 'string' && INTERFACE_NAME.test(value.dev) ? { dev: value.dev } : {}),
     ...(typeof value.group === 'string' && ipFamily(value.group) ? { group: value.group } : {}),
   };
@@ -46,9 +71,15 @@ function fromFile(name: string, text: string): NetworkDef | undefined {
     const subnet = typeof raw.subnet === 'string' ? parseCidr(raw.subnet) : undefined;
     const host = typeof raw.hostIp === 'string' ? parseIp(raw.hostIp) : undefined;
     const vxlan = vxlanFromFile(raw.vxlan);
-    if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false) return undefined;
+    if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false)
+      return undefined;
     return {
-      name, subnet: formatCidr(subnet), hostIp: formatIp(host), dhcp: raw.dhcp === true, nat: raw.nat === true, builtin: false,
+      name,
+      subnet: formatCidr(subnet),
+      hostIp: formatIp(host),
+      dhcp: raw.dhcp === true,
+      nat: raw.nat === true,
+      builtin: false,
       ...(vxlan ? { vxlan } : {}),
     };
   } catch {
@@ -85,7 +116,9 @@ export function writeNetwork(config: string, definition: NetworkDef): string {
   mkdirSync(networksDir(config), { recursive: true, mode: 0o755 });
   const { subnet, hostIp, dhcp, nat, vxlan } = definition;
   const temporary = `${path}.new`;
-  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat, ...(vxlan ? { vxlan } : {}) }, null, 1)}\n`, { mode: 0o644 });
+  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat, ...(vxlan ? { vxlan } : {}) }, null, 1)}\n`, {
+    mode: 0o644,
+  });
   renameSync(temporary, path);
   return path;
 }
@@ -134,31 +167,50 @@ function unicastRemote(text: string): boolean {
 /** Pure: the tunnel a `net create --vxlan` asks for, checked. */
 function validateVxlan(request: NonNullable<NetworkRequest['vxlan']>, around: NetworkSurroundings): VxlanDef {
   const vni = /^\d{1,8}$/.test(request.vni) ? Number(request.vni) : NaN;
-  if (!(vni >= 1 && vni <= MAX_VNI)) throw new UsageError(`net create --vxlan: "${request.vni}" is not a VNI (1-${MAX_VNI})`);
+  if (!(vni >= 1 && vni <= MAX_VNI))
+    throw new UsageError(`net create --vxlan: "${request.vni}" is not a VNI (1-${MAX_VNI})`);
   const port = request.port === undefined ? VXLAN_PORT : /^\d{1,5}$/.test(request.port) ? Number(request.port) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new UsageError(`net create --port: "${request.port}" is not a UDP port (1-65535)`);
-  const remotes = (request.remotes ?? '').split(',').map((remote) => remote.trim()).filter(Boolean);
+  if (!(port >= 1 && port <= 65535))
+    throw new UsageError(`net create --port: "${request.port}" is not a UDP port (1-65535)`);
+  const remotes = (request.remotes ?? '')
+    .split(',')
+    .map((remote) => remote.trim())
+    .filter(Boolean);
   const bad = remotes.find((remote) => !unicastRemote(remote));
   if (bad) throw new UsageError(`net create --remote: "${bad}" is not a unicast address of another host`);
   if (request.group !== undefined && (ipFamily(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group))) {
     throw new UsageError(`net create --group: "${request.group}" is not an IPv4 multicast group (224.0.0.0/4)`);
   }
-  if (remotes.length === 0 && request.group === undefined) throw new UsageError('net create --vxlan needs the other hosts: --remote IP[,IP...] (or a multicast --group)');
-  if (remotes.length > 0 && request.group !== undefined) throw new UsageError('net create: --remote and --group exclude each other: unicast peers or one multicast group');
-  if (request.dev !== undefined && !around.interfaces.includes(request.dev)) throw new UsageError(`net create --dev: no interface ${request.dev} on this host (see ip link)`);
+  if (remotes.length === 0 && request.group === undefined)
+    throw new UsageError('net create --vxlan needs the other hosts: --remote IP[,IP...] (or a multicast --group)');
+  if (remotes.length > 0 && request.group !== undefined)
+    throw new UsageError('net create: --remote and --group exclude each other: unicast peers or one multicast group');
+  if (request.dev !== undefined && !around.interfaces.includes(request.dev))
+    throw new UsageError(`net create --dev: no interface ${request.dev} on this host (see ip link)`);
   const ours = Object.values(around.networks).filter((network) => network.vxlan);
   const sameVni = ours.find((network) => network.vxlan!.vni === vni && network.vxlan!.port === port);
-  if (sameVni) throw new UsageError(`net create --vxlan: VNI ${vni} on port ${port} is network ${sameVni.name}'s already`);
+  if (sameVni)
+    throw new UsageError(`net create --vxlan: VNI ${vni} on port ${port} is network ${sameVni.name}'s already`);
   if (around.usedUdpPorts.includes(port) && !ours.some((network) => network.vxlan!.port === port)) {
-    throw new UsageError(`net create --port: UDP port ${port} is in use by another program on this host; choose another --port`);
+    throw new UsageError(
+      `net create --port: UDP port ${port} is in use by another program on this host; choose another --port`,
+    );
   }
-  return { vni, remotes, port, ...(request.dev ? { dev: request.dev } : {}), ...(request.group ? { group: request.group } : {}) };
+  return {
+    vni,
+    remotes,
+    port,
+    ...(request.dev ? { dev: request.dev } : {}),
+    ...(request.group ? { group: request.group } : {}),
+  };
 }
 
 function firstFreeSubnet(around: NetworkSurroundings): string {
   for (let third = 58; third < 256; third++) {
     const subnet = `192.168.${third}.0/24`;
-    const taken = Object.values(around.networks).some((network) => overlaps(parseCidr(network.subnet)!, parseCidr(subnet)!));
+    const taken = Object.values(around.networks).some((network) =>
+      overlaps(parseCidr(network.subnet)!, parseCidr(subnet)!),
+    );
     if (!taken && !prefixClash(subnet, around.prefixes)) return subnet;
   }
   throw new UsageError('net create: no free 192.168.X.0/24 left for a default subnet; give one with --subnet CIDR');
@@ -168,36 +220,60 @@ function firstFreeSubnet(around: NetworkSurroundings): string {
 export function validateNetwork(request: NetworkRequest, around: NetworkSurroundings): NetworkDef {
   const { name } = request;
   if (!NETWORK_NAME.test(name)) {
-    throw new UsageError(`net create: "${name}" is not a network name (a lower-case letter, then letters, digits or -, at most 15)`);
+    throw new UsageError(
+      `net create: "${name}" is not a network name (a lower-case letter, then letters, digits or -, at most 15)`,
+    );
   }
-  if (RESERVED.test(name)) throw new UsageError(`net create: "${name}" already means something to --net; choose another name`);
-  if (around.networks[name]?.builtin) throw new UsageError(`net create: ${name} is a built-in network; it is always defined`);
-  if (around.networks[name]) throw new UsageError(`net create: network ${name} is already defined (qemu-script net rm ${name} first)`);
+  if (RESERVED.test(name))
+    throw new UsageError(`net create: "${name}" already means something to --net; choose another name`);
+  if (around.networks[name]?.builtin)
+    throw new UsageError(`net create: ${name} is a built-in network; it is always defined`);
+  if (around.networks[name])
+    throw new UsageError(`net create: network ${name} is already defined (qemu-script net rm ${name} first)`);
   if (around.toolInterfaces.includes(name)) {
-    throw new UsageError(`net create: ${name} is up as a plain bridge of qemu-script's guests; define the network once they have stopped`);
+    throw new UsageError(
+      `net create: ${name} is up as a plain bridge of qemu-script's guests; define the network once they have stopped`,
+    );
   }
   if (around.interfaces.includes(name)) {
-    throw new UsageError(`net create: an interface named ${name} already exists on this host; the network's bridge would take its name`);
+    throw new UsageError(
+      `net create: an interface named ${name} already exists on this host; the network's bridge would take its name`,
+    );
   }
   const subnetText = request.subnet ?? firstFreeSubnet(around);
   const cidr = parseCidr(subnetText);
   if (!cidr) throw new UsageError(`net create --subnet: "${subnetText}" is not an IPv4 subnet (e.g. 10.77.0.0/24)`);
   if (cidr.prefix < MIN_PREFIX || cidr.prefix > MAX_PREFIX || !isPrivate(cidr)) {
-    throw new UsageError(`net create --subnet: ${subnetText} must be a private (RFC 1918) subnet from /${MIN_PREFIX} to /${MAX_PREFIX}`);
+    throw new UsageError(
+      `net create --subnet: ${subnetText} must be a private (RFC 1918) subnet from /${MIN_PREFIX} to /${MAX_PREFIX}`,
+    );
   }
   const subnet = formatCidr(cidr);
   const clash = prefixClash(subnet, around.prefixes);
-  if (clash) throw new UsageError(`net create --subnet: ${subnet} overlaps ${describePrefix(clash)}; choose another subnet`);
+  if (clash)
+    throw new UsageError(`net create --subnet: ${subnet} overlaps ${describePrefix(clash)}; choose another subnet`);
   const other = Object.values(around.networks).find((network) => overlaps(parseCidr(network.subnet)!, cidr));
-  if (other) throw new UsageError(`net create --subnet: ${subnet} overlaps network ${other.name} (${other.subnet}); choose another subnet`);
+  if (other)
+    throw new UsageError(
+      `net create --subnet: ${subnet} overlaps network ${other.name} (${other.subnet}); choose another subnet`,
+    );
   const hostText = request.hostIp ?? formatIp(cidr.base + 1);
   const host = parseIp(hostText);
-  if (host === undefined) throw new UsageError(`net create --host-ip: "${hostText}" is not an IPv4 address (e.g. 10.77.0.1)`);
+  if (host === undefined)
+    throw new UsageError(`net create --host-ip: "${hostText}" is not an IPv4 address (e.g. 10.77.0.1)`);
   if (!contains(cidr, host) || host === cidr.base || host === lastAddress(cidr)) {
     throw new UsageError(`net create --host-ip: ${hostText} is not a host address inside ${subnet}`);
   }
   const vxlan = request.vxlan ? validateVxlan(request.vxlan, around) : undefined;
-  return { name, subnet, hostIp: formatIp(host), dhcp: request.dhcp, nat: request.nat, builtin: false, ...(vxlan ? { vxlan } : {}) };
+  return {
+    name,
+    subnet,
+    hostIp: formatIp(host),
+    dhcp: request.dhcp,
+    nat: request.nat,
+    builtin: false,
+    ...(vxlan ? { vxlan } : {}),
+  };
 }
 
 /** The DHCP/DNS server's settings, all from the definition. */

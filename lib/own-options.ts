@@ -11,28 +11,74 @@ export interface OwnOption {
 }
 
 export const OWN_OPTIONS: readonly OwnOption[] = [
-  { name: 'disk', aliases: ['-disk'], value: '[usb:|cdrom:][blk:|scsi:]PATH', repeatable: true, help: 'a disk or ISO (bare words that are files or block devices are disks too); usb:VID:PID passes a host USB device' },
-  { name: 'net', aliases: ['-net'], value: 'NET', repeatable: true, help: 'networks, see NET below (default: VM_NET or u)' },
-  { name: 'display', aliases: ['-display'], value: 'D', help: 'none | stdio | telnet[:PORT] | vga | vnc | spice (default: VM_VIDEO or vga)' },
+  {
+    name: 'disk',
+    aliases: ['-disk'],
+    value: '[usb:|cdrom:][blk:|scsi:]PATH',
+    repeatable: true,
+    help: 'a disk or ISO (bare words that are files or block devices are disks too); usb:VID:PID passes a host USB device',
+  },
+  {
+    name: 'net',
+    aliases: ['-net'],
+    value: 'NET',
+    repeatable: true,
+    help: 'networks, see NET below (default: VM_NET or u)',
+  },
+  {
+    name: 'display',
+    aliases: ['-display'],
+    value: 'D',
+    help: 'none | stdio | telnet[:PORT] | vga | vnc | spice (default: VM_VIDEO or vga)',
+  },
   { name: 'usb', aliases: ['-usb'], value: 'VID:PID', repeatable: true, help: 'pass a host USB device to the guest' },
   { name: 'uefi', aliases: ['-U'], help: 'boot with UEFI firmware (VM_EFIFIRM)' },
-  { name: 'accel', aliases: [], value: 'kvm|tcg|kvm:tcg', help: 'accelerator (default: VM_ACCEL, or kvm when /dev/kvm is usable, else tcg)' },
-  { name: 'mac', aliases: [], value: 'stable|random|MAC,...', help: 'NIC MACs: stable from the disk or name (default), random, or explicit' },
+  {
+    name: 'accel',
+    aliases: [],
+    value: 'kvm|tcg|kvm:tcg',
+    help: 'accelerator (default: VM_ACCEL, or kvm when /dev/kvm is usable, else tcg)',
+  },
+  {
+    name: 'mac',
+    aliases: [],
+    value: 'stable|random|MAC,...',
+    help: 'NIC MACs: stable from the disk or name (default), random, or explicit',
+  },
   { name: 'name', aliases: [], value: 'NAME', help: 'guest name (default: first disk file name, made unique)' },
-  { name: 'host-ip', aliases: [], value: 'CIDR', help: 'address for the bridges the tool creates, so the host reaches its guests' },
-  { name: 'fwd', aliases: [], value: '[tcp:|udp:]HOST-GUEST', repeatable: true, help: 'extra port forward on the user network (HOST:GUEST too)' },
-  { name: 'ssh-port', aliases: [], value: 'PORT|none', help: 'the user network\'s SSH forward: this port, or none (default: first free from 10022)' },
+  {
+    name: 'host-ip',
+    aliases: [],
+    value: 'CIDR',
+    help: 'address for the bridges the tool creates, so the host reaches its guests',
+  },
+  {
+    name: 'fwd',
+    aliases: [],
+    value: '[tcp:|udp:]HOST-GUEST',
+    repeatable: true,
+    help: 'extra port forward on the user network (HOST:GUEST too)',
+  },
+  {
+    name: 'ssh-port',
+    aliases: [],
+    value: 'PORT|none',
+    help: "the user network's SSH forward: this port, or none (default: first free from 10022)",
+  },
   { name: 'foreground', aliases: ['-f'], help: 'stay in the foreground until the guest exits' },
   { name: 'dry-run', aliases: ['-s'], help: 'print the host commands, the QEMU command and the cleanup; run nothing' },
   { name: 'json', aliases: [], help: 'print one JSON object: the plan (--dry-run), or the started guest' },
   { name: 'verbose', aliases: ['-v'], help: 'print every command as it runs' },
   { name: 'quiet', aliases: ['-q'], help: 'print nothing but errors (and --json)' },
-  { name: 'help', aliases: ['-h'], help: 'show this help (-help is QEMU\'s)' },
+  { name: 'help', aliases: ['-h'], help: "show this help (-help is QEMU's)" },
   { name: 'version', aliases: [], help: 'show the version' },
 ];
 
 const BY_SPELLING = new Map<string, OwnOption>(
-  OWN_OPTIONS.flatMap((option) => [[`--${option.name}`, option] as const, ...option.aliases.map((alias) => [alias, option] as const)]),
+  OWN_OPTIONS.flatMap((option) => [
+    [`--${option.name}`, option] as const,
+    ...option.aliases.map((alias) => [alias, option] as const),
+  ]),
 );
 
 /** Every spelling of every own option, for suggestions. */

@@ -50,7 +50,9 @@ function splitWords(argv: string[]): { own: string[]; qemuBefore: string[]; qemu
       const known = qemuOption(qemuName);
       if (!known) {
         const suggestion = didYouMean(word, [...OWN_SPELLINGS, ...QEMU_OPTION_SPELLINGS]);
-        throw new UsageError(`unknown option ${word}${suggestion}; QEMU's own options pass through as they are, and after -- anything goes to QEMU unchecked`);
+        throw new UsageError(
+          `unknown option ${word}${suggestion}; QEMU's own options pass through as they are, and after -- anything goes to QEMU unchecked`,
+        );
       }
       qemuBefore.push(word);
       if (known.takesValue && i + 1 < argv.length) qemuBefore.push(argv[++i]);
@@ -74,7 +76,8 @@ function last(value: unknown): string | undefined {
 export function parseDisplay(text: string): DisplayRequest {
   const [kind, port, extra] = text.split(':');
   const known = DISPLAY_KINDS.find((display) => display === kind);
-  const portOk = port === undefined || (known === 'telnet' && /^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
+  const portOk =
+    port === undefined || (known === 'telnet' && /^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
   if (!known || !portOk || extra !== undefined) {
     throw new UsageError(`--display: "${text}" is not a display (accepted: ${DISPLAY_KINDS.join(', ')}; telnet:PORT)`);
   }
@@ -92,10 +95,14 @@ const PROTOCOLS: readonly Forward['protocol'][] = ['tcp', 'udp'];
 /** --fwd [tcp:|udp:]HOST-GUEST, or Docker's and quickemu's HOST:GUEST[/udp]. */
 export function parseForward(text: string): Forward {
   const match = /^(?:([a-z]+):)?(\d+)[-:](\d+)(?:\/([a-z]+))?$/i.exec(text);
-  if (!match) throw new UsageError(`--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], e.g. 8080-80)`);
+  if (!match)
+    throw new UsageError(
+      `--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], e.g. 8080-80)`,
+    );
   const named = match[1] ?? match[4] ?? 'tcp';
   const protocol = PROTOCOLS.find((known) => known === named.toLowerCase());
-  if (!protocol || (match[1] && match[4])) throw new UsageError(`--fwd: "${named}" in "${text}" is not a protocol (accepted: tcp, udp)`);
+  if (!protocol || (match[1] && match[4]))
+    throw new UsageError(`--fwd: "${named}" in "${text}" is not a protocol (accepted: tcp, udp)`);
   return { protocol, hostPort: parsePort(match[2], '--fwd'), guestPort: parsePort(match[3], '--fwd') };
 }
 
@@ -137,7 +144,8 @@ export function parseDisk(text: string): DiskRequest | { usbId: string } {
 }
 
 function parseUsbId(text: string): string {
-  if (!USB_ID.test(text)) throw new UsageError(`--usb: "${text}" is not a USB id (accepted: VID:PID in hex, e.g. 046d:c52b; see lsusb)`);
+  if (!USB_ID.test(text))
+    throw new UsageError(`--usb: "${text}" is not a USB id (accepted: VID:PID in hex, e.g. 046d:c52b; see lsusb)`);
   return text.toLowerCase();
 }
 
@@ -149,7 +157,8 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   });
   if (args.help) return { command: 'help' };
   if (args.version) return { command: 'version' };
-  if (isInformational([...qemuBefore, ...qemuAfter])) return { command: 'qemu-info', argv: [...qemuBefore, ...qemuAfter] };
+  if (isInformational([...qemuBefore, ...qemuAfter]))
+    return { command: 'qemu-info', argv: [...qemuBefore, ...qemuAfter] };
 
   const settings = readSettings(env);
   const disks: DiskRequest[] = [];
@@ -172,8 +181,9 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
   // No graphical session: a window could not open; VNC works anywhere.
   const display = headless ? { kind: 'vnc' as const } : parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
-  const headlessNote = 'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset): the console is on VNC instead of a window; '
-    + 'view it with a VNC client on this host, or over ssh -L 5900:localhost:5900 (--display none|telnet|vnc chooses)';
+  const headlessNote =
+    'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset): the console is on VNC instead of a window; ' +
+    'view it with a VNC client on this host, or over ssh -L 5900:localhost:5900 (--display none|telnet|vnc chooses)';
   return {
     command: 'launch',
     options: {

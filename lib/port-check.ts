@@ -10,11 +10,14 @@ type Protocol = 'tcp' | 'udp';
 async function isFree(port: number, protocol: Protocol): Promise<boolean> {
   if (protocol === 'udp') {
     const { createSocket } = await builtin<typeof import('node:dgram')>('node:dgram');
-    const bindUdp = (type: 'udp4' | 'udp6') => new Promise<boolean | 'no-family'>((done) => {
-      const socket = createSocket({ type });
-      socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'EAFNOSUPPORT' ? 'no-family' : false));
-      socket.bind(port, () => socket.close(() => done(true)));
-    });
+    const bindUdp = (type: 'udp4' | 'udp6') =>
+      new Promise<boolean | 'no-family'>((done) => {
+        const socket = createSocket({ type });
+        socket.once('error', (error: NodeJS.ErrnoException) =>
+          done(error.code === 'EAFNOSUPPORT' ? 'no-family' : false),
+        );
+        socket.bind(port, () => socket.close(() => done(true)));
+      });
     // A host without IPv6 has no dual-stack socket: IPv4 alone is all there is to hold.
     const dual = await bindUdp('udp6');
     return dual === 'no-family' ? (await bindUdp('udp4')) === true : dual;
@@ -29,7 +32,9 @@ async function isFree(port: number, protocol: Protocol): Promise<boolean> {
 
 /** The host ports of a plan that something else holds (UDP for UDP forwards, TCP for the rest). */
 export async function takenPorts(plan: Plan): Promise<number[]> {
-  const udp = new Set(plan.resources.forwards.filter((forward) => forward.proto === 'udp').map((forward) => forward.port));
+  const udp = new Set(
+    plan.resources.forwards.filter((forward) => forward.proto === 'udp').map((forward) => forward.port),
+  );
   const taken: number[] = [];
   for (const port of plan.resources.ports) {
     if (!(await isFree(port, udp.has(port) ? 'udp' : 'tcp'))) taken.push(port);

@@ -22,7 +22,8 @@ function v6Groups(text: string): string[] | undefined {
   const left = split(halves[0]);
   const right = halves.length === 2 ? split(halves[1]) : [];
   const missing = 8 - left.length - right.length;
-  if ((halves.length === 2 ? missing < 1 : missing !== 0) || ![...left, ...right].every((group) => GROUP.test(group))) return undefined;
+  if ((halves.length === 2 ? missing < 1 : missing !== 0) || ![...left, ...right].every((group) => GROUP.test(group)))
+    return undefined;
   return [...left, ...Array<string>(missing).fill('0'), ...right];
 }
 
@@ -82,10 +83,13 @@ export const sameAddress = (a: Prefix, b: Prefix) => a.family === b.family && a.
 const PRIVATE_SPACE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'];
 
 /** RFC 1918 or unique local (RFC 4193). */
-export const isPrivateSpace = (prefix: Prefix) => PRIVATE_SPACE.map((text) => parsePrefix(text)!)
-  .some((space) => space.family === prefix.family && space.bits <= prefix.bits && prefixesOverlap(space, prefix));
+export const isPrivateSpace = (prefix: Prefix) =>
+  PRIVATE_SPACE.map((text) => parsePrefix(text)!).some(
+    (space) => space.family === prefix.family && space.bits <= prefix.bits && prefixesOverlap(space, prefix),
+  );
 
 /** The sizes a bridge's host address may have: room for guests, never a whole private range. */
 export const HOST_PREFIX_BITS = { 4: [16, 30], 6: [48, 126] } as const;
 
-export const hostBitsOk = (prefix: Prefix) => prefix.bits >= HOST_PREFIX_BITS[prefix.family][0] && prefix.bits <= HOST_PREFIX_BITS[prefix.family][1];
+export const hostBitsOk = (prefix: Prefix) =>
+  prefix.bits >= HOST_PREFIX_BITS[prefix.family][0] && prefix.bits <= HOST_PREFIX_BITS[prefix.family][1];

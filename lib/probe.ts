@@ -37,7 +37,9 @@ export function kernelLinkKinds(): Record<string, string> {
   try {
     const { stdout } = probeSync(['ip', '-j', '-d', 'link', 'show']);
     const links = JSON.parse(stdout) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
-    return Object.fromEntries(links.flatMap((link) => (link.linkinfo?.info_kind ? [[link.ifname, link.linkinfo.info_kind]] : [])));
+    return Object.fromEntries(
+      links.flatMap((link) => (link.linkinfo?.info_kind ? [[link.ifname, link.linkinfo.info_kind]] : [])),
+    );
   } catch {
     return {};
   }
@@ -51,7 +53,8 @@ export function classifyInterface(dir: string, linkKind?: string): InterfaceFact
   const ether = read(`${dir}/type`) === '1';
   if (entries.has('bridge')) return { kind: 'bridge', linkKind: 'bridge' };
   if (entries.has('macvtap')) return { kind: 'macvtap', parent: lower, linkKind: 'macvtap' };
-  if (entries.has('wireless') || entries.has('phy80211') || devtype === 'wlan') return { kind: 'wireless', linkKind: 'wlan' };
+  if (entries.has('wireless') || entries.has('phy80211') || devtype === 'wlan')
+    return { kind: 'wireless', linkKind: 'wlan' };
   if (entries.has('tun_flags')) return { kind: 'other', linkKind: 'tun/tap' };
   if (linkKind === 'veth' && ether) return { kind: 'veth', linkKind };
   if (lower && !devtype && ether) return { kind: 'macvlan', parent: lower, linkKind: 'macvlan' };
@@ -69,7 +72,10 @@ export function classifyInterface(dir: string, linkKind?: string): InterfaceFact
   return { kind: 'other', linkKind: ether ? 'virtual' : read(`${dir}/type`) === '772' ? 'loopback' : 'non-Ethernet' };
 }
 
-function probeInterfaces(roots: HostRoots, netlink: boolean): { interfaces: Record<string, InterfaceFacts>; macs: string[] } {
+function probeInterfaces(
+  roots: HostRoots,
+  netlink: boolean,
+): { interfaces: Record<string, InterfaceFacts>; macs: string[] } {
   const interfaces: Record<string, InterfaceFacts> = {};
   const macs: string[] = [];
   const kinds = netlink && roots === REAL_ROOTS ? kernelLinkKinds() : {};
@@ -85,12 +91,15 @@ function probeInterfaces(roots: HostRoots, netlink: boolean): { interfaces: Reco
 
 /** The interface of the default route: the `dev` of the lowest-metric default, never a metric. */
 export function defaultRouteFrom(procNetRoute: string, procIpv6Route = ''): string | undefined {
-  const defaults = procNetRoute.split('\n').slice(1)
+  const defaults = procNetRoute
+    .split('\n')
+    .slice(1)
     .map((line) => line.trim().split(/\s+/))
     .filter((fields) => fields.length >= 8 && fields[1] === '00000000' && fields[7] === '00000000')
     .sort((a, b) => Number(a[6]) - Number(b[6]));
   if (defaults.length > 0) return defaults[0][0];
-  const v6 = procIpv6Route.split('\n')
+  const v6 = procIpv6Route
+    .split('\n')
     .map((line) => line.trim().split(/\s+/))
     .find((fields) => fields.length >= 10 && /^0{32}$/.test(fields[0]) && fields[1] === '00' && fields[9] !== 'lo');
   return v6?.[9];
@@ -102,11 +111,22 @@ const bitCount = (value: number) => value.toString(2).replace(/0/g, '').length;
 
 /** IPv4 routes of the main table, from /proc/net/route (the default route included, as /0), and their gateways. */
 export function routesFrom(procNetRoute: string): HostPrefix[] {
-  return procNetRoute.split('\n').slice(1).map((line) => line.trim().split(/\s+/)).filter((fields) => fields.length >= 8).flatMap((fields) => {
-    const route: HostPrefix = { cidr: `${formatIp(routeWord(fields[1]))}/${bitCount(routeWord(fields[7]))}`, dev: fields[0], what: 'route' };
-    const gateway = routeWord(fields[2]);
-    return gateway === 0 ? [route] : [route, { cidr: `${formatIp(gateway)}/32`, dev: fields[0], what: 'gateway' as const }];
-  });
+  return procNetRoute
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 8)
+    .flatMap((fields) => {
+      const route: HostPrefix = {
+        cidr: `${formatIp(routeWord(fields[1]))}/${bitCount(routeWord(fields[7]))}`,
+        dev: fields[0],
+        what: 'route',
+      };
+      const gateway = routeWord(fields[2]);
+      return gateway === 0
+        ? [route]
+        : [route, { cidr: `${formatIp(gateway)}/32`, dev: fields[0], what: 'gateway' as const }];
+    });
 }
 
 /** /proc's 32-hex-digit IPv6 address → its usual compressed form. */
@@ -126,12 +146,25 @@ export function formatIpv6Hex(hex: string): string {
 /** IPv6 addresses (/proc/net/if_inet6), routes and gateways (/proc/net/ipv6_route), loopback and multicast aside. */
 export function ipv6PrefixesFrom(ifInet6: string, ipv6Route: string): HostPrefix[] {
   const lines = (text: string) => text.split('\n').map((line) => line.trim().split(/\s+/));
-  const addresses = lines(ifInet6).filter((fields) => fields.length >= 6 && fields[5] !== 'lo')
-    .map((fields): HostPrefix => ({ cidr: `${formatIpv6Hex(fields[0])}/${parseInt(fields[2], 16)}`, dev: fields[5], what: 'address' }));
-  const routes = lines(ipv6Route).filter((fields) => fields.length >= 10 && fields[9] !== 'lo' && !fields[0].startsWith('ff')).flatMap((fields) => {
-    const route: HostPrefix = { cidr: `${formatIpv6Hex(fields[0])}/${parseInt(fields[1], 16)}`, dev: fields[9], what: 'route' };
-    return /^0+$/.test(fields[4]) ? [route] : [route, { cidr: `${formatIpv6Hex(fields[4])}/128`, dev: fields[9], what: 'gateway' as const }];
-  });
+  const addresses = lines(ifInet6)
+    .filter((fields) => fields.length >= 6 && fields[5] !== 'lo')
+    .map((fields): HostPrefix => ({
+      cidr: `${formatIpv6Hex(fields[0])}/${parseInt(fields[2], 16)}`,
+      dev: fields[5],
+      what: 'address',
+    }));
+  const routes = lines(ipv6Route)
+    .filter((fields) => fields.length >= 10 && fields[9] !== 'lo' && !fields[0].startsWith('ff'))
+    .flatMap((fields) => {
+      const route: HostPrefix = {
+        cidr: `${formatIpv6Hex(fields[0])}/${parseInt(fields[1], 16)}`,
+        dev: fields[9],
+        what: 'route',
+      };
+      return /^0+$/.test(fields[4])
+        ? [route]
+        : [route, { cidr: `${formatIpv6Hex(fields[4])}/128`, dev: fields[9], what: 'gateway' as const }];
+    });
   return [...addresses, ...routes];
 }
 
@@ -154,13 +187,21 @@ export function localAddressesFrom(fibTrie: string): string[] {
  */
 export function prefixesFrom(procNetRoute: string, fibTrie: string): HostPrefix[] {
   const routes = routesFrom(procNetRoute).filter((route) => route.dev !== 'lo');
-  const addresses = localAddressesFrom(fibTrie).filter((address) => !address.startsWith('127.')).map((address): HostPrefix => {
-    const ip = parseIp(address)!;
-    const holder = routes.filter((route) => route.what === 'route').map((route) => ({ route, cidr: parseCidr(route.cidr)! }))
-      .filter(({ cidr }) => cidr.prefix > 0 && contains(cidr, ip))
-      .sort((a, b) => b.cidr.prefix - a.cidr.prefix)[0];
-    return { cidr: `${address}/${holder?.cidr.prefix ?? 32}`, dev: holder?.route.dev ?? 'this host', what: 'address' };
-  });
+  const addresses = localAddressesFrom(fibTrie)
+    .filter((address) => !address.startsWith('127.'))
+    .map((address): HostPrefix => {
+      const ip = parseIp(address)!;
+      const holder = routes
+        .filter((route) => route.what === 'route')
+        .map((route) => ({ route, cidr: parseCidr(route.cidr)! }))
+        .filter(({ cidr }) => cidr.prefix > 0 && contains(cidr, ip))
+        .sort((a, b) => b.cidr.prefix - a.cidr.prefix)[0];
+      return {
+        cidr: `${address}/${holder?.cidr.prefix ?? 32}`,
+        dev: holder?.route.dev ?? 'this host',
+        what: 'address',
+      };
+    });
   return [...addresses, ...routes];
 }
 
@@ -204,8 +245,16 @@ export function blockDeviceUse(roots: HostRoots, rdev: number, mountinfo: string
   const dir = `${roots.sys}/dev/block/${majorMinor(rdev)}`;
   const holders = list(`${dir}/holders`);
   if (holders.length > 0) return `held by ${holders.join(', ')}`;
-  const numbers = new Set([majorMinor(rdev), ...list(dir).flatMap((entry) => (existsSync(`${dir}/${entry}/partition`) ? [read(`${dir}/${entry}/dev`) ?? ''] : []))]);
-  const mount = mountinfo.split('\n').map((line) => line.split(' ')).find((fields) => numbers.has(fields[2]));
+  const numbers = new Set([
+    majorMinor(rdev),
+    ...list(dir).flatMap((entry) =>
+      existsSync(`${dir}/${entry}/partition`) ? [read(`${dir}/${entry}/dev`) ?? ''] : [],
+    ),
+  ]);
+  const mount = mountinfo
+    .split('\n')
+    .map((line) => line.split(' '))
+    .find((fields) => numbers.has(fields[2]));
   return mount ? `mounted on ${mount[4]}` : undefined;
 }
 
@@ -218,7 +267,8 @@ export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROO
     return { exists: false, readable: false, absolutePath, blockDevice: false, format: 'unknown' };
   }
   const blockDevice = stats.isBlockDevice();
-  if (!blockDevice && !stats.isFile()) return { exists: false, readable: false, absolutePath, blockDevice, format: 'unknown' };
+  if (!blockDevice && !stats.isFile())
+    return { exists: false, readable: false, absolutePath, blockDevice, format: 'unknown' };
   const identity = blockDevice ? `block ${majorMinor(stats.rdev)}` : `${stats.dev}:${stats.ino}`;
   let head: Uint8Array | undefined;
   try {
@@ -228,9 +278,18 @@ export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROO
   }
   if (blockDevice) {
     // Any block device is a raw disk to QEMU; optical when the drive is a ROM or holds ISO 9660.
-    const optical = isOpticalBlockDevice(roots, stats.rdev) || (head !== undefined && detectDiskFormat(head).format === 'iso');
+    const optical =
+      isOpticalBlockDevice(roots, stats.rdev) || (head !== undefined && detectDiskFormat(head).format === 'iso');
     const inUse = blockDeviceUse(roots, stats.rdev, read(`${roots.proc}/self/mountinfo`) ?? '');
-    return { exists: true, readable: true, absolutePath, blockDevice, format: optical ? 'iso' : 'raw', identity, ...(inUse ? { inUse } : {}) };
+    return {
+      exists: true,
+      readable: true,
+      absolutePath,
+      blockDevice,
+      format: optical ? 'iso' : 'raw',
+      identity,
+      ...(inUse ? { inUse } : {}),
+    };
   }
   if (!head) return { exists: true, readable: false, absolutePath, blockDevice, format: 'unknown', identity };
   return { exists: true, readable: true, absolutePath, blockDevice, ...detectDiskFormat(head), identity };
@@ -283,7 +342,10 @@ export function probeHost(input: ProbeInput): HostFacts {
     registryDir: registryDirFor(uid, runtimeDir),
     kvmUsable: wants.kvm !== false && canOpenReadWrite('/dev/kvm'),
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
-    defaultRouteInterface: defaultRouteFrom(read(`${roots.proc}/net/route`) ?? '', read(`${roots.proc}/net/ipv6_route`) ?? ''),
+    defaultRouteInterface: defaultRouteFrom(
+      read(`${roots.proc}/net/route`) ?? '',
+      read(`${roots.proc}/net/ipv6_route`) ?? '',
+    ),
     interfaces,
     reservedInterfaces: [],
     toolBridges: [],

@@ -22,7 +22,9 @@ export function openFds(record: GuestRecord): { stdio: Array<number | 'ignore'>;
     }
   } catch (error) {
     for (const fd of opened) closeSync(fd);
-    throw new HostError(`cannot open ${(error as NodeJS.ErrnoException).path ?? 'a device'} for QEMU: ${(error as Error).message}`);
+    throw new HostError(
+      `cannot open ${(error as NodeJS.ErrnoException).path ?? 'a device'} for QEMU: ${(error as Error).message}`,
+    );
   }
   return { stdio, opened };
 }

@@ -32,9 +32,18 @@ export class QmpClient {
     const { createConnection } = await builtin<typeof import('node:net')>('node:net');
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = createConnection(path);
-      const timer = setTimeout(() => { s.destroy(); reject(new Error(`QMP: no answer on ${path}`)); }, timeoutMs);
-      s.once('connect', () => { clearTimeout(timer); resolve(s); });
-      s.once('error', (error) => { clearTimeout(timer); reject(error); });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`QMP: no answer on ${path}`));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
     });
     const client = new QmpClient(socket);
     await client.next(); // the greeting

@@ -87,7 +87,12 @@ export async function updateRegistry<T>(dir: string, change: (tx: Transaction) =
   });
 }
 
-export function findResource(registry: Registry, kind: ActionKindName, name: string, netns: string): ResourceRecord | undefined {
+export function findResource(
+  registry: Registry,
+  kind: ActionKindName,
+  name: string,
+  netns: string,
+): ResourceRecord | undefined {
   return registry.resources.find((record) => record.kind === kind && record.name === name && record.netns === netns);
 }
 

@@ -6,11 +6,14 @@ import type { Command, HostAction, Plan } from './types.ts';
 /** The commands this host really runs for the plan's actions: as root, or one sudo request each. */
 export function hostCommands(plan: Pick<Plan, 'actions' | 'privilege'>): { host: Command[]; cleanup: Command[] } {
   const { isRoot, selfCommand } = plan.privilege;
-  const via = (action: HostAction, root: Command[], words: string[]): Command[] => (isRoot ? root : [{ argv: helperArgv(selfCommand, words) }]);
+  const via = (action: HostAction, root: Command[], words: string[]): Command[] =>
+    isRoot ? root : [{ argv: helperArgv(selfCommand, words) }];
   return {
     host: plan.actions.flatMap((action) => via(action, kindOf(action).show(action).apply, addRequest(action))),
     // Undone in reverse order of creation.
-    cleanup: [...plan.actions].reverse().flatMap((action) => via(action, kindOf(action).show(action).undo, releaseRequest(action))),
+    cleanup: [...plan.actions]
+      .reverse()
+      .flatMap((action) => via(action, kindOf(action).show(action).undo, releaseRequest(action))),
   };
 }
 
@@ -28,29 +31,37 @@ export function qemuLine(plan: Plan): string {
 /** --dry-run: host commands, the QEMU command, the cleanup; paste-able, comments for the rest. */
 export function renderDryRun(plan: Plan): string {
   const { host, cleanup } = hostCommands(plan);
-  return [
-    `# guest ${plan.name}: host commands`,
-    ...host.map(commandLine),
-    '# QEMU',
-    qemuLine(plan),
-    '# cleanup when the guest is gone',
-    ...cleanup.map(commandLine),
-    ...plan.messages.map((message) => `# ${message}`),
-  ].join('\n') + '\n';
+  return (
+    [
+      `# guest ${plan.name}: host commands`,
+      ...host.map(commandLine),
+      '# QEMU',
+      qemuLine(plan),
+      '# cleanup when the guest is gone',
+      ...cleanup.map(commandLine),
+      ...plan.messages.map((message) => `# ${message}`),
+    ].join('\n') + '\n'
+  );
 }
 
 export function renderDryRunJson(plan: Plan): string {
   const { host, cleanup } = hostCommands(plan);
-  return JSON.stringify({
-    version: 1,
-    name: plan.name,
-    qemu: { argv: plan.qemu.argv, fds: plan.qemu.fds },
-    actions: plan.actions,
-    host,
-    cleanup,
-    messages: plan.messages,
-    warnings: plan.warnings,
-    foreground: plan.foreground,
-    resources: plan.resources,
-  }, null, 2) + '\n';
+  return (
+    JSON.stringify(
+      {
+        version: 1,
+        name: plan.name,
+        qemu: { argv: plan.qemu.argv, fds: plan.qemu.fds },
+        actions: plan.actions,
+        host,
+        cleanup,
+        messages: plan.messages,
+        warnings: plan.warnings,
+        foreground: plan.foreground,
+        resources: plan.resources,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }

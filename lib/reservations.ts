@@ -8,11 +8,18 @@ import type { HostFacts } from './types.ts';
  * interfaces of guests still starting or running, and the bridges it created in
  * this namespace (shared by its guests, removed with the last one).
  */
-export function withReservations(facts: HostFacts, records: GuestRecord[], registry: Registry, netns: string): HostFacts {
+export function withReservations(
+  facts: HostFacts,
+  records: GuestRecord[],
+  registry: Registry,
+  netns: string,
+): HostFacts {
   const held = reservations(records);
   const ours = registry.resources.filter((record) => record.netns === netns);
   const interfaces = ours.filter((record) => ACTION_KINDS[record.kind].makesInterface);
-  const toolBridges = interfaces.filter((record) => record.kind === 'bridge' && facts.interfaces[record.name]?.kind === 'bridge').map((record) => record.name);
+  const toolBridges = interfaces
+    .filter((record) => record.kind === 'bridge' && facts.interfaces[record.name]?.kind === 'bridge')
+    .map((record) => record.name);
   return {
     ...facts,
     guestNames: [...facts.guestNames, ...held.guestNames],

@@ -26,22 +26,35 @@ interface Completed {
   problem?: string;
 }
 
-function complete(argv: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Completed> {
+function complete(
+  argv: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Completed> {
   return new Promise((done) => {
     const stdout: Buffer[] = [];
     const all: Buffer[] = [];
     let problem: string | undefined;
     const child = spawn(argv[0], argv.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'], env: options.env ? { ...process.env, ...options.env } : undefined, timeout: options.timeoutMs,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ? { ...process.env, ...options.env } : undefined,
+      timeout: options.timeoutMs,
     });
-    child.stdout.on('data', (chunk: Buffer) => { stdout.push(chunk); all.push(chunk); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout.push(chunk);
+      all.push(chunk);
+    });
     child.stderr.on('data', (chunk: Buffer) => all.push(chunk));
     child.on('error', (error: NodeJS.ErrnoException) => {
       problem = error.code === 'ENOENT' ? `${argv[0]}: command not found` : error.message;
     });
     child.on('close', (code, signal) => {
       if (signal && !problem) problem = `killed by ${signal}`;
-      done({ exitCode: code ?? undefined, stdout: Buffer.concat(stdout).toString('utf8'), all: Buffer.concat(all).toString('utf8'), problem });
+      done({
+        exitCode: code ?? undefined,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        all: Buffer.concat(all).toString('utf8'),
+        problem,
+      });
     });
   });
 }
@@ -52,7 +65,11 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<str
   const result = await complete(argv);
   if (result.exitCode !== 0) {
     const output = result.all.trim() || result.problem || `exit code ${result.exitCode}`;
-    throw new HostError(`${shellLine(argv)} failed: ${output}${options.hint ? ` (${options.hint})` : ''}`, { command: argv, output, hint: options.hint });
+    throw new HostError(`${shellLine(argv)} failed: ${output}${options.hint ? ` (${options.hint})` : ''}`, {
+      command: argv,
+      output,
+      hint: options.hint,
+    });
   }
   hostStep();
   return result.stdout;
@@ -72,8 +89,16 @@ export async function probe(argv: string[], env?: Record<string, string>): Promi
 
 /** The same, synchronously, for the probe stage (ip, iptables -S). */
 export function probeSync(argv: string[]): ProbeResult {
-  const result = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 15000, encoding: 'utf8' });
-  return { ok: result.status === 0, stdout: result.stdout ?? '', output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+  const result = spawnSync(argv[0], argv.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 15000,
+    encoding: 'utf8',
+  });
+  return {
+    ok: result.status === 0,
+    stdout: result.stdout ?? '',
+    output: `${result.stdout ?? ''}${result.stderr ?? ''}`,
+  };
 }
 
 export interface Detached {
@@ -86,7 +111,11 @@ export interface Detached {
 
 /** A program that outlives this process (the guest's waiter): its own session, the given descriptors. */
 export function startDetached(argv: string[], options: { stdio: StdioOptions; env: Record<string, string> }): Detached {
-  const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: options.stdio, env: { ...process.env, ...options.env } });
+  const child = spawn(argv[0], argv.slice(1), {
+    detached: true,
+    stdio: options.stdio,
+    env: { ...process.env, ...options.env },
+  });
   const exited = new Promise<number | null>((done) => {
     child.on('error', () => done(null));
     child.on('exit', (code) => done(code));

@@ -12,13 +12,25 @@ export const ENV_VARIABLES: ReadonlyArray<{ name: string; default: string; meani
   { name: 'VM_VIDEO', default: 'vga', meaning: 'display used when no --display is given' },
   { name: 'VM_HDDRIVER', default: 'virtio-scsi', meaning: 'disk controller: virtio-scsi (scsi) or virtio-blk (blk)' },
   { name: 'VM_PREMAC', default: 'de:ad:be:ef', meaning: 'MAC prefix of the guest NICs' },
-  { name: 'VM_ACCEL', default: 'auto: kvm when /dev/kvm is usable, else tcg', meaning: 'accelerator: kvm, tcg or kvm:tcg' },
+  {
+    name: 'VM_ACCEL',
+    default: 'auto: kvm when /dev/kvm is usable, else tcg',
+    meaning: 'accelerator: kvm, tcg or kvm:tcg',
+  },
   { name: 'VM_EFIFIRM', default: '/usr/share/ovmf/OVMF.fd', meaning: 'UEFI firmware for --uefi' },
   { name: 'VM_HELPER', default: '/usr/lib/qemu/qemu-bridge-helper', meaning: 'QEMU bridge helper' },
   { name: 'VM_VHOSTNET', default: '/dev/vhost-net', meaning: 'vhost-net device (VM_VHOSNET is read too)' },
   { name: 'VM_QEMU', default: 'qemu-system-x86_64', meaning: 'QEMU binary' },
-  { name: 'QEMU_SCRIPT_CONFIG_DIR', default: '/etc/qemu-script', meaning: 'network definitions and limits (root only)' },
-  { name: 'QEMU_SCRIPT_RUNTIME_DIR', default: '/run/qemu-script (root), $XDG_RUNTIME_DIR/qemu-script', meaning: 'where guests keep their QMP socket, pidfile and state' },
+  {
+    name: 'QEMU_SCRIPT_CONFIG_DIR',
+    default: '/etc/qemu-script',
+    meaning: 'network definitions and limits (root only)',
+  },
+  {
+    name: 'QEMU_SCRIPT_RUNTIME_DIR',
+    default: '/run/qemu-script (root), $XDG_RUNTIME_DIR/qemu-script',
+    meaning: 'where guests keep their QMP socket, pidfile and state',
+  },
 ];
 
 const DISK_CONTROLLERS: readonly DiskController[] = ['virtio-scsi', 'virtio-blk'];
@@ -36,24 +48,36 @@ const SIZE_SUFFIX_MIB: Readonly<Record<string, number>> = { '': 1, k: 1 / 1024, 
 export function parseRam(text: string): number {
   const match = /^([1-9]\d*)([kmgt]?)i?b?$/i.exec(text);
   const mib = match ? Number(match[1]) * SIZE_SUFFIX_MIB[match[2].toLowerCase()] : NaN;
-  if (!Number.isInteger(mib) || mib < 1) throw new UsageError(`VM_RAM: "${text}" is not a memory size (MiB, or with a suffix: 2G, 1536M)`);
+  if (!Number.isInteger(mib) || mib < 1)
+    throw new UsageError(`VM_RAM: "${text}" is not a memory size (MiB, or with a suffix: 2G, 1536M)`);
   return mib;
 }
 
 /** `vm`'s short names for the controllers. */
-const CONTROLLER_ALIASES: Readonly<Record<string, DiskController>> = { scsi: 'virtio-scsi', blk: 'virtio-blk', 'virtio-scsi': 'virtio-scsi', 'virtio-blk': 'virtio-blk' };
+const CONTROLLER_ALIASES: Readonly<Record<string, DiskController>> = {
+  scsi: 'virtio-scsi',
+  blk: 'virtio-blk',
+  'virtio-scsi': 'virtio-scsi',
+  'virtio-blk': 'virtio-blk',
+};
 
 /** A path a variable names must exist when the user set it: a typo there never acts later. */
 function existingPath(env: Env, name: string, exists: (path: string) => boolean): string {
   const value = envDefault(env, name);
-  if (env[name] && !exists(value)) throw new UsageError(`${name}: ${value} does not exist (default: ${ENV_VARIABLES.find((variable) => variable.name === name)!.default})`);
+  if (env[name] && !exists(value))
+    throw new UsageError(
+      `${name}: ${value} does not exist (default: ${ENV_VARIABLES.find((variable) => variable.name === name)!.default})`,
+    );
   return value;
 }
 
 export function readSettings(env: Env, exists: (path: string) => boolean = existsSync): Settings {
   const controllerText = envDefault(env, 'VM_HDDRIVER');
   const diskController = CONTROLLER_ALIASES[controllerText];
-  if (!diskController) throw new UsageError(`VM_HDDRIVER: "${controllerText}" is not a disk controller (accepted: ${DISK_CONTROLLERS.join(', ')}, scsi, blk)`);
+  if (!diskController)
+    throw new UsageError(
+      `VM_HDDRIVER: "${controllerText}" is not a disk controller (accepted: ${DISK_CONTROLLERS.join(', ')}, scsi, blk)`,
+    );
   // `vm` read the misspelt VM_VHOSNET; old setups still export it.
   const vhost = env.VM_VHOSTNET || env.VM_VHOSNET || envDefault(env, 'VM_VHOSTNET');
   const prefix = parseMacPrefix(envDefault(env, 'VM_PREMAC'));

@@ -1,6 +1,16 @@
 // The changes setup can make, each planned only when needed (idempotence) and
 // recorded in the state file so that --undo can put the host back.
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError, UsageError } from './errors.ts';
 import { fileCapabilities, findGroup, readText } from './host-access.ts';
@@ -50,7 +60,10 @@ async function shadowCommand(options: SetupOptions, state: SetupState, argv: str
     state.backups[path] = readFileSync(at(options, path)).toString('base64');
   }
   await run(argv);
-  noteCreated(state, missing.filter((path) => existsSync(at(options, path))));
+  noteCreated(
+    state,
+    missing.filter((path) => existsSync(at(options, path))),
+  );
 }
 
 /** mkdir -p that remembers which directories it made. */
@@ -70,12 +83,19 @@ export const prefix = (options: SetupOptions) => (options.root ? ['-P', options.
 export const at = (options: SetupOptions, path: string) => `${options.root}${path}`;
 
 /** A file the tool owns: written only if missing or already ours, and only when its content changes. */
-function managedFile(options: SetupOptions, path: string, body: string, mode = 0o644, validate?: (temporary: string) => Promise<void>): Change | undefined {
+function managedFile(
+  options: SetupOptions,
+  path: string,
+  body: string,
+  mode = 0o644,
+  validate?: (temporary: string) => Promise<void>,
+): Change | undefined {
   const full = at(options, path);
   const content = `${MARKER}\n${body}`;
   const existing = readText(full);
   if (existing === content) return undefined;
-  if (existing !== undefined && !existing.startsWith(MARKER)) throw new HostError(`setup: ${path} exists and was not written by qemu-script; move it away or merge it by hand`);
+  if (existing !== undefined && !existing.startsWith(MARKER))
+    throw new HostError(`setup: ${path} exists and was not written by qemu-script; move it away or merge it by hand`);
   return {
     describe: `write ${path}`,
     apply: async (state) => {
@@ -108,12 +128,20 @@ export function groupChanges(options: SetupOptions): Change[] {
   }
   if (options.user) {
     const passwd = readText(at(options, '/etc/passwd')) ?? '';
-    if (!passwd.split('\n').some((line) => line.split(':')[0] === options.user)) throw new UsageError(`setup --user: no user "${options.user}" on this host`);
+    if (!passwd.split('\n').some((line) => line.split(':')[0] === options.user))
+      throw new UsageError(`setup --user: no user "${options.user}" on this host`);
     if (!group?.members.includes(options.user)) {
       changes.push({
         describe: `add ${options.user} to group ${options.group}`,
         apply: async (state) => {
-          await shadowCommand(options, state, ['usermod', '-a', '-G', options.group, ...prefix(options), options.user!]);
+          await shadowCommand(options, state, [
+            'usermod',
+            '-a',
+            '-G',
+            options.group,
+            ...prefix(options),
+            options.user!,
+          ]);
           state.usersAdded.push(options.user!);
         },
       });
@@ -124,7 +152,9 @@ export function groupChanges(options: SetupOptions): Change[] {
 
 /** The bridges the tool's ACL allows now, and with this run's --allow-bridge. */
 export function allowedBridges(options: SetupOptions): string[] {
-  const current = (readText(at(options, BRIDGE_ACL)) ?? '').split('\n').flatMap((line) => /^allow (\S+)$/.exec(line)?.[1] ?? [])
+  const current = (readText(at(options, BRIDGE_ACL)) ?? '')
+    .split('\n')
+    .flatMap((line) => /^allow (\S+)$/.exec(line)?.[1] ?? [])
     .filter((bridge) => bridge !== 'all');
   return [...new Set([...current, ...options.allowBridges])];
 }
@@ -133,7 +163,7 @@ export function allowedBridges(options: SetupOptions): string[] {
 async function capabilityChange(options: SetupOptions): Promise<Change | undefined> {
   const helper = at(options, options.settings.bridgeHelper);
   if (!existsSync(helper) || allowedBridges(options).length === 0) return undefined;
-  const caps = await fileCapabilities(helper) ?? '';
+  const caps = (await fileCapabilities(helper)) ?? '';
   if (/cap_net_admin/.test(caps)) return undefined;
   return {
     describe: `setcap cap_net_admin+ep ${options.settings.bridgeHelper}`,
@@ -146,7 +176,13 @@ async function capabilityChange(options: SetupOptions): Promise<Change | undefin
 
 function bridgeConfChanges(options: SetupOptions): Change[] {
   // Never "allow all": only the bridges the administrator names (the tool's own need no ACL).
-  const acl = managedFile(options, BRIDGE_ACL, allowedBridges(options).map((bridge) => `allow ${bridge}\n`).join(''));
+  const acl = managedFile(
+    options,
+    BRIDGE_ACL,
+    allowedBridges(options)
+      .map((bridge) => `allow ${bridge}\n`)
+      .join(''),
+  );
   const confPath = at(options, '/etc/qemu/bridge.conf');
   const conf = readText(confPath);
   const include = `include ${BRIDGE_ACL}`;
@@ -177,7 +213,9 @@ export function checkBinary(binary: string): string {
   for (let dir = path; ; dir = dirname(dir)) {
     const stats = statSync(dir);
     if (stats.uid !== 0 || (stats.mode & 0o022) !== 0) {
-      throw new UsageError(`setup: ${dir} is writable by others than root, so ${path} cannot go into sudoers; install it first (sudo make install PREFIX=/usr/local) and run /usr/local/bin/qemu-script setup`);
+      throw new UsageError(
+        `setup: ${dir} is writable by others than root, so ${path} cannot go into sudoers; install it first (sudo make install PREFIX=/usr/local) and run /usr/local/bin/qemu-script setup`,
+      );
     }
     if (dir === '/') return path;
   }
@@ -191,14 +229,16 @@ function deviceChanges(options: SetupOptions, gid: number | undefined): Change[]
     const stats = statSync(path);
     const open = (stats.mode & 0o006) === 0o006 || (stats.gid === gid && (stats.mode & 0o060) === 0o060);
     if (open) return [];
-    return [{
-      describe: `give group ${options.group} read/write on ${path}`,
-      apply: (state: SetupState) => {
-        state.devices = [...(state.devices ?? []), { path, mode: stats.mode & 0o7777, gid: stats.gid }];
-        chownSync(path, stats.uid, gid);
-        chmodSync(path, (stats.mode & 0o7777) | 0o060);
+    return [
+      {
+        describe: `give group ${options.group} read/write on ${path}`,
+        apply: (state: SetupState) => {
+          state.devices = [...(state.devices ?? []), { path, mode: stats.mode & 0o7777, gid: stats.gid }];
+          chownSync(path, stats.uid, gid);
+          chmodSync(path, (stats.mode & 0o7777) | 0o060);
+        },
       },
-    }];
+    ];
   });
 }
 
@@ -212,16 +252,39 @@ export async function hostChanges(options: SetupOptions): Promise<Change[]> {
   };
   const files = [
     ...bridgeConfChanges(options),
-    managedFile(options, '/etc/udev/rules.d/70-qemu-script.rules', ['tap*', 'vhost-net', 'tun'].map((kernel) => `KERNEL=="${kernel}", GROUP="${options.group}", MODE="0660"\n`).join('')),
+    managedFile(
+      options,
+      '/etc/udev/rules.d/70-qemu-script.rules',
+      ['tap*', 'vhost-net', 'tun']
+        .map((kernel) => `KERNEL=="${kernel}", GROUP="${options.group}", MODE="0660"\n`)
+        .join(''),
+    ),
     managedFile(options, '/etc/modules-load.d/qemu-script.conf', 'vhost_net\n'),
     // newer Debian has no /etc/sysctl.conf: a drop-in applies at boot. The gid is known once the group exists.
-    managedFile(options, '/etc/sysctl.d/60-qemu-script.conf', `net.ipv4.ping_group_range = ${gid === undefined ? `<gid of ${options.group}>` : `${gid} ${gid}`}\n`),
+    managedFile(
+      options,
+      '/etc/sysctl.d/60-qemu-script.conf',
+      `net.ipv4.ping_group_range = ${gid === undefined ? `<gid of ${options.group}>` : `${gid} ${gid}`}\n`,
+    ),
     existsSync(at(options, '/etc/NetworkManager'))
-      ? managedFile(options, '/etc/NetworkManager/conf.d/qemu-script.conf', '[keyfile]\nunmanaged-devices=interface-name:vmnet*;interface-name:macvtap*\n')
+      ? managedFile(
+          options,
+          '/etc/NetworkManager/conf.d/qemu-script.conf',
+          '[keyfile]\nunmanaged-devices=interface-name:vmnet*;interface-name:macvtap*\n',
+        )
       : undefined,
-    managedFile(options, '/etc/sudoers.d/qemu-script', `%${options.group} ALL=(root) NOPASSWD: ${binary} net-helper *\n`, 0o440, visudo),
+    managedFile(
+      options,
+      '/etc/sudoers.d/qemu-script',
+      `%${options.group} ALL=(root) NOPASSWD: ${binary} net-helper *\n`,
+      0o440,
+      visudo,
+    ),
   ];
   const capability = await capabilityChange(options);
-  return [...(capability ? [capability] : []), ...files.filter((change): change is Change => change !== undefined), ...deviceChanges(options, gid)];
+  return [
+    ...(capability ? [capability] : []),
+    ...files.filter((change): change is Change => change !== undefined),
+    ...deviceChanges(options, gid),
+  ];
 }
-

@@ -9,8 +9,19 @@ import { readText } from './host-access.ts';
 import { INTERFACE_NAME } from './names.ts';
 import { probe, run } from './runner.ts';
 import {
-  BRIDGE_ACL, MARKER, SHADOW_BACKUPS, STATE, at, checkBinary, groupChanges, hostChanges, makeDirs, prefix,
-  type Change, type SetupOptions, type SetupState,
+  BRIDGE_ACL,
+  MARKER,
+  SHADOW_BACKUPS,
+  STATE,
+  at,
+  checkBinary,
+  groupChanges,
+  hostChanges,
+  makeDirs,
+  prefix,
+  type Change,
+  type SetupOptions,
+  type SetupState,
 } from './setup-changes.ts';
 
 export { MARKER, type SetupOptions } from './setup-changes.ts';
@@ -36,14 +47,18 @@ async function activate(options: SetupOptions): Promise<string[]> {
     await run(['udevadm', 'control', '--reload']).catch(() => undefined);
     await run(['udevadm', 'trigger', '--subsystem-match=misc', '--subsystem-match=net']).catch(() => undefined);
   }
-  if (!(await probe(['modprobe', 'vhost_net'])).ok) notes.push('vhost_net could not be loaded now (no such module in this kernel?): NICs will run without vhost-net');
-  await run(['sysctl', '-q', '-p', '/etc/sysctl.d/60-qemu-script.conf']).catch((error: Error) => notes.push(error.message));
+  if (!(await probe(['modprobe', 'vhost_net'])).ok)
+    notes.push('vhost_net could not be loaded now (no such module in this kernel?): NICs will run without vhost-net');
+  await run(['sysctl', '-q', '-p', '/etc/sysctl.d/60-qemu-script.conf']).catch((error: Error) =>
+    notes.push(error.message),
+  );
   return notes;
 }
 
 /** Everything setup could refuse, checked before its first change: a refused setup changes nothing. */
 function validate(options: SetupOptions): void {
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(options.group)) throw new UsageError(`setup --group: "${options.group}" is not a group name`);
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(options.group))
+    throw new UsageError(`setup --group: "${options.group}" is not a group name`);
   for (const bridge of options.allowBridges) {
     if (!INTERFACE_NAME.test(bridge)) throw new UsageError(`setup --allow-bridge: "${bridge}" is not a bridge name`);
   }
@@ -51,12 +66,15 @@ function validate(options: SetupOptions): void {
 }
 
 export async function setup(options: SetupOptions): Promise<string> {
-  if (process.getuid?.() !== 0 && !options.dryRun) throw new UsageError('setup must run as root: sudo qemu-script setup');
+  if (process.getuid?.() !== 0 && !options.dryRun)
+    throw new UsageError('setup must run as root: sudo qemu-script setup');
   validate(options);
   const groups = groupChanges(options);
   if (options.dryRun) {
-    const all = [...groups, ...await hostChanges(options)];
-    return all.length === 0 ? 'nothing to change: this host is already set up\n' : all.map((change) => `would ${change.describe}\n`).join('');
+    const all = [...groups, ...(await hostChanges(options))];
+    return all.length === 0
+      ? 'nothing to change: this host is already set up\n'
+      : all.map((change) => `would ${change.describe}\n`).join('');
   }
   const state = readState(options);
   const done: string[] = [];
@@ -87,23 +105,33 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
   }
   if (state.bridgeConfAppended) {
     const conf = at(options, '/etc/qemu/bridge.conf');
-    const kept = (readText(conf) ?? '').split('\n').filter((line) => line !== MARKER && line !== `include ${BRIDGE_ACL}`).join('\n');
+    const kept = (readText(conf) ?? '')
+      .split('\n')
+      .filter((line) => line !== MARKER && line !== `include ${BRIDGE_ACL}`)
+      .join('\n');
     await act('remove the include line from /etc/qemu/bridge.conf', () => writeFileSync(conf, kept));
   }
   if (state.capability) {
     const { path, previous } = state.capability;
-    await act(previous ? `restore ${previous} on ${path}` : `remove the capability from ${path}`, () => run(previous ? ['setcap', previous, at(options, path)] : ['setcap', '-r', at(options, path)]));
+    await act(previous ? `restore ${previous} on ${path}` : `remove the capability from ${path}`, () =>
+      run(previous ? ['setcap', previous, at(options, path)] : ['setcap', '-r', at(options, path)]),
+    );
   }
-  for (const user of state.usersAdded) await act(`remove ${user} from group ${options.group}`, () => run(['usermod', '-r', '-G', options.group, ...prefix(options), user]));
+  for (const user of state.usersAdded)
+    await act(`remove ${user} from group ${options.group}`, () =>
+      run(['usermod', '-r', '-G', options.group, ...prefix(options), user]),
+    );
   for (const device of state.devices ?? []) {
     await act(`restore owner and mode of ${device.path}`, () => {
       chownSync(device.path, statSync(device.path).uid, device.gid);
       chmodSync(device.path, device.mode);
     });
   }
-  if (state.groupCreated) await act(`delete group ${state.groupCreated}`, () => run(['groupdel', ...prefix(options), state.groupCreated!]));
+  if (state.groupCreated)
+    await act(`delete group ${state.groupCreated}`, () => run(['groupdel', ...prefix(options), state.groupCreated!]));
   if (!options.dryRun) {
-    for (const [path, content] of Object.entries(state.backups ?? {})) writeFileSync(at(options, path), Buffer.from(content, 'base64'));
+    for (const [path, content] of Object.entries(state.backups ?? {}))
+      writeFileSync(at(options, path), Buffer.from(content, 'base64'));
     rmSync(at(options, STATE), { force: true });
     // Deepest first; a directory that holds someone else's files stays.
     for (const path of [...(state.created ?? [])].sort((a, b) => b.length - a.length)) {

@@ -17,11 +17,16 @@ export function sshArgv(view: GuestView, login: string | undefined, extra: strin
 
 export async function ssh(context: ToolContext, target: string | undefined, extra: string[]): Promise<number> {
   if (!target) throw new UsageError('ssh needs a guest name: qemu-script ssh [USER@]NAME [-- ssh options]');
-  const [login, name] = target.includes('@') ? [target.slice(0, target.lastIndexOf('@')), target.slice(target.lastIndexOf('@') + 1)] : [undefined, target];
+  const [login, name] = target.includes('@')
+    ? [target.slice(0, target.lastIndexOf('@')), target.slice(target.lastIndexOf('@') + 1)]
+    : [undefined, target];
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`ssh: no guest named "${name}" (see qemu-script ps)`);
   const argv = sshArgv(guestView(record, context.registryDir), login, extra);
-  if (!argv) throw new HostError(`ssh: no address of ${name} is known yet (no SSH forward, no DHCP lease, not seen by the host); see qemu-script ps`);
+  if (!argv)
+    throw new HostError(
+      `ssh: no address of ${name} is known yet (no SSH forward, no DHCP lease, not seen by the host); see qemu-script ps`,
+    );
   const result = await (await start(argv, { stdio: 'inherit', reject: false })).child;
   if (result.exitCode === undefined && result.failed) throw new HostError(`ssh: ${result.shortMessage}`);
   return result.exitCode ?? 1;

@@ -68,87 +68,155 @@ const rootDir = (value: FlagValue, what: string) => {
 
 export const SUBCOMMANDS: readonly Subcommand[] = [
   {
-    name: 'ps', args: '', summary: 'guests of this tool: name, pid, state, uptime, each NIC\'s network and address, ports',
-    flags: [JSON_FLAG], positionals: [0, 0],
+    name: 'ps',
+    args: '',
+    summary: "guests of this tool: name, pid, state, uptime, each NIC's network and address, ports",
+    flags: [JSON_FLAG],
+    positionals: [0, 0],
     run: async ({ flags }, context) => print(ps(context, Boolean(flags.json))),
   },
   {
-    name: 'down', args: 'NAME', summary: 'power a guest off (ACPI, then quit after the timeout)',
-    flags: [{ name: 'force', help: 'quit at once' }, { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' }],
+    name: 'down',
+    args: 'NAME',
+    summary: 'power a guest off (ACPI, then quit after the timeout)',
+    flags: [
+      { name: 'force', help: 'quit at once' },
+      { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' },
+    ],
     positionals: [1, 1],
     run: async ({ flags, args }, context) => {
       const timeoutSeconds = Number(text(flags.timeout) ?? 60);
-      if (!(timeoutSeconds >= 0)) throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      if (!(timeoutSeconds >= 0))
+        throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
       ensureOwnDir(context.runtimeDir);
       return print(await down(context, args[0], { force: Boolean(flags.force), timeoutSeconds }));
     },
   },
   {
-    name: 'gc', args: '', summary: 'remove what guests that are gone left behind', flags: [], positionals: [0, 0],
+    name: 'gc',
+    args: '',
+    summary: 'remove what guests that are gone left behind',
+    flags: [],
+    positionals: [0, 0],
     run: async (_parsed, context) => {
       ensureOwnDir(context.runtimeDir);
       return print(await gc(context));
     },
   },
   {
-    name: 'ssh', args: '[USER@]NAME [-- SSH OPTIONS]', summary: 'ssh to a guest: its SSH forward, else its address on a defined network',
-    flags: [], positionals: [1, 1], passthrough: true,
+    name: 'ssh',
+    args: '[USER@]NAME [-- SSH OPTIONS]',
+    summary: 'ssh to a guest: its SSH forward, else its address on a defined network',
+    flags: [],
+    positionals: [1, 1],
+    passthrough: true,
     run: ({ args, rest }, context) => ssh(context, args[0], rest),
   },
   {
-    name: 'net create', args: 'NAME', summary: 'define a network (root): host-only by default',
+    name: 'net create',
+    args: 'NAME',
+    summary: 'define a network (root): host-only by default',
     flags: [
-      { name: 'subnet', value: 'CIDR', help: 'private IPv4 subnet, /16 to /30 (default: the first free 192.168.X.0/24 from 58)' },
-      { name: 'host-ip', value: 'IP', help: 'the host\'s address on it (default: the subnet\'s first)' },
+      {
+        name: 'subnet',
+        value: 'CIDR',
+        help: 'private IPv4 subnet, /16 to /30 (default: the first free 192.168.X.0/24 from 58)',
+      },
+      { name: 'host-ip', value: 'IP', help: "the host's address on it (default: the subnet's first)" },
       { name: 'dhcp', help: 'run a DHCP and DNS server for it (dnsmasq): guests get stable addresses and names' },
-      { name: 'nat', help: 'let its guests out through the host\'s default route' },
-      { name: 'vxlan', value: 'VNI', help: 'carry it to other hosts in a VXLAN tunnel (1-16777215); define it on each host' },
-      { name: 'remote', value: 'IP[,IP...]', help: 'the other hosts\' underlay addresses (with --vxlan)' },
+      { name: 'nat', help: "let its guests out through the host's default route" },
+      {
+        name: 'vxlan',
+        value: 'VNI',
+        help: 'carry it to other hosts in a VXLAN tunnel (1-16777215); define it on each host',
+      },
+      { name: 'remote', value: 'IP[,IP...]', help: "the other hosts' underlay addresses (with --vxlan)" },
       { name: 'dev', value: 'IF', help: 'the underlay interface (default: the route to the first remote)' },
-      { name: 'port', value: 'N', help: 'the tunnel\'s UDP port (default 4789)' },
+      { name: 'port', value: 'N', help: "the tunnel's UDP port (default 4789)" },
       { name: 'group', value: 'ADDR', help: 'a multicast group instead of --remote, for large sites' },
     ],
     positionals: [1, 1],
     run: async ({ flags, args }, context) => {
       const tunnelFlags = ['remote', 'dev', 'port', 'group'].filter((flag) => flags[flag] !== undefined);
-      if (flags.vxlan === undefined && tunnelFlags.length > 0) throw new UsageError(`net create: --${tunnelFlags[0]} goes with --vxlan VNI`);
-      const vxlan = flags.vxlan === undefined ? undefined : {
-        vni: text(flags.vxlan)!, remotes: text(flags.remote), dev: text(flags.dev), port: text(flags.port), group: text(flags.group),
-      };
-      return print(netCreate(context, {
-        name: args[0], subnet: text(flags.subnet), hostIp: text(flags['host-ip']), dhcp: Boolean(flags.dhcp), nat: Boolean(flags.nat), vxlan,
-      }));
+      if (flags.vxlan === undefined && tunnelFlags.length > 0)
+        throw new UsageError(`net create: --${tunnelFlags[0]} goes with --vxlan VNI`);
+      const vxlan =
+        flags.vxlan === undefined
+          ? undefined
+          : {
+              vni: text(flags.vxlan)!,
+              remotes: text(flags.remote),
+              dev: text(flags.dev),
+              port: text(flags.port),
+              group: text(flags.group),
+            };
+      return print(
+        netCreate(context, {
+          name: args[0],
+          subnet: text(flags.subnet),
+          hostIp: text(flags['host-ip']),
+          dhcp: Boolean(flags.dhcp),
+          nat: Boolean(flags.nat),
+          vxlan,
+        }),
+      );
     },
   },
   {
-    name: 'net ls', args: '', summary: 'defined networks, built-ins included, whether they are up and who uses them',
-    flags: [JSON_FLAG], positionals: [0, 0],
+    name: 'net ls',
+    args: '',
+    summary: 'defined networks, built-ins included, whether they are up and who uses them',
+    flags: [JSON_FLAG],
+    positionals: [0, 0],
     run: async ({ flags }, context) => print(netLs(context, Boolean(flags.json))),
   },
   {
-    name: 'net rm', args: 'NAME', summary: 'remove a network definition (root); refused while a guest uses it',
-    flags: [], positionals: [1, 1],
+    name: 'net rm',
+    args: 'NAME',
+    summary: 'remove a network definition (root); refused while a guest uses it',
+    flags: [],
+    positionals: [1, 1],
     run: async ({ args }, context) => print(netRm(context, args[0])),
   },
   {
-    name: 'doctor', args: '', summary: 'check the host preparation; prints the command that fixes each problem',
-    flags: [JSON_FLAG, { name: 'group', value: 'G', help: 'the group members are in (default qemusers)' }, { name: 'root', value: 'DIR', help: 'read /etc under DIR' }],
+    name: 'doctor',
+    args: '',
+    summary: 'check the host preparation; prints the command that fixes each problem',
+    flags: [
+      JSON_FLAG,
+      { name: 'group', value: 'G', help: 'the group members are in (default qemusers)' },
+      { name: 'root', value: 'DIR', help: 'read /etc under DIR' },
+    ],
     positionals: [0, 0],
     run: async ({ flags }, context) => {
       const root = rootDir(flags.root, 'doctor');
       const group = text(flags.group) ?? 'qemusers';
       const host = { root, procSys: '/proc/sys', sys: '/sys', ...currentUser() };
       const firewall = probeFirewall();
-      const results = await runDoctor({ host, settings: readSettings(process.env), group, selfCommand: context.selfCommand, config: context.config, firewall });
+      const results = await runDoctor({
+        host,
+        settings: readSettings(process.env),
+        group,
+        selfCommand: context.selfCommand,
+        config: context.config,
+        firewall,
+      });
       printOut(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
       return results.some((result) => result.status === 'fail') ? 1 : 0;
     },
   },
   {
-    name: 'setup', args: '', summary: 'prepare the host as root (group, bridge helper, udev, sysctl, sudoers)',
+    name: 'setup',
+    args: '',
+    summary: 'prepare the host as root (group, bridge helper, udev, sysctl, sudoers)',
     flags: [
       { name: 'user', value: 'NAME', help: 'add this user to the group' },
-      { name: 'allow-bridge', value: 'BRIDGE', repeatable: true, help: 'let members attach guests to this existing bridge (repeatable)' },
+      {
+        name: 'allow-bridge',
+        value: 'BRIDGE',
+        repeatable: true,
+        help: 'let members attach guests to this existing bridge (repeatable)',
+      },
       { name: 'group', value: 'G', help: 'the group (default qemusers)' },
       { name: 'dry-run', help: 'show what would change' },
       { name: 'undo', help: 'remove what setup wrote and put back what it changed' },
@@ -158,20 +226,32 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     positionals: [0, 0],
     run: async ({ flags }, context) => {
       const options = {
-        root: rootDir(flags.root, 'setup'), group: text(flags.group) ?? 'qemusers', user: text(flags.user), dryRun: Boolean(flags['dry-run']),
+        root: rootDir(flags.root, 'setup'),
+        group: text(flags.group) ?? 'qemusers',
+        user: text(flags.user),
+        dryRun: Boolean(flags['dry-run']),
         allowBridges: texts(flags['allow-bridge']),
-        binary: text(flags.binary) ?? context.selfCommand.at(-1)!, settings: readSettings(process.env),
+        binary: text(flags.binary) ?? context.selfCommand.at(-1)!,
+        settings: readSettings(process.env),
       };
       return print(flags.undo ? await undoSetup(options) : await setup(options));
     },
   },
   {
-    name: 'completion', args: 'bash|zsh|fish', summary: 'print a shell completion script (e.g. source <(qemu-script completion bash))',
-    flags: [], positionals: [1, 1],
+    name: 'completion',
+    args: 'bash|zsh|fish',
+    summary: 'print a shell completion script (e.g. source <(qemu-script completion bash))',
+    flags: [],
+    positionals: [1, 1],
     run: async ({ args }) => print(completionScript(args[0], SUBCOMMANDS)),
   },
   {
-    name: '__complete', args: 'guests|networks', summary: 'names for the completion scripts', flags: [], positionals: [1, 1], hidden: true,
+    name: '__complete',
+    args: 'guests|networks',
+    summary: 'names for the completion scripts',
+    flags: [],
+    positionals: [1, 1],
+    hidden: true,
     run: async (_parsed, context, argv) => {
       const lists: Record<string, () => string[]> = {
         guests: () => listRecords(context.runtimeDir).map((record) => record.name),
@@ -181,11 +261,21 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     },
   },
   {
-    name: 'net-helper', args: 'REQUEST', summary: 'the privileged entry point (through sudo)', flags: [], positionals: [0, 99], hidden: true,
+    name: 'net-helper',
+    args: 'REQUEST',
+    summary: 'the privileged entry point (through sudo)',
+    flags: [],
+    positionals: [0, 99],
+    hidden: true,
     run: async (_parsed, _context, argv) => print(await netHelperMain(argv, process.env)),
   },
   {
-    name: '__cleanup', args: 'RUNTIME NAME', summary: 'a background guest\'s cleanup, once QEMU has exited', flags: [], positionals: [2, 2], hidden: true,
+    name: '__cleanup',
+    args: 'RUNTIME NAME',
+    summary: "a background guest's cleanup, once QEMU has exited",
+    flags: [],
+    positionals: [2, 2],
+    hidden: true,
     run: (_parsed, _context, argv) => cleanupMain(argv[0], argv[1]),
   },
 ];
@@ -196,8 +286,17 @@ function usageLine(command: Subcommand): string {
 }
 
 export function subcommandHelp(command: Subcommand): string {
-  const flagLines = command.flags.map((flag) => `  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`.padEnd(24) + flag.help);
-  return [`Usage: ${usageLine(command)}`, '', command.summary, ...(flagLines.length > 0 ? ['', 'Options:', ...flagLines] : [])].join('\n') + '\n';
+  const flagLines = command.flags.map(
+    (flag) => `  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`.padEnd(24) + flag.help,
+  );
+  return (
+    [
+      `Usage: ${usageLine(command)}`,
+      '',
+      command.summary,
+      ...(flagLines.length > 0 ? ['', 'Options:', ...flagLines] : []),
+    ].join('\n') + '\n'
+  );
 }
 
 /** The subcommand the words start with, and the words after its name. */
@@ -205,7 +304,9 @@ export function findSubcommand(argv: string[]): { command: Subcommand; rest: str
   const command = SUBCOMMANDS.find((candidate) => candidate.name.split(' ').every((word, i) => argv[i] === word));
   if (command) return { command, rest: argv.slice(command.name.split(' ').length) };
   // The first word of a group (net) without a known second word.
-  const group = SUBCOMMANDS.filter((candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0]);
+  const group = SUBCOMMANDS.filter(
+    (candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0],
+  );
   if (group.length > 0) {
     const choices = group.map((candidate) => candidate.name.split(' ')[1]).join(', ');
     const got = argv[1] === undefined ? '' : ` (got "${argv[1]}")`;
@@ -226,7 +327,10 @@ export function firstWordTypo(argv: string[], exists: (path: string) => boolean)
   const groups = [...new Set(names.filter((name) => name.includes(' ')).map((name) => name.split(' ')[0]))];
   const [match] = closest(word, [...names.filter((name) => !name.includes(' ')), ...groups]);
   if (!match) return;
-  const full = groups.includes(match) && second !== undefined && names.includes(`${match} ${second}`) ? `${match} ${second}` : match;
+  const full =
+    groups.includes(match) && second !== undefined && names.includes(`${match} ${second}`)
+      ? `${match} ${second}`
+      : match;
   throw new UsageError(`"${word}" is neither a subcommand nor a file (did you mean \`qemu-script ${full}\`?)`);
 }
 
@@ -254,7 +358,8 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
         continue;
       }
       const value = inline ?? words[++i];
-      if (value === undefined) throw new UsageError(`${command.name}: --${flag.name} needs a value: --${flag.name} ${flag.value}`);
+      if (value === undefined)
+        throw new UsageError(`${command.name}: --${flag.name} needs a value: --${flag.name} ${flag.value}`);
       parsed.flags[flag.name] = flag.repeatable ? [...texts(parsed.flags[flag.name]), value] : value;
       continue;
     }
@@ -262,7 +367,10 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
   }
   const [min, max] = command.positionals;
   if (parsed.args.length < min || parsed.args.length > max) {
-    const what = parsed.args.length < min ? `needs ${command.args}` : `takes ${command.args || 'no arguments'} (got ${parsed.args.slice(max).join(' ')})`;
+    const what =
+      parsed.args.length < min
+        ? `needs ${command.args}`
+        : `takes ${command.args || 'no arguments'} (got ${parsed.args.slice(max).join(' ')})`;
     throw new UsageError(`${command.name}: ${what}; see qemu-script ${command.name} --help`);
   }
   return parsed;
@@ -278,8 +386,10 @@ export async function runSubcommand(command: Subcommand, words: string[]): Promi
 
 /** The subcommand lines of --help. */
 export function subcommandUsage(): string {
-  return SUBCOMMANDS.filter((command) => !command.hidden).map((command) => {
-    const left = `  ${['qemu-script', command.name, command.args].filter(Boolean).join(' ')}`;
-    return left.length < 34 ? `${left.padEnd(34)}${command.summary}` : `${left}\n${' '.repeat(34)}${command.summary}`;
-  }).join('\n');
+  return SUBCOMMANDS.filter((command) => !command.hidden)
+    .map((command) => {
+      const left = `  ${['qemu-script', command.name, command.args].filter(Boolean).join(' ')}`;
+      return left.length < 34 ? `${left.padEnd(34)}${command.summary}` : `${left}\n${' '.repeat(34)}${command.summary}`;
+    })
+    .join('\n');
 }

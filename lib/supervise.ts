@@ -38,7 +38,9 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
     signal ??= received;
     if (qemu?.pid && !exited) {
       qemu.kill('SIGTERM');
-      setTimeout(() => { if (!exited) qemu?.kill('SIGKILL'); }, STOP_GRACE_MS).unref();
+      setTimeout(() => {
+        if (!exited) qemu?.kill('SIGKILL');
+      }, STOP_GRACE_MS).unref();
     }
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -55,7 +57,9 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
       cleanup: false,
     }));
     for (const fd of opened) closeSync(fd);
-    void qemu.finally(() => { exited = true; });
+    void qemu.finally(() => {
+      exited = true;
+    });
     const running = qemu;
     await waitUntilUp(record, async () => {
       if (!exited) return undefined;
@@ -68,7 +72,7 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
     tell({ up: true, pid: qemu.pid! });
     if (signal) stop(signal);
     const result = await qemu;
-    code = signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15) : result.exitCode ?? 1;
+    code = signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15) : (result.exitCode ?? 1);
   } catch (error) {
     if (qemu?.pid && !exited) qemu.kill('SIGKILL');
     await qemu;

@@ -22,19 +22,31 @@ export interface Underlay {
 function routeDev(address: string, prefixes: HostPrefix[]): string | undefined {
   const target = parsePrefix(`${address}/${ipFamily(address) === 6 ? 128 : 32}`);
   if (!target) return undefined;
-  return prefixes.filter((prefix) => prefix.what === 'route')
+  return prefixes
+    .filter((prefix) => prefix.what === 'route')
     .map((prefix) => ({ prefix, parsed: parsePrefix(prefix.cidr)! }))
     .filter(({ parsed }) => parsed && parsed.bits <= target.bits && prefixesOverlap(parsed, target))
     .sort((a, b) => b.parsed.bits - a.parsed.bits)[0]?.prefix.dev;
 }
 
 /** Pure: the underlay of a tunnel on a host with these routes, addresses and MTUs. */
-export function underlayOf(vxlan: VxlanDef, prefixes: HostPrefix[], mtus: Record<string, number | undefined>): Underlay | undefined {
+export function underlayOf(
+  vxlan: VxlanDef,
+  prefixes: HostPrefix[],
+  mtus: Record<string, number | undefined>,
+): Underlay | undefined {
   const peer = vxlan.remotes[0] ?? vxlan.group!;
   const family = ipFamily(peer) === 6 ? 6 : 4;
   const dev = vxlan.dev ?? routeDev(peer, prefixes);
   if (!dev) return undefined;
-  const local = prefixes.find((prefix) => prefix.what === 'address' && prefix.dev === dev && ipFamily(prefix.cidr.split('/')[0]) === family && !prefix.cidr.startsWith('fe80'))
+  const local = prefixes
+    .find(
+      (prefix) =>
+        prefix.what === 'address' &&
+        prefix.dev === dev &&
+        ipFamily(prefix.cidr.split('/')[0]) === family &&
+        !prefix.cidr.startsWith('fe80'),
+    )
     ?.cidr.split('/')[0];
   return { dev, local, mtu: (mtus[dev] ?? DEFAULT_MTU) - OVERHEAD[family] };
 }
@@ -43,7 +55,12 @@ export function underlayOf(vxlan: VxlanDef, prefixes: HostPrefix[], mtus: Record
 export function liveUnderlay(vxlan: VxlanDef): Underlay | undefined {
   const prefixes = probePrefixes();
   const devs = new Set(prefixes.map((prefix) => prefix.dev));
-  const mtus = Object.fromEntries([...devs, ...(vxlan.dev ? [vxlan.dev] : [])].map((dev) => [dev, Number(readText(`/sys/class/net/${dev}/mtu`)) || undefined]));
+  const mtus = Object.fromEntries(
+    [...devs, ...(vxlan.dev ? [vxlan.dev] : [])].map((dev) => [
+      dev,
+      Number(readText(`/sys/class/net/${dev}/mtu`)) || undefined,
+    ]),
+  );
   return underlayOf(vxlan, prefixes, mtus);
 }
 

@@ -217,7 +217,16 @@ export type HostAction =
    * A defined network's VXLAN device on its bridge, with a flood entry per remote.
    * `underlay`, `local` and `mtu` as planned; the underlay is looked up again when it is made.
    */
-  | { kind: 'vxlan'; network: string; guest: string; device: string; vxlan: VxlanDef; underlay: string; local?: string; mtu: number }
+  | {
+      kind: 'vxlan';
+      network: string;
+      guest: string;
+      device: string;
+      vxlan: VxlanDef;
+      underlay: string;
+      local?: string;
+      mtu: number;
+    }
   | { kind: 'macvtap'; name: string; parent: string; mac: string; guest: string; node: string }
   /** A TAP on a bridge of the tool, owned by uid `owner` (the guest's user), opened by QEMU by name. */
   | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }

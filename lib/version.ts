@@ -6,6 +6,8 @@ export const MINIMUM_NODE = 20;
 
 export function unsupportedNode(version: string): string | undefined {
   if (Number(version.split('.')[0]) >= MINIMUM_NODE) return undefined;
-  return `this script needs Node.js ${MINIMUM_NODE} or newer, found ${version}: upgrade Node.js or use the single executable ` +
-    '(dist/qemu-script, which carries its own)';
+  return (
+    `this script needs Node.js ${MINIMUM_NODE} or newer, found ${version}: upgrade Node.js or use the single executable ` +
+    '(dist/qemu-script, which carries its own)'
+  );
 }

@@ -55,9 +55,11 @@ export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand
     for (const fd of [...opened, logFd]) closeSync(fd);
   }
   let done = false;
-  void child.exited.then(() => { done = true; });
+  void child.exited.then(() => {
+    done = true;
+  });
   const id = processId(child.pid);
-  if (!id) throw new HostError('the guest\'s waiter did not start');
+  if (!id) throw new HostError("the guest's waiter did not start");
   return {
     id,
     exited: () => done,

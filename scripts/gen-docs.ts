@@ -10,16 +10,28 @@ import { SUBCOMMANDS } from '../lib/subcommands.ts';
 import { VERSION } from '../lib/version.ts';
 
 /** Text as roff reads it: backslashes, dashes of options, and no line starting with a control character. */
-const roff = (text: string) => text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1');
+const roff = (text: string) =>
+  text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1');
 const item = (term: string, body: string) => `.TP\n.B ${roff(term)}\n${roff(body)}`;
 
 function manPage(): string {
   const visible = SUBCOMMANDS.filter((command) => !command.hidden);
   const commands = visible.map((command) => {
-    const flags = command.flags.map((flag) => `.RS\n.TP\n.B \\-\\-${roff(flag.name)}${flag.value ? ` ${roff(flag.value)}` : ''}\n${roff(flag.help)}\n.RE`);
-    return [item(`qemu-script ${[command.name, command.args].filter(Boolean).join(' ')}`, command.summary), ...flags].join('\n');
+    const flags = command.flags.map(
+      (flag) =>
+        `.RS\n.TP\n.B \\-\\-${roff(flag.name)}${flag.value ? ` ${roff(flag.value)}` : ''}\n${roff(flag.help)}\n.RE`,
+    );
+    return [
+      item(`qemu-script ${[command.name, command.args].filter(Boolean).join(' ')}`, command.summary),
+      ...flags,
+    ].join('\n');
   });
-  const options = OWN_OPTIONS.map((option) => item(`${[`--${option.name}`, ...option.aliases].join(', ')}${option.value ? ` ${option.value}` : ''}`, option.help));
+  const options = OWN_OPTIONS.map((option) =>
+    item(`${[`--${option.name}`, ...option.aliases].join(', ')}${option.value ? ` ${option.value}` : ''}`, option.help),
+  );
   return [
     `.TH QEMU-SCRIPT 1 "" "qemu-script ${VERSION}" "User Commands"`,
     '.SH NAME',
@@ -27,11 +39,18 @@ function manPage(): string {
     '.SH SYNOPSIS',
     '.B qemu\\-script',
     '[\\fIown options\\fR | \\fIQEMU options\\fR | \\fIdisks\\fR] [\\fB\\-\\-\\fR] [\\fIQEMU options\\fR]',
-    ...visible.map((command) => `.br\n\\fBqemu\\-script ${roff(command.name)}\\fR${command.args ? ` \\fI${roff(command.args)}\\fR` : ''}`),
+    ...visible.map(
+      (command) =>
+        `.br\n\\fBqemu\\-script ${roff(command.name)}\\fR${command.args ? ` \\fI${roff(command.args)}\\fR` : ''}`,
+    ),
     '.SH DESCRIPTION',
-    roff('qemu-script builds the host side of the network the guest asks for (bridges, TAPs, macvtaps, DHCP and DNS, NAT), starts QEMU, and removes what it built when the guest is gone, on every path: power-off, crash, signals, and after a kill -9 with qemu-script gc.'),
+    roff(
+      'qemu-script builds the host side of the network the guest asks for (bridges, TAPs, macvtaps, DHCP and DNS, NAT), starts QEMU, and removes what it built when the guest is gone, on every path: power-off, crash, signals, and after a kill -9 with qemu-script gc.',
+    ),
     '.PP',
-    roff('Words that are existing files or block devices are disks. QEMU\'s own options go to QEMU verbatim, in order, with their values; an option neither the tool nor QEMU knows is refused with a suggestion; after -- everything is QEMU\'s, unchecked.'),
+    roff(
+      "Words that are existing files or block devices are disks. QEMU's own options go to QEMU verbatim, in order, with their values; an option neither the tool nor QEMU knows is refused with a suggestion; after -- everything is QEMU's, unchecked.",
+    ),
     '.SH OPTIONS',
     ...options,
     '.SH NETWORKS',
@@ -44,7 +63,7 @@ function manPage(): string {
     '.SH FILES',
     item('/etc/qemu-script/networks/NAME.json', 'network definitions (net create)'),
     item('/etc/qemu-script/limits.json', 'what one user may hold at once: {"bridges": 8, "macvtaps": 8, "taps": 32}'),
-    item('/run/qemu-script', 'root\'s runtime directory: guests, the registry of host changes, network servers'),
+    item('/run/qemu-script', "root's runtime directory: guests, the registry of host changes, network servers"),
     '.SH EXIT STATUS',
     roff('0 success; 1 a host-side failure (what was built is rolled back); 2 bad input (nothing was done).'),
     '.SH EXAMPLES',

@@ -1,6 +1,16 @@
 // The real executable, as a user runs it: dry runs, exit codes, nothing done to the host.
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -37,24 +47,50 @@ test('--version and --help', async () => {
   assert.is(version.stdout, `qemu-script ${pkg.version}`);
   const help = await runBinary(['--help']);
   assert.is(help.exitCode, 0);
-  for (const needle of ['--disk, -disk', '--dry-run, -s', '--host-ip CIDR', '--fwd', '--accel', 'macvtap:IF', 'VM_PREMAC', 'VM_VHOSTNET', 'Examples:', 'Exit codes']) {
+  for (const needle of [
+    '--disk, -disk',
+    '--dry-run, -s',
+    '--host-ip CIDR',
+    '--fwd',
+    '--accel',
+    'macvtap:IF',
+    'VM_PREMAC',
+    'VM_VHOSTNET',
+    'Examples:',
+    'Exit codes',
+  ]) {
     assert.ok(help.stdout.includes(needle), `help lacks ${needle}`);
   }
 });
 
 test('the single executable runs with no Node.js on PATH', async () => {
-  const result = await execa(SINGLE_EXECUTABLE, ['--dry-run', '--net', 'u', '--display', 'none'], { reject: false, extendEnv: false, env: { PATH: '/nonexistent' } });
+  const result = await execa(SINGLE_EXECUTABLE, ['--dry-run', '--net', 'u', '--display', 'none'], {
+    reject: false,
+    extendEnv: false,
+    env: { PATH: '/nonexistent' },
+  });
   assert.is(result.exitCode, 0, result.stderr);
   assert.match(result.stdout, /^qemu-system-x86_64 -nodefaults /m);
 });
 
-test('dist/qemu-script.cjs: one script under 1 MiB for the host\'s node, same output as the single executable', async () => {
+test("dist/qemu-script.cjs: one script under 1 MiB for the host's node, same output as the single executable", async () => {
   const script = `${ROOT}/dist/qemu-script.cjs`;
   const text = readFileSync(script, 'utf8');
   assert.is(text.split('\n')[0], '#!/usr/bin/env node');
   assert.ok(statSync(script).size < 2 ** 20, `${statSync(script).size} bytes`);
   assert.ok((statSync(script).mode & 0o111) === 0o111, 'not executable');
-  const line = ['--dry-run', '--json', '--net', 'user,vmnet3,2', '--display', 'none', '--accel', 'tcg', '--name', 'same'];
+  const line = [
+    '--dry-run',
+    '--json',
+    '--net',
+    'user,vmnet3,2',
+    '--display',
+    'none',
+    '--accel',
+    'tcg',
+    '--name',
+    'same',
+  ];
   for (const args of [['--version'], line]) {
     const [fromScript, fromExecutable] = await Promise.all([execa(script, args), execa(SINGLE_EXECUTABLE, args)]);
     assert.is(fromScript.stdout, fromExecutable.stdout, args.join(' '));
@@ -66,10 +102,17 @@ test('dist/qemu-script.cjs on a Node.js older than 20: one line saying so, exit 
   const dir = mkdtempSync(`${tmpdir()}/qs-oldnode-`);
   try {
     writeFileSync(`${dir}/node18.cjs`, "Object.defineProperty(process.versions, 'node', { value: '18.19.0' });\n");
-    const result = await execa('node', ['--require', `${dir}/node18.cjs`, `${ROOT}/dist/qemu-script.cjs`, '--version'], { reject: false });
+    const result = await execa(
+      'node',
+      ['--require', `${dir}/node18.cjs`, `${ROOT}/dist/qemu-script.cjs`, '--version'],
+      { reject: false },
+    );
     assert.is(result.exitCode, 1);
     assert.is(result.stdout, '');
-    assert.is(result.stderr, 'qemu-script: this script needs Node.js 20 or newer, found 18.19.0: upgrade Node.js or use the single executable (dist/qemu-script, which carries its own)');
+    assert.is(
+      result.stderr,
+      'qemu-script: this script needs Node.js 20 or newer, found 18.19.0: upgrade Node.js or use the single executable (dist/qemu-script, which carries its own)',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -100,18 +143,38 @@ test('qemu-script.ts runs straight from the checkout (shebang), from any directo
     assert.is(result.exitCode, 0, result.stderr);
     assert.match(result.stdout, /^qemu-script \d+\.\d+\.\d+$/);
   }
-  const words = await execa(`${ROOT}/qemu-script.ts`, ['-s', '--net', 'none', '--display', 'none', 'two words.img'], { cwd: '/', reject: false });
+  const words = await execa(`${ROOT}/qemu-script.ts`, ['-s', '--net', 'none', '--display', 'none', 'two words.img'], {
+    cwd: '/',
+    reject: false,
+  });
   assert.match(words.stderr, /disk "two words.img": no such file/, 'arguments reach the script intact');
 });
 
 test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async () => {
-  const result = await runBinary(['--dry-run', `${dir}/disk.qcow2`, '--net', 'user,vmnet0', '--host-ip', '192.168.255.5/24', '--display', 'none', '--accel', 'tcg'], { env: trapEnv() });
+  const result = await runBinary(
+    [
+      '--dry-run',
+      `${dir}/disk.qcow2`,
+      '--net',
+      'user,vmnet0',
+      '--host-ip',
+      '192.168.255.5/24',
+      '--display',
+      'none',
+      '--accel',
+      'tcg',
+    ],
+    { env: trapEnv() },
+  );
   assert.is(result.exitCode, 0, result.stderr);
   const lines = result.stdout.split('\n');
   const qemuAt = lines.indexOf('# QEMU');
   assert.equal(lines.slice(1, qemuAt), [
-    'ip link add name vmnet0 type bridge', 'ip addr add 192.168.255.5/24 dev vmnet0', 'ip link set vmnet0 up',
-    'ip tuntap add dev qtap0 mode tap vnet_hdr user 0', 'ip link set dev qtap0 master vmnet0 up',
+    'ip link add name vmnet0 type bridge',
+    'ip addr add 192.168.255.5/24 dev vmnet0',
+    'ip link set vmnet0 up',
+    'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
+    'ip link set dev qtap0 master vmnet0 up',
   ]);
   assert.match(lines[qemuAt + 1], /^qemu-system-x86_64 -nodefaults -machine accel=tcg -m 512 -name disk /);
   assert.ok(lines.includes('ip link del vmnet0  # only when no other guest uses it'));
@@ -121,22 +184,49 @@ test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async
 });
 
 test('dry run as a normal user never calls sudo', async () => {
-  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BINARY, '-s', `${dir}/disk.qcow2`, '--net', 'vmnet0,p', '--display', 'none'], { reject: false, env: trapEnv() });
+  const result = await execa(
+    'setpriv',
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      BINARY,
+      '-s',
+      `${dir}/disk.qcow2`,
+      '--net',
+      'vmnet0,p',
+      '--display',
+      'none',
+    ],
+    { reject: false, env: trapEnv() },
+  );
   assert.is(result.exitCode, 0, result.stderr);
   assert.match(result.stdout, /^sudo -n .* net-helper bridge-add vmnet0 disk$/m);
   assert.not.ok(existsSync(marker), existsSync(marker) ? readFileSync(marker, 'utf8') : '');
 });
 
 test('dry run --json: the whole plan as one object', async () => {
-  const result = await runBinary(['--dry-run', '--json', `${dir}/disk.qcow2`, '--net', 'u,vmnet5', '--display', 'none'], { env: trapEnv() });
+  const result = await runBinary(
+    ['--dry-run', '--json', `${dir}/disk.qcow2`, '--net', 'u,vmnet5', '--display', 'none'],
+    { env: trapEnv() },
+  );
   assert.is(result.exitCode, 0, result.stderr);
   const plan = JSON.parse(result.stdout);
   assert.is(plan.qemu.argv[0], 'qemu-system-x86_64');
   assert.ok(Array.isArray(plan.qemu.fds));
-  assert.equal(plan.host.map((c: { argv: string[] }) => c.argv.join(' ')), [
-    'ip link add name vmnet5 type bridge', 'ip link set vmnet5 up', 'ip tuntap add dev qtap0 mode tap vnet_hdr user 0', 'ip link set dev qtap0 master vmnet5 up',
-  ]);
-  assert.equal(plan.cleanup.map((c: { argv: string[] }) => c.argv.join(' ')), ['ip link del qtap0', 'ip link del vmnet5']);
+  assert.equal(
+    plan.host.map((c: { argv: string[] }) => c.argv.join(' ')),
+    [
+      'ip link add name vmnet5 type bridge',
+      'ip link set vmnet5 up',
+      'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
+      'ip link set dev qtap0 master vmnet5 up',
+    ],
+  );
+  assert.equal(
+    plan.cleanup.map((c: { argv: string[] }) => c.argv.join(' ')),
+    ['ip link del qtap0', 'ip link del vmnet5'],
+  );
   assert.ok(plan.messages.some((m: string) => /^SSH on localhost:\d+$/.test(m)));
   assert.ok(Array.isArray(plan.warnings));
   assert.not.ok(existsSync(marker));
@@ -165,8 +255,14 @@ const BAD: Array<[string[], RegExp]> = [
   [['--dryrun', 'disk.qcow2'], /^qemu-script: unknown option --dryrun \(did you mean `--dry-run`\?\)/],
   [['--disks', 'disk.qcow2'], /^qemu-script: unknown option --disks \(did you mean `--disk`\?\)/],
   [['-dsik', 'disk.qcow2'], /^qemu-script: unknown option -dsik \(did you mean `-disk`\?\)/],
-  [['disk.qcow2', '--net', 'usr'], /^qemu-script: --net usr: no defined network, bridge or vmnetN is called usr \(did you mean `user`\?\)/],
-  [['disk.qcow2', 'disk.qcow2'], /^qemu-script: disk "disk.qcow2" is the same file as "disk.qcow2"; giving QEMU one disk twice corrupts it$/],
+  [
+    ['disk.qcow2', '--net', 'usr'],
+    /^qemu-script: --net usr: no defined network, bridge or vmnetN is called usr \(did you mean `user`\?\)/,
+  ],
+  [
+    ['disk.qcow2', 'disk.qcow2'],
+    /^qemu-script: disk "disk.qcow2" is the same file as "disk.qcow2"; giving QEMU one disk twice corrupts it$/,
+  ],
   [['disk.qcow2', '-disk', `./disk.qcow2`], /is the same file as "disk.qcow2"/],
 ];
 
@@ -187,7 +283,7 @@ test('a first word that is no subcommand and no file: the subcommand it resemble
   assert.not.ok(existsSync(marker));
 });
 
-test('QEMU\'s informational invocations run QEMU itself: its output, its exit code, no runtime directory', async () => {
+test("QEMU's informational invocations run QEMU itself: its output, its exit code, no runtime directory", async () => {
   const run = `${dir}/never-made`;
   const version = await runBinary(['-version'], { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
   assert.is(version.exitCode, 0, version.stderr);
@@ -195,41 +291,54 @@ test('QEMU\'s informational invocations run QEMU itself: its output, its exit co
   const devices = await runBinary(['-device', 'help'], { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
   assert.is(devices.exitCode, 0);
   assert.match(devices.stdout, /name "virtio-net-pci"/);
-  const failing = await runBinary(['-device', 'help', '--', '-nosuchoption'], { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
-  assert.is(failing.exitCode, 1, 'QEMU\'s own exit code');
+  const failing = await runBinary(['-device', 'help', '--', '-nosuchoption'], {
+    env: { QEMU_SCRIPT_RUNTIME_DIR: run },
+  });
+  assert.is(failing.exitCode, 1, "QEMU's own exit code");
   assert.match(failing.stderr, /invalid option/);
   assert.not.ok(existsSync(run), 'no runtime directory, no lock, no guest');
 });
 
-testWhere(test, await noLoopDevice(), 'a mounted block device is refused unless -snapshot; unmounted, it is accepted', async () => {
-  const image = `${dir}/fs.img`;
-  await execa('truncate', ['-s', '16M', image]);
-  await execa('mkfs.ext4', ['-q', image]);
-  const loop = await execa('losetup', ['--find', '--show', image]);
-  const device = loop.stdout.trim();
-  // The mount lives in a private mount namespace of the test's own; the tool runs inside it.
-  const holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
-  const inside = (argv: string[]) => execa('nsenter', ['-t', String(holder.pid), '-m', '--', ...argv], { reject: false, env: trapEnv() });
-  try {
-    await waitForNamespace(holder.pid!);
-    mkdirSync(`${dir}/mnt`, { recursive: true });
-    assert.is((await inside(['mount', device, `${dir}/mnt`])).exitCode, 0);
-    const mounted = await inside([BINARY, '-s', device, '--display', 'none', '--net', 'none']);
-    assert.is(mounted.exitCode, 2);
-    assert.match(mounted.stderr, new RegExp(`^qemu-script: disk "${device}" is mounted on ${dir}/mnt: a guest writing to it would corrupt it; .*add -snapshot`));
-    const snapshot = await inside([BINARY, '-s', device, '-snapshot', '--display', 'none', '--net', 'none']);
-    assert.is(snapshot.exitCode, 0, snapshot.stderr);
-    assert.is((await inside(['umount', `${dir}/mnt`])).exitCode, 0);
-    const free = await inside([BINARY, '-s', device, '--display', 'none', '--net', 'none']);
-    assert.is(free.exitCode, 0, free.stderr);
-    assert.match(free.stdout, new RegExp(`driver=host_device,filename=${device},`));
-  } finally {
-    if (holder.pid) process.kill(holder.pid, 'SIGKILL');
-    await holder;
-    await execa('losetup', ['-d', device]);
-  }
-  assert.not.ok(existsSync(marker));
-});
+testWhere(
+  test,
+  await noLoopDevice(),
+  'a mounted block device is refused unless -snapshot; unmounted, it is accepted',
+  async () => {
+    const image = `${dir}/fs.img`;
+    await execa('truncate', ['-s', '16M', image]);
+    await execa('mkfs.ext4', ['-q', image]);
+    const loop = await execa('losetup', ['--find', '--show', image]);
+    const device = loop.stdout.trim();
+    // The mount lives in a private mount namespace of the test's own; the tool runs inside it.
+    const holder = execa('unshare', ['--mount', '--propagation', 'private', 'sleep', 'infinity'], { reject: false });
+    const inside = (argv: string[]) =>
+      execa('nsenter', ['-t', String(holder.pid), '-m', '--', ...argv], { reject: false, env: trapEnv() });
+    try {
+      await waitForNamespace(holder.pid!);
+      mkdirSync(`${dir}/mnt`, { recursive: true });
+      assert.is((await inside(['mount', device, `${dir}/mnt`])).exitCode, 0);
+      const mounted = await inside([BINARY, '-s', device, '--display', 'none', '--net', 'none']);
+      assert.is(mounted.exitCode, 2);
+      assert.match(
+        mounted.stderr,
+        new RegExp(
+          `^qemu-script: disk "${device}" is mounted on ${dir}/mnt: a guest writing to it would corrupt it; .*add -snapshot`,
+        ),
+      );
+      const snapshot = await inside([BINARY, '-s', device, '-snapshot', '--display', 'none', '--net', 'none']);
+      assert.is(snapshot.exitCode, 0, snapshot.stderr);
+      assert.is((await inside(['umount', `${dir}/mnt`])).exitCode, 0);
+      const free = await inside([BINARY, '-s', device, '--display', 'none', '--net', 'none']);
+      assert.is(free.exitCode, 0, free.stderr);
+      assert.match(free.stdout, new RegExp(`driver=host_device,filename=${device},`));
+    } finally {
+      if (holder.pid) process.kill(holder.pid, 'SIGKILL');
+      await holder;
+      await execa('losetup', ['-d', device]);
+    }
+    assert.not.ok(existsSync(marker));
+  },
+);
 
 async function waitForNamespace(pid: number): Promise<void> {
   const own = readlinkSync('/proc/self/ns/mnt');
@@ -254,7 +363,11 @@ test('bad input: unknown disk format and unreadable firmware exit 2', async () =
   assert.match(uefi.stderr, /--uefi: firmware .* is not readable/);
   const missing = await runBinary(['--display', 'none'], { env: { ...trapEnv(), VM_EFIFIRM: `${dir}/none.fd` } });
   assert.is(missing.exitCode, 2);
-  assert.match(missing.stderr, /^qemu-script: VM_EFIFIRM: .*none\.fd does not exist/, 'an error about a variable names the variable');
+  assert.match(
+    missing.stderr,
+    /^qemu-script: VM_EFIFIRM: .*none\.fd does not exist/,
+    'an error about a variable names the variable',
+  );
   assert.not.ok(existsSync(marker));
 });
 

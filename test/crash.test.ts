@@ -34,55 +34,61 @@ async function gcUntilClean(ns: Netns): Promise<void> {
   assert.is(again.stdout, 'nothing to collect', 'a second gc is a no-op');
 }
 
-test(`a launch killed after each of its ${SETUP_STEPS} host steps: gc leaves nothing`, () => inNetns(async (ns) => {
-  await lan(ns);
-  for (let point = 1; point <= SETUP_STEPS + 1; point++) {
-    const name = `crash${point}`;
-    const launch = await ns.tool([...GUEST, '--name', name, ...NETS], { QEMU_SCRIPT_FAULT_AFTER: String(point) });
-    if (point <= SETUP_STEPS) {
-      assert.is(launch.signal, 'SIGKILL', `point ${point}: ${launch.stderr}`);
-    } else {
-      // One step past the last: the launch gets through, which proves the count.
-      assert.is(launch.exitCode, 0, launch.stderr);
-      assert.is((await ns.tool(['down', '--force', name])).exitCode, 0);
+test(`a launch killed after each of its ${SETUP_STEPS} host steps: gc leaves nothing`, () =>
+  inNetns(async (ns) => {
+    await lan(ns);
+    for (let point = 1; point <= SETUP_STEPS + 1; point++) {
+      const name = `crash${point}`;
+      const launch = await ns.tool([...GUEST, '--name', name, ...NETS], { QEMU_SCRIPT_FAULT_AFTER: String(point) });
+      if (point <= SETUP_STEPS) {
+        assert.is(launch.signal, 'SIGKILL', `point ${point}: ${launch.stderr}`);
+      } else {
+        // One step past the last: the launch gets through, which proves the count.
+        assert.is(launch.exitCode, 0, launch.stderr);
+        assert.is((await ns.tool(['down', '--force', name])).exitCode, 0);
+      }
+      await gcUntilClean(ns);
     }
-    await gcUntilClean(ns);
-  }
-}));
+  }));
 
-test(`a cleanup killed after each of its ${CLEANUP_STEPS} host steps: gc finishes it`, () => inNetns(async (ns) => {
-  await lan(ns);
-  for (let point = 1; point <= CLEANUP_STEPS + 1; point++) {
-    const name = `late${point}`;
-    const launch = await ns.tool([...GUEST, '--name', name, ...NETS], { QEMU_SCRIPT_FAULT_AFTER: `cleanup:${point}` });
+test(`a cleanup killed after each of its ${CLEANUP_STEPS} host steps: gc finishes it`, () =>
+  inNetns(async (ns) => {
+    await lan(ns);
+    for (let point = 1; point <= CLEANUP_STEPS + 1; point++) {
+      const name = `late${point}`;
+      const launch = await ns.tool([...GUEST, '--name', name, ...NETS], {
+        QEMU_SCRIPT_FAULT_AFTER: `cleanup:${point}`,
+      });
+      assert.is(launch.exitCode, 0, launch.stderr);
+      const waiter = ns.record(name).supervisor!.pid;
+      // SIGTERM to the waiter: it stops QEMU and turns into the cleanup, which dies at the fault point.
+      process.kill(waiter, 'SIGTERM');
+      await waitFor(() => !pidAlive(waiter), 20000, 'the waiter and its cleanup to end');
+      if (point <= CLEANUP_STEPS)
+        assert.ok(ns.guests().includes(name), `point ${point}: the cleanup died half-way, its record stays for gc`);
+      else assert.equal(ns.guests(), [], 'one step past the last: the cleanup finishes alone');
+      await gcUntilClean(ns);
+    }
+  }));
+
+test("kill -9 of a running guest's waiter and QEMU, then a gc that is itself killed half-way, then gc again", () =>
+  inNetns(async (ns) => {
+    await lan(ns);
+    const launch = await ns.tool([...GUEST, '--name', 'victim', ...NETS]);
     assert.is(launch.exitCode, 0, launch.stderr);
-    const waiter = ns.record(name).supervisor!.pid;
-    // SIGTERM to the waiter: it stops QEMU and turns into the cleanup, which dies at the fault point.
-    process.kill(waiter, 'SIGTERM');
-    await waitFor(() => !pidAlive(waiter), 20000, 'the waiter and its cleanup to end');
-    if (point <= CLEANUP_STEPS) assert.ok(ns.guests().includes(name), `point ${point}: the cleanup died half-way, its record stays for gc`);
-    else assert.equal(ns.guests(), [], 'one step past the last: the cleanup finishes alone');
+    const record = ns.record('victim');
+    for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
+    await waitFor(() => !pidAlive(record.qemu!.pid), 10000, 'QEMU to die');
+    // Each gc dies after its first host step, having made that one step of progress.
+    let killed = 0;
+    for (;;) {
+      const partial = await ns.tool(['gc'], { QEMU_SCRIPT_FAULT_AFTER: '1' });
+      if (partial.signal !== 'SIGKILL') break;
+      killed++;
+      assert.ok(killed < 20, 'gc makes progress each time');
+    }
+    assert.ok(killed >= 4, `gc was killed ${killed} times`);
     await gcUntilClean(ns);
-  }
-}));
-
-test('kill -9 of a running guest\'s waiter and QEMU, then a gc that is itself killed half-way, then gc again', () => inNetns(async (ns) => {
-  await lan(ns);
-  const launch = await ns.tool([...GUEST, '--name', 'victim', ...NETS]);
-  assert.is(launch.exitCode, 0, launch.stderr);
-  const record = ns.record('victim');
-  for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
-  await waitFor(() => !pidAlive(record.qemu!.pid), 10000, 'QEMU to die');
-  // Each gc dies after its first host step, having made that one step of progress.
-  let killed = 0;
-  for (;;) {
-    const partial = await ns.tool(['gc'], { QEMU_SCRIPT_FAULT_AFTER: '1' });
-    if (partial.signal !== 'SIGKILL') break;
-    killed++;
-    assert.ok(killed < 20, 'gc makes progress each time');
-  }
-  assert.ok(killed >= 4, `gc was killed ${killed} times`);
-  await gcUntilClean(ns);
-}));
+  }));
 
 test.run();

@@ -42,7 +42,10 @@ const FORMATS: Array<[string, DiskFacts['format'], string?]> = [
 for (const [name, format, detail] of FORMATS) {
   test(`format: ${name} is ${format}`, () => {
     const facts = probeDisk(name, dir);
-    assert.equal({ exists: facts.exists, format: facts.format, detail: facts.detail, path: facts.absolutePath }, { exists: true, format, detail, path: file(name) });
+    assert.equal(
+      { exists: facts.exists, format: facts.format, detail: facts.detail, path: facts.absolutePath },
+      { exists: true, format, detail, path: file(name) },
+    );
   });
 }
 
@@ -56,13 +59,20 @@ test('format: a directory or a missing path is not a disk', () => {
   assert.not.ok(probeDisk('nope.qcow2', dir).exists);
 });
 
-const block = readdirSync('/sys/class/block').map((name) => `/dev/${name}`).find((path) => existsSync(path) && !path.includes('loop'));
-testWhere(test, block ? undefined : 'no block device visible on this machine', 'format: a block device is raw, through host_device', () => {
-  if (!block) throw new Error('unreachable: skipped');
-  const facts = probeDisk(block, '/');
-  assert.ok(facts.exists && facts.blockDevice);
-  assert.ok(facts.format === 'raw' || facts.format === 'iso');
-});
+const block = readdirSync('/sys/class/block')
+  .map((name) => `/dev/${name}`)
+  .find((path) => existsSync(path) && !path.includes('loop'));
+testWhere(
+  test,
+  block ? undefined : 'no block device visible on this machine',
+  'format: a block device is raw, through host_device',
+  () => {
+    if (!block) throw new Error('unreachable: skipped');
+    const facts = probeDisk(block, '/');
+    assert.ok(facts.exists && facts.blockDevice);
+    assert.ok(facts.format === 'raw' || facts.format === 'iso');
+  },
+);
 
 test('format: detectDiskFormat on short and empty input', () => {
   assert.is(detectDiskFormat(new Uint8Array(0)).format, 'unknown');
@@ -70,12 +80,30 @@ test('format: detectDiskFormat on short and empty input', () => {
 });
 
 const facts = (entries: Record<string, Partial<DiskFacts>>) => ({
-  disks: Object.fromEntries(Object.entries(entries).map(([path, f]) => [path, { exists: true, readable: true, blockDevice: false, absolutePath: `/vm/${path}`, format: 'qcow2', ...f } as DiskFacts])),
+  disks: Object.fromEntries(
+    Object.entries(entries).map(([path, f]) => [
+      path,
+      {
+        exists: true,
+        readable: true,
+        blockDevice: false,
+        absolutePath: `/vm/${path}`,
+        format: 'qcow2',
+        ...f,
+      } as DiskFacts,
+    ]),
+  ),
 });
 const hd = { 'a.qcow2': {}, 'b.img': { format: 'raw' as const }, 'c.iso': { format: 'iso' as const } };
 
 // Disk layouts: words + formats → -drive and -device lines.
-const LAYOUTS: Array<{ name: string; argv: string[]; env?: Record<string, string>; drives: string[]; devices: string[] }> = [
+const LAYOUTS: Array<{
+  name: string;
+  argv: string[];
+  env?: Record<string, string>;
+  drives: string[];
+  devices: string[];
+}> = [
   {
     name: 'virtio-scsi (default): one controller, increasing LUN, bootindex in written order',
     argv: ['c.iso', 'a.qcow2', 'b.img'],
@@ -95,21 +123,39 @@ const LAYOUTS: Array<{ name: string; argv: string[]; env?: Record<string, string
     name: 'virtio-blk: ide-cd for optical',
     argv: ['a.qcow2', 'c.iso'],
     env: { VM_HDDRIVER: 'virtio-blk' },
-    drives: ['file=/vm/a.qcow2,if=none,id=disk0,format=qcow2,cache-size=16777216', 'file=/vm/c.iso,if=none,id=disk1,format=raw,media=cdrom,readonly=on'],
+    drives: [
+      'file=/vm/a.qcow2,if=none,id=disk0,format=qcow2,cache-size=16777216',
+      'file=/vm/c.iso,if=none,id=disk1,format=raw,media=cdrom,readonly=on',
+    ],
     devices: ['virtio-blk,drive=disk0,iothread=iothread0,bootindex=0', 'ide-cd,drive=disk1,bootindex=1'],
   },
   {
     name: 'blk: and scsi: prefixes mix controllers',
     argv: ['--disk', 'blk:a.qcow2', '--disk', 'scsi:b.img'],
     env: { VM_HDDRIVER: 'virtio-blk' },
-    drives: ['file=/vm/a.qcow2,if=none,id=disk0,format=qcow2,cache-size=16777216', 'file=/vm/b.img,if=none,id=disk1,format=raw'],
-    devices: ['virtio-blk,drive=disk0,iothread=iothread0,bootindex=0', 'virtio-scsi,id=scsi0,num_queues=4,iothread=iothread0', 'scsi-hd,bus=scsi0.0,lun=0,drive=disk1,bootindex=1'],
+    drives: [
+      'file=/vm/a.qcow2,if=none,id=disk0,format=qcow2,cache-size=16777216',
+      'file=/vm/b.img,if=none,id=disk1,format=raw',
+    ],
+    devices: [
+      'virtio-blk,drive=disk0,iothread=iothread0,bootindex=0',
+      'virtio-scsi,id=scsi0,num_queues=4,iothread=iothread0',
+      'scsi-hd,bus=scsi0.0,lun=0,drive=disk1,bootindex=1',
+    ],
   },
   {
     name: 'cdrom: forces optical, usb: is usb-storage on qemu-xhci',
     argv: ['--disk', 'cdrom:b.img', '--disk', 'usb:a.qcow2'],
-    drives: ['file=/vm/b.img,if=none,id=disk0,format=raw,media=cdrom,readonly=on', 'file=/vm/a.qcow2,if=none,id=disk1,format=qcow2,cache-size=16777216'],
-    devices: ['virtio-scsi,id=scsi0,num_queues=4,iothread=iothread0', 'scsi-cd,bus=scsi0.0,lun=0,drive=disk0,bootindex=0', 'usb-storage,bus=xhci.0,drive=disk1,bootindex=1', 'qemu-xhci,id=xhci'],
+    drives: [
+      'file=/vm/b.img,if=none,id=disk0,format=raw,media=cdrom,readonly=on',
+      'file=/vm/a.qcow2,if=none,id=disk1,format=qcow2,cache-size=16777216',
+    ],
+    devices: [
+      'virtio-scsi,id=scsi0,num_queues=4,iothread=iothread0',
+      'scsi-cd,bus=scsi0.0,lun=0,drive=disk0,bootindex=0',
+      'usb-storage,bus=xhci.0,drive=disk1,bootindex=1',
+      'qemu-xhci,id=xhci',
+    ],
   },
   {
     name: 'UEFI: no bootindex',
@@ -130,11 +176,19 @@ for (const row of LAYOUTS) {
 
 test('layout: with -kernel, disks boot after it (QEMU gives the kernel bootindex 0)', () => {
   const result = plan(['a.qcow2', 'c.iso', '--display', 'none', '-kernel', '/boot/vmlinuz'], facts(hd));
-  assert.equal(valuesOf(result.qemu.argv, '-device').filter((d) => d.includes('bootindex')).map((d) => /bootindex=(\d+)/.exec(d)![1]), ['1', '2']);
+  assert.equal(
+    valuesOf(result.qemu.argv, '-device')
+      .filter((d) => d.includes('bootindex'))
+      .map((d) => /bootindex=(\d+)/.exec(d)![1]),
+    ['1', '2'],
+  );
 });
 
 test('layout: qemu-xhci comes before the devices on it, once', () => {
-  const result = plan(['--disk', 'usb:a.qcow2', '--usb', '1d6b:0002', '--display', 'none'], { ...facts(hd), usbDevices: ['1d6b:0002'] });
+  const result = plan(['--disk', 'usb:a.qcow2', '--usb', '1d6b:0002', '--display', 'none'], {
+    ...facts(hd),
+    usbDevices: ['1d6b:0002'],
+  });
   const devices = valuesOf(result.qemu.argv, '-device');
   assert.equal(devices.filter((d) => d.startsWith('qemu-xhci')).length, 1);
   assert.ok(devices.indexOf('qemu-xhci,id=xhci') < devices.findIndex((d) => d.startsWith('usb-storage')));
@@ -148,7 +202,13 @@ test('layout: --disk usb:VID:PID is passthrough, not a disk', () => {
 });
 
 test('layout: block devices use driver=host_device', () => {
-  const result = plan(['/dev/sdb', '/dev/sr0', '--display', 'none'], facts({ '/dev/sdb': { blockDevice: true, format: 'raw', absolutePath: '/dev/sdb' }, '/dev/sr0': { blockDevice: true, format: 'iso', absolutePath: '/dev/sr0' } }));
+  const result = plan(
+    ['/dev/sdb', '/dev/sr0', '--display', 'none'],
+    facts({
+      '/dev/sdb': { blockDevice: true, format: 'raw', absolutePath: '/dev/sdb' },
+      '/dev/sr0': { blockDevice: true, format: 'iso', absolutePath: '/dev/sr0' },
+    }),
+  );
   assert.equal(valuesOf(result.qemu.argv, '-drive'), [
     'driver=host_device,filename=/dev/sdb,if=none,id=disk0',
     'driver=host_device,filename=/dev/sr0,if=none,id=disk1,media=cdrom,readonly=on',
@@ -158,12 +218,19 @@ test('layout: block devices use driver=host_device', () => {
 test('layout: a path with spaces, quotes, commas and $(...) is one argv element, commas doubled', () => {
   const path = `/vm/my disk's "x",y $(touch /tmp/pwned).qcow2`;
   const result = plan([path, '--display', 'none'], facts({ [path]: { absolutePath: path } }));
-  assert.equal(valuesOf(result.qemu.argv, '-drive'), [`file=/vm/my disk's "x",,y $(touch /tmp/pwned).qcow2,if=none,id=disk0,format=qcow2,cache-size=16777216`]);
+  assert.equal(valuesOf(result.qemu.argv, '-drive'), [
+    `file=/vm/my disk's "x",,y $(touch /tmp/pwned).qcow2,if=none,id=disk0,format=qcow2,cache-size=16777216`,
+  ]);
 });
 
 test('refused: unknown format names what it saw and what is accepted', () => {
-  assert.throws(() => plan(['x.vmdk'], facts({ 'x.vmdk': { format: 'unknown', detail: 'VMDK' } })), (error: Error) =>
-    error instanceof UsageError && /disk "x.vmdk": unknown disk format \(looks like VMDK; convert it with: qemu-img convert/.test(error.message) && /accepted: QCOW2, ISO 9660/.test(error.message));
+  assert.throws(
+    () => plan(['x.vmdk'], facts({ 'x.vmdk': { format: 'unknown', detail: 'VMDK' } })),
+    (error: Error) =>
+      error instanceof UsageError &&
+      /disk "x.vmdk": unknown disk format \(looks like VMDK; convert it with: qemu-img convert/.test(error.message) &&
+      /accepted: QCOW2, ISO 9660/.test(error.message),
+  );
   assert.throws(() => plan(['x.img'], facts({ 'x.img': { readable: false } })), /cannot be read by you/);
 });
 

@@ -22,13 +22,50 @@ export interface Booted {
 }
 
 /** Boots the test guest through the tool; `values` become e2e_* kernel arguments. */
-export async function boot(ns: Netns, name: string, args: string[], values: Record<string, string>, env: Record<string, string> = {}): Promise<Booted> {
+export async function boot(
+  ns: Netns,
+  name: string,
+  args: string[],
+  values: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<Booted> {
   const log = `${logs}/${ns.name}-${name}.log`;
   writeFileSync(log, '');
-  const append = ['console=ttyS0', 'panic=-1', 'quiet', `e2e_name=${name}`, ...Object.entries(values).map(([key, value]) => `e2e_${key}=${value}`)].join(' ');
-  const result = await ns.tool([...GUEST, '-m', '160', '--name', name, ...args, '-kernel', KERNEL, '-initrd', INITRD, '-append', append, '-serial', `file:${log}`, '-no-reboot'], env);
+  const append = [
+    'console=ttyS0',
+    'panic=-1',
+    'quiet',
+    `e2e_name=${name}`,
+    ...Object.entries(values).map(([key, value]) => `e2e_${key}=${value}`),
+  ].join(' ');
+  const result = await ns.tool(
+    [
+      ...GUEST,
+      '-m',
+      '160',
+      '--name',
+      name,
+      ...args,
+      '-kernel',
+      KERNEL,
+      '-initrd',
+      INITRD,
+      '-append',
+      append,
+      '-serial',
+      `file:${log}`,
+      '-no-reboot',
+    ],
+    env,
+  );
   assert.is(result.exitCode, 0, `${name}: ${result.stdout}\n${result.stderr}`);
-  return { name, pid: Number(/QEMU pid (\d+)/.exec(result.stdout)![1]), stdout: result.stdout, stderr: result.stderr, log };
+  return {
+    name,
+    pid: Number(/QEMU pid (\d+)/.exec(result.stdout)![1]),
+    stdout: result.stdout,
+    stderr: result.stderr,
+    log,
+  };
 }
 
 export const console_ = (guest: Booted) => readFileSync(guest.log, 'utf8');
@@ -44,11 +81,18 @@ export async function waitConsole(guest: Booted, pattern: RegExp, timeoutMs = 90
 export async function readBanner(ns: Netns | string, host: string, port: number, timeoutMs = 60000): Promise<string> {
   const name = typeof ns === 'string' ? ns : ns.name;
   let text = '';
-  await waitFor(async () => {
-    const result = await execa('ip', ['netns', 'exec', name, 'busybox', 'nc', '-w', '2', host, String(port)], { reject: false, input: '' });
-    text = result.stdout;
-    return text.includes('E2E-BANNER');
-  }, timeoutMs, `banner on ${host}:${port}`);
+  await waitFor(
+    async () => {
+      const result = await execa('ip', ['netns', 'exec', name, 'busybox', 'nc', '-w', '2', host, String(port)], {
+        reject: false,
+        input: '',
+      });
+      text = result.stdout;
+      return text.includes('E2E-BANNER');
+    },
+    timeoutMs,
+    `banner on ${host}:${port}`,
+  );
   return text.trim();
 }
 
@@ -63,4 +107,5 @@ export async function stop(ns: Netns, ...guests: Booted[]) {
   }
 }
 
-export const nicMacs = (guest: Booted) => [...console_(guest).matchAll(/E2E: NIC (eth\d+) mac=(\S+)/g)].map((match) => [match[1], match[2]]);
+export const nicMacs = (guest: Booted) =>
+  [...console_(guest).matchAll(/E2E: NIC (eth\d+) mac=(\S+)/g)].map((match) => [match[1], match[2]]);

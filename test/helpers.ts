@@ -11,7 +11,9 @@ export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 /** The single executable, whichever artifact the other tests target. */
 export const SINGLE_EXECUTABLE = `${ROOT}/dist/qemu-script`;
 /** The artifact under test: the single executable, or QEMU_SCRIPT_TEST_BINARY (e.g. dist/qemu-script.cjs). */
-export const BINARY = process.env.QEMU_SCRIPT_TEST_BINARY ? new URL(process.env.QEMU_SCRIPT_TEST_BINARY, `file://${ROOT}/`).pathname : SINGLE_EXECUTABLE;
+export const BINARY = process.env.QEMU_SCRIPT_TEST_BINARY
+  ? new URL(process.env.QEMU_SCRIPT_TEST_BINARY, `file://${ROOT}/`).pathname
+  : SINGLE_EXECUTABLE;
 
 /** A host with eth0 (10.1.0.2/24) as the default route, KVM, no vhost-net, nothing in use, the built-in networks. */
 export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
@@ -37,7 +39,11 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     networks: { ...BUILTIN_NETWORKS },
     networksUp: [],
     dnsmasq: '/usr/sbin/dnsmasq',
-    prefixes: [{ cidr: '10.1.0.2/24', dev: 'eth0', what: 'address' }, { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' }, { cidr: '10.1.0.0/24', dev: 'eth0', what: 'route' }],
+    prefixes: [
+      { cidr: '10.1.0.2/24', dev: 'eth0', what: 'address' },
+      { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' },
+      { cidr: '10.1.0.0/24', dev: 'eth0', what: 'route' },
+    ],
     ...overrides,
   };
 }
@@ -67,7 +73,11 @@ export async function runBinary(args: string[], options: { env?: Record<string, 
 
 /** A normal Debian user's login environment (no /usr/sbin on PATH), for running the tool as that user. */
 export const USER_ENV = (user: string, home: string): Record<string, string> => ({
-  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/games', HOME: home, USER: user, LOGNAME: user, LANG: 'C.UTF-8',
+  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/games',
+  HOME: home,
+  USER: user,
+  LOGNAME: user,
+  LANG: 'C.UTF-8',
 });
 
 /**
@@ -104,5 +114,7 @@ export function testWhere(suite: Test, reason: string | undefined, title: string
 /** Whether this machine can give the tests a loop device: undefined when it can, else why not. */
 export async function noLoopDevice(): Promise<string | undefined> {
   const probe = await execa('losetup', ['--find'], { reject: false });
-  return probe.exitCode === 0 && probe.stdout.trim() !== '' ? undefined : `no loop device here (${probe.stderr || 'none free'})`;
+  return probe.exitCode === 0 && probe.stdout.trim() !== ''
+    ? undefined
+    : `no loop device here (${probe.stderr || 'none free'})`;
 }

@@ -18,7 +18,7 @@ test('mac: stable across runs, distinct per NIC, locally administered unicast', 
   assert.not.equal(planMacs(1, { kind: 'stable' }, PREFIX, '/vm/b.qcow2', []), first.slice(0, 1));
 });
 
-test('mac: the stable seed is the first disk\'s absolute path, else the guest name', () => {
+test("mac: the stable seed is the first disk's absolute path, else the guest name", () => {
   const a = plan(['a.qcow2', '--display', 'none'], { disks: { 'a.qcow2': qcow2('/vm/a.qcow2') } });
   const b = plan(['b.qcow2', '--display', 'none'], { disks: { 'b.qcow2': qcow2('/vm/a.qcow2') } });
   assert.equal(a.resources.macs, b.resources.macs);
@@ -55,33 +55,55 @@ const SPICE_MONITOR = '/run/qemu-script/guest/monitor.sock';
 
 const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
   ['none', { '-display': ['none'] }, []],
-  ['stdio', { '-display': ['none'], '-serial': ['mon:stdio'] }, ['Serial console and monitor on this terminal (Ctrl-A X quits)']],
-  ['telnet', { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:10000,server=on,wait=off'] }, ['Serial console and monitor: telnet localhost 10000 (Ctrl-A c switches between them)']],
-  ['telnet:4444', { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:4444,server=on,wait=off'] }, ['Serial console and monitor: telnet localhost 4444 (Ctrl-A c switches between them)']],
+  [
+    'stdio',
+    { '-display': ['none'], '-serial': ['mon:stdio'] },
+    ['Serial console and monitor on this terminal (Ctrl-A X quits)'],
+  ],
+  [
+    'telnet',
+    { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:10000,server=on,wait=off'] },
+    ['Serial console and monitor: telnet localhost 10000 (Ctrl-A c switches between them)'],
+  ],
+  [
+    'telnet:4444',
+    { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:4444,server=on,wait=off'] },
+    ['Serial console and monitor: telnet localhost 4444 (Ctrl-A c switches between them)'],
+  ],
   ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'] }, []],
   ['vnc', { '-vnc': ['127.0.0.1:1'] }, ['VNC on localhost:5901']],
-  ['spice', { '-display': ['spice-app'], '-monitor': [`unix:${SPICE_MONITOR},server=on,wait=off`] }, [
-    'SPICE viewer opens on a unix socket (copy and paste through the vdagent)', `Monitor: nc -U ${SPICE_MONITOR}`,
-  ]],
+  [
+    'spice',
+    { '-display': ['spice-app'], '-monitor': [`unix:${SPICE_MONITOR},server=on,wait=off`] },
+    ['SPICE viewer opens on a unix socket (copy and paste through the vdagent)', `Monitor: nc -U ${SPICE_MONITOR}`],
+  ],
 ];
 
 for (const [display, expected, messages] of DISPLAYS) {
   test(`display: ${display}`, () => {
     const result = plan(['--display', display, '--net', 'none'], { usedTcpPorts: [5900] });
-    for (const option of DISPLAY_OPTIONS) assert.equal(valuesOf(result.qemu.argv, option), expected[option] ?? [], `${display} ${option}`);
+    for (const option of DISPLAY_OPTIONS)
+      assert.equal(valuesOf(result.qemu.argv, option), expected[option] ?? [], `${display} ${option}`);
     assert.equal(result.messages, messages);
   });
 }
 
-test('display: no TCP monitor anywhere (a root-run QEMU\'s monitor is a root shell for every local user)', () => {
+test("display: no TCP monitor anywhere (a root-run QEMU's monitor is a root shell for every local user)", () => {
   for (const [display] of DISPLAYS) {
     const argv = plan(['--display', display, '--net', 'none']).qemu.argv;
-    assert.not.ok([...valuesOf(argv, '-monitor'), ...valuesOf(argv, '-qmp')].some((value) => /tcp:|telnet:/.test(value)), display);
+    assert.not.ok(
+      [...valuesOf(argv, '-monitor'), ...valuesOf(argv, '-qmp')].some((value) => /tcp:|telnet:/.test(value)),
+      display,
+    );
   }
 });
 
 test('display: spice has the vdagent channel; vga and vnc use virtio-vga', () => {
-  assert.ok(valuesOf(plan(['--display', 'spice']).qemu.argv, '-device').includes('virtserialport,chardev=vdagent,name=com.redhat.spice.0'));
+  assert.ok(
+    valuesOf(plan(['--display', 'spice']).qemu.argv, '-device').includes(
+      'virtserialport,chardev=vdagent,name=com.redhat.spice.0',
+    ),
+  );
   assert.ok(valuesOf(plan(['--display', 'vnc']).qemu.argv, '-device').includes('virtio-vga'));
 });
 
@@ -98,14 +120,17 @@ test('probe: default route is the dev field, lowest metric, never "100"', () => 
     'eth0\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0',
   ].join('\n');
   assert.is(defaultRouteFrom(route), 'eth0');
-  const v6 = '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     br0';
+  const v6 =
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     br0';
   assert.is(defaultRouteFrom('Iface\n', v6), 'br0');
   assert.is(defaultRouteFrom('Iface\n', ''), undefined);
 });
 
 test('probe: ports in use from /proc/net tables (net create checks UDP ports this way), any state', () => {
-  const tcp = '  sl  local_address rem_address   st\n   0: 0100007F:2726 00000000:0000 0A\n   1: 0100007F:D431 0100007F:2726 01';
-  const tcp6 = '  sl  local_address\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A';
+  const tcp =
+    '  sl  local_address rem_address   st\n   0: 0100007F:2726 00000000:0000 0A\n   1: 0100007F:D431 0100007F:2726 01';
+  const tcp6 =
+    '  sl  local_address\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A';
   assert.equal(portsFrom([tcp, tcp6]), [8080, 10022, 54321]);
 });
 
@@ -114,7 +139,14 @@ const fake = mkdtempSync(`${tmpdir()}/qs-sys-`);
 function iface(name: string, files: Record<string, string>, dirs: string[] = []) {
   const dir = `${fake}/sys/class/net/${name}`;
   mkdirSync(dir, { recursive: true });
-  for (const [file, content] of Object.entries({ type: '1', ifindex: '5', iflink: '5', uevent: `INTERFACE=${name}`, ...files })) writeFileSync(`${dir}/${file}`, `${content}\n`);
+  for (const [file, content] of Object.entries({
+    type: '1',
+    ifindex: '5',
+    iflink: '5',
+    uevent: `INTERFACE=${name}`,
+    ...files,
+  }))
+    writeFileSync(`${dir}/${file}`, `${content}\n`);
   for (const sub of dirs) mkdirSync(`${dir}/${sub}`, { recursive: true });
 }
 
@@ -130,7 +162,10 @@ function iface(name: string, files: Record<string, string>, dirs: string[] = [])
   iface('lo', { type: '772' });
   iface('vlan7', { uevent: 'DEVTYPE=vlan', iflink: '2' }, ['lower_eth0']);
   mkdirSync(`${fake}/proc/net`, { recursive: true });
-  writeFileSync(`${fake}/proc/net/route`, 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n br0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n');
+  writeFileSync(
+    `${fake}/proc/net/route`,
+    'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n br0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n',
+  );
   mkdirSync(`${fake}/sys/bus/usb/devices/1-1`, { recursive: true });
   writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idVendor`, '046D\n');
   writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idProduct`, 'c52b\n');
@@ -139,16 +174,37 @@ function iface(name: string, files: Record<string, string>, dirs: string[] = [])
 test.after(() => rmSync(fake, { recursive: true, force: true }));
 
 test('probe: interface kinds from a fake /sys tree', () => {
-  const kinds = Object.fromEntries(['eth0', 'wlan0', 'br0', 'veth0', 'mv0', 'macvtap3', 'tap0', 'lo', 'vlan7'].map((name) => [name, classifyInterface(`${fake}/sys/class/net/${name}`)]));
+  const kinds = Object.fromEntries(
+    ['eth0', 'wlan0', 'br0', 'veth0', 'mv0', 'macvtap3', 'tap0', 'lo', 'vlan7'].map((name) => [
+      name,
+      classifyInterface(`${fake}/sys/class/net/${name}`),
+    ]),
+  );
   assert.equal(Object.fromEntries(Object.entries(kinds).map(([name, facts]) => [name, facts.kind])), {
-    eth0: 'physical', wlan0: 'wireless', br0: 'bridge', veth0: 'veth', mv0: 'macvlan', macvtap3: 'macvtap', tap0: 'other', lo: 'other', vlan7: 'other',
+    eth0: 'physical',
+    wlan0: 'wireless',
+    br0: 'bridge',
+    veth0: 'veth',
+    mv0: 'macvlan',
+    macvtap3: 'macvtap',
+    tap0: 'other',
+    lo: 'other',
+    vlan7: 'other',
   });
   assert.is(kinds.mv0.parent, 'eth0');
   assert.is(kinds.macvtap3.parent, 'eth0');
 });
 
 test('probe: probeHost reads routes, MACs and USB ids from the given roots; ports are left to the port check', () => {
-  const facts = probeHost({ disks: [], bridges: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } });
+  const facts = probeHost({
+    disks: [],
+    bridges: true,
+    settings: readSettings({}),
+    cwd: '/',
+    env: {},
+    selfCommand: ['qemu-script'],
+    roots: { sys: `${fake}/sys`, proc: `${fake}/proc` },
+  });
   assert.is(facts.defaultRouteInterface, 'br0');
   assert.equal(facts.usedTcpPorts, []);
   assert.ok(facts.usedMacs.includes('de:ad:be:ef:00:03'));
@@ -157,13 +213,23 @@ test('probe: probeHost reads routes, MACs and USB ids from the given roots; port
 });
 
 test('probe: addresses and routes only for --host-ip or a defined network, dnsmasq only for a defined network', () => {
-  const base = { disks: [], bridges: true, settings: readSettings({}), cwd: '/', selfCommand: ['qemu-script'], roots: { sys: `${fake}/sys`, proc: `${fake}/proc` } };
+  const base = {
+    disks: [],
+    bridges: true,
+    settings: readSettings({}),
+    cwd: '/',
+    selfCommand: ['qemu-script'],
+    roots: { sys: `${fake}/sys`, proc: `${fake}/proc` },
+  };
   const config = mkdtempSync(`${tmpdir()}/qs-probe-config-`);
   try {
     const env = { QEMU_SCRIPT_CONFIG_DIR: config, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
     const plain = probeHost({ ...base, env, netNames: ['vmnet0'] });
     assert.equal([plain.prefixes, plain.dnsmasq], [[], undefined]);
-    const route = [{ cidr: '0.0.0.0/0', dev: 'br0', what: 'route' }, { cidr: '192.168.1.1/32', dev: 'br0', what: 'gateway' }];
+    const route = [
+      { cidr: '0.0.0.0/0', dev: 'br0', what: 'route' },
+      { cidr: '192.168.1.1/32', dev: 'br0', what: 'gateway' },
+    ];
     const withHostIp = probeHost({ ...base, env, netNames: ['vmnet0'], hostIp: true });
     assert.equal([withHostIp.prefixes, withHostIp.dnsmasq], [route, undefined]);
     const defined = probeHost({ ...base, env, netNames: ['hostonly'] });
@@ -174,7 +240,14 @@ test('probe: addresses and routes only for --host-ip or a defined network, dnsma
 });
 
 test('probe: the real host (read-only) gives a consistent picture', () => {
-  const facts = probeHost({ disks: [], bridges: true, settings: readSettings({}), cwd: '/', env: {}, selfCommand: ['qemu-script'] });
+  const facts = probeHost({
+    disks: [],
+    bridges: true,
+    settings: readSettings({}),
+    cwd: '/',
+    env: {},
+    selfCommand: ['qemu-script'],
+  });
   assert.ok('lo' in facts.interfaces);
   if (facts.defaultRouteInterface) assert.ok(facts.defaultRouteInterface in facts.interfaces);
 });

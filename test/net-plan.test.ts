@@ -37,20 +37,48 @@ const macvtapHost = (parent: string, name: string, mac: string) => [
   `mknod -m 0600 ${NODE(name)} c MAJOR MINOR`,
 ];
 const TAPDEV = (index: number, tap: string) => `tap,id=nic${index},ifname=${tap},script=no,downscript=no`;
-const tapHost = (tap: string, bridge: string) => [`ip tuntap add dev ${tap} mode tap vnet_hdr user 0`, `ip link set dev ${tap} master ${bridge} up`];
+const tapHost = (tap: string, bridge: string) => [
+  `ip tuntap add dev ${tap} mode tap vnet_hdr user 0`,
+  `ip link set dev ${tap} master ${bridge} up`,
+];
 const macvtapCleanup = (name: string) => [`ip link del ${name}`, `rm -f ${NODE(name)}`];
 const bridgeHostCommands = (name: string, cidr?: string) => [
-  `ip link add name ${name} type bridge`, ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []), `ip link set ${name} up`,
+  `ip link add name ${name} type bridge`,
+  ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []),
+  `ip link set ${name} up`,
 ];
-const DNSMASQ = (network: string, bridge: string, range: string, router = '--dhcp-option=option:router', resolv = ['--no-resolv', '--local=/#/']) => [
-  'dnsmasq', '--conf-file=/dev/null', `--pid-file=/run/qemu-script/net/${network}/dnsmasq.pid`,
-  `--interface=${bridge}`, '--except-interface=lo', '--bind-interfaces', `--dhcp-range=${range},12h`,
-  `--dhcp-leasefile=/run/qemu-script/net/${network}/leases`, `--dhcp-hostsfile=/run/qemu-script/net/${network}/hosts`,
-  `--addn-hosts=/run/qemu-script/net/${network}/names`, '--no-hosts', '--dhcp-ignore-names', '--dhcp-authoritative', router, ...resolv,
-].join(' ');
-const dhcpNote = (mac: string, range: string, network: string) => `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and /run/qemu-script/net/${network}/names`;
-const dhcpCleanup = (network: string) => [`pkill -F /run/qemu-script/net/${network}/dnsmasq.pid`, `rm -rf /run/qemu-script/net/${network}`];
-const FIREWALL_NOTHING = (network: string) => `# the host's firewall needs nothing for ${network} (decided again when it is realised)`;
+const DNSMASQ = (
+  network: string,
+  bridge: string,
+  range: string,
+  router = '--dhcp-option=option:router',
+  resolv = ['--no-resolv', '--local=/#/'],
+) =>
+  [
+    'dnsmasq',
+    '--conf-file=/dev/null',
+    `--pid-file=/run/qemu-script/net/${network}/dnsmasq.pid`,
+    `--interface=${bridge}`,
+    '--except-interface=lo',
+    '--bind-interfaces',
+    `--dhcp-range=${range},12h`,
+    `--dhcp-leasefile=/run/qemu-script/net/${network}/leases`,
+    `--dhcp-hostsfile=/run/qemu-script/net/${network}/hosts`,
+    `--addn-hosts=/run/qemu-script/net/${network}/names`,
+    '--no-hosts',
+    '--dhcp-ignore-names',
+    '--dhcp-authoritative',
+    router,
+    ...resolv,
+  ].join(' ');
+const dhcpNote = (mac: string, range: string, network: string) =>
+  `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and /run/qemu-script/net/${network}/names`;
+const dhcpCleanup = (network: string) => [
+  `pkill -F /run/qemu-script/net/${network}/dnsmasq.pid`,
+  `rm -rf /run/qemu-script/net/${network}`,
+];
+const FIREWALL_NOTHING = (network: string) =>
+  `# the host's firewall needs nothing for ${network} (decided again when it is realised)`;
 const FORWARD_ON = 'sysctl -q -w net.ipv4.ip_forward=1';
 const FORWARD_OFF = 'sysctl -q -w net.ipv4.ip_forward=0';
 const NAT_NFT = [
@@ -58,28 +86,65 @@ const NAT_NFT = [
   'nft add chain ip qemu_script_natnet postrouting { type nat hook postrouting priority srcnat; policy accept; }',
   'nft add rule ip qemu_script_natnet postrouting ip saddr 192.168.57.0/24 oifname eth0 masquerade comment "qemu-script natnet"',
 ];
-const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string) => `iptables ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
-const tun = { name: 'tun', subnet: '10.79.0.0/24', hostIp: '10.79.0.1', dhcp: false, nat: false, builtin: false, vxlan: { vni: 42, remotes: ['10.1.0.7', '10.1.0.8'], port: 4789 } };
+const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string) =>
+  `iptables ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
+const tun = {
+  name: 'tun',
+  subnet: '10.79.0.0/24',
+  hostIp: '10.79.0.1',
+  dhcp: false,
+  nat: false,
+  builtin: false,
+  vxlan: { vni: 42, remotes: ['10.1.0.7', '10.1.0.8'], port: 4789 },
+};
 const lab = { name: 'lab', subnet: '10.77.0.0/24', hostIp: '10.77.0.1', dhcp: true, nat: false, builtin: false };
-const labStatic = { name: 'lab2', subnet: '10.78.0.0/16', hostIp: '10.78.255.254', dhcp: false, nat: false, builtin: false };
+const labStatic = {
+  name: 'lab2',
+  subnet: '10.78.0.0/16',
+  hostIp: '10.78.255.254',
+  dhcp: false,
+  nat: false,
+  builtin: false,
+};
 
 // One row per network case of SPEC §2.1, §4 and §7: words + host → netdevs, host commands, cleanup, fds, messages, warnings.
 const ROWS: Row[] = [
-  { name: 'default is one user NIC with SSH forward', argv: [], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'], messages: [SSH] },
-  { name: 'u skips a used port', argv: ['--net', 'u'], facts: { usedTcpPorts: [10022, 10023] }, netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10024-:22'], messages: [/^SSH on localhost:10024$/] },
+  {
+    name: 'default is one user NIC with SSH forward',
+    argv: [],
+    netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'],
+    messages: [SSH],
+  },
+  {
+    name: 'u skips a used port',
+    argv: ['--net', 'u'],
+    facts: { usedTcpPorts: [10022, 10023] },
+    netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10024-:22'],
+    messages: [/^SSH on localhost:10024$/],
+  },
   {
     name: 'user with --fwd',
     argv: ['--net', 'user', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
-    netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53'],
+    netdevs: [
+      'user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53',
+    ],
     messages: [SSH, /^Forward tcp localhost:8080 -> guest port 80$/, /^Forward udp localhost:5353 -> guest port 53$/],
   },
   {
-    name: 'p on a host bridge uses it through the helper', argv: ['--net', 'p'], facts: bridgeHost,
-    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/^NIC 1 on bridge br0 \(existing, left alone\)$/], warnings: [NO_VHOST],
+    name: 'p on a host bridge uses it through the helper',
+    argv: ['--net', 'p'],
+    facts: bridgeHost,
+    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`],
+    messages: [/^NIC 1 on bridge br0 \(existing, left alone\)$/],
+    warnings: [NO_VHOST],
   },
   {
-    name: 'bridge (named) equals p', argv: ['--net', 'bridge'], facts: bridgeHost,
-    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/^NIC 1 on bridge br0 \(existing, left alone\)$/], warnings: [NO_VHOST],
+    name: 'bridge (named) equals p',
+    argv: ['--net', 'bridge'],
+    facts: bridgeHost,
+    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`],
+    messages: [/^NIC 1 on bridge br0 \(existing, left alone\)$/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'p on a physical NIC is a macvtap passed as fd 3',
@@ -94,52 +159,104 @@ const ROWS: Row[] = [
   {
     name: 'p on a macvlan goes over its parent (no warning: the host has its own macvlan)',
     argv: ['--net', 'p'],
-    facts: { defaultRouteInterface: 'ethost', interfaces: { eth0: { kind: 'physical' }, ethost: { kind: 'macvlan', parent: 'eth0' } } },
+    facts: {
+      defaultRouteInterface: 'ethost',
+      interfaces: { eth0: { kind: 'physical' }, ethost: { kind: 'macvlan', parent: 'eth0' } },
+    },
     netdevs: ['tap,id=nic0,fd=3'],
-    host: macvtapHost('eth0', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'), fds: [{ fd: 3, path: NODE('macvtap0') }],
-    messages: [/^NIC 1 on eth0's LAN through macvtap0$/], warnings: [NO_VHOST],
+    host: macvtapHost('eth0', 'macvtap0', MAC0),
+    cleanup: macvtapCleanup('macvtap0'),
+    fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/^NIC 1 on eth0's LAN through macvtap0$/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'p on a veth (a cable to another namespace) is a macvtap over it',
     argv: ['--net', 'p'],
     facts: { defaultRouteInterface: 'vparent', interfaces: { vparent: { kind: 'veth' } } },
     netdevs: ['tap,id=nic0,fd=3'],
-    host: macvtapHost('vparent', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'), fds: [{ fd: 3, path: NODE('macvtap0') }],
-    messages: [/^NIC 1 on vparent's LAN through macvtap0$/], warnings: [NOT_THIS_HOST, NO_VHOST],
+    host: macvtapHost('vparent', 'macvtap0', MAC0),
+    cleanup: macvtapCleanup('macvtap0'),
+    fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/^NIC 1 on vparent's LAN through macvtap0$/],
+    warnings: [NOT_THIS_HOST, NO_VHOST],
   },
   {
     name: 'a taken macvtap name moves to the next',
     argv: ['--net', 'p,p'],
-    facts: { interfaces: { eth0: { kind: 'physical' }, macvtap0: { kind: 'macvtap', parent: 'eth0' } }, reservedInterfaces: ['macvtap1'] },
+    facts: {
+      interfaces: { eth0: { kind: 'physical' }, macvtap0: { kind: 'macvtap', parent: 'eth0' } },
+      reservedInterfaces: ['macvtap1'],
+    },
     netdevs: ['tap,id=nic0,fd=3', 'tap,id=nic1,fd=4'],
     host: [...macvtapHost('eth0', 'macvtap2', MAC0), ...macvtapHost('eth0', 'macvtap3', MAC1)],
     cleanup: [...macvtapCleanup('macvtap3'), ...macvtapCleanup('macvtap2')],
-    fds: [{ fd: 3, path: NODE('macvtap2') }, { fd: 4, path: NODE('macvtap3') }],
+    fds: [
+      { fd: 3, path: NODE('macvtap2') },
+      { fd: 4, path: NODE('macvtap3') },
+    ],
     messages: [/through macvtap2$/, /through macvtap3$/],
     warnings: [NOT_THIS_HOST, NO_VHOST, NOT_THIS_HOST],
   },
-  { name: '0 is multicast group 230.0.0.1 on loopback', argv: ['--net', '0'], netdevs: ['socket,id=nic0,mcast=230.0.0.1:12345,localaddr=127.0.0.1'], messages: [/^NIC 1 on internal network 0 \(multicast, this host only\)$/] },
-  { name: 'f is group 230.0.0.16', argv: ['--net', 'f'], netdevs: ['socket,id=nic0,mcast=230.0.0.16:12345,localaddr=127.0.0.1'], messages: [/internal network 15 /] },
-  { name: 'mcast:7 named', argv: ['--net', 'mcast:7'], netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345,localaddr=127.0.0.1'], messages: [/internal network 7 \(multicast, this host only\)/] },
-  { name: 'mcast:7:lan spans the LAN', argv: ['--net', 'mcast:7:lan'], netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345'], messages: [/internal network 7 \(multicast, LAN-wide\)/] },
   {
-    name: 'tap:0 creates bridge vmnet0 and a TAP of root\'s own on it', argv: ['--net', 'tap:0'], netdevs: [TAPDEV(0, 'qtap0')],
-    host: [...bridgeHostCommands('vmnet0'), ...tapHost('qtap0', 'vmnet0')], cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
-    messages: [/^NIC 1 on bridge vmnet0 \(created\)$/], warnings: [NO_VHOST],
+    name: '0 is multicast group 230.0.0.1 on loopback',
+    argv: ['--net', '0'],
+    netdevs: ['socket,id=nic0,mcast=230.0.0.1:12345,localaddr=127.0.0.1'],
+    messages: [/^NIC 1 on internal network 0 \(multicast, this host only\)$/],
   },
   {
-    name: 'tap:a is bridge vmnet10 (decimal)', argv: ['--net', 'tap:a'], netdevs: [TAPDEV(0, 'qtap0')],
-    host: [...bridgeHostCommands('vmnet10'), ...tapHost('qtap0', 'vmnet10')], cleanup: ['ip link del qtap0', 'ip link del vmnet10'],
-    messages: [/bridge vmnet10 \(created\)/], warnings: [NO_VHOST],
+    name: 'f is group 230.0.0.16',
+    argv: ['--net', 'f'],
+    netdevs: ['socket,id=nic0,mcast=230.0.0.16:12345,localaddr=127.0.0.1'],
+    messages: [/internal network 15 /],
   },
   {
-    name: 'tap:p0a keeps written order: the LAN bridge through the helper, the tool\'s through its own TAPs',
+    name: 'mcast:7 named',
+    argv: ['--net', 'mcast:7'],
+    netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345,localaddr=127.0.0.1'],
+    messages: [/internal network 7 \(multicast, this host only\)/],
+  },
+  {
+    name: 'mcast:7:lan spans the LAN',
+    argv: ['--net', 'mcast:7:lan'],
+    netdevs: ['socket,id=nic0,mcast=230.0.0.8:12345'],
+    messages: [/internal network 7 \(multicast, LAN-wide\)/],
+  },
+  {
+    name: "tap:0 creates bridge vmnet0 and a TAP of root's own on it",
+    argv: ['--net', 'tap:0'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [...bridgeHostCommands('vmnet0'), ...tapHost('qtap0', 'vmnet0')],
+    cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
+    messages: [/^NIC 1 on bridge vmnet0 \(created\)$/],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: 'tap:a is bridge vmnet10 (decimal)',
+    argv: ['--net', 'tap:a'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [...bridgeHostCommands('vmnet10'), ...tapHost('qtap0', 'vmnet10')],
+    cleanup: ['ip link del qtap0', 'ip link del vmnet10'],
+    messages: [/bridge vmnet10 \(created\)/],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: "tap:p0a keeps written order: the LAN bridge through the helper, the tool's through its own TAPs",
     argv: ['--net', 'tap:p0a', '--mac', 'de:ad:be:ef:00:01'],
     facts: bridgeHost,
     netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`, TAPDEV(1, 'qtap0'), TAPDEV(2, 'qtap1')],
-    host: [...bridgeHostCommands('vmnet0'), ...tapHost('qtap0', 'vmnet0'), ...bridgeHostCommands('vmnet10'), ...tapHost('qtap1', 'vmnet10')],
+    host: [
+      ...bridgeHostCommands('vmnet0'),
+      ...tapHost('qtap0', 'vmnet0'),
+      ...bridgeHostCommands('vmnet10'),
+      ...tapHost('qtap1', 'vmnet10'),
+    ],
     cleanup: ['ip link del qtap1', 'ip link del vmnet10', 'ip link del qtap0', 'ip link del vmnet0'],
-    messages: [/bridge br0 \(existing, left alone\)/, /^NIC 2 on bridge vmnet0 \(created\)$/, /^NIC 3 on bridge vmnet10 \(created\)$/],
+    messages: [
+      /bridge br0 \(existing, left alone\)/,
+      /^NIC 2 on bridge vmnet0 \(created\)$/,
+      /^NIC 3 on bridge vmnet10 \(created\)$/,
+    ],
     warnings: [NO_VHOST],
   },
   { name: 'none has no NIC', argv: ['--net', 'none'], netdevs: [] },
@@ -148,22 +265,36 @@ const ROWS: Row[] = [
     argv: ['--net', 'vmnet0'],
     facts: { interfaces: { eth0: { kind: 'physical' }, vmnet0: { kind: 'bridge' } }, toolBridges: ['vmnet0'] },
     netdevs: [TAPDEV(0, 'qtap0')],
-    host: ['# vmnet0 exists (another guest\'s): joined', ...tapHost('qtap0', 'vmnet0')],
+    host: ["# vmnet0 exists (another guest's): joined", ...tapHost('qtap0', 'vmnet0')],
     cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
-    messages: [/^NIC 1 on bridge vmnet0 \(shared\)$/], warnings: [NO_VHOST],
+    messages: [/^NIC 1 on bridge vmnet0 \(shared\)$/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'an existing bridge the tool did not create is used, never removed',
-    argv: ['--net', 'br0'], facts: bridgeHost,
-    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`], messages: [/left alone/], warnings: [NO_VHOST],
+    argv: ['--net', 'br0'],
+    facts: bridgeHost,
+    netdevs: [`bridge,id=nic0,br=br0,helper=${HELPER}`],
+    messages: [/left alone/],
+    warnings: [NO_VHOST],
   },
   {
-    name: 'br:NAME creates a bridge of any name', argv: ['--net', 'br:lab'], netdevs: [TAPDEV(0, 'qtap0')],
-    host: [...bridgeHostCommands('lab'), ...tapHost('qtap0', 'lab')], cleanup: ['ip link del qtap0', 'ip link del lab'], messages: [/bridge lab \(created\)/], warnings: [NO_VHOST],
+    name: 'br:NAME creates a bridge of any name',
+    argv: ['--net', 'br:lab'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [...bridgeHostCommands('lab'), ...tapHost('qtap0', 'lab')],
+    cleanup: ['ip link del qtap0', 'ip link del lab'],
+    messages: [/bridge lab \(created\)/],
+    warnings: [NO_VHOST],
   },
   {
-    name: 'br:cafe forces a hex-looking bridge name', argv: ['--net', 'br:cafe'], netdevs: [TAPDEV(0, 'qtap0')],
-    host: [...bridgeHostCommands('cafe'), ...tapHost('qtap0', 'cafe')], cleanup: ['ip link del qtap0', 'ip link del cafe'], messages: [/bridge cafe \(created\)/], warnings: [NO_VHOST],
+    name: 'br:cafe forces a hex-looking bridge name',
+    argv: ['--net', 'br:cafe'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [...bridgeHostCommands('cafe'), ...tapHost('qtap0', 'cafe')],
+    cleanup: ['ip link del qtap0', 'ip link del cafe'],
+    messages: [/bridge cafe \(created\)/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'two NICs on one new bridge create it once',
@@ -171,45 +302,77 @@ const ROWS: Row[] = [
     netdevs: [TAPDEV(0, 'qtap0'), TAPDEV(1, 'qtap1')],
     host: [...bridgeHostCommands('vmnet0'), ...tapHost('qtap0', 'vmnet0'), ...tapHost('qtap1', 'vmnet0')],
     cleanup: ['ip link del qtap1', 'ip link del qtap0', 'ip link del vmnet0'],
-    messages: [/^NIC 1 on bridge vmnet0 \(created\)$/, /^NIC 2 on bridge vmnet0 \(created\)$/], warnings: [NO_VHOST],
+    messages: [/^NIC 1 on bridge vmnet0 \(created\)$/, /^NIC 2 on bridge vmnet0 \(created\)$/],
+    warnings: [NO_VHOST],
   },
   {
     name: '--host-ip addresses the created bridge',
     argv: ['--net', 'vmnet0', '--host-ip', '192.168.255.5/24'],
     netdevs: [TAPDEV(0, 'qtap0')],
-    host: [...bridgeHostCommands('vmnet0', '192.168.255.5/24'), ...tapHost('qtap0', 'vmnet0')], cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
-    messages: [/^NIC 1 on bridge vmnet0 \(created\), host at 192\.168\.255\.5\/24$/], warnings: [NO_VHOST],
+    host: [...bridgeHostCommands('vmnet0', '192.168.255.5/24'), ...tapHost('qtap0', 'vmnet0')],
+    cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
+    messages: [/^NIC 1 on bridge vmnet0 \(created\), host at 192\.168\.255\.5\/24$/],
+    warnings: [NO_VHOST],
   },
   {
-    name: 'macvtap:eth0 explicit (no warning: the user chose it)', argv: ['--net', 'macvtap:eth0'], netdevs: ['tap,id=nic0,fd=3'],
-    host: macvtapHost('eth0', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'), fds: [{ fd: 3, path: NODE('macvtap0') }],
-    messages: [/through macvtap0/], warnings: [NO_VHOST],
+    name: 'macvtap:eth0 explicit (no warning: the user chose it)',
+    argv: ['--net', 'macvtap:eth0'],
+    netdevs: ['tap,id=nic0,fd=3'],
+    host: macvtapHost('eth0', 'macvtap0', MAC0),
+    cleanup: macvtapCleanup('macvtap0'),
+    fds: [{ fd: 3, path: NODE('macvtap0') }],
+    messages: [/through macvtap0/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'vhost-net when usable: the TAP by name with vhost',
     argv: ['--net', 'vmnet0'],
     facts: { vhostNetUsable: true },
     netdevs: [`${TAPDEV(0, 'qtap0')},vhost=on,vhostfd=3`],
-    host: [...bridgeHostCommands('vmnet0'), ...tapHost('qtap0', 'vmnet0')], cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
-    fds: [{ fd: 3, path: '/dev/vhost-net' }], messages: [/vmnet0 \(created\)/],
+    host: [...bridgeHostCommands('vmnet0'), ...tapHost('qtap0', 'vmnet0')],
+    cleanup: ['ip link del qtap0', 'ip link del vmnet0'],
+    fds: [{ fd: 3, path: '/dev/vhost-net' }],
+    messages: [/vmnet0 \(created\)/],
   },
   {
     name: 'vhost-net on a macvtap takes the next fd',
     argv: ['--net', 'macvtap:eth0'],
     facts: { vhostNetUsable: true },
     netdevs: ['tap,id=nic0,fd=3,vhost=on,vhostfd=4'],
-    host: macvtapHost('eth0', 'macvtap0', MAC0), cleanup: macvtapCleanup('macvtap0'),
-    fds: [{ fd: 3, path: NODE('macvtap0') }, { fd: 4, path: '/dev/vhost-net' }], messages: [/through macvtap0/],
+    host: macvtapHost('eth0', 'macvtap0', MAC0),
+    cleanup: macvtapCleanup('macvtap0'),
+    fds: [
+      { fd: 3, path: NODE('macvtap0') },
+      { fd: 4, path: '/dev/vhost-net' },
+    ],
+    messages: [/through macvtap0/],
   },
   {
     name: 'mixed compact and named forms keep written order',
     argv: ['--net', 'user,vmnet3', '--net', 'mcast:2', '--net', 'u0'],
-    netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22', TAPDEV(1, 'qtap0'), 'socket,id=nic2,mcast=230.0.0.3:12345,localaddr=127.0.0.1', 'socket,id=nic3,mcast=230.0.0.1:12345,localaddr=127.0.0.1'],
-    host: [...bridgeHostCommands('vmnet3'), ...tapHost('qtap0', 'vmnet3')], cleanup: ['ip link del qtap0', 'ip link del vmnet3'],
-    messages: [SSH, /^NIC 2 on bridge vmnet3 \(created\)$/, /^NIC 3 on internal network 2 /, /^NIC 4 on internal network 0 /],
+    netdevs: [
+      'user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22',
+      TAPDEV(1, 'qtap0'),
+      'socket,id=nic2,mcast=230.0.0.3:12345,localaddr=127.0.0.1',
+      'socket,id=nic3,mcast=230.0.0.1:12345,localaddr=127.0.0.1',
+    ],
+    host: [...bridgeHostCommands('vmnet3'), ...tapHost('qtap0', 'vmnet3')],
+    cleanup: ['ip link del qtap0', 'ip link del vmnet3'],
+    messages: [
+      SSH,
+      /^NIC 2 on bridge vmnet3 \(created\)$/,
+      /^NIC 3 on internal network 2 /,
+      /^NIC 4 on internal network 0 /,
+    ],
     warnings: [/duplicate user network removed/, NO_VHOST],
   },
-  { name: 'a duplicated u is really removed', argv: ['--net', 'uu'], netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'], messages: [SSH], warnings: [/duplicate user network removed/] },
+  {
+    name: 'a duplicated u is really removed',
+    argv: ['--net', 'uu'],
+    netdevs: ['user,id=nic0,hostfwd=tcp:127.0.0.1:10022-:22'],
+    messages: [SSH],
+    warnings: [/duplicate user network removed/],
+  },
   {
     name: 'a normal user goes through the privileged helper',
     argv: ['--net', 'vmnet0,p', '--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:02'],
@@ -226,7 +389,8 @@ const ROWS: Row[] = [
       'sudo -n /usr/local/bin/qemu-script net-helper bridge-del vmnet0 guest',
     ],
     fds: [{ fd: 3, path: '/run/qemu-script/nodes/guest.macvtap0' }],
-    messages: [/vmnet0 \(created\)/, /through macvtap0/], warnings: [NO_VHOST, NOT_THIS_HOST],
+    messages: [/vmnet0 \(created\)/, /through macvtap0/],
+    warnings: [NO_VHOST, NOT_THIS_HOST],
   },
   {
     name: 'hostonly: its bridge with the host address, and a DHCP registration',
@@ -240,7 +404,8 @@ const ROWS: Row[] = [
       FIREWALL_NOTHING('hostonly'),
     ],
     cleanup: [...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
-    messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, DHCP\)$/], warnings: [NO_VHOST],
+    messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, DHCP\)$/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'natnet: the host is the router and forwards DNS',
@@ -254,23 +419,46 @@ const ROWS: Row[] = [
       FORWARD_ON,
       ...NAT_NFT,
     ],
-    cleanup: ['nft delete table ip qemu_script_natnet', FORWARD_OFF, ...dhcpCleanup('natnet'), 'ip link del qtap0', 'ip link del natnet'],
-    messages: [/^NIC 1 on network natnet \(192\.168\.57\.0\/24, host 192\.168\.57\.1, DHCP, NAT\)$/], warnings: [NO_VHOST],
+    cleanup: [
+      'nft delete table ip qemu_script_natnet',
+      FORWARD_OFF,
+      ...dhcpCleanup('natnet'),
+      'ip link del qtap0',
+      'ip link del natnet',
+    ],
+    messages: [/^NIC 1 on network natnet \(192\.168\.57\.0\/24, host 192\.168\.57\.1, DHCP, NAT\)$/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'a defined network already up is joined, and two NICs register twice with one bridge',
     argv: ['--net', 'lab,lab'],
-    facts: { networks: { lab }, interfaces: { eth0: { kind: 'physical' }, lab: { kind: 'bridge' } }, toolBridges: ['lab'] },
+    facts: {
+      networks: { lab },
+      interfaces: { eth0: { kind: 'physical' }, lab: { kind: 'bridge' } },
+      toolBridges: ['lab'],
+    },
     netdevs: [TAPDEV(0, 'qtap0'), TAPDEV(1, 'qtap1')],
     host: [
-      '# lab exists (another guest\'s): joined', ...tapHost('qtap0', 'lab'),
-      DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'), dhcpNote(MAC0, '10.77.0.2-10.77.0.254', 'lab'),
+      "# lab exists (another guest's): joined",
+      ...tapHost('qtap0', 'lab'),
+      DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'),
+      dhcpNote(MAC0, '10.77.0.2-10.77.0.254', 'lab'),
       FIREWALL_NOTHING('lab'),
       ...tapHost('qtap1', 'lab'),
-      DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'), dhcpNote(MAC1, '10.77.0.2-10.77.0.254', 'lab'),
+      DNSMASQ('lab', 'lab', '10.77.0.2,10.77.0.254,255.255.255.0'),
+      dhcpNote(MAC1, '10.77.0.2-10.77.0.254', 'lab'),
     ],
-    cleanup: [...dhcpCleanup('lab'), 'ip link del qtap1', ...dhcpCleanup('lab'), 'ip link del qtap0', 'ip link del lab'],
-    messages: [/^NIC 1 on network lab \(10\.77\.0\.0\/24, host 10\.77\.0\.1, DHCP\), already up$/, /^NIC 2 on network lab .*already up$/],
+    cleanup: [
+      ...dhcpCleanup('lab'),
+      'ip link del qtap1',
+      ...dhcpCleanup('lab'),
+      'ip link del qtap0',
+      'ip link del lab',
+    ],
+    messages: [
+      /^NIC 1 on network lab \(10\.77\.0\.0\/24, host 10\.77\.0\.1, DHCP\), already up$/,
+      /^NIC 2 on network lab .*already up$/,
+    ],
     warnings: [NO_VHOST],
   },
   {
@@ -289,22 +477,38 @@ const ROWS: Row[] = [
     facts: { firewall: { forwardPolicy: 'DROP', dockerUser: true, firewalld: false, ufw: false } },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('natnet', '192.168.57.1/24'), ...tapHost('qtap0', 'natnet'),
+      ...bridgeHostCommands('natnet', '192.168.57.1/24'),
+      ...tapHost('qtap0', 'natnet'),
       `${DNSMASQ('natnet', 'natnet', '192.168.57.2,192.168.57.254,255.255.255.0', '--dhcp-option=option:router,192.168.57.1', [])}`,
       dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
       FORWARD_ON,
       ...NAT_NFT,
       iptablesRule('-I', 'DOCKER-USER', '-i natnet -o natnet', 'natnet'),
       iptablesRule('-I', 'DOCKER-USER', '-i natnet -o eth0 -s 192.168.57.0/24', 'natnet'),
-      iptablesRule('-I', 'DOCKER-USER', '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED', 'natnet'),
+      iptablesRule(
+        '-I',
+        'DOCKER-USER',
+        '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED',
+        'natnet',
+      ),
     ],
     cleanup: [
-      iptablesRule('-D', 'DOCKER-USER', '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED', 'natnet'),
+      iptablesRule(
+        '-D',
+        'DOCKER-USER',
+        '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED',
+        'natnet',
+      ),
       iptablesRule('-D', 'DOCKER-USER', '-i natnet -o eth0 -s 192.168.57.0/24', 'natnet'),
       iptablesRule('-D', 'DOCKER-USER', '-i natnet -o natnet', 'natnet'),
-      'nft delete table ip qemu_script_natnet', FORWARD_OFF, ...dhcpCleanup('natnet'), 'ip link del qtap0', 'ip link del natnet',
+      'nft delete table ip qemu_script_natnet',
+      FORWARD_OFF,
+      ...dhcpCleanup('natnet'),
+      'ip link del qtap0',
+      'ip link del natnet',
     ],
-    messages: [/network natnet/], warnings: [NO_VHOST],
+    messages: [/network natnet/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'hostonly behind a FORWARD DROP without Docker, with firewalld and ufw: guests accepted in FORWARD, the bridge trusted, DHCP/DNS allowed in',
@@ -312,7 +516,8 @@ const ROWS: Row[] = [
     facts: { firewall: { forwardPolicy: 'DROP', dockerUser: false, firewalld: true, ufw: true } },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('hostonly', '192.168.56.1/24'), ...tapHost('qtap0', 'hostonly'),
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24'),
+      ...tapHost('qtap0', 'hostonly'),
       `${DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0')}`,
       dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly'),
       iptablesRule('-I', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
@@ -320,26 +525,36 @@ const ROWS: Row[] = [
       'ufw allow in on hostonly',
     ],
     cleanup: [
-      'ufw delete allow in on hostonly', 'firewall-cmd --zone=trusted --remove-interface=hostonly', iptablesRule('-D', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
-      ...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly',
+      'ufw delete allow in on hostonly',
+      'firewall-cmd --zone=trusted --remove-interface=hostonly',
+      iptablesRule('-D', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
+      ...dhcpCleanup('hostonly'),
+      'ip link del qtap0',
+      'ip link del hostonly',
     ],
-    messages: [/network hostonly/], warnings: [NO_VHOST],
+    messages: [/network hostonly/],
+    warnings: [NO_VHOST],
   },
   {
-    name: 'a tunnelled network: bridge, VXLAN device with a flood entry per remote, TAP and guest at the tunnel\'s MTU',
+    name: "a tunnelled network: bridge, VXLAN device with a flood entry per remote, TAP and guest at the tunnel's MTU",
     argv: ['--net', 'tun'],
     facts: { networks: { tun }, interfaces: { eth0: { kind: 'physical', mtu: 9000 } } },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      'ip link add name tun mtu 8950 type bridge', 'ip addr add 10.79.0.1/24 dev tun', 'ip link set tun up',
+      'ip link add name tun mtu 8950 type bridge',
+      'ip addr add 10.79.0.1/24 dev tun',
+      'ip link set tun up',
       'ip link add vxlan42 type vxlan id 42 dstport 4789 local 10.1.0.2 dev eth0 learning',
-      'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.7', 'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.8',
+      'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.7',
+      'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.8',
       'ip link set vxlan42 master tun mtu 8950 up',
-      'ip tuntap add dev qtap0 mode tap vnet_hdr user 0', 'ip link set dev qtap0 master tun mtu 8950 up',
+      'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
+      'ip link set dev qtap0 master tun mtu 8950 up',
       FIREWALL_NOTHING('tun'),
     ],
     cleanup: ['ip link del qtap0', 'ip link del vxlan42', 'ip link del tun'],
-    messages: [/^NIC 1 on network tun \(10\.79\.0\.0\/24, host 10\.79\.0\.1, VXLAN 42 over eth0, MTU 8950\)$/], warnings: [NO_VHOST],
+    messages: [/^NIC 1 on network tun \(10\.79\.0\.0\/24, host 10\.79\.0\.1, VXLAN 42 over eth0, MTU 8950\)$/],
+    warnings: [NO_VHOST],
   },
   {
     name: 'a normal user on a tunnelled network: names only; root takes the tunnel from the definition',
@@ -358,10 +573,11 @@ const ROWS: Row[] = [
       'sudo -n /usr/local/bin/qemu-script net-helper vxlan-del vxlan42 guest',
       'sudo -n /usr/local/bin/qemu-script net-helper bridge-del tun guest',
     ],
-    messages: [/VXLAN 42 over eth0, MTU 1450/], warnings: [NO_VHOST],
+    messages: [/VXLAN 42 over eth0, MTU 1450/],
+    warnings: [NO_VHOST],
   },
   {
-    name: 'a normal user on hostonly: the helper gets the network\'s name and the NIC, never addresses',
+    name: "a normal user on hostonly: the helper gets the network's name and the NIC, never addresses",
     argv: ['--net', 'hostonly'],
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
     netdevs: [TAPDEV(0, 'qtap0')],
@@ -377,7 +593,8 @@ const ROWS: Row[] = [
       'sudo -n /usr/local/bin/qemu-script net-helper tap-del qtap0 guest',
       'sudo -n /usr/local/bin/qemu-script net-helper bridge-del hostonly guest',
     ],
-    messages: [/network hostonly/], warnings: [NO_VHOST],
+    messages: [/network hostonly/],
+    warnings: [NO_VHOST],
   },
 ];
 
@@ -393,13 +610,23 @@ for (const row of ROWS) {
     const result = plan([...row.argv, '--display', 'none'], row.facts);
     assert.equal(valuesOf(result.qemu.argv, '-netdev'), row.netdevs);
     const devices = valuesOf(result.qemu.argv, '-device').filter((device) => device.startsWith('virtio-net'));
-    assert.equal(devices.map((device) => /netdev=(\w+)/.exec(device)?.[1]), row.netdevs.map((_, i) => `nic${i}`));
+    assert.equal(
+      devices.map((device) => /netdev=(\w+)/.exec(device)?.[1]),
+      row.netdevs.map((_, i) => `nic${i}`),
+    );
     const tunnelled = /VXLAN \d+ over \S+, MTU (\d+)/.exec(result.messages.join(' '))?.[1];
-    assert.equal(devices.map((device) => /host_mtu=(\d+)/.exec(device)?.[1]), devices.map(() => tunnelled), 'host_mtu on tunnelled networks only');
+    assert.equal(
+      devices.map((device) => /host_mtu=(\d+)/.exec(device)?.[1]),
+      devices.map(() => tunnelled),
+      'host_mtu on tunnelled networks only',
+    );
     const { host, cleanup } = hostCommands(result);
     assert.equal(lines(host), row.host ?? []);
     assert.equal(lines(cleanup), row.cleanup ?? []);
-    assert.equal(result.qemu.fds.map(({ fd, path }) => ({ fd, path })), row.fds ?? []);
+    assert.equal(
+      result.qemu.fds.map(({ fd, path }) => ({ fd, path })),
+      row.fds ?? [],
+    );
     matchAll(result.messages, row.messages ?? [], 'messages');
     matchAll(result.warnings, row.warnings ?? [], 'warnings');
   });
@@ -413,43 +640,162 @@ test('net: macvtap NIC MAC equals the macvtap address', () => {
   assert.ok(action.kind === 'macvtap' && device.endsWith(`mac=${action.mac}`));
 });
 
-const REFUSALS: Array<{ name: string; argv: string[]; facts?: Partial<HostFacts>; error: typeof UsageError | typeof HostError; message: RegExp }> = [
-  { name: 'p with a tun default route', argv: ['--net', 'p'], facts: { defaultRouteInterface: 'tun0', interfaces: { tun0: { kind: 'other', linkKind: 'tun/tap' } } }, error: HostError, message: /tun0 \(tun\/tap\), a virtual interface/ },
-  { name: 'p over Wi-Fi', argv: ['--net', 'p'], facts: { defaultRouteInterface: 'wlan0', interfaces: { wlan0: { kind: 'wireless' } } }, error: HostError, message: /Wi-Fi/ },
-  { name: 'p without a default route', argv: ['--net', 'p'], facts: { defaultRouteInterface: undefined }, error: HostError, message: /no default route/ },
-  { name: 'a bridge name that is another interface', argv: ['--net', 'eth0'], error: UsageError, message: /eth0 exists and is not a bridge/ },
-  { name: 'macvtap over a missing interface', argv: ['--net', 'macvtap:eth9'], error: UsageError, message: /no interface eth9/ },
-  { name: '--fwd without a user network', argv: ['--net', '0', '--fwd', '8080-80'], error: UsageError, message: /--fwd needs a user network/ },
-  { name: '--fwd onto a used port', argv: ['--fwd', '8080-80'], facts: { usedTcpPorts: [8080] }, error: UsageError, message: /8080 is already in use/ },
-  { name: 'an existing bridge bridge.conf does not list', argv: ['--net', 'br0'], facts: { ...bridgeHost, bridgeAcl: ['allow vmnet0'] }, error: UsageError, message: /--net br0: br0 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*sudo qemu-script setup --allow-bridge br0$/ },
-  { name: 'an existing bridge bridge.conf denies', argv: ['--net', 'p'], facts: { ...bridgeHost, bridgeAcl: ['allow all', 'deny br0'] }, error: UsageError, message: /does not allow it/ },
-  { name: 'the bridged adapter without any bridge.conf', argv: ['--net', 'bridge'], facts: { ...bridgeHost, bridgeAcl: undefined }, error: UsageError, message: /--net br0: br0 is not a bridge of qemu-script/ },
-  { name: '--host-ip on the LAN\'s subnet', argv: ['--net', 'vmnet0', '--host-ip', '10.1.0.9/24'], error: UsageError, message: /^--host-ip: 10\.1\.0\.9\/24 overlaps address 10\.1\.0\.2\/24 on eth0$/ },
-  { name: '--host-ip covering the LAN', argv: ['--net', 'vmnet0', '--host-ip', '10.1.0.0/16'], error: UsageError, message: /overlaps address 10\.1\.0\.2\/24 on eth0/ },
-  { name: '--host-ip on the gateway', argv: ['--net', 'vmnet0', '--host-ip', '192.168.9.1/24'], facts: { prefixes: [{ cidr: '192.168.9.1/32', dev: 'eth0', what: 'gateway' }] }, error: UsageError, message: /overlaps the gateway 192\.168\.9\.1 on eth0/ },
-  { name: 'a public --host-ip', argv: ['--net', 'vmnet0', '--host-ip', '198.51.100.7/24'], error: UsageError, message: /^--host-ip: 198\.51\.100\.7\/24 is not a private address/ },
-  { name: 'a --host-ip over half of IPv4', argv: ['--net', 'vmnet0', '--host-ip', '10.0.0.1/1'], error: UsageError, message: /is not a private address|prefix must be/ },
-  { name: 'a --host-ip of a whole private range', argv: ['--net', 'vmnet0', '--host-ip', '10.0.0.1/8'], error: UsageError, message: /the prefix must be from \/16 to \/30/ },
-  { name: 'a --host-ip of a single address', argv: ['--net', 'vmnet0', '--host-ip', '192.168.200.1/32'], error: UsageError, message: /the prefix must be from \/16 to \/30/ },
+const REFUSALS: Array<{
+  name: string;
+  argv: string[];
+  facts?: Partial<HostFacts>;
+  error: typeof UsageError | typeof HostError;
+  message: RegExp;
+}> = [
   {
-    name: 'a DHCP network without dnsmasq, before any host change', argv: ['--net', 'hostonly'], facts: { dnsmasq: undefined },
-    error: HostError, message: /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: sudo apt-get install dnsmasq-base/,
+    name: 'p with a tun default route',
+    argv: ['--net', 'p'],
+    facts: { defaultRouteInterface: 'tun0', interfaces: { tun0: { kind: 'other', linkKind: 'tun/tap' } } },
+    error: HostError,
+    message: /tun0 \(tun\/tap\), a virtual interface/,
   },
   {
-    name: 'a network whose subnet the host already has (VirtualBox\'s vboxnet0)', argv: ['--net', 'hostonly'],
+    name: 'p over Wi-Fi',
+    argv: ['--net', 'p'],
+    facts: { defaultRouteInterface: 'wlan0', interfaces: { wlan0: { kind: 'wireless' } } },
+    error: HostError,
+    message: /Wi-Fi/,
+  },
+  {
+    name: 'p without a default route',
+    argv: ['--net', 'p'],
+    facts: { defaultRouteInterface: undefined },
+    error: HostError,
+    message: /no default route/,
+  },
+  {
+    name: 'a bridge name that is another interface',
+    argv: ['--net', 'eth0'],
+    error: UsageError,
+    message: /eth0 exists and is not a bridge/,
+  },
+  {
+    name: 'macvtap over a missing interface',
+    argv: ['--net', 'macvtap:eth9'],
+    error: UsageError,
+    message: /no interface eth9/,
+  },
+  {
+    name: '--fwd without a user network',
+    argv: ['--net', '0', '--fwd', '8080-80'],
+    error: UsageError,
+    message: /--fwd needs a user network/,
+  },
+  {
+    name: '--fwd onto a used port',
+    argv: ['--fwd', '8080-80'],
+    facts: { usedTcpPorts: [8080] },
+    error: UsageError,
+    message: /8080 is already in use/,
+  },
+  {
+    name: 'an existing bridge bridge.conf does not list',
+    argv: ['--net', 'br0'],
+    facts: { ...bridgeHost, bridgeAcl: ['allow vmnet0'] },
+    error: UsageError,
+    message:
+      /--net br0: br0 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*sudo qemu-script setup --allow-bridge br0$/,
+  },
+  {
+    name: 'an existing bridge bridge.conf denies',
+    argv: ['--net', 'p'],
+    facts: { ...bridgeHost, bridgeAcl: ['allow all', 'deny br0'] },
+    error: UsageError,
+    message: /does not allow it/,
+  },
+  {
+    name: 'the bridged adapter without any bridge.conf',
+    argv: ['--net', 'bridge'],
+    facts: { ...bridgeHost, bridgeAcl: undefined },
+    error: UsageError,
+    message: /--net br0: br0 is not a bridge of qemu-script/,
+  },
+  {
+    name: "--host-ip on the LAN's subnet",
+    argv: ['--net', 'vmnet0', '--host-ip', '10.1.0.9/24'],
+    error: UsageError,
+    message: /^--host-ip: 10\.1\.0\.9\/24 overlaps address 10\.1\.0\.2\/24 on eth0$/,
+  },
+  {
+    name: '--host-ip covering the LAN',
+    argv: ['--net', 'vmnet0', '--host-ip', '10.1.0.0/16'],
+    error: UsageError,
+    message: /overlaps address 10\.1\.0\.2\/24 on eth0/,
+  },
+  {
+    name: '--host-ip on the gateway',
+    argv: ['--net', 'vmnet0', '--host-ip', '192.168.9.1/24'],
+    facts: { prefixes: [{ cidr: '192.168.9.1/32', dev: 'eth0', what: 'gateway' }] },
+    error: UsageError,
+    message: /overlaps the gateway 192\.168\.9\.1 on eth0/,
+  },
+  {
+    name: 'a public --host-ip',
+    argv: ['--net', 'vmnet0', '--host-ip', '198.51.100.7/24'],
+    error: UsageError,
+    message: /^--host-ip: 198\.51\.100\.7\/24 is not a private address/,
+  },
+  {
+    name: 'a --host-ip over half of IPv4',
+    argv: ['--net', 'vmnet0', '--host-ip', '10.0.0.1/1'],
+    error: UsageError,
+    message: /is not a private address|prefix must be/,
+  },
+  {
+    name: 'a --host-ip of a whole private range',
+    argv: ['--net', 'vmnet0', '--host-ip', '10.0.0.1/8'],
+    error: UsageError,
+    message: /the prefix must be from \/16 to \/30/,
+  },
+  {
+    name: 'a --host-ip of a single address',
+    argv: ['--net', 'vmnet0', '--host-ip', '192.168.200.1/32'],
+    error: UsageError,
+    message: /the prefix must be from \/16 to \/30/,
+  },
+  {
+    name: 'a DHCP network without dnsmasq, before any host change',
+    argv: ['--net', 'hostonly'],
+    facts: { dnsmasq: undefined },
+    error: HostError,
+    message:
+      /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: sudo apt-get install dnsmasq-base/,
+  },
+  {
+    name: "a network whose subnet the host already has (VirtualBox's vboxnet0)",
+    argv: ['--net', 'hostonly'],
     facts: { prefixes: [{ cidr: '192.168.56.1/24', dev: 'vboxnet0', what: 'address' }] },
-    error: UsageError, message: /--net hostonly: its subnet 192\.168\.56\.0\/24 overlaps address 192\.168\.56\.1\/24 on vboxnet0 on this host/,
+    error: UsageError,
+    message:
+      /--net hostonly: its subnet 192\.168\.56\.0\/24 overlaps address 192\.168\.56\.1\/24 on vboxnet0 on this host/,
   },
-  { name: 'a NAT network on a host with no default route', argv: ['--net', 'natnet'], facts: { defaultRouteInterface: undefined }, error: HostError, message: /--net natnet: the network does NAT out of the default route, and this host has none/ },
   {
-    name: 'a network whose bridge name another interface holds', argv: ['--net', 'natnet'], facts: { interfaces: { eth0: { kind: 'physical' }, natnet: { kind: 'bridge' } } },
-    error: UsageError, message: /--net natnet: an interface named natnet exists and was not made by qemu-script/,
+    name: 'a NAT network on a host with no default route',
+    argv: ['--net', 'natnet'],
+    facts: { defaultRouteInterface: undefined },
+    error: HostError,
+    message: /--net natnet: the network does NAT out of the default route, and this host has none/,
+  },
+  {
+    name: 'a network whose bridge name another interface holds',
+    argv: ['--net', 'natnet'],
+    facts: { interfaces: { eth0: { kind: 'physical' }, natnet: { kind: 'bridge' } } },
+    error: UsageError,
+    message: /--net natnet: an interface named natnet exists and was not made by qemu-script/,
   },
 ];
 
 for (const row of REFUSALS) {
   test(`net refused: ${row.name}`, () => {
-    assert.throws(() => plan([...row.argv, '--display', 'none'], row.facts), (error: Error) => error instanceof row.error && row.message.test(error.message));
+    assert.throws(
+      () => plan([...row.argv, '--display', 'none'], row.facts),
+      (error: Error) => error instanceof row.error && row.message.test(error.message),
+    );
   });
 }
 

@@ -28,7 +28,11 @@ export class Netns {
 
   async links(): Promise<string[]> {
     const { stdout } = await this.ip('-o', 'link', 'show');
-    return stdout.split('\n').filter(Boolean).map((line) => line.split(': ')[1].split('@')[0]).sort();
+    return stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(': ')[1].split('@')[0])
+      .sort();
   }
 
   /** Runs the real executable inside the namespace. */
@@ -59,24 +63,43 @@ export class Netns {
    * table and rules of both families, nft, iptables and ip6tables rulesets, forwarding sysctls.
    */
   async state(): Promise<Record<string, unknown>> {
-    const json = async (...args: string[]) => JSON.parse((await this.output(['ip', '-j', ...args])) || '[]') as Array<Record<string, any>>;
+    const json = async (...args: string[]) =>
+      JSON.parse((await this.output(['ip', '-j', ...args])) || '[]') as Array<Record<string, any>>;
     const links = (await json('-d', 'link', 'show')).map((link) => ({
-      name: link.ifname, kind: link.linkinfo?.info_kind, master: link.master, mtu: link.mtu, mac: link.address,
-      up: (link.flags as string[]).includes('UP'), alias: link.ifalias,
+      name: link.ifname,
+      kind: link.linkinfo?.info_kind,
+      master: link.master,
+      mtu: link.mtu,
+      mac: link.address,
+      up: (link.flags as string[]).includes('UP'),
+      alias: link.ifalias,
     }));
-    const addresses = (await json('addr', 'show')).flatMap((link) => (link.addr_info as Array<Record<string, any>>)
-      .filter((addr) => addr.scope !== 'link').map((addr) => `${link.ifname} ${addr.local}/${addr.prefixlen}`));
-    const routes = async (family: string) => (await json(family, 'route', 'show', 'table', 'all'))
-      .filter((route) => route.protocol !== 'kernel' && route.table !== 'local')
-      .map((route) => [route.table ?? 'main', route.dst, route.gateway, route.dev, route.protocol, route.metric].join(' '));
+    const addresses = (await json('addr', 'show')).flatMap((link) =>
+      (link.addr_info as Array<Record<string, any>>)
+        .filter((addr) => addr.scope !== 'link')
+        .map((addr) => `${link.ifname} ${addr.local}/${addr.prefixlen}`),
+    );
+    const routes = async (family: string) =>
+      (await json(family, 'route', 'show', 'table', 'all'))
+        .filter((route) => route.protocol !== 'kernel' && route.table !== 'local')
+        .map((route) =>
+          [route.table ?? 'main', route.dst, route.gateway, route.dev, route.protocol, route.metric].join(' '),
+        );
     const rules = async (family: string) => (await json(family, 'rule', 'show')).map((rule) => JSON.stringify(rule));
-    const noCounters = (text: string) => text.split('\n').filter((line) => !line.startsWith('#'))
-      .map((line) => line.replace(/\[\d+:\d+\]/, '')).join('\n');
+    const noCounters = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => !line.startsWith('#'))
+        .map((line) => line.replace(/\[\d+:\d+\]/, ''))
+        .join('\n');
     return {
-      links, addresses,
-      routes: [...await routes('-4'), ...await routes('-6')], rules: [...await rules('-4'), ...await rules('-6')],
+      links,
+      addresses,
+      routes: [...(await routes('-4')), ...(await routes('-6'))],
+      rules: [...(await rules('-4')), ...(await rules('-6'))],
       nft: (await this.output(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter'),
-      iptables: noCounters(await this.output(['iptables-save'])), ip6tables: noCounters(await this.output(['ip6tables-save'])),
+      iptables: noCounters(await this.output(['iptables-save'])),
+      ip6tables: noCounters(await this.output(['ip6tables-save'])),
       sysctl: await this.output(['sysctl', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']),
     };
   }
@@ -89,26 +112,34 @@ export class Netns {
   /** What the tool's registry still lists (interface or network names). */
   registryEntries(): string[] {
     try {
-      return JSON.parse(readFileSync(`${this.runtimeDir}/registry.json`, 'utf8')).resources.map((r: { name: string }) => r.name);
+      return JSON.parse(readFileSync(`${this.runtimeDir}/registry.json`, 'utf8')).resources.map(
+        (r: { name: string }) => r.name,
+      );
     } catch {
       return [];
     }
   }
 
-  record(name: string): { supervisor?: { pid: number }; qemu?: { pid: number }; plan: { resources: { macs: string[]; ports: number[] }; qemu: { fds: Array<{ fd: number; path: string }> } } } {
+  record(name: string): {
+    supervisor?: { pid: number };
+    qemu?: { pid: number };
+    plan: { resources: { macs: string[]; ports: number[] }; qemu: { fds: Array<{ fd: number; path: string }> } };
+  } {
     return JSON.parse(readFileSync(`${this.runtimeDir}/${name}/guest.json`, 'utf8'));
   }
 
   /** Network servers (dnsmasq) whose files are in this test's runtime directory. */
   servers(): number[] {
-    return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        return cmdline.includes(`--pid-file=${this.runtimeDir}/`) && pidAlive(Number(pid)) ? [Number(pid)] : [];
-      } catch {
-        return [];
-      }
-    });
+    return readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .flatMap((pid) => {
+        try {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return cmdline.includes(`--pid-file=${this.runtimeDir}/`) && pidAlive(Number(pid)) ? [Number(pid)] : [];
+        } catch {
+          return [];
+        }
+      });
   }
 
   /** Files left under the network servers' directory. */
@@ -135,7 +166,8 @@ export class Netns {
  * LAN bridge (the tool's own bridges need no entry), in the file's private copy of /etc.
  */
 export function allowBridges(): void {
-  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1') throw new Error('this file changes /etc: run it through test/run.sh');
+  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1')
+    throw new Error('this file changes /etc: run it through test/run.sh');
   const path = '/etc/qemu/bridge.conf';
   const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
   if (/^allow br0$/m.test(before)) return;
@@ -143,7 +175,11 @@ export function allowBridges(): void {
   writeFileSync(path, `${before}allow br0\n`, { mode: 0o644 });
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 20000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 20000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -165,7 +201,9 @@ export const GUEST = ['--display', 'none', '--accel', 'tcg', '-m', '64'];
 
 /** Every test ends here: nothing of the tool left in the namespace. */
 export async function assertClean(ns: Netns, keep: string[] = ['lo'], qemuPids: number[] = []): Promise<void> {
-  await waitFor(async () => (await ns.links()).join() === [...keep].sort().join(), 10000, `links to be ${keep}`).catch(() => undefined);
+  await waitFor(async () => (await ns.links()).join() === [...keep].sort().join(), 10000, `links to be ${keep}`).catch(
+    () => undefined,
+  );
   assert.equal(await ns.links(), [...keep].sort(), 'interfaces left');
   assert.equal(ns.registryEntries(), [], 'registry entries left');
   assert.equal(ns.guests(), [], 'guest records left');
@@ -193,7 +231,8 @@ export async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void>
     // Only our own guests and their supervisors, by PID, if a failed assertion left any.
     for (const guest of ns.guests()) {
       const record = ns.record(guest);
-      for (const pid of [record.qemu?.pid, record.supervisor?.pid]) if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of [record.qemu?.pid, record.supervisor?.pid])
+        if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     await ns.destroy();
   } catch (error) {
@@ -202,4 +241,3 @@ export async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void>
   // The test's own failure first: a cleanup error after it is a consequence.
   if (failure) throw failure;
 }
-

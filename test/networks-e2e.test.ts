@@ -19,7 +19,12 @@ async function disk(name: string): Promise<string> {
   return path;
 }
 
-interface PsNic { index: number; net: string; mac: string; ip: string | null }
+interface PsNic {
+  index: number;
+  net: string;
+  mac: string;
+  ip: string | null;
+}
 async function psNics(ns: Netns, name: string): Promise<PsNic[]> {
   const result = await ns.tool(['ps', '--json']);
   assert.is(result.exitCode, 0, result.stderr);
@@ -34,117 +39,189 @@ async function lease(guest: Booted): Promise<{ ip: string; dns: string; router: 
   return { ip, dns, router };
 }
 
-test('hostonly: leases, names, the host reaches guests at ps\'s address, same disk same address, nothing left', () => inNetns(async (ns) => {
-  const diskA = await disk('a');
-  const a = await boot(ns, 'a', [diskA, '-snapshot', '--net', 'hostonly'], { if0: 'dhcp', banner: '22,7000' });
-  const b = await boot(ns, 'b', [await disk('b'), '-snapshot', '--net', 'hostonly'], { if0: 'dhcp', lookup: 'a', get: 'a:7000' });
-  const leaseA = await lease(a);
-  const leaseB = await lease(b);
-  for (const given of [leaseA, leaseB]) {
-    assert.match(given.ip, /^192\.168\.56\.\d+$/);
-    assert.is(given.dns, '192.168.56.1', 'the network\'s DNS is the host');
-    assert.is(given.router, '', 'a host-only network gives no way out');
-  }
-  assert.is.not(leaseA.ip, leaseB.ip);
-  await waitConsole(b, /E2E: READY/);
-  assert.match(console_(b), new RegExp(`E2E: LOOKUP-OK a ${leaseA.ip.replace(/\./g, '\\.')}\\b`));
-  assert.match(console_(b), /E2E: GET-OK a:7000 E2E-BANNER name=a/);
+test("hostonly: leases, names, the host reaches guests at ps's address, same disk same address, nothing left", () =>
+  inNetns(async (ns) => {
+    const diskA = await disk('a');
+    const a = await boot(ns, 'a', [diskA, '-snapshot', '--net', 'hostonly'], { if0: 'dhcp', banner: '22,7000' });
+    const b = await boot(ns, 'b', [await disk('b'), '-snapshot', '--net', 'hostonly'], {
+      if0: 'dhcp',
+      lookup: 'a',
+      get: 'a:7000',
+    });
+    const leaseA = await lease(a);
+    const leaseB = await lease(b);
+    for (const given of [leaseA, leaseB]) {
+      assert.match(given.ip, /^192\.168\.56\.\d+$/);
+      assert.is(given.dns, '192.168.56.1', "the network's DNS is the host");
+      assert.is(given.router, '', 'a host-only network gives no way out');
+    }
+    assert.is.not(leaseA.ip, leaseB.ip);
+    await waitConsole(b, /E2E: READY/);
+    assert.match(console_(b), new RegExp(`E2E: LOOKUP-OK a ${leaseA.ip.replace(/\./g, '\\.')}\\b`));
+    assert.match(console_(b), /E2E: GET-OK a:7000 E2E-BANNER name=a/);
 
-  const macA = ns.record('a').plan.resources.macs[0];
-  assert.equal(await psNics(ns, 'a'), [{ index: 0, net: 'hostonly', mac: macA, ip: leaseA.ip }]);
-  assert.match(await readBanner(ns, leaseA.ip, 7000), /name=a/);
-  assert.is((await ns.exec(['busybox', 'ping', '-c1', '-W2', leaseB.ip])).exitCode, 0, 'the host reaches b');
-  const ssh = await ns.tool(['ssh', 'a', '--', '-v', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'StrictHostKeyChecking=no']);
-  assert.match(ssh.stderr, new RegExp(`Connecting to ${leaseA.ip.replace(/\./g, '\\.')} .*port 22`), ssh.stderr);
-  assert.match(ssh.stderr, /E2E-BANNER name=a/, 'ssh reached a\'s port 22');
+    const macA = ns.record('a').plan.resources.macs[0];
+    assert.equal(await psNics(ns, 'a'), [{ index: 0, net: 'hostonly', mac: macA, ip: leaseA.ip }]);
+    assert.match(await readBanner(ns, leaseA.ip, 7000), /name=a/);
+    assert.is((await ns.exec(['busybox', 'ping', '-c1', '-W2', leaseB.ip])).exitCode, 0, 'the host reaches b');
+    const ssh = await ns.tool([
+      'ssh',
+      'a',
+      '--',
+      '-v',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'StrictHostKeyChecking=no',
+    ]);
+    assert.match(ssh.stderr, new RegExp(`Connecting to ${leaseA.ip.replace(/\./g, '\\.')} .*port 22`), ssh.stderr);
+    assert.match(ssh.stderr, /E2E-BANNER name=a/, "ssh reached a's port 22");
 
-  await stop(ns, a);
-  const ls = JSON.parse((await ns.tool(['net', 'ls', '--json'])).stdout) as { version: number; networks: Array<{ name: string; up: boolean; guests: string[] }> };
-  assert.equal(ls.networks.find((network) => network.name === 'hostonly'), { ...ls.networks.find((network) => network.name === 'hostonly')!, up: true, guests: ['b'] });
-  const again = await boot(ns, 'a', [diskA, '-snapshot', '--net', 'hostonly'], { if0: 'dhcp' });
-  assert.is((await lease(again)).ip, leaseA.ip, 'the same disk gets the same address');
-  await stop(ns, again, b);
-  await assertClean(ns, ['lo'], [a.pid, b.pid, again.pid]);
-}));
+    await stop(ns, a);
+    const ls = JSON.parse((await ns.tool(['net', 'ls', '--json'])).stdout) as {
+      version: number;
+      networks: Array<{ name: string; up: boolean; guests: string[] }>;
+    };
+    assert.equal(
+      ls.networks.find((network) => network.name === 'hostonly'),
+      { ...ls.networks.find((network) => network.name === 'hostonly')!, up: true, guests: ['b'] },
+    );
+    const again = await boot(ns, 'a', [diskA, '-snapshot', '--net', 'hostonly'], { if0: 'dhcp' });
+    assert.is((await lease(again)).ip, leaseA.ip, 'the same disk gets the same address');
+    await stop(ns, again, b);
+    await assertClean(ns, ['lo'], [a.pid, b.pid, again.pid]);
+  }));
 
-test('the network\'s server answers on its bridge only: not on the LAN, not on loopback', () => inNetns(async (ns) => {
-  const lan = await Netns.create();
-  try {
-    await ns.ip('link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan1', 'netns', lan.name);
-    await ns.ip('addr', 'add', '10.99.0.1/24', 'dev', 'lan0');
-    await ns.ip('link', 'set', 'lan0', 'up');
-    await lan.ip('link', 'set', 'lan1', 'up');
-    const guest = await boot(ns, 'solo', ['--net', 'hostonly'], { if0: 'dhcp' });
-    await lease(guest);
-    const sockets = (await ns.exec(['ss', '-H', '-lnu'])).stdout;
-    assert.match(sockets, /192\.168\.56\.1:53\b/);
-    assert.not.match(sockets, /(0\.0\.0\.0|10\.99\.0\.1|127\.0\.0\.1|\*):53\b/, sockets);
-    assert.match(sockets, /0\.0\.0\.0%hostonly:67\b/, 'DHCP bound to the bridge alone');
-    assert.is((await ns.exec(['busybox', 'nslookup', 'solo', '192.168.56.1'])).exitCode, 0, 'the bridge address answers');
-    assert.is.not((await ns.exec(['busybox', 'nslookup', 'solo', '127.0.0.1'])).exitCode, 0, 'loopback does not');
-    const dhcp = await lan.exec(['busybox', 'udhcpc', '-i', 'lan1', '-n', '-q', '-t', '3', '-T', '1', '-s', '/bin/true']);
-    assert.is.not(dhcp.exitCode, 0, 'no lease on the LAN');
-    assert.is.not((await lan.exec(['busybox', 'nslookup', 'solo', '10.99.0.1'])).exitCode, 0, 'no DNS on the LAN');
+test("the network's server answers on its bridge only: not on the LAN, not on loopback", () =>
+  inNetns(async (ns) => {
+    const lan = await Netns.create();
+    try {
+      await ns.ip('link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan1', 'netns', lan.name);
+      await ns.ip('addr', 'add', '10.99.0.1/24', 'dev', 'lan0');
+      await ns.ip('link', 'set', 'lan0', 'up');
+      await lan.ip('link', 'set', 'lan1', 'up');
+      const guest = await boot(ns, 'solo', ['--net', 'hostonly'], { if0: 'dhcp' });
+      await lease(guest);
+      const sockets = (await ns.exec(['ss', '-H', '-lnu'])).stdout;
+      assert.match(sockets, /192\.168\.56\.1:53\b/);
+      assert.not.match(sockets, /(0\.0\.0\.0|10\.99\.0\.1|127\.0\.0\.1|\*):53\b/, sockets);
+      assert.match(sockets, /0\.0\.0\.0%hostonly:67\b/, 'DHCP bound to the bridge alone');
+      assert.is(
+        (await ns.exec(['busybox', 'nslookup', 'solo', '192.168.56.1'])).exitCode,
+        0,
+        'the bridge address answers',
+      );
+      assert.is.not((await ns.exec(['busybox', 'nslookup', 'solo', '127.0.0.1'])).exitCode, 0, 'loopback does not');
+      const dhcp = await lan.exec([
+        'busybox',
+        'udhcpc',
+        '-i',
+        'lan1',
+        '-n',
+        '-q',
+        '-t',
+        '3',
+        '-T',
+        '1',
+        '-s',
+        '/bin/true',
+      ]);
+      assert.is.not(dhcp.exitCode, 0, 'no lease on the LAN');
+      assert.is.not((await lan.exec(['busybox', 'nslookup', 'solo', '10.99.0.1'])).exitCode, 0, 'no DNS on the LAN');
+      await stop(ns, guest);
+      await assertClean(ns, ['lo', 'lan0'], [guest.pid]);
+    } finally {
+      await lan.destroy();
+    }
+  }));
+
+test('kill -9 of the guests and their supervisors, then gc: no server, no bridge, no files; a second gc does nothing', () =>
+  inNetns(async (ns) => {
+    const a = await boot(ns, 'ka', ['--net', 'hostonly'], { if0: 'dhcp' });
+    const b = await boot(ns, 'kb', ['--net', 'user,hostonly'], { if1: 'dhcp' });
+    await lease(a);
+    const servers = ns.servers();
+    assert.is(servers.length, 1, 'one server for the network');
+    for (const name of ['ka', 'kb']) {
+      const record = ns.record(name);
+      for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
+    }
+    await waitFor(() => !pidAlive(a.pid) && !pidAlive(b.pid), 10000, 'the guests to die');
+    assert.ok(pidAlive(servers[0]), 'the server outlives its guests until gc');
+    const gc = await ns.tool(['gc']);
+    assert.is(gc.exitCode, 0, gc.stderr);
+    assert.match(gc.stdout, /removed leftovers of guest ka/);
+    await assertClean(ns, ['lo'], [a.pid, b.pid]);
+    assert.not.ok(pidAlive(servers[0]));
+    const second = await ns.tool(['gc']);
+    assert.is(second.stdout, 'nothing to collect');
+  }));
+
+test('a user-defined network: net create, a guest on it, net rm refused while in use, then removed', () =>
+  inNetns(async (ns) => {
+    const create = await ns.tool(['net', 'create', 'lab', '--subnet', '10.77.0.0/24', '--dhcp']);
+    assert.is(create.exitCode, 0, create.stderr);
+    assert.match(create.stdout, /^defined network lab: 10\.77\.0\.0\/24, host 10\.77\.0\.1, DHCP/);
+    const clash = await ns.tool(['net', 'create', 'lab2', '--subnet', '10.77.0.128/25']);
+    assert.is(clash.exitCode, 2);
+    assert.match(clash.stderr, /overlaps network lab \(10\.77\.0\.0\/24\)/);
+    const guest = await boot(ns, 'onlab', ['--net', 'lab'], { if0: 'dhcp', banner: '7000' });
+    const given = await lease(guest);
+    assert.match(given.ip, /^10\.77\.0\.\d+$/);
+    assert.is(given.dns, '10.77.0.1');
+    assert.match(await readBanner(ns, given.ip, 7000), /name=onlab/);
+    const busy = await ns.tool(['net', 'rm', 'lab']);
+    assert.is(busy.exitCode, 1);
+    assert.match(busy.stderr, /network lab is in use by onlab/);
+    const ls = JSON.parse((await ns.tool(['net', 'ls', '--json'])).stdout) as { version: number; networks: unknown[] };
+    assert.equal(ls, {
+      version: 1,
+      networks: [
+        {
+          name: 'hostonly',
+          subnet: '192.168.56.0/24',
+          host_ip: '192.168.56.1',
+          dhcp: true,
+          nat: false,
+          builtin: true,
+          vxlan: null,
+          up: false,
+          guests: [],
+        },
+        {
+          name: 'lab',
+          subnet: '10.77.0.0/24',
+          host_ip: '10.77.0.1',
+          dhcp: true,
+          nat: false,
+          builtin: false,
+          vxlan: null,
+          up: true,
+          guests: ['onlab'],
+        },
+        {
+          name: 'natnet',
+          subnet: '192.168.57.0/24',
+          host_ip: '192.168.57.1',
+          dhcp: true,
+          nat: true,
+          builtin: true,
+          vxlan: null,
+          up: false,
+          guests: [],
+        },
+      ],
+    });
     await stop(ns, guest);
-    await assertClean(ns, ['lo', 'lan0'], [guest.pid]);
-  } finally {
-    await lan.destroy();
-  }
-}));
-
-test('kill -9 of the guests and their supervisors, then gc: no server, no bridge, no files; a second gc does nothing', () => inNetns(async (ns) => {
-  const a = await boot(ns, 'ka', ['--net', 'hostonly'], { if0: 'dhcp' });
-  const b = await boot(ns, 'kb', ['--net', 'user,hostonly'], { if1: 'dhcp' });
-  await lease(a);
-  const servers = ns.servers();
-  assert.is(servers.length, 1, 'one server for the network');
-  for (const name of ['ka', 'kb']) {
-    const record = ns.record(name);
-    for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
-  }
-  await waitFor(() => !pidAlive(a.pid) && !pidAlive(b.pid), 10000, 'the guests to die');
-  assert.ok(pidAlive(servers[0]), 'the server outlives its guests until gc');
-  const gc = await ns.tool(['gc']);
-  assert.is(gc.exitCode, 0, gc.stderr);
-  assert.match(gc.stdout, /removed leftovers of guest ka/);
-  await assertClean(ns, ['lo'], [a.pid, b.pid]);
-  assert.not.ok(pidAlive(servers[0]));
-  const second = await ns.tool(['gc']);
-  assert.is(second.stdout, 'nothing to collect');
-}));
-
-test('a user-defined network: net create, a guest on it, net rm refused while in use, then removed', () => inNetns(async (ns) => {
-  const create = await ns.tool(['net', 'create', 'lab', '--subnet', '10.77.0.0/24', '--dhcp']);
-  assert.is(create.exitCode, 0, create.stderr);
-  assert.match(create.stdout, /^defined network lab: 10\.77\.0\.0\/24, host 10\.77\.0\.1, DHCP/);
-  const clash = await ns.tool(['net', 'create', 'lab2', '--subnet', '10.77.0.128/25']);
-  assert.is(clash.exitCode, 2);
-  assert.match(clash.stderr, /overlaps network lab \(10\.77\.0\.0\/24\)/);
-  const guest = await boot(ns, 'onlab', ['--net', 'lab'], { if0: 'dhcp', banner: '7000' });
-  const given = await lease(guest);
-  assert.match(given.ip, /^10\.77\.0\.\d+$/);
-  assert.is(given.dns, '10.77.0.1');
-  assert.match(await readBanner(ns, given.ip, 7000), /name=onlab/);
-  const busy = await ns.tool(['net', 'rm', 'lab']);
-  assert.is(busy.exitCode, 1);
-  assert.match(busy.stderr, /network lab is in use by onlab/);
-  const ls = JSON.parse((await ns.tool(['net', 'ls', '--json'])).stdout) as { version: number; networks: unknown[] };
-  assert.equal(ls, {
-    version: 1,
-    networks: [
-      { name: 'hostonly', subnet: '192.168.56.0/24', host_ip: '192.168.56.1', dhcp: true, nat: false, builtin: true, vxlan: null, up: false, guests: [] },
-      { name: 'lab', subnet: '10.77.0.0/24', host_ip: '10.77.0.1', dhcp: true, nat: false, builtin: false, vxlan: null, up: true, guests: ['onlab'] },
-      { name: 'natnet', subnet: '192.168.57.0/24', host_ip: '192.168.57.1', dhcp: true, nat: true, builtin: true, vxlan: null, up: false, guests: [] },
-    ],
-  });
-  await stop(ns, guest);
-  const rm = await ns.tool(['net', 'rm', 'lab']);
-  assert.is(rm.exitCode, 0, rm.stderr);
-  assert.is(rm.stdout, 'removed network lab');
-  const builtin = await ns.tool(['net', 'rm', 'hostonly']);
-  assert.is(builtin.exitCode, 2);
-  assert.match(builtin.stderr, /hostonly is a built-in network and cannot be removed/);
-  await assertClean(ns, ['lo'], [guest.pid]);
-}));
+    const rm = await ns.tool(['net', 'rm', 'lab']);
+    assert.is(rm.exitCode, 0, rm.stderr);
+    assert.is(rm.stdout, 'removed network lab');
+    const builtin = await ns.tool(['net', 'rm', 'hostonly']);
+    assert.is(builtin.exitCode, 2);
+    assert.match(builtin.stderr, /hostonly is a built-in network and cannot be removed/);
+    await assertClean(ns, ['lo'], [guest.pid]);
+  }));
 
 test.run();

@@ -7,16 +7,26 @@ import * as assert from 'uvu/assert';
 import { leaseFor, neighbourFor } from '../lib/addresses.ts';
 import { UsageError } from '../lib/errors.ts';
 import { dhcpRange, formatIp, parseCidr, parseIp, stableAddress } from '../lib/ipv4.ts';
-import { BUILTIN_NETWORKS, dhcpConfigOf, readNetworks, validateNetwork, writeNetwork, type NetworkRequest, type NetworkSurroundings } from '../lib/networks.ts';
+import {
+  BUILTIN_NETWORKS,
+  dhcpConfigOf,
+  readNetworks,
+  validateNetwork,
+  writeNetwork,
+  type NetworkRequest,
+  type NetworkSurroundings,
+} from '../lib/networks.ts';
 import { formatIpv6Hex, ipv6PrefixesFrom, localAddressesFrom, prefixesFrom, routesFrom } from '../lib/probe.ts';
 import { underlayOf } from '../lib/tunnel.ts';
 import type { NetworkDef } from '../lib/types.ts';
 
 test('ipv4: parse and format, refusing what is not a dotted quad', () => {
   assert.is(formatIp(parseIp('192.168.56.1')!), '192.168.56.1');
-  for (const bad of ['192.168.56', '256.1.1.1', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', '']) assert.is(parseIp(bad), undefined, bad);
+  for (const bad of ['192.168.56', '256.1.1.1', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', ''])
+    assert.is(parseIp(bad), undefined, bad);
   assert.equal(parseCidr('10.77.0.9/24'), { base: parseIp('10.77.0.0'), prefix: 24, address: parseIp('10.77.0.9') });
-  for (const bad of ['10.77.0.0', '10.77.0.0/33', '10.77.0.0/24/1', '10.77.0.0/x']) assert.is(parseCidr(bad), undefined, bad);
+  for (const bad of ['10.77.0.0', '10.77.0.0/33', '10.77.0.0/24/1', '10.77.0.0/x'])
+    assert.is(parseCidr(bad), undefined, bad);
 });
 
 test('ipv4: the DHCP range is the larger run beside the host address', () => {
@@ -56,15 +66,47 @@ const HOST: NetworkSurroundings = {
   ],
 };
 
-const request = (name: string, extra: Partial<NetworkRequest> = {}): NetworkRequest => ({ name, dhcp: false, nat: false, ...extra });
-const def = (name: string, subnet: string, hostIp: string, dhcp = false, nat = false): NetworkDef => ({ name, subnet, hostIp, dhcp, nat, builtin: false });
+const request = (name: string, extra: Partial<NetworkRequest> = {}): NetworkRequest => ({
+  name,
+  dhcp: false,
+  nat: false,
+  ...extra,
+});
+const def = (name: string, subnet: string, hostIp: string, dhcp = false, nat = false): NetworkDef => ({
+  name,
+  subnet,
+  hostIp,
+  dhcp,
+  nat,
+  builtin: false,
+});
 
 const ACCEPTED: Array<[string, NetworkRequest, NetworkDef]> = [
-  ['subnet and flags as given', request('lab', { subnet: '10.77.0.0/24', dhcp: true }), def('lab', '10.77.0.0/24', '10.77.0.1', true)],
-  ['the subnet is normalised to its network address', request('lab', { subnet: '10.77.0.9/24' }), def('lab', '10.77.0.0/24', '10.77.0.1')],
-  ['an explicit host address', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.254', nat: true }), def('lab', '10.77.0.0/24', '10.77.0.254', false, true)],
-  ['no subnet: the first free 192.168.X.0/24 from 58 (58 is routed here)', request('lab'), def('lab', '192.168.59.0/24', '192.168.59.1')],
-  ['a name with a dash, a /16', request('lab-1', { subnet: '10.78.0.0/16' }), def('lab-1', '10.78.0.0/16', '10.78.0.1')],
+  [
+    'subnet and flags as given',
+    request('lab', { subnet: '10.77.0.0/24', dhcp: true }),
+    def('lab', '10.77.0.0/24', '10.77.0.1', true),
+  ],
+  [
+    'the subnet is normalised to its network address',
+    request('lab', { subnet: '10.77.0.9/24' }),
+    def('lab', '10.77.0.0/24', '10.77.0.1'),
+  ],
+  [
+    'an explicit host address',
+    request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.254', nat: true }),
+    def('lab', '10.77.0.0/24', '10.77.0.254', false, true),
+  ],
+  [
+    'no subnet: the first free 192.168.X.0/24 from 58 (58 is routed here)',
+    request('lab'),
+    def('lab', '192.168.59.0/24', '192.168.59.1'),
+  ],
+  [
+    'a name with a dash, a /16',
+    request('lab-1', { subnet: '10.78.0.0/16' }),
+    def('lab-1', '10.78.0.0/16', '10.78.0.1'),
+  ],
 ];
 
 for (const [name, input, expected] of ACCEPTED) {
@@ -77,10 +119,13 @@ const TUNNEL = (vxlan: NonNullable<NetworkRequest['vxlan']>) => request('lab', {
 
 test('net create --vxlan: the tunnel as given, the IANA port by default', () => {
   assert.equal(validateNetwork(TUNNEL({ vni: '42', remotes: '10.1.0.7, 10.1.0.8' }), HOST), {
-    ...def('lab', '10.77.0.0/24', '10.77.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7', '10.1.0.8'], port: 4789 },
+    ...def('lab', '10.77.0.0/24', '10.77.0.1'),
+    vxlan: { vni: 42, remotes: ['10.1.0.7', '10.1.0.8'], port: 4789 },
   });
-  assert.equal(validateNetwork(TUNNEL({ vni: '16777215', group: '239.1.1.1', dev: 'eth0', port: '4790' }), HOST).vxlan,
-    { vni: 16777215, remotes: [], port: 4790, dev: 'eth0', group: '239.1.1.1' });
+  assert.equal(
+    validateNetwork(TUNNEL({ vni: '16777215', group: '239.1.1.1', dev: 'eth0', port: '4790' }), HOST).vxlan,
+    { vni: 16777215, remotes: [], port: 4790, dev: 'eth0', group: '239.1.1.1' },
+  );
 });
 
 const TUNNEL_REFUSED: Array<[string, NonNullable<NetworkRequest['vxlan']>, RegExp]> = [
@@ -92,30 +137,66 @@ const TUNNEL_REFUSED: Array<[string, NonNullable<NetworkRequest['vxlan']>, RegEx
   ['an IPv6 multicast remote', { vni: '42', remotes: 'ff02::1' }, /is not a unicast address/],
   ['not an address', { vni: '42', remotes: 'hostb' }, /--remote: "hostb" is not a unicast address/],
   ['a unicast group', { vni: '42', group: '10.1.0.7' }, /--group: "10\.1\.0\.7" is not an IPv4 multicast group/],
-  ['both remotes and a group', { vni: '42', remotes: '10.1.0.7', group: '239.1.1.1' }, /--remote and --group exclude each other/],
+  [
+    'both remotes and a group',
+    { vni: '42', remotes: '10.1.0.7', group: '239.1.1.1' },
+    /--remote and --group exclude each other/,
+  ],
   ['a missing underlay', { vni: '42', remotes: '10.1.0.7', dev: 'eth9' }, /--dev: no interface eth9 on this host/],
-  ['a UDP port another program holds', { vni: '42', remotes: '10.1.0.7', port: '8472' }, /--port: UDP port 8472 is in use by another program/],
+  [
+    'a UDP port another program holds',
+    { vni: '42', remotes: '10.1.0.7', port: '8472' },
+    /--port: UDP port 8472 is in use by another program/,
+  ],
   ['not a port', { vni: '42', remotes: '10.1.0.7', port: '0' }, /--port: "0" is not a UDP port/],
 ];
 
 for (const [name, vxlan, message] of TUNNEL_REFUSED) {
   test(`net create --vxlan refuses: ${name}`, () => {
-    assert.throws(() => validateNetwork(TUNNEL(vxlan), HOST), (error: Error) => error instanceof UsageError && message.test(error.message));
+    assert.throws(
+      () => validateNetwork(TUNNEL(vxlan), HOST),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+    );
   });
 }
 
 test('net create --vxlan refuses a VNI another network has on the same port', () => {
-  const around = { ...HOST, networks: { ...HOST.networks, other: { ...def('other', '10.99.0.0/24', '10.99.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.9'], port: 4789 } } } };
-  assert.throws(() => validateNetwork(TUNNEL({ vni: '42', remotes: '10.1.0.7' }), around), /VNI 42 on port 4789 is network other's already/);
+  const around = {
+    ...HOST,
+    networks: {
+      ...HOST.networks,
+      other: { ...def('other', '10.99.0.0/24', '10.99.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.9'], port: 4789 } },
+    },
+  };
+  assert.throws(
+    () => validateNetwork(TUNNEL({ vni: '42', remotes: '10.1.0.7' }), around),
+    /VNI 42 on port 4789 is network other's already/,
+  );
   assert.is(validateNetwork(TUNNEL({ vni: '43', remotes: '10.1.0.7' }), around).vxlan?.vni, 43);
 });
 
-test('tunnel: the underlay is the route to the first remote, the MTU its MTU less VXLAN\'s overhead', () => {
+test("tunnel: the underlay is the route to the first remote, the MTU its MTU less VXLAN's overhead", () => {
   const prefixes = HOST.prefixes;
-  assert.equal(underlayOf({ vni: 1, remotes: ['10.1.0.7'], port: 4789 }, prefixes, { eth0: 9000 }), { dev: 'eth0', local: '10.1.0.2', mtu: 8950 });
-  assert.equal(underlayOf({ vni: 1, remotes: ['203.0.113.9'], port: 4789 }, prefixes, {}), { dev: 'eth0', local: '10.1.0.2', mtu: 1450 }, 'through the default route');
-  assert.equal(underlayOf({ vni: 1, remotes: ['192.168.58.9'], port: 4789 }, prefixes, { wg0: 1420 }), { dev: 'wg0', local: undefined, mtu: 1370 }, 'the most specific route');
-  assert.equal(underlayOf({ vni: 1, remotes: ['fd00::9'], port: 4789, dev: 'eth0' }, prefixes, { eth0: 1500 }), { dev: 'eth0', local: undefined, mtu: 1430 }, 'IPv6 costs 70');
+  assert.equal(underlayOf({ vni: 1, remotes: ['10.1.0.7'], port: 4789 }, prefixes, { eth0: 9000 }), {
+    dev: 'eth0',
+    local: '10.1.0.2',
+    mtu: 8950,
+  });
+  assert.equal(
+    underlayOf({ vni: 1, remotes: ['203.0.113.9'], port: 4789 }, prefixes, {}),
+    { dev: 'eth0', local: '10.1.0.2', mtu: 1450 },
+    'through the default route',
+  );
+  assert.equal(
+    underlayOf({ vni: 1, remotes: ['192.168.58.9'], port: 4789 }, prefixes, { wg0: 1420 }),
+    { dev: 'wg0', local: undefined, mtu: 1370 },
+    'the most specific route',
+  );
+  assert.equal(
+    underlayOf({ vni: 1, remotes: ['fd00::9'], port: 4789, dev: 'eth0' }, prefixes, { eth0: 1500 }),
+    { dev: 'eth0', local: undefined, mtu: 1430 },
+    'IPv6 costs 70',
+  );
   assert.is(underlayOf({ vni: 1, remotes: ['10.1.0.7'], port: 4789 }, [], {}), undefined, 'no route, no tunnel');
 });
 
@@ -127,31 +208,73 @@ const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
   ['a vmnetN name', request('vmnet7'), /already means something to --net/],
   ['a VirtualBox word', request('nat'), /already means something to --net/],
   ['a built-in', request('hostonly'), /hostonly is a built-in network/],
-  ['an existing interface', request('docker0', { subnet: '10.77.0.0/24' }), /an interface named docker0 already exists/],
-  ['a plain bridge of the tool\'s guests', request('lab3', { subnet: '10.77.0.0/24' }), /lab3 is up as a plain bridge of qemu-script's guests/],
+  [
+    'an existing interface',
+    request('docker0', { subnet: '10.77.0.0/24' }),
+    /an interface named docker0 already exists/,
+  ],
+  [
+    "a plain bridge of the tool's guests",
+    request('lab3', { subnet: '10.77.0.0/24' }),
+    /lab3 is up as a plain bridge of qemu-script's guests/,
+  ],
   ['a subnet that is no CIDR', request('lab', { subnet: '10.77.0.0' }), /--subnet: "10.77.0.0" is not an IPv4 subnet/],
   ['a public subnet', request('lab', { subnet: '8.8.8.0/24' }), /must be a private \(RFC 1918\) subnet/],
   ['a subnet too large', request('lab', { subnet: '10.0.0.0/8' }), /from \/16 to \/30/],
   ['a subnet too small', request('lab', { subnet: '10.77.0.0/31' }), /from \/16 to \/30/],
-  ['a subnet over the LAN address', request('lab', { subnet: '10.1.0.0/16' }), /overlaps address 10\.1\.0\.2\/24 on eth0/],
+  [
+    'a subnet over the LAN address',
+    request('lab', { subnet: '10.1.0.0/16' }),
+    /overlaps address 10\.1\.0\.2\/24 on eth0/,
+  ],
   ['a subnet over a route', request('lab', { subnet: '192.168.58.0/25' }), /overlaps route 192\.168\.58\.0\/24 on wg0/],
-  ['a subnet over Docker\'s', request('lab', { subnet: '172.17.5.0/24' }), /overlaps address 172\.17\.0\.1\/16 on docker0/],
-  ['a subnet over another network', request('lab', { subnet: '192.168.56.128/25' }), /overlaps network hostonly \(192\.168\.56\.0\/24\)/],
-  ['a host address outside the subnet', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.78.0.1' }), /--host-ip: 10\.78\.0\.1 is not a host address inside 10\.77\.0\.0\/24/],
-  ['the network address as host', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.0' }), /not a host address inside/],
-  ['the broadcast address as host', request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.255' }), /not a host address inside/],
-  ['a host address that is no address', request('lab', { subnet: '10.77.0.0/24', hostIp: 'x' }), /--host-ip: "x" is not an IPv4 address/],
+  [
+    "a subnet over Docker's",
+    request('lab', { subnet: '172.17.5.0/24' }),
+    /overlaps address 172\.17\.0\.1\/16 on docker0/,
+  ],
+  [
+    'a subnet over another network',
+    request('lab', { subnet: '192.168.56.128/25' }),
+    /overlaps network hostonly \(192\.168\.56\.0\/24\)/,
+  ],
+  [
+    'a host address outside the subnet',
+    request('lab', { subnet: '10.77.0.0/24', hostIp: '10.78.0.1' }),
+    /--host-ip: 10\.78\.0\.1 is not a host address inside 10\.77\.0\.0\/24/,
+  ],
+  [
+    'the network address as host',
+    request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.0' }),
+    /not a host address inside/,
+  ],
+  [
+    'the broadcast address as host',
+    request('lab', { subnet: '10.77.0.0/24', hostIp: '10.77.0.255' }),
+    /not a host address inside/,
+  ],
+  [
+    'a host address that is no address',
+    request('lab', { subnet: '10.77.0.0/24', hostIp: 'x' }),
+    /--host-ip: "x" is not an IPv4 address/,
+  ],
 ];
 
 for (const [name, input, message] of REFUSED) {
   test(`net create refuses: ${name}`, () => {
-    assert.throws(() => validateNetwork(input, HOST), (error: Error) => error instanceof UsageError && message.test(error.message));
+    assert.throws(
+      () => validateNetwork(input, HOST),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+    );
   });
 }
 
 test('net create refuses a name already defined', () => {
   const around = { ...HOST, networks: { ...HOST.networks, lab: def('lab', '10.77.0.0/24', '10.77.0.1') } };
-  assert.throws(() => validateNetwork(request('lab', { subnet: '10.99.0.0/24' }), around), /network lab is already defined/);
+  assert.throws(
+    () => validateNetwork(request('lab', { subnet: '10.99.0.0/24' }), around),
+    /network lab is already defined/,
+  );
 });
 
 test('definitions: written, read back, invalid files define nothing, built-ins always there', () => {
@@ -159,14 +282,21 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
   try {
     assert.equal(readNetworks(config), BUILTIN_NETWORKS);
     writeNetwork(config, def('lab', '10.77.0.0/24', '10.77.0.1', true));
-    writeNetwork(config, { ...def('tun', '10.78.0.0/24', '10.78.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } });
-    writeFileSync(`${config}/networks/badtunnel.json`, '{"subnet": "10.79.0.0/24", "hostIp": "10.79.0.1", "vxlan": {"vni": 0, "remotes": ["10.1.0.7"]}}');
+    writeNetwork(config, {
+      ...def('tun', '10.78.0.0/24', '10.78.0.1'),
+      vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 },
+    });
+    writeFileSync(
+      `${config}/networks/badtunnel.json`,
+      '{"subnet": "10.79.0.0/24", "hostIp": "10.79.0.1", "vxlan": {"vni": 0, "remotes": ["10.1.0.7"]}}',
+    );
     mkdirSync(`${config}/networks`, { recursive: true });
     writeFileSync(`${config}/networks/broken.json`, '{"subnet": "10.88.0.0/24", "hostIp": "10.99.0.1"}');
     writeFileSync(`${config}/networks/junk.json`, 'not json');
     writeFileSync(`${config}/networks/hostonly.json`, '{"subnet": "10.66.0.0/24", "hostIp": "10.66.0.1"}');
     assert.equal(readNetworks(config), {
-      ...BUILTIN_NETWORKS, lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),
+      ...BUILTIN_NETWORKS,
+      lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),
       tun: { ...def('tun', '10.78.0.0/24', '10.78.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } },
     });
   } finally {
@@ -176,15 +306,28 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
 
 test('dhcp settings come from the definition: host-only has no router and no upstream DNS, NAT has both', () => {
   assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.hostonly), {
-    bridge: 'hostonly', hostIp: '192.168.56.1', prefix: 24, rangeStart: '192.168.56.2', rangeEnd: '192.168.56.254', router: undefined, upstreamDns: false,
+    bridge: 'hostonly',
+    hostIp: '192.168.56.1',
+    prefix: 24,
+    rangeStart: '192.168.56.2',
+    rangeEnd: '192.168.56.254',
+    router: undefined,
+    upstreamDns: false,
   });
   assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.natnet), {
-    bridge: 'natnet', hostIp: '192.168.57.1', prefix: 24, rangeStart: '192.168.57.2', rangeEnd: '192.168.57.254', router: '192.168.57.1', upstreamDns: true,
+    bridge: 'natnet',
+    hostIp: '192.168.57.1',
+    prefix: 24,
+    rangeStart: '192.168.57.2',
+    rangeEnd: '192.168.57.254',
+    router: '192.168.57.1',
+    upstreamDns: true,
   });
 });
 
 test('addresses: a dnsmasq lease and a complete neighbour entry, by MAC', () => {
-  const leases = '1764326400 de:ad:be:ef:00:01 192.168.56.23 * 01:de:ad:be:ef:00:01\n1764326400 de:ad:be:ef:00:02 192.168.56.40 b *\n';
+  const leases =
+    '1764326400 de:ad:be:ef:00:01 192.168.56.23 * 01:de:ad:be:ef:00:01\n1764326400 de:ad:be:ef:00:02 192.168.56.40 b *\n';
   assert.is(leaseFor(leases, 'DE:AD:BE:EF:00:02'), '192.168.56.40');
   assert.is(leaseFor(leases, 'de:ad:be:ef:00:03'), undefined);
   const arp = [
@@ -204,12 +347,27 @@ test('probe: routes and addresses from /proc, each address with its interface an
     'vmnet0\t0038A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
   ].join('\n');
   const trie = [
-    'Main:', '  +-- 0.0.0.0/0 3 0 5', '     |-- 10.0.0.2', '        /32 host LOCAL', '     |-- 10.0.0.255', '        /32 link BROADCAST',
-    '     |-- 127.0.0.1', '        /32 host LOCAL', '     |-- 192.168.56.1', '        /32 host LOCAL', '     |-- 172.30.0.9', '        /32 host LOCAL',
-    'Local:', '     |-- 10.0.0.2', '        /32 host LOCAL',
+    'Main:',
+    '  +-- 0.0.0.0/0 3 0 5',
+    '     |-- 10.0.0.2',
+    '        /32 host LOCAL',
+    '     |-- 10.0.0.255',
+    '        /32 link BROADCAST',
+    '     |-- 127.0.0.1',
+    '        /32 host LOCAL',
+    '     |-- 192.168.56.1',
+    '        /32 host LOCAL',
+    '     |-- 172.30.0.9',
+    '        /32 host LOCAL',
+    'Local:',
+    '     |-- 10.0.0.2',
+    '        /32 host LOCAL',
   ].join('\n');
   assert.equal(localAddressesFrom(trie), ['10.0.0.2', '127.0.0.1', '192.168.56.1', '172.30.0.9']);
-  assert.equal(routesFrom(route).map((prefix) => prefix.cidr), ['0.0.0.0/0', '10.0.0.1/32', '10.0.0.0/24', '192.168.56.0/24']);
+  assert.equal(
+    routesFrom(route).map((prefix) => prefix.cidr),
+    ['0.0.0.0/0', '10.0.0.1/32', '10.0.0.0/24', '192.168.56.0/24'],
+  );
   assert.equal(prefixesFrom(route, trie), [
     { cidr: '10.0.0.2/24', dev: 'eth0', what: 'address' },
     { cidr: '192.168.56.1/24', dev: 'vmnet0', what: 'address' },

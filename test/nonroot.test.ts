@@ -3,7 +3,16 @@
 // running as the user, and hostile requests refused. test/isolate.sh runs this
 // file over a copy of /etc and a private /run, so the machine's own are never modified.
 import { execa } from 'execa';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BINARY, ROOT, USER_ENV, freshSystemRunDir } from './helpers.ts';
@@ -21,25 +30,44 @@ const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper']))
 
 /** Processes running as uid, by PID. */
 function processesOf(uid: number): number[] {
-  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).flatMap((pid) => {
-    try {
-      return new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(readFileSync(`/proc/${pid}/status`, 'utf8')) ? [Number(pid)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((pid) => {
+      try {
+        return new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+          ? [Number(pid)]
+          : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 function inside(argv: string[]) {
   return execa(argv[0], argv.slice(1), { reject: false });
 }
 /** As the user, with a normal user's environment (Debian's default PATH, no /usr/sbin), not root's. */
-const asUser = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, 'runuser', '-u', USER, '--', 'env', '-i', ...Object.entries(USER_ENV(USER, '/nonexistent')).map(([key, value]) => `${key}=${value}`), ...argv]);
+const asUser = (argv: string[]) =>
+  inside([
+    'ip',
+    'netns',
+    'exec',
+    ns!.name,
+    'runuser',
+    '-u',
+    USER,
+    '--',
+    'env',
+    '-i',
+    ...Object.entries(USER_ENV(USER, '/nonexistent')).map(([key, value]) => `${key}=${value}`),
+    ...argv,
+  ]);
 const asRoot = (argv: string[]) => inside(['ip', 'netns', 'exec', ns!.name, ...argv]);
 
 // Top-level setup: uvu ignores a failing before hook and reports success.
 await (async () => {
-  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1') throw new Error('this file changes /etc: run it through test/run.sh');
+  if (process.env.QEMU_SCRIPT_TEST_ISOLATED !== '1')
+    throw new Error('this file changes /etc: run it through test/run.sh');
   // A bridge.conf the test host may lack: setup must provide the helper's ACL itself.
   rmSync('/etc/qemu', { recursive: true, force: true });
   ns = await Netns.create();
@@ -78,32 +106,80 @@ test('setup --user, then the user launches a guest on vmnet0 without a password,
   const setup = await asRoot([binary, 'setup', '--user', USER, '--binary', binary]);
   assert.is(setup.exitCode, 0, setup.stderr);
   assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
-  assert.not.match(setup.stdout, /setcap/, 'no capability-carrying helper for the tool\'s own bridges');
+  assert.not.match(setup.stdout, /setcap/, "no capability-carrying helper for the tool's own bridges");
   assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore);
-  assert.not.match(readFileSync('/etc/qemu/qemu-script-bridge.conf', 'utf8'), /allow/, 'setup grants no bridge, let alone all');
+  assert.not.match(
+    readFileSync('/etc/qemu/qemu-script-bridge.conf', 'utf8'),
+    /allow/,
+    'setup grants no bridge, let alone all',
+  );
   const doctor = await asUser([binary, 'doctor']);
-  for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping', 'dnsmasq']) assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
+  for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping', 'dnsmasq'])
+    assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
   assert.is(doctor.exitCode, 0, doctor.stdout);
 
   const disk = `${safe}/disk.qcow2`;
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
   chmodSync(disk, 0o644);
-  const started = await asUser([binary, disk, '-snapshot', '--net', 'vmnet0', '--display', 'none', '--accel', 'tcg', '-m', '64', '--name', 'alice1']);
+  const started = await asUser([
+    binary,
+    disk,
+    '-snapshot',
+    '--net',
+    'vmnet0',
+    '--display',
+    'none',
+    '--accel',
+    'tcg',
+    '-m',
+    '64',
+    '--name',
+    'alice1',
+  ]);
   assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
   const pid = Number(/QEMU pid (\d+)/.exec(started.stdout)![1]);
   const uid = (await inside(['id', '-u', USER])).stdout.trim();
-  assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Uid:\\s+${uid}\\s`, 'm'), 'QEMU runs as the user, never as root');
+  assert.match(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+    new RegExp(`^Uid:\\s+${uid}\\s`, 'm'),
+    'QEMU runs as the user, never as root',
+  );
   assert.ok((await ns!.links()).includes('vmnet0'));
-  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as { resources: Array<{ name: string; kind: string; users: Array<{ uid: number }> }> };
-  assert.ok(registry.resources.some((entry) => entry.name === 'vmnet0' && entry.users.some((user) => String(user.uid) === uid)));
-  const tap = registry.resources.find((entry) => entry.kind === 'tap' && entry.users.some((user) => String(user.uid) === uid))!;
-  assert.is((await asRoot(['cat', `/sys/class/net/${tap.name}/owner`])).stdout, uid, 'the TAP root made belongs to the user');
+  const registry = JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as {
+    resources: Array<{ name: string; kind: string; users: Array<{ uid: number }> }>;
+  };
+  assert.ok(
+    registry.resources.some((entry) => entry.name === 'vmnet0' && entry.users.some((user) => String(user.uid) === uid)),
+  );
+  const tap = registry.resources.find(
+    (entry) => entry.kind === 'tap' && entry.users.some((user) => String(user.uid) === uid),
+  )!;
+  assert.is(
+    (await asRoot(['cat', `/sys/class/net/${tap.name}/owner`])).stdout,
+    uid,
+    'the TAP root made belongs to the user',
+  );
   assert.match((await asRoot(['ip', '-o', 'link', 'show', 'master', 'vmnet0'])).stdout, new RegExp(tap.name));
 
   await asRoot(['ip', 'link', 'add', 'br7', 'type', 'bridge']);
-  const unlisted = await asUser([binary, '--net', 'br7', '--display', 'none', '--accel', 'tcg', '-m', '64', '--name', 'alice3']);
+  const unlisted = await asUser([
+    binary,
+    '--net',
+    'br7',
+    '--display',
+    'none',
+    '--accel',
+    'tcg',
+    '-m',
+    '64',
+    '--name',
+    'alice3',
+  ]);
   assert.is(unlisted.exitCode, 2, 'an existing bridge bridge.conf does not list is refused before anything happens');
-  assert.match(unlisted.stderr, /br7 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*setup --allow-bridge br7/);
+  assert.match(
+    unlisted.stderr,
+    /br7 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*setup --allow-bridge br7/,
+  );
   await asRoot(['ip', 'link', 'del', 'br7']);
 
   const down = await asUser([binary, 'down', '--force', 'alice1']);
@@ -113,7 +189,7 @@ test('setup --user, then the user launches a guest on vmnet0 without a password,
   assert.not.ok(pidAlive(pid));
 });
 
-test('the user boots a guest on hostonly: a lease from the network\'s server, ps shows it, the host reaches it, nothing left', async () => {
+test("the user boots a guest on hostonly: a lease from the network's server, ps shows it, the host reaches it, nothing left", async () => {
   const kernel = `${safe}/vmlinuz`;
   const initrd = `${safe}/initrd.gz`;
   copyFileSync(`${ROOT}/.cache/guest/vmlinuz`, kernel);
@@ -125,32 +201,66 @@ test('the user boots a guest on hostonly: a lease from the network\'s server, ps
   chownSync(serial, uid, -1);
   const append = 'console=ttyS0 panic=-1 quiet e2e_name=alice2 e2e_if0=dhcp e2e_banner=7000';
   try {
-    const started = await asUser([binary, '--net', 'hostonly', '--display', 'none', '--accel', 'tcg', '-m', '160', '--name', 'alice2',
-      '-kernel', kernel, '-initrd', initrd, '-append', append, '-serial', `file:${serial}/console`, '-no-reboot']);
+    const started = await asUser([
+      binary,
+      '--net',
+      'hostonly',
+      '--display',
+      'none',
+      '--accel',
+      'tcg',
+      '-m',
+      '160',
+      '--name',
+      'alice2',
+      '-kernel',
+      kernel,
+      '-initrd',
+      initrd,
+      '-append',
+      append,
+      '-serial',
+      `file:${serial}/console`,
+      '-no-reboot',
+    ]);
     assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
     const pid = Number(/QEMU pid (\d+)/.exec(started.stdout)![1]);
     let ip = '';
-    await waitFor(() => {
-      ip = /E2E: DHCP eth0 ip=(\S+)/.exec(readFileSync(`${serial}/console`, 'utf8'))?.[1] ?? '';
-      return ip !== '';
-    }, 90000, 'the guest\'s lease');
+    await waitFor(
+      () => {
+        ip = /E2E: DHCP eth0 ip=(\S+)/.exec(readFileSync(`${serial}/console`, 'utf8'))?.[1] ?? '';
+        return ip !== '';
+      },
+      90000,
+      "the guest's lease",
+    );
     assert.match(ip, /^192\.168\.56\.\d+$/);
-    const ps = JSON.parse((await asUser([binary, 'ps', '--json'])).stdout) as { guests: Array<{ name: string; nics: Array<{ net: string; ip: string }> }> };
-    assert.equal(ps.guests.find((guest) => guest.name === 'alice2')!.nics.map((nic) => [nic.net, nic.ip]), [['hostonly', ip]]);
+    const ps = JSON.parse((await asUser([binary, 'ps', '--json'])).stdout) as {
+      guests: Array<{ name: string; nics: Array<{ net: string; ip: string }> }>;
+    };
+    assert.equal(
+      ps.guests.find((guest) => guest.name === 'alice2')!.nics.map((nic) => [nic.net, nic.ip]),
+      [['hostonly', ip]],
+    );
     // The guest prints its lease a moment before its banner server listens.
     let banner = '';
-    await waitFor(async () => {
-      banner = (await asRoot(['busybox', 'nc', '-w', '2', ip, '7000'])).stdout;
-      return banner !== '';
-    }, 30000, 'the guest\'s banner');
+    await waitFor(
+      async () => {
+        banner = (await asRoot(['busybox', 'nc', '-w', '2', ip, '7000'])).stdout;
+        return banner !== '';
+      },
+      30000,
+      "the guest's banner",
+    );
     assert.match(banner, /E2E-BANNER name=alice2/);
     const down = await asUser([binary, 'down', '--force', 'alice2']);
     assert.is(down.exitCode, 0, down.stderr);
-    await waitFor(async () => !(await ns!.links()).includes('hostonly'), 10000, 'the network\'s bridge to go');
+    await waitFor(async () => !(await ns!.links()).includes('hostonly'), 10000, "the network's bridge to go");
     assert.not.ok(pidAlive(pid));
-    assert.not.ok(existsSync('/run/qemu-script/net/hostonly'), 'the network\'s server files are gone');
-    const servers = (await execa('pgrep', ['-f', '--', '--pid-file=/run/qemu-script/net/hostonly/'], { reject: false })).stdout;
-    assert.is(servers, '', 'the network\'s server is gone');
+    assert.not.ok(existsSync('/run/qemu-script/net/hostonly'), "the network's server files are gone");
+    const servers = (await execa('pgrep', ['-f', '--', '--pid-file=/run/qemu-script/net/hostonly/'], { reject: false }))
+      .stdout;
+    assert.is(servers, '', "the network's server is gone");
   } finally {
     rmSync(serial, { recursive: true, force: true });
   }
@@ -164,7 +274,7 @@ const HOSTILE: Array<[string, string[], RegExp]> = [
   ['a path', ['bridge-add', '../x', 'x'], /not a valid bridge name/],
   ['over 15 bytes', ['bridge-add', 'abcdefghijklmnop', 'x'], /not a valid bridge name/],
   ['a bridge the tool did not create', ['bridge-del', 'br0', 'x'], /br0 was not created by qemu-script/],
-  ['another user\'s guest', ['bridge-del', 'vmnet9', 'bobs'], /vmnet9 is not held by your guest bobs/],
+  ["another user's guest", ['bridge-del', 'vmnet9', 'bobs'], /vmnet9 is not held by your guest bobs/],
 ];
 
 test('as the user, hostile requests to the helper are refused and change nothing', async () => {
@@ -192,7 +302,11 @@ test('setup twice changes nothing; setup --undo leaves /etc as it was', async ()
   assert.is(undo.exitCode, 0, undo.stderr);
   const diff = await execa('diff', ['-r', '--no-dereference', pristine, '/etc'], { reject: false });
   assert.is(diff.stdout, '', 'the /etc copy equals its state before setup');
-  assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore, 'the helper\'s capability is restored');
+  assert.is(
+    (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout,
+    capsBefore,
+    "the helper's capability is restored",
+  );
 });
 
 test.run();

@@ -8,16 +8,50 @@ const disk = (path: string) => ({ disks: { [path]: qcow2(`/vm/${path}`) } });
 
 // SPEC §1: which words the tool owns, which go to QEMU, in which order.
 const SPLITS: Array<{ name: string; argv: string[]; before: string[]; after?: string[]; disks?: string[] }> = [
-  { name: '-snapshot does not eat the next word', argv: ['-snapshot', 'a.qcow2'], before: ['-snapshot'], disks: ['a.qcow2'] },
-  { name: 'a valued option keeps its value, never a disk', argv: ['-m', '2G', '-smp', '2', 'a.qcow2'], before: ['-m', '2G', '-smp', '2'], disks: ['a.qcow2'] },
-  { name: '-cdrom value is QEMU\'s, not a disk', argv: ['-cdrom', 'x.iso'], before: ['-cdrom', 'x.iso'], disks: [] },
-  { name: 'flags between disks', argv: ['a.qcow2', '-nographic', 'b.iso', '-no-reboot'], before: ['-nographic', '-no-reboot'], disks: ['a.qcow2', 'b.iso'] },
-  { name: 'after -- everything is QEMU\'s, even own spellings', argv: ['--', '-s', '-net', 'nic', '-usb'], before: [], after: ['-s', '-net', 'nic', '-usb'] },
-  { name: '--disk and bare words keep written order', argv: ['b.qcow2', '--disk', 'a.iso', '-disk', 'c.qcow2', 'd.qcow2'], before: [], disks: ['b.qcow2', 'a.iso', 'c.qcow2', 'd.qcow2'] },
+  {
+    name: '-snapshot does not eat the next word',
+    argv: ['-snapshot', 'a.qcow2'],
+    before: ['-snapshot'],
+    disks: ['a.qcow2'],
+  },
+  {
+    name: 'a valued option keeps its value, never a disk',
+    argv: ['-m', '2G', '-smp', '2', 'a.qcow2'],
+    before: ['-m', '2G', '-smp', '2'],
+    disks: ['a.qcow2'],
+  },
+  { name: "-cdrom value is QEMU's, not a disk", argv: ['-cdrom', 'x.iso'], before: ['-cdrom', 'x.iso'], disks: [] },
+  {
+    name: 'flags between disks',
+    argv: ['a.qcow2', '-nographic', 'b.iso', '-no-reboot'],
+    before: ['-nographic', '-no-reboot'],
+    disks: ['a.qcow2', 'b.iso'],
+  },
+  {
+    name: "after -- everything is QEMU's, even own spellings",
+    argv: ['--', '-s', '-net', 'nic', '-usb'],
+    before: [],
+    after: ['-s', '-net', 'nic', '-usb'],
+  },
+  {
+    name: '--disk and bare words keep written order',
+    argv: ['b.qcow2', '--disk', 'a.iso', '-disk', 'c.qcow2', 'd.qcow2'],
+    before: [],
+    disks: ['b.qcow2', 'a.iso', 'c.qcow2', 'd.qcow2'],
+  },
   { name: '--opt=value form', argv: ['--disk=x.qcow2', '--net=vmnet0'], before: [], disks: ['x.qcow2'] },
-  { name: 'a value starting with a dash stays a value', argv: ['--disk', '-odd.qcow2'], before: [], disks: ['-odd.qcow2'] },
+  {
+    name: 'a value starting with a dash stays a value',
+    argv: ['--disk', '-odd.qcow2'],
+    before: [],
+    disks: ['-odd.qcow2'],
+  },
   { name: 'double-dash QEMU spelling', argv: ['--m', '1G', '--snapshot'], before: ['--m', '1G', '--snapshot'] },
-  { name: '-device with commas passes verbatim', argv: ['-device', 'e1000,netdev=x', '-netdev', 'user,id=x'], before: ['-device', 'e1000,netdev=x', '-netdev', 'user,id=x'] },
+  {
+    name: '-device with commas passes verbatim',
+    argv: ['-device', 'e1000,netdev=x', '-netdev', 'user,id=x'],
+    before: ['-device', 'e1000,netdev=x', '-netdev', 'user,id=x'],
+  },
 ];
 
 for (const row of SPLITS) {
@@ -25,12 +59,26 @@ for (const row of SPLITS) {
     const options = launchOptions(row.argv);
     assert.equal(options.qemuBefore, row.before);
     assert.equal(options.qemuAfter, row.after ?? []);
-    assert.equal(options.disks.map((d) => d.path), row.disks ?? []);
+    assert.equal(
+      options.disks.map((d) => d.path),
+      row.disks ?? [],
+    );
   });
 }
 
 test('args: both spellings of every own option', () => {
-  const long = launchOptions(['--net', 'u', '--display', 'none', '--foreground', '--dry-run', '--verbose', '--uefi', '--usb', '1d6b:0002']);
+  const long = launchOptions([
+    '--net',
+    'u',
+    '--display',
+    'none',
+    '--foreground',
+    '--dry-run',
+    '--verbose',
+    '--uefi',
+    '--usb',
+    '1d6b:0002',
+  ]);
   const short = launchOptions(['-net', 'u', '-display', 'none', '-f', '-s', '-v', '-U', '-usb', '1d6b:0002']);
   assert.equal(short, long);
   assert.ok(long.foreground && long.dryRun && long.verbose && long.uefi);
@@ -55,20 +103,51 @@ test('precedence: defaults < VM_* < own options < after -- < before --', () => {
 
 test('defaults: -nodefaults, -machine accel=kvm, -m 512, virtio-scsi, vga', () => {
   const result = plan(['a.qcow2'], disk('a.qcow2'), { DISPLAY: ':0' });
-  assert.equal(result.qemu.argv.slice(0, 6), ['qemu-system-x86_64', '-nodefaults', '-machine', 'accel=kvm', '-m', '512']);
+  assert.equal(result.qemu.argv.slice(0, 6), [
+    'qemu-system-x86_64',
+    '-nodefaults',
+    '-machine',
+    'accel=kvm',
+    '-m',
+    '512',
+  ]);
   assert.ok(valuesOf(result.qemu.argv, '-device').includes('virtio-scsi,id=scsi0,num_queues=4,iothread=iothread0'));
   assert.equal(valuesOf(result.qemu.argv, '-display'), ['gtk,window-close=off']);
   assert.not.ok(result.foreground);
 });
 
-const ACCELS: Array<{ name: string; argv: string[]; env?: Record<string, string>; kvm: boolean; machine: string[]; warning?: RegExp }> = [
+const ACCELS: Array<{
+  name: string;
+  argv: string[];
+  env?: Record<string, string>;
+  kvm: boolean;
+  machine: string[];
+  warning?: RegExp;
+}> = [
   { name: 'kvm when usable', argv: [], kvm: true, machine: ['accel=kvm'] },
-  { name: 'tcg with a warning when /dev/kvm is not usable', argv: [], kvm: false, machine: ['accel=tcg'], warning: /falling back to TCG/ },
+  {
+    name: 'tcg with a warning when /dev/kvm is not usable',
+    argv: [],
+    kvm: false,
+    machine: ['accel=tcg'],
+    warning: /falling back to TCG/,
+  },
   { name: '--accel tcg', argv: ['--accel', 'tcg'], kvm: true, machine: ['accel=tcg'] },
   { name: 'VM_ACCEL', argv: [], env: { VM_ACCEL: 'tcg' }, kvm: true, machine: ['accel=tcg'] },
-  { name: '--accel beats VM_ACCEL', argv: ['--accel', 'kvm:tcg'], env: { VM_ACCEL: 'tcg' }, kvm: true, machine: ['accel=kvm:tcg'] },
-  { name: 'the user\'s -machine accel= wins (no own accel)', argv: ['-machine', 'q35,accel=tcg'], kvm: false, machine: ['q35,accel=tcg'] },
-  { name: 'the user\'s -enable-kvm wins', argv: ['-enable-kvm'], kvm: false, machine: [] },
+  {
+    name: '--accel beats VM_ACCEL',
+    argv: ['--accel', 'kvm:tcg'],
+    env: { VM_ACCEL: 'tcg' },
+    kvm: true,
+    machine: ['accel=kvm:tcg'],
+  },
+  {
+    name: "the user's -machine accel= wins (no own accel)",
+    argv: ['-machine', 'q35,accel=tcg'],
+    kvm: false,
+    machine: ['q35,accel=tcg'],
+  },
+  { name: "the user's -enable-kvm wins", argv: ['-enable-kvm'], kvm: false, machine: [] },
 ];
 
 for (const row of ACCELS) {
@@ -88,42 +167,101 @@ test('env: VM_VHOSNET (old misspelling) is read, VM_VHOSTNET wins', () => {
 
 test('env: VM_NET, VM_VIDEO, VM_HDDRIVER, VM_HELPER and VM_QEMU are defaults', () => {
   const lan = { interfaces: { br0: { kind: 'bridge' as const } }, bridgeAcl: ['allow br0'] };
-  const result = plan(['a.qcow2'], { ...disk('a.qcow2'), ...lan, vhostNetUsable: false }, { VM_NET: 'tap:1,br0', VM_VIDEO: 'none', VM_HDDRIVER: 'virtio-blk', VM_HELPER: '/bin/true', VM_QEMU: '/opt/qemu' });
+  const result = plan(
+    ['a.qcow2'],
+    { ...disk('a.qcow2'), ...lan, vhostNetUsable: false },
+    { VM_NET: 'tap:1,br0', VM_VIDEO: 'none', VM_HDDRIVER: 'virtio-blk', VM_HELPER: '/bin/true', VM_QEMU: '/opt/qemu' },
+  );
   assert.is(result.qemu.argv[0], '/opt/qemu');
-  assert.equal(valuesOf(result.qemu.argv, '-netdev'), ['tap,id=nic0,ifname=qtap0,script=no,downscript=no', 'bridge,id=nic1,br=br0,helper=/bin/true']);
+  assert.equal(valuesOf(result.qemu.argv, '-netdev'), [
+    'tap,id=nic0,ifname=qtap0,script=no,downscript=no',
+    'bridge,id=nic1,br=br0,helper=/bin/true',
+  ]);
   assert.equal(valuesOf(result.qemu.argv, '-display'), ['none']);
   assert.ok(valuesOf(result.qemu.argv, '-device').includes('virtio-blk,drive=disk0,iothread=iothread0,bootindex=0'));
-  const overridden = plan(['a.qcow2', '--net', 'u', '--display', 'vnc'], disk('a.qcow2'), { VM_NET: 'tap:1', VM_VIDEO: 'none' });
+  const overridden = plan(['a.qcow2', '--net', 'u', '--display', 'vnc'], disk('a.qcow2'), {
+    VM_NET: 'tap:1',
+    VM_VIDEO: 'none',
+  });
   assert.equal(valuesOf(overridden.qemu.argv, '-vnc'), ['127.0.0.1:0']);
 });
 
 // Every bad input: one line naming the value and what is accepted; UsageError (exit 2).
 const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; message: RegExp }> = [
-  { name: 'unknown net letter', argv: ['--net', 'uz'], message: /--net: unknown network letter "z" .* in "uz" \(accepted: user/ },
+  {
+    name: 'unknown net letter',
+    argv: ['--net', 'uz'],
+    message: /--net: unknown network letter "z" .* in "uz" \(accepted: user/,
+  },
   { name: 'unknown single letter', argv: ['--net', 'x'], message: /unknown network letter "x"/ },
   { name: 'unknown net item', argv: ['--net', 'wifi:x'], message: /unknown network "wifi:" in "wifi:x"/ },
   { name: 'none mixed with a NIC', argv: ['--net', 'none,u'], message: /"none" cannot be combined/ },
   { name: 'mcast number out of range', argv: ['--net', 'mcast:300'], message: /0-254/ },
   { name: 'interface name too long', argv: ['--net', 'averyveryverylongname'], message: /unknown network/ },
-  { name: 'shell metacharacters in a bridge name', argv: ['--net', 'br:$(reboot)'], message: /not a valid interface name/ },
-  { name: 'malformed MAC prefix', argv: [], env: { VM_PREMAC: 'zz:11' }, message: /VM_PREMAC: "zz:11" is not a usable MAC prefix/ },
-  { name: 'multicast MAC prefix', argv: [], env: { VM_PREMAC: '01:00:5e' }, message: /^VM_PREMAC: "01:00:5e" is not a usable MAC prefix .*unicast/ },
-  { name: 'unknown display', argv: ['--display', 'sdl'], message: /--display: "sdl" is not a display \(accepted: none, stdio, telnet, vga, vnc, spice/ },
+  {
+    name: 'shell metacharacters in a bridge name',
+    argv: ['--net', 'br:$(reboot)'],
+    message: /not a valid interface name/,
+  },
+  {
+    name: 'malformed MAC prefix',
+    argv: [],
+    env: { VM_PREMAC: 'zz:11' },
+    message: /VM_PREMAC: "zz:11" is not a usable MAC prefix/,
+  },
+  {
+    name: 'multicast MAC prefix',
+    argv: [],
+    env: { VM_PREMAC: '01:00:5e' },
+    message: /^VM_PREMAC: "01:00:5e" is not a usable MAC prefix .*unicast/,
+  },
+  {
+    name: 'unknown display',
+    argv: ['--display', 'sdl'],
+    message: /--display: "sdl" is not a display \(accepted: none, stdio, telnet, vga, vnc, spice/,
+  },
   { name: 'malformed USB id', argv: ['--usb', '12345'], message: /--usb: "12345" is not a USB id/ },
   { name: 'own option missing its value', argv: ['a.qcow2', '--net'], message: /--net needs a value/ },
   { name: 'own flag given a value', argv: ['--uefi=yes'], message: /--uefi takes no value/ },
-  { name: 'bad accelerator', argv: ['--accel', 'hvf'], message: /"hvf" is not an accelerator \(accepted: kvm, tcg, kvm:tcg\)/ },
+  {
+    name: 'bad accelerator',
+    argv: ['--accel', 'hvf'],
+    message: /"hvf" is not an accelerator \(accepted: kvm, tcg, kvm:tcg\)/,
+  },
   { name: 'bad VM_ACCEL', argv: [], env: { VM_ACCEL: 'xen' }, message: /VM_ACCEL: "xen"/ },
   { name: 'bad --fwd', argv: ['--fwd', '80'], message: /--fwd: "80" is not a forward/ },
   { name: 'bad --fwd port', argv: ['--fwd', '99999-22'], message: /not a port/ },
   { name: 'bad --host-ip', argv: ['--host-ip', '10.0.0.1'], message: /--host-ip: "10.0.0.1"/ },
   { name: 'bad --mac', argv: ['--mac', 'nope'], message: /--mac: "nope" is not a unicast MAC/ },
-  { name: 'bad VM_RAM', argv: [], env: { VM_RAM: '2X' }, message: /^VM_RAM: "2X" is not a memory size \(MiB, or with a suffix: 2G, 1536M\)$/ },
+  {
+    name: 'bad VM_RAM',
+    argv: [],
+    env: { VM_RAM: '2X' },
+    message: /^VM_RAM: "2X" is not a memory size \(MiB, or with a suffix: 2G, 1536M\)$/,
+  },
   { name: 'VM_RAM of a fraction of a MiB', argv: [], env: { VM_RAM: '1000K' }, message: /^VM_RAM: "1000K"/ },
-  { name: 'VM_HELPER that does not exist', argv: [], env: { VM_HELPER: '/nonexistent/helper' }, message: /^VM_HELPER: \/nonexistent\/helper does not exist \(default: \/usr\/lib\/qemu\/qemu-bridge-helper\)$/ },
-  { name: 'VM_EFIFIRM that does not exist', argv: [], env: { VM_EFIFIRM: '/nonexistent/OVMF.fd' }, message: /^VM_EFIFIRM: \/nonexistent\/OVMF.fd does not exist/ },
-  { name: 'bad --fwd protocol', argv: ['--fwd', 'sctp:80-80'], message: /^--fwd: "sctp" in "sctp:80-80" is not a protocol \(accepted: tcp, udp\)$/ },
-  { name: 'bad --fwd protocol, Docker spelling', argv: ['--fwd', '8080:80/icmp'], message: /"icmp" in "8080:80\/icmp" is not a protocol/ },
+  {
+    name: 'VM_HELPER that does not exist',
+    argv: [],
+    env: { VM_HELPER: '/nonexistent/helper' },
+    message: /^VM_HELPER: \/nonexistent\/helper does not exist \(default: \/usr\/lib\/qemu\/qemu-bridge-helper\)$/,
+  },
+  {
+    name: 'VM_EFIFIRM that does not exist',
+    argv: [],
+    env: { VM_EFIFIRM: '/nonexistent/OVMF.fd' },
+    message: /^VM_EFIFIRM: \/nonexistent\/OVMF.fd does not exist/,
+  },
+  {
+    name: 'bad --fwd protocol',
+    argv: ['--fwd', 'sctp:80-80'],
+    message: /^--fwd: "sctp" in "sctp:80-80" is not a protocol \(accepted: tcp, udp\)$/,
+  },
+  {
+    name: 'bad --fwd protocol, Docker spelling',
+    argv: ['--fwd', '8080:80/icmp'],
+    message: /"icmp" in "8080:80\/icmp" is not a protocol/,
+  },
   { name: 'bad --ssh-port', argv: ['--ssh-port', 'ssh'], message: /^--ssh-port: "ssh" is not a port \(1-65535\)$/ },
   { name: 'bad VM_HDDRIVER', argv: [], env: { VM_HDDRIVER: 'ide' }, message: /VM_HDDRIVER: "ide"/ },
   { name: 'bad --name', argv: ['--name', '../x'], message: /--name: "..\/x"/ },
@@ -131,43 +269,81 @@ const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; m
 
 for (const row of BAD) {
   test(`bad input: ${row.name}`, () => {
-    assert.throws(() => launchOptions(row.argv, row.env), (error: Error) => {
-      assert.instance(error, UsageError);
-      assert.not.match(error.message, /\n/);
-      assert.match(error.message, row.message);
-      return true;
-    });
+    assert.throws(
+      () => launchOptions(row.argv, row.env),
+      (error: Error) => {
+        assert.instance(error, UsageError);
+        assert.not.match(error.message, /\n/);
+        assert.match(error.message, row.message);
+        return true;
+      },
+    );
   });
 }
 
-test('env: VM_RAM takes QEMU\'s size suffixes; VM_HDDRIVER takes vm\'s short names; a vendor\'s VM_PREMAC is a warning', () => {
-  for (const [text, mib] of [['768', 768], ['2G', 2048], ['1536M', 1536], ['1g', 1024], ['2GiB', 2048], ['1048576K', 1024]] as const) {
+test("env: VM_RAM takes QEMU's size suffixes; VM_HDDRIVER takes vm's short names; a vendor's VM_PREMAC is a warning", () => {
+  for (const [text, mib] of [
+    ['768', 768],
+    ['2G', 2048],
+    ['1536M', 1536],
+    ['1g', 1024],
+    ['2GiB', 2048],
+    ['1048576K', 1024],
+  ] as const) {
     assert.is(launchOptions([], { VM_RAM: text }).settings.ramMiB, mib, text);
   }
   assert.is(launchOptions([], { VM_HDDRIVER: 'scsi' }).settings.diskController, 'virtio-scsi');
   assert.is(launchOptions([], { VM_HDDRIVER: 'blk' }).settings.diskController, 'virtio-blk');
   const vendor = launchOptions([], { VM_PREMAC: '52:54:00' });
   assert.equal(vendor.settings.macPrefix, [0x52, 0x54, 0x00]);
-  assert.equal(launchOptions([], { VM_PREMAC: '00:16:3e' }).notes.filter((note) => note.startsWith('VM_PREMAC')).length, 1);
-  assert.equal(vendor.notes.filter((note) => note.startsWith('VM_PREMAC')), [], '52 is locally administered');
+  assert.equal(
+    launchOptions([], { VM_PREMAC: '00:16:3e' }).notes.filter((note) => note.startsWith('VM_PREMAC')).length,
+    1,
+  );
+  assert.equal(
+    vendor.notes.filter((note) => note.startsWith('VM_PREMAC')),
+    [],
+    '52 is locally administered',
+  );
 });
 
 test('forwards: HOST:GUEST and /udp spellings; --ssh-port moves or drops the SSH forward; a --fwd on 10022 moves SSH on', () => {
-  const forwards = (argv: string[], facts = {}) => plan(['--net', 'u', '--display', 'none', ...argv], facts).resources.forwards.map((f) => `${f.proto}:${f.port}-${f.guest_port}`);
-  assert.equal(forwards(['--fwd', '8080:80', '--fwd', '5353:53/udp', '--fwd', 'udp:6000-60']), ['tcp:10022-22', 'tcp:8080-80', 'udp:5353-53', 'udp:6000-60']);
+  const forwards = (argv: string[], facts = {}) =>
+    plan(['--net', 'u', '--display', 'none', ...argv], facts).resources.forwards.map(
+      (f) => `${f.proto}:${f.port}-${f.guest_port}`,
+    );
+  assert.equal(forwards(['--fwd', '8080:80', '--fwd', '5353:53/udp', '--fwd', 'udp:6000-60']), [
+    'tcp:10022-22',
+    'tcp:8080-80',
+    'udp:5353-53',
+    'udp:6000-60',
+  ]);
   assert.equal(forwards(['--ssh-port', '2222']), ['tcp:2222-22']);
   assert.equal(forwards(['--ssh-port', 'none', '--fwd', '8080-80']), ['tcp:8080-80']);
   assert.equal(forwards(['--fwd', '10022-80']), ['tcp:10023-22', 'tcp:10022-80']);
-  assert.throws(() => plan(['--fwd', '80-80', '--display', 'none'], { isRoot: false, uid: 1000 }), /^--fwd: host port 80 is privileged \(below 1024\) and only root may listen on it; choose one from 1024 up$/);
-  assert.throws(() => plan(['--ssh-port', '22', '--display', 'none'], { isRoot: false, uid: 1000 }), /^--ssh-port: host port 22 is privileged/);
+  assert.throws(
+    () => plan(['--fwd', '80-80', '--display', 'none'], { isRoot: false, uid: 1000 }),
+    /^--fwd: host port 80 is privileged \(below 1024\) and only root may listen on it; choose one from 1024 up$/,
+  );
+  assert.throws(
+    () => plan(['--ssh-port', '22', '--display', 'none'], { isRoot: false, uid: 1000 }),
+    /^--ssh-port: host port 22 is privileged/,
+  );
   assert.equal(forwards(['--fwd', '80-80']), ['tcp:10022-22', 'tcp:80-80'], 'root may');
-  assert.throws(() => plan(['--ssh-port', '8080', '--fwd', '8080-80', '--display', 'none']), /--ssh-port: host port 8080 is already in use/);
+  assert.throws(
+    () => plan(['--ssh-port', '8080', '--fwd', '8080-80', '--display', 'none']),
+    /--ssh-port: host port 8080 is already in use/,
+  );
 });
 
 test('display: a headless first run gets VNC (and says how to reach it), a graphical one the window', () => {
   const headless = launchOptions([]);
   assert.equal(headless.display, { kind: 'vnc' });
-  assert.ok(headless.notes.some((note) => /^no graphical session \(DISPLAY and WAYLAND_DISPLAY are unset\): the console is on VNC/.test(note)));
+  assert.ok(
+    headless.notes.some((note) =>
+      /^no graphical session \(DISPLAY and WAYLAND_DISPLAY are unset\): the console is on VNC/.test(note),
+    ),
+  );
   assert.equal(launchOptions([], { WAYLAND_DISPLAY: 'wayland-0' }).display, { kind: 'vga' });
   assert.equal(launchOptions(['--display', 'vga']).display, { kind: 'vga' }, 'asked for explicitly: as asked');
   assert.equal(launchOptions([], { VM_VIDEO: 'none' }).display, { kind: 'none' });
@@ -178,12 +354,24 @@ test('bad input at plan time: missing disk, unreadable firmware, absent USB devi
     [['missing.qcow2'], {}, /disk "missing.qcow2": no such file or block device/],
     [['--uefi'], {}, /--uefi: firmware \/usr\/share\/ovmf\/OVMF.fd is not readable/],
     [['--usb', '046d:c52b'], {}, /--usb: no USB device 046d:c52b on this host/],
-    [['--net', 'u0', '--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:01'], {}, /two NICs forced onto the same MAC de:ad:be:ef:00:01/],
+    [
+      ['--net', 'u0', '--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:01'],
+      {},
+      /two NICs forced onto the same MAC de:ad:be:ef:00:01/,
+    ],
     [['--net', 'u0'], { VM_PREMAC: 'de:ad:be:ef:00:01' }, /forces every NIC onto the same MAC/],
   ];
   for (const [argv, env, message] of cases) {
-    const facts = hostFacts({ firmwareReadable: false, disks: { 'missing.qcow2': { exists: false, readable: false, absolutePath: '/x', blockDevice: false, format: 'unknown' } } });
-    assert.throws(() => plan(argv, facts, env), (error: Error) => error instanceof UsageError && message.test(error.message));
+    const facts = hostFacts({
+      firmwareReadable: false,
+      disks: {
+        'missing.qcow2': { exists: false, readable: false, absolutePath: '/x', blockDevice: false, format: 'unknown' },
+      },
+    });
+    assert.throws(
+      () => plan(argv, facts, env),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+    );
   }
 });
 

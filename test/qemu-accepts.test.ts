@@ -23,7 +23,10 @@ await (async () => {
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function planned(argv: string[], env: Record<string, string> = {}): Promise<string[]> {
-  const result = await runBinary(['--dry-run', '--json', '--accel', 'tcg', ...argv], { env: { QEMU_SCRIPT_RUNTIME_DIR: run, ...env }, cwd: dir });
+  const result = await runBinary(['--dry-run', '--json', '--accel', 'tcg', ...argv], {
+    env: { QEMU_SCRIPT_RUNTIME_DIR: run, ...env },
+    cwd: dir,
+  });
   assert.is(result.exitCode, 0, result.stderr);
   const plan = JSON.parse(result.stdout) as { name: string; qemu: { argv: string[]; fds: unknown[] }; host: unknown[] };
   assert.equal(plan.host, [], 'this line needs no host change');
@@ -47,7 +50,7 @@ async function qemuAccepts(argv: string[]): Promise<void> {
       assert.unreachable(`QEMU refused the planned line: ${result.stderr}\n${argv.join(' ')}`);
       return;
     }
-    const status = await client.execute('query-status') as { status: string };
+    const status = (await client.execute('query-status')) as { status: string };
     assert.is(status.status, 'prelaunch');
     await client.execute('quit');
   } finally {
@@ -59,19 +62,35 @@ async function qemuAccepts(argv: string[]): Promise<void> {
 }
 
 const ROWS: Array<{ name: string; argv: string[]; env?: Record<string, string> }> = [
-  { name: 'user network with SSH and extra forwards', argv: ['--net', 'user', '--fwd', '18080-80', '--fwd', 'udp:15353-53', '--display', 'none'] },
+  {
+    name: 'user network with SSH and extra forwards',
+    argv: ['--net', 'user', '--fwd', '18080-80', '--fwd', 'udp:15353-53', '--display', 'none'],
+  },
   { name: 'multicast internal networks (compact and named)', argv: ['--net', '0,mcast:5,u', '--display', 'none'] },
   { name: 'no NIC', argv: ['--net', 'none', '--display', 'none'] },
   { name: 'virtio-scsi: qcow2, ISO, raw MBR disk', argv: ['disk.qcow2', 'cd.iso', 'mbr.img', '--display', 'none'] },
-  { name: 'virtio-blk: qcow2 and ISO on ide-cd', argv: ['disk.qcow2', 'cd.iso'], env: { VM_HDDRIVER: 'virtio-blk', VM_VIDEO: 'none' } },
-  { name: 'prefixes: blk:, scsi:, cdrom:, usb:', argv: ['--disk', 'blk:disk.qcow2', '--disk', 'scsi:mbr.img', '--disk', 'usb:cdrom:cd.iso', '--display', 'none'] },
+  {
+    name: 'virtio-blk: qcow2 and ISO on ide-cd',
+    argv: ['disk.qcow2', 'cd.iso'],
+    env: { VM_HDDRIVER: 'virtio-blk', VM_VIDEO: 'none' },
+  },
+  {
+    name: 'prefixes: blk:, scsi:, cdrom:, usb:',
+    argv: ['--disk', 'blk:disk.qcow2', '--disk', 'scsi:mbr.img', '--disk', 'usb:cdrom:cd.iso', '--display', 'none'],
+  },
   { name: 'a path with spaces, quotes, commas and $(...)', argv: [weird, '--display', 'none'] },
   { name: 'display telnet', argv: ['--display', 'telnet', '--net', 'none'] },
   { name: 'display vnc', argv: ['--display', 'vnc', '--net', 'none'] },
   { name: 'display stdio', argv: ['--display', 'stdio', '--net', 'none'] },
   { name: 'UEFI', argv: ['disk.qcow2', '--uefi', '--display', 'none'] },
-  { name: 'disks boot after a -kernel', argv: ['disk.qcow2', 'cd.iso', '--display', 'none', '-kernel', `${ROOT}/.cache/guest/vmlinuz`] },
-  { name: 'own and passthrough options together', argv: ['disk.qcow2', '-m', '256', '-smp', '2', '-snapshot', '--display', 'none', '--', '-no-reboot'] },
+  {
+    name: 'disks boot after a -kernel',
+    argv: ['disk.qcow2', 'cd.iso', '--display', 'none', '-kernel', `${ROOT}/.cache/guest/vmlinuz`],
+  },
+  {
+    name: 'own and passthrough options together',
+    argv: ['disk.qcow2', '-m', '256', '-smp', '2', '-snapshot', '--display', 'none', '--', '-no-reboot'],
+  },
 ];
 
 for (const row of ROWS) {

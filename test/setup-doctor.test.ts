@@ -1,7 +1,19 @@
 // setup and doctor against a root directory of the test's own (--root):
 // the machine's own /etc is never touched.
 import { execa } from 'execa';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  appendFileSync,
+  existsSync,
+} from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MARKER } from '../lib/setup.ts';
@@ -54,11 +66,30 @@ const tool = (args: string[]) => execa(binary, args, { reject: false });
 test('setup --dry-run lists every change and makes none', async () => {
   const root = makeRoot();
   const before = await snapshot(root);
-  const result = await tool(['setup', '--dry-run', '--root', root, '--user', 'alice', '--allow-bridge', 'br0', '--binary', binary]);
+  const result = await tool([
+    'setup',
+    '--dry-run',
+    '--root',
+    root,
+    '--user',
+    'alice',
+    '--allow-bridge',
+    'br0',
+    '--binary',
+    binary,
+  ]);
   assert.is(result.exitCode, 0, result.stderr);
-  for (const line of ['would create group qemusers', 'would add alice to group qemusers', 'would setcap cap_net_admin+ep /usr/lib/qemu/qemu-bridge-helper',
-    'would write /etc/qemu/qemu-script-bridge.conf', 'would write /etc/qemu/bridge.conf', 'would write /etc/udev/rules.d/70-qemu-script.rules',
-    'would write /etc/modules-load.d/qemu-script.conf', 'would write /etc/sysctl.d/60-qemu-script.conf', 'would write /etc/sudoers.d/qemu-script']) {
+  for (const line of [
+    'would create group qemusers',
+    'would add alice to group qemusers',
+    'would setcap cap_net_admin+ep /usr/lib/qemu/qemu-bridge-helper',
+    'would write /etc/qemu/qemu-script-bridge.conf',
+    'would write /etc/qemu/bridge.conf',
+    'would write /etc/udev/rules.d/70-qemu-script.rules',
+    'would write /etc/modules-load.d/qemu-script.conf',
+    'would write /etc/sysctl.d/60-qemu-script.conf',
+    'would write /etc/sudoers.d/qemu-script',
+  ]) {
     assert.ok(result.stdout.split('\n').includes(line), `missing: ${line}\n${result.stdout}`);
   }
   assert.equal(await snapshot(root), before);
@@ -72,7 +103,9 @@ test('setup prepares the host; a second run changes nothing; --undo puts everyth
   const first = await tool(['setup', '--root', root, '--user', 'alice', '--allow-bridge', 'br0', '--binary', binary]);
   assert.is(first.exitCode, 0, first.stderr);
   assert.match(first.stdout, /^create group qemusers$/m);
-  const group = readFileSync(`${root}/etc/group`, 'utf8').split('\n').find((line) => line.startsWith('qemusers:'))!;
+  const group = readFileSync(`${root}/etc/group`, 'utf8')
+    .split('\n')
+    .find((line) => line.startsWith('qemusers:'))!;
   assert.match(group, /^qemusers:x:\d+:alice$/);
   const gid = group.split(':')[2];
   assert.match((await execa('getcap', [`${root}/usr/lib/qemu/qemu-bridge-helper`])).stdout, /cap_net_admin[=+]ep/);
@@ -80,19 +113,34 @@ test('setup prepares the host; a second run changes nothing; --undo puts everyth
   assert.is(readFileSync(sudoers, 'utf8'), `${MARKER}\n%qemusers ALL=(root) NOPASSWD: ${binary} net-helper *\n`);
   assert.is(statSync(sudoers).mode & 0o777, 0o440);
   assert.is((await execa('visudo', ['-c', '-q', '-f', sudoers], { reject: false })).exitCode, 0);
-  assert.is(readFileSync(`${root}/etc/sysctl.d/60-qemu-script.conf`, 'utf8'), `${MARKER}\nnet.ipv4.ping_group_range = ${gid} ${gid}\n`);
-  assert.match(readFileSync(`${root}/etc/udev/rules.d/70-qemu-script.rules`, 'utf8'), /KERNEL=="tap\*", GROUP="qemusers", MODE="0660"\nKERNEL=="vhost-net", GROUP="qemusers", MODE="0660"/);
+  assert.is(
+    readFileSync(`${root}/etc/sysctl.d/60-qemu-script.conf`, 'utf8'),
+    `${MARKER}\nnet.ipv4.ping_group_range = ${gid} ${gid}\n`,
+  );
+  assert.match(
+    readFileSync(`${root}/etc/udev/rules.d/70-qemu-script.rules`, 'utf8'),
+    /KERNEL=="tap\*", GROUP="qemusers", MODE="0660"\nKERNEL=="vhost-net", GROUP="qemusers", MODE="0660"/,
+  );
   assert.match(readFileSync(`${root}/etc/modules-load.d/qemu-script.conf`, 'utf8'), /^vhost_net$/m);
   assert.match(readFileSync(`${root}/etc/qemu/bridge.conf`, 'utf8'), /^include \/etc\/qemu\/qemu-script-bridge.conf$/m);
-  assert.is(readFileSync(`${root}/etc/qemu/qemu-script-bridge.conf`, 'utf8'), `${MARKER}\nallow br0\n`, 'only the bridge named, never allow all');
+  assert.is(
+    readFileSync(`${root}/etc/qemu/qemu-script-bridge.conf`, 'utf8'),
+    `${MARKER}\nallow br0\n`,
+    'only the bridge named, never allow all',
+  );
 
   const second = await tool(['setup', '--root', root, '--user', 'alice', '--binary', binary]);
   assert.is(second.stdout, 'nothing to change: this host is already set up');
 
   const doctor = await tool(['doctor', '--root', root, '--json']);
-  const bridgeConf = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((check) => check.id === 'bridge-conf')!;
+  const bridgeConf = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find(
+    (check) => check.id === 'bridge-conf',
+  )!;
   assert.is(bridgeConf.status, 'ok', 'doctor follows the include setup wrote');
-  assert.match((bridgeConf as unknown as { message: string }).message, /allows br0; the tool's own bridges need no entry/);
+  assert.match(
+    (bridgeConf as unknown as { message: string }).message,
+    /allows br0; the tool's own bridges need no entry/,
+  );
 
   const undo = await tool(['setup', '--undo', '--root', root, '--user', 'alice', '--binary', binary]);
   assert.is(undo.exitCode, 0, undo.stderr);
@@ -106,7 +154,10 @@ test('setup keeps an existing bridge.conf and restores it exactly on --undo', as
   writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow br0\n');
   const before = await snapshot(root);
   assert.is((await tool(['setup', '--root', root, '--binary', binary])).exitCode, 0);
-  assert.match(readFileSync(`${root}/etc/qemu/bridge.conf`, 'utf8'), /^allow br0\n.*\ninclude \/etc\/qemu\/qemu-script-bridge.conf\n$/s);
+  assert.match(
+    readFileSync(`${root}/etc/qemu/bridge.conf`, 'utf8'),
+    /^allow br0\n.*\ninclude \/etc\/qemu\/qemu-script-bridge.conf\n$/s,
+  );
   assert.is((await tool(['setup', '--undo', '--root', root, '--binary', binary])).exitCode, 0);
   assert.equal(await snapshot(root), before);
 });
@@ -141,7 +192,9 @@ test('setup refuses a binary others can replace (it would be root for them)', as
 });
 
 test('setup needs root', async () => {
-  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'setup'], { reject: false });
+  const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'setup'], {
+    reject: false,
+  });
   assert.is(result.exitCode, 2);
   assert.match(result.stderr, /setup must run as root/);
 });
@@ -151,11 +204,18 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const lines = result.stdout.trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
   assert.is(checks.length, 20, result.stdout);
-  assert.ok(lines.every((line) => /^(ok|warn|fail) |^ +(fix|or|note): /.test(line)), result.stdout);
-  const report = JSON.parse((await tool(['doctor', '--json'])).stdout) as { version: number; checks: Array<{ id: string; status: string; fix?: string[] }> };
+  assert.ok(
+    lines.every((line) => /^(ok|warn|fail) |^ +(fix|or|note): /.test(line)),
+    result.stdout,
+  );
+  const report = JSON.parse((await tool(['doctor', '--json'])).stdout) as {
+    version: number;
+    checks: Array<{ id: string; status: string; fix?: string[] }>;
+  };
   assert.is(report.version, 1);
   const json = report.checks;
-  for (const check of json.filter((c) => c.status !== 'ok')) assert.ok((check.fix && check.fix.length > 0) || (check as { hint?: string }).hint, `${check.id} has no fix`);
+  for (const check of json.filter((c) => c.status !== 'ok'))
+    assert.ok((check.fix && check.fix.length > 0) || (check as { hint?: string }).hint, `${check.id} has no fix`);
   // Scripts may run a fix as it stands: plain commands, no prose, no comments, no "or:".
   for (const fix of json.flatMap((c) => c.fix ?? [])) assert.match(fix, /^(sudo|newgrp|qemu-script) [^#]*$/, fix);
   assert.is(result.exitCode, json.some((c) => c.status === 'fail') ? 1 : 0);
@@ -164,28 +224,45 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
 test('doctor: no bridge.conf is fine (the tool makes its own TAPs); "allow all" is a warning with its fix', async () => {
   const root = makeRoot();
   const missing = await tool(['doctor', '--root', root]);
-  assert.match(missing.stdout, /^ok +bridge-conf +\/etc\/qemu\/bridge.conf allows no existing bridge; the tool's own bridges need no entry$/m);
+  assert.match(
+    missing.stdout,
+    /^ok +bridge-conf +\/etc\/qemu\/bridge.conf allows no existing bridge; the tool's own bridges need no entry$/m,
+  );
   mkdirSync(`${root}/etc/qemu`);
   writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow all\n');
   const all = await tool(['doctor', '--root', root]);
-  assert.match(all.stdout, /^warn bridge-conf +\/etc\/qemu\/bridge.conf allows all bridges: every member may attach a guest to any bridge/m);
+  assert.match(
+    all.stdout,
+    /^warn bridge-conf +\/etc\/qemu\/bridge.conf allows all bridges: every member may attach a guest to any bridge/m,
+  );
   assert.match(all.stdout, /note: remove "allow all" from \/etc\/qemu\/bridge.conf/);
 });
 
-test('doctor as a user outside the group: group and sudo fail with fixes; the helper\'s capability matters only for allowed bridges', async () => {
+test("doctor as a user outside the group: group and sudo fail with fixes; the helper's capability matters only for allowed bridges", async () => {
   const root = makeRoot();
   chmodSync(root, 0o755);
   // A normal user's environment: Debian's default PATH (no /usr/sbin), not root's.
-  const asNobody = () => execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root], { reject: false, extendEnv: false, env: USER_ENV('nobody', '/nonexistent') });
+  const asNobody = () =>
+    execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root], {
+      reject: false,
+      extendEnv: false,
+      env: USER_ENV('nobody', '/nonexistent'),
+    });
   const plain = await asNobody();
   assert.is(plain.exitCode, 1);
   assert.match(plain.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);
   assert.match(plain.stdout, /^fail sudo +sudo -n qemu-script net-helper is not allowed/m);
-  assert.match(plain.stdout, /^ok +bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper not needed: no existing bridge is allowed to members/m);
+  assert.match(
+    plain.stdout,
+    /^ok +bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper not needed: no existing bridge is allowed to members/m,
+  );
   mkdirSync(`${root}/etc/qemu`);
   writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow br0\n');
   const allowed = await asNobody();
-  assert.match(allowed.stdout, /^fail bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper lacks cap_net_admin: guests cannot join br0\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m);
+  assert.match(
+    allowed.stdout,
+    /^fail bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper lacks cap_net_admin: guests cannot join br0\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m,
+  );
 });
 
 test.run();

@@ -11,7 +11,13 @@ const PARSED: Array<[string[], string, Record<string, string | boolean>, string[
   [['down', '--force', 'web'], 'down', { force: true }, ['web'], []],
   [['down', 'web', '--timeout=5'], 'down', { timeout: '5' }, ['web'], []],
   [['ssh', 'root@web', '--', '-v', 'uptime'], 'ssh', {}, ['root@web'], ['-v', 'uptime']],
-  [['net', 'create', 'lab', '--subnet', '10.77.0.0/24', '--dhcp'], 'net create', { subnet: '10.77.0.0/24', dhcp: true }, ['lab'], []],
+  [
+    ['net', 'create', 'lab', '--subnet', '10.77.0.0/24', '--dhcp'],
+    'net create',
+    { subnet: '10.77.0.0/24', dhcp: true },
+    ['lab'],
+    [],
+  ],
   [['net', 'ls', '--json'], 'net ls', { json: true }, [], []],
   [['net', 'rm', 'lab'], 'net rm', {}, ['lab'], []],
   [['setup', '--user', 'alice', '--dry-run'], 'setup', { user: 'alice', 'dry-run': true }, [], []],
@@ -42,12 +48,18 @@ const REFUSED: Array<[string[], RegExp]> = [
 for (const [words, message] of REFUSED) {
   test(`subcommand refused: ${words.join(' ')}`, () => {
     const found = findSubcommand(words)!;
-    assert.throws(() => parseSubcommand(found.command, found.rest), (error: Error) => error instanceof UsageError && message.test(error.message));
+    assert.throws(
+      () => parseSubcommand(found.command, found.rest),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+    );
   });
 }
 
 test('subcommand: a group word without its command is refused, naming the choices', () => {
-  assert.throws(() => findSubcommand(['net']), (error: Error) => error instanceof UsageError && /^net needs one of: create, ls, rm;/.test(error.message));
+  assert.throws(
+    () => findSubcommand(['net']),
+    (error: Error) => error instanceof UsageError && /^net needs one of: create, ls, rm;/.test(error.message),
+  );
   assert.throws(() => findSubcommand(['net', 'list']), /\(got "list"\)/);
   assert.is(findSubcommand(['disk.qcow2']), undefined);
 });
@@ -58,7 +70,8 @@ test('subcommand: --help anywhere is help only, for every command', () => {
     assert.is(parseSubcommand(command, ['-h']), 'help', command.name);
     const help = subcommandHelp(command);
     assert.ok(help.startsWith(`Usage: qemu-script ${command.name}`), help);
-    for (const flag of command.flags) assert.ok(help.includes(`--${flag.name}`), `${command.name} --help lacks --${flag.name}`);
+    for (const flag of command.flags)
+      assert.ok(help.includes(`--${flag.name}`), `${command.name} --help lacks --${flag.name}`);
   }
 });
 

@@ -31,7 +31,8 @@ async function lan(count: number): Promise<{ hosts: Host[]; switch_: Netns }> {
   return { hosts, switch_ };
 }
 
-const counter = async (ns: Netns, link: string, what: string) => Number((await ns.exec(['cat', `/sys/class/net/${link}/statistics/${what}`])).stdout);
+const counter = async (ns: Netns, link: string, what: string) =>
+  Number((await ns.exec(['cat', `/sys/class/net/${link}/statistics/${what}`])).stdout);
 
 test('a network across hosts: a lease, a name, ping and banner through the tunnel; another VNI sees nothing; nothing left', async () => {
   const { hosts, switch_ } = await lan(3);
@@ -43,29 +44,81 @@ test('a network across hosts: a lease, a name, ping and banner through the tunne
       return result.stdout;
     };
     // A floods to C too: C, on another VNI, must drop it.
-    assert.match(await define(a, ['lab', '--subnet', '10.88.0.0/24', '--host-ip', '10.88.0.1', '--dhcp', '--vxlan', '42', '--remote', `${b.address},${c.address}`]),
-      /^defined network lab: 10\.88\.0\.0\/24, host 10\.88\.0\.1, DHCP, VXLAN 42 to 10\.200\.0\.2 10\.200\.0\.3 \(UDP 4789\)/);
-    await define(b, ['lab', '--subnet', '10.88.0.0/24', '--host-ip', '10.88.0.2', '--vxlan', '42', '--remote', a.address]);
-    await define(c, ['other', '--subnet', '10.88.0.0/24', '--host-ip', '10.88.0.3', '--vxlan', '43', '--remote', a.address]);
+    assert.match(
+      await define(a, [
+        'lab',
+        '--subnet',
+        '10.88.0.0/24',
+        '--host-ip',
+        '10.88.0.1',
+        '--dhcp',
+        '--vxlan',
+        '42',
+        '--remote',
+        `${b.address},${c.address}`,
+      ]),
+      /^defined network lab: 10\.88\.0\.0\/24, host 10\.88\.0\.1, DHCP, VXLAN 42 to 10\.200\.0\.2 10\.200\.0\.3 \(UDP 4789\)/,
+    );
+    await define(b, [
+      'lab',
+      '--subnet',
+      '10.88.0.0/24',
+      '--host-ip',
+      '10.88.0.2',
+      '--vxlan',
+      '42',
+      '--remote',
+      a.address,
+    ]);
+    await define(c, [
+      'other',
+      '--subnet',
+      '10.88.0.0/24',
+      '--host-ip',
+      '10.88.0.3',
+      '--vxlan',
+      '43',
+      '--remote',
+      a.address,
+    ]);
 
     const ga = await boot(a.ns, 'ga', ['--net', 'lab'], { if0: 'dhcp', banner: '7000' });
-    const gc = await boot(c.ns, 'gc', ['--net', 'other'], { if0: '10.88.0.50/24', ping: '10.88.0.1', tries: '3', off: '1' });
+    const gc = await boot(c.ns, 'gc', ['--net', 'other'], {
+      if0: '10.88.0.50/24',
+      ping: '10.88.0.1',
+      tries: '3',
+      off: '1',
+    });
     const gb = await boot(b.ns, 'gb', ['--net', 'lab'], { if0: 'dhcp', lookup: 'ga', ping: 'ga', get: 'ga:7000' });
     const [, ipA] = await waitConsole(ga, /E2E: DHCP eth0 ip=(\S+)/);
     await waitConsole(gb, /E2E: READY/);
-    assert.match(console_(gb), /E2E: DHCP eth0 ip=10\.88\.0\.\d+ dns=10\.88\.0\.1 /, 'B\'s guest leased from A\'s server, across the tunnel');
+    assert.match(
+      console_(gb),
+      /E2E: DHCP eth0 ip=10\.88\.0\.\d+ dns=10\.88\.0\.1 /,
+      "B's guest leased from A's server, across the tunnel",
+    );
     assert.match(console_(gb), new RegExp(`E2E: LOOKUP-OK ga ${ipA.replace(/\./g, '\\.')}\\b`));
     assert.match(console_(gb), new RegExp(`E2E: PING-OK ${ipA.replace(/\./g, '\\.')}`));
     assert.match(console_(gb), /E2E: GET-OK ga:7000 E2E-BANNER name=ga/);
-    for (const guest of [ga, gb]) assert.match(console_(guest), /E2E: NIC eth0 mac=\S+ ip=\S+ mtu=1450/, `${guest.name}: the tunnel's MTU (1500 - 50)`);
-    for (const [host, link] of [[a, 'lab'], [b, 'lab'], [a, 'vxlan42'], [b, 'qtap0']] as const) {
+    for (const guest of [ga, gb])
+      assert.match(
+        console_(guest),
+        /E2E: NIC eth0 mac=\S+ ip=\S+ mtu=1450/,
+        `${guest.name}: the tunnel's MTU (1500 - 50)`,
+      );
+    for (const [host, link] of [
+      [a, 'lab'],
+      [b, 'lab'],
+      [a, 'vxlan42'],
+      [b, 'qtap0'],
+    ] as const) {
       assert.is((await host.ns.exec(['cat', `/sys/class/net/${link}/mtu`])).stdout, '1450', `${link}'s MTU`);
     }
 
     await waitConsole(gc, /E2E: READY/);
     assert.match(console_(gc), /E2E: PING-FAIL 10\.88\.0\.1/, 'another VNI is another network');
     assert.is(await counter(c.ns, 'vxlan43', 'rx_bytes'), 0, 'nothing of VNI 42 reached VNI 43');
-    assert.ok(await counter(c.ns, 'u0', 'rx_bytes') > 0, 'though A\'s floods did reach host C');
+    assert.ok((await counter(c.ns, 'u0', 'rx_bytes')) > 0, "though A's floods did reach host C");
 
     await stop(b.ns, gb);
     await stop(a.ns, ga);
@@ -81,7 +134,10 @@ test('net create --vxlan: refusals name what is wrong; --dry-run shows the tunne
   const [host] = hosts;
   try {
     const refused: Array<[string[], RegExp]> = [
-      [['--vxlan', '0', '--remote', '10.200.0.9'], /^qemu-script: net create --vxlan: "0" is not a VNI \(1-16777215\)$/],
+      [
+        ['--vxlan', '0', '--remote', '10.200.0.9'],
+        /^qemu-script: net create --vxlan: "0" is not a VNI \(1-16777215\)$/,
+      ],
       [['--vxlan', '16777216', '--remote', '10.200.0.9'], /is not a VNI/],
       [['--vxlan', '7'], /--vxlan needs the other hosts: --remote IP\[,IP\.\.\.\]/],
       [['--vxlan', '7', '--remote', '224.0.0.5'], /--remote: "224\.0\.0\.5" is not a unicast address/],
@@ -95,9 +151,29 @@ test('net create --vxlan: refusals name what is wrong; --dry-run shows the tunne
       assert.is(result.exitCode, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, message);
     }
-    const created = await host.ns.tool(['net', 'create', 'tun', '--subnet', '10.89.0.0/24', '--vxlan', '7', '--remote', '10.200.0.9']);
+    const created = await host.ns.tool([
+      'net',
+      'create',
+      'tun',
+      '--subnet',
+      '10.89.0.0/24',
+      '--vxlan',
+      '7',
+      '--remote',
+      '10.200.0.9',
+    ]);
     assert.is(created.exitCode, 0, created.stderr);
-    const sameVni = await host.ns.tool(['net', 'create', 'tun2', '--subnet', '10.90.0.0/24', '--vxlan', '7', '--remote', '10.200.0.8']);
+    const sameVni = await host.ns.tool([
+      'net',
+      'create',
+      'tun2',
+      '--subnet',
+      '10.90.0.0/24',
+      '--vxlan',
+      '7',
+      '--remote',
+      '10.200.0.8',
+    ]);
     assert.match(sameVni.stderr, /VNI 7 on port 4789 is network tun's already/);
     const dry = await host.ns.tool(['--dry-run', '--net', 'tun', '--display', 'none']);
     assert.is(dry.exitCode, 0, dry.stderr);
@@ -107,8 +183,9 @@ test('net create --vxlan: refusals name what is wrong; --dry-run shows the tunne
       'ip link add vxlan7 type vxlan id 7 dstport 4789 local 10.200.0.1 dev u0 learning',
       'bridge fdb append 00:00:00:00:00:00 dev vxlan7 dst 10.200.0.9',
       'ip link set vxlan7 master tun mtu 1450 up',
-      'ip link del vxlan7  # with the network\'s last guest',
-    ]) assert.ok(lines.includes(line), `missing: ${line}\n${dry.stdout}`);
+      "ip link del vxlan7  # with the network's last guest",
+    ])
+      assert.ok(lines.includes(line), `missing: ${line}\n${dry.stdout}`);
     assert.match(dry.stdout, /-device virtio-net,netdev=nic0,mac=[0-9a-f:]+,host_mtu=1450/);
     await assertClean(host.ns, ['lo', 'u0']);
   } finally {

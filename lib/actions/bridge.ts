@@ -12,7 +12,17 @@ import { run } from '../runner.ts';
 import { liveUnderlay } from '../tunnel.ts';
 import type { HostAction } from '../types.ts';
 import {
-  arity, checked, deleteHalfMadeLink, deleteLinkArgv, destroyLink, GUEST_NAME, isBridge, linkExists, refuse, type ActionKind, type RootContext,
+  arity,
+  checked,
+  deleteHalfMadeLink,
+  deleteLinkArgv,
+  destroyLink,
+  GUEST_NAME,
+  isBridge,
+  linkExists,
+  refuse,
+  type ActionKind,
+  type RootContext,
 } from './kind.ts';
 
 type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
@@ -24,7 +34,6 @@ function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp' | 'mtu'>): str
     ['ip', 'link', 'set', action.name, 'up'],
   ];
 }
-
 
 /** Ports still attached (TAPs of running guests): a bridge with any is in use. */
 function ports(name: string): string[] {
@@ -66,7 +75,8 @@ export const bridge: ActionKind<BridgeAction> = {
     const name = checked(words[0], INTERFACE_NAME, 'bridge name');
     const guest = checked(words[1], GUEST_NAME, 'guest name');
     const network = readNetworks(caller.config)[name];
-    if (network && words[2] !== undefined) throw refuse(`${name} is a defined network: its address comes from its definition`);
+    if (network && words[2] !== undefined)
+      throw refuse(`${name} is a defined network: its address comes from its definition`);
     const hostIp = network ? hostCidrOf(network) : words[2];
     // Private, of a sane size; the overlap with what the host has is checked under the lock.
     const problem = hostIp === undefined ? undefined : hostAddressProblem(hostIp, []);
@@ -89,13 +99,23 @@ export const bridge: ActionKind<BridgeAction> = {
     if (!record) {
       if (present) {
         if (!isBridge(action.name)) throw new HostError(`${action.name} exists and is not a bridge`);
-        if (action.network) throw new HostError(`network ${action.network}: an interface named ${action.name} exists and was not made by qemu-script; remove it or rename the network`);
+        if (action.network)
+          throw new HostError(
+            `network ${action.network}: an interface named ${action.name} exists and was not made by qemu-script; remove it or rename the network`,
+          );
         return 'foreign';
       }
       // Under the lock, against the host as it is now: two requests cannot race into one subnet.
       const problem = action.hostIp === undefined ? undefined : hostAddressProblem(action.hostIp, probePrefixes());
       if (problem) throw new UsageError(`bridge ${action.name}: ${problem}`);
-      record = recordIntent(tx, { kind: 'bridge', name: action.name, netns, creator: user.uid, users: [user], data: { hostIp: action.hostIp, network: action.network } });
+      record = recordIntent(tx, {
+        kind: 'bridge',
+        name: action.name,
+        netns,
+        creator: user.uid,
+        users: [user],
+        data: { hostIp: action.hostIp, network: action.network },
+      });
       try {
         await create(action, context);
       } catch (error) {

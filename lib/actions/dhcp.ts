@@ -33,13 +33,17 @@ export function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | '
     '--conf-file=/dev/null',
     `--pid-file=${file(dir, 'pid')}`,
     // This bridge alone: no DHCP or DNS answered on any other interface.
-    `--interface=${config.bridge}`, '--except-interface=lo', '--bind-interfaces',
+    `--interface=${config.bridge}`,
+    '--except-interface=lo',
+    '--bind-interfaces',
     `--dhcp-range=${config.rangeStart},${config.rangeEnd},${formatIp(maskOf(config.prefix))},${LEASE_TIME}`,
     `--dhcp-leasefile=${file(dir, 'leases')}`,
     `--dhcp-hostsfile=${file(dir, 'hosts')}`,
     `--addn-hosts=${file(dir, 'names')}`,
     // Names come from the tool's registrations only: not the host's /etc/hosts, not what clients claim.
-    '--no-hosts', '--dhcp-ignore-names', '--dhcp-authoritative',
+    '--no-hosts',
+    '--dhcp-ignore-names',
+    '--dhcp-authoritative',
     // An empty router option sends none: a host-only network is no way out.
     config.router ? `--dhcp-option=option:router,${config.router}` : '--dhcp-option=option:router',
     // A host-only network answers its own names only: unknown ones are NXDOMAIN, not forwarded.
@@ -89,11 +93,18 @@ async function stopServer(server: ProcessId): Promise<void> {
 
 async function startServer(action: DhcpAction, record: ResourceRecord, context: RootContext): Promise<void> {
   const binary = findSystemTool('dnsmasq');
-  if (!binary) throw new HostError(`network ${action.network} needs dnsmasq for DHCP, and it is not installed: ${INSTALL_HINT.dnsmasq}`);
+  if (!binary)
+    throw new HostError(
+      `network ${action.network} needs dnsmasq for DHCP, and it is not installed: ${INSTALL_HINT.dnsmasq}`,
+    );
   // dnsmasq returns once it serves (or has failed): its own daemon pipe.
-  await run(serverArgv(binary, action), { verbose: context.verbose, hint: `the DHCP/DNS server of network ${action.network} would not start` });
+  await run(serverArgv(binary, action), {
+    verbose: context.verbose,
+    hint: `the DHCP/DNS server of network ${action.network} would not start`,
+  });
   const server = serverProcess(record);
-  if (!server) throw new HostError(`network ${action.network}: dnsmasq started but left no usable ${file(action.dir, 'pid')}`);
+  if (!server)
+    throw new HostError(`network ${action.network}: dnsmasq started but left no usable ${file(action.dir, 'pid')}`);
   record.data.server = server;
 }
 
@@ -102,7 +113,10 @@ function addressFor(action: DhcpAction, others: ResourceUser[]): string {
   const taken = new Set([parseIp(action.config.hostIp)!, ...others.map((user) => parseIp(user.ip ?? '') ?? -1)]);
   const range = { start: parseIp(action.config.rangeStart)!, end: parseIp(action.config.rangeEnd)! };
   const address = stableAddress(range, action.mac, taken);
-  if (address === undefined) throw new HostError(`network ${action.network} has no free address left in ${action.config.rangeStart}-${action.config.rangeEnd}`);
+  if (address === undefined)
+    throw new HostError(
+      `network ${action.network} has no free address left in ${action.config.rangeStart}-${action.config.rangeEnd}`,
+    );
   return formatIp(address);
 }
 
@@ -113,11 +127,14 @@ export const dhcp: ActionKind<DhcpAction> = {
 
   show: (action) => ({
     apply: [
-      { argv: serverArgv('dnsmasq', action), note: 'with the network\'s first guest' },
-      { argv: [], note: `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}, named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}` },
+      { argv: serverArgv('dnsmasq', action), note: "with the network's first guest" },
+      {
+        argv: [],
+        note: `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}, named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}`,
+      },
     ],
     undo: [
-      { argv: ['pkill', '-F', file(action.dir, 'pid')], note: 'with the network\'s last guest' },
+      { argv: ['pkill', '-F', file(action.dir, 'pid')], note: "with the network's last guest" },
       { argv: ['rm', '-rf', action.dir] },
     ],
   }),
@@ -132,7 +149,14 @@ export const dhcp: ActionKind<DhcpAction> = {
     if (!network.dhcp) throw refuse(`network ${name} is defined without DHCP`);
     const mac = checkedMac(words[1]);
     const guest = checked(words[2], GUEST_NAME, 'guest name');
-    return { kind: 'dhcp', network: name, mac, guest, config: dhcpConfigOf(network), dir: networkRunDir(caller.registryDir, name) };
+    return {
+      kind: 'dhcp',
+      network: name,
+      mac,
+      guest,
+      config: dhcpConfigOf(network),
+      dir: networkRunDir(caller.registryDir, name),
+    };
   },
 
   async acquire(action, user, context) {
@@ -152,7 +176,14 @@ export const dhcp: ActionKind<DhcpAction> = {
       await dhcp.destroy(existing, { ...context, here: true });
       dropResource(tx.registry, existing);
     }
-    const record = recordIntent(tx, { kind: 'dhcp', name: action.network, netns, creator: user.uid, users: [...others, mine], data: { dir: action.dir } });
+    const record = recordIntent(tx, {
+      kind: 'dhcp',
+      name: action.network,
+      netns,
+      creator: user.uid,
+      users: [...others, mine],
+      data: { dir: action.dir },
+    });
     try {
       makeServerDir(context.registryDir, action.dir);
       writeRegistrations(action.dir, record.users);

@@ -17,7 +17,10 @@ type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
 /** The command with its program found in the system's directories. */
 function resolved(argv: string[]): string[] {
   const program = findSystemTool(argv[0]);
-  if (!program) throw new HostError(`the firewall rules need ${argv[0]}, which is not installed${INSTALL_HINT[argv[0]] ? `: ${INSTALL_HINT[argv[0]]}` : ''}`);
+  if (!program)
+    throw new HostError(
+      `the firewall rules need ${argv[0]}, which is not installed${INSTALL_HINT[argv[0]] ? `: ${INSTALL_HINT[argv[0]]}` : ''}`,
+    );
   return [program, ...argv.slice(1)];
 }
 
@@ -34,10 +37,19 @@ export const firewall: ActionKind<FirewallAction> = {
   key: (action) => action.network,
 
   show: (action) => ({
-    apply: action.rules.commands.length > 0
-      ? action.rules.commands.map((command) => ({ argv: command.add }))
-      : [{ argv: [], note: `the host's firewall needs nothing for ${action.network} (decided again when it is realised)` }],
-    undo: [...action.rules.commands].reverse().filter((command) => command.remove.length > 0).map((command) => ({ argv: command.remove, note: 'with the network\'s last guest' })),
+    apply:
+      action.rules.commands.length > 0
+        ? action.rules.commands.map((command) => ({ argv: command.add }))
+        : [
+            {
+              argv: [],
+              note: `the host's firewall needs nothing for ${action.network} (decided again when it is realised)`,
+            },
+          ],
+    undo: [...action.rules.commands]
+      .reverse()
+      .filter((command) => command.remove.length > 0)
+      .map((command) => ({ argv: command.remove, note: "with the network's last guest" })),
   }),
 
   request: (action) => [action.network, action.guest],
@@ -46,7 +58,14 @@ export const firewall: ActionKind<FirewallAction> = {
     // NAT and the subnet come from root's definition alone.
     const { name, guest, network } = networkRequest(words, caller, 'firewall');
     if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
-    return { kind: 'firewall', network: name, guest, subnet: network.subnet, nat: network.nat, rules: { commands: [] } };
+    return {
+      kind: 'firewall',
+      network: name,
+      guest,
+      subnet: network.subnet,
+      nat: network.nat,
+      rules: { commands: [] },
+    };
   },
 
   async acquire(action, user, context) {
@@ -56,12 +75,22 @@ export const firewall: ActionKind<FirewallAction> = {
       return 'joined';
     }
     const uplink = defaultRouteFrom(readText('/proc/net/route') ?? '', readText('/proc/net/ipv6_route') ?? '');
-    if (action.nat && !uplink) throw new HostError(`network ${action.network} does NAT out of the default route, and this host has none`);
-    const rules = firewallRules({ name: action.network, subnet: action.subnet, nat: action.nat }, uplink, probeFirewall());
+    if (action.nat && !uplink)
+      throw new HostError(`network ${action.network} does NAT out of the default route, and this host has none`);
+    const rules = firewallRules(
+      { name: action.network, subnet: action.subnet, nat: action.nat },
+      uplink,
+      probeFirewall(),
+    );
     if (rules.commands.length === 0) return 'nothing needed';
     const commands = rules.commands.map((command) => ({ add: resolved(command.add), remove: command.remove }));
     const record: ResourceRecord = recordIntent(context.tx, {
-      kind: 'firewall', name: action.network, netns: context.netns, creator: user.uid, users: [user], data: { rules },
+      kind: 'firewall',
+      name: action.network,
+      netns: context.netns,
+      creator: user.uid,
+      users: [user],
+      data: { rules },
     });
     try {
       for (const command of commands) await run(command.add, { verbose: context.verbose });

@@ -39,13 +39,21 @@ export const forward: ActionKind<ForwardAction> = {
       return 'joined';
     }
     if (current() === '1') return 'on already';
-    const made = recordIntent(context.tx, { kind: 'forward', name: KEY, netns: context.netns, creator: user.uid, users: [user], data: { previous: '0' } });
+    const made = recordIntent(context.tx, {
+      kind: 'forward',
+      name: KEY,
+      netns: context.netns,
+      creator: user.uid,
+      users: [user],
+      data: { previous: '0' },
+    });
     await run(setArgv('1'), { verbose: context.verbose });
     made.state = 'done';
     return 'turned on';
   },
 
   async destroy(record, context) {
-    if (context.here && record.data.previous === '0' && current() === '1') await run(setArgv('0'), { verbose: context.verbose });
+    if (context.here && record.data.previous === '0' && current() === '1')
+      await run(setArgv('0'), { verbose: context.verbose });
   },
 };

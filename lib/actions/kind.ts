@@ -56,7 +56,8 @@ export function refuse(why: string): UsageError {
 
 /** Request word → value, refusing anything that does not match. */
 export function checked(value: string | undefined, pattern: RegExp, what: string): string {
-  if (value === undefined || !pattern.test(value)) throw refuse(`${JSON.stringify(value ?? '')} is not a valid ${what}`);
+  if (value === undefined || !pattern.test(value))
+    throw refuse(`${JSON.stringify(value ?? '')} is not a valid ${what}`);
   return value;
 }
 
@@ -70,7 +71,11 @@ export { GUEST_NAME };
  * The request `KIND-add NETWORK GUEST` of the kinds that serve a defined network: the words checked,
  * and the network's definition from root's own configuration (undefined when it is not defined).
  */
-export function networkRequest(words: string[], caller: Caller, kind: string): { name: string; guest: string; network?: NetworkDef } {
+export function networkRequest(
+  words: string[],
+  caller: Caller,
+  kind: string,
+): { name: string; guest: string; network?: NetworkDef } {
   arity(words, 2, 2, `${kind}-add takes NETWORK GUEST`);
   const name = checked(words[0], NETWORK_NAME, 'network name');
   const guest = checked(words[1], GUEST_NAME, 'guest name');
@@ -104,7 +109,10 @@ export async function destroyLink(record: ResourceRecord, context: UndoContext):
  * here by UNDO_HALF (the caller undoes the steps before it), the record is dropped and the error goes on.
  */
 export async function makeRecorded(
-  context: RootContext, record: ResourceRecord, make: () => Promise<void>, undoHalf: () => Promise<void>,
+  context: RootContext,
+  record: ResourceRecord,
+  make: () => Promise<void>,
+  undoHalf: () => Promise<void>,
 ): Promise<void> {
   try {
     await make();

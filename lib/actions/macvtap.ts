@@ -9,12 +9,36 @@ import { recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import type { HostAction } from '../types.ts';
 import {
-  arity, checked, checkedMac, deleteHalfMadeLink, deleteLinkArgv, destroyLink, GUEST_NAME, linkExists, makeRecorded, refuse, type ActionKind,
+  arity,
+  checked,
+  checkedMac,
+  deleteHalfMadeLink,
+  deleteLinkArgv,
+  destroyLink,
+  GUEST_NAME,
+  linkExists,
+  makeRecorded,
+  refuse,
+  type ActionKind,
 } from './kind.ts';
 
 type MacvtapAction = Extract<HostAction, { kind: 'macvtap' }>;
 
-const addArgv = (action: MacvtapAction) => ['ip', 'link', 'add', 'link', action.parent, 'name', action.name, 'address', action.mac, 'type', 'macvtap', 'mode', 'bridge'];
+const addArgv = (action: MacvtapAction) => [
+  'ip',
+  'link',
+  'add',
+  'link',
+  action.parent,
+  'name',
+  action.name,
+  'address',
+  action.mac,
+  'type',
+  'macvtap',
+  'mode',
+  'bridge',
+];
 // allmulticast: without it IPv6 neighbour discovery and multicast fail in the guest.
 const upArgv = (name: string) => ['ip', 'link', 'set', name, 'allmulticast', 'on', 'up'];
 const mknodArgv = (node: string, major: string, minor: string) => ['mknod', '-m', '0600', node, 'c', major, minor];
@@ -33,7 +57,8 @@ function ethernetParent(name: string): string {
   const dir = `/sys/class/net/${name}`;
   if (!existsSync(dir)) throw refuse(`no interface ${name}`);
   const ether = readFileSync(`${dir}/type`, 'utf8').trim() === '1';
-  if (!ether || existsSync(`${dir}/macvtap`) || existsSync(`${dir}/wireless`)) throw refuse(`${name} cannot carry a macvtap`);
+  if (!ether || existsSync(`${dir}/macvtap`) || existsSync(`${dir}/wireless`))
+    throw refuse(`${name} cannot carry a macvtap`);
   return name;
 }
 
@@ -46,7 +71,10 @@ export const macvtap: ActionKind<MacvtapAction> = {
     apply: [
       { argv: addArgv(action) },
       { argv: upArgv(action.name) },
-      { argv: mknodArgv(action.node, 'MAJOR', 'MINOR'), note: `MAJOR:MINOR read from /sys/class/net/${action.name}/macvtap/tap*/dev` },
+      {
+        argv: mknodArgv(action.node, 'MAJOR', 'MINOR'),
+        note: `MAJOR:MINOR read from /sys/class/net/${action.name}/macvtap/tap*/dev`,
+      },
     ],
     undo: [{ argv: deleteLinkArgv(action.name) }, { argv: ['rm', '-f', action.node] }],
   }),
@@ -64,20 +92,33 @@ export const macvtap: ActionKind<MacvtapAction> = {
   },
 
   async acquire(action, user, context) {
-    if (linkExists(action.name)) throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
-    const record = recordIntent(context.tx, { kind: 'macvtap', name: action.name, netns: context.netns, creator: user.uid, users: [user], data: { node: action.node } });
-    await makeRecorded(context, record, async () => {
-      await run(addArgv(action), { verbose: context.verbose, hint: `is ${action.parent} an Ethernet interface?` });
-      await run(upArgv(action.name), { verbose: context.verbose });
-      const [major, minor] = deviceNumbers(action.name);
-      mkdirSync(dirname(action.node), { recursive: true, mode: 0o755 });
-      rmSync(action.node, { force: true });
-      await run(mknodArgv(action.node, major, minor), { verbose: context.verbose });
-      if (user.uid !== 0) chownSync(action.node, user.uid, -1);
-    }, async () => {
-      await deleteHalfMadeLink(action.name);
-      rmSync(action.node, { force: true });
+    if (linkExists(action.name))
+      throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
+    const record = recordIntent(context.tx, {
+      kind: 'macvtap',
+      name: action.name,
+      netns: context.netns,
+      creator: user.uid,
+      users: [user],
+      data: { node: action.node },
     });
+    await makeRecorded(
+      context,
+      record,
+      async () => {
+        await run(addArgv(action), { verbose: context.verbose, hint: `is ${action.parent} an Ethernet interface?` });
+        await run(upArgv(action.name), { verbose: context.verbose });
+        const [major, minor] = deviceNumbers(action.name);
+        mkdirSync(dirname(action.node), { recursive: true, mode: 0o755 });
+        rmSync(action.node, { force: true });
+        await run(mknodArgv(action.node, major, minor), { verbose: context.verbose });
+        if (user.uid !== 0) chownSync(action.node, user.uid, -1);
+      },
+      async () => {
+        await deleteHalfMadeLink(action.name);
+        rmSync(action.node, { force: true });
+      },
+    );
     return action.node;
   },
 

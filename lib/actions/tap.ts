@@ -6,13 +6,42 @@ import { GUEST_NAME, INTERFACE_NAME, TAP_NAME } from '../names.ts';
 import { findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import type { HostAction } from '../types.ts';
-import { arity, checked, deleteHalfMadeLink, deleteLinkArgv, destroyLink, linkExists, makeRecorded, refuse, type ActionKind } from './kind.ts';
+import {
+  arity,
+  checked,
+  deleteHalfMadeLink,
+  deleteLinkArgv,
+  destroyLink,
+  linkExists,
+  makeRecorded,
+  refuse,
+  type ActionKind,
+} from './kind.ts';
 
 type TapAction = Extract<HostAction, { kind: 'tap' }>;
 
-const addArgv = (name: string, uid: number | string) => ['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap', 'vnet_hdr', 'user', String(uid)];
+const addArgv = (name: string, uid: number | string) => [
+  'ip',
+  'tuntap',
+  'add',
+  'dev',
+  name,
+  'mode',
+  'tap',
+  'vnet_hdr',
+  'user',
+  String(uid),
+];
 const attachArgv = (action: TapAction) => [
-  'ip', 'link', 'set', 'dev', action.name, 'master', action.bridge, ...(action.mtu ? ['mtu', String(action.mtu)] : []), 'up',
+  'ip',
+  'link',
+  'set',
+  'dev',
+  action.name,
+  'master',
+  action.bridge,
+  ...(action.mtu ? ['mtu', String(action.mtu)] : []),
+  'up',
 ];
 
 export const tap: ActionKind<TapAction> = {
@@ -43,12 +72,25 @@ export const tap: ActionKind<TapAction> = {
     if (user.uid !== 0 && !bridge?.users.some((holder) => holder.uid === user.uid && holder.guest === action.guest)) {
       throw refuse(`${action.bridge} is not a bridge of qemu-script that your guest ${action.guest} is on`);
     }
-    if (linkExists(action.name)) throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
-    const record = recordIntent(context.tx, { kind: 'tap', name: action.name, netns: context.netns, creator: user.uid, users: [user], data: { bridge: action.bridge } });
-    await makeRecorded(context, record, async () => {
-      await run(addArgv(action.name, user.uid), { verbose: context.verbose });
-      await run(attachArgv(action), { verbose: context.verbose, hint: `is ${action.bridge} up?` });
-    }, () => deleteHalfMadeLink(action.name));
+    if (linkExists(action.name))
+      throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
+    const record = recordIntent(context.tx, {
+      kind: 'tap',
+      name: action.name,
+      netns: context.netns,
+      creator: user.uid,
+      users: [user],
+      data: { bridge: action.bridge },
+    });
+    await makeRecorded(
+      context,
+      record,
+      async () => {
+        await run(addArgv(action.name, user.uid), { verbose: context.verbose });
+        await run(attachArgv(action), { verbose: context.verbose, hint: `is ${action.bridge} up?` });
+      },
+      () => deleteHalfMadeLink(action.name),
+    );
     return 'created';
   },
 

@@ -7,7 +7,16 @@ import { dropResource, findResource, recordIntent } from '../registry.ts';
 import { run } from '../runner.ts';
 import { liveUnderlay, vxlanDevice } from '../tunnel.ts';
 import type { HostAction } from '../types.ts';
-import { deleteHalfMadeLink, deleteLinkArgv, destroyLink, linkExists, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import {
+  deleteHalfMadeLink,
+  deleteLinkArgv,
+  destroyLink,
+  linkExists,
+  makeRecorded,
+  networkRequest,
+  refuse,
+  type ActionKind,
+} from './kind.ts';
 
 type VxlanAction = Extract<HostAction, { kind: 'vxlan' }>;
 
@@ -17,15 +26,27 @@ function createArgvs(action: VxlanAction, dev: string, local: string | undefined
   const { vxlan, device, network } = action;
   return [
     [
-      'ip', 'link', 'add', device, 'type', 'vxlan', 'id', String(vxlan.vni), 'dstport', String(vxlan.port),
-      ...(local ? ['local', local] : []), 'dev', dev, ...(vxlan.group ? ['group', vxlan.group] : []), 'learning',
+      'ip',
+      'link',
+      'add',
+      device,
+      'type',
+      'vxlan',
+      'id',
+      String(vxlan.vni),
+      'dstport',
+      String(vxlan.port),
+      ...(local ? ['local', local] : []),
+      'dev',
+      dev,
+      ...(vxlan.group ? ['group', vxlan.group] : []),
+      'learning',
     ],
     // Unicast peers: broadcast and unknown frames go to each (learning finds the rest).
     ...vxlan.remotes.map((remote) => ['bridge', 'fdb', 'append', FLOOD, 'dev', device, 'dst', remote]),
     ['ip', 'link', 'set', device, 'master', network, 'mtu', String(action.mtu), 'up'],
   ];
 }
-
 
 export const vxlan: ActionKind<VxlanAction> = {
   makesInterface: true,
@@ -34,7 +55,7 @@ export const vxlan: ActionKind<VxlanAction> = {
 
   show: (action) => ({
     apply: createArgvs(action, action.underlay, action.local).map((argv) => ({ argv })),
-    undo: [{ argv: deleteLinkArgv(action.device), note: 'with the network\'s last guest' }],
+    undo: [{ argv: deleteLinkArgv(action.device), note: "with the network's last guest" }],
   }),
 
   request: (action) => [action.network, action.guest],
@@ -46,7 +67,14 @@ export const vxlan: ActionKind<VxlanAction> = {
     const underlay = liveUnderlay(network.vxlan);
     if (!underlay) throw refuse(`network ${name}: no route to ${network.vxlan.remotes[0] ?? network.vxlan.group}`);
     return {
-      kind: 'vxlan', network: name, guest, device: vxlanDevice(network.vxlan.vni), vxlan: network.vxlan, underlay: underlay.dev, local: underlay.local, mtu: underlay.mtu,
+      kind: 'vxlan',
+      network: name,
+      guest,
+      device: vxlanDevice(network.vxlan.vni),
+      vxlan: network.vxlan,
+      underlay: underlay.dev,
+      local: underlay.local,
+      mtu: underlay.mtu,
     };
   },
 
@@ -57,13 +85,32 @@ export const vxlan: ActionKind<VxlanAction> = {
       return 'joined';
     }
     if (existing) dropResource(context.tx.registry, existing);
-    if (linkExists(action.device)) throw new HostError(`${action.device} exists and was not made by qemu-script; remove it, or give network ${action.network} another VNI`);
+    if (linkExists(action.device))
+      throw new HostError(
+        `${action.device} exists and was not made by qemu-script; remove it, or give network ${action.network} another VNI`,
+      );
     const underlay = liveUnderlay(action.vxlan);
-    if (!underlay) throw new HostError(`network ${action.network}: no route to ${action.vxlan.remotes[0] ?? action.vxlan.group}, so no underlay for its tunnel`);
-    const record = recordIntent(context.tx, { kind: 'vxlan', name: action.device, netns: context.netns, creator: user.uid, users: [user], data: { network: action.network } });
-    await makeRecorded(context, record, async () => {
-      for (const argv of createArgvs(action, underlay.dev, underlay.local)) await run(argv, { verbose: context.verbose });
-    }, () => deleteHalfMadeLink(action.device));
+    if (!underlay)
+      throw new HostError(
+        `network ${action.network}: no route to ${action.vxlan.remotes[0] ?? action.vxlan.group}, so no underlay for its tunnel`,
+      );
+    const record = recordIntent(context.tx, {
+      kind: 'vxlan',
+      name: action.device,
+      netns: context.netns,
+      creator: user.uid,
+      users: [user],
+      data: { network: action.network },
+    });
+    await makeRecorded(
+      context,
+      record,
+      async () => {
+        for (const argv of createArgvs(action, underlay.dev, underlay.local))
+          await run(argv, { verbose: context.verbose });
+      },
+      () => deleteHalfMadeLink(action.device),
+    );
     return 'created';
   },
 
