@@ -2,26 +2,26 @@
 // qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup,
 // and hands every other first word to the subcommand table.
 import { existsSync } from 'node:fs';
-import { toolContext, type ToolContext } from './lib/context.ts';
-import { HostError, exitCodeOf } from './lib/errors.ts';
-import { collectGarbage } from './lib/gc.ts';
-import { listRecords } from './lib/guests.ts';
-import { helpText } from './lib/help.ts';
-import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/launch.ts';
-import { ensureOwnDir, withLock } from './lib/lock.ts';
-import { parseArgs } from './lib/parse-args.ts';
-import { printErr, printOut } from './lib/output.ts';
-import { planLaunch } from './lib/plan.ts';
-import { planWithFreePorts } from './lib/port-check.ts';
-import { probeHost } from './lib/probe.ts';
-import { currentNetns } from './lib/proc.ts';
-import { readRegistry } from './lib/registry.ts';
-import { renderDryRun, renderDryRunJson } from './lib/render.ts';
-import { readSettings } from './lib/settings.ts';
-import { withReservations } from './lib/reservations.ts';
-import { findSubcommand, firstWordTypo, runSubcommand } from './lib/subcommands.ts';
-import type { LaunchOptions } from './lib/types.ts';
-import { VERSION, unsupportedNode } from './lib/version.ts';
+import { toolContext, type ToolContext } from './lib/base/context.ts';
+import { HostError, exitCodeOf, messageOf } from './lib/base/errors.ts';
+import { collectGarbage } from './lib/guest/gc.ts';
+import { listRecords } from './lib/state/guests.ts';
+import { helpText } from './lib/cli/help.ts';
+import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/guest/launch.ts';
+import { ensureOwnDir, withLock } from './lib/base/lock.ts';
+import { parseArgs } from './lib/cli/parse-args.ts';
+import { printErr, printOut } from './lib/base/output.ts';
+import { planLaunch } from './lib/plan/plan.ts';
+import { planWithFreePorts } from './lib/probe/port-check.ts';
+import { probeHost } from './lib/probe/probe.ts';
+import { currentNetns } from './lib/base/proc.ts';
+import { readRegistry } from './lib/state/registry.ts';
+import { renderDryRun, renderDryRunJson } from './lib/plan/render.ts';
+import { readSettings } from './lib/cli/settings.ts';
+import { withReservations } from './lib/plan/reservations.ts';
+import { findSubcommand, firstWordTypo, runSubcommand } from './lib/cli/subcommands.ts';
+import type { LaunchOptions } from './lib/base/types.ts';
+import { VERSION, unsupportedNode } from './lib/base/version.ts';
 
 async function planWith(options: LaunchOptions, context: ToolContext) {
   const probed = probeHost({
@@ -105,7 +105,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    printErr(`qemu-script: ${error instanceof Error ? error.message : String(error)}\n`);
+    printErr(`qemu-script: ${messageOf(error)}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

@@ -2,12 +2,12 @@
 // the man page and the completion scripts `make install` puts in place.
 //   node --import tsx scripts/gen-docs.ts OUTDIR
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { completionScript } from '../lib/completion.ts';
-import { NET_ITEM_HELP } from '../lib/net-spec.ts';
-import { OWN_OPTIONS } from '../lib/own-options.ts';
-import { ENV_VARIABLES } from '../lib/settings.ts';
-import { SUBCOMMANDS } from '../lib/subcommands.ts';
-import { VERSION } from '../lib/version.ts';
+import { completionScript } from '../lib/cli/completion.ts';
+import { NET_ITEM_HELP } from '../lib/plan/net-spec.ts';
+import { OWN_OPTIONS } from '../lib/cli/own-options.ts';
+import { ENV_VARIABLES } from '../lib/cli/settings.ts';
+import { SUBCOMMANDS } from '../lib/cli/subcommands.ts';
+import { VERSION } from '../lib/base/version.ts';
 
 /** Text as roff reads it: backslashes, dashes of options, and no line starting with a control character. */
 const roff = (text: string) =>

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync } from 'nod
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { detectDiskFormat } from '../lib/disk-format.ts';
-import { UsageError } from '../lib/errors.ts';
-import { probeDisk } from '../lib/probe.ts';
-import type { DiskFacts } from '../lib/types.ts';
+import { detectDiskFormat } from '../lib/probe/disk-format.ts';
+import { UsageError } from '../lib/base/errors.ts';
+import { probeDisk } from '../lib/probe/probe.ts';
+import type { DiskFacts } from '../lib/base/types.ts';
 import { plan, testWhere, valuesOf } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-disks-`);

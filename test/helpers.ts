@@ -1,11 +1,11 @@
 import { execa } from 'execa';
 import type { Test } from 'uvu';
 import { mkdirSync } from 'node:fs';
-import { BUILTIN_NETWORKS } from '../lib/networks.ts';
-import { parseArgs } from '../lib/parse-args.ts';
-import { SYSTEM_RUN_DIR } from '../lib/paths.ts';
-import { planLaunch } from '../lib/plan.ts';
-import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/types.ts';
+import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
+import { parseArgs } from '../lib/cli/parse-args.ts';
+import { SYSTEM_RUN_DIR } from '../lib/base/paths.ts';
+import { planLaunch } from '../lib/plan/plan.ts';
+import type { DiskFacts, HostFacts, LaunchOptions, Plan } from '../lib/base/types.ts';
 
 export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 /** The single executable, whichever artifact the other tests target. */

@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planMacs } from '../lib/mac.ts';
-import { classifyInterface, defaultRouteFrom, portsFrom, probeHost } from '../lib/probe.ts';
-import { readSettings } from '../lib/settings.ts';
-import { guestName } from '../lib/plan.ts';
+import { planMacs } from '../lib/net/mac.ts';
+import { classifyInterface, defaultRouteFrom, portsFrom, probeHost } from '../lib/probe/probe.ts';
+import { readSettings } from '../lib/cli/settings.ts';
+import { guestName } from '../lib/plan/plan.ts';
 import { plan, qcow2, valuesOf } from './helpers.ts';
 
 const PREFIX = [0xde, 0xad, 0xbe, 0xef];

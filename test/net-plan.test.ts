@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HostError, UsageError } from '../lib/errors.ts';
-import { hostCommands } from '../lib/render.ts';
-import type { Command, HostFacts } from '../lib/types.ts';
+import { HostError, UsageError } from '../lib/base/errors.ts';
+import { hostCommands } from '../lib/plan/render.ts';
+import type { Command, HostFacts } from '../lib/base/types.ts';
 import { plan, valuesOf } from './helpers.ts';
 
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UsageError } from '../lib/errors.ts';
-import { parseArgs } from '../lib/parse-args.ts';
+import { UsageError } from '../lib/base/errors.ts';
+import { parseArgs } from '../lib/cli/parse-args.ts';
 import { hostFacts, launchOptions, plan, qcow2, valuesOf } from './helpers.ts';
 
 const disk = (path: string) => ({ disks: { [path]: qcow2(`/vm/${path}`) } });

@@ -5,8 +5,8 @@ import { createServer, type Server } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planWithFreePorts, takenPorts } from '../lib/port-check.ts';
-import type { Plan } from '../lib/types.ts';
+import { planWithFreePorts, takenPorts } from '../lib/probe/port-check.ts';
+import type { Plan } from '../lib/base/types.ts';
 import { plan as planFor } from './helpers.ts';
 import { inNetns, type Netns } from './netns.ts';
 

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MARKER } from '../lib/setup.ts';
+import { MARKER } from '../lib/admin/setup.ts';
 import { BINARY, USER_ENV } from './helpers.ts';
 
 // A root-owned directory no one else can write: the only kind of place sudoers may name a binary in.

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { sha256 } from '../lib/sha256.ts';
+import { sha256 } from '../lib/base/sha256.ts';
 
 const reference = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 

@@ -1,8 +1,9 @@
 // The subcommand table: words → the command, its flags and arguments, or a refusal.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UsageError } from '../lib/errors.ts';
-import { findSubcommand, parseSubcommand, SUBCOMMANDS, subcommandHelp } from '../lib/subcommands.ts';
+import { UsageError } from '../lib/base/errors.ts';
+import { parseSubcommand, subcommandHelp } from '../lib/cli/command.ts';
+import { findSubcommand, SUBCOMMANDS } from '../lib/cli/subcommands.ts';
 
 const PARSED: Array<[string[], string, Record<string, string | boolean>, string[], string[]]> = [
   [['ps'], 'ps', {}, [], []],

@@ -3,9 +3,9 @@
 // they meant there. Input words → the error and its message, or what they mean.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UsageError } from '../lib/errors.ts';
-import { parseArgs } from '../lib/parse-args.ts';
-import { findSubcommand, firstWordTypo } from '../lib/subcommands.ts';
+import { UsageError } from '../lib/base/errors.ts';
+import { parseArgs } from '../lib/cli/parse-args.ts';
+import { findSubcommand, firstWordTypo } from '../lib/cli/subcommands.ts';
 import { launchOptions, plan } from './helpers.ts';
 
 const lan = {

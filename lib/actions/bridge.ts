@@ -2,15 +2,15 @@
 // shared by its guests and removed with the last. A bridge it did not make is
 // never an action: guests only use it.
 import { readdirSync } from 'node:fs';
-import { HostError, UsageError } from '../errors.ts';
-import { hostAddressProblem } from '../host-address.ts';
-import { INTERFACE_NAME } from '../names.ts';
-import { hostCidrOf, readNetworks } from '../networks.ts';
-import { probePrefixes } from '../probe.ts';
-import { dropResource, findResource, recordIntent } from '../registry.ts';
-import { run } from '../runner.ts';
-import { liveUnderlay } from '../tunnel.ts';
-import type { HostAction } from '../types.ts';
+import { HostError, UsageError } from '../base/errors.ts';
+import { hostAddressProblem } from '../net/host-address.ts';
+import { INTERFACE_NAME } from '../base/names.ts';
+import { hostCidrOf, readNetworks } from '../net/networks.ts';
+import { probePrefixes } from '../probe/probe.ts';
+import { dropResource, findResource, recordIntent } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import { liveUnderlay } from '../probe/underlay.ts';
+import type { HostAction } from '../base/types.ts';
 import {
   arity,
   checked,
@@ -20,6 +20,7 @@ import {
   GUEST_NAME,
   isBridge,
   linkExists,
+  makeRecorded,
   refuse,
   type ActionKind,
   type RootContext,
@@ -116,13 +117,8 @@ export const bridge: ActionKind<BridgeAction> = {
         users: [user],
         data: { hostIp: action.hostIp, network: action.network },
       });
-      try {
-        await create(action, context);
-      } catch (error) {
-        dropResource(tx.registry, record);
-        throw error;
-      }
-      record.state = 'done';
+      // create() undoes its own half-made bridge.
+      await makeRecorded(context, record, () => create(action, context), async () => undefined);
       return 'created';
     }
     record.users.push(user);

@@ -5,18 +5,27 @@
 // guest's DHCP client sends.
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HostError } from '../errors.ts';
-import { hostStep } from '../fault.ts';
-import { formatIp, maskOf, parseIp, stableAddress } from '../ipv4.ts';
-import { NETWORK_NAME } from '../names.ts';
-import { dhcpConfigOf, readNetworks } from '../networks.ts';
-import { NETWORK_FILES, networkRunDir } from '../paths.ts';
-import { isAlive, processId, type ProcessId } from '../proc.ts';
-import { dropResource, findResource, recordIntent, type ResourceRecord, type ResourceUser } from '../registry.ts';
-import { run } from '../runner.ts';
-import { findSystemTool, INSTALL_HINT } from '../system-tools.ts';
-import type { HostAction } from '../types.ts';
-import { arity, checked, checkedMac, GUEST_NAME, refuse, type ActionKind, type RootContext } from './kind.ts';
+import { HostError } from '../base/errors.ts';
+import { hostStep } from '../base/fault.ts';
+import { formatAddress, netmask, parseAddress, stableAddress } from '../net/ip.ts';
+import { NETWORK_NAME } from '../base/names.ts';
+import { dhcpConfigOf, readNetworks } from '../net/networks.ts';
+import { NETWORK_FILES, networkRunDir } from '../base/paths.ts';
+import { isAlive, processId, type ProcessId } from '../base/proc.ts';
+import { dropResource, findResource, recordIntent, type ResourceRecord, type ResourceUser } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
+import type { HostAction } from '../base/types.ts';
+import {
+  arity,
+  checked,
+  checkedMac,
+  GUEST_NAME,
+  makeRecorded,
+  refuse,
+  type ActionKind,
+  type RootContext,
+} from './kind.ts';
 
 type DhcpAction = Extract<HostAction, { kind: 'dhcp' }>;
 
@@ -36,7 +45,7 @@ export function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | '
     `--interface=${config.bridge}`,
     '--except-interface=lo',
     '--bind-interfaces',
-    `--dhcp-range=${config.rangeStart},${config.rangeEnd},${formatIp(maskOf(config.prefix))},${LEASE_TIME}`,
+    `--dhcp-range=${config.rangeStart},${config.rangeEnd},${netmask(config.prefix)},${LEASE_TIME}`,
     `--dhcp-leasefile=${file(dir, 'leases')}`,
     `--dhcp-hostsfile=${file(dir, 'hosts')}`,
     `--addn-hosts=${file(dir, 'names')}`,
@@ -110,14 +119,15 @@ async function startServer(action: DhcpAction, record: ResourceRecord, context: 
 
 /** The NIC's address: stable for its MAC, never one another NIC or the host holds. */
 function addressFor(action: DhcpAction, others: ResourceUser[]): string {
-  const taken = new Set([parseIp(action.config.hostIp)!, ...others.map((user) => parseIp(user.ip ?? '') ?? -1)]);
-  const range = { start: parseIp(action.config.rangeStart)!, end: parseIp(action.config.rangeEnd)! };
+  const value = (text: string | undefined) => parseAddress(text ?? '')?.value ?? -1n;
+  const taken = new Set([value(action.config.hostIp), ...others.map((user) => value(user.ip))]);
+  const range = { start: value(action.config.rangeStart), end: value(action.config.rangeEnd) };
   const address = stableAddress(range, action.mac, taken);
   if (address === undefined)
     throw new HostError(
       `network ${action.network} has no free address left in ${action.config.rangeStart}-${action.config.rangeEnd}`,
     );
-  return formatIp(address);
+  return formatAddress(4, address);
 }
 
 export const dhcp: ActionKind<DhcpAction> = {
@@ -184,16 +194,16 @@ export const dhcp: ActionKind<DhcpAction> = {
       users: [...others, mine],
       data: { dir: action.dir },
     });
-    try {
-      makeServerDir(context.registryDir, action.dir);
-      writeRegistrations(action.dir, record.users);
-      await startServer(action, record, context);
-    } catch (error) {
-      await dhcp.destroy(record, { ...context, here: true });
-      dropResource(tx.registry, record);
-      throw error;
-    }
-    record.state = 'done';
+    await makeRecorded(
+      context,
+      record,
+      async () => {
+        makeServerDir(context.registryDir, action.dir);
+        writeRegistrations(action.dir, record.users);
+        await startServer(action, record, context);
+      },
+      () => dhcp.destroy(record, { ...context, here: true }),
+    );
     return `started ${mine.ip}`;
   },
 

@@ -2,15 +2,16 @@
 // route, and forwarding past a DROP policy (Docker's) in the chain that really
 // decides. Decided under the lock from the host as it is then; every command
 // is recorded before it runs and taken back with the network's last guest.
-import { HostError } from '../errors.ts';
-import { firewallRules, probeFirewall } from '../firewall.ts';
-import { defaultRouteFrom } from '../probe.ts';
-import { dropResource, findResource, recordIntent, type ResourceRecord } from '../registry.ts';
-import { run } from '../runner.ts';
-import { readText } from '../host-access.ts';
-import { findSystemTool, INSTALL_HINT } from '../system-tools.ts';
-import type { FirewallRules, HostAction } from '../types.ts';
-import { networkRequest, refuse, type ActionKind } from './kind.ts';
+import { HostError } from '../base/errors.ts';
+import { firewallRules } from '../net/firewall.ts';
+import { probeFirewall } from '../probe/firewall.ts';
+import { defaultRouteFrom } from '../probe/probe.ts';
+import { findResource, recordIntent, type ResourceRecord } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import { readText } from '../probe/host-access.ts';
+import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
+import type { FirewallRules, HostAction } from '../base/types.ts';
+import { makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
 
@@ -92,14 +93,14 @@ export const firewall: ActionKind<FirewallAction> = {
       users: [user],
       data: { rules },
     });
-    try {
-      for (const command of commands) await run(command.add, { verbose: context.verbose });
-    } catch (error) {
-      await removeAll(rules, context.verbose);
-      dropResource(context.tx.registry, record);
-      throw error;
-    }
-    record.state = 'done';
+    await makeRecorded(
+      context,
+      record,
+      async () => {
+        for (const command of commands) await run(command.add, { verbose: context.verbose });
+      },
+      () => removeAll(rules, context.verbose),
+    );
     return 'rules added';
   },
 

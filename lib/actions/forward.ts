@@ -1,10 +1,10 @@
 // net.ipv4.ip_forward, on while any NAT network is up. Turned on only if it
 // was off, and put back with the last NAT network only if the tool turned it on.
 import { readFileSync } from 'node:fs';
-import { findResource, recordIntent } from '../registry.ts';
-import { run } from '../runner.ts';
-import type { HostAction } from '../types.ts';
-import { networkRequest, refuse, type ActionKind } from './kind.ts';
+import { findResource, recordIntent } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import type { HostAction } from '../base/types.ts';
+import { makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type ForwardAction = Extract<HostAction, { kind: 'forward' }>;
 
@@ -47,8 +47,9 @@ export const forward: ActionKind<ForwardAction> = {
       users: [user],
       data: { previous: '0' },
     });
-    await run(setArgv('1'), { verbose: context.verbose });
-    made.state = 'done';
+    // sysctl changes it or nothing: no half-made state to undo.
+    await makeRecorded(context, made, () => run(setArgv('1'), { verbose: context.verbose }).then(() => undefined),
+      async () => undefined);
     return 'turned on';
   },
 

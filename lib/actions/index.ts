@@ -1,5 +1,5 @@
 // The table of host-action kinds: a new kind is one module and one entry here.
-import type { ActionKindName, HostAction } from '../types.ts';
+import type { ActionKindName, HostAction } from '../base/types.ts';
 import { bridge } from './bridge.ts';
 import { dhcp } from './dhcp.ts';
 import { firewall } from './firewall.ts';

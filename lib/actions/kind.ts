@@ -2,13 +2,13 @@
 // is printed, applied, joined, undone and carried through the privileged entry
 // point. apply, render, gc and net-helper only dispatch over the table of kinds.
 import { existsSync } from 'node:fs';
-import { UsageError } from '../errors.ts';
-import { parseMac } from '../mac.ts';
-import { GUEST_NAME, NETWORK_NAME } from '../names.ts';
-import { readNetworks } from '../networks.ts';
-import { dropResource, type ResourceRecord, type ResourceUser, type Transaction } from '../registry.ts';
-import { run } from '../runner.ts';
-import type { Command, HostAction, NetworkDef } from '../types.ts';
+import { UsageError } from '../base/errors.ts';
+import { parseMac } from '../net/mac.ts';
+import { GUEST_NAME, NETWORK_NAME } from '../base/names.ts';
+import { readNetworks } from '../net/networks.ts';
+import { dropResource, type ResourceRecord, type ResourceUser, type Transaction } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import type { Command, HostAction, NetworkDef } from '../base/types.ts';
 
 /** Where root makes a change: the registry that records it and the namespace it lives in. */
 export interface RootContext {
@@ -50,8 +50,8 @@ export interface ActionKind<A extends HostAction> {
   destroy(record: ResourceRecord, context: UndoContext): Promise<void>;
 }
 
-export function refuse(why: string): UsageError {
-  return new UsageError(`net-helper: refused: ${why}`);
+export function refuse(why: string, cause?: unknown): UsageError {
+  return new UsageError(`net-helper: refused: ${why}`, { cause });
 }
 
 /** Request word → value, refusing anything that does not match. */
@@ -87,7 +87,7 @@ export function checkedMac(word: string | undefined): string {
   try {
     return parseMac(word ?? '', 'MAC');
   } catch (error) {
-    throw refuse((error as Error).message);
+    throw refuse((error as Error).message, error);
   }
 }
 

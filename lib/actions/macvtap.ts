@@ -2,12 +2,12 @@
 // to QEMU as an open descriptor; one guest's alone, removed with it.
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { HostError } from '../errors.ts';
-import { INTERFACE_NAME, MACVTAP_NAME } from '../names.ts';
-import { macvtapNodePath } from '../paths.ts';
-import { recordIntent } from '../registry.ts';
-import { run } from '../runner.ts';
-import type { HostAction } from '../types.ts';
+import { HostError } from '../base/errors.ts';
+import { INTERFACE_NAME, MACVTAP_NAME } from '../base/names.ts';
+import { macvtapNodePath } from '../base/paths.ts';
+import { recordIntent } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import type { HostAction } from '../base/types.ts';
 import {
   arity,
   checked,

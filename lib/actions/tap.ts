@@ -1,11 +1,11 @@
 // A TAP on one of the tool's bridges, made by root and owned by the guest's
 // user, which QEMU opens by name (no script, no capability-carrying helper).
 // One NIC's alone; it goes with the guest on every exit path.
-import { HostError } from '../errors.ts';
-import { GUEST_NAME, INTERFACE_NAME, TAP_NAME } from '../names.ts';
-import { findResource, recordIntent } from '../registry.ts';
-import { run } from '../runner.ts';
-import type { HostAction } from '../types.ts';
+import { HostError } from '../base/errors.ts';
+import { GUEST_NAME, INTERFACE_NAME, TAP_NAME } from '../base/names.ts';
+import { findResource, recordIntent } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import type { HostAction } from '../base/types.ts';
 import {
   arity,
   checked,

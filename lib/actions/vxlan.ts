@@ -2,11 +2,12 @@
 // remote host, so hosts defining the same network share one L2 segment. Made
 // with the network's first guest, removed with its last; everything about it
 // comes from root's definition.
-import { HostError } from '../errors.ts';
-import { dropResource, findResource, recordIntent } from '../registry.ts';
-import { run } from '../runner.ts';
-import { liveUnderlay, vxlanDevice } from '../tunnel.ts';
-import type { HostAction } from '../types.ts';
+import { HostError } from '../base/errors.ts';
+import { dropResource, findResource, recordIntent } from '../state/registry.ts';
+import { run } from '../base/runner.ts';
+import { vxlanDevice } from '../net/tunnel.ts';
+import { liveUnderlay } from '../probe/underlay.ts';
+import type { HostAction } from '../base/types.ts';
 import {
   deleteHalfMadeLink,
   deleteLinkArgv,

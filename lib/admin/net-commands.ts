@@ -1,0 +1,119 @@
+// qemu-script net create | ls | rm: defined networks (SPEC §7).
+import { readdirSync } from 'node:fs';
+import type { ToolContext } from '../base/context.ts';
+import { renderTable } from '../base/table.ts';
+import { HostError, UsageError } from '../base/errors.ts';
+import {
+  definitionExists,
+  readNetworks,
+  removeNetwork,
+  validateNetwork,
+  writeNetwork,
+  type NetworkRequest,
+} from '../net/networks.ts';
+import { currentNetns } from '../base/proc.ts';
+import { portsFrom, probePrefixes } from '../probe/probe.ts';
+import { readText } from '../probe/host-access.ts';
+import { liveUsers, readRegistry, type ResourceRecord } from '../state/registry.ts';
+import type { NetworkDef } from '../base/types.ts';
+
+function requireRoot(context: ToolContext, what: string): void {
+  if (!context.isRoot)
+    throw new UsageError(`net ${what}: defining networks is root's: sudo qemu-script net ${what} ...`);
+}
+
+/** This namespace's records of the network's bridge and servers. */
+function realised(context: ToolContext, name: string): ResourceRecord[] {
+  const netns = currentNetns();
+  return readRegistry(context.registryDir).resources.filter(
+    (record) => record.name === name && record.netns === netns && record.kind !== 'macvtap',
+  );
+}
+
+/** The guests using a network now, by name. */
+function guestsOn(context: ToolContext, name: string): string[] {
+  return [...new Set(realised(context, name).flatMap((record) => liveUsers(record).map((user) => user.guest)))].sort();
+}
+
+function listInterfaces(): string[] {
+  try {
+    return readdirSync('/sys/class/net');
+  } catch {
+    return [];
+  }
+}
+
+export function netCreate(context: ToolContext, request: NetworkRequest): string {
+  requireRoot(context, 'create');
+  const netns = currentNetns();
+  const definition = validateNetwork(request, {
+    networks: readNetworks(context.config),
+    interfaces: listInterfaces(),
+    toolInterfaces: readRegistry(context.registryDir)
+      .resources.filter((record) => record.netns === netns)
+      .map((record) => record.name),
+    prefixes: probePrefixes(),
+    usedUdpPorts: portsFrom([readText('/proc/net/udp') ?? '', readText('/proc/net/udp6') ?? '']),
+  });
+  const path = writeNetwork(context.config, definition);
+  return `defined network ${definition.name}: ${describe(definition)} (${path})\nuse it with: qemu-script DISK --net ${definition.name}\n`;
+}
+
+function describe(network: NetworkDef): string {
+  const tunnel = network.vxlan
+    ? [
+        `VXLAN ${network.vxlan.vni} to ${network.vxlan.remotes.join(' ') || `group ${network.vxlan.group}`} (UDP ${network.vxlan.port}${network.vxlan.dev ? `, over ${network.vxlan.dev}` : ''})`,
+      ]
+    : [];
+  return [
+    network.subnet,
+    `host ${network.hostIp}`,
+    network.dhcp ? 'DHCP' : 'no DHCP',
+    ...(network.nat ? ['NAT'] : []),
+    ...tunnel,
+  ].join(', ');
+}
+
+export function netRm(context: ToolContext, name: string): string {
+  requireRoot(context, 'rm');
+  const network = readNetworks(context.config)[name];
+  if (network?.builtin) throw new UsageError(`net rm: ${name} is a built-in network and cannot be removed`);
+  if (!network || !definitionExists(context.config, name))
+    throw new UsageError(`net rm: no network ${name} is defined (see qemu-script net ls)`);
+  const guests = guestsOn(context, name);
+  if (guests.length > 0)
+    throw new HostError(
+      `net rm: network ${name} is in use by ${guests.join(', ')}; stop them first (qemu-script down NAME)`,
+    );
+  removeNetwork(context.config, name);
+  return `removed network ${name}\n`;
+}
+
+export function netLs(context: ToolContext, json: boolean): string {
+  const rows = Object.values(readNetworks(context.config))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((network) => ({
+      name: network.name,
+      subnet: network.subnet,
+      host_ip: network.hostIp,
+      dhcp: network.dhcp,
+      nat: network.nat,
+      builtin: network.builtin,
+      vxlan: network.vxlan ?? null,
+      up: realised(context, network.name).some((record) => record.kind === 'bridge'),
+      guests: guestsOn(context, network.name),
+    }));
+  if (json) return `${JSON.stringify({ version: 1, networks: rows }, null, 2)}\n`;
+  const header = ['NAME', 'SUBNET', 'HOST', 'DHCP', 'NAT', 'UP', 'GUESTS'];
+  const yes = (flag: boolean) => (flag ? 'yes' : 'no');
+  const lines = rows.map((row) => [
+    row.name,
+    row.subnet,
+    row.host_ip,
+    yes(row.dhcp),
+    yes(row.nat),
+    yes(row.up),
+    row.guests.join(',') || '-',
+  ]);
+  return renderTable(header, lines);
+}

@@ -1,0 +1,76 @@
+// The apply stage: a guest's host actions in order, each made by root directly
+// or through the privileged helper, undone in reverse on failure and on cleanup.
+import { HostError, messageOf } from '../base/errors.ts';
+import { acquire, release } from './host-changes.ts';
+import { kindOf } from '../actions/index.ts';
+import { addRequest, helperArgv, releaseRequest, SUDO_HINT } from '../actions/privilege.ts';
+import type { ProcessId } from '../base/proc.ts';
+import { run } from '../base/runner.ts';
+import type { GuestRecord } from '../state/guests.ts';
+import type { HostAction } from '../base/types.ts';
+
+export interface ApplyContext {
+  isRoot: boolean;
+  uid: number;
+  selfCommand: string[];
+  registryDir: string;
+  /** The process whose life keeps this guest's host changes in use (the supervisor). */
+  holder: ProcessId;
+  verbose: boolean;
+}
+
+/** How a guest's host actions run: as recorded when it was planned. */
+export function applyContextOf(record: GuestRecord): ApplyContext {
+  return {
+    isRoot: record.isRoot,
+    uid: record.uid,
+    selfCommand: record.selfCommand,
+    registryDir: record.registryDir,
+    holder: record.supervisor ?? record.launcher,
+    verbose: record.verbose,
+  };
+}
+
+async function make(action: HostAction, context: ApplyContext): Promise<void> {
+  if (!context.isRoot) {
+    await run(helperArgv(context.selfCommand, addRequest(action)), { verbose: context.verbose, hint: SUDO_HINT });
+    return;
+  }
+  await acquire(action, { uid: context.uid, guest: action.guest, holder: context.holder }, context);
+}
+
+async function undo(action: HostAction, context: ApplyContext): Promise<void> {
+  if (!context.isRoot) {
+    await run(helperArgv(context.selfCommand, releaseRequest(action)), { verbose: context.verbose, hint: SUDO_HINT });
+    return;
+  }
+  await release(action.kind, kindOf(action).key(action), { uid: context.uid, guest: action.guest }, context);
+}
+
+/** Undoes actions in reverse order, every one even after one fails; returns what failed. */
+export async function undoActions(actions: HostAction[], context: ApplyContext): Promise<string[]> {
+  const failures: string[] = [];
+  for (const action of [...actions].reverse()) {
+    try {
+      await undo(action, context);
+    } catch (error) {
+      failures.push(messageOf(error));
+    }
+  }
+  return failures;
+}
+
+/** Applies the host actions in order; if one fails, undoes those already done and throws. */
+export async function applyActions(actions: HostAction[], context: ApplyContext): Promise<void> {
+  const done: HostAction[] = [];
+  for (const action of actions) {
+    try {
+      await make(action, context);
+      done.push(action);
+    } catch (error) {
+      const failures = await undoActions(done, context);
+      const undone = failures.length === 0 ? 'nothing was left behind' : `undoing also failed: ${failures.join('; ')}`;
+      throw new HostError(`${messageOf(error)}; ${undone}`, { cause: error });
+    }
+  }
+}

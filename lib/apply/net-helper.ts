@@ -1,0 +1,82 @@
+// The one privileged entry point for normal users: `sudo -n qemu-script net-helper REQUEST`.
+// Requests are `KIND-add WORDS...`, `KIND-del NAME GUEST` and `gc`, for the kinds
+// of the action table. Each kind validates its own words and takes anything
+// trusted (addresses, device paths, a network's settings) from root's own files;
+// only what the tool recorded is ever removed, and never a shell.
+import { ACTION_KINDS, isKindName, KIND_NAMES } from '../actions/index.ts';
+import { arity, checked, GUEST_NAME, refuse, type Caller } from '../actions/kind.ts';
+import { UsageError } from '../base/errors.ts';
+import { acquire, collectResources, rehold, release } from './host-changes.ts';
+import { limitsPath, limitWord, readLimits } from './limits.ts';
+import { INTERFACE_NAME } from '../base/names.ts';
+import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from '../base/paths.ts';
+import { parentPid, processId, processUid } from '../base/proc.ts';
+import type { Registry, ResourceRecord } from '../state/registry.ts';
+
+export const HELPER_USAGE = `${KIND_NAMES.map((kind) => `${kind}-add ...`).join(' | ')} | KIND-del NAME GUEST | hold GUEST PID | gc`;
+
+export async function netHelperMain(args: string[], env: Record<string, string | undefined>): Promise<string> {
+  if (process.getuid?.() !== 0) throw new UsageError('net-helper must run as root: sudo -n qemu-script net-helper ...');
+  const viaSudo = env.SUDO_UID !== undefined;
+  const uid = viaSudo && /^\d+$/.test(env.SUDO_UID!) ? Number(env.SUDO_UID) : 0;
+  // The guest's supervisor: sudo's parent (or our parent when root calls directly).
+  const holderPid = viaSudo ? parentPid(process.ppid) : process.ppid;
+  const holder = holderPid ? processId(holderPid) : undefined;
+  if (!holder) throw refuse('cannot identify the requesting process');
+  // A member's environment never chooses root's configuration.
+  const caller: Caller = { uid, config: viaSudo ? SYSTEM_CONFIG_DIR : configDir(0, env), registryDir: SYSTEM_RUN_DIR };
+  const options = { registryDir: caller.registryDir };
+  const [op = '', ...words] = args;
+  if (op === 'gc') {
+    arity(words, 0, 0, 'gc takes no arguments');
+    return (await collectResources(options)).map((name) => `${name}\n`).join('');
+  }
+  if (op === 'hold') {
+    // The launcher hands its guest's holds to the waiter it started: only to a child of its own, of the same user.
+    arity(words, 2, 2, 'hold takes GUEST PID');
+    const guest = checked(words[0], GUEST_NAME, 'guest name');
+    const pid = Number(checked(words[1], /^\d{1,10}$/, 'process id'));
+    const waiter = processId(pid);
+    if (!waiter || parentPid(pid) !== holder.pid || processUid(pid) !== uid)
+      throw refuse(`process ${pid} is not a child of yours`);
+    return `${await rehold({ uid, guest }, waiter, options)}\n`;
+  }
+  const [kindName, verb] = op.split('-');
+  if (!isKindName(kindName) || (verb !== 'add' && verb !== 'del') || op.split('-').length !== 2) {
+    throw refuse(`unknown request ${JSON.stringify(op)}; accepted: ${HELPER_USAGE}`);
+  }
+  const kind = ACTION_KINDS[kindName];
+  if (verb === 'add') {
+    const action = kind.fromRequest(words, caller);
+    const limits = readLimits(caller.config);
+    const admit = (registry: Registry, existing: ResourceRecord | undefined) => {
+      if (uid === 0) return;
+      const other = registry.resources
+        .flatMap((record) => record.users)
+        .find((user) => user.guest === action.guest && user.uid !== uid);
+      if (other)
+        throw refuse(`the guest name ${action.guest} is in use by another user; give your guest another --name`);
+      const limit = limits[action.kind];
+      if (limit === undefined || existing) return;
+      const held = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid).length;
+      if (held >= limit) {
+        throw refuse(
+          `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ${limitsPath(caller.config)}); stop a guest or run qemu-script gc`,
+        );
+      }
+    };
+    return `${await acquire(action, { uid, guest: action.guest, holder }, options, admit)}\n`;
+  }
+  arity(words, 2, 2, `${op} takes NAME GUEST`);
+  const name = checked(words[0], INTERFACE_NAME, 'name');
+  const guest = checked(words[1], GUEST_NAME, 'guest name');
+  const outcome = await release(kindName, name, { uid, guest }, options, (record) => {
+    // An interface the tool did not record is refused by name; a rule set or setting it never needed is nothing to undo.
+    if (!record && kind.makesInterface) throw refuse(`${name} was not created by qemu-script; it is left alone`);
+    if (!record) return;
+    if (uid !== 0 && !record.users.some((user) => user.uid === uid && user.guest === guest)) {
+      throw refuse(`${name} is not held by your guest ${guest}`);
+    }
+  });
+  return `${outcome}\n`;
+}

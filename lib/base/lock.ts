@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { HostError } from './errors.ts';
+import { isAlive, processId, type ProcessId } from './proc.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+function lockAgeMs(lock: string): number {
+  try {
+    return Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs `fn` holding a lock: a directory, created atomically, naming its holder.
+ * A lock whose holder died (kill -9) is taken over.
+ */
+/**
+ * The tool's state directory must be the caller's alone: a directory another
+ * user made in /tmp beforehand could feed it records and sockets.
+ */
+/** mkdir -p, one level at a time: Node's recursive mkdir loops forever under /proc. */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  makeDirs(dirname(dir));
+  mkdirSync(dir, { mode: 0o755 });
+}
+
+export function ensureOwnDir(dir: string): void {
+  try {
+    makeDirs(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HostError(
+      `cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); ` +
+        'set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours',
+      { cause: error },
+    );
+  }
+  const stats = statSync(dir);
+  if (stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0) {
+    throw new HostError(
+      `${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, or set QEMU_SCRIPT_RUNTIME_DIR`,
+    );
+  }
+}
+
+export async function withLock<T>(dir: string, fn: () => Promise<T> | T, timeoutMs = 30000): Promise<T> {
+  ensureOwnDir(dir);
+  const lock = `${dir}/lock`;
+  const me = processId(process.pid)!;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(`${lock}/holder`, JSON.stringify(me));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      let holder: ProcessId | undefined;
+      try {
+        holder = JSON.parse(readFileSync(`${lock}/holder`, 'utf8')) as ProcessId;
+      } catch {
+        holder = undefined; // being written right now, or its writer died before writing
+      }
+      if (holder ? !isAlive(holder) : lockAgeMs(lock) > 2000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline)
+        throw new HostError(`lock ${lock} is held by pid ${holder?.pid ?? '?'}; if no qemu-script runs, remove it`);
+      await sleep(10 + Math.random() * 20);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,139 @@
+// What a subcommand is, and the strict parser every one of them goes through: --help, the
+// refusal of unknown flags, values and the number of arguments. The table is subcommands.ts.
+import type { ToolContext } from '../base/context.ts';
+import { UsageError } from '../base/errors.ts';
+import { closest } from '../base/suggest.ts';
+
+export interface Flag {
+  name: string;
+  /** Placeholder of the value; absent for a boolean flag. */
+  value?: string;
+  /** May be given more than once: its values are kept in order. */
+  repeatable?: boolean;
+  help: string;
+}
+
+export type FlagValue = string | boolean | string[] | undefined;
+
+export interface Parsed {
+  flags: Record<string, FlagValue>;
+  args: string[];
+  /** Words after `--`, for commands that pass them on. */
+  rest: string[];
+}
+
+export interface Subcommand {
+  /** The words that select it: "ps", "net create". */
+  name: string;
+  /** Positional part of the usage line. */
+  args: string;
+  summary: string;
+  flags: Flag[];
+  positionals: [min: number, max: number];
+  /** Words after `--` are allowed and passed on. */
+  passthrough?: boolean;
+  /** Internal entry points: not in --help, their words are their own. */
+  hidden?: boolean;
+  run(parsed: Parsed, context: ToolContext, argv: string[]): Promise<number>;
+}
+
+const texts = (value: FlagValue) => (Array.isArray(value) ? value : []);
+
+function usageLine(command: Subcommand): string {
+  const flags = command.flags.map((flag) => `[--${flag.name}${flag.value ? ` ${flag.value}` : ''}]`);
+  return ['qemu-script', command.name, command.args, ...flags].filter(Boolean).join(' ');
+}
+
+export function subcommandHelp(command: Subcommand): string {
+  const flagLines = command.flags.map(
+    (flag) => `  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`.padEnd(24) + flag.help,
+  );
+  return (
+    [
+      `Usage: ${usageLine(command)}`,
+      '',
+      command.summary,
+      ...(flagLines.length > 0 ? ['', 'Options:', ...flagLines] : []),
+    ].join('\n') + '\n'
+  );
+}
+
+/** The command of the table the words start with, and the words after its name. */
+export function findCommand(
+  table: readonly Subcommand[],
+  argv: string[],
+): { command: Subcommand; rest: string[] } | undefined {
+  const command = table.find((candidate) => candidate.name.split(' ').every((word, i) => argv[i] === word));
+  if (command) return { command, rest: argv.slice(command.name.split(' ').length) };
+  // The first word of a group (net) without a known second word.
+  const group = table.filter(
+    (candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0],
+  );
+  if (group.length > 0) {
+    const choices = group.map((candidate) => candidate.name.split(' ')[1]).join(', ');
+    const got = argv[1] === undefined ? '' : ` (got "${argv[1]}")`;
+    throw new UsageError(`${argv[0]} needs one of: ${choices}${got}; see qemu-script ${group[0].name} --help`);
+  }
+  return undefined;
+}
+
+/**
+ * A first word that is no option, no subcommand and no file, but close to a
+ * subcommand, is that subcommand mistyped; anything else is left to the launch
+ * parser (which says a missing disk is missing).
+ */
+export function typoOfCommand(table: readonly Subcommand[], argv: string[], exists: (path: string) => boolean): void {
+  const [word, second] = argv;
+  if (word === undefined || word.startsWith('-') || exists(word)) return;
+  const names = table.filter((command) => !command.hidden).map((command) => command.name);
+  const groups = [...new Set(names.filter((name) => name.includes(' ')).map((name) => name.split(' ')[0]))];
+  const [match] = closest(word, [...names.filter((name) => !name.includes(' ')), ...groups]);
+  if (!match) return;
+  const full =
+    groups.includes(match) && second !== undefined && names.includes(`${match} ${second}`)
+      ? `${match} ${second}`
+      : match;
+  throw new UsageError(`"${word}" is neither a subcommand nor a file (did you mean \`qemu-script ${full}\`?)`);
+}
+
+/** Strict: an unknown flag, a missing value or a wrong number of arguments is refused before anything runs. */
+export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 'help' {
+  const parsed: Parsed = { flags: {}, args: [], rest: [] };
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i];
+    if (word === '--') {
+      if (!command.passthrough) throw new UsageError(`${command.name}: takes nothing after --`);
+      parsed.rest = words.slice(i + 1);
+      break;
+    }
+    if (word === '--help' || word === '-h' || word === '-help') return 'help';
+    if (word.startsWith('-') && word !== '-') {
+      const [spelled, inline] = word.replace(/^--?/, '').split(/=(.*)/s, 2);
+      const flag = command.flags.find((candidate) => candidate.name === spelled);
+      if (!flag) {
+        const accepted = command.flags.map((candidate) => `--${candidate.name}`).join(', ') || 'none';
+        throw new UsageError(`${command.name}: unknown option ${word} (accepted: ${accepted}, --help)`);
+      }
+      if (!flag.value) {
+        if (inline !== undefined) throw new UsageError(`${command.name}: --${flag.name} takes no value`);
+        parsed.flags[flag.name] = true;
+        continue;
+      }
+      const value = inline ?? words[++i];
+      if (value === undefined)
+        throw new UsageError(`${command.name}: --${flag.name} needs a value: --${flag.name} ${flag.value}`);
+      parsed.flags[flag.name] = flag.repeatable ? [...texts(parsed.flags[flag.name]), value] : value;
+      continue;
+    }
+    parsed.args.push(word);
+  }
+  const [min, max] = command.positionals;
+  if (parsed.args.length < min || parsed.args.length > max) {
+    const what =
+      parsed.args.length < min
+        ? `needs ${command.args}`
+        : `takes ${command.args || 'no arguments'} (got ${parsed.args.slice(max).join(' ')})`;
+    throw new UsageError(`${command.name}: ${what}; see qemu-script ${command.name} --help`);
+  }
+  return parsed;
+}

@@ -1,0 +1,212 @@
+import minimist from 'minimist';
+import { UsageError } from '../base/errors.ts';
+import { parseMacMode } from '../net/mac.ts';
+import { parseNetSpecs } from '../plan/net-spec.ts';
+import { ipFamily } from '../net/ip.ts';
+import { OWN_OPTIONS, OWN_SPELLINGS, lookupOwnOption } from './own-options.ts';
+import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } from './qemu-options.ts';
+import { didYouMean } from '../base/suggest.ts';
+import { envDefault, readSettings, type Env } from './settings.ts';
+import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from '../base/types.ts';
+
+export type ParsedArgs =
+  | { command: 'help' }
+  | { command: 'version' }
+  /** QEMU asked for information (-version, -device help ...): run it as written, start nothing. */
+  | { command: 'qemu-info'; argv: string[] }
+  | { command: 'launch'; options: LaunchOptions };
+
+const USB_ID = /^[0-9a-f]{4}:[0-9a-f]{4}$/i;
+const ACCELS: readonly Accel[] = ['kvm', 'tcg', 'kvm:tcg'];
+export const DISPLAY_KINDS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
+
+/**
+ * Splits the command line into own options (rewritten to their long form, with
+ * bare words turned into --disk so disks keep their written order) and QEMU's
+ * words, which keep their order and their values.
+ */
+function splitWords(argv: string[]): { own: string[]; qemuBefore: string[]; qemuAfter: string[] } {
+  const own: string[] = [];
+  const qemuBefore: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    if (word === '--') return { own, qemuBefore, qemuAfter: argv.slice(i + 1) };
+    const found = lookupOwnOption(word);
+    if (found) {
+      const { option } = found;
+      if (!option.value) {
+        if (found.inline !== undefined) throw new UsageError(`--${option.name} takes no value (got "${word}")`);
+        own.push(`--${option.name}`);
+        continue;
+      }
+      const value = found.inline ?? argv[++i];
+      if (value === undefined) throw new UsageError(`${word} needs a value: ${word} ${option.value}`);
+      // `--name=value`: minimist would read a value starting with '-' as an option.
+      own.push(`--${option.name}=${value}`);
+      continue;
+    }
+    const qemuName = qemuOptionName(word);
+    if (qemuName !== undefined) {
+      const known = qemuOption(qemuName);
+      if (!known) {
+        const suggestion = didYouMean(word, [...OWN_SPELLINGS, ...QEMU_OPTION_SPELLINGS]);
+        throw new UsageError(
+          `unknown option ${word}${suggestion}; QEMU's own options pass through as they are, and after -- anything goes to QEMU unchecked`,
+        );
+      }
+      qemuBefore.push(word);
+      if (known.takesValue && i + 1 < argv.length) qemuBefore.push(argv[++i]);
+      continue;
+    }
+    own.push(`--disk=${word}`);
+  }
+  return { own, qemuBefore, qemuAfter: [] };
+}
+
+function list(value: unknown): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+function last(value: unknown): string | undefined {
+  const values = list(value);
+  return values[values.length - 1];
+}
+
+export function parseDisplay(text: string): DisplayRequest {
+  const [kind, port, extra] = text.split(':');
+  const known = DISPLAY_KINDS.find((display) => display === kind);
+  const portOk =
+    port === undefined || (known === 'telnet' && /^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
+  if (!known || !portOk || extra !== undefined) {
+    throw new UsageError(`--display: "${text}" is not a display (accepted: ${DISPLAY_KINDS.join(', ')}; telnet:PORT)`);
+  }
+  return port === undefined ? { kind: known } : { kind: known, port: Number(port) };
+}
+
+function parsePort(text: string, what: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`${what}: "${text}" is not a port (1-65535)`);
+  return port;
+}
+
+const PROTOCOLS: readonly Forward['protocol'][] = ['tcp', 'udp'];
+
+/** --fwd [tcp:|udp:]HOST-GUEST, or Docker's and quickemu's HOST:GUEST[/udp]. */
+export function parseForward(text: string): Forward {
+  const match = /^(?:([a-z]+):)?(\d+)[-:](\d+)(?:\/([a-z]+))?$/i.exec(text);
+  if (!match)
+    throw new UsageError(
+      `--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], e.g. 8080-80)`,
+    );
+  const named = match[1] ?? match[4] ?? 'tcp';
+  const protocol = PROTOCOLS.find((known) => known === named.toLowerCase());
+  if (!protocol || (match[1] && match[4]))
+    throw new UsageError(`--fwd: "${named}" in "${text}" is not a protocol (accepted: tcp, udp)`);
+  return { protocol, hostPort: parsePort(match[2], '--fwd'), guestPort: parsePort(match[3], '--fwd') };
+}
+
+function parseSshPort(text: string): number | 'none' {
+  return text === 'none' ? 'none' : parsePort(text, '--ssh-port');
+}
+
+function parseAccel(text: string, what: string): Accel {
+  const accel = ACCELS.find((known) => known === text);
+  if (!accel) throw new UsageError(`${what}: "${text}" is not an accelerator (accepted: ${ACCELS.join(', ')})`);
+  return accel;
+}
+
+function parseHostIp(text: string): string {
+  const [address, bits, extra] = text.split('/');
+  const family = ipFamily(address ?? '');
+  const max = family === 6 ? 128 : 32;
+  if (!family || extra !== undefined || !/^\d{1,3}$/.test(bits ?? '') || Number(bits) > max) {
+    throw new UsageError(`--host-ip: "${text}" is not an address with prefix length (e.g. 192.168.255.5/24)`);
+  }
+  return text;
+}
+
+export function parseDisk(text: string): DiskRequest | { usbId: string } {
+  const disk: DiskRequest = { path: text, usb: false, cdrom: false };
+  for (;;) {
+    const match = /^(usb|cdrom|blk|scsi):(.*)$/.exec(disk.path);
+    if (!match) break;
+    const [, prefix, rest] = match;
+    if (prefix === 'usb' && USB_ID.test(rest) && !disk.cdrom && !disk.controller) return { usbId: rest.toLowerCase() };
+    if (prefix === 'usb') disk.usb = true;
+    if (prefix === 'cdrom') disk.cdrom = true;
+    if (prefix === 'blk') disk.controller = 'virtio-blk';
+    if (prefix === 'scsi') disk.controller = 'virtio-scsi';
+    disk.path = rest;
+  }
+  if (disk.path === '') throw new UsageError(`--disk: "${text}" has no path`);
+  return disk;
+}
+
+function parseUsbId(text: string): string {
+  if (!USB_ID.test(text))
+    throw new UsageError(`--usb: "${text}" is not a USB id (accepted: VID:PID in hex, e.g. 046d:c52b; see lsusb)`);
+  return text.toLowerCase();
+}
+
+export function parseArgs(argv: string[], env: Env): ParsedArgs {
+  const { own, qemuBefore, qemuAfter } = splitWords(argv);
+  const args = minimist(own, {
+    string: OWN_OPTIONS.filter((option) => option.value).map((option) => option.name),
+    boolean: OWN_OPTIONS.filter((option) => !option.value).map((option) => option.name),
+  });
+  if (args.help) return { command: 'help' };
+  if (args.version) return { command: 'version' };
+  if (isInformational([...qemuBefore, ...qemuAfter]))
+    return { command: 'qemu-info', argv: [...qemuBefore, ...qemuAfter] };
+
+  const settings = readSettings(env);
+  const disks: DiskRequest[] = [];
+  const usb: string[] = [];
+  for (const text of list(args.disk)) {
+    const disk = parseDisk(text);
+    if ('usbId' in disk) usb.push(disk.usbId);
+    else disks.push(disk);
+  }
+  usb.push(...list(args.usb).map(parseUsbId));
+  const netSpecs = list(args.net);
+  const net = parseNetSpecs(netSpecs.length > 0 ? netSpecs : [envDefault(env, 'VM_NET')]);
+  const accelText = last(args.accel) ?? env.VM_ACCEL;
+  const macText = last(args.mac);
+  const hostIp = last(args['host-ip']);
+  const name = last(args.name);
+  if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    throw new UsageError(`--name: "${name}" is not a guest name (letters, digits, _ . -, at most 64)`);
+  }
+  const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
+  // No graphical session: a window could not open; VNC works anywhere.
+  const display = headless ? { kind: 'vnc' as const } : parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
+  const headlessNote =
+    'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset): the console is on VNC instead of a window; ' +
+    'view it with a VNC client on this host, or over ssh -L 5900:localhost:5900 (--display none|telnet|vnc chooses)';
+  return {
+    command: 'launch',
+    options: {
+      disks,
+      net: net.items,
+      display,
+      usb,
+      uefi: Boolean(args.uefi),
+      accel: accelText ? parseAccel(accelText, args.accel ? '--accel' : 'VM_ACCEL') : undefined,
+      mac: macText ? parseMacMode(macText) : { kind: 'stable' },
+      name,
+      hostIp: hostIp === undefined ? undefined : parseHostIp(hostIp),
+      fwd: list(args.fwd).map(parseForward),
+      sshPort: last(args['ssh-port']) === undefined ? undefined : parseSshPort(last(args['ssh-port'])!),
+      quiet: Boolean(args.quiet),
+      foreground: Boolean(args.foreground) || display.kind === 'stdio',
+      dryRun: Boolean(args['dry-run']),
+      json: Boolean(args.json),
+      verbose: Boolean(args.verbose),
+      qemuBefore,
+      qemuAfter,
+      settings,
+      notes: [...settings.notes, ...net.notes, ...(headless ? [headlessNote] : [])],
+    },
+  };
+}

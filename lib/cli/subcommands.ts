@@ -1,0 +1,272 @@
+// Every subcommand, one entry each: its words, flags, usage and what it runs.
+// Parsing, --help, the refusal of unknown flags (command.ts) and the help text all read this table.
+import { toolContext } from '../base/context.ts';
+import { renderDoctor, runDoctor } from '../admin/doctor.ts';
+import { UsageError } from '../base/errors.ts';
+import { probeFirewall } from '../probe/firewall.ts';
+import { down, gc, ps } from '../guest/guest-commands.ts';
+import { currentUser } from '../probe/host-access.ts';
+import { ensureOwnDir } from '../base/lock.ts';
+import { netCreate, netLs, netRm } from '../admin/net-commands.ts';
+import { cleanupMain } from '../guest/launch.ts';
+import { netHelperMain } from '../apply/net-helper.ts';
+import { readSettings } from './settings.ts';
+import { setup, undoSetup } from '../admin/setup.ts';
+import { ssh } from '../guest/ssh.ts';
+import { completionScript } from './completion.ts';
+import { listRecords } from '../state/guests.ts';
+import { readNetworks } from '../net/networks.ts';
+import { printOut } from '../base/output.ts';
+import {
+  findCommand,
+  parseSubcommand,
+  subcommandHelp,
+  typoOfCommand,
+  type Flag,
+  type FlagValue,
+  type Subcommand,
+} from './command.ts';
+
+
+const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
+const print = (text: string) => {
+  printOut(text);
+  return 0;
+};
+const text = (value: FlagValue) => (typeof value === 'string' ? value : undefined);
+const texts = (value: FlagValue) => (Array.isArray(value) ? value : []);
+const rootDir = (value: FlagValue, what: string) => {
+  const dir = text(value);
+  if (dir === undefined) return '';
+  if (!dir.startsWith('/')) throw new UsageError(`${what} --root needs an absolute directory`);
+  return dir.replace(/\/+$/, '');
+};
+
+export const SUBCOMMANDS: readonly Subcommand[] = [
+  {
+    name: 'ps',
+    args: '',
+    summary: "guests of this tool: name, pid, state, uptime, each NIC's network and address, ports",
+    flags: [JSON_FLAG],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => print(ps(context, Boolean(flags.json))),
+  },
+  {
+    name: 'down',
+    args: 'NAME',
+    summary: 'power a guest off (ACPI, then quit after the timeout)',
+    flags: [
+      { name: 'force', help: 'quit at once' },
+      { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' },
+    ],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => {
+      const timeoutSeconds = Number(text(flags.timeout) ?? 60);
+      if (!(timeoutSeconds >= 0))
+        throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      ensureOwnDir(context.runtimeDir);
+      return print(await down(context, args[0], { force: Boolean(flags.force), timeoutSeconds }));
+    },
+  },
+  {
+    name: 'gc',
+    args: '',
+    summary: 'remove what guests that are gone left behind',
+    flags: [],
+    positionals: [0, 0],
+    run: async (_parsed, context) => {
+      ensureOwnDir(context.runtimeDir);
+      return print(await gc(context));
+    },
+  },
+  {
+    name: 'ssh',
+    args: '[USER@]NAME [-- SSH OPTIONS]',
+    summary: 'ssh to a guest: its SSH forward, else its address on a defined network',
+    flags: [],
+    positionals: [1, 1],
+    passthrough: true,
+    run: ({ args, rest }, context) => ssh(context, args[0], rest),
+  },
+  {
+    name: 'net create',
+    args: 'NAME',
+    summary: 'define a network (root): host-only by default',
+    flags: [
+      {
+        name: 'subnet',
+        value: 'CIDR',
+        help: 'private IPv4 subnet, /16 to /30 (default: the first free 192.168.X.0/24 from 58)',
+      },
+      { name: 'host-ip', value: 'IP', help: "the host's address on it (default: the subnet's first)" },
+      { name: 'dhcp', help: 'run a DHCP and DNS server for it (dnsmasq): guests get stable addresses and names' },
+      { name: 'nat', help: "let its guests out through the host's default route" },
+      {
+        name: 'vxlan',
+        value: 'VNI',
+        help: 'carry it to other hosts in a VXLAN tunnel (1-16777215); define it on each host',
+      },
+      { name: 'remote', value: 'IP[,IP...]', help: "the other hosts' underlay addresses (with --vxlan)" },
+      { name: 'dev', value: 'IF', help: 'the underlay interface (default: the route to the first remote)' },
+      { name: 'port', value: 'N', help: "the tunnel's UDP port (default 4789)" },
+      { name: 'group', value: 'ADDR', help: 'a multicast group instead of --remote, for large sites' },
+    ],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => {
+      const tunnelFlags = ['remote', 'dev', 'port', 'group'].filter((flag) => flags[flag] !== undefined);
+      if (flags.vxlan === undefined && tunnelFlags.length > 0)
+        throw new UsageError(`net create: --${tunnelFlags[0]} goes with --vxlan VNI`);
+      const vxlan =
+        flags.vxlan === undefined
+          ? undefined
+          : {
+              vni: text(flags.vxlan)!,
+              remotes: text(flags.remote),
+              dev: text(flags.dev),
+              port: text(flags.port),
+              group: text(flags.group),
+            };
+      return print(
+        netCreate(context, {
+          name: args[0],
+          subnet: text(flags.subnet),
+          hostIp: text(flags['host-ip']),
+          dhcp: Boolean(flags.dhcp),
+          nat: Boolean(flags.nat),
+          vxlan,
+        }),
+      );
+    },
+  },
+  {
+    name: 'net ls',
+    args: '',
+    summary: 'defined networks, built-ins included, whether they are up and who uses them',
+    flags: [JSON_FLAG],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => print(netLs(context, Boolean(flags.json))),
+  },
+  {
+    name: 'net rm',
+    args: 'NAME',
+    summary: 'remove a network definition (root); refused while a guest uses it',
+    flags: [],
+    positionals: [1, 1],
+    run: async ({ args }, context) => print(netRm(context, args[0])),
+  },
+  {
+    name: 'doctor',
+    args: '',
+    summary: 'check the host preparation; prints the command that fixes each problem',
+    flags: [
+      JSON_FLAG,
+      { name: 'group', value: 'G', help: 'the group members are in (default qemusers)' },
+      { name: 'root', value: 'DIR', help: 'read /etc under DIR' },
+    ],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => {
+      const root = rootDir(flags.root, 'doctor');
+      const group = text(flags.group) ?? 'qemusers';
+      const host = { root, procSys: '/proc/sys', sys: '/sys', ...currentUser() };
+      const firewall = probeFirewall();
+      const results = await runDoctor({
+        host,
+        settings: readSettings(process.env),
+        group,
+        selfCommand: context.selfCommand,
+        config: context.config,
+        firewall,
+      });
+      printOut(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
+      return results.some((result) => result.status === 'fail') ? 1 : 0;
+    },
+  },
+  {
+    name: 'setup',
+    args: '',
+    summary: 'prepare the host as root (group, bridge helper, udev, sysctl, sudoers)',
+    flags: [
+      { name: 'user', value: 'NAME', help: 'add this user to the group' },
+      {
+        name: 'allow-bridge',
+        value: 'BRIDGE',
+        repeatable: true,
+        help: 'let members attach guests to this existing bridge (repeatable)',
+      },
+      { name: 'group', value: 'G', help: 'the group (default qemusers)' },
+      { name: 'dry-run', help: 'show what would change' },
+      { name: 'undo', help: 'remove what setup wrote and put back what it changed' },
+      { name: 'root', value: 'DIR', help: 'write under DIR instead of /' },
+      { name: 'binary', value: 'PATH', help: 'the installed executable sudoers names (default: this one)' },
+    ],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => {
+      const options = {
+        root: rootDir(flags.root, 'setup'),
+        group: text(flags.group) ?? 'qemusers',
+        user: text(flags.user),
+        dryRun: Boolean(flags['dry-run']),
+        allowBridges: texts(flags['allow-bridge']),
+        binary: text(flags.binary) ?? context.selfCommand.at(-1)!,
+        settings: readSettings(process.env),
+      };
+      return print(flags.undo ? await undoSetup(options) : await setup(options));
+    },
+  },
+  {
+    name: 'completion',
+    args: 'bash|zsh|fish',
+    summary: 'print a shell completion script (e.g. source <(qemu-script completion bash))',
+    flags: [],
+    positionals: [1, 1],
+    run: async ({ args }) => print(completionScript(args[0], SUBCOMMANDS)),
+  },
+  {
+    name: '__complete',
+    args: 'guests|networks',
+    summary: 'names for the completion scripts',
+    flags: [],
+    positionals: [1, 1],
+    hidden: true,
+    run: async (_parsed, context, argv) => {
+      const lists: Record<string, () => string[]> = {
+        guests: () => listRecords(context.runtimeDir).map((record) => record.name),
+        networks: () => Object.keys(readNetworks(context.config)),
+      };
+      return print((lists[argv[0]]?.() ?? []).map((name) => `${name}\n`).join(''));
+    },
+  },
+  {
+    name: 'net-helper',
+    args: 'REQUEST',
+    summary: 'the privileged entry point (through sudo)',
+    flags: [],
+    positionals: [0, 99],
+    hidden: true,
+    run: async (_parsed, _context, argv) => print(await netHelperMain(argv, process.env)),
+  },
+  {
+    name: '__cleanup',
+    args: 'RUNTIME NAME',
+    summary: "a background guest's cleanup, once QEMU has exited",
+    flags: [],
+    positionals: [2, 2],
+    hidden: true,
+    run: (_parsed, _context, argv) => cleanupMain(argv[0], argv[1]),
+  },
+];
+
+/** Runs a subcommand; internal entry points get their words untouched. */
+export async function runSubcommand(command: Subcommand, words: string[]): Promise<number> {
+  if (command.hidden) return command.run({ flags: {}, args: [], rest: [] }, toolContext(), words);
+  const parsed = parseSubcommand(command, words);
+  if (parsed === 'help') return print(subcommandHelp(command));
+  return command.run(parsed, toolContext(), words);
+}
+
+/** The subcommand the words start with, and the words after its name. */
+export const findSubcommand = (argv: string[]) => findCommand(SUBCOMMANDS, argv);
+
+/** A first word close to a subcommand's, which is neither one nor a file: refused with the suggestion. */
+export const firstWordTypo = (argv: string[], exists: (path: string) => boolean) =>
+  typoOfCommand(SUBCOMMANDS, argv, exists);

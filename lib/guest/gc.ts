@@ -1,0 +1,99 @@
+import { applyContextOf, undoActions } from '../apply/apply.ts';
+import { isGone, listRecords, removeRecord, type GuestRecord } from '../state/guests.ts';
+import { collectResources } from '../apply/host-changes.ts';
+import { helperArgv } from '../actions/privilege.ts';
+import { namedNetns, processIn } from '../probe/namespaces.ts';
+import { currentNetns, isAlive } from '../base/proc.ts';
+import { liveUsers, readRegistry } from '../state/registry.ts';
+import { probe } from '../base/runner.ts';
+
+/** Undoes what one gone guest left: its share of every host change, its record. */
+export async function collectGuest(runtimeDir: string, record: GuestRecord): Promise<string[]> {
+  const failures = await undoActions(record.plan.actions, applyContextOf(record));
+  removeRecord(runtimeDir, record.name);
+  return failures;
+}
+
+export interface GcReport {
+  guests: string[];
+  resources: string[];
+  failures: string[];
+  orphans: string[];
+  /** What is left in namespaces this run could not enter, and how to clean it. */
+  remaining: string[];
+}
+
+/** Set in a gc that another gc started inside a namespace: it does not go on to others. */
+const NESTED = 'QEMU_SCRIPT_GC_NESTED';
+
+/**
+ * Host changes whose guests are all gone, in other namespaces that still exist:
+ * a named one (/run/netns) is entered and cleaned there; of any other, the
+ * report says exactly what remains and how to enter it.
+ */
+async function collectElsewhere(
+  context: { selfCommand: string[]; registryDir: string },
+  report: GcReport,
+): Promise<void> {
+  if (process.env[NESTED]) return;
+  const here = currentNetns();
+  const stale = readRegistry(context.registryDir).resources.filter(
+    (record) => record.netns !== here && liveUsers(record).length === 0,
+  );
+  const names = namedNetns();
+  for (const netns of new Set(stale.map((record) => record.netns))) {
+    const name = names.get(netns);
+    if (name) {
+      const inner = await probe(['ip', 'netns', 'exec', name, ...context.selfCommand, 'gc'], { [NESTED]: '1' });
+      if (inner.ok)
+        report.resources.push(
+          ...inner.stdout
+            .split('\n')
+            .filter((line) => line.startsWith('removed '))
+            .map((line) => `${line.slice('removed '.length)} (in network namespace ${name})`),
+        );
+      else report.failures.push(`in network namespace ${name}: ${inner.output.trim()}`);
+      continue;
+    }
+    const things = stale
+      .filter((record) => record.netns === netns)
+      .map((record) => `${record.kind} ${record.name}`)
+      .join(', ');
+    const pid = processIn(netns);
+    report.remaining.push(
+      `${things} in network namespace ${netns}${pid ? `; clean it with: nsenter -t ${pid} -n qemu-script gc` : ''}`,
+    );
+  }
+}
+
+/**
+ * Finds guests that are gone (supervisor and QEMU dead: kill -9, a crash, a
+ * reboot of the tool) and removes what they left; then host changes of the tool
+ * that no live guest holds.
+ */
+export async function collectGarbage(
+  runtimeDir: string,
+  context: { isRoot: boolean; selfCommand: string[]; registryDir: string },
+): Promise<GcReport> {
+  const report: GcReport = { guests: [], resources: [], failures: [], orphans: [], remaining: [] };
+  for (const record of listRecords(runtimeDir)) {
+    if (isGone(record)) {
+      report.failures.push(...(await collectGuest(runtimeDir, record)));
+      report.guests.push(record.name);
+    } else if (!isAlive(record.supervisor) && !isAlive(record.launcher) && isAlive(record.qemu)) {
+      report.orphans.push(record.name);
+    }
+  }
+  if (context.isRoot) {
+    report.resources = await collectResources({ registryDir: context.registryDir }).catch((error: Error) => {
+      report.failures.push(error.message);
+      return [];
+    });
+    await collectElsewhere(context, report);
+  } else {
+    // The helper removes only what it created and no live guest holds; without sudo, skip quietly.
+    const helper = await probe(helperArgv(context.selfCommand, ['gc']));
+    report.resources = helper.ok ? helper.stdout.split('\n').filter(Boolean) : [];
+  }
+  return report;
+}

@@ -1,0 +1,122 @@
+// ps, down and gc: the commands that look after guests already started.
+import { HostError, UsageError } from '../base/errors.ts';
+import { collectGarbage, collectGuest } from './gc.ts';
+import { nicAddress } from '../probe/addresses.ts';
+import { isGone, listRecords, readRecord, type GuestRecord } from '../state/guests.ts';
+import { qmpSocketPath } from '../base/paths.ts';
+import { isAlive } from '../base/proc.ts';
+import { QmpClient } from './qmp.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ToolContext } from '../base/context.ts';
+import { renderTable } from '../base/table.ts';
+import type { ForwardInfo } from '../base/types.ts';
+
+function uptime(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m > 0
+      ? `${m}m${String(seconds % 60).padStart(2, '0')}s`
+      : `${seconds}s`;
+}
+
+/** One guest as `ps --json` shows it (SPEC §8). */
+export interface GuestView {
+  name: string;
+  pid: number | null;
+  state: string;
+  uptime_s: number;
+  nics: Array<{ index: number; net: string; mac: string; ip: string | null }>;
+  forwards: ForwardInfo[];
+}
+
+export function guestView(record: GuestRecord, registryDir: string): GuestView {
+  return {
+    name: record.name,
+    pid: record.qemu?.pid ?? null,
+    state: isGone(record) ? 'gone' : record.state,
+    uptime_s: Math.floor((Date.now() - record.startedAt) / 1000),
+    nics: record.plan.resources.nics.map((nic) => ({
+      index: nic.index,
+      net: nic.net,
+      mac: nic.mac,
+      ip: nicAddress(nic, registryDir),
+    })),
+    forwards: record.plan.resources.forwards,
+  };
+}
+
+function forwardText(forward: ForwardInfo): string {
+  return forward.guest_port === 22 && forward.proto === 'tcp'
+    ? `ssh:${forward.port}`
+    : `${forward.proto}:${forward.port}->${forward.guest_port}`;
+}
+
+export function ps(context: ToolContext, json: boolean): string {
+  const views = listRecords(context.runtimeDir).map((record) => guestView(record, context.registryDir));
+  if (json) return `${JSON.stringify({ version: 1, guests: views }, null, 2)}\n`;
+  if (views.length === 0) return 'no guests\n';
+  const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];
+  const lines = views.map((view) => [
+    view.name,
+    String(view.pid ?? '-'),
+    view.state,
+    uptime(view.uptime_s * 1000),
+    view.nics.map((nic) => `${nic.net}=${nic.ip ?? '?'}`).join(' ') || '-',
+    view.forwards.map(forwardText).join(' ') || '-',
+  ]);
+  return renderTable(header, lines);
+}
+
+/** Powers a guest off through QMP (ACPI, then quit after the timeout); cleanup follows. */
+export async function down(
+  context: ToolContext,
+  name: string | undefined,
+  options: { force: boolean; timeoutSeconds: number },
+): Promise<string> {
+  if (!name) throw new UsageError('down needs a guest name (see qemu-script ps)');
+  const record = readRecord(context.runtimeDir, name);
+  if (!record) throw new UsageError(`down: no guest named "${name}" (see qemu-script ps)`);
+  if (isAlive(record.qemu)) {
+    const client = await QmpClient.connect(qmpSocketPath(record.plan.runDir)).catch(() => undefined);
+    if (client) {
+      try {
+        if (!options.force) {
+          await client.execute('system_powerdown');
+          const deadline = Date.now() + options.timeoutSeconds * 1000;
+          while (isAlive(record.qemu) && Date.now() < deadline) await sleep(100);
+        }
+        if (isAlive(record.qemu)) await client.execute('quit').catch(() => undefined);
+      } finally {
+        client.close();
+      }
+    } else if (record.qemu) {
+      process.kill(record.qemu.pid, 'SIGTERM');
+    }
+  }
+  // The supervisor cleans up when QEMU exits; if it is gone too, do it here.
+  const deadline = Date.now() + 30000;
+  while (readRecord(context.runtimeDir, name) && isAlive(record.supervisor) && Date.now() < deadline) await sleep(100);
+  const left = readRecord(context.runtimeDir, name);
+  if (left && isGone(left)) {
+    const failures = await collectGuest(context.runtimeDir, left);
+    if (failures.length > 0) throw new HostError(`down ${name}: cleanup failed: ${failures.join('; ')}`);
+  } else if (left) {
+    throw new HostError(`down ${name}: the guest is still running; try qemu-script down --force ${name}`);
+  }
+  return `Guest ${name} is down\n`;
+}
+
+export async function gc(context: ToolContext): Promise<string> {
+  const report = await collectGarbage(context.runtimeDir, context);
+  const lines = [
+    ...report.guests.map((name) => `removed leftovers of guest ${name}`),
+    ...report.resources.map((name) => `removed ${name}`),
+    ...report.orphans.map((name) => `guest ${name} runs without its supervisor; stop it with qemu-script down ${name}`),
+    ...report.remaining.map((what) => `left: ${what}`),
+  ];
+  if (report.failures.length > 0) throw new HostError(`gc: ${report.failures.join('; ')}`);
+  return lines.length > 0 ? `${lines.join('\n')}\n` : 'nothing to collect\n';
+}

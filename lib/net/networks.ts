@@ -1,0 +1,300 @@
+// Defined networks (SPEC §7): built-ins, the root-owned definition files, and
+// the checks a new definition must pass. Everything but the file I/O is pure.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { UsageError } from '../base/errors.ts';
+import { describePrefix, prefixClash } from './host-address.ts';
+import { INTERFACE_NAME, NETWORK_NAME } from '../base/names.ts';
+import {
+  contains,
+  dhcpRange,
+  formatAddress,
+  formatPrefix,
+  ipFamily,
+  isPrivateSpace,
+  lastOf,
+  networkOf,
+  parseAddress,
+  parsePrefix,
+  prefixesOverlap,
+  type Prefix,
+} from './ip.ts';
+import { networkDefinitionPath, networksDir } from '../base/paths.ts';
+import type { DhcpConfig, HostPrefix, NetworkDef, VxlanDef } from '../base/types.ts';
+
+/** An IPv4 subnet or address as written, or undefined (defined networks' IPv4 side). */
+const subnet4 = (text: string) => (parsePrefix(text)?.family === 4 ? parsePrefix(text) : undefined);
+const address4 = (text: string) => (parseAddress(text)?.family === 4 ? parseAddress(text)!.value : undefined);
+const overlapping = (a: string, b: Prefix) => prefixesOverlap(parsePrefix(a)!, b);
+
+export const BUILTIN_NETWORKS: Readonly<Record<string, NetworkDef>> = {
+  // VirtualBox's first host-only network, and its NAT network's neighbour.
+  hostonly: {
+    name: 'hostonly',
+    subnet: '192.168.56.0/24',
+    hostIp: '192.168.56.1',
+    dhcp: true,
+    nat: false,
+    builtin: true,
+  },
+  natnet: { name: 'natnet', subnet: '192.168.57.0/24', hostIp: '192.168.57.1', dhcp: true, nat: true, builtin: true },
+};
+
+/** Words --net already gives a meaning, and the tool's own interface patterns: never network names. */
+const RESERVED = /^(user|bridge|none|nat|bridged|internal|host-only|u|p|vmnet\d+|macvtap\d+|tap\d+|mcast|br|lo)$/;
+
+/** Prefix lengths a defined network may have: room for guests, no swallowing of whole private ranges. */
+const MIN_PREFIX = 16;
+const MAX_PREFIX = 30;
+
+/** A definition file's tunnel, if it has a valid one; a file with an invalid one defines nothing. */
+function vxlanFromFile(raw: unknown): VxlanDef | undefined | false {
+  if (raw === undefined) return undefined;
+  const value = raw as Partial<Record<keyof VxlanDef, unknown>>;
+  const vni = Number(value.vni);
+  const port = Number(value.port ?? VXLAN_PORT);
+  const remotes = Array.isArray(value.remotes) ? value.remotes.map(String) : [];
+  const ok =
+    Number.isInteger(vni) &&
+    vni >= 1 &&
+    vni <= MAX_VNI &&
+    Number.isInteger(port) &&
+    port >= 1 &&
+    port <= 65535 &&
+    remotes.every((remote) => ipFamily(remote) !== 0) &&
+    (remotes.length > 0 || typeof value.group === 'string');
+  if (!ok) return false;
+  return {
+    vni,
+    remotes,
+    port,
+    ...(typeof value.dev === 'string' && INTERFACE_NAME.test(value.dev) ? { dev: value.dev } : {}),
+    ...(typeof value.group === 'string' && ipFamily(value.group) ? { group: value.group } : {}),
+  };
+}
+
+function fromFile(name: string, text: string): NetworkDef | undefined {
+  try {
+    const raw = JSON.parse(text) as Partial<Record<keyof NetworkDef, unknown>>;
+    const subnet = typeof raw.subnet === 'string' ? subnet4(raw.subnet) : undefined;
+    const host = typeof raw.hostIp === 'string' ? address4(raw.hostIp) : undefined;
+    const vxlan = vxlanFromFile(raw.vxlan);
+    if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false)
+      return undefined;
+    return {
+      name,
+      subnet: formatPrefix(subnet),
+      hostIp: formatAddress(4, host),
+      dhcp: raw.dhcp === true,
+      nat: raw.nat === true,
+      builtin: false,
+      ...(vxlan ? { vxlan } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every defined network: the built-ins and the valid files of CONFIG/networks (an invalid file defines nothing). */
+export function readNetworks(config: string): Record<string, NetworkDef> {
+  const found: Record<string, NetworkDef> = { ...BUILTIN_NETWORKS };
+  let files: string[] = [];
+  try {
+    files = readdirSync(networksDir(config)).filter((file) => file.endsWith('.json'));
+  } catch {
+    return found;
+  }
+  for (const file of files) {
+    const name = file.slice(0, -'.json'.length);
+    if (name in BUILTIN_NETWORKS) continue;
+    let text: string;
+    try {
+      text = readFileSync(`${networksDir(config)}/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const definition = fromFile(name, text);
+    if (definition) found[name] = definition;
+  }
+  return found;
+}
+
+export function writeNetwork(config: string, definition: NetworkDef): string {
+  const path = networkDefinitionPath(config, definition.name);
+  mkdirSync(networksDir(config), { recursive: true, mode: 0o755 });
+  const { subnet, hostIp, dhcp, nat, vxlan } = definition;
+  const temporary = `${path}.new`;
+  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat, ...(vxlan ? { vxlan } : {}) }, null, 1)}\n`, {
+    mode: 0o644,
+  });
+  renameSync(temporary, path);
+  return path;
+}
+
+export function removeNetwork(config: string, name: string): void {
+  rmSync(networkDefinitionPath(config, name), { force: true });
+}
+
+export const definitionExists = (config: string, name: string) => existsSync(networkDefinitionPath(config, name));
+
+export interface NetworkRequest {
+  name: string;
+  subnet?: string;
+  hostIp?: string;
+  dhcp: boolean;
+  nat: boolean;
+  /** --vxlan VNI and its companions, as written. */
+  vxlan?: { vni: string; remotes?: string; dev?: string; port?: string; group?: string };
+}
+
+/** What a new definition must not collide with. */
+export interface NetworkSurroundings {
+  networks: Record<string, NetworkDef>;
+  /** Interface names present now, and which of them the tool made. */
+  interfaces: string[];
+  toolInterfaces: string[];
+  prefixes: HostPrefix[];
+  /** Local UDP ports some socket holds now (a VXLAN port must be free, or the tool's own tunnels'). */
+  usedUdpPorts: number[];
+}
+
+export const VXLAN_PORT = 4789;
+const MAX_VNI = 16777215;
+
+/** A unicast address a tunnel may be sent to: not unspecified, loopback, multicast or broadcast. */
+function unicastRemote(text: string): boolean {
+  const family = ipFamily(text);
+  if (family === 4) {
+    const ip = address4(text)!;
+    const first = ip >> 24n;
+    return ip !== 0n && ip !== 0xffffffffn && first !== 127n && (first < 224n || first > 239n);
+  }
+  return family === 6 && !/^(::1?|ff[0-9a-f]{2}:.*)$/i.test(text);
+}
+
+/** Pure: the tunnel a `net create --vxlan` asks for, checked. */
+function validateVxlan(request: NonNullable<NetworkRequest['vxlan']>, around: NetworkSurroundings): VxlanDef {
+  const vni = /^\d{1,8}$/.test(request.vni) ? Number(request.vni) : NaN;
+  if (!(vni >= 1 && vni <= MAX_VNI))
+    throw new UsageError(`net create --vxlan: "${request.vni}" is not a VNI (1-${MAX_VNI})`);
+  const port = request.port === undefined ? VXLAN_PORT : /^\d{1,5}$/.test(request.port) ? Number(request.port) : NaN;
+  if (!(port >= 1 && port <= 65535))
+    throw new UsageError(`net create --port: "${request.port}" is not a UDP port (1-65535)`);
+  const remotes = (request.remotes ?? '')
+    .split(',')
+    .map((remote) => remote.trim())
+    .filter(Boolean);
+  const bad = remotes.find((remote) => !unicastRemote(remote));
+  if (bad) throw new UsageError(`net create --remote: "${bad}" is not a unicast address of another host`);
+  if (request.group !== undefined && (ipFamily(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group))) {
+    throw new UsageError(`net create --group: "${request.group}" is not an IPv4 multicast group (224.0.0.0/4)`);
+  }
+  if (remotes.length === 0 && request.group === undefined)
+    throw new UsageError('net create --vxlan needs the other hosts: --remote IP[,IP...] (or a multicast --group)');
+  if (remotes.length > 0 && request.group !== undefined)
+    throw new UsageError('net create: --remote and --group exclude each other: unicast peers or one multicast group');
+  if (request.dev !== undefined && !around.interfaces.includes(request.dev))
+    throw new UsageError(`net create --dev: no interface ${request.dev} on this host (see ip link)`);
+  const ours = Object.values(around.networks).filter((network) => network.vxlan);
+  const sameVni = ours.find((network) => network.vxlan!.vni === vni && network.vxlan!.port === port);
+  if (sameVni)
+    throw new UsageError(`net create --vxlan: VNI ${vni} on port ${port} is network ${sameVni.name}'s already`);
+  if (around.usedUdpPorts.includes(port) && !ours.some((network) => network.vxlan!.port === port)) {
+    throw new UsageError(
+      `net create --port: UDP port ${port} is in use by another program on this host; choose another --port`,
+    );
+  }
+  return {
+    vni,
+    remotes,
+    port,
+    ...(request.dev ? { dev: request.dev } : {}),
+    ...(request.group ? { group: request.group } : {}),
+  };
+}
+
+function firstFreeSubnet(around: NetworkSurroundings): string {
+  for (let third = 58; third < 256; third++) {
+    const subnet = `192.168.${third}.0/24`;
+    const taken = Object.values(around.networks).some((network) => overlapping(network.subnet, parsePrefix(subnet)!));
+    if (!taken && !prefixClash(subnet, around.prefixes)) return subnet;
+  }
+  throw new UsageError('net create: no free 192.168.X.0/24 left for a default subnet; give one with --subnet CIDR');
+}
+
+/** Pure: checks a `net create` request against the host and the other definitions; returns the definition. */
+export function validateNetwork(request: NetworkRequest, around: NetworkSurroundings): NetworkDef {
+  const { name } = request;
+  if (!NETWORK_NAME.test(name)) {
+    throw new UsageError(
+      `net create: "${name}" is not a network name (a lower-case letter, then letters, digits or -, at most 15)`,
+    );
+  }
+  if (RESERVED.test(name))
+    throw new UsageError(`net create: "${name}" already means something to --net; choose another name`);
+  if (around.networks[name]?.builtin)
+    throw new UsageError(`net create: ${name} is a built-in network; it is always defined`);
+  if (around.networks[name])
+    throw new UsageError(`net create: network ${name} is already defined (qemu-script net rm ${name} first)`);
+  if (around.toolInterfaces.includes(name)) {
+    throw new UsageError(
+      `net create: ${name} is up as a plain bridge of qemu-script's guests; define the network once they have stopped`,
+    );
+  }
+  if (around.interfaces.includes(name)) {
+    throw new UsageError(
+      `net create: an interface named ${name} already exists on this host; the network's bridge would take its name`,
+    );
+  }
+  const subnetText = request.subnet ?? firstFreeSubnet(around);
+  const cidr = subnet4(subnetText);
+  if (!cidr) throw new UsageError(`net create --subnet: "${subnetText}" is not an IPv4 subnet (e.g. 10.77.0.0/24)`);
+  if (cidr.bits < MIN_PREFIX || cidr.bits > MAX_PREFIX || !isPrivateSpace(cidr)) {
+    throw new UsageError(
+      `net create --subnet: ${subnetText} must be a private (RFC 1918) subnet from /${MIN_PREFIX} to /${MAX_PREFIX}`,
+    );
+  }
+  const subnet = formatPrefix(cidr);
+  const clash = prefixClash(subnet, around.prefixes);
+  if (clash)
+    throw new UsageError(`net create --subnet: ${subnet} overlaps ${describePrefix(clash)}; choose another subnet`);
+  const other = Object.values(around.networks).find((network) => overlapping(network.subnet, cidr));
+  if (other)
+    throw new UsageError(
+      `net create --subnet: ${subnet} overlaps network ${other.name} (${other.subnet}); choose another subnet`,
+    );
+  const hostText = request.hostIp ?? formatAddress(4, networkOf(cidr) + 1n);
+  const host = address4(hostText);
+  if (host === undefined)
+    throw new UsageError(`net create --host-ip: "${hostText}" is not an IPv4 address (e.g. 10.77.0.1)`);
+  if (!contains(cidr, host) || host === networkOf(cidr) || host === lastOf(cidr)) {
+    throw new UsageError(`net create --host-ip: ${hostText} is not a host address inside ${subnet}`);
+  }
+  const vxlan = request.vxlan ? validateVxlan(request.vxlan, around) : undefined;
+  return {
+    name,
+    subnet,
+    hostIp: formatAddress(4, host),
+    dhcp: request.dhcp,
+    nat: request.nat,
+    builtin: false,
+    ...(vxlan ? { vxlan } : {}),
+  };
+}
+
+/** The DHCP/DNS server's settings, all from the definition. */
+export function dhcpConfigOf(network: NetworkDef): DhcpConfig {
+  const cidr = parsePrefix(network.subnet)!;
+  const range = dhcpRange(cidr, parseAddress(network.hostIp)!.value);
+  return {
+    bridge: network.name,
+    hostIp: network.hostIp,
+    prefix: cidr.bits,
+    rangeStart: formatAddress(4, range.start),
+    rangeEnd: formatAddress(4, range.end),
+    router: network.nat ? network.hostIp : undefined,
+    upstreamDns: network.nat,
+  };
+}
+
+/** The host's address on the network's bridge, with its prefix: what `ip addr add` takes. */
+export const hostCidrOf = (network: NetworkDef) => `${network.hostIp}/${parsePrefix(network.subnet)!.bits}`;

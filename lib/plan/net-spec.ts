@@ -1,0 +1,129 @@
+import { UsageError } from '../base/errors.ts';
+import { INTERFACE_NAME, vmnetName } from '../base/names.ts';
+import type { NetItem } from '../base/types.ts';
+
+const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
+
+/** What each --net item means: --help, the man page and the completions are made from this. */
+export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
+  ['user, nat', 'user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port'],
+  ['bridge, bridged', "bridged adapter: the guest joins the LAN of the host's default route"],
+  [
+    'hostonly, natnet',
+    "defined networks (see net ls): a bridge with the host's address, DHCP and guest names; natnet also leads out through NAT",
+  ],
+  ['vmnetN', 'internal bridge vmnetN (N from 0): made if missing, removed with its last guest'],
+  [
+    'br:NAME',
+    'a bridge of any name, made if missing; an existing bridge (e.g. br0) is used by its bare name too, and never removed',
+  ],
+  ['macvtap:IF', "a macvtap over interface IF: the guest on IF's LAN"],
+  ['mcast:N', 'internal network N (0-254) over multicast on loopback, no host change; mcast:N:lan spans the LAN'],
+  ['none', 'no NIC at all'],
+  [
+    'u p 0-f',
+    'compact form, a letter per NIC: u user, p bridged adapter, 0-f internal network N (multicast); with tap: (tap:u0a) internal networks are bridges vmnetN',
+  ],
+];
+
+/** The words --net takes as they are, for completion. */
+export const NET_WORDS: readonly string[] = [
+  'user',
+  'nat',
+  'bridge',
+  'bridged',
+  'host-only',
+  'none',
+  'vmnet0',
+  'br:',
+  'macvtap:',
+  'mcast:0',
+  'tap:',
+];
+
+function bad(item: string, why: string): UsageError {
+  return new UsageError(
+    `--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`,
+  );
+}
+
+function parseCompact(letters: string, tap: boolean): NetItem[] {
+  return [...letters.toLowerCase()].map((letter): NetItem => {
+    if (letter === 'u') return { kind: 'user' };
+    if (letter === 'p') return { kind: 'bridged' };
+    const n = parseInt(letter, 16);
+    return tap ? { kind: 'bridge', name: vmnetName(n), explicit: true } : { kind: 'mcast', group: n, lan: false };
+  });
+}
+
+/** The words users bring from VirtualBox, and what they mean here. */
+const ALIASES: Readonly<Record<string, NetItem>> = {
+  nat: { kind: 'user' },
+  bridged: { kind: 'bridged' },
+  'host-only': { kind: 'bridge', name: 'hostonly', explicit: false },
+  natnetwork: { kind: 'bridge', name: 'natnet', explicit: false },
+  'nat-network': { kind: 'bridge', name: 'natnet', explicit: false },
+};
+
+function parseItem(item: string): NetItem[] {
+  const compact = COMPACT.exec(item);
+  if (compact) return parseCompact(compact[2], Boolean(compact[1]));
+  if (item === 'user') return [{ kind: 'user' }];
+  if (item === 'bridge') return [{ kind: 'bridged' }];
+  if (item in ALIASES) return [ALIASES[item]];
+  if (item === 'internal') {
+    throw bad(
+      item,
+      'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N (multicast, no host change)',
+    );
+  }
+  const [prefix, rest, extra] = item.split(':');
+  if (rest !== undefined) {
+    if (prefix === 'mcast') {
+      const group = /^\d{1,3}$/.test(rest) ? Number(rest) : NaN;
+      if (!(group >= 0 && group <= 254)) throw bad(item, 'the multicast network number must be 0-254');
+      if (extra !== undefined && extra !== 'lan') throw bad(item, `unknown multicast option "${extra}" (only "lan")`);
+      return [{ kind: 'mcast', group, lan: extra === 'lan' }];
+    }
+    if (extra === undefined && (prefix === 'macvtap' || prefix === 'br')) {
+      if (!INTERFACE_NAME.test(rest))
+        throw bad(item, `"${rest}" is not a valid interface name (letters, digits, _ . -, at most 15)`);
+      return [prefix === 'br' ? { kind: 'bridge', name: rest, explicit: true } : { kind: 'macvtap', parent: rest }];
+    }
+    throw bad(item, `unknown network "${prefix}:"`);
+  }
+  // One or two characters are a mistyped compact spec far more often than a
+  // bridge name: refuse them (br:NAME still reaches such a bridge).
+  if (item.length <= 2) {
+    const letter = [...item].find((char) => !/[up0-9a-f]/i.test(char));
+    throw bad(item, `unknown network letter "${letter}" (for a bridge of that name write br:${item})`);
+  }
+  if (INTERFACE_NAME.test(item)) return [{ kind: 'bridge', name: item, explicit: false }];
+  throw bad(item, 'unknown network');
+}
+
+/** Parses one or more --net values into NICs in written order; [] means `none`. */
+export function parseNetSpecs(specs: string[]): { items: NetItem[]; notes: string[] } {
+  const words = specs.flatMap((spec) => spec.split(',')).map((word) => word.trim());
+  if (words.includes('none')) {
+    if (words.length > 1)
+      throw new UsageError(`--net: "none" cannot be combined with other networks (got "${specs.join(',')}")`);
+    return { items: [], notes: [] };
+  }
+  const parsed = words.flatMap((word) => {
+    if (word === '') throw bad(specs.join(','), 'empty network item');
+    return parseItem(word);
+  });
+  // `vm` announced it dropped a second user network but kept it; one user NIC
+  // already has NAT and every forward, so a second one is really dropped here.
+  const items: NetItem[] = [];
+  const notes: string[] = [];
+  for (const item of parsed) {
+    if (item.kind === 'user' && items.some((kept) => kept.kind === 'user')) {
+      if (notes.length === 0) notes.push('duplicate user network removed: one user network is enough');
+      continue;
+    }
+    items.push(item);
+  }
+  return { items, notes };
+}

@@ -1,0 +1,166 @@
+import { planAccel, userChoosesAccel } from './accel.ts';
+import { XHCI_CONTROLLER, needsXhciForDisks, planDisks } from './disks.ts';
+import { DISPLAYS } from './displays.ts';
+import { UsageError } from '../base/errors.ts';
+import { planMacs } from '../net/mac.ts';
+import { planNic, type NetContext } from './net-modes.ts';
+import { parsePrefix, prefixesOverlap } from '../net/ip.ts';
+import { USER_NET_SUBNET } from '../probe/addresses.ts';
+import { guestRunDir, qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
+import { PortPicker } from './ports.ts';
+import { qemuProps, qemuValue } from './qemu-syntax.ts';
+import { planUsbPassthrough } from './usb.ts';
+import type { HostFacts, LaunchOptions, Plan } from '../base/types.ts';
+
+const GUEST_NAME_MAX = 48;
+
+/** The guest's name: --name, else the first disk's file name, else "guest"; never one a running guest has. */
+export function guestName(requested: string | undefined, firstDiskPath: string | undefined, taken: string[]): string {
+  const fromDisk = firstDiskPath
+    ?.split('/')
+    .pop()
+    ?.replace(/\.[^.]*$/, '')
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
+  const base = (requested ?? (fromDisk || 'guest')).slice(0, GUEST_NAME_MAX);
+  if (!taken.includes(base)) return base;
+  for (let n = 2; ; n++) if (!taken.includes(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/** QEMU's user network is 10.0.2.0/24 inside the guest: no other network of the same guest may be there. */
+function checkUserNetOverlap(options: LaunchOptions, context: NetContext): void {
+  if (!options.net.some((item) => item.kind === 'user')) return;
+  const userNet = parsePrefix(USER_NET_SUBNET)!;
+  const others = [
+    ...(context.hostIpAssigned && options.hostIp
+      ? [{ what: `--host-ip ${options.hostIp}`, cidr: options.hostIp }]
+      : []),
+    ...[...context.bridgesPlanned.keys()].flatMap((name) => {
+      const network = context.facts.networks[name];
+      return network ? [{ what: `network ${name} (${network.subnet})`, cidr: network.subnet }] : [];
+    }),
+  ];
+  const clash = others.find((other) => prefixesOverlap(userNet, parsePrefix(other.cidr)!));
+  if (clash)
+    throw new UsageError(
+      `${clash.what} overlaps the user network's ${USER_NET_SUBNET} on this guest; the guest could not tell them apart: choose another subnet`,
+    );
+}
+
+/** Pure: turns the request and the host's description into everything that will run. */
+export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
+  const { settings } = options;
+  const firstDisk = options.disks[0] ? facts.disks[options.disks[0].path] : undefined;
+  const name = guestName(options.name, firstDisk?.absolutePath, facts.guestNames);
+  const runDir = guestRunDir(facts.runtimeDir, name);
+  const warnings = [...options.notes];
+  const ports = new PortPicker(facts.usedTcpPorts);
+
+  const qemuWords = [...options.qemuBefore, ...options.qemuAfter];
+  const kernelBoot = qemuWords.some((word) => word === '-kernel' || word === '--kernel');
+  const snapshot = qemuWords.some((word) => word === '-snapshot' || word === '--snapshot');
+  const diskArgv = planDisks(
+    options.disks,
+    facts.disks,
+    settings.diskController,
+    options.uefi,
+    kernelBoot ? 1 : 0,
+    snapshot,
+  );
+  if (options.uefi && !facts.firmwareReadable) {
+    throw new UsageError(
+      `--uefi: firmware ${settings.efiFirmware} is not readable (install the ovmf package or set VM_EFIFIRM to an OVMF.fd)`,
+    );
+  }
+  const usbArgv = planUsbPassthrough(options.usb, facts.usbDevices);
+  const xhci = needsXhciForDisks(options.disks) || options.usb.length > 0 ? XHCI_CONTROLLER : [];
+  if (options.fwd.length > 0 && !options.net.some((item) => item.kind === 'user')) {
+    throw new UsageError('--fwd needs a user network: add user (or u) to --net');
+  }
+
+  const macs = planMacs(
+    options.net.length,
+    options.mac,
+    settings.macPrefix,
+    firstDisk?.absolutePath ?? name,
+    facts.usedMacs,
+  );
+  let nextFd = 3;
+  const context: NetContext = {
+    facts,
+    settings,
+    guest: name,
+    hostIp: options.hostIp,
+    hostIpAssigned: false,
+    fwd: options.fwd,
+    sshPort: options.sshPort,
+    forwards: [],
+    ports,
+    nextFd: () => nextFd++,
+    interfaceNames: new Set(),
+    bridgesPlanned: new Map(),
+    warnings,
+  };
+  const nics = options.net.map((item, index) => {
+    const nic = { id: `nic${index}`, mac: macs[index], position: index + 1 };
+    return { ...nic, ...planNic(item, nic, context) };
+  });
+  checkUserNetOverlap(options, context);
+  if (options.hostIp && !context.hostIpAssigned) {
+    warnings.push(
+      `--host-ip ${options.hostIp} ignored: it applies to a bridge this guest creates, and none is created`,
+    );
+  }
+
+  const display = DISPLAYS[options.display.kind]({ request: options.display, ports, runDir });
+  const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable);
+  if (accel?.warning) warnings.push(accel.warning);
+
+  // Precedence: defaults, own options, QEMU options after --, QEMU options before --.
+  // QEMU takes the last of a repeated option, so this order is the precedence.
+  const defaults = [
+    '-nodefaults',
+    ...(accel ? ['-machine', `accel=${accel.accel}`] : []),
+    '-m',
+    String(settings.ramMiB),
+  ];
+  const own = [
+    '-name',
+    name,
+    '-qmp',
+    `unix:${qemuValue(qmpSocketPath(runDir))},server=on,wait=off`,
+    '-pidfile',
+    qemuPidfilePath(runDir),
+    ...display.argv,
+    ...(options.uefi ? ['-bios', settings.efiFirmware] : []),
+    ...xhci,
+    ...diskArgv,
+    ...usbArgv,
+    ...nics.flatMap((nic) => [
+      '-netdev',
+      nic.netdev,
+      '-device',
+      qemuProps('virtio-net', { netdev: nic.id, mac: nic.mac, host_mtu: nic.mtu }),
+    ]),
+  ];
+  return {
+    name,
+    runDir,
+    qemu: {
+      argv: [settings.qemuBinary, ...defaults, ...own, ...options.qemuAfter, ...options.qemuBefore],
+      fds: nics.flatMap((nic) => nic.fds),
+    },
+    actions: nics.flatMap((nic) => nic.actions),
+    privilege: { isRoot: facts.isRoot, selfCommand: facts.selfCommand },
+    messages: [...nics.flatMap((nic) => nic.messages), ...display.messages],
+    warnings,
+    foreground: options.foreground,
+    resources: {
+      nics: nics.map((nic, index) => ({ index, net: nic.label, mac: nic.mac, address: nic.address })),
+      forwards: context.forwards,
+      ports: ports.picked,
+      macs,
+      interfaces: [...context.interfaceNames],
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { kindOf } from '../actions/index.ts';
+import { addRequest, helperArgv, releaseRequest } from '../actions/privilege.ts';
+import { shellLine } from '../base/shell-quote.ts';
+import type { Command, HostAction, Plan } from '../base/types.ts';
+
+/** The commands this host really runs for the plan's actions: as root, or one sudo request each. */
+export function hostCommands(plan: Pick<Plan, 'actions' | 'privilege'>): { host: Command[]; cleanup: Command[] } {
+  const { isRoot, selfCommand } = plan.privilege;
+  const via = (action: HostAction, root: Command[], words: string[]): Command[] =>
+    isRoot ? root : [{ argv: helperArgv(selfCommand, words) }];
+  return {
+    host: plan.actions.flatMap((action) => via(action, kindOf(action).show(action).apply, addRequest(action))),
+    // Undone in reverse order of creation.
+    cleanup: [...plan.actions]
+      .reverse()
+      .flatMap((action) => via(action, kindOf(action).show(action).undo, releaseRequest(action))),
+  };
+}
+
+function commandLine(command: Command): string {
+  if (command.argv.length === 0) return `# ${command.note ?? ''}`;
+  return command.note ? `${shellLine(command.argv)}  # ${command.note}` : shellLine(command.argv);
+}
+
+/** The QEMU command as a shell would run it, extra descriptors opened by redirections. */
+export function qemuLine(plan: Plan): string {
+  const redirections = plan.qemu.fds.map((fd) => `${fd.fd}<>${shellLine([fd.path])}`);
+  return [shellLine(plan.qemu.argv), ...redirections].join(' ');
+}
+
+/** --dry-run: host commands, the QEMU command, the cleanup; paste-able, comments for the rest. */
+export function renderDryRun(plan: Plan): string {
+  const { host, cleanup } = hostCommands(plan);
+  return (
+    [
+      `# guest ${plan.name}: host commands`,
+      ...host.map(commandLine),
+      '# QEMU',
+      qemuLine(plan),
+      '# cleanup when the guest is gone',
+      ...cleanup.map(commandLine),
+      ...plan.messages.map((message) => `# ${message}`),
+    ].join('\n') + '\n'
+  );
+}
+
+export function renderDryRunJson(plan: Plan): string {
+  const { host, cleanup } = hostCommands(plan);
+  return (
+    JSON.stringify(
+      {
+        version: 1,
+        name: plan.name,
+        qemu: { argv: plan.qemu.argv, fds: plan.qemu.fds },
+        actions: plan.actions,
+        host,
+        cleanup,
+        messages: plan.messages,
+        warnings: plan.warnings,
+        foreground: plan.foreground,
+        resources: plan.resources,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}

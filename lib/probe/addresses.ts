@@ -1,0 +1,48 @@
+// Where a running guest's NICs can be reached: read from the host, never asked of the guest.
+import { readText } from './host-access.ts';
+import { networkFile } from '../base/paths.ts';
+import type { NicInfo } from '../base/types.ts';
+
+/** QEMU's user network, as its guest sees it. */
+export const USER_NET_SUBNET = '10.0.2.0/24';
+
+/** QEMU's user network gives its first (and here only) DHCP client this address. */
+export const USER_NET_GUEST_IP = '10.0.2.15';
+
+/** dnsmasq's lease file: "EXPIRY MAC IP NAME CLIENT-ID" per line. */
+export function leaseFor(leases: string, mac: string): string | undefined {
+  const wanted = mac.toLowerCase();
+  return leases
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields[1]?.toLowerCase() === wanted)?.[2];
+}
+
+/** /proc/net/arp: "IP HW-TYPE FLAGS MAC MASK DEVICE"; flag 0x2 marks a complete entry. */
+export function neighbourFor(arp: string, mac: string): string | undefined {
+  const wanted = mac.toLowerCase();
+  return arp
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields[3]?.toLowerCase() === wanted && (parseInt(fields[2] ?? '0', 16) & 2) === 2)?.[0];
+}
+
+/** A NIC's address as far as this host knows it, or null. */
+export function nicAddress(nic: NicInfo, registryDir: string): string | null {
+  switch (nic.address.from) {
+    case 'user':
+      return USER_NET_GUEST_IP;
+    case 'lease':
+      // A guest that set its address by hand has no lease, but the host may have seen it.
+      return (
+        leaseFor(readText(networkFile(registryDir, nic.address.network, 'leases')) ?? '', nic.mac) ??
+        neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ??
+        null
+      );
+    case 'neighbour':
+      return neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ?? null;
+    case 'none':
+      return null;
+  }
+}

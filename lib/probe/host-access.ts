@@ -1,0 +1,124 @@
+// Read-only views of the host for doctor and setup, rooted so tests can point
+// them at a directory of their own.
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { probe } from '../base/runner.ts';
+import { findSystemTool } from '../base/system-tools.ts';
+
+export interface HostView {
+  /** Prefix for /etc, /usr (setup --root, tests); '' is the real host. */
+  root: string;
+  procSys: string;
+  sys: string;
+  uid: number;
+  user: string;
+  /** The user's group ids (primary and supplementary). */
+  gids: number[];
+}
+
+const CHUNK = 1 << 16;
+
+/**
+ * A file's text, or undefined. Read in as few read(2) calls as possible: a short
+ * read is the end, and each read of a /proc table makes the kernel generate it anew.
+ */
+let scratch: Buffer | undefined;
+
+export function readText(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    // One buffer for every small file: a probe reads dozens, and a fresh 64 KiB each is garbage.
+    scratch ??= Buffer.allocUnsafe(CHUNK);
+    const first = readSync(fd, scratch, 0, CHUNK, null);
+    if (first < CHUNK) return scratch.toString('utf8', 0, first);
+    const chunks: Buffer[] = [Buffer.from(scratch)];
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK);
+      const length = readSync(fd, chunk, 0, CHUNK, null);
+      chunks.push(chunk.subarray(0, length));
+      if (length < CHUNK) break;
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function canOpenReadWrite(path: string): boolean {
+  try {
+    closeSync(openSync(path, constants.O_RDWR));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function canRead(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** A group from ROOT/etc/group: its gid and members. */
+export function findGroup(root: string, name: string): { gid: number; members: string[] } | undefined {
+  const line = (readText(`${root}/etc/group`) ?? '').split('\n').find((entry) => entry.split(':')[0] === name);
+  if (!line) return undefined;
+  const [, , gid, members] = line.split(':');
+  return { gid: Number(gid), members: (members ?? '').split(',').filter(Boolean) };
+}
+
+/** Who runs the tool, from the process itself: no `id`, whatever the caller's PATH. */
+export function currentUser(): { uid: number; user: string; gids: number[] } {
+  const uid = process.getuid?.() ?? 0;
+  let user = String(uid);
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry: the uid is all there is
+  }
+  const gids = [...new Set([process.getgid?.() ?? 0, ...(process.getgroups?.() ?? [])])];
+  return { uid, user, gids };
+}
+
+/**
+ * A file's capabilities as getcap prints them ("" when none), from getcap found
+ * in the system's directories: a normal user's PATH lacks /usr/sbin, and a
+ * missing getcap must not read as "no capability".
+ */
+export async function fileCapabilities(path: string): Promise<string | undefined> {
+  const getcap = findSystemTool('getcap');
+  if (!getcap) return undefined;
+  const result = await probe([getcap, path]);
+  return result.ok ? result.stdout.replace(/^\S+\s*/, '').trim() : undefined;
+}
+
+/** The bridge.conf lines qemu-bridge-helper reads, following `include`. */
+export function bridgeAcl(root: string, path = `${root}/etc/qemu/bridge.conf`, depth = 0): string[] | undefined {
+  const text = readText(path);
+  if (text === undefined || depth > 5) return undefined;
+  return text
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean)
+    .flatMap((line) => {
+      const include = /^include\s+(\S+)$/.exec(line);
+      return include ? (bridgeAcl(root, `${root}${include[1]}`, depth + 1) ?? []) : [line];
+    });
+}
+
+/** Whether qemu-bridge-helper would let a guest join BRIDGE: a deny wins, then an allow, else no. */
+export function aclAllows(acl: string[] | undefined, bridge: string): boolean {
+  const rules = (acl ?? []).map((line) => line.split(/\s+/));
+  if (rules.some(([verb, name]) => verb === 'deny' && (name === bridge || name === 'all'))) return false;
+  return rules.some(([verb, name]) => verb === 'allow' && (name === bridge || name === 'all'));
+}

@@ -1,0 +1,59 @@
+// Are the host ports a plan picked really free? Asked by binding them for an instant, the same
+// test QEMU's own bind makes. Listing /proc/net/tcp{,6} instead makes the kernel walk its whole
+// connection table twice (milliseconds on a large host) to find a handful of listeners.
+import { builtin } from '../base/builtin.ts';
+import type { Plan } from '../base/types.ts';
+
+type Protocol = 'tcp' | 'udp';
+
+/** Binds PORT on every address (IPv6 and IPv4): any listener on it, wherever, counts as taken. */
+async function isFree(port: number, protocol: Protocol): Promise<boolean> {
+  if (protocol === 'udp') {
+    const { createSocket } = await builtin<typeof import('node:dgram')>('node:dgram');
+    const bindUdp = (type: 'udp4' | 'udp6') =>
+      new Promise<boolean | 'no-family'>((done) => {
+        const socket = createSocket({ type });
+        socket.once('error', (error: NodeJS.ErrnoException) =>
+          done(error.code === 'EAFNOSUPPORT' ? 'no-family' : false),
+        );
+        socket.bind(port, () => socket.close(() => done(true)));
+      });
+    // A host without IPv6 has no dual-stack socket: IPv4 alone is all there is to hold.
+    const dual = await bindUdp('udp6');
+    return dual === 'no-family' ? (await bindUdp('udp4')) === true : dual;
+  }
+  const { createServer } = await builtin<typeof import('node:net')>('node:net');
+  const server = createServer();
+  return new Promise((done) => {
+    server.once('error', () => done(false));
+    server.listen(port, () => server.close(() => done(true)));
+  });
+}
+
+/** The host ports of a plan that something else holds (UDP for UDP forwards, TCP for the rest). */
+export async function takenPorts(plan: Plan): Promise<number[]> {
+  const udp = new Set(
+    plan.resources.forwards.filter((forward) => forward.proto === 'udp').map((forward) => forward.port),
+  );
+  const taken: number[] = [];
+  for (const port of plan.resources.ports) {
+    if (!(await isFree(port, udp.has(port) ? 'udp' : 'tcp'))) taken.push(port);
+  }
+  return taken;
+}
+
+/**
+ * Plans, then checks the ports it picked; a port found taken joins the used ones and the plan is
+ * made again (an explicit port then fails as "in use"). Each round rules out one more port at least.
+ */
+export async function planWithFreePorts<F extends { usedTcpPorts: number[] }>(
+  facts: F,
+  planFor: (facts: F) => Plan,
+): Promise<{ facts: F; plan: Plan }> {
+  for (;;) {
+    const plan = planFor(facts);
+    const taken = await takenPorts(plan);
+    if (taken.length === 0) return { facts, plan };
+    facts = { ...facts, usedTcpPorts: [...facts.usedTcpPorts, ...taken] };
+  }
+}
