@@ -9,7 +9,7 @@ PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
 SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
-.PHONY: all deps host-deps guest demo test unit unit-cjs typecheck e2e bench install uninstall clean
+.PHONY: all deps host-deps guest demo test unit unit-cjs suites typecheck lint map e2e bench install uninstall clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
 HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin \
@@ -57,6 +57,11 @@ demo: host-deps dist/qemu-script guest
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .
 
+# typescript-eslint's recommended rules and lines of at most 120 columns; knip: no unused export or file.
+lint: node_modules/.package-lock.json
+	npx eslint --max-warnings 0 .
+	npx knip
+
 # The tiny test guest: Debian's cloud kernel + busybox initramfs, cached in .cache/guest.
 guest:
 	test/guest/build.sh .cache/guest
@@ -66,10 +71,14 @@ unit: node_modules/.package-lock.json
 
 # The Node.js artifact is the same bundle as the executable: what differs is the runtime (the host's
 # Node.js) and how the tool starts itself again (the waiter's cleanup, sudo's helper). These suites
-# cover both; the rest run against the executable only.
+# run against both; the rest against the executable only.
 CJS_SUITES := (cli|lifecycle|nonroot)\.test\.ts$$
 unit-cjs: node_modules/.package-lock.json dist/qemu-script.cjs
 	QEMU_SCRIPT_TEST_BINARY=dist/qemu-script.cjs test/run.sh '$(CJS_SUITES)'
+
+# Every suite against the executable and CJS_SUITES against the script, two at a time.
+suites: node_modules/.package-lock.json dist/qemu-script dist/qemu-script.cjs guest
+	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'
 
 e2e: dist/qemu-script guest
 	test/run.sh 'e2e\.test\.ts$$'
@@ -78,7 +87,11 @@ e2e: dist/qemu-script guest
 bench: dist/qemu-script dist/qemu-script.cjs guest
 	test/isolate.sh node --import tsx bench/bench.ts
 
-test: typecheck dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 guest unit unit-cjs
+test: typecheck lint dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 guest suites
+
+# README.md's map of lib/, from the folders' README.md files.
+map: node_modules/.package-lock.json
+	node --import tsx scripts/gen-map.ts
 
 # The man page and the completion scripts, made from the tool's own tables at build time.
 dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.json

@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config({ ignores: ['dist/', 'node_modules/', '.cache/'] }, ...tseslint.configs.recommended, {
   plugins: { '@stylistic': stylistic },
   rules: {
-    '@stylistic/max-len': ['error', { code: 120, tabWidth: 2 }],
+    // The entry's shebang is one command line.
+      '@stylistic/max-len': ['error', { code: 120, tabWidth: 2, ignorePattern: '^#!' }],
     '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
   },
 });

@@ -39,7 +39,7 @@ interface Mode {
   ready: (ns: Netns, lan: Netns, ssh: number, guest: string) => Promise<void>;
 }
 
-export const MODES: Mode[] = [
+const MODES: Mode[] = [
   {
     name: 'user (SSH forward)',
     net: ['--net', 'user'],
@@ -113,7 +113,7 @@ async function byHand(
   };
 }
 
-export async function measureMode(mode: Mode): Promise<{ tool: number; hand: number }> {
+async function measureMode(mode: Mode): Promise<{ tool: number; hand: number }> {
   const tool: number[] = [];
   const hand: number[] = [];
   for (let run = 0; run < RUNS; run++) {
@@ -161,7 +161,7 @@ export async function measureMode(mode: Mode): Promise<{ tool: number; hand: num
 }
 
 /** guest B streams 64 MiB to guest A; the guest reports the seconds it took. */
-export async function throughput(net: string[], extra: string[] = []): Promise<number> {
+async function throughput(net: string[], extra: string[] = []): Promise<number> {
   const ns = await Netns.create();
   try {
     const a = 'tpA';
@@ -203,7 +203,7 @@ export async function throughput(net: string[], extra: string[] = []): Promise<n
 }
 
 /** The host's own veth pair between two namespaces: 1 GiB over TCP with node (64 KiB writes). */
-export async function vethLimit(): Promise<number> {
+async function vethLimit(): Promise<number> {
   const a = await Netns.create();
   const b = await Netns.create();
   try {
@@ -213,11 +213,13 @@ export async function vethLimit(): Promise<number> {
     await a.ip('link', 'set', 'va', 'up');
     await b.ip('link', 'set', 'vb', 'up');
     const sinkCode =
-      "let n=0;require('net').createServer((s)=>{s.on('data',(d)=>{n+=d.length});s.on('end',()=>{console.log(n);process.exit(0)})}).listen(5001,()=>console.log('ready'))";
+      "let n=0;require('net').createServer((s)=>{s.on('data',(d)=>{n+=d.length});" +
+      "s.on('end',()=>{console.log(n);process.exit(0)})}).listen(5001,()=>console.log('ready'))";
     const sink = execa('ip', ['netns', 'exec', b.name, process.execPath, '-e', sinkCode], { reject: false });
     await new Promise<void>((resolve) => sink.stdout!.once('data', () => resolve()));
     const sendCode =
-      "const s=require('net').connect(5001,'10.55.0.2');const buf=Buffer.alloc(65536);let left=16384;const go=()=>{while(left>0){left--;if(!s.write(buf))return s.once('drain',go)}s.end()};s.on('connect',go)";
+      "const s=require('net').connect(5001,'10.55.0.2');const buf=Buffer.alloc(65536);let left=16384;const " +
+        "go=()=>{while(left>0){left--;if(!s.write(buf))return s.once('drain',go)}s.end()};s.on('connect',go)";
     const t0 = now();
     await execa('ip', ['netns', 'exec', a.name, process.execPath, '-e', sendCode]);
     const received = Number((await sink).stdout.trim().split('\n').pop());

@@ -7,8 +7,8 @@ import type { Netns } from '../test/netns.ts';
 
 export const SEA = `${ROOT}/dist/qemu-script`;
 export const CJS = `${ROOT}/dist/qemu-script.cjs`;
-export const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
-export const INITRD = `${ROOT}/.cache/guest/initrd.gz`;
+const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
+const INITRD = `${ROOT}/.cache/guest/initrd.gz`;
 export const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 export const logs = mkdtempSync(`${tmpdir()}/qs-bench-`);
 /** A guest with no disk idles in the firmware: the issue's `-nodefaults -m 64` guest. */
@@ -31,9 +31,11 @@ export async function machine(): Promise<string> {
     .split('\n')[0]
     .replace(/^QEMU emulator version /, '');
   const os = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
+  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const cpu = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}`;
   return (
-    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ` +
-    `${Math.round(totalmem() / 2 ** 30)} GiB, QEMU ${qemu} (TCG), Node.js ${process.versions.node}`
+    `${when} UTC, ${os}, ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, QEMU ${qemu} (TCG), ` +
+    `Node.js ${process.versions.node}`
   );
 }
 

@@ -122,7 +122,8 @@ export function residentTable(results: Resident[]): string[] {
     mib(r.qemuKiB),
   ]);
   return [
-    "Resident memory the tool leaves per running guest (every process in the guest's namespace except QEMU, summed, ÷ guests):",
+    "Resident memory the tool leaves per running guest (every process in the guest's namespace except QEMU, " +
+      "summed, ÷ guests):",
     '',
     ...table(
       ['guests', 'left per guest', 'RSS per guest', 'PSS per guest', 'limit (RSS)', 'met', 'QEMU RSS per guest'],

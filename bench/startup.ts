@@ -27,7 +27,8 @@ export interface Startup {
 export async function measureStartup(): Promise<Startup[]> {
   const artifacts = [SEA, CJS];
   const samples = artifacts.map(() => ({ version: [] as number[], dryRun: [] as number[] }));
-  for (const binary of artifacts) for (const args of Object.values(CASES)) await timed([binary, ...args]); // warm the page cache
+  // Warm the page cache.
+  for (const binary of artifacts) for (const args of Object.values(CASES)) await timed([binary, ...args]);
   for (let i = 0; i < SAMPLES; i++) {
     for (const [index, binary] of artifacts.entries()) {
       samples[index].version.push(await timed([binary, ...CASES.version]));

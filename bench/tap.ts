@@ -175,7 +175,8 @@ export function tapTable(times: TapTimes, versions: { sea: number; cjs: number }
     ...(times.original === undefined ? [] : [['original script (`VM_ORIGINAL`)', ms(times.original), '', '']]),
   ];
   return [
-    `Invocation → the guest's TAP on \`vmnet0\` with carrier (QEMU holds it), median of ${RUNS}, a fresh namespace each run` +
+    `Invocation → the guest's TAP on \`vmnet0\` with carrier (QEMU holds it), median of ${RUNS}, ` +
+      'a fresh namespace each run' +
       (ORIGINAL ? ':' : ' (set `VM_ORIGINAL=/path/to/vm` to add the original script):'),
     '',
     ...table(['how', 'measured', 'limit', 'met'], rows),

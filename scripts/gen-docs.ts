@@ -45,11 +45,15 @@ function manPage(): string {
     ),
     '.SH DESCRIPTION',
     roff(
-      'qemu-script builds the host side of the network the guest asks for (bridges, TAPs, macvtaps, DHCP and DNS, NAT), starts QEMU, and removes what it built when the guest is gone, on every path: power-off, crash, signals, and after a kill -9 with qemu-script gc.',
+      'qemu-script builds the host side of the network the guest asks for (bridges, TAPs, macvtaps, DHCP and ' +
+        'DNS, NAT), starts QEMU, and removes what it built when the guest is gone, on every path: power-off, ' +
+        'crash, signals, and after a kill -9 with qemu-script gc.',
     ),
     '.PP',
     roff(
-      "Words that are existing files or block devices are disks. QEMU's own options go to QEMU verbatim, in order, with their values; an option neither the tool nor QEMU knows is refused with a suggestion; after -- everything is QEMU's, unchecked.",
+      "Words that are existing files or block devices are disks. QEMU's own options go to QEMU verbatim, in " +
+        "order, with their values; an option neither the tool nor QEMU knows is refused with a suggestion; after " +
+        "-- everything is QEMU's, unchecked.",
     ),
     '.SH OPTIONS',
     ...options,

@@ -73,7 +73,9 @@ test('the single executable runs with no Node.js on PATH', async () => {
   assert.match(result.stdout, /^qemu-system-x86_64 -nodefaults /m);
 });
 
-test("dist/qemu-script.cjs: one script under 1 MiB for the host's node, same output as the single executable", async () => {
+test(
+  "dist/qemu-script.cjs: one script under 1 MiB for the host's node, same output as the single executable",
+  async () => {
   const script = `${ROOT}/dist/qemu-script.cjs`;
   const text = readFileSync(script, 'utf8');
   assert.is(text.split('\n')[0], '#!/usr/bin/env node');
@@ -111,7 +113,8 @@ test('dist/qemu-script.cjs on a Node.js older than 20: one line saying so, exit 
     assert.is(result.stdout, '');
     assert.is(
       result.stderr,
-      'qemu-script: this script needs Node.js 20 or newer, found 18.19.0: upgrade Node.js or use the single executable (dist/qemu-script, which carries its own)',
+      'qemu-script: this script needs Node.js 20 or newer, found 18.19.0: upgrade Node.js or use the single ' +
+        'executable (dist/qemu-script, which carries its own)',
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -322,7 +325,8 @@ testWhere(
       assert.match(
         mounted.stderr,
         new RegExp(
-          `^qemu-script: disk "${device}" is mounted on ${dir}/mnt: a guest writing to it would corrupt it; .*add -snapshot`,
+          `^qemu-script: disk "${device}" is mounted on ${dir}/mnt: a guest writing to it would corrupt it; ` +
+            `.*add -snapshot`,
         ),
       );
       const snapshot = await inside([BINARY, '-s', device, '-snapshot', '--display', 'none', '--net', 'none']);

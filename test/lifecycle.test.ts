@@ -319,11 +319,16 @@ test('a runtime directory that cannot be made is said to be so, with what to do'
     assert.is(result.exitCode, 1);
     assert.match(
       result.stderr,
-      /^qemu-script: cannot create the runtime directory \/proc\/qemu-script-nowhere \(\w+\); set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours$/,
+      new RegExp(
+        '^qemu-script: cannot create the runtime directory /proc/qemu-script-nowhere \\(\\w+\\); ' +
+          'set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours$',
+      ),
     );
   }));
 
-test("gc run outside a dead guest's namespace: a named one is entered and cleaned, any other is named with how to enter it", () =>
+test(
+  "gc outside a dead guest's namespace: a named one is entered and cleaned, any other named with how to enter it",
+  () =>
   inNetns(async (ns) => {
     const elsewhere = await Netns.create();
     const anonymous = execa('unshare', ['--net', 'sleep', 'infinity'], { reject: false });
@@ -354,7 +359,8 @@ test("gc run outside a dead guest's namespace: a named one is entered and cleane
       assert.match(
         gc.stdout,
         new RegExp(
-          `^left: bridge vmnet5, tap qtap\\d+ in network namespace net:\\[\\d+\\]; clean it with: nsenter -t ${anonymous.pid} -n qemu-script gc$`,
+          `^left: bridge vmnet5, tap qtap\\d+ in network namespace net:\\[\\d+\\]; clean it with: nsenter -t ` +
+            `${anonymous.pid} -n qemu-script gc$`,
           'm',
         ),
       );

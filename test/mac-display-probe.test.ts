@@ -121,7 +121,8 @@ test('probe: default route is the dev field, lowest metric, never "100"', () => 
   ].join('\n');
   assert.is(defaultRouteFrom(route), 'eth0');
   const v6 =
-    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     br0';
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 ' +
+      '00000400 00000001 00000000 00000003     br0';
   assert.is(defaultRouteFrom('Iface\n', v6), 'br0');
   assert.is(defaultRouteFrom('Iface\n', ''), undefined);
 });
@@ -164,7 +165,8 @@ function iface(name: string, files: Record<string, string>, dirs: string[] = [])
   mkdirSync(`${fake}/proc/net`, { recursive: true });
   writeFileSync(
     `${fake}/proc/net/route`,
-    'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n br0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n',
+    'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n ' +
+      'br0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n',
   );
   mkdirSync(`${fake}/sys/bus/usb/devices/1-1`, { recursive: true });
   writeFileSync(`${fake}/sys/bus/usb/devices/1-1/idVendor`, '046D\n');

@@ -102,7 +102,9 @@ test("net-helper: one user cannot remove another user's guest's bridge; the owne
     assert.not.ok(registry.resources.some((entry) => entry.name === 'vmnet5'));
   }));
 
-/** A namespace like a member's host: its default route is 198.51.100.1 on eth0, a private LAN on lan0 (IPv4 and IPv6). */
+/**
+ * A namespace like a member's host: its default route is 198.51.100.1 on eth0, a private LAN on lan0 (IPv4 and IPv6).
+ */
 function withLan(body: (ns: Netns) => Promise<void>) {
   return withNetns(async (ns) => {
     for (const [name, peer] of [

@@ -71,8 +71,16 @@ const DNSMASQ = (
     router,
     ...resolv,
   ].join(' ');
+const NATNET_DNSMASQ = DNSMASQ(
+  'natnet',
+  'natnet',
+  '192.168.57.2,192.168.57.254,255.255.255.0',
+  '--dhcp-option=option:router,192.168.57.1',
+  [],
+);
 const dhcpNote = (mac: string, range: string, network: string) =>
-  `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and /run/qemu-script/net/${network}/names`;
+  `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and ` +
+    `/run/qemu-script/net/${network}/names`;
 const dhcpCleanup = (network: string) => [
   `pkill -F /run/qemu-script/net/${network}/dnsmasq.pid`,
   `rm -rf /run/qemu-script/net/${network}`,
@@ -84,7 +92,8 @@ const FORWARD_OFF = 'sysctl -q -w net.ipv4.ip_forward=0';
 const NAT_NFT = [
   'nft add table ip qemu_script_natnet',
   'nft add chain ip qemu_script_natnet postrouting { type nat hook postrouting priority srcnat; policy accept; }',
-  'nft add rule ip qemu_script_natnet postrouting ip saddr 192.168.57.0/24 oifname eth0 masquerade comment "qemu-script natnet"',
+  'nft add rule ip qemu_script_natnet postrouting ip saddr 192.168.57.0/24 oifname eth0 masquerade comment ' +
+    '"qemu-script natnet"',
 ];
 const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string) =>
   `iptables ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
@@ -107,7 +116,8 @@ const labStatic = {
   builtin: false,
 };
 
-// One row per network case of SPEC §2.1, §4 and §7: words + host → netdevs, host commands, cleanup, fds, messages, warnings.
+// One row per network case of SPEC §2.1, §4 and §7: words + host → netdevs, host commands, cleanup, fds, messages,
+// warnings.
 const ROWS: Row[] = [
   {
     name: 'default is one user NIC with SSH forward',
@@ -414,7 +424,7 @@ const ROWS: Row[] = [
     host: [
       ...bridgeHostCommands('natnet', '192.168.57.1/24'),
       ...tapHost('qtap0', 'natnet'),
-      `${DNSMASQ('natnet', 'natnet', '192.168.57.2,192.168.57.254,255.255.255.0', '--dhcp-option=option:router,192.168.57.1', [])}`,
+      NATNET_DNSMASQ,
       dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
       FORWARD_ON,
       ...NAT_NFT,
@@ -479,7 +489,7 @@ const ROWS: Row[] = [
     host: [
       ...bridgeHostCommands('natnet', '192.168.57.1/24'),
       ...tapHost('qtap0', 'natnet'),
-      `${DNSMASQ('natnet', 'natnet', '192.168.57.2,192.168.57.254,255.255.255.0', '--dhcp-option=option:router,192.168.57.1', [])}`,
+      NATNET_DNSMASQ,
       dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
       FORWARD_ON,
       ...NAT_NFT,
@@ -511,7 +521,9 @@ const ROWS: Row[] = [
     warnings: [NO_VHOST],
   },
   {
-    name: 'hostonly behind a FORWARD DROP without Docker, with firewalld and ufw: guests accepted in FORWARD, the bridge trusted, DHCP/DNS allowed in',
+    name:
+      'hostonly behind a FORWARD DROP without Docker, with firewalld and ufw: guests accepted in FORWARD, ' +
+      'the bridge trusted, DHCP/DNS allowed in',
     argv: ['--net', 'hostonly'],
     facts: { firewall: { forwardPolicy: 'DROP', dockerUser: false, firewalld: true, ufw: true } },
     netdevs: [TAPDEV(0, 'qtap0')],
@@ -699,7 +711,7 @@ const REFUSALS: Array<{
     facts: { ...bridgeHost, bridgeAcl: ['allow vmnet0'] },
     error: UsageError,
     message:
-      /--net br0: br0 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*sudo qemu-script setup --allow-bridge br0$/,
+      /--net br0: br0 is not a bridge of qemu-script and \/etc\/qemu\/bridge.conf does not allow it.*bridge br0$/,
   },
   {
     name: 'an existing bridge bridge.conf denies',
@@ -764,7 +776,7 @@ const REFUSALS: Array<{
     facts: { dnsmasq: undefined },
     error: HostError,
     message:
-      /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: sudo apt-get install dnsmasq-base/,
+      /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: .*install dnsmasq-base/,
   },
   {
     name: "a network whose subnet the host already has (VirtualBox's vboxnet0)",

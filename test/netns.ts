@@ -8,6 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 let counter = 0;
 
+/** One object of `ip -j`'s output. */
+type IpJson = Record<string, unknown>;
+
 export class Netns {
   readonly name = `qs-t${process.pid}-${counter++}`;
   /** The tool's runtime directory for this test: records, registry, logs, network servers' files. */
@@ -64,10 +67,10 @@ export class Netns {
    */
   async state(): Promise<Record<string, unknown>> {
     const json = async (...args: string[]) =>
-      JSON.parse((await this.output(['ip', '-j', ...args])) || '[]') as Array<Record<string, any>>;
+      JSON.parse((await this.output(['ip', '-j', ...args])) || '[]') as IpJson[];
     const links = (await json('-d', 'link', 'show')).map((link) => ({
       name: link.ifname,
-      kind: link.linkinfo?.info_kind,
+      kind: (link.linkinfo as IpJson | undefined)?.info_kind,
       master: link.master,
       mtu: link.mtu,
       mac: link.address,
@@ -75,7 +78,7 @@ export class Netns {
       alias: link.ifalias,
     }));
     const addresses = (await json('addr', 'show')).flatMap((link) =>
-      (link.addr_info as Array<Record<string, any>>)
+      (link.addr_info as IpJson[])
         .filter((addr) => addr.scope !== 'link')
         .map((addr) => `${link.ifname} ${addr.local}/${addr.prefixlen}`),
     );

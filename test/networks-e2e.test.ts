@@ -137,7 +137,9 @@ test("the network's server answers on its bridge only: not on the LAN, not on lo
     }
   }));
 
-test('kill -9 of the guests and their supervisors, then gc: no server, no bridge, no files; a second gc does nothing', () =>
+test(
+  'kill -9 of the guests and their supervisors, then gc: no server, no bridge, no files; a second gc does nothing',
+  () =>
   inNetns(async (ns) => {
     const a = await boot(ns, 'ka', ['--net', 'hostonly'], { if0: 'dhcp' });
     const b = await boot(ns, 'kb', ['--net', 'user,hostonly'], { if1: 'dhcp' });

@@ -87,8 +87,9 @@ test('ip: prefixes of both families: parsed, written from their network, overlap
   assert.not.ok(overlap('10.0.0.0/8', 'fd00::/8'), 'families never overlap');
   assert.is(netmask(24), '255.255.255.0');
   assert.is(netmask(30), '255.255.255.252');
-  for (const [text, bool] of [['10.1.0.0/16', true], ['10.0.0.0/7', false], ['172.20.0.0/16', true], ['fd00::/64', true],
-    ['2001:db8::/64', false], ['8.8.8.0/24', false]] as const) {
+  const PRIVATE = [['10.1.0.0/16', true], ['10.0.0.0/7', false], ['172.20.0.0/16', true], ['fd00::/64', true],
+    ['2001:db8::/64', false], ['8.8.8.0/24', false]] as const;
+  for (const [text, bool] of PRIVATE) {
     assert.is(isPrivateSpace(parsePrefix(text)!), bool, text);
   }
 });
@@ -104,7 +105,9 @@ test('ip: the DHCP range is the larger run beside the host address', () => {
   assert.is(range('10.0.0.0/30', '10.0.0.1'), '10.0.0.2-10.0.0.2');
 });
 
-test('ip: a stable address depends on the MAC only and never changes between versions; skips taken ones; runs out', () => {
+test(
+  'ip: a stable address depends on the MAC only and never changes between versions; skips taken ones; runs out',
+  () => {
   const range = { start: ip('10.0.0.2'), end: ip('10.0.0.254') };
   const a = stableAddress(range, 'de:ad:be:ef:00:01', new Set())!;
   // Computed by earlier versions: a guest keeps its address when the tool is upgraded.
@@ -393,7 +396,8 @@ test('dhcp settings come from the definition: host-only has no router and no ups
 
 test('addresses: a dnsmasq lease and a complete neighbour entry, by MAC', () => {
   const leases =
-    '1764326400 de:ad:be:ef:00:01 192.168.56.23 * 01:de:ad:be:ef:00:01\n1764326400 de:ad:be:ef:00:02 192.168.56.40 b *\n';
+    '1764326400 de:ad:be:ef:00:01 192.168.56.23 * 01:de:ad:be:ef:00:01\n1764326400 de:ad:be:ef:00:02 ' +
+      '192.168.56.40 b *\n';
   assert.is(leaseFor(leases, 'DE:AD:BE:EF:00:02'), '192.168.56.40');
   assert.is(leaseFor(leases, 'de:ad:be:ef:00:03'), undefined);
   const arp = [
@@ -452,10 +456,14 @@ test('probe: IPv6 addresses, routes and gateways from /proc, loopback and multic
     '00000000000000000000000000000001 01 80 10 80       lo',
   ].join('\n');
   const route6 = [
-    'fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0',
-    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth0',
-    'ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0',
-    '00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo',
+    'fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 ' +
+      '00000100 00000001 00000000 00000001     eth0',
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 ' +
+      '00000400 00000002 00000000 00000003     eth0',
+    'ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 ' +
+      '00000100 00000001 00000000 00000001     eth0',
+    '00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 ' +
+      '00000000 00000002 00000000 80200001       lo',
   ].join('\n');
   assert.equal(ipv6PrefixesFrom(ifInet6, route6), [
     { cidr: 'fe80::fc:ff:fe00:1/64', dev: 'eth0', what: 'address' },

@@ -102,7 +102,9 @@ test.after(async () => {
   }
 });
 
-test('setup --user, then the user launches a guest on vmnet0 without a password, a capability or an ACL entry', async () => {
+test(
+  'setup --user, then the user launches a guest on vmnet0 without a password, a capability or an ACL entry',
+  async () => {
   const setup = await asRoot([binary, 'setup', '--user', USER, '--binary', binary]);
   assert.is(setup.exitCode, 0, setup.stderr);
   assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
@@ -189,7 +191,9 @@ test('setup --user, then the user launches a guest on vmnet0 without a password,
   assert.not.ok(pidAlive(pid));
 });
 
-test("the user boots a guest on hostonly: a lease from the network's server, ps shows it, the host reaches it, nothing left", async () => {
+test(
+  "the user boots a guest on hostonly: a lease from the network's server, ps shows it, the host reaches it",
+  async () => {
   const kernel = `${safe}/vmlinuz`;
   const initrd = `${safe}/initrd.gz`;
   copyFileSync(`${ROOT}/.cache/guest/vmlinuz`, kernel);

@@ -281,7 +281,9 @@ for (const row of BAD) {
   });
 }
 
-test("env: VM_RAM takes QEMU's size suffixes; VM_HDDRIVER takes vm's short names; a vendor's VM_PREMAC is a warning", () => {
+test(
+  "env: VM_RAM takes QEMU's size suffixes; VM_HDDRIVER takes vm's short names; a vendor's VM_PREMAC is a warning",
+  () => {
   for (const [text, mib] of [
     ['768', 768],
     ['2G', 2048],
@@ -307,7 +309,9 @@ test("env: VM_RAM takes QEMU's size suffixes; VM_HDDRIVER takes vm's short names
   );
 });
 
-test('forwards: HOST:GUEST and /udp spellings; --ssh-port moves or drops the SSH forward; a --fwd on 10022 moves SSH on', () => {
+test(
+  'forwards: HOST:GUEST and /udp spellings; --ssh-port moves or drops the SSH forward; a --fwd on 10022 moves SSH on',
+  () => {
   const forwards = (argv: string[], facts = {}) =>
     plan(['--net', 'u', '--display', 'none', ...argv], facts).resources.forwards.map(
       (f) => `${f.proto}:${f.port}-${f.guest_port}`,

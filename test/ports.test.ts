@@ -108,7 +108,9 @@ async function holdPort(ns: Netns, protocol: 'tcp' | 'udp', port: number): Promi
   return { holder };
 }
 
-test('in a namespace: a port held by another program is skipped for SSH, refused for --fwd, and the guest gets the next', () =>
+test(
+  'in a namespace: a port held by another program is skipped for SSH, refused for --fwd, and the guest gets the next',
+  () =>
   inNetns(async (ns) => {
     const { holder: tcp } = await holdPort(ns, 'tcp', 10022);
     const { holder: udp } = await holdPort(ns, 'udp', 10031);

@@ -1,29 +1,40 @@
 #!/bin/bash
-# test/run.sh PATTERN [JOBS]: runs every test/*.test.ts matching PATTERN, each file in its own
-# process and private mount namespace (test/isolate.sh), JOBS files at a time (default 2), and
-# closes with "N passed, N failed, N skipped" and the reason of every skip.
+# test/run.sh PATTERN [CJS_PATTERN]: runs every test/*.test.ts matching PATTERN against the
+# executable (or QEMU_SCRIPT_TEST_BINARY), and those matching CJS_PATTERN once more against
+# dist/qemu-script.cjs; each run in its own process and private mount namespace
+# (test/isolate.sh), QEMU_SCRIPT_TEST_JOBS at a time (default 2), the longest first. It closes
+# with "N passed, N failed, N skipped" and the reason of every skip.
 # It fails when a file fails or counts no test, and when the host is not as it was before
 # (test/host-state.sh): uvu reports a suite whose before-hook threw as passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pattern=${1:-'\.test\.ts$'}
-jobs=${2:-${QEMU_SCRIPT_TEST_JOBS:-2}}
-mapfile -t files < <(ls test/*.test.ts | grep -E -- "$pattern")
+cjs_pattern=${2:-}
+jobs=${QEMU_SCRIPT_TEST_JOBS:-2}
+# A run is FILE or FILE@cjs.
+mapfile -t files < <(ls test/*.test.ts | grep -E -- "$pattern"
+  [ -n "$cjs_pattern" ] && ls test/*.test.ts | grep -E -- "$cjs_pattern" | sed 's/$/@cjs/')
 [ "${#files[@]}" -gt 0 ] || { echo "test/run.sh: no test file matches $pattern"; exit 1; }
 logs=$(mktemp -d)
 before=$(test/host-state.sh)
 started=$SECONDS
 
 run_file() {
-  local file=$1 log=$2 t0=$SECONDS
-  test/isolate.sh node --import tsx "$file" >"$log" 2>&1
+  local run=$1 log=$2 t0=$SECONDS
+  if [ "${run%@cjs}" != "$run" ]; then
+    QEMU_SCRIPT_TEST_BINARY=dist/qemu-script.cjs test/isolate.sh node --import tsx "${run%@cjs}" >"$log" 2>&1
+  else
+    test/isolate.sh node --import tsx "$run" >"$log" 2>&1
+  fi
   echo "rc $? seconds $((SECONDS - t0))" >"$log.status"
 }
 
-# The longest files first (by their last run here), so that the pool ends together.
+# The longest first (as timed by the last run here; on a new machine, the ones that boot guests),
+# so that the pool ends together.
 declare -a order=()
 mapfile -t order < <(for file in "${files[@]}"; do
-  echo "$(cat ".cache/test-seconds/${file##*/}" 2>/dev/null || echo 999) $file"
+  case $file in *e2e*) guess=100 ;; *) guess=10 ;; esac
+  echo "$(cat ".cache/test-seconds/${file##*/}" 2>/dev/null || echo "$guess") $file"
 done | sort -rn | cut -d' ' -f2)
 
 running=0
@@ -55,7 +66,7 @@ for file in "${files[@]}"; do
   total=$((total + t)); passed=$((passed + p)); skipped=$((skipped + s))
 done
 echo
-plain_skips=$(cat "$logs"/*.test.ts | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^skipped: ' | sort -u)
+plain_skips=$(cat "$logs"/* | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^skipped: ' | sort -u)
 [ -n "$plain_skips" ] && echo "$plain_skips"
 rm -rf "$logs"
 

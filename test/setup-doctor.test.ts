@@ -221,7 +221,9 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   assert.is(result.exitCode, json.some((c) => c.status === 'fail') ? 1 : 0);
 });
 
-test('doctor: no bridge.conf is fine (the tool makes its own TAPs); "allow all" is a warning with its fix', async () => {
+test(
+  'doctor: no bridge.conf is fine (the tool makes its own TAPs); "allow all" is a warning with its fix',
+  async () => {
   const root = makeRoot();
   const missing = await tool(['doctor', '--root', root]);
   assert.match(
@@ -238,7 +240,9 @@ test('doctor: no bridge.conf is fine (the tool makes its own TAPs); "allow all" 
   assert.match(all.stdout, /note: remove "allow all" from \/etc\/qemu\/bridge.conf/);
 });
 
-test("doctor as a user outside the group: group and sudo fail with fixes; the helper's capability matters only for allowed bridges", async () => {
+test(
+  "doctor outside the group: group and sudo fail with fixes; the helper's capability matters for allowed bridges",
+  async () => {
   const root = makeRoot();
   chmodSync(root, 0o755);
   // A normal user's environment: Debian's default PATH (no /usr/sbin), not root's.
@@ -261,7 +265,11 @@ test("doctor as a user outside the group: group and sudo fail with fixes; the he
   const allowed = await asNobody();
   assert.match(
     allowed.stdout,
-    /^fail bridge-helper +\/usr\/lib\/qemu\/qemu-bridge-helper lacks cap_net_admin: guests cannot join br0\n +fix: sudo setcap cap_net_admin\+ep \/usr\/lib\/qemu\/qemu-bridge-helper$/m,
+    new RegExp(
+      '^fail bridge-helper +/usr/lib/qemu/qemu-bridge-helper lacks cap_net_admin: guests cannot join br0\\n' +
+        ' +fix: sudo setcap cap_net_admin\\+ep /usr/lib/qemu/qemu-bridge-helper$',
+      'm',
+    ),
   );
 });
 

@@ -31,7 +31,9 @@ async function bashCompletes(words: string[], env: Record<string, string> = {}):
   const script = `${dir}/completion.bash`;
   writeFileSync(script, (await runBinary(['completion', 'bash'])).stdout);
   // The test drives bash's own completion machinery: COMP_WORDS/COMP_CWORD as bash sets them.
-  const driver = `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _qemu_script; printf '%s\\n' "\${COMPREPLY[@]}"`;
+  const driver =
+    'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _qemu_script; ' +
+    `printf '%s\\n' "\${COMPREPLY[@]}"`;
   const result = await execa('bash', ['-c', driver, 'driver', script, 'qemu-script', ...words], {
     reject: false,
     env: { PATH: `${ROOT}/dist:/usr/bin:/bin`, ...env },
@@ -59,7 +61,9 @@ test('completion refuses a shell it does not know', async () => {
   assert.is(result.stderr, 'qemu-script: completion: "tcsh" is not a shell (accepted: bash, zsh, fish)');
 });
 
-test('make install puts the executable, man page and completions under PREFIX; man renders; make uninstall leaves it empty', async () => {
+test(
+  'make install puts the executable, man page and completions under PREFIX; man renders; uninstall empties it',
+  async () => {
   const prefix = mkdtempSync(`${dir}/prefix-`);
   const install = await execa('make', ['--no-print-directory', 'install', `PREFIX=${prefix}`], {
     cwd: ROOT,

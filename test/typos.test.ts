@@ -14,16 +14,13 @@ const lan = {
 };
 
 const REFUSED: Array<[string[], RegExp]> = [
-  [['--dryrun', 'x.qcow2'], /^unknown option --dryrun \(did you mean `--dry-run`\?\); QEMU's own options pass through/],
+  [['--dryrun', 'x.qcow2'], /^unknown option --dryrun \(did you mean `--dry-run`\?\)$/],
   [['--disks', 'x.qcow2'], /^unknown option --disks \(did you mean `--disk`\?\)/],
   [['-dsik', 'x.qcow2'], /^unknown option -dsik \(did you mean `-disk`\?\)/],
   [['--netw', 'user'], /^unknown option --netw \(did you mean `--net`\?\)/],
   [['-nodefault'], /^unknown option -nodefault \(did you mean `-nodefaults`\?\)/],
   [['-smpp', '2'], /^unknown option -smpp \(did you mean `-smp`\?\)/],
-  [
-    ['--frobnicate'],
-    /^unknown option --frobnicate; QEMU's own options pass through as they are, and after -- anything goes to QEMU unchecked$/,
-  ],
+  [['--frobnicate'], /^unknown option --frobnicate: not qemu-script's nor QEMU's$/],
   [['--net', 'internal'], /an internal network needs a number: vmnetN .* or 0-f \/ mcast:N/],
 ];
 
@@ -39,7 +36,10 @@ for (const [argv, message] of REFUSED) {
 const PLAN_REFUSED: Array<[string[], RegExp]> = [
   [
     ['--net', 'usr'],
-    /^--net usr: no defined network, bridge or vmnetN is called usr \(did you mean `user`\?\); to make a bridge of that name write br:usr$/,
+    new RegExp(
+      '^--net usr: no defined network, bridge or vmnetN is called usr \\(did you mean `user`\\?\\); ' +
+        'to make a bridge of that name write br:usr$',
+    ),
   ],
   [['--net', 'hostonyl'], /^--net hostonyl: .*\(did you mean `hostonly`\?\)/],
   [['--net', 'bridgd'], /\(did you mean `bridge` or `bridged`\?\)/],

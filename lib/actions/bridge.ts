@@ -102,7 +102,8 @@ export const bridge: ActionKind<BridgeAction> = {
         if (!isBridge(action.name)) throw new HostError(`${action.name} exists and is not a bridge`);
         if (action.network)
           throw new HostError(
-            `network ${action.network}: an interface named ${action.name} exists and was not made by qemu-script; remove it or rename the network`,
+            `network ${action.network}: an interface named ${action.name} exists and was not made by ` +
+              `qemu-script; remove it or rename the network`,
           );
         return 'foreign';
       }

@@ -35,7 +35,7 @@ const STOP_WAIT_MS = 3000;
 const file = (dir: string, name: keyof typeof NETWORK_FILES) => `${dir}/${NETWORK_FILES[name]}`;
 
 /** The server's command line: everything from the network's definition, nothing from the host's dnsmasq.conf. */
-export function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | 'dir'>): string[] {
+function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | 'dir'>): string[] {
   const { config, dir } = action;
   return [
     binary,
@@ -140,7 +140,9 @@ export const dhcp: ActionKind<DhcpAction> = {
       { argv: serverArgv('dnsmasq', action), note: "with the network's first guest" },
       {
         argv: [],
-        note: `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}, named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}`,
+        note:
+          `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}, ` +
+          `named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}`,
       },
     ],
     undo: [

@@ -20,7 +20,8 @@ function resolved(argv: string[]): string[] {
   const program = findSystemTool(argv[0]);
   if (!program)
     throw new HostError(
-      `the firewall rules need ${argv[0]}, which is not installed${INSTALL_HINT[argv[0]] ? `: ${INSTALL_HINT[argv[0]]}` : ''}`,
+      `the firewall rules need ${argv[0]}, which is not ` +
+        `installed${INSTALL_HINT[argv[0]] ? `: ${INSTALL_HINT[argv[0]]}` : ''}`,
     );
   return [program, ...argv.slice(1)];
 }

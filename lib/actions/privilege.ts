@@ -2,10 +2,11 @@
 import { kindOf } from './index.ts';
 import type { HostAction } from '../base/types.ts';
 
-export const HELPER_COMMAND = 'net-helper';
+const HELPER_COMMAND = 'net-helper';
 
 export const SUDO_HINT =
-  'the privileged helper must be reachable without a password: run sudo qemu-script setup --user $USER (or add the sudoers line from the README), or run as root';
+  'the privileged helper must be reachable without a password: run sudo qemu-script setup --user $USER (or add ' +
+    'the sudoers line from the README), or run as root';
 
 /** The one argv that runs the privileged entry point. */
 export function helperArgv(selfCommand: string[], words: string[]): string[] {

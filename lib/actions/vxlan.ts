@@ -88,12 +88,14 @@ export const vxlan: ActionKind<VxlanAction> = {
     if (existing) dropResource(context.tx.registry, existing);
     if (linkExists(action.device))
       throw new HostError(
-        `${action.device} exists and was not made by qemu-script; remove it, or give network ${action.network} another VNI`,
+        `${action.device} exists and was not made by qemu-script; remove it, or give network ${action.network} ` +
+          `another VNI`,
       );
     const underlay = liveUnderlay(action.vxlan);
     if (!underlay)
       throw new HostError(
-        `network ${action.network}: no route to ${action.vxlan.remotes[0] ?? action.vxlan.group}, so no underlay for its tunnel`,
+        `network ${action.network}: no route to ${action.vxlan.remotes[0] ?? action.vxlan.group}, so no underlay ` +
+          `for its tunnel`,
       );
     const record = recordIntent(context.tx, {
       kind: 'vxlan',

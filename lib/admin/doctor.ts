@@ -18,7 +18,7 @@ import { probe } from '../base/runner.ts';
 import { classifyInterface, defaultRouteFrom } from '../probe/probe.ts';
 import type { FirewallFacts, Settings } from '../base/types.ts';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
+type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface CheckResult {
   id: string;
@@ -133,7 +133,8 @@ const checkBridgeConf: Check = (context) => {
     return {
       status: 'warn',
       message:
-        "/etc/qemu/bridge.conf allows all bridges: every member may attach a guest to any bridge (docker0, a DMZ, another user's)",
+        "/etc/qemu/bridge.conf allows all bridges: every member may attach a guest to any bridge (docker0, a " +
+          "DMZ, another user's)",
       hint: 'remove "allow all" from /etc/qemu/bridge.conf (and its includes), then allow bridges by name',
       fix: lan ? [ALLOW(context, lan)] : [],
     };
@@ -222,7 +223,9 @@ const checkForwardPolicy: Check = (context) => {
     const chain = context.firewall.dockerUser ? 'DOCKER-USER' : 'FORWARD';
     return {
       status: 'ok',
-      message: `iptables FORWARD policy DROP: a defined network's bridge is accepted in ${chain} while it is up, and the rules go with it`,
+      message:
+        `iptables FORWARD policy DROP: a defined network's bridge is accepted in ${chain} while it is up, ` +
+        'and the rules go with it',
     };
   }
   return {
@@ -245,7 +248,8 @@ const checkFirewalld: Check = (context) =>
     ? {
         status: 'ok',
         message:
-          "firewalld runs: a defined network's bridge joins the trusted zone while it is up (runtime only, never permanent)",
+          "firewalld runs: a defined network's bridge joins the trusted zone while it is up (runtime only, never " +
+            "permanent)",
       }
     : { status: 'ok', message: 'firewalld not running' };
 
@@ -273,7 +277,9 @@ const checkBrNetfilter: Check = (context) => {
     return { status: 'ok', message: 'br_netfilter is on, and FORWARD accepts: bridged traffic passes' };
   return {
     status: 'warn',
-    message: `br_netfilter sends bridged traffic through iptables${policy ? ' and FORWARD drops it' : ''}: vmnetN and br:NAME bridges lose guest-to-guest traffic (defined networks are handled)`,
+    message:
+      `br_netfilter sends bridged traffic through iptables${policy ? ' and FORWARD drops it' : ''}: ` +
+      'vmnetN and br:NAME bridges lose guest-to-guest traffic (defined networks are handled)',
     hint: 'or use a defined network (--net hostonly, or qemu-script net create): the tool lets those through',
     fix: ['sudo iptables -I FORWARD -i vmnet+ -o vmnet+ -j ACCEPT'],
   };
@@ -384,7 +390,7 @@ const checkOvmf: Check = ({ settings }) =>
       };
 
 // One entry per check, in the order a user fixes things.
-export const CHECKS: ReadonlyArray<[string, Check]> = [
+const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu],
   ['kvm', checkKvm],
   ['bridge-helper', checkHelper],

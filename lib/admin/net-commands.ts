@@ -56,13 +56,17 @@ export function netCreate(context: ToolContext, request: NetworkRequest): string
     usedUdpPorts: portsFrom([readText('/proc/net/udp') ?? '', readText('/proc/net/udp6') ?? '']),
   });
   const path = writeNetwork(context.config, definition);
-  return `defined network ${definition.name}: ${describe(definition)} (${path})\nuse it with: qemu-script DISK --net ${definition.name}\n`;
+  return (
+    `defined network ${definition.name}: ${describe(definition)} (${path})\n` +
+    `use it with: qemu-script DISK --net ${definition.name}\n`
+  );
 }
 
 function describe(network: NetworkDef): string {
   const tunnel = network.vxlan
     ? [
-        `VXLAN ${network.vxlan.vni} to ${network.vxlan.remotes.join(' ') || `group ${network.vxlan.group}`} (UDP ${network.vxlan.port}${network.vxlan.dev ? `, over ${network.vxlan.dev}` : ''})`,
+        `VXLAN ${network.vxlan.vni} to ${network.vxlan.remotes.join(' ') || `group ${network.vxlan.group}`} (UDP ` +
+          `${network.vxlan.port}${network.vxlan.dev ? `, over ${network.vxlan.dev}` : ''})`,
       ]
     : [];
   return [

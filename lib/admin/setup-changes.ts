@@ -151,7 +151,7 @@ export function groupChanges(options: SetupOptions): Change[] {
 }
 
 /** The bridges the tool's ACL allows now, and with this run's --allow-bridge. */
-export function allowedBridges(options: SetupOptions): string[] {
+function allowedBridges(options: SetupOptions): string[] {
   const current = (readText(at(options, BRIDGE_ACL)) ?? '')
     .split('\n')
     .flatMap((line) => /^allow (\S+)$/.exec(line)?.[1] ?? [])
@@ -159,7 +159,9 @@ export function allowedBridges(options: SetupOptions): string[] {
   return [...new Set([...current, ...options.allowBridges])];
 }
 
-/** qemu-bridge-helper needs cap_net_admin only for the bridges an administrator allowed; the tool makes its own TAPs. */
+/**
+ * qemu-bridge-helper needs cap_net_admin only for the bridges an administrator allowed; the tool makes its own TAPs.
+ */
 async function capabilityChange(options: SetupOptions): Promise<Change | undefined> {
   const helper = at(options, options.settings.bridgeHelper);
   if (!existsSync(helper) || allowedBridges(options).length === 0) return undefined;
@@ -214,7 +216,8 @@ export function checkBinary(binary: string): string {
     const stats = statSync(dir);
     if (stats.uid !== 0 || (stats.mode & 0o022) !== 0) {
       throw new UsageError(
-        `setup: ${dir} is writable by others than root, so ${path} cannot go into sudoers; install it first (sudo make install PREFIX=/usr/local) and run /usr/local/bin/qemu-script setup`,
+        `setup: ${dir} is writable by others than root, so ${path} cannot go into sudoers; install it first ` +
+          `(sudo make install PREFIX=/usr/local) and run /usr/local/bin/qemu-script setup`,
       );
     }
     if (dir === '/') return path;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { ActionKindName } from '../base/types.ts';
 
-export const DEFAULT_LIMITS: Readonly<Partial<Record<ActionKindName, number>>> = { bridge: 8, macvtap: 8, tap: 32 };
+const DEFAULT_LIMITS: Readonly<Partial<Record<ActionKindName, number>>> = { bridge: 8, macvtap: 8, tap: 32 };
 
 const FILE_KEYS: Readonly<Partial<Record<ActionKindName, string>>> = {
   bridge: 'bridges',

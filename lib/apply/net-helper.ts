@@ -13,7 +13,8 @@ import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from '../base/paths.ts';
 import { parentPid, processId, processUid } from '../base/proc.ts';
 import type { Registry, ResourceRecord } from '../state/registry.ts';
 
-export const HELPER_USAGE = `${KIND_NAMES.map((kind) => `${kind}-add ...`).join(' | ')} | KIND-del NAME GUEST | hold GUEST PID | gc`;
+const HELPER_USAGE = [...KIND_NAMES.map((kind) => `${kind}-add ...`), 'KIND-del NAME GUEST', 'hold GUEST PID', 'gc']
+  .join(' | ');
 
 export async function netHelperMain(args: string[], env: Record<string, string | undefined>): Promise<string> {
   if (process.getuid?.() !== 0) throw new UsageError('net-helper must run as root: sudo -n qemu-script net-helper ...');
@@ -61,7 +62,8 @@ export async function netHelperMain(args: string[], env: Record<string, string |
       const held = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid).length;
       if (held >= limit) {
         throw refuse(
-          `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ${limitsPath(caller.config)}); stop a guest or run qemu-script gc`,
+          `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ` +
+            `${limitsPath(caller.config)}); stop a guest or run qemu-script gc`,
         );
       }
     };
@@ -71,7 +73,8 @@ export async function netHelperMain(args: string[], env: Record<string, string |
   const name = checked(words[0], INTERFACE_NAME, 'name');
   const guest = checked(words[1], GUEST_NAME, 'guest name');
   const outcome = await release(kindName, name, { uid, guest }, options, (record) => {
-    // An interface the tool did not record is refused by name; a rule set or setting it never needed is nothing to undo.
+    // An interface the tool did not record is refused by name; a rule set or setting it never needed is nothing to
+    // undo.
     if (!record && kind.makesInterface) throw refuse(`${name} was not created by qemu-script; it is left alone`);
     if (!record) return;
     if (uid !== 0 && !record.users.some((user) => user.uid === uid && user.guest === guest)) {

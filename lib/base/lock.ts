@@ -41,7 +41,8 @@ export function ensureOwnDir(dir: string): void {
   const stats = statSync(dir);
   if (stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0) {
     throw new HostError(
-      `${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, or set QEMU_SCRIPT_RUNTIME_DIR`,
+      `${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, ` +
+        `or set QEMU_SCRIPT_RUNTIME_DIR`,
     );
   }
 }

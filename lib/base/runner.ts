@@ -65,7 +65,8 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<str
   const result = await complete(argv);
   if (result.exitCode !== 0) {
     const output = result.all.trim() || result.problem || `exit code ${result.exitCode}`;
-    throw new CommandError(`${shellLine(argv)} failed: ${output}${options.hint ? ` (${options.hint})` : ''}`, argv, output);
+    const hint = options.hint ? ` (${options.hint})` : '';
+    throw new CommandError(`${shellLine(argv)} failed: ${output}${hint}`, argv, output);
   }
   hostStep();
   return result.stdout;

@@ -1,7 +1,7 @@
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** Quotes one word so a POSIX shell reads it back unchanged (for printing only: nothing is run through a shell). */
-export function shellQuote(word: string): string {
+function shellQuote(word: string): string {
   if (word !== '' && SAFE.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -3,7 +3,7 @@
 // privileged step must not run whatever a PATH entry offers.
 import { accessSync, constants } from 'node:fs';
 
-export const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 export function findSystemTool(name: string, dirs: readonly string[] = SYSTEM_DIRS): string | undefined {
   for (const dir of dirs) {

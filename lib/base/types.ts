@@ -80,7 +80,7 @@ export interface LaunchOptions {
   notes: string[];
 }
 
-export type InterfaceKind = 'bridge' | 'physical' | 'wireless' | 'macvlan' | 'macvtap' | 'veth' | 'other';
+type InterfaceKind = 'bridge' | 'physical' | 'wireless' | 'macvlan' | 'macvtap' | 'veth' | 'other';
 
 export interface InterfaceFacts {
   kind: InterfaceKind;

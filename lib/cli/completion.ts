@@ -6,16 +6,19 @@ import { OWN_OPTIONS } from './own-options.ts';
 import { DISPLAY_KINDS } from './parse-args.ts';
 import type { Subcommand } from './command.ts';
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
-export type Shell = (typeof SHELLS)[number];
+const SHELLS = ['bash', 'zsh', 'fish'] as const;
+type Shell = (typeof SHELLS)[number];
 
 /** What the completion functions ask the tool for while the user types. */
-export const COMPLETE_KINDS = ['guests', 'networks'] as const;
+type CompleteKind = 'guests' | 'networks';
+
+/** fish's command substitution for a list the tool prints at completion time. */
+const fishDynamic = (kind: CompleteKind) => `(qemu-script __complete ${kind} 2>/dev/null)`;
 
 /** Which dynamic list, or which fixed words, complete the value of an option or a subcommand's argument. */
 interface ValueSource {
   words: readonly string[];
-  dynamic?: (typeof COMPLETE_KINDS)[number];
+  dynamic?: CompleteKind;
   files?: boolean;
 }
 
@@ -53,7 +56,8 @@ function bash(commands: readonly Subcommand[]): string {
     if (!source) return `    ${names}) return ;;`;
     const dynamic = source.dynamic ? ` $(qemu-script __complete ${source.dynamic} 2>/dev/null)` : '';
     const files = source.files ? '; COMPREPLY+=($(compgen -f -- "$cur"))' : '';
-    return `    ${names}) COMPREPLY=($(compgen -W "${quoteWords(source.words)}${dynamic}" -- "$cur"))${files}; return ;;`;
+    const words = `${quoteWords(source.words)}${dynamic}`;
+    return `    ${names}) COMPREPLY=($(compgen -W "${words}" -- "$cur"))${files}; return ;;`;
   });
   const reply = (words: string) => `COMPREPLY=($(compgen -W "${words}" -- "$cur")); return`;
   const commandCases = topWords(visible).map((word) => {
@@ -164,12 +168,13 @@ function fish(commands: readonly Subcommand[]): string {
       .map((alias) => (alias.length === 2 ? `-s ${alias[1]}` : `-o ${alias.slice(1)}`))
       .join(' ');
     const values = source
-      ? ` -r -a ${quote([...source.words, ...(source.dynamic ? [`(qemu-script __complete ${source.dynamic} 2>/dev/null)`] : [])].join(' '))}`
+      ? ` -r -a ${quote([...source.words, ...(source.dynamic ? [fishDynamic(source.dynamic)] : [])].join(' '))}`
       : option.value
         ? ' -r'
         : '';
     lines.push(
-      `complete -c qemu-script -l ${option.name}${short ? ` ${short}` : ''}${values}${source?.files ? ' -F' : ''} -d ${quote(option.help)}`,
+      `complete -c qemu-script -l ` +
+        `${option.name}${short ? ` ${short}` : ''}${values}${source?.files ? ' -F' : ''} -d ${quote(option.help)}`,
     );
   }
   for (const command of commands.filter((entry) => !entry.hidden)) {
@@ -178,12 +183,14 @@ function fish(commands: readonly Subcommand[]): string {
     lines.push(`complete -c qemu-script -n ${quote(condition)} -a ${second ?? first} -d ${quote(command.summary)}`);
     for (const flag of command.flags) {
       lines.push(
-        `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${second ?? first}`)} -l ${flag.name}${flag.value ? ' -r' : ''} -d ${quote(flag.help)}`,
+        `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${second ?? first}`)} -l ` +
+          `${flag.name}${flag.value ? ' -r' : ''} -d ${quote(flag.help)}`,
       );
     }
     if (GUEST_ARGUMENT.has(command.name))
       lines.push(
-        `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${first}`)} -a '(qemu-script __complete guests 2>/dev/null)'`,
+        `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${first}`)} -a '(qemu-script __complete ` +
+          `guests 2>/dev/null)'`,
       );
   }
   lines.push("complete -c qemu-script -n '__fish_use_subcommand' -F");

@@ -6,7 +6,7 @@ import { SUBCOMMANDS } from './subcommands.ts';
 const WIDTH = 80;
 
 /** Words of `text` in lines of at most `width` characters. */
-export function wrap(text: string, width: number): string[] {
+function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {
@@ -47,7 +47,8 @@ export function helpText(): string {
   );
   return [
     paragraph(
-      'qemu-script: start a QEMU guest with VirtualBox-like networking; it builds the host side of the network and removes it afterwards.',
+      'qemu-script: start a QEMU guest with VirtualBox-like networking; it builds the host side of the network ' +
+        'and removes it afterwards.',
     ),
     '',
     'Usage:',
@@ -56,7 +57,10 @@ export function helpText(): string {
     '  (qemu-script COMMAND --help shows its options)',
     '',
     paragraph(
-      "Words that are existing files or block devices are disks. QEMU's own options go to QEMU verbatim, in order, with their values (-m 2G, -smp 2, -cpu host, -snapshot, -device ...); an option neither the tool nor QEMU knows is refused; after -- everything is QEMU's, unchecked. Precedence, lowest first: defaults, VM_* variables, own options, QEMU options after --, QEMU options before --.",
+      "Words that are existing files or block devices are disks. QEMU's own options go to QEMU verbatim, in " +
+        "order, with their values (-m 2G, -smp 2, -cpu host, -snapshot, -device ...); an option neither the tool " +
+        "nor QEMU knows is refused; after -- everything is QEMU's, unchecked. Precedence, lowest first: defaults, " +
+        "VM_* variables, own options, QEMU options after --, QEMU options before --.",
     ),
     '',
     'Options:',

@@ -16,7 +16,7 @@ export const OWN_OPTIONS: readonly OwnOption[] = [
     aliases: ['-disk'],
     value: '[usb:|cdrom:][blk:|scsi:]PATH',
     repeatable: true,
-    help: 'a disk or ISO (bare words that are files or block devices are disks too); usb:VID:PID passes a host USB device',
+    help: 'a disk or ISO (files and block devices as bare words are disks too); usb:VID:PID passes a USB device',
   },
   {
     name: 'net',

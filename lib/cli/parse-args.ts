@@ -51,7 +51,7 @@ function splitWords(argv: string[]): { own: string[]; qemuBefore: string[]; qemu
       if (!known) {
         const suggestion = didYouMean(word, [...OWN_SPELLINGS, ...QEMU_OPTION_SPELLINGS]);
         throw new UsageError(
-          `unknown option ${word}${suggestion}; QEMU's own options pass through as they are, and after -- anything goes to QEMU unchecked`,
+          suggestion ? `unknown option ${word}${suggestion}` : `unknown option ${word}: not qemu-script's nor QEMU's`,
         );
       }
       qemuBefore.push(word);
@@ -73,7 +73,7 @@ function last(value: unknown): string | undefined {
   return values[values.length - 1];
 }
 
-export function parseDisplay(text: string): DisplayRequest {
+function parseDisplay(text: string): DisplayRequest {
   const [kind, port, extra] = text.split(':');
   const known = DISPLAY_KINDS.find((display) => display === kind);
   const portOk =
@@ -93,11 +93,12 @@ function parsePort(text: string, what: string): number {
 const PROTOCOLS: readonly Forward['protocol'][] = ['tcp', 'udp'];
 
 /** --fwd [tcp:|udp:]HOST-GUEST, or Docker's and quickemu's HOST:GUEST[/udp]. */
-export function parseForward(text: string): Forward {
+function parseForward(text: string): Forward {
   const match = /^(?:([a-z]+):)?(\d+)[-:](\d+)(?:\/([a-z]+))?$/i.exec(text);
   if (!match)
     throw new UsageError(
-      `--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], e.g. 8080-80)`,
+      `--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], ` +
+        `e.g. 8080-80)`,
     );
   const named = match[1] ?? match[4] ?? 'tcp';
   const protocol = PROTOCOLS.find((known) => known === named.toLowerCase());
@@ -126,7 +127,7 @@ function parseHostIp(text: string): string {
   return text;
 }
 
-export function parseDisk(text: string): DiskRequest | { usbId: string } {
+function parseDisk(text: string): DiskRequest | { usbId: string } {
   const disk: DiskRequest = { path: text, usb: false, cdrom: false };
   for (;;) {
     const match = /^(usb|cdrom|blk|scsi):(.*)$/.exec(disk.path);

@@ -45,7 +45,7 @@ export function envDefault(env: Env, name: string): string {
 const SIZE_SUFFIX_MIB: Readonly<Record<string, number>> = { '': 1, k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
 
 /** VM_RAM: MiB, or a size with QEMU's suffixes (2G, 1536M, 1048576K). */
-export function parseRam(text: string): number {
+function parseRam(text: string): number {
   const match = /^([1-9]\d*)([kmgt]?)i?b?$/i.exec(text);
   const mib = match ? Number(match[1]) * SIZE_SUFFIX_MIB[match[2].toLowerCase()] : NaN;
   if (!Number.isInteger(mib) || mib < 1)
@@ -66,7 +66,8 @@ function existingPath(env: Env, name: string, exists: (path: string) => boolean)
   const value = envDefault(env, name);
   if (env[name] && !exists(value))
     throw new UsageError(
-      `${name}: ${value} does not exist (default: ${ENV_VARIABLES.find((variable) => variable.name === name)!.default})`,
+      `${name}: ${value} does not exist (default: ` +
+        `${ENV_VARIABLES.find((variable) => variable.name === name)!.default})`,
     );
   return value;
 }

@@ -19,7 +19,10 @@ import type { Plan } from '../base/types.ts';
 import { startWaiter, type Waiter } from './waiter.ts';
 import { printErr, printOut } from '../base/output.ts';
 
-/** QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime directory. */
+/**
+ * QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime
+ * directory.
+ */
 export async function runQemuInformational(binary: string, argv: string[]): Promise<number> {
   const result = await (await start([binary, ...argv], { stdio: 'inherit', reject: false })).child;
   if (result.exitCode === undefined)
@@ -57,9 +60,8 @@ export type Output = 'text' | 'json' | 'quiet';
 function announce(record: GuestRecord, pid: number, background: boolean, output: Output): void {
   if (output === 'quiet') return;
   if (output === 'json') {
-    printOut(
-      `${JSON.stringify({ version: 1, ...guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir) }, null, 2)}\n`,
-    );
+    const view = guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir);
+    printOut(`${JSON.stringify({ version: 1, ...view }, null, 2)}\n`);
     return;
   }
   const { plan } = record;

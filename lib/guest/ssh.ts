@@ -7,7 +7,7 @@ import { readRecord } from '../state/guests.ts';
 import { start } from '../base/runner.ts';
 
 /** The ssh argv for a guest, from what `ps` knows of it. */
-export function sshArgv(view: GuestView, login: string | undefined, extra: string[]): string[] | undefined {
+function sshArgv(view: GuestView, login: string | undefined, extra: string[]): string[] | undefined {
   const at = (host: string) => (login ? `${login}@${host}` : host);
   const forward = view.forwards.find((entry) => entry.proto === 'tcp' && entry.guest_port === 22);
   if (forward) return ['ssh', '-p', String(forward.port), at(forward.host), ...extra];
@@ -25,7 +25,8 @@ export async function ssh(context: ToolContext, target: string | undefined, extr
   const argv = sshArgv(guestView(record, context.registryDir), login, extra);
   if (!argv)
     throw new HostError(
-      `ssh: no address of ${name} is known yet (no SSH forward, no DHCP lease, not seen by the host); see qemu-script ps`,
+      `ssh: no address of ${name} is known yet (no SSH forward, no DHCP lease, not seen by the host); see ` +
+        `qemu-script ps`,
     );
   const result = await (await start(argv, { stdio: 'inherit', reject: false })).child;
   if (result.exitCode === undefined && result.failed) throw new HostError(`ssh: ${result.shortMessage}`);

@@ -12,7 +12,7 @@ import { printErr } from '../base/output.ts';
 
 const STOP_GRACE_MS = 10000;
 
-export type Status = { up: true; pid: number } | { up: false; error: string };
+type Status = { up: true; pid: number } | { up: false; error: string };
 
 export interface SuperviseOptions {
   runtimeDir: string;

@@ -7,8 +7,8 @@ import type { FirewallFacts, FirewallRules, RuleCommand } from '../base/types.ts
 export const NO_FIREWALL: FirewallFacts = { dockerUser: false, firewalld: false, ufw: false };
 
 /** nft table names take no '-': network names have no '_', so the mapping is one to one. */
-export const nftTable = (network: string) => `qemu_script_${network.replace(/-/g, '_')}`;
-export const ruleComment = (network: string) => `qemu-script ${network}`;
+const nftTable = (network: string) => `qemu_script_${network.replace(/-/g, '_')}`;
+const ruleComment = (network: string) => `qemu-script ${network}`;
 
 export interface NetworkTraffic {
   name: string;

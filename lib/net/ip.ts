@@ -79,7 +79,8 @@ function mask(family: Family, bits: number): bigint {
 
 /** The prefix's network address and its last address (IPv4's broadcast). */
 export const networkOf = (prefix: Prefix) => prefix.address & mask(prefix.family, prefix.bits);
-export const lastOf = (prefix: Prefix) => networkOf(prefix) | (mask(prefix.family, WIDTH[prefix.family]) ^ mask(prefix.family, prefix.bits));
+export const lastOf = (prefix: Prefix) =>
+  networkOf(prefix) | (mask(prefix.family, WIDTH[prefix.family]) ^ mask(prefix.family, prefix.bits));
 
 /** "NETWORK/BITS": the prefix written from its network address. */
 export const formatPrefix = (prefix: Prefix) => `${formatAddress(prefix.family, networkOf(prefix))}/${prefix.bits}`;
@@ -106,7 +107,7 @@ export const isPrivateSpace = (prefix: Prefix) =>
   );
 
 /** The sizes a bridge's host address may have: room for guests, never a whole private range. */
-export const HOST_PREFIX_BITS = { 4: [16, 30], 6: [48, 126] } as const;
+const HOST_PREFIX_BITS = { 4: [16, 30], 6: [48, 126] } as const;
 
 export const hostBitsOk = (prefix: Prefix) =>
   prefix.bits >= HOST_PREFIX_BITS[prefix.family][0] && prefix.bits <= HOST_PREFIX_BITS[prefix.family][1];

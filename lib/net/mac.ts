@@ -29,13 +29,16 @@ export function parseMacPrefix(text: string): { octets: number[]; warning?: stri
   const octets = parseOctets(text);
   if (!octets || octets.length > 6 || (octets[0] & 1) === 1) {
     throw new UsageError(
-      `VM_PREMAC: "${text}" is not a usable MAC prefix (1-6 hex octets like de:ad:be:ef, unicast: the first octet's second hex digit even)`,
+      `VM_PREMAC: "${text}" is not a usable MAC prefix (1-6 hex octets like de:ad:be:ef, unicast: the first ` +
+        `octet's second hex digit even)`,
     );
   }
   if (isLocalUnicast(octets[0])) return { octets };
   return {
     octets,
-    warning: `VM_PREMAC ${text} is a vendor's (globally administered) prefix: guests may clash with real hardware on the LAN; a locally administered one (second hex digit 2, 6, a or e, like de:ad:be:ef) cannot`,
+    warning:
+      `VM_PREMAC ${text} is a vendor's prefix: guests may clash with real hardware on the LAN;\n` +
+      '  a locally administered one cannot (second hex digit 2, 6, a or e, like de:ad:be:ef)',
   };
 }
 

@@ -157,7 +157,7 @@ export interface NetworkSurroundings {
   usedUdpPorts: number[];
 }
 
-export const VXLAN_PORT = 4789;
+const VXLAN_PORT = 4789;
 const MAX_VNI = 16777215;
 
 /** A unicast address a tunnel may be sent to: not unspecified, loopback, multicast or broadcast. */

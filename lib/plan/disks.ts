@@ -57,7 +57,8 @@ function checkDisk(request: DiskRequest, facts: DiskFacts | undefined): DiskFact
       ? ` (looks like ${facts.detail}; convert it with: qemu-img convert -O qcow2 IN OUT.qcow2)`
       : '';
     throw new UsageError(
-      `disk "${request.path}": unknown disk format${seen}; accepted: QCOW2, ISO 9660, raw disks (MBR/GPT, a filesystem, or empty)`,
+      `disk "${request.path}": unknown disk format${seen}; accepted: QCOW2, ISO 9660, raw disks (MBR/GPT, a ` +
+        `filesystem, or empty)`,
     );
   }
   return facts;
@@ -87,12 +88,14 @@ function checkWriters(checked: Array<{ request: DiskRequest; facts: DiskFacts }>
     const first = facts.identity ? seen.get(facts.identity) : undefined;
     if (first !== undefined)
       throw new UsageError(
-        `disk "${request.path}" is the same ${facts.blockDevice ? 'device' : 'file'} as "${first}"; giving QEMU one disk twice corrupts it`,
+        `disk "${request.path}" is the same ${facts.blockDevice ? 'device' : 'file'} as "${first}"; giving QEMU ` +
+          `one disk twice corrupts it`,
       );
     if (facts.identity) seen.set(facts.identity, request.path);
     if (facts.inUse && !snapshot) {
       throw new UsageError(
-        `disk "${request.path}" is ${facts.inUse}: a guest writing to it would corrupt it; unmount or release it first, or add -snapshot to keep the guest's writes in a temporary overlay`,
+        `disk "${request.path}" is ${facts.inUse}: a guest writing to it would corrupt it; unmount or release it ` +
+          `first, or add -snapshot to keep the guest's writes in a temporary overlay`,
       );
     }
   }

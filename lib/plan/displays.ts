@@ -45,7 +45,8 @@ export const DISPLAYS: Record<DisplayRequest['kind'], (context: DisplayContext) 
     };
   },
   spice: ({ runDir }) => {
-    // A unix socket in the guest's own directory: a TCP monitor of a root-run QEMU would be a root shell for every local user.
+    // A unix socket in the guest's own directory: a TCP monitor of a root-run QEMU would be a root shell for every
+    // local user.
     const monitor = monitorSocketPath(runDir);
     return {
       argv: [

@@ -82,7 +82,9 @@ const hostless = (netdev: string, label: string, address: AddressSource, message
 /** Opens /dev/vhost-net for a TAP or macvtap NIC when it really opens; QEMU 7.2 aborts on vhost=on otherwise. */
 function vhostFor(context: NetContext): { props: Record<string, string | number>; fds: FdSpec[] } {
   if (!context.facts.vhostNetUsable) {
-    const warning = `vhost-net is not available (${context.settings.vhostNetDevice} cannot be opened: load the vhost_net module and give your user access, see qemu-script doctor); TAP NICs run without it`;
+    const warning =
+      `vhost-net is not available (${context.settings.vhostNetDevice} does not open): ` +
+      'TAP NICs run without it; qemu-script doctor says why';
     if (!context.warnings.includes(warning)) context.warnings.push(warning);
     return { props: {}, fds: [] };
   }
@@ -95,7 +97,8 @@ function exactPort(port: number, what: string, context: NetContext): number {
   const start = context.facts.unprivilegedPortStart;
   if (port < start && !context.facts.isRoot) {
     throw new UsageError(
-      `${what}: host port ${port} is privileged (below ${start}) and only root may listen on it; choose one from ${start} up`,
+      `${what}: host port ${port} is privileged (below ${start}) and only root may listen on it; choose one from ` +
+        `${start} up`,
     );
   }
   return context.ports.exactly(port, what);
@@ -157,7 +160,8 @@ function bridgeUse(name: string, context: NetContext): BridgeUse {
   const existing = context.facts.interfaces[name];
   if (existing && existing.kind !== 'bridge') {
     throw new UsageError(
-      `--net ${name}: interface ${name} exists and is not a bridge (it is ${existing.linkKind ?? existing.kind}); choose another bridge name`,
+      `--net ${name}: interface ${name} exists and is not a bridge (it is ` +
+        `${existing.linkKind ?? existing.kind}); choose another bridge name`,
     );
   }
   const use = !existing ? 'create' : context.facts.toolBridges.includes(name) ? 'shared' : 'foreign';
@@ -197,7 +201,9 @@ function tapOnBridge(
   if (use === 'foreign') {
     if (!aclAllows(context.facts.bridgeAcl, bridge)) {
       throw new UsageError(
-        `--net ${bridge}: ${bridge} is not a bridge of qemu-script and /etc/qemu/bridge.conf does not allow it, so QEMU's bridge helper would refuse it; an administrator allows it with: sudo qemu-script setup --allow-bridge ${bridge}`,
+        `--net ${bridge}: ${bridge} is not a bridge of qemu-script and /etc/qemu/bridge.conf does not allow it, ` +
+          `so QEMU's bridge helper would refuse it; an administrator allows it with: sudo qemu-script setup ` +
+          `--allow-bridge ${bridge}`,
       );
     }
     const helper = context.settings.bridgeHelper;
@@ -228,7 +234,8 @@ function checkBareName(name: string, context: NetContext): void {
   const words = NET_WORDS.filter((word) => !word.endsWith(':'));
   const suggestion = didYouMean(name, [...words, ...Object.keys(facts.networks), ...bridges]);
   throw new UsageError(
-    `--net ${name}: no defined network, bridge or vmnetN is called ${name}${suggestion}; to make a bridge of that name write br:${name}`,
+    `--net ${name}: no defined network, bridge or vmnetN is called ${name}${suggestion}; to make a bridge of ` +
+      `that name write br:${name}`,
   );
 }
 
@@ -271,7 +278,8 @@ function checkRealisable(network: NetworkDef, context: NetContext): void {
   const clash = prefixClash(network.subnet, context.facts.prefixes);
   if (clash) {
     throw new UsageError(
-      `--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; redefine the network (qemu-script net rm/create) or remove the clash`,
+      `--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; ` +
+        `redefine the network (qemu-script net rm/create) or remove the clash`,
     );
   }
   if (network.nat && !context.facts.defaultRouteInterface) {
@@ -291,19 +299,23 @@ function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
   const peer = network.vxlan!.remotes[0] ?? network.vxlan!.group;
   if (!underlay || !(underlay.dev in context.facts.interfaces)) {
     throw new UsageError(
-      `--net ${network.name}: its tunnel has no way to ${peer} on this host (${underlay ? `no interface ${underlay.dev}` : 'no route'}); check the underlay, or redefine the network`,
+      `--net ${network.name}: its tunnel has no way to ${peer} on this host ` +
+        `(${underlay ? `no interface ${underlay.dev}` : 'no route'}); check the underlay, or redefine the network`,
     );
   }
   return underlay;
 }
 
-/** A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server. */
+/**
+ * A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server.
+ */
 function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPlan {
   const first = !context.bridgesPlanned.has(network.name);
   const use = bridgeUse(network.name, context);
   if (use === 'foreign') {
     throw new UsageError(
-      `--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove it, or redefine the network under another name`,
+      `--net ${network.name}: an interface named ${network.name} exists and was not made by qemu-script; remove ` +
+        `it, or redefine the network under another name`,
     );
   }
   if (use === 'create') checkRealisable(network, context);
@@ -386,7 +398,8 @@ function planMacvtap(item: { parent: string }, nic: Nic, context: NetContext): N
     throw new UsageError(`--net macvtap:${item.parent}: no interface ${item.parent} on this host (see ip link)`);
   if (parent.kind === 'wireless') {
     throw new HostError(
-      `macvtap over ${item.parent}: a Wi-Fi NIC cannot carry macvtap (the access point drops foreign MACs); use a user network or a bridge with a wired NIC`,
+      `macvtap over ${item.parent}: a Wi-Fi NIC cannot carry macvtap (the access point drops foreign MACs); use ` +
+        `a user network or a bridge with a wired NIC`,
     );
   }
   const name = freeName(context, macvtapName);
@@ -407,7 +420,8 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
   const route = context.facts.defaultRouteInterface;
   if (!route)
     throw new HostError(
-      'bridged adapter: this host has no default route, so there is no LAN to join; use --net macvtap:IF or a bridge name',
+      'bridged adapter: this host has no default route, so there is no LAN to join; use --net macvtap:IF or a ' +
+        'bridge name',
     );
   const facts = context.facts.interfaces[route];
   switch (facts?.kind) {
@@ -417,7 +431,8 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
     case 'veth':
       // A macvtap never talks to its own parent: the seed's fix is a host macvlan.
       context.warnings.push(
-        `bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give the host its own macvtap/macvlan over ${route} or use a bridge`,
+        `bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give ` +
+          `the host its own macvtap/macvlan over ${route} or use a bridge`,
       );
       return planMacvtap({ parent: route }, nic, context);
     case 'macvlan':
@@ -428,13 +443,14 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
       return planMacvtap({ parent: route }, nic, context);
     default:
       throw new HostError(
-        `bridged adapter: the default route is on ${route} (${facts?.linkKind ?? 'unknown kind'}), a virtual interface a guest cannot join; put the LAN NIC in a bridge (e.g. br0) or use --net macvtap:IF`,
+        `bridged adapter: the default route is on ${route} (${facts?.linkKind ?? 'unknown kind'}), a virtual ` +
+          `interface a guest cannot join; put the LAN NIC in a bridge (e.g. br0) or use --net macvtap:IF`,
       );
   }
 }
 
 // One entry per network kind: a new mode is one entry and one small function.
-export const NET_MODES: { [K in NetItem['kind']]: ModePlanner<K> } = {
+const NET_MODES: { [K in NetItem['kind']]: ModePlanner<K> } = {
   user: planUser,
   mcast: planMcast,
   bridge: planBridge,

@@ -10,19 +10,22 @@ export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
   ['bridge, bridged', "bridged adapter: the guest joins the LAN of the host's default route"],
   [
     'hostonly, natnet',
-    "defined networks (see net ls): a bridge with the host's address, DHCP and guest names; natnet also leads out through NAT",
+    "defined networks (see net ls): a bridge with the host's address, DHCP and guest names; natnet also leads " +
+      "out through NAT",
   ],
   ['vmnetN', 'internal bridge vmnetN (N from 0): made if missing, removed with its last guest'],
   [
     'br:NAME',
-    'a bridge of any name, made if missing; an existing bridge (e.g. br0) is used by its bare name too, and never removed',
+    'a bridge of any name, made if missing; an existing bridge (e.g. br0) is used by its bare name too, and ' +
+      'never removed',
   ],
   ['macvtap:IF', "a macvtap over interface IF: the guest on IF's LAN"],
   ['mcast:N', 'internal network N (0-254) over multicast on loopback, no host change; mcast:N:lan spans the LAN'],
   ['none', 'no NIC at all'],
   [
     'u p 0-f',
-    'compact form, a letter per NIC: u user, p bridged adapter, 0-f internal network N (multicast); with tap: (tap:u0a) internal networks are bridges vmnetN',
+    'compact form, a letter per NIC: u user, p bridged adapter, 0-f internal network N (multicast); with tap: ' +
+      '(tap:u0a) internal networks are bridges vmnetN',
   ],
 ];
 
@@ -43,7 +46,8 @@ export const NET_WORDS: readonly string[] = [
 
 function bad(item: string, why: string): UsageError {
   return new UsageError(
-    `--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, none, or letters u p 0-f with optional tap: prefix; see --help)`,
+    `--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, ` +
+      `none, or letters u p 0-f with optional tap: prefix; see --help)`,
   );
 }
 
@@ -74,7 +78,8 @@ function parseItem(item: string): NetItem[] {
   if (item === 'internal') {
     throw bad(
       item,
-      'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N (multicast, no host change)',
+      'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N ' +
+        '(multicast, no host change)',
     );
   }
   const [prefix, rest, extra] = item.split(':');

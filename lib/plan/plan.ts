@@ -43,7 +43,8 @@ function checkUserNetOverlap(options: LaunchOptions, context: NetContext): void 
   const clash = others.find((other) => prefixesOverlap(userNet, parsePrefix(other.cidr)!));
   if (clash)
     throw new UsageError(
-      `${clash.what} overlaps the user network's ${USER_NET_SUBNET} on this guest; the guest could not tell them apart: choose another subnet`,
+      `${clash.what} overlaps the user network's ${USER_NET_SUBNET} on this guest; the guest could not tell them ` +
+        `apart: choose another subnet`,
     );
 }
 
@@ -69,7 +70,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   );
   if (options.uefi && !facts.firmwareReadable) {
     throw new UsageError(
-      `--uefi: firmware ${settings.efiFirmware} is not readable (install the ovmf package or set VM_EFIFIRM to an OVMF.fd)`,
+      `--uefi: firmware ${settings.efiFirmware} is not readable (install the ovmf package or set VM_EFIFIRM to ` +
+        `an OVMF.fd)`,
     );
   }
   const usbArgv = planUsbPassthrough(options.usb, facts.usbDevices);

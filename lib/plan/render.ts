@@ -23,7 +23,7 @@ function commandLine(command: Command): string {
 }
 
 /** The QEMU command as a shell would run it, extra descriptors opened by redirections. */
-export function qemuLine(plan: Plan): string {
+function qemuLine(plan: Plan): string {
   const redirections = plan.qemu.fds.map((fd) => `${fd.fd}<>${shellLine([fd.path])}`);
   return [shellLine(plan.qemu.argv), ...redirections].join(' ');
 }

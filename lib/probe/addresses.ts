@@ -7,7 +7,7 @@ import type { NicInfo } from '../base/types.ts';
 export const USER_NET_SUBNET = '10.0.2.0/24';
 
 /** QEMU's user network gives its first (and here only) DHCP client this address. */
-export const USER_NET_GUEST_IP = '10.0.2.15';
+const USER_NET_GUEST_IP = '10.0.2.15';
 
 /** dnsmasq's lease file: "EXPIRY MAC IP NAME CLIENT-ID" per line. */
 export function leaseFor(leases: string, mac: string): string | undefined {

@@ -16,7 +16,7 @@ export interface HostRoots {
   proc: string;
 }
 
-export const REAL_ROOTS: HostRoots = { sys: '/sys', proc: '/proc' };
+const REAL_ROOTS: HostRoots = { sys: '/sys', proc: '/proc' };
 
 const read = (path: string): string | undefined => readText(path)?.trim();
 
@@ -33,7 +33,7 @@ function list(path: string): string[] {
  * Sysfs cannot tell a veth whose peer sits in another namespace from other
  * virtual links; netlink can. Empty when `ip` is not there.
  */
-export function kernelLinkKinds(): Record<string, string> {
+function kernelLinkKinds(): Record<string, string> {
   try {
     const { stdout } = probeSync(['ip', '-j', '-d', 'link', 'show']);
     const links = JSON.parse(stdout) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
@@ -230,7 +230,7 @@ function isOpticalBlockDevice(roots: HostRoots, rdev: number): boolean {
 const majorMinor = (rdev: number) => `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
 
 /** What of the host uses a block device now: a mount of it or of a partition, or a holder (LVM, dm-crypt, md). */
-export function blockDeviceUse(roots: HostRoots, rdev: number, mountinfo: string): string | undefined {
+function blockDeviceUse(roots: HostRoots, rdev: number, mountinfo: string): string | undefined {
   const dir = `${roots.sys}/dev/block/${majorMinor(rdev)}`;
   const holders = list(`${dir}/holders`);
   if (holders.length > 0) return `held by ${holders.join(', ')}`;
