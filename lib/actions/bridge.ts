@@ -25,6 +25,7 @@ import {
   type ActionKind,
   type RootContext,
 } from './kind.ts';
+import { sysNet } from '../base/paths.ts';
 
 type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
 
@@ -39,7 +40,7 @@ function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp' | 'mtu'>): str
 /** Ports still attached (TAPs of running guests): a bridge with any is in use. */
 function ports(name: string): string[] {
   try {
-    return readdirSync(`/sys/class/net/${name}/brif`);
+    return readdirSync(sysNet(name, 'brif'));
   } catch {
     return [];
   }

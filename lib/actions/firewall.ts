@@ -12,6 +12,7 @@ import { readText } from '../probe/host-access.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import type { FirewallRules, HostAction } from '../base/types.ts';
 import { makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import { procNet } from '../base/paths.ts';
 
 type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
 
@@ -76,7 +77,7 @@ export const firewall: ActionKind<FirewallAction> = {
       existing.users.push(user);
       return 'joined';
     }
-    const uplink = defaultRouteFrom(readText('/proc/net/route') ?? '', readText('/proc/net/ipv6_route') ?? '');
+    const uplink = defaultRouteFrom(readText(procNet('route')) ?? '', readText(procNet('ipv6_route')) ?? '');
     if (action.nat && !uplink)
       throw new HostError(`network ${action.network} does NAT out of the default route, and this host has none`);
     const rules = firewallRules(

@@ -9,6 +9,7 @@ import { readNetworks } from '../net/networks.ts';
 import { dropResource, type ResourceRecord, type ResourceUser, type Transaction } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { Command, HostAction, NetworkDef } from '../base/types.ts';
+import { sysNet } from '../base/paths.ts';
 
 /** Where root makes a change: the registry that records it and the namespace it lives in. */
 export interface RootContext {
@@ -91,7 +92,7 @@ export function checkedMac(word: string | undefined): string {
   }
 }
 
-export const linkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
+export const linkExists = (name: string) => existsSync(sysNet(name));
 export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', name];
 
 /** Undoes a link a step left half-made (gone already is fine); the step's own error is what counts. */
@@ -123,4 +124,4 @@ export async function makeRecorded(
   }
   record.state = 'done';
 }
-export const isBridge = (name: string) => existsSync(`/sys/class/net/${name}/bridge`);
+export const isBridge = (name: string) => existsSync(sysNet(name, 'bridge'));

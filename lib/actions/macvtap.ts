@@ -4,7 +4,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } f
 import { dirname } from 'node:path';
 import { HostError } from '../base/errors.ts';
 import { INTERFACE_NAME, MACVTAP_NAME } from '../base/names.ts';
-import { macvtapNodePath } from '../base/paths.ts';
+import { macvtapNodePath, sysNet } from '../base/paths.ts';
 import { recordIntent } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { HostAction } from '../base/types.ts';
@@ -45,7 +45,7 @@ const mknodArgv = (node: string, major: string, minor: string) => ['mknod', '-m'
 
 /** The macvtap's character device numbers, as the kernel publishes them. */
 function deviceNumbers(name: string): [string, string] {
-  const dir = `/sys/class/net/${name}/macvtap`;
+  const dir = sysNet(name, 'macvtap');
   const tap = readdirSync(dir).find((entry) => entry.startsWith('tap'));
   if (!tap) throw new HostError(`${name}: no character device under ${dir}`);
   const [major, minor] = readFileSync(`${dir}/${tap}/dev`, 'utf8').trim().split(':');
@@ -54,7 +54,7 @@ function deviceNumbers(name: string): [string, string] {
 
 /** A parent a member may put a macvtap on: an Ethernet interface that is not itself a macvtap or Wi-Fi. */
 function ethernetParent(name: string): string {
-  const dir = `/sys/class/net/${name}`;
+  const dir = sysNet(name);
   if (!existsSync(dir)) throw refuse(`no interface ${name}`);
   const ether = readFileSync(`${dir}/type`, 'utf8').trim() === '1';
   if (!ether || existsSync(`${dir}/macvtap`) || existsSync(`${dir}/wireless`))
@@ -73,7 +73,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
       { argv: upArgv(action.name) },
       {
         argv: mknodArgv(action.node, 'MAJOR', 'MINOR'),
-        note: `MAJOR:MINOR read from /sys/class/net/${action.name}/macvtap/tap*/dev`,
+        note: `MAJOR:MINOR read from ${sysNet(action.name, 'macvtap', 'tap*', 'dev')}`,
       },
     ],
     undo: [{ argv: deleteLinkArgv(action.name) }, { argv: ['rm', '-f', action.node] }],

@@ -17,6 +17,7 @@ import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import { probe } from '../base/runner.ts';
 import { classifyInterface, defaultRouteFrom } from '../probe/probe.ts';
 import type { FirewallFacts, Settings } from '../base/types.ts';
+import { BRIDGE_CONF, procNet } from '../base/paths.ts';
 
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -82,7 +83,7 @@ const allowedByAcl = (context: DoctorContext) =>
 
 /** The host's LAN bridge, when the default route is on one: the bridged adapter needs the helper there. */
 function lanBridge(context: DoctorContext): string | undefined {
-  const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
+  const route = defaultRouteFrom(readText(procNet('route')) ?? '');
   return route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'bridge' ? route : undefined;
 }
 
@@ -126,34 +127,34 @@ const checkHelper: Check = async (context) => {
 };
 
 const checkBridgeConf: Check = (context) => {
-  const path = `${context.host.root}/etc/qemu/bridge.conf`;
+  const path = `${context.host.root}${BRIDGE_CONF}`;
   const allowed = allowedByAcl(context);
   const lan = lanBridge(context);
   if (allowed?.includes('all')) {
     return {
       status: 'warn',
       message:
-        "/etc/qemu/bridge.conf allows all bridges: every member may attach a guest to any bridge (docker0, a " +
-          "DMZ, another user's)",
-      hint: 'remove "allow all" from /etc/qemu/bridge.conf (and its includes), then allow bridges by name',
+        `${BRIDGE_CONF} allows all bridges: every member may attach a guest to any bridge ` +
+        "(docker0, a DMZ, another user's)",
+      hint: `remove "allow all" from ${BRIDGE_CONF} (and its includes), then allow bridges by name`,
       fix: lan ? [ALLOW(context, lan)] : [],
     };
   }
   if (allowed && context.host.uid !== 0 && !canRead(path))
     return {
       status: 'fail',
-      message: '/etc/qemu/bridge.conf is not readable by you (the helper then fails with an ACL error)',
-      fix: ['sudo chmod 0644 /etc/qemu/bridge.conf'],
+      message: `${BRIDGE_CONF} is not readable by you (the helper then fails with an ACL error)`,
+      fix: [`sudo chmod 0644 ${BRIDGE_CONF}`],
     };
   if (lan && !allowed?.includes(lan)) {
     return {
       status: 'warn',
-      message: `the bridged adapter (--net bridge) needs ${lan}, and /etc/qemu/bridge.conf does not allow it`,
+      message: `the bridged adapter (--net bridge) needs ${lan}, and ${BRIDGE_CONF} does not allow it`,
       fix: [ALLOW(context, lan)],
     };
   }
   const list = allowed && allowed.length > 0 ? `allows ${allowed.join(', ')}` : 'allows no existing bridge';
-  return { status: 'ok', message: `/etc/qemu/bridge.conf ${list}; the tool's own bridges need no entry` };
+  return { status: 'ok', message: `${BRIDGE_CONF} ${list}; the tool's own bridges need no entry` };
 };
 
 const checkTun: Check = (context) => {
@@ -286,7 +287,7 @@ const checkBrNetfilter: Check = (context) => {
 };
 
 const checkWifi: Check = (context) => {
-  const route = defaultRouteFrom(readText('/proc/net/route') ?? '');
+  const route = defaultRouteFrom(readText(procNet('route')) ?? '');
   if (route && classifyInterface(`${context.host.sys}/class/net/${route}`).kind === 'wireless') {
     return {
       status: 'warn',

@@ -16,6 +16,7 @@ import { portsFrom, probePrefixes } from '../probe/probe.ts';
 import { readText } from '../probe/host-access.ts';
 import { liveUsers, readRegistry, type ResourceRecord } from '../state/registry.ts';
 import type { NetworkDef } from '../base/types.ts';
+import { SYS_NET, procNet } from '../base/paths.ts';
 
 function requireRoot(context: ToolContext, what: string): void {
   if (!context.isRoot)
@@ -37,7 +38,7 @@ function guestsOn(context: ToolContext, name: string): string[] {
 
 function listInterfaces(): string[] {
   try {
-    return readdirSync('/sys/class/net');
+    return readdirSync(SYS_NET);
   } catch {
     return [];
   }
@@ -53,7 +54,7 @@ export function netCreate(context: ToolContext, request: NetworkRequest): string
       .resources.filter((record) => record.netns === netns)
       .map((record) => record.name),
     prefixes: probePrefixes(),
-    usedUdpPorts: portsFrom([readText('/proc/net/udp') ?? '', readText('/proc/net/udp6') ?? '']),
+    usedUdpPorts: portsFrom([readText(procNet('udp')) ?? '', readText(procNet('udp6')) ?? '']),
   });
   const path = writeNetwork(context.config, definition);
   return (

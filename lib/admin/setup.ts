@@ -9,7 +9,6 @@ import { readText } from '../probe/host-access.ts';
 import { INTERFACE_NAME } from '../base/names.ts';
 import { probe, run } from '../base/runner.ts';
 import {
-  BRIDGE_ACL,
   MARKER,
   SHADOW_BACKUPS,
   STATE,
@@ -23,6 +22,7 @@ import {
   type SetupOptions,
   type SetupState,
 } from './setup-changes.ts';
+import { BRIDGE_CONF, SETUP_BRIDGE_ACL } from '../base/paths.ts';
 
 export { MARKER, type SetupOptions } from './setup-changes.ts';
 
@@ -104,12 +104,12 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
     if (readText(at(options, path))?.startsWith(MARKER)) await act(`remove ${path}`, () => rmSync(at(options, path)));
   }
   if (state.bridgeConfAppended) {
-    const conf = at(options, '/etc/qemu/bridge.conf');
+    const conf = at(options, BRIDGE_CONF);
     const kept = (readText(conf) ?? '')
       .split('\n')
-      .filter((line) => line !== MARKER && line !== `include ${BRIDGE_ACL}`)
+      .filter((line) => line !== MARKER && line !== `include ${SETUP_BRIDGE_ACL}`)
       .join('\n');
-    await act('remove the include line from /etc/qemu/bridge.conf', () => writeFileSync(conf, kept));
+    await act(`remove the include line from ${BRIDGE_CONF}`, () => writeFileSync(conf, kept));
   }
   if (state.capability) {
     const { path, previous } = state.capability;

@@ -6,8 +6,16 @@
  */
 export const INTERFACE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
 
-/** Guest names: directory names under the runtime directory, QEMU's -name, DNS names on defined networks. */
-export const GUEST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/**
+ * Guest names: directory names under the runtime directory, QEMU's -name, and names on defined
+ * networks' DNS, so one DNS label (a dot would let a guest take over a name of another domain).
+ */
+export const GUEST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+export const GUEST_NAME_MAX = 63;
+export const GUEST_NAME_RULE = 'letters, digits and inner hyphens, at most 63';
+
+/** The group whose members may use the privileged helper, unless setup/doctor --group says otherwise. */
+export const DEFAULT_GROUP = 'qemusers';
 
 /** A defined network, and so its bridge: lower case, nothing a shell or path reads. */
 export const NETWORK_NAME = /^[a-z][a-z0-9-]{0,14}$/;

@@ -57,6 +57,19 @@ export function networkFile(registryDir: string, network: string, file: keyof ty
   return `${networkRunDir(registryDir, network)}/${NETWORK_FILES[file]}`;
 }
 
+/** qemu-bridge-helper's ACL; setup adds an include of its own file to it. */
+export const BRIDGE_CONF = '/etc/qemu/bridge.conf';
+export const SETUP_BRIDGE_ACL = '/etc/qemu/qemu-script-bridge.conf';
+
+/** The kernel's view of a link: SYS_NET/NAME/FILE. */
+export const SYS_NET = '/sys/class/net';
+export const sysNet = (link: string, ...rest: string[]) => [SYS_NET, link, ...rest].join('/');
+
+/** /proc/net/NAME of this network namespace. */
+export const procNet = (name: string) => `/proc/net/${name}`;
+
+export const KVM_DEVICE = '/dev/kvm';
+
 export function configDir(uid: number, env: Record<string, string | undefined>): string {
   return uid === 0 && env.QEMU_SCRIPT_CONFIG_DIR ? env.QEMU_SCRIPT_CONFIG_DIR : SYSTEM_CONFIG_DIR;
 }

@@ -15,7 +15,11 @@ export type NetItem =
   | { kind: 'bridge'; name: string; explicit: boolean }
   | { kind: 'macvtap'; parent: string };
 
-export type Accel = 'kvm' | 'tcg' | 'kvm:tcg';
+// The vocabularies: parsing, --help and the completions all read these.
+export const ACCELS = ['kvm', 'tcg', 'kvm:tcg'] as const;
+export type Accel = (typeof ACCELS)[number];
+export const DISPLAY_KINDS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
+export const MAC_MODES = ['stable', 'random'] as const;
 export type DiskController = 'virtio-scsi' | 'virtio-blk';
 
 export interface DiskRequest {
@@ -26,7 +30,7 @@ export interface DiskRequest {
 }
 
 export interface DisplayRequest {
-  kind: 'none' | 'stdio' | 'telnet' | 'vga' | 'vnc' | 'spice';
+  kind: (typeof DISPLAY_KINDS)[number];
   port?: number;
 }
 

@@ -30,6 +30,8 @@ export interface Subcommand {
   summary: string;
   flags: Flag[];
   positionals: [min: number, max: number];
+  /** Its argument names a guest of the user's: completions offer their names. */
+  guestArgument?: boolean;
   /** Words after `--` are allowed and passed on. */
   passthrough?: boolean;
   /** Internal entry points: not in --help, their words are their own. */

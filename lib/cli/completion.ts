@@ -3,8 +3,8 @@
 import { UsageError } from '../base/errors.ts';
 import { NET_WORDS } from '../plan/net-spec.ts';
 import { OWN_OPTIONS } from './own-options.ts';
-import { DISPLAY_KINDS } from './parse-args.ts';
 import type { Subcommand } from './command.ts';
+import { ACCELS, DISPLAY_KINDS, MAC_MODES } from '../base/types.ts';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
 type Shell = (typeof SHELLS)[number];
@@ -26,13 +26,10 @@ const OPTION_VALUES: Readonly<Record<string, ValueSource>> = {
   disk: { words: ['usb:', 'cdrom:', 'blk:', 'scsi:'], files: true },
   net: { words: NET_WORDS, dynamic: 'networks' },
   display: { words: DISPLAY_KINDS },
-  accel: { words: ['kvm', 'tcg', 'kvm:tcg'] },
-  mac: { words: ['stable', 'random'] },
+  accel: { words: ACCELS },
+  mac: { words: MAC_MODES },
   'ssh-port': { words: ['none'] },
 };
-
-/** Arguments of subcommands that name a running guest. */
-const GUEST_ARGUMENT = new Set(['down', 'ssh']);
 
 const spellings = () => OWN_OPTIONS.flatMap((option) => [`--${option.name}`, ...option.aliases]);
 const topWords = (commands: readonly Subcommand[]) => [
@@ -43,7 +40,7 @@ const quoteWords = (words: readonly string[]) => words.join(' ');
 /** What completes after a subcommand's name: its flags, and guest names or shells where it takes them. */
 function argumentWords(command: Subcommand): string {
   const flags = [...command.flags.map((flag) => `--${flag.name}`), '--help'].join(' ');
-  if (GUEST_ARGUMENT.has(command.name)) return `${flags} $(qemu-script __complete guests 2>/dev/null)`;
+  if (command.guestArgument) return `${flags} $(qemu-script __complete guests 2>/dev/null)`;
   if (command.name === 'completion') return `${flags} ${SHELLS.join(' ')}`;
   return flags;
 }
@@ -125,6 +122,10 @@ function zsh(commands: readonly Subcommand[]): string {
         : visible.find((command) => command.name === word)!.summary;
     return `      '${word}:${zshQuote(summary)}'`;
   });
+  const guestCommands = visible
+    .filter((command) => command.guestArgument)
+    .map((command) => command.name)
+    .join('|');
   const netWords = visible
     .filter((command) => command.name.startsWith('net '))
     .map((command) => command.name.split(' ')[1])
@@ -142,7 +143,7 @@ ${described.join('\n')}
     return
   fi
   case $words[2] in
-    down|ssh) _values 'guest' $(qemu-script __complete guests 2>/dev/null) ;;
+    ${guestCommands}) _values 'guest' $(qemu-script __complete guests 2>/dev/null) ;;
     completion) _values 'shell' ${SHELLS.join(' ')} ;;
     net) (( CURRENT == 3 )) && _values 'net command' ${netWords} ;;
     *) _arguments -s \\
@@ -187,7 +188,7 @@ function fish(commands: readonly Subcommand[]): string {
           `${flag.name}${flag.value ? ' -r' : ''} -d ${quote(flag.help)}`,
       );
     }
-    if (GUEST_ARGUMENT.has(command.name))
+    if (command.guestArgument)
       lines.push(
         `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${first}`)} -a '(qemu-script __complete ` +
           `guests 2>/dev/null)'`,

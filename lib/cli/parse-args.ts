@@ -8,6 +8,8 @@ import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } fr
 import { didYouMean } from '../base/suggest.ts';
 import { envDefault, readSettings, type Env } from './settings.ts';
 import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from '../base/types.ts';
+import { ACCELS, DISPLAY_KINDS } from '../base/types.ts';
+import { GUEST_NAME, GUEST_NAME_RULE } from '../base/names.ts';
 
 export type ParsedArgs =
   | { command: 'help' }
@@ -17,8 +19,6 @@ export type ParsedArgs =
   | { command: 'launch'; options: LaunchOptions };
 
 const USB_ID = /^[0-9a-f]{4}:[0-9a-f]{4}$/i;
-const ACCELS: readonly Accel[] = ['kvm', 'tcg', 'kvm:tcg'];
-export const DISPLAY_KINDS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
 
 /**
  * Splits the command line into own options (rewritten to their long form, with
@@ -176,8 +176,8 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   const macText = last(args.mac);
   const hostIp = last(args['host-ip']);
   const name = last(args.name);
-  if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
-    throw new UsageError(`--name: "${name}" is not a guest name (letters, digits, _ . -, at most 64)`);
+  if (name !== undefined && !GUEST_NAME.test(name)) {
+    throw new UsageError(`--name: "${name}" is not a guest name (${GUEST_NAME_RULE})`);
   }
   const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
   // No graphical session: a window could not open; VNC works anywhere.

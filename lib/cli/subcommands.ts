@@ -26,6 +26,7 @@ import {
   type FlagValue,
   type Subcommand,
 } from './command.ts';
+import { DEFAULT_GROUP } from '../base/names.ts';
 
 
 const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
@@ -53,6 +54,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   },
   {
     name: 'down',
+    guestArgument: true,
     args: 'NAME',
     summary: 'power a guest off (ACPI, then quit after the timeout)',
     flags: [
@@ -81,6 +83,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   },
   {
     name: 'ssh',
+    guestArgument: true,
     args: '[USER@]NAME [-- SSH OPTIONS]',
     summary: 'ssh to a guest: its SSH forward, else its address on a defined network',
     flags: [],
@@ -160,13 +163,13 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     summary: 'check the host preparation; prints the command that fixes each problem',
     flags: [
       JSON_FLAG,
-      { name: 'group', value: 'G', help: 'the group members are in (default qemusers)' },
+      { name: 'group', value: 'G', help: `the group members are in (default ${DEFAULT_GROUP})` },
       { name: 'root', value: 'DIR', help: 'read /etc under DIR' },
     ],
     positionals: [0, 0],
     run: async ({ flags }, context) => {
       const root = rootDir(flags.root, 'doctor');
-      const group = text(flags.group) ?? 'qemusers';
+      const group = text(flags.group) ?? DEFAULT_GROUP;
       const host = { root, procSys: '/proc/sys', sys: '/sys', ...currentUser() };
       const firewall = probeFirewall();
       const results = await runDoctor({
@@ -193,7 +196,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         repeatable: true,
         help: 'let members attach guests to this existing bridge (repeatable)',
       },
-      { name: 'group', value: 'G', help: 'the group (default qemusers)' },
+      { name: 'group', value: 'G', help: `the group (default ${DEFAULT_GROUP})` },
       { name: 'dry-run', help: 'show what would change' },
       { name: 'undo', help: 'remove what setup wrote and put back what it changed' },
       { name: 'root', value: 'DIR', help: 'write under DIR instead of /' },
@@ -203,7 +206,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     run: async ({ flags }, context) => {
       const options = {
         root: rootDir(flags.root, 'setup'),
-        group: text(flags.group) ?? 'qemusers',
+        group: text(flags.group) ?? DEFAULT_GROUP,
         user: text(flags.user),
         dryRun: Boolean(flags['dry-run']),
         allowBridges: texts(flags['allow-bridge']),

@@ -4,7 +4,7 @@ import { firewallRules, NO_FIREWALL } from '../net/firewall.ts';
 import { aclAllows } from '../probe/host-access.ts';
 import { describePrefix, hostAddressProblem, prefixClash } from '../net/host-address.ts';
 import { dhcpConfigOf, hostCidrOf } from '../net/networks.ts';
-import { macvtapNodePath, networkRunDir } from '../base/paths.ts';
+import { BRIDGE_CONF, macvtapNodePath, networkRunDir } from '../base/paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
 import { NET_WORDS } from './net-spec.ts';
@@ -201,7 +201,7 @@ function tapOnBridge(
   if (use === 'foreign') {
     if (!aclAllows(context.facts.bridgeAcl, bridge)) {
       throw new UsageError(
-        `--net ${bridge}: ${bridge} is not a bridge of qemu-script and /etc/qemu/bridge.conf does not allow it, ` +
+        `--net ${bridge}: ${bridge} is not a bridge of qemu-script and ${BRIDGE_CONF} does not allow it, ` +
           `so QEMU's bridge helper would refuse it; an administrator allows it with: sudo qemu-script setup ` +
           `--allow-bridge ${bridge}`,
       );

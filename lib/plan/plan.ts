@@ -11,18 +11,19 @@ import { PortPicker } from './ports.ts';
 import { qemuProps, qemuValue } from './qemu-syntax.ts';
 import { planUsbPassthrough } from './usb.ts';
 import type { HostFacts, LaunchOptions, Plan } from '../base/types.ts';
-
-const GUEST_NAME_MAX = 48;
+import { GUEST_NAME_MAX } from '../base/names.ts';
 
 /** The guest's name: --name, else the first disk's file name, else "guest"; never one a running guest has. */
 export function guestName(requested: string | undefined, firstDiskPath: string | undefined, taken: string[]): string {
+  // A disk's file name made a DNS label: room kept for a "-N" suffix.
   const fromDisk = firstDiskPath
     ?.split('/')
     .pop()
     ?.replace(/\.[^.]*$/, '')
-    .replace(/[^A-Za-z0-9_.-]+/g, '-')
-    .replace(/^[^A-Za-z0-9]+/, '');
-  const base = (requested ?? (fromDisk || 'guest')).slice(0, GUEST_NAME_MAX);
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .slice(0, GUEST_NAME_MAX - 4)
+    .replace(/^-+|-+$/g, '');
+  const base = requested ?? (fromDisk || 'guest');
   if (!taken.includes(base)) return base;
   for (let n = 2; ; n++) if (!taken.includes(`${base}-${n}`)) return `${base}-${n}`;
 }

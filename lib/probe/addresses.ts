@@ -1,6 +1,6 @@
 // Where a running guest's NICs can be reached: read from the host, never asked of the guest.
 import { readText } from './host-access.ts';
-import { networkFile } from '../base/paths.ts';
+import { networkFile, procNet } from '../base/paths.ts';
 import type { NicInfo } from '../base/types.ts';
 
 /** QEMU's user network, as its guest sees it. */
@@ -37,11 +37,11 @@ export function nicAddress(nic: NicInfo, registryDir: string): string | null {
       // A guest that set its address by hand has no lease, but the host may have seen it.
       return (
         leaseFor(readText(networkFile(registryDir, nic.address.network, 'leases')) ?? '', nic.mac) ??
-        neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ??
+        neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ??
         null
       );
     case 'neighbour':
-      return neighbourFor(readText('/proc/net/arp') ?? '', nic.mac) ?? null;
+      return neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ?? null;
     case 'none':
       return null;
   }

@@ -4,6 +4,7 @@ import { accessSync, closeSync, constants, openSync, readSync, statSync } from '
 import { userInfo } from 'node:os';
 import { probe } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
+import { BRIDGE_CONF } from '../base/paths.ts';
 
 export interface HostView {
   /** Prefix for /etc, /usr (setup --root, tests); '' is the real host. */
@@ -103,7 +104,7 @@ export async function fileCapabilities(path: string): Promise<string | undefined
 }
 
 /** The bridge.conf lines qemu-bridge-helper reads, following `include`. */
-export function bridgeAcl(root: string, path = `${root}/etc/qemu/bridge.conf`, depth = 0): string[] | undefined {
+export function bridgeAcl(root: string, path = `${root}${BRIDGE_CONF}`, depth = 0): string[] | undefined {
   const text = readText(path);
   if (text === undefined || depth > 5) return undefined;
   return text

@@ -5,7 +5,7 @@ import { bridgeAcl, canOpenReadWrite, canRead, readText } from './host-access.ts
 import { contains, formatAddress, parseAddress, parsePrefix } from '../net/ip.ts';
 import { probeFirewall } from './firewall.ts';
 import { readNetworks } from '../net/networks.ts';
-import { configDir, registryDirFor, runtimeDirFor } from '../base/paths.ts';
+import { configDir, KVM_DEVICE, registryDirFor, runtimeDirFor } from '../base/paths.ts';
 import { probeSync } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { DiskFacts, DiskRequest, HostFacts, HostPrefix, InterfaceFacts, Settings } from '../base/types.ts';
@@ -329,7 +329,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     selfCommand: input.selfCommand,
     runtimeDir,
     registryDir: registryDirFor(uid, runtimeDir),
-    kvmUsable: wants.kvm !== false && canOpenReadWrite('/dev/kvm'),
+    kvmUsable: wants.kvm !== false && canOpenReadWrite(KVM_DEVICE),
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     defaultRouteInterface: defaultRouteFrom(
       read(`${roots.proc}/net/route`) ?? '',

@@ -3,6 +3,7 @@ import { readText } from './host-access.ts';
 import { probePrefixes } from './probe.ts';
 import { underlayOf, type Underlay } from '../net/tunnel.ts';
 import type { VxlanDef } from '../base/types.ts';
+import { sysNet } from '../base/paths.ts';
 
 /** underlayOf over the routes, addresses and MTUs the host has now. */
 export function liveUnderlay(vxlan: VxlanDef): Underlay | undefined {
@@ -11,7 +12,7 @@ export function liveUnderlay(vxlan: VxlanDef): Underlay | undefined {
   const mtus = Object.fromEntries(
     [...devs, ...(vxlan.dev ? [vxlan.dev] : [])].map((dev) => [
       dev,
-      Number(readText(`/sys/class/net/${dev}/mtu`)) || undefined,
+      Number(readText(sysNet(dev, 'mtu'))) || undefined,
     ]),
   );
   return underlayOf(vxlan, prefixes, mtus);
