@@ -76,7 +76,7 @@ CJS_SUITES := (cli|lifecycle|nonroot)\.test\.ts$$
 unit-cjs: node_modules/.package-lock.json dist/qemu-script.cjs
 	QEMU_SCRIPT_TEST_BINARY=dist/qemu-script.cjs test/run.sh '$(CJS_SUITES)'
 
-# Every suite against the executable and CJS_SUITES against the script, two at a time.
+# Every suite against the executable and CJS_SUITES against the script, three at a time.
 suites: node_modules/.package-lock.json dist/qemu-script dist/qemu-script.cjs guest
 	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'
 

@@ -2,7 +2,7 @@
 # test/run.sh PATTERN [CJS_PATTERN]: runs every test/*.test.ts matching PATTERN against the
 # executable (or QEMU_SCRIPT_TEST_BINARY), and those matching CJS_PATTERN once more against
 # dist/qemu-script.cjs; each run in its own process and private mount namespace
-# (test/isolate.sh), QEMU_SCRIPT_TEST_JOBS at a time (default 2), the longest first. It closes
+# (test/isolate.sh), QEMU_SCRIPT_TEST_JOBS at a time (default 3: much of a test is waiting on its guests), the longest first. It closes
 # with "N passed, N failed, N skipped" and the reason of every skip.
 # It fails when a file fails or counts no test, and when the host is not as it was before
 # (test/host-state.sh): uvu reports a suite whose before-hook threw as passed.
@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 pattern=${1:-'\.test\.ts$'}
 cjs_pattern=${2:-}
-jobs=${QEMU_SCRIPT_TEST_JOBS:-2}
+jobs=${QEMU_SCRIPT_TEST_JOBS:-3}
 # A run is FILE or FILE@cjs.
 mapfile -t files < <(ls test/*.test.ts | grep -E -- "$pattern"
   [ -n "$cjs_pattern" ] && ls test/*.test.ts | grep -E -- "$cjs_pattern" | sed 's/$/@cjs/')
