@@ -16,7 +16,7 @@ HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xo
 	dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1
+all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-helper.cjs
 
 deps: node_modules/.package-lock.json
 
@@ -39,6 +39,14 @@ dist/qemu-script: dist/bundle.cjs $(SEA_DIR)/bin/node.ok
 		-t node$(NODE22_VERSION)-linux-x64 -o $@.new > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
 	mv -f $@.new $@
 	@echo "built $@"
+
+# The privileged helper is the same program under the helper's name (a hard link): sudoers names
+# it alone, and under that name the program does helper requests and nothing else.
+dist/qemu-script-helper: dist/qemu-script
+	ln -f $< $@
+
+dist/qemu-script-helper.cjs: dist/qemu-script.cjs
+	ln -f $< $@
 
 # The entry's shebang runs the sources through tsx; the artifact runs on the host's node.
 dist/qemu-script.cjs: dist/bundle.cjs
@@ -77,7 +85,7 @@ unit-cjs: node_modules/.package-lock.json dist/qemu-script.cjs
 	QEMU_SCRIPT_TEST_BINARY=dist/qemu-script.cjs test/run.sh '$(CJS_SUITES)'
 
 # Every suite against the executable and CJS_SUITES against the script, three at a time.
-suites: node_modules/.package-lock.json dist/qemu-script dist/qemu-script.cjs guest
+suites: node_modules/.package-lock.json all guest
 	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'
 
 e2e: dist/qemu-script guest
@@ -87,7 +95,7 @@ e2e: dist/qemu-script guest
 bench: dist/qemu-script dist/qemu-script.cjs guest
 	test/isolate.sh node --import tsx bench/bench.ts
 
-test: typecheck lint dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 guest suites
+test: typecheck lint all guest suites
 
 # README.md's map of lib/, from the folders' README.md files.
 map: node_modules/.package-lock.json
@@ -99,7 +107,7 @@ dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.js
 	node --import tsx scripts/gen-docs.ts dist
 
 # The executable, the man page and bash/zsh/fish completions under PREFIX; uninstall removes exactly those.
-install: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1
+install: all dist/qemu-script-helper dist/qemu-script-helper.cjs
 	scripts/install.sh install "$(DESTDIR)$(PREFIX)"
 
 uninstall:

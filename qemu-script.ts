@@ -15,6 +15,8 @@ import { planLaunch } from './lib/plan/plan.ts';
 import { planWithFreePorts } from './lib/probe/port-check.ts';
 import { probeHost } from './lib/probe/probe.ts';
 import { currentNetns } from './lib/base/proc.ts';
+import { HELPER_NAME, isHelperProgram } from './lib/base/self.ts';
+import { helperMain } from './lib/apply/helper.ts';
 import { readRegistry } from './lib/state/registry.ts';
 import { renderDryRun, renderDryRunJson } from './lib/plan/render.ts';
 import { readSettings } from './lib/cli/settings.ts';
@@ -84,6 +86,11 @@ async function launch(options: LaunchOptions): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const oldNode = unsupportedNode(process.versions.node);
   if (oldNode) throw new HostError(oldNode);
+  // Under its helper name the tool is the privileged entry point and nothing else, whatever argv says.
+  if (isHelperProgram()) {
+    printOut(await helperMain(argv, process.env));
+    return 0;
+  }
   const subcommand = findSubcommand(argv);
   if (subcommand) return runSubcommand(subcommand.command, subcommand.rest);
   firstWordTypo(argv, existsSync);
@@ -105,7 +112,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    printErr(`qemu-script: ${messageOf(error)}\n`);
+    printErr(`${isHelperProgram() ? HELPER_NAME : 'qemu-script'}: ${messageOf(error)}\n`);
     process.exitCode = exitCodeOf(error);
   },
 );

@@ -30,8 +30,11 @@ install)
   echo "$FILES" | while read -r src dest mode; do
     install -D -m "$mode" "$src" "$root/$dest"
   done
+  # The privileged helper: the executable under its own name, the one path sudoers names.
+  ln -f "$root/bin/qemu-script" "$root/bin/qemu-script-helper"
   mkdir -p "$(dirname "$manifest")"
   { echo "$FILES" | while read -r _ dest _; do echo "file $root/$dest"; done
+    echo "file $root/bin/qemu-script-helper"
     echo "$made_dirs" | sed '/^$/d; s/^/dir /'; } > "$manifest"
   echo "installed under $root (man qemu-script; completions for bash, zsh and fish)"
   ;;

@@ -6,6 +6,7 @@ import { planMacs } from '../lib/net/mac.ts';
 import { classifyInterface, defaultRouteFrom, portsFrom, probeHost } from '../lib/probe/probe.ts';
 import { readSettings } from '../lib/cli/settings.ts';
 import { guestName } from '../lib/plan/plan.ts';
+import { UsageError } from '../lib/base/errors.ts';
 import { plan, qcow2, valuesOf } from './helpers.ts';
 
 const PREFIX = [0xde, 0xad, 0xbe, 0xef];
@@ -50,32 +51,40 @@ test('name: from the first disk, made unique against running guests', () => {
 });
 
 /** Every option a display may add: each row states them all (absent: none). */
-const DISPLAY_OPTIONS = ['-display', '-serial', '-monitor', '-vnc'];
-const SPICE_MONITOR = '/run/qemu-script/guest/monitor.sock';
+const DISPLAY_OPTIONS = ['-display', '-serial', '-monitor', '-vnc', '-chardev', '-mon'];
+const RUN = '/run/qemu-script/guest';
+const CONSOLE_OPTIONS = {
+  '-chardev': [`socket,id=console,path=${RUN}/console.sock,server=on,wait=off,mux=on`],
+  '-serial': ['chardev:console'],
+  '-mon': ['chardev=console,mode=readline'],
+};
+const CONSOLE = 'Console: qemu-script console guest (Ctrl-] detaches, Ctrl-A c: the monitor)';
 
 const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
-  ['none', { '-display': ['none'] }, []],
+  ['none', { '-display': ['none'], ...CONSOLE_OPTIONS }, [CONSOLE]],
   [
     'stdio',
     { '-display': ['none'], '-serial': ['mon:stdio'] },
     ['Serial console and monitor on this terminal (Ctrl-A X quits)'],
   ],
+  ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'], ...CONSOLE_OPTIONS }, [CONSOLE]],
   [
-    'telnet',
-    { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:10000,server=on,wait=off'] },
-    ['Serial console and monitor: telnet localhost 10000 (Ctrl-A c switches between them)'],
+    'vnc',
+    { '-vnc': [`unix:${RUN}/vnc.sock`], ...CONSOLE_OPTIONS },
+    [
+      `Screen: VNC on ${RUN}/vnc.sock (vncviewer ${RUN}/vnc.sock, or remote-viewer vnc+unix://${RUN}/vnc.sock)`,
+      CONSOLE,
+    ],
   ],
-  [
-    'telnet:4444',
-    { '-display': ['none'], '-serial': ['mon:telnet:127.0.0.1:4444,server=on,wait=off'] },
-    ['Serial console and monitor: telnet localhost 4444 (Ctrl-A c switches between them)'],
-  ],
-  ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'] }, []],
-  ['vnc', { '-vnc': ['127.0.0.1:1'] }, ['VNC on localhost:5901']],
   [
     'spice',
-    { '-display': ['spice-app'], '-monitor': [`unix:${SPICE_MONITOR},server=on,wait=off`] },
-    ['SPICE viewer opens on a unix socket (copy and paste through the vdagent)', `Monitor: nc -U ${SPICE_MONITOR}`],
+    {
+      '-display': ['spice-app'],
+      '-monitor': [`unix:${RUN}/monitor.sock,server=on,wait=off`],
+      ...CONSOLE_OPTIONS,
+      '-chardev': ['spicevmc,id=vdagent,name=vdagent', ...CONSOLE_OPTIONS['-chardev']],
+    },
+    ['SPICE viewer opens on a private unix socket (copy and paste through the vdagent)', CONSOLE],
   ],
 ];
 
@@ -85,15 +94,33 @@ for (const [display, expected, messages] of DISPLAYS) {
     for (const option of DISPLAY_OPTIONS)
       assert.equal(valuesOf(result.qemu.argv, option), expected[option] ?? [], `${display} ${option}`);
     assert.equal(result.messages, messages);
+    assert.equal(result.resources.ports, [], 'no TCP port');
   });
 }
 
-test("display: no TCP monitor anywhere (a root-run QEMU's monitor is a root shell for every local user)", () => {
+test('display: nothing of a guest on TCP: no tcp:, telnet: or host:port VNC in any option of any display', () => {
   for (const [display] of DISPLAYS) {
     const argv = plan(['--display', display, '--net', 'none']).qemu.argv;
+    const values = argv.filter((_, i) => i > 0 && argv[i - 1].startsWith('-'));
     assert.not.ok(
-      [...valuesOf(argv, '-monitor'), ...valuesOf(argv, '-qmp')].some((value) => /tcp:|telnet:/.test(value)),
+      values.some((value) => /tcp:|telnet:|^\d+\.\d+\.\d+\.\d+:\d+$|websocket/.test(value)),
       display,
+    );
+  }
+});
+
+test('display: telnet is refused, naming the option or the variable and the console command', () => {
+  for (const [argv, env, what] of [
+    [['--display', 'telnet'], {}, '--display telnet'],
+    [['--display', 'telnet:4444'], {}, '--display telnet:4444'],
+    [[], { VM_VIDEO: 'telnet', DISPLAY: ':0' }, 'VM_VIDEO telnet'],
+  ] as const) {
+    assert.throws(
+      () => plan([...argv], {}, { ...env }),
+      (error: Error) =>
+        error instanceof UsageError &&
+        error.message === `${what}: open to every local user; use qemu-script console NAME`,
+      what,
     );
   }
 });
@@ -107,9 +134,9 @@ test('display: spice has the vdagent channel; vga and vnc use virtio-vga', () =>
   assert.ok(valuesOf(plan(['--display', 'vnc']).qemu.argv, '-device').includes('virtio-vga'));
 });
 
-test('ports: SSH, telnet and VNC of one guest never collide', () => {
-  const result = plan(['--display', 'telnet', '--net', 'u'], { usedTcpPorts: [10000, 10022] });
-  assert.equal(result.resources.ports, [10023, 10001]);
+test('ports: a guest holds only the ports of its forwards', () => {
+  const result = plan(['--display', 'vnc', '--net', 'u', '--fwd', '8080-80'], { usedTcpPorts: [10022] });
+  assert.equal(result.resources.ports.sort(), [10023, 8080].sort());
 });
 
 test('probe: default route is the dev field, lowest metric, never "100"', () => {
@@ -122,7 +149,7 @@ test('probe: default route is the dev field, lowest metric, never "100"', () => 
   assert.is(defaultRouteFrom(route), 'eth0');
   const v6 =
     '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 ' +
-      '00000400 00000001 00000000 00000003     br0';
+    '00000400 00000001 00000000 00000003     br0';
   assert.is(defaultRouteFrom('Iface\n', v6), 'br0');
   assert.is(defaultRouteFrom('Iface\n', ''), undefined);
 });
@@ -221,7 +248,15 @@ test('probe: addresses and routes only for --host-ip or a defined network, dnsma
     settings: readSettings({}),
     cwd: '/',
     selfCommand: ['qemu-script'],
-    roots: { sys: `${fake}/sys`, proc: `${fake}/proc` },
+    roots: {
+      sys: `${fake}/sys`,
+      proc: `${fake}/proc`,
+      // netlink's answers for the fake host: its routes (of every table) and no policy rule.
+      ipJson: (args: string[]) =>
+        args.join(' ') === '-4 route show table all'
+          ? '[{"dst":"default","gateway":"192.168.1.1","dev":"br0"},{"dst":"10.9.0.0/16","dev":"br0","table":"100"}]'
+          : '[]',
+    },
   };
   const config = mkdtempSync(`${tmpdir()}/qs-probe-config-`);
   try {
@@ -231,6 +266,7 @@ test('probe: addresses and routes only for --host-ip or a defined network, dnsma
     const route = [
       { cidr: '0.0.0.0/0', dev: 'br0', what: 'route' },
       { cidr: '192.168.1.1/32', dev: 'br0', what: 'gateway' },
+      { cidr: '10.9.0.0/16', dev: 'br0 (table 100)', what: 'route' },
     ];
     const withHostIp = probeHost({ ...base, env, netNames: ['vmnet0'], hostIp: true });
     assert.equal([withHostIp.prefixes, withHostIp.dnsmasq], [route, undefined]);

@@ -27,23 +27,28 @@ interface Row {
 }
 
 const SSH = /^SSH on localhost:10022$/;
+const CONSOLE = 'Console: qemu-script console guest (Ctrl-] detaches, Ctrl-A c: the monitor)';
 const NO_VHOST = /vhost-net is not available/;
 const NOT_THIS_HOST = /not this host/;
 const [MAC0, MAC1] = ['de:ad:be:ef:b0:72', 'de:ad:be:ef:db:a2'];
 const NODE = (name: string) => `/run/qemu-script/guest/${name}.tap`;
+const MARK = (name: string) => `ip link set dev ${name} alias qemu-script:RECORD-ID`;
 const macvtapHost = (parent: string, name: string, mac: string) => [
   `ip link add link ${parent} name ${name} address ${mac} type macvtap mode bridge`,
+  MARK(name),
   `ip link set ${name} allmulticast on up`,
   `mknod -m 0600 ${NODE(name)} c MAJOR MINOR`,
 ];
 const TAPDEV = (index: number, tap: string) => `tap,id=nic${index},ifname=${tap},script=no,downscript=no`;
 const tapHost = (tap: string, bridge: string) => [
   `ip tuntap add dev ${tap} mode tap vnet_hdr user 0`,
+  MARK(tap),
   `ip link set dev ${tap} master ${bridge} up`,
 ];
 const macvtapCleanup = (name: string) => [`ip link del ${name}`, `rm -f ${NODE(name)}`];
 const bridgeHostCommands = (name: string, cidr?: string) => [
   `ip link add name ${name} type bridge`,
+  MARK(name),
   ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []),
   `ip link set ${name} up`,
 ];
@@ -389,14 +394,14 @@ const ROWS: Row[] = [
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
     netdevs: [TAPDEV(0, 'qtap0'), 'tap,id=nic1,fd=3'],
     host: [
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add vmnet0 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper tap-add qtap0 vmnet0 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper macvtap-add macvtap0 eth0 de:ad:be:ef:00:02 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-add vmnet0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-add qtap0 vmnet0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper macvtap-add macvtap0 eth0 de:ad:be:ef:00:02 guest',
     ],
     cleanup: [
-      'sudo -n /usr/local/bin/qemu-script net-helper macvtap-del macvtap0 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper tap-del qtap0 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-del vmnet0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper macvtap-del macvtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-del qtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-del vmnet0 guest',
     ],
     fds: [{ fd: 3, path: '/run/qemu-script/nodes/guest.macvtap0' }],
     messages: [/vmnet0 \(created\)/, /through macvtap0/],
@@ -554,13 +559,16 @@ const ROWS: Row[] = [
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
       'ip link add name tun mtu 8950 type bridge',
+      MARK('tun'),
       'ip addr add 10.79.0.1/24 dev tun',
       'ip link set tun up',
       'ip link add vxlan42 type vxlan id 42 dstport 4789 local 10.1.0.2 dev eth0 learning',
+      MARK('vxlan42'),
       'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.7',
       'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.8',
       'ip link set vxlan42 master tun mtu 8950 up',
       'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
+      MARK('qtap0'),
       'ip link set dev qtap0 master tun mtu 8950 up',
       FIREWALL_NOTHING('tun'),
     ],
@@ -574,16 +582,16 @@ const ROWS: Row[] = [
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script', networks: { tun } },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add tun guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper vxlan-add tun guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper tap-add qtap0 tun guest 1450',
-      'sudo -n /usr/local/bin/qemu-script net-helper firewall-add tun guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-add tun guest',
+      'sudo -n /usr/local/bin/qemu-script-helper vxlan-add tun guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-add qtap0 tun guest',
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-add tun guest',
     ],
     cleanup: [
-      'sudo -n /usr/local/bin/qemu-script net-helper firewall-del tun guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper tap-del qtap0 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper vxlan-del vxlan42 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-del tun guest',
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-del tun guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-del qtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper vxlan-del vxlan42 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-del tun guest',
     ],
     messages: [/VXLAN 42 over eth0, MTU 1450/],
     warnings: [NO_VHOST],
@@ -594,16 +602,16 @@ const ROWS: Row[] = [
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-add hostonly guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper tap-add qtap0 hostonly guest',
-      `sudo -n /usr/local/bin/qemu-script net-helper dhcp-add hostonly ${MAC0} guest`,
-      'sudo -n /usr/local/bin/qemu-script net-helper firewall-add hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-add hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-add qtap0 hostonly guest',
+      `sudo -n /usr/local/bin/qemu-script-helper dhcp-add hostonly ${MAC0} guest`,
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-add hostonly guest',
     ],
     cleanup: [
-      'sudo -n /usr/local/bin/qemu-script net-helper firewall-del hostonly guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper dhcp-del hostonly guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper tap-del qtap0 guest',
-      'sudo -n /usr/local/bin/qemu-script net-helper bridge-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper dhcp-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-del qtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-del hostonly guest',
     ],
     messages: [/network hostonly/],
     warnings: [NO_VHOST],
@@ -639,7 +647,9 @@ for (const row of ROWS) {
       result.qemu.fds.map(({ fd, path }) => ({ fd, path })),
       row.fds ?? [],
     );
-    matchAll(result.messages, row.messages ?? [], 'messages');
+    // The console is the display's (--display none): last, after the networks' messages.
+    assert.is(result.messages.at(-1), CONSOLE);
+    matchAll(result.messages.slice(0, -1), row.messages ?? [], 'messages');
     matchAll(result.warnings, row.warnings ?? [], 'warnings');
   });
 }

@@ -29,7 +29,14 @@ import {
   type NetworkRequest,
   type NetworkSurroundings,
 } from '../lib/net/networks.ts';
-import { ipv6PrefixesFrom, localAddressesFrom, prefixesFrom, routesFrom } from '../lib/probe/probe.ts';
+import {
+  ipv6PrefixesFrom,
+  localAddressesFrom,
+  prefixesFrom,
+  routesFrom,
+  rulePrefixesFrom,
+  tableRoutesFrom,
+} from '../lib/probe/probe.ts';
 import { underlayOf } from '../lib/net/tunnel.ts';
 import type { NetworkDef } from '../lib/base/types.ts';
 
@@ -471,6 +478,44 @@ test('probe: IPv6 addresses, routes and gateways from /proc, loopback and multic
     { cidr: 'fd00::/64', dev: 'eth0', what: 'route' },
     { cidr: '::/0', dev: 'eth0', what: 'route' },
     { cidr: 'fd00::1/128', dev: 'eth0', what: 'gateway' },
+  ]);
+});
+
+test('probe: routes of every table but local (gateways too), from ip -j route show table all', () => {
+  const json = JSON.stringify([
+    { dst: 'default', gateway: '192.0.2.1', dev: 'eth0' },
+    { dst: '192.0.2.0/24', dev: 'eth0', protocol: 'kernel' },
+    { dst: '10.200.0.0/16', dev: 'wg0', table: '51820' },
+    { type: 'unreachable', dst: '10.9.0.0/16', table: '100' },
+    { dst: '10.8.0.1', dev: 'tun0' },
+    { type: 'local', dst: '192.0.2.2', dev: 'eth0', table: 'local' },
+    { dst: '127.0.0.0/8', dev: 'lo' },
+  ]);
+  assert.equal(tableRoutesFrom(json, 4), [
+    { cidr: '0.0.0.0/0', dev: 'eth0', what: 'route' },
+    { cidr: '192.0.2.1/32', dev: 'eth0', what: 'gateway' },
+    { cidr: '192.0.2.0/24', dev: 'eth0', what: 'route' },
+    { cidr: '10.200.0.0/16', dev: 'wg0 (table 51820)', what: 'route' },
+    { cidr: '10.9.0.0/16', dev: 'unreachable (table 100)', what: 'route' },
+    { cidr: '10.8.0.1/32', dev: 'tun0', what: 'route' },
+  ]);
+  assert.equal(tableRoutesFrom('[{"dst":"fd77::/48","dev":"wg0","table":"100"},{"dst":"default","dev":"eth0"}]', 6), [
+    { cidr: 'fd77::/48', dev: 'wg0 (table 100)', what: 'route' },
+    { cidr: '::/0', dev: 'eth0', what: 'route' },
+  ]);
+  assert.equal(tableRoutesFrom('not json', 4), []);
+});
+
+test('probe: the prefixes policy rules select, from ip -j rule show', () => {
+  const json = JSON.stringify([
+    { priority: 0, src: 'all', table: 'local' },
+    { priority: 100, src: '10.201.0.0', srclen: 16, table: '100' },
+    { priority: 101, src: 'all', dst: '10.202.0.0', dstlen: 24, table: '200' },
+    { priority: 32766, src: 'all', table: 'main' },
+  ]);
+  assert.equal(rulePrefixesFrom(json), [
+    { cidr: '10.201.0.0/16', dev: 'priority 100, table 100', what: 'rule' },
+    { cidr: '10.202.0.0/24', dev: 'priority 101, table 200', what: 'rule' },
   ]);
 });
 

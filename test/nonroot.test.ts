@@ -12,9 +12,11 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
 } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { helperPath } from '../lib/base/self.ts';
 import { BINARY, ROOT, USER_ENV, freshSystemRunDir } from './helpers.ts';
 import { Netns, pidAlive, waitFor } from './netns.ts';
 
@@ -22,11 +24,14 @@ const USER = 'qsalice';
 const safe = mkdtempSync('/run/qs-nonroot-');
 chmodSync(safe, 0o755);
 const binary = `${safe}/qemu-script`;
+/** setup links it beside the executable, and sudoers names it alone. */
+const helper = helperPath([binary]);
 copyFileSync(BINARY, binary);
 chmodSync(binary, 0o755);
 const pristine = mkdtempSync(`${safe}/pristine-`);
 let ns: Netns | undefined;
 const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout;
+let pingRangeBefore = '';
 
 /** Processes running as uid, by PID. */
 function processesOf(uid: number): number[] {
@@ -71,6 +76,7 @@ await (async () => {
   // A bridge.conf the test host may lack: setup must provide the helper's ACL itself.
   rmSync('/etc/qemu', { recursive: true, force: true });
   ns = await Netns.create();
+  pingRangeBefore = (await asRoot(['cat', '/proc/sys/net/ipv4/ping_group_range'])).stdout;
   assert.is((await inside(['useradd', '-M', '-s', '/bin/sh', USER])).exitCode, 0);
   await execa('cp', ['-a', '/etc/.', `${pristine}/`]);
 })();
@@ -87,7 +93,7 @@ test.after.each(async () => {
     for (const pid of processesOf(Number(uid))) process.kill(pid, 'SIGKILL');
     rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
   }
-  await asRoot([binary, 'net-helper', 'gc']);
+  await asRoot([helper, 'gc']);
   await releaseRunDir();
 });
 
@@ -102,12 +108,12 @@ test.after(async () => {
   }
 });
 
-test(
-  'setup --user, then the user launches a guest on vmnet0 without a password, a capability or an ACL entry',
-  async () => {
+test('setup --user, then the user launches a guest on vmnet0: no password, capability or ACL entry', async () => {
   const setup = await asRoot([binary, 'setup', '--user', USER, '--binary', binary]);
   assert.is(setup.exitCode, 0, setup.stderr);
   assert.match(setup.stdout, /^write \/etc\/sudoers.d\/qemu-script$/m);
+  assert.match(setup.stdout, new RegExp(`^link ${helper} to ${binary}$`, 'm'));
+  assert.is(statSync(helper).ino, statSync(binary).ino, 'the helper is the executable under its own name');
   assert.not.match(setup.stdout, /setcap/, "no capability-carrying helper for the tool's own bridges");
   assert.is((await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout, capsBefore);
   assert.not.match(
@@ -191,9 +197,7 @@ test(
   assert.not.ok(pidAlive(pid));
 });
 
-test(
-  "the user boots a guest on hostonly: a lease from the network's server, ps shows it, the host reaches it",
-  async () => {
+test("the user's guest on hostonly: a lease from the network's server, ps shows it, the host reaches it", async () => {
   const kernel = `${safe}/vmlinuz`;
   const initrd = `${safe}/initrd.gz`;
   copyFileSync(`${ROOT}/.cache/guest/vmlinuz`, kernel);
@@ -272,7 +276,7 @@ test(
 
 const HOSTILE: Array<[string, string[], RegExp]> = [
   ['delete eth0', ['bridge-del', 'eth0', 'x'], /eth0 was not created by qemu-script/],
-  ['turn eth0 into a bridge', ['bridge-add', 'eth0', 'x'], /eth0 exists and is not a bridge/],
+  ['turn eth0 into a bridge', ['bridge-add', 'eth0', 'x'], /eth0: members make only vmnetN bridges/],
   ['a macvtap named like eth0', ['macvtap-add', 'eth1', 'eth0', 'de:ad:be:ef:00:09', 'x'], /not a valid macvtap name/],
   ['shell metacharacters', ['bridge-add', 'a;reboot', 'x'], /not a valid bridge name/],
   ['a path', ['bridge-add', '../x', 'x'], /not a valid bridge name/],
@@ -284,19 +288,116 @@ const HOSTILE: Array<[string, string[], RegExp]> = [
 test('as the user, hostile requests to the helper are refused and change nothing', async () => {
   await ns!.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1');
   await ns!.ip('link', 'add', 'br0', 'type', 'bridge');
-  // Another user's guest holds vmnet9 (made through the helper as uid 4243).
-  const other = await asRoot(['env', 'SUDO_UID=4243', binary, 'net-helper', 'bridge-add', 'vmnet9', 'bobs']);
+  // Root's guest holds vmnet9 (root calls the helper directly).
+  const other = await asRoot([helper, 'bridge-add', 'vmnet9', 'bobs']);
   assert.is(other.exitCode, 0, other.stderr);
   const before = await ns!.links();
   for (const [what, request, message] of HOSTILE) {
-    const result = await asUser(['sudo', '-n', binary, 'net-helper', ...request]);
+    // From a process of the user's, as the tool asks: it is the request's holder.
+    const result = await asUser(['sh', '-c', 'sudo -n "$@"; exit $?', 'sh', helper, ...request]);
     assert.is(result.exitCode, 2, `${what}: ${result.stderr}`);
     assert.match(result.stderr, message, what);
   }
   const shell = await asUser(['sudo', '-n', '/bin/sh', '-c', 'id']);
   assert.is.not(shell.exitCode, 0, 'sudo allows the helper only');
   assert.equal(await ns!.links(), before, 'nothing changed');
-  await asRoot(['env', 'SUDO_UID=4243', binary, 'net-helper', 'bridge-del', 'vmnet9', 'bobs']);
+  await asRoot([helper, 'bridge-del', 'vmnet9', 'bobs']);
+});
+
+test('from an interactive terminal (sudo use_pty) the user launches a guest on vmnet0', async () => {
+  const out = `/tmp/qs-pty-${process.pid}`;
+  // script(1) gives the launch a terminal, so sudo runs each helper request under a monitor of its own.
+  const line = `${binary} --net vmnet0 --display none --accel tcg -m 64 --name alice4 > ${out} 2>&1`;
+  const launch = await asUser(['script', '-qec', line, '/dev/null']);
+  const text = readFileSync(out, 'utf8');
+  assert.is(launch.exitCode, 0, text);
+  const pid = Number(/Guest alice4 is running \(QEMU pid (\d+)\)/.exec(text)?.[1]);
+  assert.ok(pidAlive(pid), text);
+  assert.ok((await ns!.links()).includes('vmnet0'));
+  const down = await asUser([binary, 'down', '--force', 'alice4']);
+  assert.is(down.exitCode, 0, down.stderr);
+  await waitFor(async () => !(await ns!.links()).includes('vmnet0'), 10000, 'vmnet0 to go');
+  rmSync(out, { force: true });
+});
+
+/** Whether a process of USER (uid) can connect to the unix socket PATH: 'ok' or the error code. */
+async function connectAs(uid: number, path: string): Promise<string> {
+  const code = `require('net').connect(${JSON.stringify(path)})
+    .on('connect', () => { console.log('ok'); process.exit(0) })
+    .on('error', (e) => { console.log(e.code); process.exit(0) })`;
+  const result = await execa('setpriv', [
+    `--reuid=${uid}`,
+    `--regid=${uid}`,
+    '--clear-groups',
+    process.execPath,
+    '-e',
+    code,
+  ]);
+  return result.stdout.trim();
+}
+
+test("a guest's console, screen and QMP are its owner's alone; nothing of it listens on TCP", async () => {
+  const kernel = `${safe}/vmlinuz`;
+  const initrd = `${safe}/initrd.gz`;
+  copyFileSync(`${ROOT}/.cache/guest/vmlinuz`, kernel);
+  copyFileSync(`${ROOT}/.cache/guest/initrd.gz`, initrd);
+  chmodSync(kernel, 0o644);
+  chmodSync(initrd, 0o644);
+  const uid = Number((await inside(['id', '-u', USER])).stdout.trim());
+  const started = await asUser([
+    binary,
+    '--net',
+    'none',
+    '--display',
+    'vnc',
+    '--accel',
+    'tcg',
+    '-m',
+    '160',
+    '--name',
+    'alice5',
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    'console=ttyS0 quiet e2e_name=alice5',
+  ]);
+  assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
+  assert.match(started.stdout, /^Console: qemu-script console alice5 \(Ctrl-\] detaches/m);
+  const run = `/tmp/qemu-script-${uid}/alice5`;
+  // The owner reads the serial console through qemu-script console (piped: no terminal).
+  const console = asUser([binary, 'console', 'alice5']);
+  let seen = '';
+  console.stdout!.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+  await waitFor(() => /E2E: /.test(seen), 90000, "the guest's console");
+  console.kill('SIGTERM');
+  await console;
+  // Another local user reaches none of its sockets; root's own guest likewise.
+  for (const socket of ['console.sock', 'vnc.sock', 'qmp.sock']) {
+    assert.is(await connectAs(65534, `${run}/${socket}`), 'EACCES', socket);
+  }
+  const rootGuest = await asRoot([
+    binary,
+    '--net',
+    'none',
+    '--display',
+    'vnc',
+    '--accel',
+    'tcg',
+    '-m',
+    '64',
+    '--name',
+    'rootvm',
+  ]);
+  assert.is(rootGuest.exitCode, 0, rootGuest.stderr);
+  for (const socket of ['console.sock', 'vnc.sock', 'qmp.sock']) {
+    assert.is(await connectAs(uid, `/run/qemu-script/rootvm/${socket}`), 'EACCES', `root's ${socket}`);
+  }
+  const listening = (await asRoot(['ss', '-Hltnp'])).stdout;
+  assert.not.match(listening, /qemu-system/, 'no QEMU port on TCP');
+  assert.is((await asUser([binary, 'down', '--force', 'alice5'])).exitCode, 0);
+  assert.is((await asRoot([binary, 'down', '--force', 'rootvm'])).exitCode, 0);
 });
 
 test('setup twice changes nothing; setup --undo leaves /etc as it was', async () => {
@@ -304,8 +405,12 @@ test('setup twice changes nothing; setup --undo leaves /etc as it was', async ()
   assert.is(again.stdout, 'nothing to change: this host is already set up');
   const undo = await asRoot([binary, 'setup', '--undo', '--binary', binary]);
   assert.is(undo.exitCode, 0, undo.stderr);
-  const diff = await execa('diff', ['-r', '--no-dereference', pristine, '/etc'], { reject: false });
+  // shadow-utils' own backups (group-, gshadow-, ...) are rewritten by every group change; setup copies none.
+  const backups = ['group-', 'gshadow-', 'passwd-', 'shadow-', 'subuid-', 'subgid-'].flatMap((name) => ['-x', name]);
+  const diff = await execa('diff', ['-r', '--no-dereference', ...backups, pristine, '/etc'], { reject: false });
   assert.is(diff.stdout, '', 'the /etc copy equals its state before setup');
+  assert.not.ok(existsSync(helper), 'the helper link setup made is gone');
+  assert.is((await asRoot(['cat', '/proc/sys/net/ipv4/ping_group_range'])).stdout, pingRangeBefore, 'ICMP as before');
   assert.is(
     (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout,
     capsBefore,

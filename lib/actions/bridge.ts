@@ -4,23 +4,26 @@
 import { readdirSync } from 'node:fs';
 import { HostError, UsageError } from '../base/errors.ts';
 import { hostAddressProblem } from '../net/host-address.ts';
-import { INTERFACE_NAME } from '../base/names.ts';
+import { INTERFACE_NAME, VMNET_NAME } from '../base/names.ts';
 import { hostCidrOf, readNetworks } from '../net/networks.ts';
 import { probePrefixes } from '../probe/probe.ts';
-import { dropResource, findResource, recordIntent } from '../state/registry.ts';
+import { dropResource, findResource, recordIntent, type ResourceRecord } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { liveUnderlay } from '../probe/underlay.ts';
 import type { HostAction } from '../base/types.ts';
 import {
   arity,
   checked,
+  addMarkedLink,
   deleteHalfMadeLink,
   deleteLinkArgv,
   destroyLink,
   GUEST_NAME,
   isBridge,
+  isRecordsLink,
   linkExists,
   makeRecorded,
+  markArgv,
   refuse,
   type ActionKind,
   type RootContext,
@@ -29,13 +32,22 @@ import { sysNet } from '../base/paths.ts';
 
 type BridgeAction = Extract<HostAction, { kind: 'bridge' }>;
 
-function createArgvs(action: Pick<BridgeAction, 'name' | 'hostIp' | 'mtu'>): string[][] {
-  return [
-    ['ip', 'link', 'add', 'name', action.name, ...(action.mtu ? ['mtu', String(action.mtu)] : []), 'type', 'bridge'],
-    ...(action.hostIp ? [['ip', 'addr', 'add', action.hostIp, 'dev', action.name]] : []),
-    ['ip', 'link', 'set', action.name, 'up'],
-  ];
-}
+const addArgv = (action: Pick<BridgeAction, 'name' | 'mtu'>) => [
+  'ip',
+  'link',
+  'add',
+  'name',
+  action.name,
+  ...(action.mtu ? ['mtu', String(action.mtu)] : []),
+  'type',
+  'bridge',
+];
+
+/** After the bridge is made and marked as its record's. */
+const setUpArgvs = (action: Pick<BridgeAction, 'name' | 'hostIp'>): string[][] => [
+  ...(action.hostIp ? [['ip', 'addr', 'add', action.hostIp, 'dev', action.name]] : []),
+  ['ip', 'link', 'set', action.name, 'up'],
+];
 
 /** Ports still attached (TAPs of running guests): a bridge with any is in use. */
 function ports(name: string): string[] {
@@ -46,16 +58,9 @@ function ports(name: string): string[] {
   }
 }
 
-async function create(action: BridgeAction, context: RootContext): Promise<void> {
-  for (const argv of createArgvs(action)) {
-    try {
-      await run(argv, { verbose: context.verbose });
-    } catch (error) {
-      // Undo this half-made bridge here; the record is dropped by the caller.
-      await deleteHalfMadeLink(action.name);
-      throw error;
-    }
-  }
+async function create(action: BridgeAction, record: ResourceRecord, context: RootContext): Promise<void> {
+  await addMarkedLink(addArgv(action), action.name, record, context.verbose);
+  for (const argv of setUpArgvs(action)) await run(argv, { verbose: context.verbose });
 }
 
 export const bridge: ActionKind<BridgeAction> = {
@@ -66,7 +71,7 @@ export const bridge: ActionKind<BridgeAction> = {
   show: (action) => ({
     apply: action.shared
       ? [{ argv: [], note: `${action.name} exists (another guest's): joined` }]
-      : createArgvs(action).map((argv) => ({ argv })),
+      : [addArgv(action), markArgv(action.name), ...setUpArgvs(action)].map((argv) => ({ argv })),
     undo: [{ argv: deleteLinkArgv(action.name), note: 'only when no other guest uses it' }],
   }),
 
@@ -77,6 +82,9 @@ export const bridge: ActionKind<BridgeAction> = {
     const name = checked(words[0], INTERFACE_NAME, 'bridge name');
     const guest = checked(words[1], GUEST_NAME, 'guest name');
     const network = readNetworks(caller.config)[name];
+    if (caller.uid !== 0 && !network && !VMNET_NAME.test(name)) {
+      throw refuse(`${name}: members make only vmnetN bridges and defined networks (qemu-script net ls)`);
+    }
     if (network && words[2] !== undefined)
       throw refuse(`${name} is a defined network: its address comes from its definition`);
     const hostIp = network ? hostCidrOf(network) : words[2];
@@ -93,8 +101,8 @@ export const bridge: ActionKind<BridgeAction> = {
     const { tx, netns } = context;
     let record = findResource(tx.registry, 'bridge', action.name, netns);
     const present = linkExists(action.name);
-    if (record && !present) {
-      // Removed behind the tool's back: forget it and make it again.
+    if (record && !isRecordsLink(action.name, record)) {
+      // Removed behind the tool's back (and maybe made again by someone else): forget it.
       dropResource(tx.registry, record);
       record = undefined;
     }
@@ -117,10 +125,15 @@ export const bridge: ActionKind<BridgeAction> = {
         netns,
         creator: user.uid,
         users: [user],
-        data: { hostIp: action.hostIp, network: action.network },
+        data: { hostIp: action.hostIp, network: action.network, mtu: action.mtu },
       });
-      // create() undoes its own half-made bridge.
-      await makeRecorded(context, record, () => create(action, context), async () => undefined);
+      const made = record;
+      await makeRecorded(
+        context,
+        made,
+        () => create(action, made, context),
+        () => deleteHalfMadeLink(action.name, made),
+      );
       return 'created';
     }
     record.users.push(user);

@@ -21,6 +21,7 @@ import {
   checked,
   checkedMac,
   GUEST_NAME,
+  heldBridge,
   makeRecorded,
   refuse,
   type ActionKind,
@@ -173,8 +174,12 @@ export const dhcp: ActionKind<DhcpAction> = {
 
   async acquire(action, user, context) {
     const { tx, netns } = context;
+    heldBridge(context, user, action.network, action.guest);
     const existing = findResource(tx.registry, 'dhcp', action.network, netns);
     const server = existing && serverProcess(existing);
+    // A MAC is one user's: another's registration is never taken over (their name and address).
+    const holder = existing?.users.find((other) => other.mac === action.mac && other.uid !== user.uid);
+    if (holder) throw refuse(`${action.mac} is registered on ${action.network} by another user's guest`);
     const others = (existing?.users ?? []).filter((other) => other.mac !== action.mac);
     const mine: ResourceUser = { ...user, mac: action.mac, ip: addressFor(action, others) };
     if (existing && server) {

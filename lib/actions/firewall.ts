@@ -11,7 +11,7 @@ import { run } from '../base/runner.ts';
 import { readText } from '../probe/host-access.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import type { FirewallRules, HostAction } from '../base/types.ts';
-import { makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import { heldBridge, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 import { procNet } from '../base/paths.ts';
 
 type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
@@ -72,6 +72,7 @@ export const firewall: ActionKind<FirewallAction> = {
   },
 
   async acquire(action, user, context) {
+    heldBridge(context, user, action.network, action.guest);
     const existing = findResource(context.tx.registry, 'firewall', action.network, context.netns);
     if (existing) {
       existing.users.push(user);

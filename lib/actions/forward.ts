@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { findResource, recordIntent } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { HostAction } from '../base/types.ts';
-import { makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import { heldBridge, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type ForwardAction = Extract<HostAction, { kind: 'forward' }>;
 
@@ -32,7 +32,8 @@ export const forward: ActionKind<ForwardAction> = {
     return { kind: 'forward', network: name, guest };
   },
 
-  async acquire(_action, user, context) {
+  async acquire(action, user, context) {
+    heldBridge(context, user, action.network, action.guest);
     const record = findResource(context.tx.registry, 'forward', KEY, context.netns);
     if (record) {
       record.users.push(user);

@@ -25,4 +25,4 @@ export function kindOf<A extends HostAction>(action: A): ActionKind<A> {
   return ACTION_KINDS[action.kind] as unknown as ActionKind<A>;
 }
 
-export const isKindName = (word: string): word is ActionKindName => word in ACTION_KINDS;
+export const isKindName = (word: string): word is ActionKindName => Object.hasOwn(ACTION_KINDS, word);

@@ -1,7 +1,8 @@
 // The contract every kind of host action keeps: one module per kind says how it
 // is printed, applied, joined, undone and carried through the privileged entry
-// point. apply, render, gc and net-helper only dispatch over the table of kinds.
+// point. apply, render, gc and the helper only dispatch over the table of kinds.
 import { existsSync } from 'node:fs';
+import { readText } from '../probe/host-access.ts';
 import { UsageError } from '../base/errors.ts';
 import { parseMac } from '../net/mac.ts';
 import { GUEST_NAME, NETWORK_NAME } from '../base/names.ts';
@@ -22,7 +23,7 @@ export interface RootContext {
 /** For undoing: `here` is false when the record's namespace is gone (its interfaces went with it). */
 export type UndoContext = RootContext & { here: boolean };
 
-/** Who asks through `sudo -n qemu-script net-helper`, and what root trusts instead of the request. */
+/** Who asks through `sudo -n qemu-script-helper`, and what root trusts instead of the request. */
 export interface Caller {
   uid: number;
   /** Root's configuration directory (network definitions): never taken from the caller's environment. */
@@ -39,7 +40,7 @@ export interface ActionKind<A extends HostAction> {
   show(action: A): { apply: Command[]; undo: Command[] };
   /** The words after `KIND-add` that carry the action through sudo. */
   request(action: A): string[];
-  /** net-helper: request words → the action; anything trusted comes from root's own files, refusals throw. */
+  /** The helper: request words → the action; anything trusted comes from root's own files, refusals throw. */
   fromRequest(words: string[], caller: Caller): A;
   /** Root, under the lock: make it (intent recorded durably first) or join it; says which. */
   acquire(action: A, user: ResourceUser, context: RootContext): Promise<string>;
@@ -52,7 +53,7 @@ export interface ActionKind<A extends HostAction> {
 }
 
 export function refuse(why: string, cause?: unknown): UsageError {
-  return new UsageError(`net-helper: refused: ${why}`, { cause });
+  return new UsageError(`refused: ${why}`, { cause });
 }
 
 /** Request word → value, refusing anything that does not match. */
@@ -83,6 +84,20 @@ export function networkRequest(
   return { name, guest, network: readNetworks(caller.config)[name] };
 }
 
+/**
+ * The record of the tool's bridge NAME, which a member's guest must hold before anything is put on
+ * or done for it (a TAP, a server, rules, forwarding); root's own requests need not.
+ */
+export function heldBridge(context: RootContext, user: ResourceUser, name: string, guest: string) {
+  const record = context.tx.registry.resources.find(
+    (entry) => entry.kind === 'bridge' && entry.name === name && entry.netns === context.netns,
+  );
+  if (user.uid !== 0 && !record?.users.some((holder) => holder.uid === user.uid && holder.guest === guest)) {
+    throw refuse(`${name} is not a bridge of qemu-script that your guest ${guest} is on`);
+  }
+  return record;
+}
+
 /** A request's MAC word: a unicast MAC, or refused. */
 export function checkedMac(word: string | undefined): string {
   try {
@@ -95,14 +110,45 @@ export function checkedMac(word: string | undefined): string {
 export const linkExists = (name: string) => existsSync(sysNet(name));
 export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', name];
 
-/** Undoes a link a step left half-made (gone already is fine); the step's own error is what counts. */
-export async function deleteHalfMadeLink(name: string): Promise<void> {
-  if (linkExists(name)) await run(deleteLinkArgv(name)).catch(() => undefined);
+/** The alias a link the tool made carries: its record's id. */
+const markOf = (id: string) => `qemu-script:${id}`;
+export const markArgv = (name: string, id = 'RECORD-ID') => ['ip', 'link', 'set', 'dev', name, 'alias', markOf(id)];
+
+/** Whether the link NAME is the one RECORD made (a record older than marks is taken at its word). */
+export function isRecordsLink(name: string, record: ResourceRecord): boolean {
+  if (!linkExists(name)) return false;
+  return record.id === undefined || readText(sysNet(name, 'ifalias'))?.trim() === markOf(record.id);
 }
 
-/** The undo of every kind that is one link: remove it if its namespace and the link are still there. */
+/**
+ * Makes a link with ADD and marks it as RECORD's at once; a link ADD could not make (it exists: someone
+ * else's) is left alone, and one it made but could not mark is removed.
+ */
+export async function addMarkedLink(
+  add: string[],
+  name: string,
+  record: ResourceRecord,
+  verbose: boolean,
+  hint?: string,
+): Promise<void> {
+  await run(add, { verbose, hint });
+  try {
+    await run(markArgv(name, record.id), { verbose });
+  } catch (error) {
+    await run(deleteLinkArgv(name)).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Undoes a link of RECORD's a later step left half-made (gone already is fine); that step's error is what counts. */
+export async function deleteHalfMadeLink(name: string, record: ResourceRecord): Promise<void> {
+  if (isRecordsLink(name, record)) await run(deleteLinkArgv(name)).catch(() => undefined);
+}
+
+/** The undo of every kind that is one link: remove it if it is still there and still the record's. */
 export async function destroyLink(record: ResourceRecord, context: UndoContext): Promise<void> {
-  if (context.here && linkExists(record.name)) await run(deleteLinkArgv(record.name), { verbose: context.verbose });
+  if (context.here && isRecordsLink(record.name, record))
+    await run(deleteLinkArgv(record.name), { verbose: context.verbose });
 }
 
 /**

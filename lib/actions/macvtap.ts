@@ -4,7 +4,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } f
 import { dirname } from 'node:path';
 import { HostError } from '../base/errors.ts';
 import { INTERFACE_NAME, MACVTAP_NAME } from '../base/names.ts';
-import { macvtapNodePath, sysNet } from '../base/paths.ts';
+import { macvtapAclPath, macvtapNodePath, sysNet } from '../base/paths.ts';
 import { recordIntent } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { HostAction } from '../base/types.ts';
@@ -13,14 +13,18 @@ import {
   checked,
   checkedMac,
   deleteHalfMadeLink,
+  addMarkedLink,
   deleteLinkArgv,
   destroyLink,
   GUEST_NAME,
   linkExists,
   makeRecorded,
+  markArgv,
   refuse,
   type ActionKind,
+  type Caller,
 } from './kind.ts';
+import { readText } from '../probe/host-access.ts';
 
 type MacvtapAction = Extract<HostAction, { kind: 'macvtap' }>;
 
@@ -52,13 +56,27 @@ function deviceNumbers(name: string): [string, string] {
   return [major, minor];
 }
 
-/** A parent a member may put a macvtap on: an Ethernet interface that is not itself a macvtap or Wi-Fi. */
-function ethernetParent(name: string): string {
+/** The links root allowed members to put macvtaps on (besides physical NICs). */
+function allowedParents(config: string): string[] {
+  const lines = (readText(macvtapAclPath(config)) ?? '').split('\n');
+  return lines.flatMap((line) => /^allow (\S+)$/.exec(line.trim())?.[1] ?? []);
+}
+
+/**
+ * A parent a macvtap may go on: an Ethernet interface that is not itself a macvtap or Wi-Fi; for a
+ * member, also a physical NIC or one root allowed (a bridge or a container's veth would let the
+ * member talk on networks that are not theirs).
+ */
+function ethernetParent(name: string, caller: Caller): string {
   const dir = sysNet(name);
   if (!existsSync(dir)) throw refuse(`no interface ${name}`);
   const ether = readFileSync(`${dir}/type`, 'utf8').trim() === '1';
   if (!ether || existsSync(`${dir}/macvtap`) || existsSync(`${dir}/wireless`))
     throw refuse(`${name} cannot carry a macvtap`);
+  const physical = existsSync(`${dir}/device`) && !existsSync(`${dir}/bridge`);
+  if (caller.uid !== 0 && !physical && !allowedParents(caller.config).includes(name)) {
+    throw refuse(`${name} is no physical NIC and root did not allow it for macvtaps (setup --allow-macvtap ${name})`);
+  }
   return name;
 }
 
@@ -70,6 +88,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
   show: (action) => ({
     apply: [
       { argv: addArgv(action) },
+      { argv: markArgv(action.name) },
       { argv: upArgv(action.name) },
       {
         argv: mknodArgv(action.node, 'MAJOR', 'MINOR'),
@@ -81,12 +100,13 @@ export const macvtap: ActionKind<MacvtapAction> = {
 
   request: (action) => [action.name, action.parent, action.mac, action.guest],
 
-  fromRequest(words) {
+  fromRequest(words, caller) {
     arity(words, 4, 4, 'macvtap-add takes macvtapN PARENT MAC GUEST');
+    // The words first, then what the host has.
     const name = checked(words[0], MACVTAP_NAME, 'macvtap name (macvtapN)');
-    const parent = ethernetParent(checked(words[1], INTERFACE_NAME, 'parent interface'));
     const mac = checkedMac(words[2]);
     const guest = checked(words[3], GUEST_NAME, 'guest name');
+    const parent = ethernetParent(checked(words[1], INTERFACE_NAME, 'parent interface'), caller);
     // The node lives in root's directory, never in one the caller controls.
     return { kind: 'macvtap', name, parent, mac, guest, node: macvtapNodePath(false, '', guest, name) };
   },
@@ -106,7 +126,8 @@ export const macvtap: ActionKind<MacvtapAction> = {
       context,
       record,
       async () => {
-        await run(addArgv(action), { verbose: context.verbose, hint: `is ${action.parent} an Ethernet interface?` });
+        const hint = `is ${action.parent} an Ethernet interface?`;
+        await addMarkedLink(addArgv(action), action.name, record, context.verbose, hint);
         await run(upArgv(action.name), { verbose: context.verbose });
         const [major, minor] = deviceNumbers(action.name);
         mkdirSync(dirname(action.node), { recursive: true, mode: 0o755 });
@@ -115,7 +136,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
         if (user.uid !== 0) chownSync(action.node, user.uid, -1);
       },
       async () => {
-        await deleteHalfMadeLink(action.name);
+        await deleteHalfMadeLink(action.name, record);
         rmSync(action.node, { force: true });
       },
     );

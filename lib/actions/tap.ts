@@ -3,18 +3,20 @@
 // One NIC's alone; it goes with the guest on every exit path.
 import { HostError } from '../base/errors.ts';
 import { GUEST_NAME, INTERFACE_NAME, TAP_NAME } from '../base/names.ts';
-import { findResource, recordIntent } from '../state/registry.ts';
+import { recordIntent } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { HostAction } from '../base/types.ts';
 import {
   arity,
   checked,
+  addMarkedLink,
   deleteHalfMadeLink,
+  heldBridge,
+  markArgv,
   deleteLinkArgv,
   destroyLink,
   linkExists,
   makeRecorded,
-  refuse,
   type ActionKind,
 } from './kind.ts';
 
@@ -50,28 +52,26 @@ export const tap: ActionKind<TapAction> = {
   key: (action) => action.name,
 
   show: (action) => ({
-    apply: [{ argv: addArgv(action.name, action.owner) }, { argv: attachArgv(action) }],
+    apply: [addArgv(action.name, action.owner), markArgv(action.name), attachArgv(action)].map((argv) => ({ argv })),
     undo: [{ argv: deleteLinkArgv(action.name) }],
   }),
 
-  request: (action) => [action.name, action.bridge, action.guest, ...(action.mtu ? [String(action.mtu)] : [])],
+  // No MTU in the request: a TAP takes its bridge's, which root set (a tunnel's), so no member lowers
+  // a shared bridge's MTU for everyone.
+  request: (action) => [action.name, action.bridge, action.guest],
 
   fromRequest(words, caller) {
-    arity(words, 3, 4, 'tap-add takes qtapN BRIDGE GUEST [MTU]');
+    arity(words, 3, 3, 'tap-add takes qtapN BRIDGE GUEST');
     const name = checked(words[0], TAP_NAME, 'TAP name (qtapN)');
     const bridge = checked(words[1], INTERFACE_NAME, 'bridge name');
     const guest = checked(words[2], GUEST_NAME, 'guest name');
-    const mtu = words[3] === undefined ? undefined : Number(checked(words[3], /^\d{3,4}$/, 'MTU'));
-    if (mtu !== undefined && (mtu < 576 || mtu > 9000)) throw refuse(`MTU ${mtu} is outside 576-9000`);
-    return { kind: 'tap', name, bridge, guest, mtu, owner: caller.uid };
+    return { kind: 'tap', name, bridge, guest, owner: caller.uid };
   },
 
   async acquire(action, user, context) {
     // Owned by the caller whatever the request said; only onto a bridge of the tool this very guest holds.
-    const bridge = findResource(context.tx.registry, 'bridge', action.bridge, context.netns);
-    if (user.uid !== 0 && !bridge?.users.some((holder) => holder.uid === user.uid && holder.guest === action.guest)) {
-      throw refuse(`${action.bridge} is not a bridge of qemu-script that your guest ${action.guest} is on`);
-    }
+    const bridge = heldBridge(context, user, action.bridge, action.guest);
+    const mtu = action.mtu ?? (typeof bridge?.data.mtu === 'number' ? bridge.data.mtu : undefined);
     if (linkExists(action.name))
       throw new HostError(`${action.name} already exists; run qemu-script gc, or retry (the name is chosen afresh)`);
     const record = recordIntent(context.tx, {
@@ -86,10 +86,10 @@ export const tap: ActionKind<TapAction> = {
       context,
       record,
       async () => {
-        await run(addArgv(action.name, user.uid), { verbose: context.verbose });
-        await run(attachArgv(action), { verbose: context.verbose, hint: `is ${action.bridge} up?` });
+        await addMarkedLink(addArgv(action.name, user.uid), action.name, record, context.verbose);
+        await run(attachArgv({ ...action, mtu }), { verbose: context.verbose, hint: `is ${action.bridge} up?` });
       },
-      () => deleteHalfMadeLink(action.name),
+      () => deleteHalfMadeLink(action.name, record),
     );
     return 'created';
   },

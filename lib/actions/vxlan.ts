@@ -10,7 +10,11 @@ import { liveUnderlay } from '../probe/underlay.ts';
 import type { HostAction } from '../base/types.ts';
 import {
   deleteHalfMadeLink,
+  addMarkedLink,
   deleteLinkArgv,
+  heldBridge,
+  isRecordsLink,
+  markArgv,
   destroyLink,
   linkExists,
   makeRecorded,
@@ -54,10 +58,13 @@ export const vxlan: ActionKind<VxlanAction> = {
 
   key: (action) => action.device,
 
-  show: (action) => ({
-    apply: createArgvs(action, action.underlay, action.local).map((argv) => ({ argv })),
-    undo: [{ argv: deleteLinkArgv(action.device), note: "with the network's last guest" }],
-  }),
+  show(action) {
+    const [add, ...rest] = createArgvs(action, action.underlay, action.local);
+    return {
+      apply: [add, markArgv(action.device), ...rest].map((argv) => ({ argv })),
+      undo: [{ argv: deleteLinkArgv(action.device), note: "with the network's last guest" }],
+    };
+  },
 
   request: (action) => [action.network, action.guest],
 
@@ -80,8 +87,9 @@ export const vxlan: ActionKind<VxlanAction> = {
   },
 
   async acquire(action, user, context) {
+    heldBridge(context, user, action.network, action.guest);
     const existing = findResource(context.tx.registry, 'vxlan', action.device, context.netns);
-    if (existing && linkExists(action.device)) {
+    if (existing && isRecordsLink(action.device, existing)) {
       existing.users.push(user);
       return 'joined';
     }
@@ -109,10 +117,11 @@ export const vxlan: ActionKind<VxlanAction> = {
       context,
       record,
       async () => {
-        for (const argv of createArgvs(action, underlay.dev, underlay.local))
-          await run(argv, { verbose: context.verbose });
+        const [add, ...rest] = createArgvs(action, underlay.dev, underlay.local);
+        await addMarkedLink(add, action.device, record, context.verbose);
+        for (const argv of rest) await run(argv, { verbose: context.verbose });
       },
-      () => deleteHalfMadeLink(action.device),
+      () => deleteHalfMadeLink(action.device, record),
     );
     return 'created';
   },

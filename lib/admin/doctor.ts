@@ -18,6 +18,7 @@ import { probe } from '../base/runner.ts';
 import { classifyInterface, defaultRouteFrom } from '../probe/probe.ts';
 import type { FirewallFacts, Settings } from '../base/types.ts';
 import { BRIDGE_CONF, procNet } from '../base/paths.ts';
+import { HELPER_NAME } from '../base/self.ts';
 
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -333,7 +334,7 @@ const checkSudo: Check = async (context) => {
   if (result.ok) return { status: 'ok', message: 'the privileged helper answers through sudo -n' };
   return {
     status: 'fail',
-    message: 'sudo -n qemu-script net-helper is not allowed: bridges and macvtaps cannot be made for you',
+    message: `sudo -n ${HELPER_NAME} is not allowed: bridges and macvtaps cannot be made for you`,
     fix: [SETUP(context)],
   };
 };

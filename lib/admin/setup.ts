@@ -10,7 +10,6 @@ import { INTERFACE_NAME } from '../base/names.ts';
 import { probe, run } from '../base/runner.ts';
 import {
   MARKER,
-  SHADOW_BACKUPS,
   STATE,
   at,
   checkBinary,
@@ -22,7 +21,8 @@ import {
   type SetupOptions,
   type SetupState,
 } from './setup-changes.ts';
-import { BRIDGE_CONF, SETUP_BRIDGE_ACL } from '../base/paths.ts';
+import { BRIDGE_CONF, PING_GROUP_RANGE, SETUP_BRIDGE_ACL } from '../base/paths.ts';
+import { findSystemTool } from '../base/system-tools.ts';
 
 export { MARKER, type SetupOptions } from './setup-changes.ts';
 
@@ -34,18 +34,21 @@ function readState(options: SetupOptions): SetupState {
   }
 }
 
+/** Root's alone (0600): what setup changed is nobody else's business. */
 function writeState(options: SetupOptions, state: SetupState): void {
   makeDirs(options, state, dirname(STATE));
-  writeFileSync(at(options, STATE), `${JSON.stringify(state, null, 1)}\n`);
+  writeFileSync(at(options, STATE), `${JSON.stringify(state, null, 1)}\n`, { mode: 0o600 });
+  chmodSync(at(options, STATE), 0o600);
 }
 
 /** Makes the changes live on a real host (not under --root). */
 async function activate(options: SetupOptions): Promise<string[]> {
   if (options.root) return [];
   const notes: string[] = [];
-  if ((await probe(['sh', '-c', 'command -v udevadm'])).ok) {
-    await run(['udevadm', 'control', '--reload']).catch(() => undefined);
-    await run(['udevadm', 'trigger', '--subsystem-match=misc', '--subsystem-match=net']).catch(() => undefined);
+  const udevadm = findSystemTool('udevadm');
+  if (udevadm) {
+    await run([udevadm, 'control', '--reload']).catch(() => undefined);
+    await run([udevadm, 'trigger', '--subsystem-match=misc', '--subsystem-match=net']).catch(() => undefined);
   }
   if (!(await probe(['modprobe', 'vhost_net'])).ok)
     notes.push('vhost_net could not be loaded now (no such module in this kernel?): NICs will run without vhost-net');
@@ -61,6 +64,9 @@ function validate(options: SetupOptions): void {
     throw new UsageError(`setup --group: "${options.group}" is not a group name`);
   for (const bridge of options.allowBridges) {
     if (!INTERFACE_NAME.test(bridge)) throw new UsageError(`setup --allow-bridge: "${bridge}" is not a bridge name`);
+  }
+  for (const link of options.allowMacvtaps) {
+    if (!INTERFACE_NAME.test(link)) throw new UsageError(`setup --allow-macvtap: "${link}" is not an interface name`);
   }
   checkBinary(options.binary);
 }
@@ -88,6 +94,11 @@ export async function setup(options: SetupOptions): Promise<string> {
   await apply(groups);
   await apply(await hostChanges(options));
   if (done.length === 0) return 'nothing to change: this host is already set up\n';
+  // What the sysctl drop-in is about to change, so that --undo puts it back.
+  if (!options.root && state.pingGroupRange === undefined) {
+    state.pingGroupRange = readText(PING_GROUP_RANGE)?.trim().replace(/\s+/g, ' ');
+    writeState(options, state);
+  }
   const notes = await activate(options);
   return [...done, ...notes.map((note) => `note: ${note}`)].map((line) => `${line}\n`).join('');
 }
@@ -129,15 +140,19 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
   }
   if (state.groupCreated)
     await act(`delete group ${state.groupCreated}`, () => run(['groupdel', ...prefix(options), state.groupCreated!]));
+  if (state.helperLinked) await act(`remove ${state.helperLinked}`, () => rmSync(state.helperLinked!, { force: true }));
+  if (state.pingGroupRange) {
+    const previous = state.pingGroupRange;
+    await act(`set net.ipv4.ping_group_range back to ${previous}`, () =>
+      run(['sysctl', '-q', '-w', `net.ipv4.ping_group_range=${previous}`]),
+    );
+  }
   if (!options.dryRun) {
-    for (const [path, content] of Object.entries(state.backups ?? {}))
-      writeFileSync(at(options, path), Buffer.from(content, 'base64'));
     rmSync(at(options, STATE), { force: true });
     // Deepest first; a directory that holds someone else's files stays.
     for (const path of [...(state.created ?? [])].sort((a, b) => b.length - a.length)) {
       try {
-        if (SHADOW_BACKUPS.includes(path)) rmSync(at(options, path), { force: true });
-        else rmdirSync(at(options, path));
+        rmdirSync(at(options, path));
       } catch {
         // not empty, or already gone
       }

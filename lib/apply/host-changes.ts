@@ -1,7 +1,7 @@
 // Root's side of every host change, over the table of kinds and under the
 // registry lock: make or join, leave, and collect what dead guests left. Root's
 // apply stage calls these directly; a normal user's requests reach them through
-// the privileged net-helper.
+// the privileged helper.
 import { kindOf, ACTION_KINDS } from '../actions/index.ts';
 import type { RootContext } from '../actions/kind.ts';
 import { currentNetns, type ProcessId } from '../base/proc.ts';

@@ -1,14 +1,15 @@
 // What one normal user may hold at once through the privileged helper; root
-// sets it in CONFIG/limits.json, e.g. {"bridges": 4, "macvtaps": 2, "taps": 16}.
+// sets it in CONFIG/limits.json, e.g. {"bridges": 4, "macvtaps": 2, "taps": 16, "registrations": 8}.
 import { readFileSync } from 'node:fs';
 import type { ActionKindName } from '../base/types.ts';
 
-const DEFAULT_LIMITS: Readonly<Partial<Record<ActionKindName, number>>> = { bridge: 8, macvtap: 8, tap: 32 };
+const DEFAULT_LIMITS: Readonly<Partial<Record<ActionKindName, number>>> = { bridge: 8, macvtap: 8, tap: 32, dhcp: 16 };
 
 const FILE_KEYS: Readonly<Partial<Record<ActionKindName, string>>> = {
   bridge: 'bridges',
   macvtap: 'macvtaps',
   tap: 'taps',
+  dhcp: 'registrations',
 };
 
 export const limitsPath = (config: string) => `${config}/limits.json`;

@@ -26,6 +26,8 @@ export const guestRecordPath = (runtimeDir: string, guest: string) => `${guestRu
 export const qmpSocketPath = (runDir: string) => `${runDir}/qmp.sock`;
 export const qemuPidfilePath = (runDir: string) => `${runDir}/qemu.pid`;
 export const monitorSocketPath = (runDir: string) => `${runDir}/monitor.sock`;
+export const consoleSocketPath = (runDir: string) => `${runDir}/console.sock`;
+export const vncSocketPath = (runDir: string) => `${runDir}/vnc.sock`;
 export const logDir = (runtimeDir: string) => `${runtimeDir}/logs`;
 export const logPath = (runtimeDir: string, guest: string) => `${logDir(runtimeDir)}/${guest}.log`;
 export const registryPath = (registryDir: string) => `${registryDir}/registry.json`;
@@ -70,9 +72,15 @@ export const procNet = (name: string) => `/proc/net/${name}`;
 
 export const KVM_DEVICE = '/dev/kvm';
 
+/** The groups whose members may send ICMP echo from unprivileged sockets (ping on user networks). */
+export const PING_GROUP_RANGE = '/proc/sys/net/ipv4/ping_group_range';
+
 export function configDir(uid: number, env: Record<string, string | undefined>): string {
   return uid === 0 && env.QEMU_SCRIPT_CONFIG_DIR ? env.QEMU_SCRIPT_CONFIG_DIR : SYSTEM_CONFIG_DIR;
 }
 
 export const networksDir = (config: string) => `${config}/networks`;
+
+/** The links a member may put a macvtap on besides physical NICs: `allow IF` lines (setup --allow-macvtap). */
+export const macvtapAclPath = (config: string) => `${config}/macvtap.conf`;
 export const networkDefinitionPath = (config: string, name: string) => `${networksDir(config)}/${name}.json`;

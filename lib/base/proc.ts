@@ -38,6 +38,15 @@ export function processUid(pid: number): number | undefined {
   }
 }
 
+/** The program a process runs (root reads every process's). */
+export function processExe(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
+
 export function parentPid(pid: number): number | undefined {
   const fields = statFields(pid);
   return fields ? Number(fields[1]) : undefined;

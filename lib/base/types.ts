@@ -18,7 +18,7 @@ export type NetItem =
 // The vocabularies: parsing, --help and the completions all read these.
 export const ACCELS = ['kvm', 'tcg', 'kvm:tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
-export const DISPLAY_KINDS = ['none', 'stdio', 'telnet', 'vga', 'vnc', 'spice'] as const;
+export const DISPLAY_KINDS = ['none', 'stdio', 'vga', 'vnc', 'spice'] as const;
 export const MAC_MODES = ['stable', 'random'] as const;
 export type DiskController = 'virtio-scsi' | 'virtio-blk';
 
@@ -31,7 +31,6 @@ export interface DiskRequest {
 
 export interface DisplayRequest {
   kind: (typeof DISPLAY_KINDS)[number];
-  port?: number;
 }
 
 export type MacMode = { kind: 'stable' } | { kind: 'random' } | { kind: 'fixed'; macs: string[] };
@@ -165,13 +164,13 @@ export interface NetworkDef {
 export interface HostPrefix {
   cidr: string;
   dev: string;
-  what: 'address' | 'route' | 'gateway';
+  what: 'address' | 'route' | 'gateway' | 'rule';
 }
 
 export interface HostFacts {
   isRoot: boolean;
   uid: number;
-  /** argv that runs this tool again (for `sudo -n … net-helper`). */
+  /** argv that runs this tool again (the helper is beside it). */
   selfCommand: string[];
   runtimeDir: string;
   /** Where root records host changes (and keeps network servers' files). */
@@ -301,11 +300,13 @@ export interface Plan {
   qemu: { argv: string[]; fds: FdSpec[] };
   /** Host changes in the order they are made; cleanup undoes them in reverse. */
   actions: HostAction[];
-  /** How the actions reach root: directly, or through `sudo -n SELF net-helper`. */
+  /** How the actions reach root: directly, or through `sudo -n qemu-script-helper`. */
   privilege: { isRoot: boolean; selfCommand: string[] };
   messages: string[];
   warnings: string[];
   foreground: boolean;
+  /** Where its screen and console are: every display but stdio has the private console socket. */
+  display: DisplayRequest['kind'];
   /** What this guest holds, recorded so concurrent launches, `ps` and `gc` can see it. */
   resources: {
     nics: NicInfo[];

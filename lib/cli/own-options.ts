@@ -29,7 +29,7 @@ export const OWN_OPTIONS: readonly OwnOption[] = [
     name: 'display',
     aliases: ['-display'],
     value: 'D',
-    help: 'none | stdio | telnet[:PORT] | vga | vnc | spice (default: VM_VIDEO or vga)',
+    help: 'none | stdio | vga | vnc | spice (default: VM_VIDEO or vga); console: qemu-script console',
   },
   { name: 'usb', aliases: ['-usb'], value: 'VID:PID', repeatable: true, help: 'pass a host USB device to the guest' },
   { name: 'uefi', aliases: ['-U'], help: 'boot with UEFI firmware (VM_EFIFIRM)' },

@@ -73,15 +73,15 @@ function last(value: unknown): string | undefined {
   return values[values.length - 1];
 }
 
-function parseDisplay(text: string): DisplayRequest {
-  const [kind, port, extra] = text.split(':');
-  const known = DISPLAY_KINDS.find((display) => display === kind);
-  const portOk =
-    port === undefined || (known === 'telnet' && /^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) < 65536);
-  if (!known || !portOk || extra !== undefined) {
-    throw new UsageError(`--display: "${text}" is not a display (accepted: ${DISPLAY_KINDS.join(', ')}; telnet:PORT)`);
+/** WHAT is the option or variable the text came from, as the user wrote it. */
+function parseDisplay(text: string, what: string): DisplayRequest {
+  if (/^telnet(:|$)/.test(text)) {
+    // A telnet console (and QEMU's monitor on it) is open to every local user of the host.
+    throw new UsageError(`${what} ${text}: open to every local user; use qemu-script console NAME`);
   }
-  return port === undefined ? { kind: known } : { kind: known, port: Number(port) };
+  const kind = DISPLAY_KINDS.find((display) => display === text);
+  if (!kind) throw new UsageError(`${what}: "${text}" is not a display (accepted: ${DISPLAY_KINDS.join(', ')})`);
+  return { kind };
 }
 
 function parsePort(text: string, what: string): number {
@@ -181,10 +181,13 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   }
   const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
   // No graphical session: a window could not open; VNC works anywhere.
-  const display = headless ? { kind: 'vnc' as const } : parseDisplay(last(args.display) ?? envDefault(env, 'VM_VIDEO'));
-  const headlessNote =
-    'no graphical session (DISPLAY and WAYLAND_DISPLAY are unset): the console is on VNC instead of a window; ' +
-    'view it with a VNC client on this host, or over ssh -L 5900:localhost:5900 (--display none|telnet|vnc chooses)';
+  const displayText = last(args.display);
+  const display = headless
+    ? { kind: 'vnc' as const }
+    : displayText !== undefined
+      ? parseDisplay(displayText, '--display')
+      : parseDisplay(envDefault(env, 'VM_VIDEO'), env.VM_VIDEO ? 'VM_VIDEO' : '--display');
+  const headlessNote = 'no graphical session: the screen is on VNC instead of a window (--display chooses)';
   return {
     command: 'launch',
     options: {

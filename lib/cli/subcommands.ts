@@ -9,7 +9,6 @@ import { currentUser } from '../probe/host-access.ts';
 import { ensureOwnDir } from '../base/lock.ts';
 import { netCreate, netLs, netRm } from '../admin/net-commands.ts';
 import { cleanupMain } from '../guest/launch.ts';
-import { netHelperMain } from '../apply/net-helper.ts';
 import { readSettings } from './settings.ts';
 import { setup, undoSetup } from '../admin/setup.ts';
 import { ssh } from '../guest/ssh.ts';
@@ -27,6 +26,7 @@ import {
   type Subcommand,
 } from './command.ts';
 import { DEFAULT_GROUP } from '../base/names.ts';
+import { attachConsole } from '../guest/console.ts';
 
 
 const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
@@ -90,6 +90,15 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     positionals: [1, 1],
     passthrough: true,
     run: ({ args, rest }, context) => ssh(context, args[0], rest),
+  },
+  {
+    name: 'console',
+    guestArgument: true,
+    args: 'NAME',
+    summary: "attach to a guest's serial console (Ctrl-] detaches; Ctrl-A c: the monitor)",
+    flags: [],
+    positionals: [1, 1],
+    run: ({ args }, context) => attachConsole(context, args[0]),
   },
   {
     name: 'net create',
@@ -196,6 +205,12 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         repeatable: true,
         help: 'let members attach guests to this existing bridge (repeatable)',
       },
+      {
+        name: 'allow-macvtap',
+        value: 'IF',
+        repeatable: true,
+        help: 'let members put macvtaps on this link (physical NICs need not be named)',
+      },
       { name: 'group', value: 'G', help: `the group (default ${DEFAULT_GROUP})` },
       { name: 'dry-run', help: 'show what would change' },
       { name: 'undo', help: 'remove what setup wrote and put back what it changed' },
@@ -210,6 +225,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         user: text(flags.user),
         dryRun: Boolean(flags['dry-run']),
         allowBridges: texts(flags['allow-bridge']),
+        allowMacvtaps: texts(flags['allow-macvtap']),
         binary: text(flags.binary) ?? context.selfCommand.at(-1)!,
         settings: readSettings(process.env),
       };
@@ -238,15 +254,6 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
       };
       return print((lists[argv[0]]?.() ?? []).map((name) => `${name}\n`).join(''));
     },
-  },
-  {
-    name: 'net-helper',
-    args: 'REQUEST',
-    summary: 'the privileged entry point (through sudo)',
-    flags: [],
-    positionals: [0, 99],
-    hidden: true,
-    run: async (_parsed, _context, argv) => print(await netHelperMain(argv, process.env)),
   },
   {
     name: '__cleanup',

@@ -5,9 +5,9 @@ import { hostBitsOk, isPrivateSpace, parsePrefix, prefixesOverlap } from './ip.t
 import type { HostPrefix } from '../base/types.ts';
 
 export function describePrefix(prefix: HostPrefix): string {
-  return prefix.what === 'gateway'
-    ? `the gateway ${prefix.cidr.replace(/\/\d+$/, '')} on ${prefix.dev}`
-    : `${prefix.what} ${prefix.cidr} on ${prefix.dev}`;
+  if (prefix.what === 'gateway') return `the gateway ${prefix.cidr.replace(/\/\d+$/, '')} on ${prefix.dev}`;
+  if (prefix.what === 'rule') return `the policy rule for ${prefix.cidr} (${prefix.dev})`;
+  return `${prefix.what} ${prefix.cidr} on ${prefix.dev}`;
 }
 
 /** The first address, gateway or route of the host (the default route aside) that `cidr` overlaps. */

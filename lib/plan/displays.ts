@@ -1,5 +1,8 @@
-import { monitorSocketPath } from '../base/paths.ts';
-import type { PortPicker } from './ports.ts';
+// One entry per display: what it adds to the QEMU line and what the user is told. Nothing of a guest
+// listens on TCP: its console, monitor and screen are unix sockets in the guest's own directory
+// (mode 0700), so no other local user reaches them. The serial console (with the monitor on Ctrl-A c)
+// is there for every display but stdio: `qemu-script console NAME` attaches.
+import { consoleSocketPath, monitorSocketPath, vncSocketPath } from '../base/paths.ts';
 import { qemuValue } from './qemu-syntax.ts';
 import type { DisplayRequest } from '../base/types.ts';
 
@@ -9,64 +12,78 @@ interface DisplayPlan {
 }
 
 interface DisplayContext {
-  request: DisplayRequest;
-  ports: PortPicker;
-  /** The guest's runtime directory: where a monitor socket goes. */
+  /** The guest's runtime directory: where its sockets go. */
   runDir: string;
+  name: string;
+  /** The user's QEMU words give the first serial port (-serial, -nographic): the console is theirs. */
+  ownSerial: boolean;
 }
 
-const TELNET_BASE = 10000;
-const VNC_BASE = 5900;
+const socket = (path: string) => `path=${qemuValue(path)},server=on,wait=off`;
 
-const telnetServer = (port: number) => `telnet:127.0.0.1:${port},server=on,wait=off`;
+/** The serial console and a monitor multiplexed on one private socket. */
+function privateConsole({ runDir, name, ownSerial }: DisplayContext): DisplayPlan {
+  if (ownSerial) return { argv: [], messages: [] };
+  return {
+    argv: [
+      '-chardev',
+      `socket,id=console,${socket(consoleSocketPath(runDir))},mux=on`,
+      '-serial',
+      'chardev:console',
+      '-mon',
+      'chardev=console,mode=readline',
+    ],
+    messages: [`Console: qemu-script console ${name} (Ctrl-] detaches, Ctrl-A c: the monitor)`],
+  };
+}
 
-// One entry per display: what it adds to the QEMU line and what the user is told.
+const join = (...plans: DisplayPlan[]): DisplayPlan => ({
+  argv: plans.flatMap((plan) => plan.argv),
+  messages: plans.flatMap((plan) => plan.messages),
+});
+
 export const DISPLAYS: Record<DisplayRequest['kind'], (context: DisplayContext) => DisplayPlan> = {
-  none: () => ({ argv: ['-display', 'none'], messages: [] }),
+  none: (context) => join({ argv: ['-display', 'none'], messages: [] }, privateConsole(context)),
   stdio: () => ({
     argv: ['-display', 'none', '-serial', 'mon:stdio'],
     messages: ['Serial console and monitor on this terminal (Ctrl-A X quits)'],
   }),
-  telnet: ({ request, ports }) => {
-    const port =
-      request.port === undefined ? ports.firstFree(TELNET_BASE) : ports.exactly(request.port, '--display telnet');
-    // mon: multiplexes QEMU's monitor on the console, as `vm` did (Ctrl-A c switches).
-    return {
-      argv: ['-display', 'none', '-serial', `mon:${telnetServer(port)}`],
-      messages: [`Serial console and monitor: telnet localhost ${port} (Ctrl-A c switches between them)`],
-    };
+  vga: (context) =>
+    join(
+      { argv: ['-device', 'virtio-vga', '-display', 'gtk,window-close=off', '-monitor', 'vc'], messages: [] },
+      privateConsole(context),
+    ),
+  vnc: (context) => {
+    const vnc = vncSocketPath(context.runDir);
+    return join(
+      {
+        argv: ['-device', 'virtio-vga', '-vnc', `unix:${qemuValue(vnc)}`],
+        messages: [`Screen: VNC on ${vnc} (vncviewer ${vnc}, or remote-viewer vnc+unix://${vnc})`],
+      },
+      privateConsole(context),
+    );
   },
-  vga: () => ({ argv: ['-device', 'virtio-vga', '-display', 'gtk,window-close=off', '-monitor', 'vc'], messages: [] }),
-  vnc: ({ ports }) => {
-    const port = ports.firstFree(VNC_BASE);
-    return {
-      argv: ['-device', 'virtio-vga', '-vnc', `127.0.0.1:${port - VNC_BASE}`],
-      messages: [`VNC on localhost:${port}`],
-    };
-  },
-  spice: ({ runDir }) => {
-    // A unix socket in the guest's own directory: a TCP monitor of a root-run QEMU would be a root shell for every
-    // local user.
-    const monitor = monitorSocketPath(runDir);
-    return {
-      argv: [
-        '-device',
-        'qxl-vga',
-        '-display',
-        'spice-app',
-        '-device',
-        'virtio-serial',
-        '-chardev',
-        'spicevmc,id=vdagent,name=vdagent',
-        '-device',
-        'virtserialport,chardev=vdagent,name=com.redhat.spice.0',
-        '-monitor',
-        `unix:${qemuValue(monitor)},server=on,wait=off`,
-      ],
-      messages: [
-        'SPICE viewer opens on a unix socket (copy and paste through the vdagent)',
-        `Monitor: nc -U ${monitor}`,
-      ],
-    };
+  spice: (context) => {
+    const monitor = monitorSocketPath(context.runDir);
+    return join(
+      {
+        argv: [
+          '-device',
+          'qxl-vga',
+          '-display',
+          'spice-app',
+          '-device',
+          'virtio-serial',
+          '-chardev',
+          'spicevmc,id=vdagent,name=vdagent',
+          '-device',
+          'virtserialport,chardev=vdagent,name=com.redhat.spice.0',
+          '-monitor',
+          `unix:${qemuValue(monitor)},server=on,wait=off`,
+        ],
+        messages: ['SPICE viewer opens on a private unix socket (copy and paste through the vdagent)'],
+      },
+      privateConsole(context),
+    );
   },
 };

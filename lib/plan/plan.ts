@@ -115,7 +115,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     );
   }
 
-  const display = DISPLAYS[options.display.kind]({ request: options.display, ports, runDir });
+  const ownSerial = qemuWords.some((word) => ['-serial', '--serial', '-nographic', '--nographic'].includes(word));
+  const display = DISPLAYS[options.display.kind]({ runDir, name, ownSerial });
   const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable);
   if (accel?.warning) warnings.push(accel.warning);
 
@@ -158,6 +159,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     messages: [...nics.flatMap((nic) => nic.messages), ...display.messages],
     warnings,
     foreground: options.foreground,
+    display: options.display.kind,
     resources: {
       nics: nics.map((nic, index) => ({ index, net: nic.label, mac: nic.mac, address: nic.address })),
       forwards: context.forwards,

@@ -14,9 +14,13 @@ import type { DiskFacts, DiskRequest, HostFacts, HostPrefix, InterfaceFacts, Set
 export interface HostRoots {
   sys: string;
   proc: string;
+  /** `ip -j ARGS` (routes of every table, rules): what netlink says, for what /proc does not show. */
+  ipJson?: (args: string[]) => string;
 }
 
 const REAL_ROOTS: HostRoots = { sys: '/sys', proc: '/proc' };
+
+const realIpJson = (args: string[]) => probeSync([findSystemTool('ip') ?? 'ip', '-j', ...args]).stdout;
 
 const read = (path: string): string | undefined => readText(path)?.trim();
 
@@ -194,9 +198,82 @@ export function prefixesFrom(procNetRoute: string, fibTrie: string): HostPrefix[
   return [...addresses, ...routes];
 }
 
+interface IpRoute {
+  type?: string;
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  table?: string;
+}
+
+interface IpRule {
+  priority?: number;
+  src?: string;
+  srclen?: number;
+  dst?: string;
+  dstlen?: number;
+  table?: string;
+}
+
+const parsedJson = <T>(text: string): T[] => {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return Array.isArray(value) ? (value as T[]) : [];
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * Routes of every table but `local` (the host's own addresses, read apart) and their gateways, from
+ * `ip -j route show table all` of one family: a route in another table, with the rules that use it
+ * (wg-quick, VPNs), takes its traffic as surely as one in main.
+ */
+export function tableRoutesFrom(json: string, family: 4 | 6): HostPrefix[] {
+  const hostBits = family === 4 ? 32 : 128;
+  return parsedJson<IpRoute>(json)
+    .filter((route) => route.table !== 'local' && route.dst && route.dev !== 'lo')
+    .flatMap((route) => {
+      const table = route.table && route.table !== 'main' ? ` (table ${route.table})` : '';
+      const dst = route.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : route.dst!;
+      const cidr = dst.includes('/') ? dst : `${dst}/${hostBits}`;
+      const dev = `${route.dev ?? route.type ?? 'nowhere'}${table}`;
+      const gateway = route.gateway ? [{ cidr: `${route.gateway}/${hostBits}`, dev, what: 'gateway' as const }] : [];
+      return [{ cidr, dev, what: 'route' as const }, ...gateway];
+    });
+}
+
+/** The prefixes policy rules select traffic by (`ip -j rule show` of one family). */
+export function rulePrefixesFrom(json: string): HostPrefix[] {
+  return parsedJson<IpRule>(json).flatMap((rule) => {
+    const where = `priority ${rule.priority ?? '?'}, table ${rule.table ?? '?'}`;
+    return [
+      [rule.src, rule.srclen],
+      [rule.dst, rule.dstlen],
+    ].flatMap(([address, bits]) =>
+      typeof address === 'string' && address !== 'all' && typeof bits === 'number'
+        ? [{ cidr: `${address}/${bits}`, dev: where, what: 'rule' as const }]
+        : [],
+    );
+  });
+}
+
+/**
+ * Every address of this namespace (from /proc, loopback's aside), every route of every table and
+ * every policy rule's prefixes of both families (from `ip -j`, four reads).
+ */
 export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
   const proc = (name: string) => read(`${roots.proc}/net/${name}`) ?? '';
-  return [...prefixesFrom(proc('route'), proc('fib_trie')), ...ipv6PrefixesFrom(proc('if_inet6'), proc('ipv6_route'))];
+  const json = (...args: string[]) => (roots.ipJson ?? realIpJson)(args);
+  const addresses = [...prefixesFrom(proc('route'), proc('fib_trie')), ...ipv6PrefixesFrom(proc('if_inet6'), '')]
+    .filter((prefix) => prefix.what === 'address');
+  return [
+    ...addresses,
+    ...tableRoutesFrom(json('-4', 'route', 'show', 'table', 'all'), 4),
+    ...tableRoutesFrom(json('-6', 'route', 'show', 'table', 'all'), 6),
+    ...rulePrefixesFrom(json('-4', 'rule', 'show')),
+    ...rulePrefixesFrom(json('-6', 'rule', 'show')),
+  ];
 }
 
 /** Every local port of /proc/net/{tcp,udp}[6] tables (any state). */

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { guestRecordPath, guestRunDir } from '../base/paths.ts';
 import { isAlive, type ProcessId } from '../base/proc.ts';
 import type { Plan } from '../base/types.ts';
@@ -24,6 +24,8 @@ export interface GuestRecord {
 export function writeRecord(runtimeDir: string, record: GuestRecord): void {
   const dir = guestRunDir(runtimeDir, record.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The guest's sockets (console, monitor, screen, QMP) go here: its owner's alone.
+  chmodSync(dir, 0o700);
   const temporary = `${dir}/guest.json.${process.pid}`;
   writeFileSync(temporary, `${JSON.stringify(record, null, 1)}\n`, { mode: 0o600 });
   renameSync(temporary, guestRecordPath(runtimeDir, record.name));

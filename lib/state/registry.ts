@@ -21,6 +21,12 @@ export interface ResourceUser {
 
 /** One thing the tool made: only these are ever removed. */
 export interface ResourceRecord {
+  /**
+   * Unique to this record, and written on the link it makes (its alias): a link of the same name in
+   * the same namespace that does not carry it is someone else's (the kernel reuses namespace ids,
+   * and an administrator may make a bridge of the same name), and is never removed.
+   */
+  id?: string;
   kind: ActionKindName;
   /** The interface, or the network a server or rule set belongs to. */
   name: string;
@@ -97,8 +103,11 @@ export function findResource(
 }
 
 /** Records an intent and makes it durable before the caller changes anything. */
-export function recordIntent(tx: Transaction, record: Omit<ResourceRecord, 'state'>): ResourceRecord {
-  const added: ResourceRecord = { ...record, state: 'intent' };
+let made = 0;
+
+export function recordIntent(tx: Transaction, record: Omit<ResourceRecord, 'state' | 'id'>): ResourceRecord {
+  const id = `${process.pid.toString(36)}.${process.hrtime.bigint().toString(36)}.${made++}`;
+  const added: ResourceRecord = { id, ...record, state: 'intent' };
   tx.registry.resources.push(added);
   tx.commit();
   hostStep();

@@ -1,8 +1,10 @@
-// The one privileged entry point for normal users: `sudo -n qemu-script net-helper REQUEST`.
-// Requests are `KIND-add WORDS...`, `KIND-del NAME GUEST` and `gc`, for the kinds
+// The one privileged entry point for normal users: `sudo -n qemu-script-helper REQUEST`, the
+// tool under its helper name, which runs nothing but this whatever its arguments (qemu-script.ts).
+// Requests are `KIND-add WORDS...`, `KIND-del NAME GUEST`, `hold GUEST PID` and `gc`, for the kinds
 // of the action table. Each kind validates its own words and takes anything
 // trusted (addresses, device paths, a network's settings) from root's own files;
 // only what the tool recorded is ever removed, and never a shell.
+import { realpathSync } from 'node:fs';
 import { ACTION_KINDS, isKindName, KIND_NAMES } from '../actions/index.ts';
 import { arity, checked, GUEST_NAME, refuse, type Caller } from '../actions/kind.ts';
 import { UsageError } from '../base/errors.ts';
@@ -10,20 +12,34 @@ import { acquire, collectResources, rehold, release } from './host-changes.ts';
 import { limitsPath, limitWord, readLimits } from './limits.ts';
 import { INTERFACE_NAME } from '../base/names.ts';
 import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from '../base/paths.ts';
-import { parentPid, processId, processUid } from '../base/proc.ts';
+import { parentPid, processExe, processId, processUid, type ProcessId } from '../base/proc.ts';
+import { HELPER_NAME } from '../base/self.ts';
+import { findSystemTool } from '../base/system-tools.ts';
 import type { Registry, ResourceRecord } from '../state/registry.ts';
 
-const HELPER_USAGE = [...KIND_NAMES.map((kind) => `${kind}-add ...`), 'KIND-del NAME GUEST', 'hold GUEST PID', 'gc']
-  .join(' | ');
+const HELPER_USAGE = `KIND-add WORDS | KIND-del NAME GUEST | hold GUEST PID | gc (KIND: ${KIND_NAMES.join(', ')})`;
 
-export async function netHelperMain(args: string[], env: Record<string, string | undefined>): Promise<string> {
-  if (process.getuid?.() !== 0) throw new UsageError('net-helper must run as root: sudo -n qemu-script net-helper ...');
+/**
+ * The process a request is for (it holds what the request makes): the first ancestor that is not
+ * sudo (which, with `Defaults use_pty`, is two processes). It must be the caller's own and not
+ * init: a request from a process that is gone would hold its changes for ever.
+ */
+function requester(uid: number, viaSudo: boolean): ProcessId {
+  const found = viaSudo ? findSystemTool('sudo') : undefined;
+  const sudo = found && realpathSync(found);
+  let pid = process.ppid;
+  for (let depth = 0; sudo && depth < 4 && pid > 1 && processExe(pid) === sudo; depth++) pid = parentPid(pid) ?? 0;
+  const holder = pid > 1 && (!viaSudo || processUid(pid) === uid) ? processId(pid) : undefined;
+  if (!holder) throw refuse('cannot identify the requesting process (it must be yours, and still running)');
+  return holder;
+}
+
+export async function helperMain(args: string[], env: Record<string, string | undefined>): Promise<string> {
+  if (process.getuid?.() !== 0) throw new UsageError(`must run as root: sudo -n ${HELPER_NAME} ...`);
   const viaSudo = env.SUDO_UID !== undefined;
-  const uid = viaSudo && /^\d+$/.test(env.SUDO_UID!) ? Number(env.SUDO_UID) : 0;
-  // The guest's supervisor: sudo's parent (or our parent when root calls directly).
-  const holderPid = viaSudo ? parentPid(process.ppid) : process.ppid;
-  const holder = holderPid ? processId(holderPid) : undefined;
-  if (!holder) throw refuse('cannot identify the requesting process');
+  if (viaSudo && !/^\d{1,10}$/.test(env.SUDO_UID!)) throw refuse('SUDO_UID is not a user id');
+  const uid = viaSudo ? Number(env.SUDO_UID) : 0;
+  const holder = requester(uid, viaSudo);
   // A member's environment never chooses root's configuration.
   const caller: Caller = { uid, config: viaSudo ? SYSTEM_CONFIG_DIR : configDir(0, env), registryDir: SYSTEM_RUN_DIR };
   const options = { registryDir: caller.registryDir };
@@ -58,8 +74,15 @@ export async function netHelperMain(args: string[], env: Record<string, string |
       if (other)
         throw refuse(`the guest name ${action.guest} is in use by another user; give your guest another --name`);
       const limit = limits[action.kind];
-      if (limit === undefined || existing) return;
-      const held = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid).length;
+      if (limit === undefined) return;
+      // DHCP counts each registration (a MAC on a network's server), the others each thing made.
+      const mac = action.kind === 'dhcp' ? action.mac : undefined;
+      const again = (record: ResourceRecord, registered?: string) => record === existing && registered === mac;
+      const registrations = registry.resources
+        .filter((record) => record.kind === 'dhcp')
+        .flatMap((record) => record.users.filter((user) => user.uid === uid && !again(record, user.mac)));
+      const made = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid);
+      const held = action.kind === 'dhcp' ? registrations.length : existing ? 0 : made.length;
       if (held >= limit) {
         throw refuse(
           `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ` +
