@@ -29,5 +29,16 @@ rmdir "$saved"
 mkdir -m 0755 /run/qs-etc
 cp -a /etc/. /run/qs-etc/
 mount --bind /run/qs-etc /etc
+# A checkout under /tmp (CI may clone there) stays reachable through the new /tmp.
+repo=$(cd "$(dirname "$0")/.." && pwd -P)
+mkdir /run/qs-host-tmp
+mount --bind /tmp /run/qs-host-tmp
 mount -t tmpfs -o mode=1777 qs-tmp /tmp
+case $repo in
+/tmp/*)
+  mkdir -p "$repo"
+  mount --bind "/run/qs-host-tmp/${repo#/tmp/}" "$repo"
+  ;;
+esac
+umount -l /run/qs-host-tmp
 exec "$@"
