@@ -6,7 +6,7 @@ import { toolContext, type ToolContext } from './lib/base/context.ts';
 import { HostError, exitCodeOf, messageOf } from './lib/base/errors.ts';
 import { collectGarbage } from './lib/guest/gc.ts';
 import { listRecords } from './lib/state/guests.ts';
-import { helpText } from './lib/cli/help.ts';
+import { helpText, usageText } from './lib/cli/help.ts';
 import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/guest/launch.ts';
 import { ensureOwnDir, withLock } from './lib/base/lock.ts';
 import { parseArgs } from './lib/cli/parse-args.ts';
@@ -90,6 +90,11 @@ async function main(argv: string[]): Promise<number> {
   if (isHelperProgram()) {
     printOut(await helperMain(argv, process.env));
     return 0;
+  }
+  if (argv.length === 0) {
+    // Nothing asked for: nothing started (a guest with no disk takes an explicit option).
+    printErr(usageText());
+    return 2;
   }
   const subcommand = findSubcommand(argv);
   if (subcommand) return runSubcommand(subcommand.command, subcommand.rest);

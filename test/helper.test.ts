@@ -12,9 +12,9 @@ import { Netns, waitFor } from './netns.ts';
 
 const HELPER = helperPath([BINARY]);
 /** Two members of the group, and a local user who is not one. */
-const ALICE = 4201;
-const BOB = 4202;
-const EVE = 4203;
+const ALICE = 40000 + (process.pid % 10000) * 3;
+const BOB = ALICE + 1;
+const EVE = ALICE + 2;
 const USERS: Record<number, string> = { [ALICE]: 'qsalice', [BOB]: 'qsbob', [EVE]: 'qseve' };
 
 await (async () => {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs a command in a private mount namespace where /run, /tmp and /etc are the test's own.
+# Runs a command in a private mount namespace where /run, /tmp, /etc and the device nodes setup
+# changes are the test's own.
 # /run is a fresh tmpfs with the host's entries bound back (`ip netns` needs /run/netns), so
 # /run/qemu-script, the privileged helper's registry, is one that no other test and nothing
 # on the host can see (test/helpers.ts gives each test a fresh one); sudo's timestamps stay
@@ -29,6 +30,16 @@ rmdir "$saved"
 mkdir -m 0755 /run/qs-etc
 cp -a /etc/. /run/qs-etc/
 mount --bind /run/qs-etc /etc
+# /dev/net/tun and /dev/vhost-net: private copies (setup gives them to its group; the copy's mode is
+# what this namespace sees).
+mkdir /run/qs-dev
+for node in /dev/net/tun /dev/vhost-net; do
+  [ -c "$node" ] || continue
+  copy=/run/qs-dev/${node##*/}
+  mknod -m "$(stat -c %a "$node")" "$copy" c "$((0x$(stat -c %t "$node")))" "$((0x$(stat -c %T "$node")))"
+  chown "$(stat -c %u:%g "$node")" "$copy"
+  mount --bind "$copy" "$node"
+done
 # A checkout under /tmp (CI may clone there) stays reachable through the new /tmp.
 repo=$(cd "$(dirname "$0")/.." && pwd -P)
 mkdir /run/qs-host-tmp

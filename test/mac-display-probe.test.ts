@@ -43,11 +43,24 @@ test('mac: random differs between runs; VM_PREMAC is honoured', () => {
   assert.is(readSettings({ VM_PREMAC: '2:ab' }).macPrefix.length, 2);
 });
 
-test('name: from the first disk, made unique against running guests', () => {
-  assert.is(guestName(undefined, '/vm/Debian 12.qcow2', []), 'Debian-12');
-  assert.is(guestName(undefined, '/vm/a.qcow2', ['a', 'a-2']), 'a-3');
-  assert.is(guestName('web', undefined, []), 'web');
-  assert.is(guestName(undefined, undefined, ['guest']), 'guest-2');
+test('name: from the first disk made unique (and said), an explicit name taken refused', () => {
+  assert.equal(guestName(undefined, '/vm/Debian 12.qcow2', []), { name: 'Debian-12' });
+  assert.equal(guestName(undefined, '/vm/my_disk.v2.qcow2', []), { name: 'my-disk-v2' }, 'a DNS label');
+  assert.equal(guestName(undefined, '/vm/a.qcow2', ['a', 'a-2']), {
+    name: 'a-3',
+    renamed: 'Named a-3: a guest named a is running (--name chooses)',
+  });
+  assert.equal(guestName('web', undefined, []), { name: 'web' });
+  assert.equal(guestName(undefined, undefined, ['guest']), {
+    name: 'guest-2',
+    renamed: 'Named guest-2: a guest named guest is running (--name chooses)',
+  });
+  assert.throws(
+    () => guestName('web', '/vm/a.qcow2', ['web']),
+    (error: Error) =>
+      error instanceof UsageError &&
+      error.message === '--name web: a guest of that name is running (qemu-script ps); choose another',
+  );
 });
 
 /** Every option a display may add: each row states them all (absent: none). */

@@ -77,7 +77,10 @@ await (async () => {
   rmSync('/etc/qemu', { recursive: true, force: true });
   ns = await Netns.create();
   pingRangeBefore = (await asRoot(['cat', '/proc/sys/net/ipv4/ping_group_range'])).stdout;
-  assert.is((await inside(['useradd', '-M', '-s', '/bin/sh', USER])).exitCode, 0);
+  // A uid of this run's own: another run of this file (the .cjs one) may be running beside it, and the
+  // cleanup ends every process of the test user's.
+  const uid = String(20000 + (process.pid % 20000));
+  assert.is((await inside(['useradd', '-M', '-u', uid, '-s', '/bin/sh', USER])).exitCode, 0);
   await execa('cp', ['-a', '/etc/.', `${pristine}/`]);
 })();
 

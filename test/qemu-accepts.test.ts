@@ -79,7 +79,7 @@ const ROWS: Array<{ name: string; argv: string[]; env?: Record<string, string> }
     argv: ['--disk', 'blk:disk.qcow2', '--disk', 'scsi:mbr.img', '--disk', 'usb:cdrom:cd.iso', '--display', 'none'],
   },
   { name: 'a path with spaces, quotes, commas and $(...)', argv: [weird, '--display', 'none'] },
-  { name: 'display telnet', argv: ['--display', 'telnet', '--net', 'none'] },
+  { name: 'display none: the console and monitor on a private socket', argv: ['--display', 'none', '--net', 'none'] },
   { name: 'display vnc', argv: ['--display', 'vnc', '--net', 'none'] },
   { name: 'display stdio', argv: ['--display', 'stdio', '--net', 'none'] },
   { name: 'UEFI', argv: ['disk.qcow2', '--uefi', '--display', 'none'] },

@@ -76,6 +76,7 @@ test(
     .sort();
   assert.equal(files, [
     '/bin/qemu-script',
+    '/bin/qemu-script-helper',
     '/share/bash-completion/completions/qemu-script',
     '/share/fish/vendor_completions.d/qemu-script.fish',
     '/share/man/man1/qemu-script.1',

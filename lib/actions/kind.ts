@@ -114,10 +114,17 @@ export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', name];
 const markOf = (id: string) => `qemu-script:${id}`;
 export const markArgv = (name: string, id = 'RECORD-ID') => ['ip', 'link', 'set', 'dev', name, 'alias', markOf(id)];
 
-/** Whether the link NAME is the one RECORD made (a record older than marks is taken at its word). */
+/**
+ * Whether the link NAME is the one RECORD made: it carries the record's mark. The kernel sets an alias
+ * only on a link that exists, so a link made by a step that died before marking it has none: while its
+ * record is still an intent, an unmarked link of its name is taken as that half-made one. A record
+ * older than marks is taken at its word.
+ */
 export function isRecordsLink(name: string, record: ResourceRecord): boolean {
   if (!linkExists(name)) return false;
-  return record.id === undefined || readText(sysNet(name, 'ifalias'))?.trim() === markOf(record.id);
+  if (record.id === undefined) return true;
+  const alias = readText(sysNet(name, 'ifalias'))?.trim() ?? '';
+  return alias === markOf(record.id) || (record.state === 'intent' && alias === '');
 }
 
 /**

@@ -2,7 +2,8 @@
 // refusal of unknown flags, values and the number of arguments. The table is subcommands.ts.
 import type { ToolContext } from '../base/context.ts';
 import { UsageError } from '../base/errors.ts';
-import { closest } from '../base/suggest.ts';
+import { printErr, printOut } from '../base/output.ts';
+import { closest, didYouMean } from '../base/suggest.ts';
 
 export interface Flag {
   name: string;
@@ -72,11 +73,43 @@ export function findCommand(
     (candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0],
   );
   if (group.length > 0) {
-    const choices = group.map((candidate) => candidate.name.split(' ')[1]).join(', ');
-    const got = argv[1] === undefined ? '' : ` (got "${argv[1]}")`;
-    throw new UsageError(`${argv[0]} needs one of: ${choices}${got}; see qemu-script ${group[0].name} --help`);
+    const choices = group.map((candidate) => candidate.name.split(' ')[1]);
+    // `net`, `net help`, `net --help`: the group's usage (asked for: exit 0; bare: exit 2).
+    if (argv[1] === undefined || ['help', '--help', '-h', '-help'].includes(argv[1])) {
+      return { command: groupUsage(argv[0], group, argv[1] === undefined ? 2 : 0), rest: [] };
+    }
+    const typo = didYouMean(argv[1], choices);
+    throw new UsageError(`${argv[0]} ${argv[1]}: no such command${typo || `; accepted: ${choices.join(', ')}`}`);
   }
   return undefined;
+}
+
+/** A pseudo-command printing a group's commands (net create, net ls, ...), exiting with CODE. */
+function groupUsage(word: string, group: Subcommand[], code: number): Subcommand {
+  const text = [
+    ...group.map((command, i) => {
+      const line = ['qemu-script', command.name, command.args, command.flags.length > 0 ? '[options]' : '']
+        .filter(Boolean)
+        .join(' ');
+      return `${i === 0 ? 'Usage:' : '      '} ${line}`;
+    }),
+    '',
+    ...group.map((command) => `  ${command.name.padEnd(12)}${command.summary}`),
+    `(qemu-script ${word} COMMAND --help shows its options)`,
+    '',
+  ].join('\n');
+  return {
+    name: word,
+    args: '',
+    summary: '',
+    flags: [],
+    positionals: [0, 0],
+    hidden: true,
+    run: async () => {
+      (code === 0 ? printOut : printErr)(text);
+      return code;
+    },
+  };
 }
 
 /**
@@ -84,9 +117,21 @@ export function findCommand(
  * subcommand, is that subcommand mistyped; anything else is left to the launch
  * parser (which says a missing disk is missing).
  */
-export function typoOfCommand(table: readonly Subcommand[], argv: string[], exists: (path: string) => boolean): void {
+export function typoOfCommand(
+  table: readonly Subcommand[],
+  argv: string[],
+  exists: (path: string) => boolean,
+  otherTools: Readonly<Record<string, string>> = {},
+): void {
   const [word, second] = argv;
   if (word === undefined || word.startsWith('-') || exists(word)) return;
+  // A word other tools use for this (list, stop, shell): what it is called here.
+  if (Object.hasOwn(otherTools, word)) {
+    // With the guest's name when one was given: `stop web` → `down web`.
+    const named = second && !second.startsWith('-') ? otherTools[word].replace('NAME', second) : otherTools[word];
+    const meant = `qemu-script ${named}`;
+    throw new UsageError(`"${word}" is neither a subcommand nor a file (did you mean \`${meant}\`?)`);
+  }
   const names = table.filter((command) => !command.hidden).map((command) => command.name);
   const groups = [...new Set(names.filter((name) => name.includes(' ')).map((name) => name.split(' ')[0]))];
   const [match] = closest(word, [...names.filter((name) => !name.includes(' ')), ...groups]);
@@ -113,8 +158,11 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
       const [spelled, inline] = word.replace(/^--?/, '').split(/=(.*)/s, 2);
       const flag = command.flags.find((candidate) => candidate.name === spelled);
       if (!flag) {
-        const accepted = command.flags.map((candidate) => `--${candidate.name}`).join(', ') || 'none';
-        throw new UsageError(`${command.name}: unknown option ${word} (accepted: ${accepted}, --help)`);
+        const spellings = command.flags.map((candidate) => `--${candidate.name}`);
+        const typo = didYouMean(`--${spelled}`, spellings);
+        throw new UsageError(
+          `${command.name}: unknown option ${word}${typo || ` (accepted: ${spellings.join(', ') || 'none'}, --help)`}`,
+        );
       }
       if (!flag.value) {
         if (inline !== undefined) throw new UsageError(`${command.name}: --${flag.name} takes no value`);

@@ -30,6 +30,19 @@ function row(left: string, text: string, column: number): string {
 
 const paragraph = (text: string) => wrap(text, WIDTH).join('\n');
 
+/** What a bare `qemu-script` prints (to stderr, exit 2): how to start a guest, and where to read more. */
+export function usageText(): string {
+  return [
+    'Usage: qemu-script DISK... [options] [--] [QEMU options]',
+    '       qemu-script COMMAND ... (ps, down, info, console, ssh, net, doctor, setup, gc)',
+    '',
+    row('  qemu-script disk.qcow2', 'start a guest: user network, SSH on localhost:10022', 32),
+    row('  qemu-script --net user', 'a guest with no disk (the firmware idles)', 32),
+    row('  qemu-script --help', 'every option, network and command', 32),
+    '',
+  ].join('\n');
+}
+
 export function helpText(): string {
   const commands = SUBCOMMANDS.filter((command) => !command.hidden).map((command) =>
     row(`  qemu-script ${[command.name, command.args].filter(Boolean).join(' ')}`, command.summary, 30),

@@ -277,6 +277,31 @@ export async function runSubcommand(command: Subcommand, words: string[]): Promi
 /** The subcommand the words start with, and the words after its name. */
 export const findSubcommand = (argv: string[]) => findCommand(SUBCOMMANDS, argv);
 
-/** A first word close to a subcommand's, which is neither one nor a file: refused with the suggestion. */
+/** Words users bring from other tools (virsh, multipass, limactl, docker) and what they are here. */
+const OTHER_TOOLS: Readonly<Record<string, string>> = {
+  help: '--help',
+  version: '--version',
+  list: 'ps',
+  ls: 'ps',
+  status: 'info NAME',
+  show: 'info NAME',
+  stop: 'down NAME',
+  shutdown: 'down NAME',
+  poweroff: 'down NAME',
+  kill: 'down --force NAME',
+  destroy: 'down --force NAME',
+  rm: 'down NAME',
+  delete: 'down NAME',
+  start: 'DISK (a guest starts from its disk)',
+  run: 'DISK (a guest starts from its disk)',
+  launch: 'DISK (a guest starts from its disk)',
+  shell: 'ssh NAME',
+  exec: 'ssh NAME -- COMMAND',
+  login: 'ssh NAME',
+  attach: 'console NAME',
+  networks: 'net ls',
+};
+
+/** A first word close to a subcommand's, or another tool's word, that is no file: refused with the suggestion. */
 export const firstWordTypo = (argv: string[], exists: (path: string) => boolean) =>
-  typoOfCommand(SUBCOMMANDS, argv, exists);
+  typoOfCommand(SUBCOMMANDS, argv, exists, OTHER_TOOLS);

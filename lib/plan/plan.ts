@@ -13,8 +13,16 @@ import { planUsbPassthrough } from './usb.ts';
 import type { HostFacts, LaunchOptions, Plan } from '../base/types.ts';
 import { GUEST_NAME_MAX } from '../base/names.ts';
 
-/** The guest's name: --name, else the first disk's file name, else "guest"; never one a running guest has. */
-export function guestName(requested: string | undefined, firstDiskPath: string | undefined, taken: string[]): string {
+/**
+ * The guest's name: --name, else the first disk's file name, else "guest"; never one a running guest
+ * has. A name the user chose is refused when taken (a script's `down NAME` must not stop another
+ * guest); only a default one gets a suffix, and `renamed` says so.
+ */
+export function guestName(
+  requested: string | undefined,
+  firstDiskPath: string | undefined,
+  taken: string[],
+): { name: string; renamed?: string } {
   // A disk's file name made a DNS label: room kept for a "-N" suffix.
   const fromDisk = firstDiskPath
     ?.split('/')
@@ -23,9 +31,16 @@ export function guestName(requested: string | undefined, firstDiskPath: string |
     .replace(/[^A-Za-z0-9]+/g, '-')
     .slice(0, GUEST_NAME_MAX - 4)
     .replace(/^-+|-+$/g, '');
+  if (requested !== undefined && taken.includes(requested)) {
+    throw new UsageError(`--name ${requested}: a guest of that name is running (qemu-script ps); choose another`);
+  }
   const base = requested ?? (fromDisk || 'guest');
-  if (!taken.includes(base)) return base;
-  for (let n = 2; ; n++) if (!taken.includes(`${base}-${n}`)) return `${base}-${n}`;
+  if (!taken.includes(base)) return { name: base };
+  for (let n = 2; ; n++) {
+    if (!taken.includes(`${base}-${n}`)) {
+      return { name: `${base}-${n}`, renamed: `Named ${base}-${n}: a guest named ${base} is running (--name chooses)` };
+    }
+  }
 }
 
 /** QEMU's user network is 10.0.2.0/24 inside the guest: no other network of the same guest may be there. */
@@ -53,7 +68,7 @@ function checkUserNetOverlap(options: LaunchOptions, context: NetContext): void 
 export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const { settings } = options;
   const firstDisk = options.disks[0] ? facts.disks[options.disks[0].path] : undefined;
-  const name = guestName(options.name, firstDisk?.absolutePath, facts.guestNames);
+  const { name, renamed } = guestName(options.name, firstDisk?.absolutePath, facts.guestNames);
   const runDir = guestRunDir(facts.runtimeDir, name);
   const warnings = [...options.notes];
   const ports = new PortPicker(facts.usedTcpPorts);
@@ -156,7 +171,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     },
     actions: nics.flatMap((nic) => nic.actions),
     privilege: { isRoot: facts.isRoot, selfCommand: facts.selfCommand },
-    messages: [...nics.flatMap((nic) => nic.messages), ...display.messages],
+    messages: [...(renamed ? [renamed] : []), ...nics.flatMap((nic) => nic.messages), ...display.messages],
     warnings,
     foreground: options.foreground,
     display: options.display.kind,
