@@ -652,7 +652,7 @@ test("helper: the holder is the member's process, also from a terminal (sudo use
     await pty;
     await waitFor(
       async () => (await helper(ns, BOB, ['gc'])).exitCode === 0 && !(await ns.links()).includes('vmnet6'),
-      10000,
+      30000,
       "gc to collect the dead holder's bridge",
     );
     // From a shell that exited at once: sudo is init's child, no holder, refused.
