@@ -39,6 +39,7 @@ async function planWith(options: LaunchOptions, context: ToolContext) {
     // Only the bridged adapter and macvtap care whether a LAN link is a veth: otherwise sysfs is enough.
     linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
     wants: { usb: options.usb.length > 0, firmware: options.uefi, kvm: options.accel !== 'tcg' },
+    dryRun: options.dryRun,
   });
   const facts = withReservations(
     probed,

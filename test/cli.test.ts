@@ -150,7 +150,7 @@ test('qemu-script.ts runs straight from the checkout (shebang), from any directo
     cwd: '/',
     reject: false,
   });
-  assert.match(words.stderr, /disk "two words.img": no such file/, 'arguments reach the script intact');
+  assert.match(words.stderr, /disk "two words.img" does not exist/, 'arguments reach the script intact');
 });
 
 test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async () => {
@@ -252,10 +252,10 @@ test('a disk path with spaces, quotes, commas and $(...) reaches QEMU as one ele
 
 // Bad input through the real binary: one line on stderr, exit 2, nothing run.
 const BAD: Array<[string[], RegExp]> = [
-  [['--net', 'q'], /^qemu-script: --net: unknown network letter "q"/],
+  [['--net', 'q'], /^qemu-script: --net q: "q" is no network letter/],
   [['--display', 'sdl'], /^qemu-script: --display: "sdl" is not a display/],
   [['--usb', 'xyz'], /^qemu-script: --usb: "xyz" is not a USB id/],
-  [['nonexistent.qcow2'], /^qemu-script: disk "nonexistent.qcow2": no such file or block device/],
+  [['nonexistent.qcow2'], /^qemu-script: disk "nonexistent.qcow2" does not exist: give a disk image/],
   [['--net'], /^qemu-script: --net needs a value/],
   [['--mac', 'de:ad:be:ef:00:01,de:ad:be:ef:00:01', '--net', '00'], /two NICs forced onto the same MAC/],
   // A typo never acts: the trap's qemu-system-x86_64 would leave a trace if it ran.

@@ -713,7 +713,7 @@ const REFUSALS: Array<{
     argv: ['--fwd', '8080-80'],
     facts: { usedTcpPorts: [8080] },
     error: UsageError,
-    message: /8080 is already in use/,
+    message: /^--fwd 8080: host port 8080 is in use on this host$/,
   },
   {
     name: 'an existing bridge bridge.conf does not list',

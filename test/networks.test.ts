@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { leaseFor, neighbourFor } from '../lib/probe/addresses.ts';
+import { leaseFor, neighbourFor, reservationFor } from '../lib/probe/addresses.ts';
 import { UsageError } from '../lib/base/errors.ts';
 import {
   contains,
@@ -407,6 +407,10 @@ test('addresses: a dnsmasq lease and a complete neighbour entry, by MAC', () => 
       '192.168.56.40 b *\n';
   assert.is(leaseFor(leases, 'DE:AD:BE:EF:00:02'), '192.168.56.40');
   assert.is(leaseFor(leases, 'de:ad:be:ef:00:03'), undefined);
+  // Before the guest asks, the address reserved for it when it was registered (dhcp-hostsfile).
+  const hosts = 'de:ad:be:ef:00:01,192.168.56.23\nde:ad:be:ef:00:02,192.168.56.40\n';
+  assert.is(reservationFor(hosts, 'DE:AD:BE:EF:00:02'), '192.168.56.40');
+  assert.is(reservationFor(hosts, 'de:ad:be:ef:00:03'), undefined);
   const arp = [
     'IP address       HW type     Flags       HW address            Mask     Device',
     '10.1.0.7         0x1         0x2         de:ad:be:ef:00:05     *        vmnet0',

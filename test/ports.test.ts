@@ -71,7 +71,8 @@ test('planWithFreePorts: an explicit port in use fails as "in use"', async () =>
     );
     assert.unreachable('an explicit port in use must fail');
   } catch (error) {
-    assert.is((error as Error).message, `--ssh-port: host port ${portOf(server)} is already in use; choose another`);
+    const port = portOf(server);
+    assert.is((error as Error).message, `--ssh-port ${port}: host port ${port} is in use on this host`);
   } finally {
     await closed(server);
   }
@@ -123,10 +124,10 @@ test(
       );
       const refused = await ns.tool(['--dry-run', '--net', 'u', '--fwd', '10022-80', '--display', 'none']);
       assert.is(refused.exitCode, 2);
-      assert.is(refused.stderr.trim(), 'qemu-script: --fwd: host port 10022 is already in use; choose another');
+      assert.is(refused.stderr.trim(), 'qemu-script: --fwd 10022: host port 10022 is in use on this host');
       const udpRefused = await ns.tool(['--dry-run', '--net', 'u', '--fwd', 'udp:10031-53', '--display', 'none']);
       assert.is(udpRefused.exitCode, 2);
-      assert.is(udpRefused.stderr.trim(), 'qemu-script: --fwd: host port 10031 is already in use; choose another');
+      assert.is(udpRefused.stderr.trim(), 'qemu-script: --fwd 10031: host port 10031 is in use on this host');
       const udpFree = await ns.tool(['--dry-run', '--net', 'u', '--fwd', 'udp:10032-53', '--display', 'none']);
       assert.is(udpFree.exitCode, 0, udpFree.stderr);
       assert.match(udpFree.stdout, /hostfwd=tcp:127\.0\.0\.1:10023-:22,hostfwd=udp:127\.0\.0\.1:10032-:53/);

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../lib/base/errors.ts';
 import { parseSubcommand, subcommandHelp } from '../lib/cli/command.ts';
-import { findSubcommand, SUBCOMMANDS } from '../lib/cli/subcommands.ts';
+import { findSubcommand, firstWordTypo, SUBCOMMANDS } from '../lib/cli/subcommands.ts';
 
 const PARSED: Array<[string[], string, Record<string, string | boolean>, string[], string[]]> = [
   [['ps'], 'ps', {}, [], []],
@@ -34,7 +34,12 @@ for (const [words, name, flags, args, rest] of PARSED) {
 }
 
 const REFUSED: Array<[string[], RegExp]> = [
-  [['ps', '--jsn'], /^ps: unknown option --jsn \(accepted: --json, --help\)$/],
+  [['ps', '--jsn'], /^ps: unknown option --jsn \(did you mean `--json`\?\)$/],
+  [['ps', '--frobnicate'], /^ps: unknown option --frobnicate \(accepted: --json, --help\)$/],
+  [
+    ['net', 'create', 'lab', '--sbnet', '10.7.0.0/24'],
+    /^net create: unknown option --sbnet \(did you mean `--subnet`\?\)$/,
+  ],
   [['gc', '--force'], /^gc: unknown option --force \(accepted: none, --help\)$/],
   [['gc', 'now'], /^gc: takes no arguments \(got now\)/],
   [['down'], /^down: needs NAME/],
@@ -56,14 +61,56 @@ for (const [words, message] of REFUSED) {
   });
 }
 
-test('subcommand: a group word without its command is refused, naming the choices', () => {
+test('subcommand: a group word alone, or with help, is its usage; a wrong second word is refused', async () => {
+  const ROWS = [
+    [['net'], 2],
+    [['net', 'help'], 0],
+    [['net', '--help'], 0],
+    [['net', '-h'], 0],
+  ] as const;
+  for (const [words, code] of ROWS) {
+    const found = findSubcommand([...words])!;
+    assert.equal([found.command.name, found.rest], ['net', []], words.join(' '));
+    assert.is(await found.command.run({ flags: {}, args: [], rest: [] }, {} as never, []), code, words.join(' '));
+  }
   assert.throws(
-    () => findSubcommand(['net']),
-    (error: Error) => error instanceof UsageError && /^net needs one of: create, ls, rm;/.test(error.message),
+    () => findSubcommand(['net', 'lst']),
+    (error: Error) => error instanceof UsageError && error.message === 'net lst: no such command (did you mean `ls`?)',
   );
-  assert.throws(() => findSubcommand(['net', 'list']), /\(got "list"\)/);
+  assert.throws(
+    () => findSubcommand(['net', 'frob']),
+    (error: Error) => error instanceof UsageError && error.message === 'net frob: no such command; accepted: create, ' +
+      'ls, rm',
+  );
   assert.is(findSubcommand(['disk.qcow2']), undefined);
 });
+
+// Words other tools use, each refused (no file of that name here) with what it is called here.
+const OTHER_WORDS: Array<[string[], string]> = [
+  [['help'], 'qemu-script --help'],
+  [['version'], 'qemu-script --version'],
+  [['list'], 'qemu-script ps'],
+  [['status', 'web'], 'qemu-script info web'],
+  [['stop', 'web'], 'qemu-script down web'],
+  [['stop'], 'qemu-script down NAME'],
+  [['kill', 'web'], 'qemu-script down --force web'],
+  [['rm', 'web'], 'qemu-script down web'],
+  [['start'], 'qemu-script DISK (a guest starts from its disk)'],
+  [['shell', 'web'], 'qemu-script ssh web'],
+  [['attach', 'web'], 'qemu-script console web'],
+];
+
+for (const [words, meant] of OTHER_WORDS) {
+  test(`subcommand: another tool's word "${words.join(' ')}" suggests ${meant}`, () => {
+    assert.throws(
+      () => firstWordTypo(words, () => false),
+      (error: Error) =>
+        error instanceof UsageError &&
+        error.message === `"${words[0]}" is neither a subcommand nor a file (did you mean \`${meant}\`?)`,
+    );
+    assert.not.throws(() => firstWordTypo(words, () => true), 'a file of that name is a disk');
+  });
+}
 
 test('subcommand: --help anywhere is help only, for every command', () => {
   for (const command of SUBCOMMANDS.filter((entry) => !entry.hidden)) {

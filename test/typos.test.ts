@@ -21,7 +21,7 @@ const REFUSED: Array<[string[], RegExp]> = [
   [['-nodefault'], /^unknown option -nodefault \(did you mean `-nodefaults`\?\)/],
   [['-smpp', '2'], /^unknown option -smpp \(did you mean `-smp`\?\)/],
   [['--frobnicate'], /^unknown option --frobnicate: not qemu-script's nor QEMU's$/],
-  [['--net', 'internal'], /an internal network needs a number: vmnetN .* or 0-f \/ mcast:N/],
+  [['--net', 'internal'], /^--net internal: an internal network needs a number: vmnetN \(a bridge\) or 0-f, mcast:N/],
 ];
 
 for (const [argv, message] of REFUSED) {

@@ -17,8 +17,10 @@ import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import { probe } from '../base/runner.ts';
 import { classifyInterface, defaultRouteFrom } from '../probe/probe.ts';
 import type { FirewallFacts, Settings } from '../base/types.ts';
-import { BRIDGE_CONF, procNet } from '../base/paths.ts';
+import { BRIDGE_CONF, KVM_DEVICE, procNet } from '../base/paths.ts';
 import { HELPER_NAME } from '../base/self.ts';
+import { probeKvm } from '../probe/kvm.ts';
+import { wrap } from '../base/table.ts';
 
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -41,6 +43,8 @@ export interface DoctorContext {
   config: string;
   /** The host's firewall as far as it can be read (all of it as root). */
   firewall: FirewallFacts;
+  /** The user's runtime directory: where the KVM probe's answer is kept. */
+  runtimeDir: string;
 }
 
 type Check = (context: DoctorContext) => Promise<Omit<CheckResult, 'id'>> | Omit<CheckResult, 'id'>;
@@ -60,7 +64,7 @@ const checkQemu: Check = async ({ settings }) => {
 };
 
 const checkKvm: Check = (context) => {
-  if (!existsSync('/dev/kvm')) {
+  if (!existsSync(KVM_DEVICE)) {
     return {
       status: 'warn',
       message: 'no /dev/kvm: guests run under TCG (software emulation, many times slower)',
@@ -68,14 +72,23 @@ const checkKvm: Check = (context) => {
       fix: ['sudo modprobe kvm_intel'],
     };
   }
-  if (!canOpenReadWrite('/dev/kvm'))
+  if (!canOpenReadWrite(KVM_DEVICE))
     return {
       status: 'warn',
-      message: '/dev/kvm is not usable by you: guests run under TCG',
+      message: `${KVM_DEVICE} is not usable by you: guests run under TCG`,
       fix: [`sudo adduser ${context.host.user} kvm`],
       hint: 'then log in again',
     };
-  return { status: 'ok', message: '/dev/kvm usable (KVM acceleration)' };
+  // Opening it is not enough: QEMU is asked to run a guest under it (cached per boot).
+  const kvm = probeKvm(context.settings.qemuBinary, context.runtimeDir, true);
+  if (!kvm.usable) {
+    return {
+      status: 'warn',
+      message: `${kvm.why}: guests run under TCG`,
+      hint: 'on a VM, enable nested virtualisation on its host; or pass --accel tcg to skip the check',
+    };
+  }
+  return { status: 'ok', message: `${KVM_DEVICE} runs guests (KVM acceleration)` };
 };
 
 /** The bridges bridge.conf lets qemu-bridge-helper attach to ('all' included), or undefined without a file. */
@@ -422,14 +435,17 @@ export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> 
 }
 
 export function renderDoctor(results: CheckResult[]): string {
+  // Within 80 columns: words wrap under the message; a command stays whole, to be pasted.
   const indent = ' '.repeat(21);
+  const wrapped = (first: string, text: string) =>
+    wrap(text, 80 - first.length).map((line, i) => (i === 0 ? first : ' '.repeat(first.length)) + line);
   return (
     results
       .map((result) =>
         [
-          `${result.status.padEnd(5)}${result.id.padEnd(16)}${result.message}`,
+          ...wrapped(`${result.status.padEnd(5)}${result.id.padEnd(16)}`, result.message),
           ...(result.fix ?? []).map((fix, i) => `${indent}${i === 0 ? 'fix' : 'or'}: ${fix}`),
-          ...(result.hint ? [`${indent}note: ${result.hint}`] : []),
+          ...(result.hint ? wrapped(`${indent}note: `, result.hint) : []),
         ].join('\n'),
       )
       .join('\n') + '\n'

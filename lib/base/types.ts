@@ -175,7 +175,10 @@ export interface HostFacts {
   runtimeDir: string;
   /** Where root records host changes (and keeps network servers' files). */
   registryDir: string;
+  /** KVM runs guests here (a real run of QEMU under KVM says so, probe/kvm.ts). */
   kvmUsable: boolean;
+  /** Why not, when it does not. */
+  kvmWhy?: string;
   vhostNetUsable: boolean;
   defaultRouteInterface?: string;
   interfaces: Record<string, InterfaceFacts>;
@@ -315,5 +318,7 @@ export interface Plan {
     macs: string[];
     /** Interfaces made for this guest alone (macvtapN, qtapN). */
     interfaces: string[];
+    /** The disks it runs from, as absolute paths (a disk a running guest uses is refused to another). */
+    disks: string[];
   };
 }

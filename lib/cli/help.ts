@@ -2,23 +2,9 @@ import { NET_ITEM_HELP } from '../plan/net-spec.ts';
 import { OWN_OPTIONS } from './own-options.ts';
 import { ENV_VARIABLES } from './settings.ts';
 import { SUBCOMMANDS } from './subcommands.ts';
+import { wrap } from '../base/table.ts';
 
 const WIDTH = 80;
-
-/** Words of `text` in lines of at most `width` characters. */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else {
-      line = line ? `${line} ${word}` : word;
-    }
-  }
-  return line ? [...lines, line] : lines;
-}
 
 /** Two columns within 80: the left one, then the text wrapped beside it (or below, when the left is wide). */
 function row(left: string, text: string, column: number): string {

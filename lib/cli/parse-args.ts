@@ -171,7 +171,8 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   }
   usb.push(...list(args.usb).map(parseUsbId));
   const netSpecs = list(args.net);
-  const net = parseNetSpecs(netSpecs.length > 0 ? netSpecs : [envDefault(env, 'VM_NET')]);
+  const netFrom = env.VM_NET ? 'VM_NET' : '--net';
+  const net = netSpecs.length > 0 ? parseNetSpecs(netSpecs) : parseNetSpecs([envDefault(env, 'VM_NET')], netFrom);
   const accelText = last(args.accel) ?? env.VM_ACCEL;
   const macText = last(args.mac);
   const hostIp = last(args['host-ip']);

@@ -72,6 +72,17 @@ function existingPath(env: Env, name: string, exists: (path: string) => boolean)
   return value;
 }
 
+/** VM_QEMU: a path that exists, or a program on PATH; a typo is refused before anything starts. */
+function qemuBinary(env: Env, exists: (path: string) => boolean): string {
+  const value = envDefault(env, 'VM_QEMU');
+  if (!env.VM_QEMU) return value;
+  const found = value.includes('/')
+    ? exists(value)
+    : (env.PATH ?? '').split(':').some((dir) => dir !== '' && exists(`${dir}/${value}`));
+  if (!found) throw new UsageError(`VM_QEMU: ${value} ${value.includes('/') ? 'does not exist' : 'is not on PATH'}`);
+  return value;
+}
+
 export function readSettings(env: Env, exists: (path: string) => boolean = existsSync): Settings {
   const controllerText = envDefault(env, 'VM_HDDRIVER');
   const diskController = CONTROLLER_ALIASES[controllerText];
@@ -83,7 +94,7 @@ export function readSettings(env: Env, exists: (path: string) => boolean = exist
   const vhost = env.VM_VHOSTNET || env.VM_VHOSNET || envDefault(env, 'VM_VHOSTNET');
   const prefix = parseMacPrefix(envDefault(env, 'VM_PREMAC'));
   return {
-    qemuBinary: envDefault(env, 'VM_QEMU'),
+    qemuBinary: qemuBinary(env, exists),
     ramMiB: parseRam(envDefault(env, 'VM_RAM')),
     macPrefix: prefix.octets,
     efiFirmware: existingPath(env, 'VM_EFIFIRM', exists),

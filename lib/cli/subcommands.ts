@@ -27,6 +27,7 @@ import {
 } from './command.ts';
 import { DEFAULT_GROUP } from '../base/names.ts';
 import { attachConsole } from '../guest/console.ts';
+import { info } from '../guest/info.ts';
 
 
 const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
@@ -90,6 +91,15 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     positionals: [1, 1],
     passthrough: true,
     run: ({ args, rest }, context) => ssh(context, args[0], rest),
+  },
+  {
+    name: 'info',
+    guestArgument: true,
+    args: 'NAME',
+    summary: 'how to reach a guest: state, memory, disks, addresses, forwards, console, screen, login, log',
+    flags: [JSON_FLAG],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => print(info(context, args[0], Boolean(flags.json))),
   },
   {
     name: 'console',
@@ -188,6 +198,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         selfCommand: context.selfCommand,
         config: context.config,
         firewall,
+        runtimeDir: context.runtimeDir,
       });
       printOut(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
       return results.some((result) => result.status === 'fail') ? 1 : 0;

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ToolContext } from '../base/context.ts';
 import { renderTable } from '../base/table.ts';
 import type { ForwardInfo } from '../base/types.ts';
+import { printOut } from '../base/output.ts';
 
 function uptime(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -70,23 +71,36 @@ export function ps(context: ToolContext, json: boolean): string {
   return renderTable(header, lines);
 }
 
-/** Powers a guest off through QMP (ACPI, then quit after the timeout); cleanup follows. */
+/**
+ * Powers a guest off through QMP (ACPI, then quit after the timeout); cleanup follows. Says what it
+ * asked and waits for, and how the guest went: powered off, or stopped.
+ */
 export async function down(
   context: ToolContext,
   name: string | undefined,
-  options: { force: boolean; timeoutSeconds: number },
+  options: { force: boolean; timeoutSeconds: number; quiet?: boolean },
 ): Promise<string> {
   if (!name) throw new UsageError('down needs a guest name (see qemu-script ps)');
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`down: no guest named "${name}" (see qemu-script ps)`);
+  let how = 'was not running';
   if (isAlive(record.qemu)) {
     const client = await QmpClient.connect(qmpSocketPath(record.plan.runDir)).catch(() => undefined);
     if (client) {
       try {
         if (!options.force) {
           await client.execute('system_powerdown');
+          if (!options.quiet) {
+            printOut(
+              `Asked ${name} to power off (ACPI); waiting up to ${options.timeoutSeconds} s ` +
+                '(--timeout S; --force stops it at once)\n',
+            );
+          }
           const deadline = Date.now() + options.timeoutSeconds * 1000;
           while (isAlive(record.qemu) && Date.now() < deadline) await sleep(100);
+          how = isAlive(record.qemu) ? `did not power off within ${options.timeoutSeconds} s: stopped` : 'powered off';
+        } else {
+          how = 'stopped';
         }
         if (isAlive(record.qemu)) await client.execute('quit').catch(() => undefined);
       } finally {
@@ -94,6 +108,7 @@ export async function down(
       }
     } else if (record.qemu) {
       process.kill(record.qemu.pid, 'SIGTERM');
+      how = 'stopped (SIGTERM: its QMP socket did not answer)';
     }
   }
   // The supervisor cleans up when QEMU exits; if it is gone too, do it here.
@@ -106,7 +121,7 @@ export async function down(
   } else if (left) {
     throw new HostError(`down ${name}: the guest is still running; try qemu-script down --force ${name}`);
   }
-  return `Guest ${name} is down\n`;
+  return `Guest ${name} ${how}; what was built for it is removed\n`;
 }
 
 export async function gc(context: ToolContext): Promise<string> {

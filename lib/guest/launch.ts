@@ -18,6 +18,8 @@ import { superviseGuest } from './supervise.ts';
 import type { Plan } from '../base/types.ts';
 import { startWaiter, type Waiter } from './waiter.ts';
 import { printErr, printOut } from '../base/output.ts';
+import { guestInfo } from './info.ts';
+import { dirname } from 'node:path';
 
 /**
  * QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime
@@ -66,6 +68,10 @@ function announce(record: GuestRecord, pid: number, background: boolean, output:
   }
   const { plan } = record;
   for (const message of plan.messages) printOut(`${message}\n`);
+  // Addresses known now (a defined network's is reserved before QEMU starts) and the way in.
+  const reach = guestInfo({ ...record, qemu: record.qemu ?? processId(pid) }, dirname(plan.runDir), record.registryDir);
+  for (const nic of reach.nics) if (nic.ip && nic.net !== 'user') printOut(`Address on ${nic.net}: ${nic.ip}\n`);
+  if (reach.ssh) printOut(`Log in: ${reach.ssh}\n`);
   const how = background ? `; stop it with: qemu-script down ${plan.name}` : '';
   printOut(`Guest ${plan.name} is running (QEMU pid ${pid})${how}\n`);
 }

@@ -9,19 +9,16 @@ export function userChoosesAccel(qemuWords: string[]): boolean {
   });
 }
 
-/** The `-machine accel=` value, and a warning when KVM is wanted but unusable. */
-export function planAccel(requested: Accel | undefined, kvmUsable: boolean): { accel: string; warning?: string } {
+/** The `-machine accel=` value, and a warning when KVM is wanted but does not run guests here. */
+export function planAccel(
+  requested: Accel | undefined,
+  kvmUsable: boolean,
+  why = '/dev/kvm is not usable',
+): { accel: string; warning?: string } {
   if (requested === 'kvm' && !kvmUsable) {
-    return {
-      accel: 'kvm',
-      warning: '--accel kvm: /dev/kvm is not usable by you, QEMU will fail; use --accel tcg or see qemu-script doctor',
-    };
+    return { accel: 'kvm', warning: `--accel kvm: ${why}; the guest will fail or crawl (--accel tcg avoids it)` };
   }
   if (requested) return { accel: requested };
   if (kvmUsable) return { accel: 'kvm' };
-  return {
-    accel: 'tcg',
-    warning:
-      '/dev/kvm is not usable: falling back to TCG (software emulation, many times slower); see qemu-script doctor',
-  };
+  return { accel: 'tcg', warning: `${why}: guests run under TCG (software emulation, many times slower)` };
 }

@@ -43,9 +43,8 @@ const LAYOUTS: Record<Layout, { controller: string[]; device: (slot: DiskSlot) =
 
 function checkDisk(request: DiskRequest, facts: DiskFacts | undefined): DiskFacts {
   if (!facts?.exists) {
-    throw new UsageError(
-      `disk "${request.path}": no such file or block device (give an existing disk image, ISO or block device)`,
-    );
+    const what = facts?.detail ? `is ${facts.detail}` : 'does not exist';
+    throw new UsageError(`disk "${request.path}" ${what}: give a disk image, an ISO or a block device`);
   }
   if (!facts.readable) {
     throw new UsageError(

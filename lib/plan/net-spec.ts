@@ -44,11 +44,9 @@ export const NET_WORDS: readonly string[] = [
   'tap:',
 ];
 
-function bad(item: string, why: string): UsageError {
-  return new UsageError(
-    `--net: ${why} in "${item}" (accepted: user, bridge, vmnetN or a bridge name, br:NAME, macvtap:IF, mcast:N, ` +
-      `none, or letters u p 0-f with optional tap: prefix; see --help)`,
-  );
+/** WHAT is where the spec came from, as the user wrote it: --net, or VM_NET. */
+function bad(what: string, item: string, why: string): UsageError {
+  return new UsageError(`${what} ${item}: ${why}`);
 }
 
 function parseCompact(letters: string, tap: boolean): NetItem[] {
@@ -69,55 +67,52 @@ const ALIASES: Readonly<Record<string, NetItem>> = {
   'nat-network': { kind: 'bridge', name: 'natnet', explicit: false },
 };
 
-function parseItem(item: string): NetItem[] {
+function parseItem(item: string, what: string): NetItem[] {
   const compact = COMPACT.exec(item);
   if (compact) return parseCompact(compact[2], Boolean(compact[1]));
   if (item === 'user') return [{ kind: 'user' }];
   if (item === 'bridge') return [{ kind: 'bridged' }];
   if (item in ALIASES) return [ALIASES[item]];
   if (item === 'internal') {
-    throw bad(
-      item,
-      'an internal network needs a number: vmnetN (a bridge the host can join, N from 0) or 0-f / mcast:N ' +
-        '(multicast, no host change)',
-    );
+    throw bad(what, item, 'an internal network needs a number: vmnetN (a bridge) or 0-f, mcast:N (multicast)');
   }
   const [prefix, rest, extra] = item.split(':');
   if (rest !== undefined) {
     if (prefix === 'mcast') {
       const group = /^\d{1,3}$/.test(rest) ? Number(rest) : NaN;
-      if (!(group >= 0 && group <= 254)) throw bad(item, 'the multicast network number must be 0-254');
-      if (extra !== undefined && extra !== 'lan') throw bad(item, `unknown multicast option "${extra}" (only "lan")`);
+      if (!(group >= 0 && group <= 254)) throw bad(what, item, 'the multicast network number must be 0-254');
+      if (extra !== undefined && extra !== 'lan') throw bad(what, item, `"${extra}" is no multicast option (lan is)`);
       return [{ kind: 'mcast', group, lan: extra === 'lan' }];
     }
     if (extra === undefined && (prefix === 'macvtap' || prefix === 'br')) {
       if (!INTERFACE_NAME.test(rest))
-        throw bad(item, `"${rest}" is not a valid interface name (letters, digits, _ . -, at most 15)`);
+        throw bad(what, item, `"${rest}" is not an interface name (letters, digits, _ . -, at most 15)`);
       return [prefix === 'br' ? { kind: 'bridge', name: rest, explicit: true } : { kind: 'macvtap', parent: rest }];
     }
-    throw bad(item, `unknown network "${prefix}:"`);
+    if (prefix === 'tap') throw bad(what, item, `tap: takes the compact letters u, p and 0-f, not "${rest}"`);
+    throw bad(what, item, `"${prefix}:" is no network prefix (br:, macvtap:, mcast:, tap:)`);
   }
   // One or two characters are a mistyped compact spec far more often than a
   // bridge name: refuse them (br:NAME still reaches such a bridge).
   if (item.length <= 2) {
     const letter = [...item].find((char) => !/[up0-9a-f]/i.test(char));
-    throw bad(item, `unknown network letter "${letter}" (for a bridge of that name write br:${item})`);
+    throw bad(what, item, `"${letter}" is no network letter (u, p, 0-f); a bridge of that name is br:${item}`);
   }
   if (INTERFACE_NAME.test(item)) return [{ kind: 'bridge', name: item, explicit: false }];
-  throw bad(item, 'unknown network');
+  throw bad(what, item, 'no such network (see qemu-script --help, or qemu-script net ls)');
 }
 
 /** Parses one or more --net values into NICs in written order; [] means `none`. */
-export function parseNetSpecs(specs: string[]): { items: NetItem[]; notes: string[] } {
+export function parseNetSpecs(specs: string[], what = '--net'): { items: NetItem[]; notes: string[] } {
   const words = specs.flatMap((spec) => spec.split(',')).map((word) => word.trim());
   if (words.includes('none')) {
     if (words.length > 1)
-      throw new UsageError(`--net: "none" cannot be combined with other networks (got "${specs.join(',')}")`);
+      throw new UsageError(`${what} ${specs.join(',')}: "none" cannot be combined with other networks`);
     return { items: [], notes: [] };
   }
   const parsed = words.flatMap((word) => {
-    if (word === '') throw bad(specs.join(','), 'empty network item');
-    return parseItem(word);
+    if (word === '') throw bad(what, specs.join(','), 'an empty item between commas');
+    return parseItem(word, what);
   });
   // `vm` announced it dropped a second user network but kept it; one user NIC
   // already has NAT and every forward, so a second one is really dropped here.

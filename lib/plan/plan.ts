@@ -132,7 +132,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
 
   const ownSerial = qemuWords.some((word) => ['-serial', '--serial', '-nographic', '--nographic'].includes(word));
   const display = DISPLAYS[options.display.kind]({ runDir, name, ownSerial });
-  const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable);
+  const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable, facts.kvmWhy);
   if (accel?.warning) warnings.push(accel.warning);
 
   // Precedence: defaults, own options, QEMU options after --, QEMU options before --.
@@ -181,6 +181,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
       ports: ports.picked,
       macs,
       interfaces: [...context.interfaceNames],
+      disks: options.disks.flatMap((disk) => (facts.disks[disk.path] ? [facts.disks[disk.path].absolutePath] : [])),
     },
   };
 }

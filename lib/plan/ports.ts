@@ -4,6 +4,8 @@ import { UsageError } from '../base/errors.ts';
 export class PortPicker {
   private readonly used: Set<number>;
   readonly picked: number[] = [];
+  /** What of this command line took each port it asked for by number. */
+  private readonly askedBy = new Map<number, string>();
 
   constructor(used: Iterable<number>) {
     this.used = new Set(used);
@@ -17,7 +19,10 @@ export class PortPicker {
   }
 
   exactly(port: number, what: string): number {
-    if (this.used.has(port)) throw new UsageError(`${what}: host port ${port} is already in use; choose another`);
+    const other = this.askedBy.get(port);
+    if (other) throw new UsageError(`${what} ${port}: this line gives host port ${port} twice (${other} too)`);
+    if (this.used.has(port)) throw new UsageError(`${what} ${port}: host port ${port} is in use on this host`);
+    this.askedBy.set(port, what);
     return this.take(port);
   }
 

@@ -18,6 +18,15 @@ export function leaseFor(leases: string, mac: string): string | undefined {
     .find((fields) => fields[1]?.toLowerCase() === wanted)?.[2];
 }
 
+/** The network server's reservations (dhcp-hostsfile): "MAC,IP" per registered NIC. */
+export function reservationFor(hosts: string, mac: string): string | undefined {
+  const wanted = mac.toLowerCase();
+  return hosts
+    .split('\n')
+    .map((line) => line.trim().split(','))
+    .find((fields) => fields[0]?.toLowerCase() === wanted)?.[1];
+}
+
 /** /proc/net/arp: "IP HW-TYPE FLAGS MAC MASK DEVICE"; flag 0x2 marks a complete entry. */
 export function neighbourFor(arp: string, mac: string): string | undefined {
   const wanted = mac.toLowerCase();
@@ -34,9 +43,11 @@ export function nicAddress(nic: NicInfo, registryDir: string): string | null {
     case 'user':
       return USER_NET_GUEST_IP;
     case 'lease':
-      // A guest that set its address by hand has no lease, but the host may have seen it.
+      // Its lease; before the guest asks for one, the address reserved for it when it was registered; a
+      // guest that set its address by hand has neither, but the host may have seen it.
       return (
         leaseFor(readText(networkFile(registryDir, nic.address.network, 'leases')) ?? '', nic.mac) ??
+        reservationFor(readText(networkFile(registryDir, nic.address.network, 'hosts')) ?? '', nic.mac) ??
         neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ??
         null
       );

@@ -5,10 +5,11 @@ import { bridgeAcl, canOpenReadWrite, canRead, readText } from './host-access.ts
 import { contains, formatAddress, parseAddress, parsePrefix } from '../net/ip.ts';
 import { probeFirewall } from './firewall.ts';
 import { readNetworks } from '../net/networks.ts';
-import { configDir, KVM_DEVICE, registryDirFor, runtimeDirFor } from '../base/paths.ts';
+import { configDir, registryDirFor, runtimeDirFor } from '../base/paths.ts';
 import { probeSync } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { DiskFacts, DiskRequest, HostFacts, HostPrefix, InterfaceFacts, Settings } from '../base/types.ts';
+import { probeKvm } from './kvm.ts';
 
 /** Where the probe reads the host: tests point these at a fake tree. */
 export interface HostRoots {
@@ -333,8 +334,10 @@ export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROO
     return { exists: false, readable: false, absolutePath, blockDevice: false, format: 'unknown' };
   }
   const blockDevice = stats.isBlockDevice();
-  if (!blockDevice && !stats.isFile())
-    return { exists: false, readable: false, absolutePath, blockDevice, format: 'unknown' };
+  if (!blockDevice && !stats.isFile()) {
+    const what = stats.isDirectory() ? 'a directory' : 'neither a file nor a block device';
+    return { exists: false, readable: false, absolutePath, blockDevice, format: 'unknown', detail: what };
+  }
   const identity = blockDevice ? `block ${majorMinor(stats.rdev)}` : `${stats.dev}:${stats.ino}`;
   let head: Uint8Array | undefined;
   try {
@@ -380,6 +383,8 @@ export interface ProbeInput {
   netNames?: string[];
   /** A NIC depends on what kind of link a LAN interface is (bridged adapter, macvtap): ask netlink (forks `ip`). */
   linkKinds?: boolean;
+  /** A dry run: what is probed is not written down (the KVM probe's answer is not cached). */
+  dryRun?: boolean;
   /** Facts the plan needs, read only then (unset: all). */
   wants?: { usb?: boolean; firmware?: boolean; kvm?: boolean };
   settings: Settings;
@@ -398,6 +403,8 @@ export function probeHost(input: ProbeInput): HostFacts {
   const realises = (input.netNames ?? []).some((name) => name in networks);
   const wants = input.wants ?? {};
   const { interfaces, macs } = probeInterfaces(roots, input.linkKinds ?? true);
+  // --accel tcg asks nothing of KVM; otherwise whether it really runs guests (cached per boot).
+  const kvm = wants.kvm === false ? { usable: false } : probeKvm(input.settings.qemuBinary, runtimeDir, !input.dryRun);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
   return {
@@ -406,7 +413,8 @@ export function probeHost(input: ProbeInput): HostFacts {
     selfCommand: input.selfCommand,
     runtimeDir,
     registryDir: registryDirFor(uid, runtimeDir),
-    kvmUsable: wants.kvm !== false && canOpenReadWrite(KVM_DEVICE),
+    kvmUsable: kvm.usable,
+    kvmWhy: kvm.why,
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     defaultRouteInterface: defaultRouteFrom(
       read(`${roots.proc}/net/route`) ?? '',

@@ -1,0 +1,102 @@
+// qemu-script info NAME [--json]: everything needed to reach one guest, from its record and the host:
+// state, memory, disks, every NIC with its addresses, forwards, console, screen and monitor
+// endpoints, the command that logs in, and its log file.
+import type { ToolContext } from '../base/context.ts';
+import { UsageError } from '../base/errors.ts';
+import { consoleSocketPath, logPath, monitorSocketPath, qmpSocketPath, vncSocketPath } from '../base/paths.ts';
+import { isAlive } from '../base/proc.ts';
+import { readText } from '../probe/host-access.ts';
+import { readRecord, type GuestRecord } from '../state/guests.ts';
+import { guestView, type GuestView } from './guest-commands.ts';
+
+export interface GuestInfo extends GuestView {
+  /** -m as QEMU was given it (MiB, or with QEMU's suffix). */
+  memory: string;
+  /** What QEMU holds in memory now, MiB. */
+  rss_mib: number | null;
+  disks: string[];
+  /** `qemu-script console NAME` reaches this socket; null when the serial port is elsewhere. */
+  console: string | null;
+  /** Where the screen is: a VNC socket, a window, a SPICE viewer, the terminal, or nothing. */
+  screen: string;
+  monitor: string | null;
+  qmp: string;
+  log: string;
+  /** The command that logs in, when the guest has a way in (an SSH forward or an address). */
+  ssh: string | null;
+}
+
+function screenOf(record: GuestRecord): string {
+  const runDir = record.plan.runDir;
+  switch (record.plan.display) {
+    case 'vnc':
+      return `vnc ${vncSocketPath(runDir)}`;
+    case 'vga':
+      return 'a window on the desktop that started it';
+    case 'spice':
+      return 'a SPICE viewer on a private socket';
+    case 'stdio':
+      return 'the terminal that started it';
+    case 'none':
+      return 'none';
+  }
+}
+
+export function guestInfo(record: GuestRecord, runtimeDir: string, registryDir: string): GuestInfo {
+  const view = guestView(record, registryDir);
+  const argv = record.plan.qemu.argv;
+  const memory = argv.filter((_, i) => argv[i - 1] === '-m').at(-1) ?? '';
+  const rss = isAlive(record.qemu)
+    ? /^VmRSS:\s+(\d+) kB/m.exec(readText(`/proc/${record.qemu!.pid}/status`) ?? '')
+    : null;
+  const hasConsole = argv.some((word) => word.startsWith('socket,id=console,'));
+  const sshWay =
+    view.forwards.some((forward) => forward.guest_port === 22) || view.nics.some((nic) => nic.net !== 'user' && nic.ip);
+  return {
+    ...view,
+    memory,
+    rss_mib: rss ? Math.round(Number(rss[1]) / 1024) : null,
+    disks: record.plan.resources.disks ?? [],
+    console: hasConsole ? consoleSocketPath(record.plan.runDir) : null,
+    screen: screenOf(record),
+    monitor: hasConsole
+      ? `on the console (Ctrl-A c)`
+      : record.plan.display === 'spice'
+        ? monitorSocketPath(record.plan.runDir)
+        : null,
+    qmp: qmpSocketPath(record.plan.runDir),
+    log: logPath(runtimeDir, record.name),
+    ssh: sshWay ? `qemu-script ssh ${record.name}` : null,
+  };
+}
+
+function renderInfo(info: GuestInfo): string {
+  const forwards = info.forwards.map(
+    (forward) => `${forward.proto} ${forward.host}:${forward.port} -> ${forward.guest_port}`,
+  );
+  const resident = info.rss_mib === null ? '' : ` (${info.rss_mib} MiB resident)`;
+  const rows: Array<[string, string]> = [
+    ['name', info.name],
+    ['state', `${info.state}${info.pid ? ` (QEMU pid ${info.pid}, up ${info.uptime_s} s)` : ''}`],
+    ['memory', `${info.memory}${/\d$/.test(info.memory) ? ' MiB' : ''}${resident}`],
+    ...info.disks.map((disk, i): [string, string] => [i === 0 ? 'disks' : '', disk]),
+    ...info.nics.map((nic): [string, string] => [
+      `nic ${nic.index}`,
+      `${nic.net} ${nic.mac} ${nic.ip ?? '(address not known yet)'}`,
+    ]),
+    ...forwards.map((forward, i): [string, string] => [i === 0 ? 'forwards' : '', forward]),
+    ['console', info.console ? `qemu-script console ${info.name} (${info.console})` : 'none'],
+    ['screen', info.screen],
+    ['monitor', info.monitor ?? 'none'],
+    ['login', info.ssh ?? 'no SSH forward or address known'],
+    ['log', info.log],
+  ];
+  return rows.map(([key, value]) => `${key.padEnd(10)}${value}\n`).join('');
+}
+
+export function info(context: ToolContext, name: string, json: boolean): string {
+  const record = readRecord(context.runtimeDir, name);
+  if (!record) throw new UsageError(`info: no guest named "${name}" (see qemu-script ps)`);
+  const details = guestInfo(record, context.runtimeDir, context.registryDir);
+  return json ? `${JSON.stringify({ version: 1, ...details }, null, 2)}\n` : renderInfo(details);
+}
