@@ -24,6 +24,8 @@ import { withReservations } from './lib/plan/reservations.ts';
 import { findSubcommand, firstWordTypo, runSubcommand } from './lib/cli/subcommands.ts';
 import type { LaunchOptions } from './lib/base/types.ts';
 import { VERSION, unsupportedNode } from './lib/base/version.ts';
+import { jsonOutput } from './lib/base/json.ts';
+import { unsaidThisBoot } from './lib/state/notices.ts';
 
 async function planWith(options: LaunchOptions, context: ToolContext) {
   const probed = probeHost({
@@ -60,7 +62,7 @@ async function launch(options: LaunchOptions): Promise<number> {
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
     const { plan } = await planWith(options, context);
-    warn(plan.warnings, options);
+    warn([...plan.notices, ...plan.warnings], options);
     printOut(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
   }
@@ -69,15 +71,14 @@ async function launch(options: LaunchOptions): Promise<number> {
   // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
   const record = await withLock(context.runtimeDir, async () => {
     const { facts, plan } = await planWith(options, context);
-    warn(plan.warnings, options);
+    // What is about the host is said once per boot; what is about this line, every time.
+    warn([...(options.quiet ? [] : unsaidThisBoot(context.runtimeDir, plan.notices)), ...plan.warnings], options);
     return reserveGuest(context.runtimeDir, plan, facts, {
       netns: currentNetns(),
       registryDir: context.registryDir,
       verbose: options.verbose,
     });
   });
-  // --verbose: the whole plan up front (a background supervisor's own output goes to its log).
-  if (options.verbose) printErr(renderDryRun(record.plan));
   const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
   return options.foreground
     ? runInForeground(context.runtimeDir, record, output)
@@ -106,7 +107,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.command === 'version') {
-    printOut(`qemu-script ${VERSION}\n`);
+    const json = jsonOutput({ version: 1, name: 'qemu-script', tool_version: VERSION });
+    printOut(parsed.json ? json : `qemu-script ${VERSION}\n`);
     return 0;
   }
   if (parsed.command === 'qemu-info') return runQemuInformational(readSettings(process.env).qemuBinary, parsed.argv);

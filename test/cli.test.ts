@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { VERSION } from '../lib/base/version.ts';
 import { BINARY, ROOT, SINGLE_EXECUTABLE, noLoopDevice, runBinary, testWhere } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-cli-`);
@@ -237,6 +238,29 @@ test('dry run --json: the whole plan as one object', async () => {
   assert.ok(plan.messages.some((m: string) => /^SSH on localhost:\d+$/.test(m)));
   assert.ok(Array.isArray(plan.warnings));
   assert.not.ok(existsSync(marker));
+});
+
+/** Every key of a JSON value, however deep. */
+const keysOf = (value: unknown): string[] =>
+  Array.isArray(value)
+    ? value.flatMap(keysOf)
+    : value && typeof value === 'object'
+      ? Object.entries(value).flatMap(([key, inner]) => [key, ...keysOf(inner)])
+      : [];
+
+test('JSON outputs: one spelling, snake_case, in the dry run (version 2), --version and doctor', async () => {
+  const dry = await runBinary(['--dry-run', '--json', '--net', 'hostonly,user', '--display', 'none'], {
+    env: trapEnv(),
+  });
+  assert.is(dry.exitCode, 0, dry.stderr);
+  const plan = JSON.parse(dry.stdout);
+  assert.is(plan.version, 2);
+  assert.ok(keysOf(plan).includes('range_start'), 'the network server\'s settings are in it');
+  assert.equal(keysOf(plan).filter((key) => !/^[a-z0-9_]+$/.test(key)), []);
+  const version = await runBinary(['--version', '--json']);
+  assert.equal(JSON.parse(version.stdout), { version: 1, name: 'qemu-script', tool_version: VERSION });
+  const doctor = await runBinary(['doctor', '--json']);
+  assert.equal(keysOf(JSON.parse(doctor.stdout)).filter((key) => !/^[a-z0-9_]+$/.test(key)), []);
 });
 
 test('a disk path with spaces, quotes, commas and $(...) reaches QEMU as one element, never executed', async () => {

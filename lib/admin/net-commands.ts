@@ -17,6 +17,7 @@ import { readText } from '../probe/host-access.ts';
 import { liveUsers, readRegistry, type ResourceRecord } from '../state/registry.ts';
 import type { NetworkDef } from '../base/types.ts';
 import { SYS_NET, procNet } from '../base/paths.ts';
+import { jsonOutput } from '../base/json.ts';
 
 function requireRoot(context: ToolContext, what: string): void {
   if (!context.isRoot)
@@ -108,7 +109,7 @@ export function netLs(context: ToolContext, json: boolean): string {
       up: realised(context, network.name).some((record) => record.kind === 'bridge'),
       guests: guestsOn(context, network.name),
     }));
-  if (json) return `${JSON.stringify({ version: 1, networks: rows }, null, 2)}\n`;
+  if (json) return jsonOutput({ version: 1, networks: rows });
   const header = ['NAME', 'SUBNET', 'HOST', 'DHCP', 'NAT', 'UP', 'GUESTS'];
   const yes = (flag: boolean) => (flag ? 'yes' : 'no');
   const lines = rows.map((row) => [

@@ -52,6 +52,15 @@ export function parentPid(pid: number): number | undefined {
   return fields ? Number(fields[1]) : undefined;
 }
 
+/** This boot's id: what is true of the host until it reboots is kept under it. */
+export function readBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 /** The network namespace this process runs in ("net:[4026531840]"): interfaces are per namespace. */
 export function currentNetns(): string {
   try {

@@ -306,7 +306,10 @@ export interface Plan {
   /** How the actions reach root: directly, or through `sudo -n qemu-script-helper`. */
   privilege: { isRoot: boolean; selfCommand: string[] };
   messages: string[];
+  /** About this line: said every time. */
   warnings: string[];
+  /** About the host (no vhost-net, KVM that does not run guests): said once per boot. */
+  notices: string[];
   foreground: boolean;
   /** Where its screen and console are: every display but stdio has the private console socket. */
   display: DisplayRequest['kind'];

@@ -13,7 +13,7 @@ import { GUEST_NAME, GUEST_NAME_RULE } from '../base/names.ts';
 
 export type ParsedArgs =
   | { command: 'help' }
-  | { command: 'version' }
+  | { command: 'version'; json: boolean }
   /** QEMU asked for information (-version, -device help ...): run it as written, start nothing. */
   | { command: 'qemu-info'; argv: string[] }
   | { command: 'launch'; options: LaunchOptions };
@@ -157,7 +157,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
     boolean: OWN_OPTIONS.filter((option) => !option.value).map((option) => option.name),
   });
   if (args.help) return { command: 'help' };
-  if (args.version) return { command: 'version' };
+  if (args.version) return { command: 'version', json: Boolean(args.json) };
   if (isInformational([...qemuBefore, ...qemuAfter]))
     return { command: 'qemu-info', argv: [...qemuBefore, ...qemuAfter] };
 

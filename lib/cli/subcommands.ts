@@ -28,6 +28,7 @@ import {
 import { DEFAULT_GROUP } from '../base/names.ts';
 import { attachConsole } from '../guest/console.ts';
 import { info } from '../guest/info.ts';
+import { jsonOutput } from '../base/json.ts';
 
 
 const JSON_FLAG: Flag = { name: 'json', help: 'print one JSON object (version 1)' };
@@ -200,7 +201,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         firewall,
         runtimeDir: context.runtimeDir,
       });
-      printOut(flags.json ? `${JSON.stringify({ version: 1, checks: results }, null, 2)}\n` : renderDoctor(results));
+      printOut(flags.json ? jsonOutput({ version: 1, checks: results }) : renderDoctor(results));
       return results.some((result) => result.status === 'fail') ? 1 : 0;
     },
   },

@@ -11,6 +11,7 @@ import type { ToolContext } from '../base/context.ts';
 import { renderTable } from '../base/table.ts';
 import type { ForwardInfo } from '../base/types.ts';
 import { printOut } from '../base/output.ts';
+import { jsonOutput } from '../base/json.ts';
 
 function uptime(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -57,7 +58,7 @@ function forwardText(forward: ForwardInfo): string {
 
 export function ps(context: ToolContext, json: boolean): string {
   const views = listRecords(context.runtimeDir).map((record) => guestView(record, context.registryDir));
-  if (json) return `${JSON.stringify({ version: 1, guests: views }, null, 2)}\n`;
+  if (json) return jsonOutput({ version: 1, guests: views });
   if (views.length === 0) return 'no guests\n';
   const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];
   const lines = views.map((view) => [

@@ -8,6 +8,7 @@ import { isAlive } from '../base/proc.ts';
 import { readText } from '../probe/host-access.ts';
 import { readRecord, type GuestRecord } from '../state/guests.ts';
 import { guestView, type GuestView } from './guest-commands.ts';
+import { jsonOutput } from '../base/json.ts';
 
 export interface GuestInfo extends GuestView {
   /** -m as QEMU was given it (MiB, or with QEMU's suffix). */
@@ -98,5 +99,5 @@ export function info(context: ToolContext, name: string, json: boolean): string 
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`info: no guest named "${name}" (see qemu-script ps)`);
   const details = guestInfo(record, context.runtimeDir, context.registryDir);
-  return json ? `${JSON.stringify({ version: 1, ...details }, null, 2)}\n` : renderInfo(details);
+  return json ? jsonOutput({ version: 1, ...details }) : renderInfo(details);
 }

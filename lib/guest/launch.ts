@@ -20,6 +20,7 @@ import { startWaiter, type Waiter } from './waiter.ts';
 import { printErr, printOut } from '../base/output.ts';
 import { guestInfo } from './info.ts';
 import { dirname } from 'node:path';
+import { jsonOutput } from '../base/json.ts';
 
 /**
  * QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime
@@ -63,7 +64,7 @@ function announce(record: GuestRecord, pid: number, background: boolean, output:
   if (output === 'quiet') return;
   if (output === 'json') {
     const view = guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir);
-    printOut(`${JSON.stringify({ version: 1, ...view }, null, 2)}\n`);
+    printOut(jsonOutput({ version: 1, ...view }));
     return;
   }
   const { plan } = record;

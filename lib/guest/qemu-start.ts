@@ -6,6 +6,8 @@ import { HostError } from '../base/errors.ts';
 import type { GuestRecord } from '../state/guests.ts';
 import { qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
 import { QmpClient } from './qmp.ts';
+import { shellLine } from '../base/shell-quote.ts';
+import { printErr } from '../base/output.ts';
 
 const UP_TIMEOUT_MS = 30000;
 
@@ -35,6 +37,11 @@ export function openFds(record: GuestRecord): { stdio: Array<number | 'ignore'>;
  * outright, QEMU gets SIGTERM too, and the next gc finds a guest wholly gone.
  */
 export function qemuCommand(record: GuestRecord): string[] {
+  // --verbose: QEMU's line as the host commands before it were shown, as it starts.
+  if (record.verbose) {
+    const fds = record.plan.qemu.fds.map((fd) => `${fd.fd}<>${shellLine([fd.path])}`);
+    printErr(`+ ${[shellLine(record.plan.qemu.argv), ...fds].join(' ')}\n`);
+  }
   return ['setpriv', '--pdeathsig', 'SIGTERM', '--', ...record.plan.qemu.argv];
 }
 

@@ -45,6 +45,8 @@ export interface NetContext {
   interfaceNames: Set<string>;
   bridgesPlanned: Map<string, BridgeUse>;
   warnings: string[];
+  /** About the host rather than this line (vhost-net): said once per boot. */
+  notices: string[];
 }
 
 export interface NicPlan {
@@ -85,7 +87,7 @@ function vhostFor(context: NetContext): { props: Record<string, string | number>
     const warning =
       `vhost-net is not available (${context.settings.vhostNetDevice} does not open): ` +
       'TAP NICs run without it; qemu-script doctor says why';
-    if (!context.warnings.includes(warning)) context.warnings.push(warning);
+    if (!context.notices.includes(warning)) context.notices.push(warning);
     return { props: {}, fds: [] };
   }
   const fd = context.nextFd();

@@ -71,6 +71,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const { name, renamed } = guestName(options.name, firstDisk?.absolutePath, facts.guestNames);
   const runDir = guestRunDir(facts.runtimeDir, name);
   const warnings = [...options.notes];
+  const notices: string[] = [];
   const ports = new PortPicker(facts.usedTcpPorts);
 
   const qemuWords = [...options.qemuBefore, ...options.qemuAfter];
@@ -118,6 +119,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     interfaceNames: new Set(),
     bridgesPlanned: new Map(),
     warnings,
+    notices,
   };
   const nics = options.net.map((item, index) => {
     const nic = { id: `nic${index}`, mac: macs[index], position: index + 1 };
@@ -133,7 +135,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const ownSerial = qemuWords.some((word) => ['-serial', '--serial', '-nographic', '--nographic'].includes(word));
   const display = DISPLAYS[options.display.kind]({ runDir, name, ownSerial });
   const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable, facts.kvmWhy);
-  if (accel?.warning) warnings.push(accel.warning);
+  // KVM that does not run guests is the host's state; --accel kvm asked for anyway is this line's.
+  if (accel?.warning) (options.accel ? warnings : notices).push(accel.warning);
 
   // Precedence: defaults, own options, QEMU options after --, QEMU options before --.
   // QEMU takes the last of a repeated option, so this order is the precedence.
@@ -173,6 +176,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     privilege: { isRoot: facts.isRoot, selfCommand: facts.selfCommand },
     messages: [...(renamed ? [renamed] : []), ...nics.flatMap((nic) => nic.messages), ...display.messages],
     warnings,
+    notices,
     foreground: options.foreground,
     display: options.display.kind,
     resources: {

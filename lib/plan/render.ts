@@ -2,6 +2,7 @@ import { kindOf } from '../actions/index.ts';
 import { addRequest, helperArgv, releaseRequest } from '../actions/privilege.ts';
 import { shellLine } from '../base/shell-quote.ts';
 import type { Command, HostAction, Plan } from '../base/types.ts';
+import { jsonOutput } from '../base/json.ts';
 
 /** The commands this host really runs for the plan's actions: as root, or one sudo request each. */
 export function hostCommands(plan: Pick<Plan, 'actions' | 'privilege'>): { host: Command[]; cleanup: Command[] } {
@@ -44,24 +45,19 @@ export function renderDryRun(plan: Plan): string {
   );
 }
 
+/** The plan as data. Version 2: every key in snake_case (version 1 spelled some in camelCase). */
 export function renderDryRunJson(plan: Plan): string {
   const { host, cleanup } = hostCommands(plan);
-  return (
-    JSON.stringify(
-      {
-        version: 1,
-        name: plan.name,
-        qemu: { argv: plan.qemu.argv, fds: plan.qemu.fds },
-        actions: plan.actions,
-        host,
-        cleanup,
-        messages: plan.messages,
-        warnings: plan.warnings,
-        foreground: plan.foreground,
-        resources: plan.resources,
-      },
-      null,
-      2,
-    ) + '\n'
-  );
+  return jsonOutput({
+    version: 2,
+    name: plan.name,
+    qemu: { argv: plan.qemu.argv, fds: plan.qemu.fds },
+    actions: plan.actions,
+    host,
+    cleanup,
+    messages: plan.messages,
+    warnings: plan.warnings,
+    foreground: plan.foreground,
+    resources: plan.resources,
+  });
 }

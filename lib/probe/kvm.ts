@@ -6,9 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { readText } from './host-access.ts';
 import { canOpenReadWrite } from './host-access.ts';
 import { KVM_DEVICE } from '../base/paths.ts';
+import { readBootId } from '../base/proc.ts';
 
 export interface KvmFacts {
   usable: boolean;
@@ -63,7 +63,7 @@ export function probeKvm(qemu: string, cacheDir: string, write: boolean): KvmFac
 
 /** The answer kept in CACHE_DIR/kvm.json when it is of this boot and this QEMU; else PROBE's, kept. */
 export function cachedProbe(qemu: string, cacheDir: string, write: boolean, probe: () => KvmFacts): KvmFacts {
-  const boot = readText('/proc/sys/kernel/random/boot_id')?.trim() ?? '';
+  const boot = readBootId();
   const cache = `${cacheDir}/kvm.json`;
   try {
     const cached = JSON.parse(readFileSync(cache, 'utf8')) as KvmFacts & { boot: string; qemu: string };
