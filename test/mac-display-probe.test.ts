@@ -72,6 +72,8 @@ const CONSOLE_OPTIONS = {
   '-mon': ['chardev=console,mode=readline'],
 };
 const CONSOLE = 'Console: qemu-script console guest (Ctrl-] detaches, Ctrl-A c: the monitor)';
+/** A graphical session, which vga and spice need. */
+const DESKTOP = { DISPLAY: ':0' };
 
 const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
   ['none', { '-display': ['none'], ...CONSOLE_OPTIONS }, [CONSOLE]],
@@ -103,7 +105,7 @@ const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
 
 for (const [display, expected, messages] of DISPLAYS) {
   test(`display: ${display}`, () => {
-    const result = plan(['--display', display, '--net', 'none'], { usedTcpPorts: [5900] });
+    const result = plan(['--display', display, '--net', 'none'], { usedTcpPorts: [5900] }, DESKTOP);
     for (const option of DISPLAY_OPTIONS)
       assert.equal(valuesOf(result.qemu.argv, option), expected[option] ?? [], `${display} ${option}`);
     assert.equal(result.messages, messages);
@@ -113,13 +115,29 @@ for (const [display, expected, messages] of DISPLAYS) {
 
 test('display: nothing of a guest on TCP: no tcp:, telnet: or host:port VNC in any option of any display', () => {
   for (const [display] of DISPLAYS) {
-    const argv = plan(['--display', display, '--net', 'none']).qemu.argv;
+    const argv = plan(['--display', display, '--net', 'none'], {}, DESKTOP).qemu.argv;
     const values = argv.filter((_, i) => i > 0 && argv[i - 1].startsWith('-'));
     assert.not.ok(
       values.some((value) => /tcp:|telnet:|^\d+\.\d+\.\d+\.\d+:\d+$|websocket/.test(value)),
       display,
     );
   }
+});
+
+test('display: a window (vga, spice) without a graphical session is refused before anything starts', () => {
+  for (const [argv, env, said] of [
+    [['--display', 'vga'], {}, '--display vga'],
+    [['--display', 'spice'], {}, '--display spice'],
+    [[], { VM_VIDEO: 'vga' }, 'VM_VIDEO vga'],
+  ] as const) {
+    assert.throws(
+      () => plan([...argv], {}, { ...env }),
+      (error: Error) =>
+        error instanceof UsageError &&
+        error.message === `${said}: no graphical session here; use --display vnc or none`,
+    );
+  }
+  assert.is(plan(['--display', 'vga'], {}, { WAYLAND_DISPLAY: 'wayland-0' }).display, 'vga');
 });
 
 test('display: telnet is refused, naming the option or the variable and the console command', () => {
@@ -140,7 +158,7 @@ test('display: telnet is refused, naming the option or the variable and the cons
 
 test('display: spice has the vdagent channel; vga and vnc use virtio-vga', () => {
   assert.ok(
-    valuesOf(plan(['--display', 'spice']).qemu.argv, '-device').includes(
+    valuesOf(plan(['--display', 'spice'], {}, DESKTOP).qemu.argv, '-device').includes(
       'virtserialport,chardev=vdagent,name=com.redhat.spice.0',
     ),
   );

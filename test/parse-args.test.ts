@@ -226,6 +226,11 @@ const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; m
   { name: 'none mixed with a NIC', argv: ['--net', 'none,u'], message: /"none" cannot be combined/ },
   { name: 'mcast number out of range', argv: ['--net', 'mcast:300'], message: /0-254/ },
   {
+    name: 'a QEMU option without its value at the ' + 'end',
+    argv: ['-m'],
+    message: /^-m needs a value \(it is one of QEMU's options\)$/,
+  },
+  {
     name: 'interface name too long',
     argv: ['--net', 'averyveryverylongname'],
     message: /^--net averyveryverylongname: no such network/,
@@ -313,77 +318,82 @@ for (const row of BAD) {
   });
 }
 
-test("env: VM_RAM takes QEMU's size suffixes; VM_HDDRIVER takes vm's short names; a vendor's VM_PREMAC is a " +
-  "warning", () => {
-  for (const [text, mib] of [
-    ['768', 768],
-    ['2G', 2048],
-    ['1536M', 1536],
-    ['1g', 1024],
-    ['2GiB', 2048],
-    ['1048576K', 1024],
-  ] as const) {
-    assert.is(launchOptions([], { VM_RAM: text }).settings.ramMiB, mib, text);
-  }
-  assert.is(launchOptions([], { VM_HDDRIVER: 'scsi' }).settings.diskController, 'virtio-scsi');
-  assert.is(launchOptions([], { VM_HDDRIVER: 'blk' }).settings.diskController, 'virtio-blk');
-  const vendor = launchOptions([], { VM_PREMAC: '52:54:00' });
-  assert.equal(vendor.settings.macPrefix, [0x52, 0x54, 0x00]);
-  assert.equal(
-    launchOptions([], { VM_PREMAC: '00:16:3e' }).notes.filter((note) => note.startsWith('VM_PREMAC')).length,
-    1,
-  );
-  assert.equal(
-    vendor.notes.filter((note) => note.startsWith('VM_PREMAC')),
-    [],
-    '52 is locally administered',
-  );
-});
-
-test('forwards: HOST:GUEST and /udp spellings; --ssh-port moves or drops the SSH forward; a --fwd on 10022 moves SSH ' +
-  'on', () => {
-  const forwards = (argv: string[], facts = {}) =>
-    plan(['--net', 'u', '--display', 'none', ...argv], facts).resources.forwards.map(
-      (f) => `${f.proto}:${f.port}-${f.guest_port}`,
+test(
+  "env: VM_RAM takes QEMU's size suffixes; VM_HDDRIVER takes vm's short names; a vendor's VM_PREMAC is a " + 'warning',
+  () => {
+    for (const [text, mib] of [
+      ['768', 768],
+      ['2G', 2048],
+      ['1536M', 1536],
+      ['1g', 1024],
+      ['2GiB', 2048],
+      ['1048576K', 1024],
+    ] as const) {
+      assert.is(launchOptions([], { VM_RAM: text }).settings.ramMiB, mib, text);
+    }
+    assert.is(launchOptions([], { VM_HDDRIVER: 'scsi' }).settings.diskController, 'virtio-scsi');
+    assert.is(launchOptions([], { VM_HDDRIVER: 'blk' }).settings.diskController, 'virtio-blk');
+    const vendor = launchOptions([], { VM_PREMAC: '52:54:00' });
+    assert.equal(vendor.settings.macPrefix, [0x52, 0x54, 0x00]);
+    assert.equal(
+      launchOptions([], { VM_PREMAC: '00:16:3e' }).notes.filter((note) => note.startsWith('VM_PREMAC')).length,
+      1,
     );
-  assert.equal(forwards(['--fwd', '8080:80', '--fwd', '5353:53/udp', '--fwd', 'udp:6000-60']), [
-    'tcp:10022-22',
-    'tcp:8080-80',
-    'udp:5353-53',
-    'udp:6000-60',
-  ]);
-  assert.equal(forwards(['--ssh-port', '2222']), ['tcp:2222-22']);
-  assert.equal(forwards(['--ssh-port', 'none', '--fwd', '8080-80']), ['tcp:8080-80']);
-  assert.equal(forwards(['--fwd', '10022-80']), ['tcp:10023-22', 'tcp:10022-80']);
-  assert.throws(
-    () => plan(['--fwd', '80-80', '--display', 'none'], { isRoot: false, uid: 1000 }),
-    /^--fwd: host port 80 is privileged \(below 1024\) and only root may listen on it; choose one from 1024 up$/,
-  );
-  assert.throws(
-    () => plan(['--ssh-port', '22', '--display', 'none'], { isRoot: false, uid: 1000 }),
-    /^--ssh-port: host port 22 is privileged/,
-  );
-  assert.equal(forwards(['--fwd', '80-80']), ['tcp:10022-22', 'tcp:80-80'], 'root may');
-  assert.throws(
-    () => plan(['--ssh-port', '8080', '--fwd', '8080-80', '--display', 'none']),
-    (error: Error) => error.message === '--ssh-port 8080: this line gives host port 8080 twice (--fwd too)',
-  );
-  assert.throws(
-    () => plan(['--fwd', '8080-80', '--fwd', 'udp:8080-53', '--display', 'none']),
-    (error: Error) => error.message === '--fwd 8080: this line gives host port 8080 twice (--fwd too)',
-  );
-});
+    assert.equal(
+      vendor.notes.filter((note) => note.startsWith('VM_PREMAC')),
+      [],
+      '52 is locally administered',
+    );
+  },
+);
+
+test(
+  'forwards: HOST:GUEST and /udp spellings; --ssh-port moves or drops the SSH forward; a --fwd on 10022 moves SSH ' +
+    'on',
+  () => {
+    const forwards = (argv: string[], facts = {}) =>
+      plan(['--net', 'u', '--display', 'none', ...argv], facts).resources.forwards.map(
+        (f) => `${f.proto}:${f.port}-${f.guest_port}`,
+      );
+    assert.equal(forwards(['--fwd', '8080:80', '--fwd', '5353:53/udp', '--fwd', 'udp:6000-60']), [
+      'tcp:10022-22',
+      'tcp:8080-80',
+      'udp:5353-53',
+      'udp:6000-60',
+    ]);
+    assert.equal(forwards(['--ssh-port', '2222']), ['tcp:2222-22']);
+    assert.equal(forwards(['--ssh-port', 'none', '--fwd', '8080-80']), ['tcp:8080-80']);
+    assert.equal(forwards(['--fwd', '10022-80']), ['tcp:10023-22', 'tcp:10022-80']);
+    assert.throws(
+      () => plan(['--fwd', '80-80', '--display', 'none'], { isRoot: false, uid: 1000 }),
+      /^--fwd: host port 80 is privileged \(below 1024\) and only root may listen on it; choose one from 1024 up$/,
+    );
+    assert.throws(
+      () => plan(['--ssh-port', '22', '--display', 'none'], { isRoot: false, uid: 1000 }),
+      /^--ssh-port: host port 22 is privileged/,
+    );
+    assert.equal(forwards(['--fwd', '80-80']), ['tcp:10022-22', 'tcp:80-80'], 'root may');
+    assert.throws(
+      () => plan(['--ssh-port', '8080', '--fwd', '8080-80', '--display', 'none']),
+      (error: Error) => error.message === '--ssh-port 8080: this line gives host port 8080 twice (--fwd too)',
+    );
+    assert.throws(
+      () => plan(['--fwd', '8080-80', '--fwd', 'udp:8080-53', '--display', 'none']),
+      (error: Error) => error.message === '--fwd 8080: this line gives host port 8080 twice (--fwd too)',
+    );
+  },
+);
 
 test('display: a headless first run gets VNC (and says how to reach it), a graphical one the window', () => {
   const headless = launchOptions([]);
   assert.equal(headless.display, { kind: 'vnc' });
   assert.equal(headless.notes, ['no graphical session: the screen is on VNC instead of a window (--display chooses)']);
   assert.equal(launchOptions([], { WAYLAND_DISPLAY: 'wayland-0' }).display, { kind: 'vga' });
-  assert.equal(launchOptions(['--display', 'vga']).display, { kind: 'vga' }, 'asked for explicitly: as asked');
+  assert.equal(launchOptions(['--display', 'vga'], { DISPLAY: ':0' }).display, { kind: 'vga' }, 'as asked');
   assert.equal(launchOptions([], { VM_VIDEO: 'none' }).display, { kind: 'none' });
 });
 
-test('bad input at plan time: missing disk, unreadable firmware, absent USB device, same MAC twice', () => {
+test('bad input at plan time: missing or used disk, firmware, USB device, same MAC twice, PCI slots', () => {
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
     [['missing.qcow2'], {}, /^disk "missing.qcow2" does not exist: give a disk image, an ISO or a block device$/],
     [['--uefi'], {}, /--uefi: firmware \/usr\/share\/ovmf\/OVMF.fd is not readable/],
@@ -394,12 +404,28 @@ test('bad input at plan time: missing disk, unreadable firmware, absent USB devi
       /two NICs forced onto the same MAC de:ad:be:ef:00:01/,
     ],
     [['--net', 'u0'], { VM_PREMAC: 'de:ad:be:ef:00:01' }, /forces every NIC onto the same MAC/],
+    [['a.qcow2'], {}, /^disk "a.qcow2" is in use by guest web; stop it first \(qemu-script down\)$/],
+    [['/vm'], {}, /^disk "\/vm" is a directory: give a disk image, an ISO or a block device$/],
+    [
+      ['--net', Array(30).fill('0').join(','), '--display', 'vnc'],
+      {},
+      /^--net: 30 NICs and 1 other devices need 31 PCI slots; the machine has 30$/,
+    ],
   ];
   for (const [argv, env, message] of cases) {
     const facts = hostFacts({
       firmwareReadable: false,
       disks: {
         'missing.qcow2': { exists: false, readable: false, absolutePath: '/x', blockDevice: false, format: 'unknown' },
+        'a.qcow2': { ...qcow2('/vm/a.qcow2'), usedBy: 'web' },
+        '/vm': {
+          exists: false,
+          readable: false,
+          absolutePath: '/vm',
+          blockDevice: false,
+          format: 'unknown',
+          detail: 'a directory',
+        },
       },
     });
     assert.throws(

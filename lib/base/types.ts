@@ -108,6 +108,8 @@ export interface DiskFacts {
   identity?: string;
   /** A block device the host uses now: "mounted on /mnt", "held by dm-0". */
   inUse?: string;
+  /** A running guest of this tool's that has it (QEMU's image lock would refuse it only after setup). */
+  usedBy?: string;
 }
 
 /** The host's firewall situation, as far as a defined network is concerned. */

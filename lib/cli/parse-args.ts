@@ -55,7 +55,11 @@ function splitWords(argv: string[]): { own: string[]; qemuBefore: string[]; qemu
         );
       }
       qemuBefore.push(word);
-      if (known.takesValue && i + 1 < argv.length) qemuBefore.push(argv[++i]);
+      if (known.takesValue) {
+        // QEMU would stop at it: a valued option at the very end is refused before anything happens.
+        if (i + 1 >= argv.length) throw new UsageError(`${word} needs a value (it is one of QEMU's options)`);
+        qemuBefore.push(argv[++i]);
+      }
       continue;
     }
     own.push(`--disk=${word}`);
@@ -183,11 +187,14 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
   // No graphical session: a window could not open; VNC works anywhere.
   const displayText = last(args.display);
+  const displayFrom = displayText !== undefined ? '--display' : env.VM_VIDEO ? 'VM_VIDEO' : '--display';
   const display = headless
     ? { kind: 'vnc' as const }
-    : displayText !== undefined
-      ? parseDisplay(displayText, '--display')
-      : parseDisplay(envDefault(env, 'VM_VIDEO'), env.VM_VIDEO ? 'VM_VIDEO' : '--display');
+    : parseDisplay(displayText ?? envDefault(env, 'VM_VIDEO'), displayFrom);
+  // A window needs a graphical session; QEMU would fail only after the host changes were made.
+  if (!env.DISPLAY && !env.WAYLAND_DISPLAY && (display.kind === 'vga' || display.kind === 'spice')) {
+    throw new UsageError(`${displayFrom} ${display.kind}: no graphical session here; use --display vnc or none`);
+  }
   const headlessNote = 'no graphical session: the screen is on VNC instead of a window (--display chooses)';
   return {
     command: 'launch',

@@ -46,6 +46,9 @@ function checkDisk(request: DiskRequest, facts: DiskFacts | undefined): DiskFact
     const what = facts?.detail ? `is ${facts.detail}` : 'does not exist';
     throw new UsageError(`disk "${request.path}" ${what}: give a disk image, an ISO or a block device`);
   }
+  if (facts.usedBy) {
+    throw new UsageError(`disk "${request.path}" is in use by guest ${facts.usedBy}; stop it first (qemu-script down)`);
+  }
   if (!facts.readable) {
     throw new UsageError(
       `disk "${request.path}": cannot be read by you (check its permissions, e.g. ls -l "${request.path}")`,

@@ -64,6 +64,25 @@ function checkUserNetOverlap(options: LaunchOptions, context: NetContext): void 
     );
 }
 
+/** Devices this plan puts on the PCI bus (the user's own -device words are theirs to count). */
+const PCI_DEVICE = /^(virtio-net|virtio-vga|qxl-vga|virtio-scsi|virtio-blk|qemu-xhci|virtio-serial)\b/;
+
+/**
+ * QEMU's default machine (i440FX) has 32 PCI slots, the first two its own: a line that needs more
+ * would start the host changes and then have QEMU fail with "PCI: no slot". Another machine (-machine,
+ * -M) has its own layout, and QEMU's word then.
+ */
+function checkPciSlots(argv: string[], nics: number): void {
+  if (argv.some((word) => ['-machine', '--machine', '-M'].includes(word))) return;
+  const devices = argv.filter((word, i) => argv[i - 1] === '-device' && PCI_DEVICE.test(word)).length;
+  const free = 30;
+  if (devices > free) {
+    throw new UsageError(
+      `--net: ${nics} NICs and ${devices - nics} other devices need ${devices} PCI slots; the machine has ${free}`,
+    );
+  }
+}
+
 /** Pure: turns the request and the host's description into everything that will run. */
 export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const { settings } = options;
@@ -165,6 +184,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
       qemuProps('virtio-net', { netdev: nic.id, mac: nic.mac, host_mtu: nic.mtu }),
     ]),
   ];
+  checkPciSlots([...own, ...qemuWords], options.net.length);
   return {
     name,
     runDir,

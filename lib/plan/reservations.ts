@@ -20,8 +20,15 @@ export function withReservations(
   const toolBridges = interfaces
     .filter((record) => record.kind === 'bridge' && facts.interfaces[record.name]?.kind === 'bridge')
     .map((record) => record.name);
+  const disks = Object.fromEntries(
+    Object.entries(facts.disks).map(([path, disk]) => {
+      const usedBy = held.disks.get(disk.absolutePath);
+      return [path, usedBy ? { ...disk, usedBy } : disk];
+    }),
+  );
   return {
     ...facts,
+    disks,
     guestNames: [...facts.guestNames, ...held.guestNames],
     usedTcpPorts: [...facts.usedTcpPorts, ...held.ports],
     usedMacs: [...facts.usedMacs, ...held.macs],

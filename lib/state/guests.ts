@@ -68,5 +68,7 @@ export function reservations(records: GuestRecord[]) {
     ports: live.flatMap((record) => record.plan.resources.ports),
     macs: live.flatMap((record) => record.plan.resources.macs),
     interfaces: live.flatMap((record) => record.plan.resources.interfaces),
+    /** Absolute path → the guest running from it. */
+    disks: new Map(live.flatMap((record) => (record.plan.resources.disks ?? []).map((disk) => [disk, record.name]))),
   };
 }
