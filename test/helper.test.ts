@@ -3,7 +3,7 @@
 // hostile request is refused with exit 2 and changes nothing: links, addresses, routes of every table
 // and rules, the firewall of both families, sysctls, the registry.
 import { execa } from 'execa';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helperPath } from '../lib/base/self.ts';
@@ -581,7 +581,9 @@ test("helper: DHCP registrations are a user's own (no taking another's MAC) and 
       const stolen = await helper(ns, ALICE, ['dhcp-add', 'hostonly', 'de:ad:be:ef:00:b1', 'a1']);
       assert.is(stolen.exitCode, 2);
       assert.match(stolen.stderr, /de:ad:be:ef:00:b1 is registered on hostonly by another user's guest/);
-      const names = () => readFileSync('/run/qemu-script/net/hostonly/names', 'utf8');
+      // The network's server files, per namespace: the only one here.
+      const [key] = readdirSync('/run/qemu-script/net');
+      const names = () => readFileSync(`/run/qemu-script/net/${key}/hostonly/names`, 'utf8');
       assert.match(names(), /\sb1$/m, "bob's name stays");
       for (const mac of ['de:ad:be:ef:00:a1', 'de:ad:be:ef:00:a2', 'de:ad:be:ef:00:a3']) {
         assert.is((await helper(ns, ALICE, ['dhcp-add', 'hostonly', mac, 'a1'])).exitCode, 0, mac);

@@ -23,6 +23,7 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     selfCommand: ['/usr/local/bin/qemu-script'],
     runtimeDir: '/run/qemu-script',
     registryDir: '/run/qemu-script',
+    netns: 'net:[4026531840]',
     kvmUsable: true,
     vhostNetUsable: false,
     defaultRouteInterface: 'eth0',
@@ -117,4 +118,12 @@ export async function noLoopDevice(): Promise<string | undefined> {
   return probe.exitCode === 0 && probe.stdout.trim() !== ''
     ? undefined
     : `no loop device here (${probe.stderr || 'none free'})`;
+}
+
+/**
+ * doctor's text with its wrapped lines joined again (it wraps at 80 columns): one line per check, then
+ * its fix, or and note lines.
+ */
+export function unwrapDoctor(text: string): string {
+  return text.replace(/\n {21}(?!(fix|or|note): )/g, ' ').replace(/\n {27}/g, ' ');
 }

@@ -8,6 +8,7 @@ import { execa, type ResultPromise } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, console_, stop, waitConsole } from './guest-helpers.ts';
+import { unwrapDoctor } from './helpers.ts';
 import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
 const WAN = '203.0.113.1';
@@ -82,7 +83,7 @@ for (const docker of [true, false]) {
     withWan(docker, async (ns) => {
       const before = await firewallOf(ns);
       assert.is(before.forward, '0');
-      const doctor = (await ns.tool(['doctor'])).stdout;
+      const doctor = unwrapDoctor((await ns.tool(['doctor'])).stdout);
       assert.match(
         doctor,
         docker

@@ -62,14 +62,14 @@ const DNSMASQ = (
   [
     'dnsmasq',
     '--conf-file=/dev/null',
-    `--pid-file=/run/qemu-script/net/${network}/dnsmasq.pid`,
+    `--pid-file=/run/qemu-script/net/4026531840/${network}/dnsmasq.pid`,
     `--interface=${bridge}`,
     '--except-interface=lo',
     '--bind-interfaces',
     `--dhcp-range=${range},12h`,
-    `--dhcp-leasefile=/run/qemu-script/net/${network}/leases`,
-    `--dhcp-hostsfile=/run/qemu-script/net/${network}/hosts`,
-    `--addn-hosts=/run/qemu-script/net/${network}/names`,
+    `--dhcp-leasefile=/run/qemu-script/net/4026531840/${network}/leases`,
+    `--dhcp-hostsfile=/run/qemu-script/net/4026531840/${network}/hosts`,
+    `--addn-hosts=/run/qemu-script/net/4026531840/${network}/names`,
     '--no-hosts',
     '--dhcp-ignore-names',
     '--dhcp-authoritative',
@@ -84,11 +84,11 @@ const NATNET_DNSMASQ = DNSMASQ(
   [],
 );
 const dhcpNote = (mac: string, range: string, network: string) =>
-  `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/${network}/hosts and ` +
-    `/run/qemu-script/net/${network}/names`;
+  `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/4026531840/${network}/hosts and ` +
+    `/run/qemu-script/net/4026531840/${network}/names`;
 const dhcpCleanup = (network: string) => [
-  `pkill -F /run/qemu-script/net/${network}/dnsmasq.pid`,
-  `rm -rf /run/qemu-script/net/${network}`,
+  `pkill -F /run/qemu-script/net/4026531840/${network}/dnsmasq.pid`,
+  `rm -rf /run/qemu-script/net/4026531840/${network}`,
 ];
 const FIREWALL_NOTHING = (network: string) =>
   `# the host's firewall needs nothing for ${network} (decided again when it is realised)`;

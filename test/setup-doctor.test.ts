@@ -18,7 +18,7 @@ import {
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MARKER } from '../lib/admin/setup.ts';
-import { BINARY, USER_ENV } from './helpers.ts';
+import { BINARY, USER_ENV, unwrapDoctor } from './helpers.ts';
 
 // A root-owned directory no one else can write: the only kind of place sudoers may name a binary in.
 const safe = mkdtempSync('/run/qs-setup-');
@@ -215,13 +215,16 @@ test('setup needs root', async () => {
 
 test('doctor as root here: one line per check, a fix for each problem, exit 0 without failures', async () => {
   const result = await tool(['doctor']);
-  const lines = result.stdout.trim().split('\n');
+  const lines = unwrapDoctor(result.stdout).trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
   assert.is(checks.length, 20, result.stdout);
   assert.ok(
     lines.every((line) => /^(ok|warn|fail) |^ +(fix|or|note): /.test(line)),
     result.stdout,
   );
+  // Within 80 columns, but for a fix: a command stays whole, to be pasted.
+  const wide = result.stdout.split('\n').filter((line) => line.length > 80 && !/^ +(fix|or): /.test(line));
+  assert.equal(wide, []);
   const report = JSON.parse((await tool(['doctor', '--json'])).stdout) as {
     version: number;
     checks: Array<{ id: string; status: string; fix?: string[] }>;
@@ -238,6 +241,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
 test('doctor: no bridge.conf is fine (the tool makes its TAPs); "allow all" is a warning with its fix', async () => {
   const root = makeRoot();
   const missing = await tool(['doctor', '--root', root]);
+  missing.stdout = unwrapDoctor(missing.stdout);
   assert.match(
     missing.stdout,
     /^ok +bridge-conf +\/etc\/qemu\/bridge.conf allows no existing bridge; the tool's own bridges need no entry$/m,
@@ -245,6 +249,7 @@ test('doctor: no bridge.conf is fine (the tool makes its TAPs); "allow all" is a
   mkdirSync(`${root}/etc/qemu`);
   writeFileSync(`${root}/etc/qemu/bridge.conf`, 'allow all\n');
   const all = await tool(['doctor', '--root', root]);
+  all.stdout = unwrapDoctor(all.stdout);
   assert.match(
     all.stdout,
     /^warn bridge-conf +\/etc\/qemu\/bridge.conf allows all bridges: every member may attach a guest to any bridge/m,
@@ -256,12 +261,14 @@ test("doctor outside the group: group and sudo fail with fixes; capability matte
   const root = makeRoot();
   chmodSync(root, 0o755);
   // A normal user's environment: Debian's default PATH (no /usr/sbin), not root's.
-  const asNobody = () =>
-    execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root], {
-      reject: false,
-      extendEnv: false,
-      env: USER_ENV('nobody', '/nonexistent'),
-    });
+  const asNobody = async () => {
+    const result = await execa(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root],
+      { reject: false, extendEnv: false, env: USER_ENV('nobody', '/nonexistent') },
+    );
+    return { exitCode: result.exitCode, stdout: unwrapDoctor(result.stdout) };
+  };
   const plain = await asNobody();
   assert.is(plain.exitCode, 1);
   assert.match(plain.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);

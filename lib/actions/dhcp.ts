@@ -3,7 +3,8 @@
 // Every NIC of the tool's guests is registered with it (MAC → stable address,
 // address → guest name) before QEMU starts, so names resolve whatever the
 // guest's DHCP client sends.
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../base/errors.ts';
 import { hostStep } from '../base/fault.ts';
@@ -11,7 +12,7 @@ import { formatAddress, netmask, parseAddress, stableAddress } from '../net/ip.t
 import { NETWORK_NAME } from '../base/names.ts';
 import { dhcpConfigOf, readNetworks } from '../net/networks.ts';
 import { NETWORK_FILES, networkRunDir } from '../base/paths.ts';
-import { isAlive, processId, type ProcessId } from '../base/proc.ts';
+import { currentNetns, isAlive, processId, type ProcessId } from '../base/proc.ts';
 import { dropResource, findResource, recordIntent, type ResourceRecord, type ResourceUser } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
@@ -168,7 +169,7 @@ export const dhcp: ActionKind<DhcpAction> = {
       mac,
       guest,
       config: dhcpConfigOf(network),
-      dir: networkRunDir(caller.registryDir, name),
+      dir: networkRunDir(caller.registryDir, currentNetns(), name),
     };
   },
 
@@ -228,6 +229,14 @@ export const dhcp: ActionKind<DhcpAction> = {
       await stopServer(server);
       hostStep();
     }
-    if (typeof record.data.dir === 'string') rmSync(record.data.dir, { recursive: true, force: true });
+    if (typeof record.data.dir === 'string') {
+      rmSync(record.data.dir, { recursive: true, force: true });
+      // The namespace's directory of servers goes with its last one.
+      try {
+        rmdirSync(dirname(record.data.dir));
+      } catch {
+        // another network of the namespace is up, or it is gone already
+      }
+    }
   },
 };

@@ -80,7 +80,7 @@ const checkKvm: Check = (context) => {
       hint: 'then log in again',
     };
   // Opening it is not enough: QEMU is asked to run a guest under it (cached per boot).
-  const kvm = probeKvm(context.settings.qemuBinary, context.runtimeDir, true);
+  const kvm = probeKvm(context.settings.qemuBinary, context.runtimeDir);
   if (!kvm.usable) {
     return {
       status: 'warn',

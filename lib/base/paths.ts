@@ -42,8 +42,10 @@ export function macvtapNodePath(isRoot: boolean, runtimeDir: string, guest: stri
 }
 
 /** A defined network's server files (pid, leases, hosts, names), beside the registry that records them. */
-export function networkRunDir(registryDir: string, network: string): string {
-  return `${registryDir}/net/${network}`;
+export function networkRunDir(registryDir: string, netns: string, network: string): string {
+  // Keyed like the bridge it serves: a network of the same name in another namespace is another server.
+  const key = /\[(\d+)\]/.exec(netns)?.[1] ?? 'unknown';
+  return `${registryDir}/net/${key}/${network}`;
 }
 
 export const NETWORK_FILES = {
@@ -55,8 +57,8 @@ export const NETWORK_FILES = {
   names: 'names',
 } as const;
 
-export function networkFile(registryDir: string, network: string, file: keyof typeof NETWORK_FILES): string {
-  return `${networkRunDir(registryDir, network)}/${NETWORK_FILES[file]}`;
+export function networkFile(dir: string, file: keyof typeof NETWORK_FILES): string {
+  return `${dir}/${NETWORK_FILES[file]}`;
 }
 
 /** qemu-bridge-helper's ACL; setup adds an include of its own file to it. */

@@ -177,6 +177,8 @@ export interface HostFacts {
   runtimeDir: string;
   /** Where root records host changes (and keeps network servers' files). */
   registryDir: string;
+  /** The network namespace this runs in ("net:[4026531840]"): per-namespace state is keyed by it. */
+  netns: string;
   /** KVM runs guests here (a real run of QEMU under KVM says so, probe/kvm.ts). */
   kvmUsable: boolean;
   /** Why not, when it does not. */
@@ -278,7 +280,7 @@ export interface FdSpec {
 export type AddressSource =
   | { from: 'user' }
   /** The DHCP lease of the defined network's server. */
-  | { from: 'lease'; network: string }
+  | { from: 'lease'; network: string; /** The network's server files in the guest's namespace. */ dir: string }
   /** The host's neighbour table, once the guest has spoken (bridges, macvtap). */
   | { from: 'neighbour' }
   /** Multicast networks: the host sees nothing of them. */

@@ -34,7 +34,7 @@ export interface GuestView {
   forwards: ForwardInfo[];
 }
 
-export function guestView(record: GuestRecord, registryDir: string): GuestView {
+export function guestView(record: GuestRecord): GuestView {
   return {
     name: record.name,
     pid: record.qemu?.pid ?? null,
@@ -44,7 +44,7 @@ export function guestView(record: GuestRecord, registryDir: string): GuestView {
       index: nic.index,
       net: nic.net,
       mac: nic.mac,
-      ip: nicAddress(nic, registryDir),
+      ip: nicAddress(nic),
     })),
     forwards: record.plan.resources.forwards,
   };
@@ -57,7 +57,7 @@ function forwardText(forward: ForwardInfo): string {
 }
 
 export function ps(context: ToolContext, json: boolean): string {
-  const views = listRecords(context.runtimeDir).map((record) => guestView(record, context.registryDir));
+  const views = listRecords(context.runtimeDir).map((record) => guestView(record));
   if (json) return jsonOutput({ version: 1, guests: views });
   if (views.length === 0) return 'no guests\n';
   const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];

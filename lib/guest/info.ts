@@ -43,8 +43,8 @@ function screenOf(record: GuestRecord): string {
   }
 }
 
-export function guestInfo(record: GuestRecord, runtimeDir: string, registryDir: string): GuestInfo {
-  const view = guestView(record, registryDir);
+export function guestInfo(record: GuestRecord, runtimeDir: string): GuestInfo {
+  const view = guestView(record);
   const argv = record.plan.qemu.argv;
   const memory = argv.filter((_, i) => argv[i - 1] === '-m').at(-1) ?? '';
   const rss = isAlive(record.qemu)
@@ -98,6 +98,6 @@ function renderInfo(info: GuestInfo): string {
 export function info(context: ToolContext, name: string, json: boolean): string {
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`info: no guest named "${name}" (see qemu-script ps)`);
-  const details = guestInfo(record, context.runtimeDir, context.registryDir);
+  const details = guestInfo(record, context.runtimeDir);
   return json ? jsonOutput({ version: 1, ...details }) : renderInfo(details);
 }

@@ -63,14 +63,14 @@ export type Output = 'text' | 'json' | 'quiet';
 function announce(record: GuestRecord, pid: number, background: boolean, output: Output): void {
   if (output === 'quiet') return;
   if (output === 'json') {
-    const view = guestView({ ...record, qemu: record.qemu ?? processId(pid) }, record.registryDir);
+    const view = guestView({ ...record, qemu: record.qemu ?? processId(pid) });
     printOut(jsonOutput({ version: 1, ...view }));
     return;
   }
   const { plan } = record;
   for (const message of plan.messages) printOut(`${message}\n`);
   // Addresses known now (a defined network's is reserved before QEMU starts) and the way in.
-  const reach = guestInfo({ ...record, qemu: record.qemu ?? processId(pid) }, dirname(plan.runDir), record.registryDir);
+  const reach = guestInfo({ ...record, qemu: record.qemu ?? processId(pid) }, dirname(plan.runDir));
   for (const nic of reach.nics) if (nic.ip && nic.net !== 'user') printOut(`Address on ${nic.net}: ${nic.ip}\n`);
   if (reach.ssh) printOut(`Log in: ${reach.ssh}\n`);
   const how = background ? `; stop it with: qemu-script down ${plan.name}` : '';

@@ -22,7 +22,7 @@ export async function ssh(context: ToolContext, target: string | undefined, extr
     : [undefined, target];
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`ssh: no guest named "${name}" (see qemu-script ps)`);
-  const argv = sshArgv(guestView(record, context.registryDir), login, extra);
+  const argv = sshArgv(guestView(record), login, extra);
   if (!argv)
     throw new HostError(
       `ssh: no address of ${name} is known yet (no SSH forward, no DHCP lease, not seen by the host); see ` +

@@ -321,6 +321,8 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     );
   }
   if (use === 'create') checkRealisable(network, context);
+  // The network's server files: beside the registry, per namespace (like the bridge they serve).
+  const serverDir = networkRunDir(context.facts.registryDir, context.facts.netns, network.name);
   const tunnel = network.vxlan ? tunnelOf(network, context) : undefined;
   const tap = tapOnBridge(network.name, use, nic, context, tunnel?.mtu);
   const mtu = tunnel ? { mtu: tunnel.mtu } : {};
@@ -352,14 +354,13 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
   }
   actions.push(...tap.actions);
   if (network.dhcp) {
-    const dir = networkRunDir(context.facts.registryDir, network.name);
     actions.push({
       kind: 'dhcp',
       network: network.name,
       mac: nic.mac,
       guest: context.guest,
       config: dhcpConfigOf(network),
-      dir,
+      dir: serverDir,
     });
   }
   if (first) {
@@ -390,7 +391,7 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     messages: [
       `NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`,
     ],
-    address: network.dhcp ? { from: 'lease', network: network.name } : { from: 'neighbour' },
+    address: network.dhcp ? { from: 'lease', network: network.name, dir: serverDir } : { from: 'neighbour' },
   };
 }
 

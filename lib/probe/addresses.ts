@@ -38,7 +38,7 @@ export function neighbourFor(arp: string, mac: string): string | undefined {
 }
 
 /** A NIC's address as far as this host knows it, or null. */
-export function nicAddress(nic: NicInfo, registryDir: string): string | null {
+export function nicAddress(nic: NicInfo): string | null {
   switch (nic.address.from) {
     case 'user':
       return USER_NET_GUEST_IP;
@@ -46,8 +46,8 @@ export function nicAddress(nic: NicInfo, registryDir: string): string | null {
       // Its lease; before the guest asks for one, the address reserved for it when it was registered; a
       // guest that set its address by hand has neither, but the host may have seen it.
       return (
-        leaseFor(readText(networkFile(registryDir, nic.address.network, 'leases')) ?? '', nic.mac) ??
-        reservationFor(readText(networkFile(registryDir, nic.address.network, 'hosts')) ?? '', nic.mac) ??
+        leaseFor(readText(networkFile(nic.address.dir, 'leases')) ?? '', nic.mac) ??
+        reservationFor(readText(networkFile(nic.address.dir, 'hosts')) ?? '', nic.mac) ??
         neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ??
         null
       );

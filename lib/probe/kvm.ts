@@ -53,12 +53,13 @@ export function runProbe(qemu: string, accel = 'kvm'): KvmFacts {
 }
 
 /**
- * KVM's facts, from the cache in CACHE_DIR when it is of this boot and this QEMU; otherwise probed (and
- * cached, unless `write` is false: a dry run writes nothing).
+ * KVM's facts, from the cache in CACHE_DIR when it is of this boot and this QEMU; otherwise probed and
+ * cached. A dry run runs and writes nothing: without an answer of this boot it takes an openable
+ * /dev/kvm at its word.
  */
-export function probeKvm(qemu: string, cacheDir: string, write: boolean): KvmFacts {
+export function probeKvm(qemu: string, cacheDir: string, dryRun = false): KvmFacts {
   if (!canOpenReadWrite(KVM_DEVICE)) return { usable: false, why: `${KVM_DEVICE} is missing or not usable by you` };
-  return cachedProbe(qemu, cacheDir, write, () => runProbe(qemu));
+  return cachedProbe(qemu, cacheDir, !dryRun, () => (dryRun ? { usable: true } : runProbe(qemu)));
 }
 
 /** The answer kept in CACHE_DIR/kvm.json when it is of this boot and this QEMU; else PROBE's, kept. */

@@ -10,6 +10,7 @@ import { probeSync } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { DiskFacts, DiskRequest, HostFacts, HostPrefix, InterfaceFacts, Settings } from '../base/types.ts';
 import { probeKvm } from './kvm.ts';
+import { currentNetns } from '../base/proc.ts';
 
 /** Where the probe reads the host: tests point these at a fake tree. */
 export interface HostRoots {
@@ -404,7 +405,7 @@ export function probeHost(input: ProbeInput): HostFacts {
   const wants = input.wants ?? {};
   const { interfaces, macs } = probeInterfaces(roots, input.linkKinds ?? true);
   // --accel tcg asks nothing of KVM; otherwise whether it really runs guests (cached per boot).
-  const kvm = wants.kvm === false ? { usable: false } : probeKvm(input.settings.qemuBinary, runtimeDir, !input.dryRun);
+  const kvm = wants.kvm === false ? { usable: false } : probeKvm(input.settings.qemuBinary, runtimeDir, input.dryRun);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
   return {
@@ -413,6 +414,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     selfCommand: input.selfCommand,
     runtimeDir,
     registryDir: registryDirFor(uid, runtimeDir),
+    netns: currentNetns(),
     kvmUsable: kvm.usable,
     kvmWhy: kvm.why,
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
