@@ -710,6 +710,16 @@ const REFUSALS: Array<{
     message: /--fwd needs a user network/,
   },
   {
+    name: 'a DHCP network whose server could not reach the runtime directory',
+    argv: ['--net', 'hostonly'],
+    facts: { registryPrivateParent: '/root' },
+    error: UsageError,
+    message: new RegExp(
+      '^--net hostonly: its DHCP server runs as its own user and cannot reach /run/qemu-script \\(/root is ' +
+        'private\\); set QEMU_SCRIPT_RUNTIME_DIR elsewhere$',
+    ),
+  },
+  {
     name: '--fwd onto a used port',
     argv: ['--fwd', '8080-80'],
     facts: { usedTcpPorts: [8080] },

@@ -3,7 +3,7 @@
 // name, keep their address across boots; nothing of a network outlives its
 // last guest, and its server answers on its own bridge only.
 import { execa } from 'execa';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -50,6 +50,11 @@ test("hostonly: leases, names, the host reaches guests at ps's address, same dis
     });
     const leaseA = await lease(a);
     const leaseB = await lease(b);
+    // The launch said the address before the guest asked for it (reserved when it was registered).
+    assert.match(a.stdout, new RegExp(`^Address on hostonly: ${leaseA.ip.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(a.stdout, /^Log in: qemu-script ssh a$/m);
+    const info = JSON.parse((await ns.tool(['info', 'a', '--json'])).stdout) as { nics: PsNic[]; ssh: string };
+    assert.equal([info.nics[0].ip, info.ssh], [leaseA.ip, 'qemu-script ssh a']);
     for (const given of [leaseA, leaseB]) {
       assert.match(given.ip, /^192\.168\.56\.\d+$/);
       assert.is(given.dns, '192.168.56.1', "the network's DNS is the host");
@@ -159,6 +164,53 @@ test(
     assert.not.ok(pidAlive(servers[0]));
     const second = await ns.tool(['gc']);
     assert.is(second.stdout, 'nothing to collect');
+  }));
+
+test('two namespaces sharing one runtime directory: each its own hostonly server, one ending leaves the other', () =>
+  inNetns(async (ns) => {
+    const other = await Netns.create();
+    try {
+      // The second namespace's tool uses the first one's runtime directory.
+      const shared = { QEMU_SCRIPT_RUNTIME_DIR: ns.runtimeDir };
+      const a = await boot(ns, 'sa', ['--net', 'hostonly'], { if0: 'dhcp' });
+      const b = await boot(other, 'sb', ['--net', 'hostonly'], { if0: 'dhcp' }, shared);
+      const leaseB = await lease(b);
+      await lease(a);
+      assert.is(ns.servers().length, 2, 'one server per namespace');
+      await stop(ns, a);
+      const ps = JSON.parse((await other.tool(['ps', '--json'], shared)).stdout) as {
+        guests: Array<{ name: string; nics: PsNic[] }>;
+      };
+      assert.is(ps.guests.find((guest) => guest.name === 'sb')!.nics[0].ip, leaseB.ip, "b's lease is still known");
+      assert.is(ns.servers().length, 1, "b's server still runs");
+      const down = await other.tool(['down', '--timeout', '30', 'sb'], shared);
+      assert.is(down.exitCode, 0, down.stderr);
+      await assertClean(ns, ['lo'], [a.pid, b.pid]);
+    } finally {
+      await other.destroy();
+    }
+  }));
+
+test('a runtime directory inside a private one: a DHCP network is refused before anything is made', () =>
+  inNetns(async (ns) => {
+    const parent = mkdtempSync(`${tmpdir()}/qs-private-`);
+    try {
+      chmodSync(parent, 0o700);
+      const before = await ns.state();
+      const run = `${parent}/run`;
+      const result = await ns.tool(['--net', 'hostonly', '--display', 'none', '--accel', 'tcg'], {
+        QEMU_SCRIPT_RUNTIME_DIR: run,
+      });
+      assert.is(result.exitCode, 2, result.stderr);
+      assert.is(
+        result.stderr.trim(),
+        `qemu-script: --net hostonly: its DHCP server runs as its own user and cannot reach ${run} (${parent} is ` +
+          'private); set QEMU_SCRIPT_RUNTIME_DIR elsewhere',
+      );
+      assert.equal(await ns.state(), before);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   }));
 
 test('a user-defined network: net create, a guest on it, net rm refused while in use, then removed', () =>

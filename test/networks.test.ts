@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { leaseFor, neighbourFor, reservationFor } from '../lib/probe/addresses.ts';
 import { UsageError } from '../lib/base/errors.ts';
+import { dnsAnswers, dnsQuery } from '../lib/net/dns.ts';
 import {
   contains,
   dhcpRange,
@@ -521,6 +522,22 @@ test('probe: the prefixes policy rules select, from ip -j rule show', () => {
     { cidr: '10.201.0.0/16', dev: 'priority 100, table 100', what: 'rule' },
     { cidr: '10.202.0.0/24', dev: 'priority 101, table 200', what: 'rule' },
   ]);
+});
+
+test('dns: the query for a name, and the addresses of the A records in its answer (compressed names too)', () => {
+  const query = dnsQuery(0x1234, 'web');
+  assert.equal([...query], [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 119, 101, 98, 0, 0, 1, 0, 1]);
+  // The answer dnsmasq gives: the question again, then one A record whose name points back at it.
+  const answer = Buffer.from([
+    0x12, 0x34, 0x85, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+    3, 119, 101, 98, 0, 0, 1, 0, 1,
+    0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 12,
+    0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 192, 168, 56, 23,
+  ]);
+  assert.equal(dnsAnswers(answer, 0x1234), ['192.168.56.23'], 'the A record, the CNAME skipped');
+  assert.equal(dnsAnswers(answer, 0x4321), [], 'another query\'s answer');
+  assert.equal(dnsAnswers(query, 0x1234), [], 'a question is no answer');
+  assert.equal(dnsAnswers(Buffer.alloc(4), 0), [], 'too short');
 });
 
 test.run();

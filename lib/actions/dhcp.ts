@@ -28,11 +28,15 @@ import {
   type ActionKind,
   type RootContext,
 } from './kind.ts';
+import { builtin } from '../base/builtin.ts';
+import { dnsAnswers, dnsQuery } from '../net/dns.ts';
 
 type DhcpAction = Extract<HostAction, { kind: 'dhcp' }>;
 
 const LEASE_TIME = '12h';
 const STOP_WAIT_MS = 3000;
+/** How long a registration may take to be answered (dnsmasq re-reads its files on SIGHUP). */
+const ANSWER_WAIT_MS = 5000;
 
 const file = (dir: string, name: keyof typeof NETWORK_FILES) => `${dir}/${NETWORK_FILES[name]}`;
 
@@ -119,6 +123,45 @@ async function startServer(action: DhcpAction, record: ResourceRecord, context: 
   record.data.server = server;
 }
 
+/** One question to the server at HOST: the addresses it answers for NAME within WAIT_MS, or []. */
+async function askServer(host: string, name: string, waitMs: number): Promise<string[]> {
+  const dgram = await builtin<typeof import('node:dgram')>('node:dgram');
+  const id = Math.floor(Math.random() * 0xffff);
+  const socket = dgram.createSocket('udp4');
+  try {
+    return await new Promise<string[]>((resolve) => {
+      const timer = setTimeout(() => resolve([]), waitMs);
+      socket.on('message', (packet: Buffer) => {
+        const found = dnsAnswers(packet, id);
+        if (found.length === 0) return;
+        clearTimeout(timer);
+        resolve(found);
+      });
+      socket.on('error', () => resolve([]));
+      socket.send(dnsQuery(id, name), 53, host);
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+/**
+ * The server answers the guest's name with its address before QEMU starts: one that cannot read its
+ * files (a runtime directory inside a private one: dnsmasq re-reads them as its own user) is caught here,
+ * not when the guest finds no lease.
+ */
+async function checkAnswers(action: DhcpAction, ip: string): Promise<void> {
+  const deadline = Date.now() + ANSWER_WAIT_MS;
+  while (Date.now() < deadline) {
+    if ((await askServer(action.config.hostIp, action.guest, 300)).includes(ip)) return;
+    await sleep(100);
+  }
+  throw new HostError(
+    `network ${action.network}: its DHCP/DNS server does not answer for ${action.guest} (${ip}) once registered; ` +
+      `can its user read ${action.dir}?`,
+  );
+}
+
 /** The NIC's address: stable for its MAC, never one another NIC or the host holds. */
 function addressFor(action: DhcpAction, others: ResourceUser[]): string {
   const value = (text: string | undefined) => parseAddress(text ?? '')?.value ?? -1n;
@@ -187,6 +230,7 @@ export const dhcp: ActionKind<DhcpAction> = {
       existing.users = [...others, mine];
       writeRegistrations(action.dir, existing.users);
       process.kill(server.pid, 'SIGHUP');
+      await checkAnswers(action, mine.ip!);
       return `joined ${mine.ip}`;
     }
     if (existing) {
@@ -209,6 +253,7 @@ export const dhcp: ActionKind<DhcpAction> = {
         makeServerDir(context.registryDir, action.dir);
         writeRegistrations(action.dir, record.users);
         await startServer(action, record, context);
+        await checkAnswers(action, mine.ip!);
       },
       () => dhcp.destroy(record, { ...context, here: true }),
     );

@@ -177,6 +177,11 @@ export interface HostFacts {
   runtimeDir: string;
   /** Where root records host changes (and keeps network servers' files). */
   registryDir: string;
+  /**
+   * A directory above the registry that other users may not search: a network's DHCP server, which
+   * runs as its own user, could not read its files there (probed when a DHCP network is realised).
+   */
+  registryPrivateParent?: string;
   /** The network namespace this runs in ("net:[4026531840]"): per-namespace state is keyed by it. */
   netns: string;
   /** KVM runs guests here (a real run of QEMU under KVM says so, probe/kvm.ts). */

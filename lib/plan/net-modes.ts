@@ -321,6 +321,13 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     );
   }
   if (use === 'create') checkRealisable(network, context);
+  const blocked = context.facts.registryPrivateParent;
+  if (network.dhcp && blocked) {
+    throw new UsageError(
+      `--net ${network.name}: its DHCP server runs as its own user and cannot reach ${context.facts.registryDir} ` +
+        `(${blocked} is private); set QEMU_SCRIPT_RUNTIME_DIR elsewhere`,
+    );
+  }
   // The network's server files: beside the registry, per namespace (like the bridge they serve).
   const serverDir = networkRunDir(context.facts.registryDir, context.facts.netns, network.name);
   const tunnel = network.vxlan ? tunnelOf(network, context) : undefined;

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
 import { bridgeAcl, canOpenReadWrite, canRead, readText } from './host-access.ts';
 import { contains, formatAddress, parseAddress, parsePrefix } from '../net/ip.ts';
@@ -264,6 +264,18 @@ export function rulePrefixesFrom(json: string): HostPrefix[] {
  * Every address of this namespace (from /proc, loopback's aside), every route of every table and
  * every policy rule's prefixes of both families (from `ip -j`, four reads).
  */
+/** The first directory above DIR that others may not search, or undefined. */
+function privateParent(dir: string): string | undefined {
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    try {
+      if ((statSync(parent).mode & 0o001) === 0) return parent;
+    } catch {
+      // not made yet: the tool makes it searchable
+    }
+    if (parent === '/' || parent === '.') return undefined;
+  }
+}
+
 export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
   const proc = (name: string) => read(`${roots.proc}/net/${name}`) ?? '';
   const json = (...args: string[]) => (roots.ipJson ?? realIpJson)(args);
@@ -415,6 +427,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     runtimeDir,
     registryDir: registryDirFor(uid, runtimeDir),
     netns: currentNetns(),
+    registryPrivateParent: realises ? privateParent(registryDirFor(uid, runtimeDir)) : undefined,
     kvmUsable: kvm.usable,
     kvmWhy: kvm.why,
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
