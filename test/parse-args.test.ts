@@ -405,6 +405,8 @@ test('bad input at plan time: missing or used disk, firmware, USB device, same M
     ],
     [['--net', 'u0'], { VM_PREMAC: 'de:ad:be:ef:00:01' }, /forces every NIC onto the same MAC/],
     [['a.qcow2'], {}, /^disk "a.qcow2" is in use by guest web; stop it first \(qemu-script down\)$/],
+    [['a.qcow2', '-snapshot'], {}, /^disk "a.qcow2" is in use by guest web/],
+    [['b.qcow2'], {}, /^disk "b.qcow2" is in use by guest reader/],
     [['/vm'], {}, /^disk "\/vm" is a directory: give a disk image, an ISO or a block device$/],
     [
       ['--net', Array(30).fill('0').join(','), '--display', 'vnc'],
@@ -417,7 +419,8 @@ test('bad input at plan time: missing or used disk, firmware, USB device, same M
       firmwareReadable: false,
       disks: {
         'missing.qcow2': { exists: false, readable: false, absolutePath: '/x', blockDevice: false, format: 'unknown' },
-        'a.qcow2': { ...qcow2('/vm/a.qcow2'), usedBy: 'web' },
+        'a.qcow2': { ...qcow2('/vm/a.qcow2'), usedBy: { guest: 'web', writes: true } },
+        'b.qcow2': { ...qcow2('/vm/b.qcow2'), usedBy: { guest: 'reader', writes: false } },
         '/vm': {
           exists: false,
           readable: false,
@@ -433,6 +436,13 @@ test('bad input at plan time: missing or used disk, firmware, USB device, same M
       (error: Error) => error instanceof UsageError && message.test(error.message),
     );
   }
+});
+
+test('disks: guests that only read one disk (-snapshot) share it', () => {
+  const reader = { ...qcow2('/vm/b.qcow2'), usedBy: { guest: 'reader', writes: false } };
+  const facts = hostFacts({ disks: { 'b.qcow2': reader } });
+  const shared = plan(['b.qcow2', '-snapshot', '--display', 'none'], facts);
+  assert.equal([shared.resources.disks, shared.resources.writesDisks], [['/vm/b.qcow2'], false]);
 });
 
 test.run();

@@ -109,7 +109,7 @@ export interface DiskFacts {
   /** A block device the host uses now: "mounted on /mnt", "held by dm-0". */
   inUse?: string;
   /** A running guest of this tool's that has it (QEMU's image lock would refuse it only after setup). */
-  usedBy?: string;
+  usedBy?: { guest: string; writes: boolean };
 }
 
 /** The host's firewall situation, as far as a defined network is concerned. */
@@ -332,5 +332,7 @@ export interface Plan {
     interfaces: string[];
     /** The disks it runs from, as absolute paths (a disk a running guest uses is refused to another). */
     disks: string[];
+    /** Whether it writes them (not with -snapshot): guests that only read one disk may share it. */
+    writesDisks: boolean;
   };
 }

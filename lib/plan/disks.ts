@@ -41,13 +41,16 @@ const LAYOUTS: Record<Layout, { controller: string[]; device: (slot: DiskSlot) =
   },
 };
 
-function checkDisk(request: DiskRequest, facts: DiskFacts | undefined): DiskFacts {
+function checkDisk(request: DiskRequest, facts: DiskFacts | undefined, snapshot: boolean): DiskFacts {
   if (!facts?.exists) {
     const what = facts?.detail ? `is ${facts.detail}` : 'does not exist';
     throw new UsageError(`disk "${request.path}" ${what}: give a disk image, an ISO or a block device`);
   }
-  if (facts.usedBy) {
-    throw new UsageError(`disk "${request.path}" is in use by guest ${facts.usedBy}; stop it first (qemu-script down)`);
+  // Guests that only read a disk (-snapshot) may share it; a writer shares it with no one.
+  if (facts.usedBy && (facts.usedBy.writes || !snapshot)) {
+    throw new UsageError(
+      `disk "${request.path}" is in use by guest ${facts.usedBy.guest}; stop it first (qemu-script down)`,
+    );
   }
   if (!facts.readable) {
     throw new UsageError(
@@ -115,7 +118,7 @@ export function planDisks(
   firstBootIndex = 0,
   snapshot = false,
 ): string[] {
-  const checked = requests.map((request) => ({ request, facts: checkDisk(request, facts[request.path]) }));
+  const checked = requests.map((request) => ({ request, facts: checkDisk(request, facts[request.path], snapshot) }));
   checkWriters(checked, snapshot);
   const argv = [...IOTHREAD];
   const controllersAdded = new Set<Layout>();

@@ -206,6 +206,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
       macs,
       interfaces: [...context.interfaceNames],
       disks: options.disks.flatMap((disk) => (facts.disks[disk.path] ? [facts.disks[disk.path].absolutePath] : [])),
+      writesDisks: !snapshot,
     },
   };
 }

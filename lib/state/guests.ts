@@ -69,6 +69,13 @@ export function reservations(records: GuestRecord[]) {
     macs: live.flatMap((record) => record.plan.resources.macs),
     interfaces: live.flatMap((record) => record.plan.resources.interfaces),
     /** Absolute path → the guest running from it. */
-    disks: new Map(live.flatMap((record) => (record.plan.resources.disks ?? []).map((disk) => [disk, record.name]))),
+    disks: new Map(
+      live.flatMap((record) =>
+        (record.plan.resources.disks ?? []).map((disk) => [
+          disk,
+          { guest: record.name, writes: record.plan.resources.writesDisks !== false },
+        ]),
+      ),
+    ),
   };
 }
