@@ -78,9 +78,10 @@ unit: node_modules/.package-lock.json
 	test/run.sh '\.test\.ts$$'
 
 # The Node.js artifact is the same bundle as the executable: what differs is the runtime (the host's
-# Node.js) and how the tool starts itself again (the waiter's cleanup, sudo's helper). These suites
-# run against both; the rest against the executable only.
-CJS_SUITES := (cli|lifecycle|nonroot)\.test\.ts$$
+# Node.js) and how the tool starts itself again (the waiter's cleanup, sudo's helper under its .cjs
+# name). cli runs the command line through it; nonroot launches, cleans up and asks the helper through
+# sudo with it. The rest run against the executable only.
+CJS_SUITES := (cli|nonroot)\.test\.ts$$
 unit-cjs: node_modules/.package-lock.json dist/qemu-script.cjs
 	QEMU_SCRIPT_TEST_BINARY=dist/qemu-script.cjs test/run.sh '$(CJS_SUITES)'
 
@@ -95,7 +96,13 @@ e2e: dist/qemu-script guest
 bench: dist/qemu-script dist/qemu-script.cjs guest
 	test/isolate.sh node --import tsx bench/bench.ts
 
-test: typecheck lint all guest suites
+# The static checks run beside the suites (they need no root and little time); both must pass.
+test: node_modules/.package-lock.json all guest
+	@mkdir -p .cache
+	@$(MAKE) --no-print-directory typecheck lint > .cache/static.log 2>&1 & static=$$!; \
+	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'; rc=$$?; \
+	if wait $$static; then echo "typecheck and lint: ok"; else cat .cache/static.log; echo "typecheck or lint failed"; rc=1; fi; \
+	exit $$rc
 
 # README.md's map of lib/, from the folders' README.md files.
 map: node_modules/.package-lock.json
