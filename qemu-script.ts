@@ -26,6 +26,7 @@ import type { LaunchOptions } from './lib/base/types.ts';
 import { VERSION, unsupportedNode } from './lib/base/version.ts';
 import { jsonOutput } from './lib/base/json.ts';
 import { unsaidThisBoot } from './lib/state/notices.ts';
+import { probeKvm } from './lib/probe/kvm.ts';
 
 async function planWith(options: LaunchOptions, context: ToolContext) {
   const probed = probeHost({
@@ -41,7 +42,6 @@ async function planWith(options: LaunchOptions, context: ToolContext) {
     // Only the bridged adapter and macvtap care whether a LAN link is a veth: otherwise sysfs is enough.
     linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
     wants: { usb: options.usb.length > 0, firmware: options.uefi, kvm: options.accel !== 'tcg' },
-    dryRun: options.dryRun,
   });
   const facts = withReservations(
     probed,
@@ -49,7 +49,13 @@ async function planWith(options: LaunchOptions, context: ToolContext) {
     readRegistry(context.registryDir),
     currentNetns(),
   );
-  return planWithFreePorts(facts, (known) => planLaunch(options, known));
+  const planned = await planWithFreePorts(facts, (known) => planLaunch(options, known));
+  if (options.dryRun || !facts.kvmUnknown) return planned;
+  // The line is valid: now QEMU may be asked whether KVM runs guests here (once per boot), and the plan
+  // made again with the answer.
+  const kvm = probeKvm(options.settings.qemuBinary, context.runtimeDir);
+  const answered = { ...facts, kvmUsable: kvm.usable, kvmWhy: kvm.why, kvmUnknown: false };
+  return planWithFreePorts(answered, (known) => planLaunch(options, known));
 }
 
 function warn(warnings: string[], options: LaunchOptions): void {

@@ -188,6 +188,8 @@ export interface HostFacts {
   kvmUsable: boolean;
   /** Why not, when it does not. */
   kvmWhy?: string;
+  /** No answer of this boot yet: /dev/kvm opens, whether it runs guests is asked at launch. */
+  kvmUnknown?: boolean;
   vhostNetUsable: boolean;
   defaultRouteInterface?: string;
   interfaces: Record<string, InterfaceFacts>;

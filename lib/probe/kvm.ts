@@ -52,14 +52,20 @@ export function runProbe(qemu: string, accel = 'kvm'): KvmFacts {
   }
 }
 
-/**
- * KVM's facts, from the cache in CACHE_DIR when it is of this boot and this QEMU; otherwise probed and
- * cached. A dry run runs and writes nothing: without an answer of this boot it takes an openable
- * /dev/kvm at its word.
- */
-export function probeKvm(qemu: string, cacheDir: string, dryRun = false): KvmFacts {
+/** KVM's facts, from the cache in CACHE_DIR when it is of this boot and this QEMU; otherwise probed and kept. */
+export function probeKvm(qemu: string, cacheDir: string): KvmFacts {
   if (!canOpenReadWrite(KVM_DEVICE)) return { usable: false, why: `${KVM_DEVICE} is missing or not usable by you` };
-  return cachedProbe(qemu, cacheDir, !dryRun, () => (dryRun ? { usable: true } : runProbe(qemu)));
+  return cachedProbe(qemu, cacheDir, true, () => runProbe(qemu));
+}
+
+/**
+ * What is known of KVM without running anything: the answer of this boot, else an openable /dev/kvm taken
+ * at its word and marked `unknown` (the launch asks QEMU once the whole line is valid; a typo or a dry
+ * run never starts it).
+ */
+export function knownKvm(qemu: string, cacheDir: string): KvmFacts & { unknown?: boolean } {
+  if (!canOpenReadWrite(KVM_DEVICE)) return { usable: false, why: `${KVM_DEVICE} is missing or not usable by you` };
+  return cachedProbe(qemu, cacheDir, false, () => ({ usable: true, unknown: true }));
 }
 
 /** The answer kept in CACHE_DIR/kvm.json when it is of this boot and this QEMU; else PROBE's, kept. */

@@ -9,7 +9,7 @@ import { configDir, registryDirFor, runtimeDirFor } from '../base/paths.ts';
 import { probeSync } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { DiskFacts, DiskRequest, HostFacts, HostPrefix, InterfaceFacts, Settings } from '../base/types.ts';
-import { probeKvm } from './kvm.ts';
+import { knownKvm } from './kvm.ts';
 import { currentNetns } from '../base/proc.ts';
 
 /** Where the probe reads the host: tests point these at a fake tree. */
@@ -396,8 +396,6 @@ export interface ProbeInput {
   netNames?: string[];
   /** A NIC depends on what kind of link a LAN interface is (bridged adapter, macvtap): ask netlink (forks `ip`). */
   linkKinds?: boolean;
-  /** A dry run: what is probed is not written down (the KVM probe's answer is not cached). */
-  dryRun?: boolean;
   /** Facts the plan needs, read only then (unset: all). */
   wants?: { usb?: boolean; firmware?: boolean; kvm?: boolean };
   settings: Settings;
@@ -417,7 +415,7 @@ export function probeHost(input: ProbeInput): HostFacts {
   const wants = input.wants ?? {};
   const { interfaces, macs } = probeInterfaces(roots, input.linkKinds ?? true);
   // --accel tcg asks nothing of KVM; otherwise whether it really runs guests (cached per boot).
-  const kvm = wants.kvm === false ? { usable: false } : probeKvm(input.settings.qemuBinary, runtimeDir, input.dryRun);
+  const kvm = wants.kvm === false ? { usable: false } : knownKvm(input.settings.qemuBinary, runtimeDir);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
   return {
@@ -430,6 +428,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     registryPrivateParent: realises ? privateParent(registryDirFor(uid, runtimeDir)) : undefined,
     kvmUsable: kvm.usable,
     kvmWhy: kvm.why,
+    kvmUnknown: 'unknown' in kvm ? kvm.unknown : undefined,
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     defaultRouteInterface: defaultRouteFrom(
       read(`${roots.proc}/net/route`) ?? '',
