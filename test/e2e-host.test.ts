@@ -98,6 +98,8 @@ test('disks: a bare-word qcow2 on virtio-scsi and virtio-blk, an ISO as an optic
       await waitConsole(scsi, /E2E: READY/);
       assert.match(console_(scsi), /E2E: BLOCK sda disk/);
       assert.match(console_(scsi), /E2E: BLOCK sr0 cdrom/);
+      // The same disk again, once the first guest has powered off (a disk is written by one guest at a time).
+      await waitFor(() => !ns.guests().includes('scsi'), 30000, 'the first guest to power off');
       const blk = await boot(
         ns,
         'blk',

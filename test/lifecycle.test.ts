@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { chmodSync, existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BINARY } from './helpers.ts';
+import { BINARY, testWhere } from './helpers.ts';
 import { GUEST, Netns, allowBridges, assertClean, inNetns, pidAlive, start, waitFor } from './netns.ts';
 
 allowBridges();
@@ -269,6 +269,97 @@ test('a runtime directory someone else can write is refused before anything is b
     await assertClean(ns);
   }));
 
+test("names: a taken --name is refused, a default one gets a suffix and says so; a written disk is one guest's", () =>
+  inNetns(async (ns) => {
+    const first = await start(ns, 'u1', ['--net', 'none']);
+    const before = await ns.state();
+    const taken = await ns.tool([...GUEST, '--name', 'u1', '--net', 'none']);
+    assert.is(taken.exitCode, 2);
+    assert.is(
+      taken.stderr.trim(),
+      'qemu-script: --name u1: a guest of that name is running (qemu-script ps); choose another',
+    );
+    const disk = `${ns.runtimeDir}/web.qcow2`;
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
+    const web = await ns.tool([...GUEST, disk, '--net', 'none']);
+    assert.is(web.exitCode, 0, web.stderr);
+    assert.match(web.stdout, /^Guest web is running/m);
+    const again = await ns.tool([...GUEST, disk, '--net', 'none']);
+    assert.is(again.exitCode, 2);
+    assert.is(
+      again.stderr.trim(),
+      `qemu-script: disk "${disk}" is in use by guest web; stop it first (qemu-script down)`,
+    );
+    assert.equal(await ns.state(), before, 'nothing made for the refused launches');
+    const second = await ns.tool([...GUEST, '--net', 'none']);
+    const third = await ns.tool([...GUEST, '--net', 'none']);
+    assert.match(second.stdout, /^Guest guest is running/m);
+    assert.match(third.stdout, /^Named guest-2: a guest named guest is running \(--name chooses\)$/m);
+    assert.match(third.stdout, /^Guest guest-2 is running/m);
+    for (const name of ['u1', 'web', 'guest', 'guest-2'])
+      assert.is((await ns.tool(['down', '--force', name])).exitCode, 0);
+    await assertClean(ns, ['lo'], [first]);
+  }));
+
+test('down says what it asked and how the guest went; info shows how to reach it; -v shows each command once', () =>
+  inNetns(async (ns) => {
+    // A guest with no disk idles in the firmware, which does not answer ACPI: down has to stop it.
+    const verbose = await ns.tool([...GUEST, '--name', 'idle', '--net', 'user,vmnet4', '-v']);
+    assert.is(verbose.exitCode, 0, verbose.stderr);
+    const traced = verbose.stderr.split('\n').filter((line) => line.startsWith('+ '));
+    assert.equal(traced.slice(0, 2), [
+      '+ ip link add name vmnet4 type bridge',
+      '+ ip link set dev vmnet4 alias ' +
+        `qemu-script:${JSON.parse(readFileSync(`${ns.runtimeDir}/registry.json`, 'utf8')).resources[0].id}`,
+    ]);
+    assert.is(traced.filter((line) => /^\+ qemu-system-x86_64 /.test(line)).length, 1, "QEMU's line once");
+    assert.not.match(verbose.stderr, /^# guest idle: host commands/m, 'no plan printed before the commands');
+    const info = await ns.tool(['info', 'idle']);
+    assert.is(info.exitCode, 0, info.stderr);
+    for (const line of [
+      /^name +idle$/m,
+      /^state +running \(QEMU pid \d+, up \d+ s\)$/m,
+      /^memory +64 MiB/m,
+      /^nic 0 +user \S+ 10\.0\.2\.15$/m,
+      /^nic 1 +vmnet4 \S+ \(address not known yet\)$/m,
+      /^forwards +tcp 127\.0\.0\.1:\d+ -> 22$/m,
+      /^console +qemu-script console idle \(\S+\/idle\/console\.sock\)$/m,
+      /^screen +none$/m,
+      /^login +qemu-script ssh idle$/m,
+      /^log +\S+\/logs\/idle\.log$/m,
+    ]) {
+      assert.match(info.stdout, line);
+    }
+    const down = await ns.tool(['down', '--timeout', '2', 'idle']);
+    assert.is(down.exitCode, 0, down.stderr);
+    assert.is(
+      down.stdout,
+      'Asked idle to power off (ACPI); waiting up to 2 s (--timeout S; --force stops it at once)\n' +
+        'Guest idle did not power off within 2 s: stopped; what was built for it is removed\n',
+    );
+    await start(ns, 'quick', ['--net', 'none']);
+    const forced = await ns.tool(['down', '--force', 'quick']);
+    assert.is(forced.stdout, 'Guest quick stopped; what was built for it is removed\n');
+    await assertClean(ns);
+  }));
+
+testWhere(
+  test,
+  existsSync('/dev/vhost-net') ? 'vhost-net works here: the host gives nothing to remark on' : undefined,
+  'a remark about the host (no vhost-net) is said once per boot, a remark about the line every time',
+  () =>
+    inNetns(async (ns) => {
+      const vhost = /warning: vhost-net is not available/;
+      const first = await ns.tool([...GUEST, '--name', 'v1', '--net', 'vmnet6', '--host-ip', '10.66.0.1/24']);
+      assert.match(first.stderr, vhost);
+      const second = await ns.tool([...GUEST, '--name', 'v2', '--net', 'vmnet6', '--host-ip', '10.66.0.1/24']);
+      assert.not.match(second.stderr, vhost, 'said already this boot');
+      assert.match(second.stderr, /--host-ip 10\.66\.0\.1\/24 ignored/, 'about this line: said again');
+      for (const name of ['v1', 'v2']) assert.is((await ns.tool(['down', '--force', name])).exitCode, 0);
+      await assertClean(ns);
+    }),
+);
+
 test('down of an unknown guest: exit 2', () =>
   inNetns(async (ns) => {
     const result = await ns.tool(['down', 'nobody']);
@@ -326,9 +417,7 @@ test('a runtime directory that cannot be made is said to be so, with what to do'
     );
   }));
 
-test(
-  "gc outside a dead guest's namespace: a named one is entered and cleaned, any other named with how to enter it",
-  () =>
+test("gc outside a dead guest's namespace: a named one is entered and cleaned, another named with how to enter", () =>
   inNetns(async (ns) => {
     const elsewhere = await Netns.create();
     const anonymous = execa('unshare', ['--net', 'sleep', 'infinity'], { reject: false });

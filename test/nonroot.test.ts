@@ -93,7 +93,13 @@ test.after.each(async () => {
   // only here), then what root made for it (a network's DHCP server above all) goes with its holder.
   const uid = (await inside(['id', '-u', USER])).stdout.trim();
   if (/^\d+$/.test(uid)) {
-    for (const pid of processesOf(Number(uid))) process.kill(pid, 'SIGKILL');
+    for (const pid of processesOf(Number(uid))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone between the listing and the kill
+      }
+    }
     rmSync(`/tmp/qemu-script-${uid}`, { recursive: true, force: true });
   }
   await asRoot([helper, 'gc']);
