@@ -335,11 +335,11 @@ test('down says what it asked and how the guest went; info shows how to reach it
     assert.is(
       down.stdout,
       'Asked idle to power off (ACPI); waiting up to 2 s (--timeout S; --force stops it at once)\n' +
-        'Guest idle did not power off within 2 s: stopped; what was built for it is removed\n',
+        'Guest idle did not power off within 2 s: stopped; what was built for it is removed',
     );
     await start(ns, 'quick', ['--net', 'none']);
     const forced = await ns.tool(['down', '--force', 'quick']);
-    assert.is(forced.stdout, 'Guest quick stopped; what was built for it is removed\n');
+    assert.is(forced.stdout, 'Guest quick stopped; what was built for it is removed');
     await assertClean(ns);
   }));
 
