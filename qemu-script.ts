@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { toolContext, type ToolContext } from './lib/base/context.ts';
 import { HostError, exitCodeOf, messageOf } from './lib/base/errors.ts';
 import { collectGarbage } from './lib/guest/gc.ts';
-import { listRecords } from './lib/state/guests.ts';
+import { listRecords, removeRecord } from './lib/state/guests.ts';
 import { helpText, usageText } from './lib/cli/help.ts';
 import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/guest/launch.ts';
 import { ensureOwnDir, withLock } from './lib/base/lock.ts';
@@ -22,13 +22,23 @@ import { renderDryRun, renderDryRunJson } from './lib/plan/render.ts';
 import { readSettings } from './lib/cli/settings.ts';
 import { withReservations } from './lib/plan/reservations.ts';
 import { findSubcommand, firstWordTypo, runSubcommand } from './lib/cli/subcommands.ts';
-import type { LaunchOptions } from './lib/base/types.ts';
 import { VERSION, unsupportedNode } from './lib/base/version.ts';
 import { jsonOutput } from './lib/base/json.ts';
 import { unsaidThisBoot } from './lib/state/notices.ts';
 import { probeKvm } from './lib/probe/kvm.ts';
+import { probeCloudInit, readHostKey } from './lib/probe/cloud-init.ts';
+import { makeKeyPairs, prepareGuest } from './lib/guest/prepare.ts';
+import type { CloudInitFacts, HostFacts, LaunchOptions, Plan } from './lib/base/types.ts';
 
-async function planWith(options: LaunchOptions, context: ToolContext) {
+const probeCloud = async (options: LaunchOptions) =>
+  options.cloudInit && (await probeCloudInit(options.cloudInit, process.env, process.cwd()));
+
+async function planWith(
+  options: LaunchOptions,
+  context: ToolContext,
+  cloudInit: CloudInitFacts | undefined,
+  keysMade = false,
+): Promise<{ facts: HostFacts; plan: Plan }> {
   const probed = probeHost({
     disks: options.disks,
     settings: options.settings,
@@ -44,17 +54,32 @@ async function planWith(options: LaunchOptions, context: ToolContext) {
     wants: { usb: options.usb.length > 0, firmware: options.uefi, kvm: options.accel !== 'tcg' },
   });
   const facts = withReservations(
-    probed,
+    cloudInit ? { ...probed, cloudInit } : probed,
     listRecords(context.runtimeDir),
     readRegistry(context.registryDir),
     currentNetns(),
   );
-  const planned = await planWithFreePorts(facts, (known) => planLaunch(options, known));
+  let planned = await planWithFreePorts(facts, (known) => planLaunch(options, known));
+  const instanceId = planned.plan.cloudInit?.instanceId;
+  const hostKey = instanceId && readHostKey(cloudInit!.home, instanceId);
+  if (hostKey) {
+    // The guest's host key exists already: planned again with it (planning is pure and quick).
+    const known = { ...planned.facts, cloudInit: { ...cloudInit!, hostKey } };
+    planned = await planWithFreePorts(known, (again) => planLaunch(options, again));
+  }
+  const keygen = planned.plan.cloudInit?.keygen ?? [];
+  if (keygen.length > 0 && !options.dryRun) {
+    // The line is valid: the key pairs are made once, then planned with.
+    if (keysMade) throw new HostError(`--cloud-init: ${keygen[0].argv.at(-1)} was made but cannot be read`);
+    await makeKeyPairs(keygen, { verbose: options.verbose, quiet: options.quiet });
+    return planWith(options, context, await probeCloud(options), true);
+  }
   if (options.dryRun || !facts.kvmUnknown) return planned;
+  const planFacts = planned.facts;
   // The line is valid: now QEMU may be asked whether KVM runs guests here (once per boot), and the plan
   // made again with the answer.
   const kvm = probeKvm(options.settings.qemuBinary, context.runtimeDir);
-  const answered = { ...facts, kvmUsable: kvm.usable, kvmWhy: kvm.why, kvmUnknown: false };
+  const answered = { ...planFacts, kvmUsable: kvm.usable, kvmWhy: kvm.why, kvmUnknown: false };
   return planWithFreePorts(answered, (known) => planLaunch(options, known));
 }
 
@@ -65,9 +90,11 @@ function warn(warnings: string[], options: LaunchOptions): void {
 
 async function launch(options: LaunchOptions): Promise<number> {
   const context = toolContext();
+  // The caller's files (--ssh-key, --user-data) are checked before anything is made.
+  const cloudInit = await probeCloud(options);
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
-    const { plan } = await planWith(options, context);
+    const { plan } = await planWith(options, context, cloudInit);
     warn([...plan.notices, ...plan.warnings], options);
     printOut(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
@@ -76,7 +103,7 @@ async function launch(options: LaunchOptions): Promise<number> {
   await collectGarbage(context.runtimeDir, context).catch(() => undefined);
   // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
   const record = await withLock(context.runtimeDir, async () => {
-    const { facts, plan } = await planWith(options, context);
+    const { facts, plan } = await planWith(options, context, cloudInit);
     // What is about the host is said once per boot; what is about this line, every time.
     warn([...(options.quiet ? [] : unsaidThisBoot(context.runtimeDir, plan.notices)), ...plan.warnings], options);
     return reserveGuest(context.runtimeDir, plan, facts, {
@@ -85,6 +112,12 @@ async function launch(options: LaunchOptions): Promise<number> {
       verbose: options.verbose,
     });
   });
+  try {
+    await prepareGuest(record);
+  } catch (error) {
+    removeRecord(context.runtimeDir, record.name);
+    throw error;
+  }
   const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
   return options.foreground
     ? runInForeground(context.runtimeDir, record, output)

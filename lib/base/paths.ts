@@ -28,6 +28,21 @@ export const qemuPidfilePath = (runDir: string) => `${runDir}/qemu.pid`;
 export const monitorSocketPath = (runDir: string) => `${runDir}/monitor.sock`;
 export const consoleSocketPath = (runDir: string) => `${runDir}/console.sock`;
 export const vncSocketPath = (runDir: string) => `${runDir}/vnc.sock`;
+
+/** --cloud-init's NoCloud seed: its files, and the ISO (volume cidata) made of them. */
+export const seedDir = (runDir: string) => `${runDir}/cidata`;
+export const seedPath = (runDir: string) => `${runDir}/cidata.iso`;
+
+/**
+ * What the tool keeps for a user across guests: its own SSH key pair, and per cloud-init instance the
+ * host key it gives the guest and the known_hosts line `qemu-script ssh` checks it against.
+ */
+const userDataDir = (home: string) => `${home}/.local/share/qemu-script`;
+export const ownKeyPath = (home: string) => `${userDataDir(home)}/id_ed25519`;
+const instanceDir = (home: string, instanceId: string) => `${userDataDir(home)}/hosts/${instanceId}`;
+export const hostKeyPath = (home: string, instanceId: string) =>
+  `${instanceDir(home, instanceId)}/ssh_host_ed25519_key`;
+export const knownHostsPath = (home: string, instanceId: string) => `${instanceDir(home, instanceId)}/known_hosts`;
 export const logDir = (runtimeDir: string) => `${runtimeDir}/logs`;
 export const logPath = (runtimeDir: string, guest: string) => `${logDir(runtimeDir)}/${guest}.log`;
 export const registryPath = (registryDir: string) => `${registryDir}/registry.json`;

@@ -41,6 +41,44 @@ export interface Forward {
   guestPort: number;
 }
 
+export interface CloudInitRequest {
+  login?: string;
+  sshKey?: string;
+  userData?: string;
+}
+
+/** What the host has for --cloud-init: read by the probe, never changed by it. */
+export interface CloudInitFacts {
+  /** The caller's login name and home. */
+  user: string;
+  home: string;
+  /** The public key to install, and its private half when there is one beside it. */
+  key?: { publicPath: string; text: string; privatePath?: string };
+  /** The user's own user-data, as read and checked. */
+  userData?: { path: string; text: string; kind: 'cloud-config' | 'script' };
+  /** The SSH host key the tool gives one instance (made once, kept: the guest is known from its first login). */
+  hostKey?: { instanceId: string; publicText: string; privateText: string };
+}
+
+/** --cloud-init's part of a plan (plan/cloud-init.ts). */
+export interface CloudInitPlan {
+  /** The ISO QEMU reads, and the files it is made of. */
+  seed: string;
+  files: Record<'meta-data' | 'user-data' | 'network-config', string>;
+  instanceId: string;
+  login: string;
+  /** The private key `qemu-script ssh` logs in with (undefined: ssh's own choice, ~/.ssh/...). */
+  identity?: string;
+  /** The guest's host key as a known_hosts line (under the alias instanceId), and the file it goes in. */
+  knownHosts: string;
+  knownHostsLine?: string;
+  /** Run by the user at launch before QEMU, once the files are written: the ISO. */
+  prepare: Command[];
+  /** Key pairs made first, then planned again with (a dry run only shows them): the caller's, the guest's. */
+  keygen: Command[];
+  summary: string[];
+}
+
 /** Settings that come from the environment (VM_*) or their built-in defaults. */
 export interface Settings {
   qemuBinary: string;
@@ -68,6 +106,8 @@ export interface LaunchOptions {
   fwd: Forward[];
   /** --ssh-port: the user network's SSH forward at this port, or none. */
   sshPort?: number | 'none';
+  /** --cloud-init, with its --login, --ssh-key and --user-data. */
+  cloudInit?: CloudInitRequest;
   foreground: boolean;
   /** --quiet: no messages, only errors (and --json output). */
   quiet: boolean;
@@ -182,6 +222,8 @@ export interface HostFacts {
    * runs as its own user, could not read its files there (probed when a DHCP network is realised).
    */
   registryPrivateParent?: string;
+  /** --cloud-init's facts: the caller, the key to install, their own user-data. */
+  cloudInit?: CloudInitFacts;
   /** The network namespace this runs in ("net:[4026531840]"): per-namespace state is keyed by it. */
   netns: string;
   /** KVM runs guests here (a real run of QEMU under KVM says so, probe/kvm.ts). */
@@ -324,6 +366,8 @@ export interface Plan {
   foreground: boolean;
   /** Where its screen and console are: every display but stdio has the private console socket. */
   display: DisplayRequest['kind'];
+  /** --cloud-init: the seed to make before QEMU starts, and how `qemu-script ssh` logs in. */
+  cloudInit?: CloudInitPlan;
   /** What this guest holds, recorded so concurrent launches, `ps` and `gc` can see it. */
   resources: {
     nics: NicInfo[];

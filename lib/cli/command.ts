@@ -11,6 +11,8 @@ export interface Flag {
   value?: string;
   /** May be given more than once: its values are kept in order. */
   repeatable?: boolean;
+  /** The value is optional and only given as --flag=VALUE (alone, the flag is true). */
+  optionalValue?: boolean;
   help: string;
 }
 
@@ -42,15 +44,16 @@ export interface Subcommand {
 
 const texts = (value: FlagValue) => (Array.isArray(value) ? value : []);
 
+const flagSpelling = (flag: Flag) =>
+  `--${flag.name}${!flag.value ? '' : flag.optionalValue ? `[=${flag.value}]` : ` ${flag.value}`}`;
+
 function usageLine(command: Subcommand): string {
-  const flags = command.flags.map((flag) => `[--${flag.name}${flag.value ? ` ${flag.value}` : ''}]`);
+  const flags = command.flags.map((flag) => `[${flagSpelling(flag)}]`);
   return ['qemu-script', command.name, command.args, ...flags].filter(Boolean).join(' ');
 }
 
 export function subcommandHelp(command: Subcommand): string {
-  const flagLines = command.flags.map(
-    (flag) => `  --${flag.name}${flag.value ? ` ${flag.value}` : ''}`.padEnd(24) + flag.help,
-  );
+  const flagLines = command.flags.map((flag) => `  ${flagSpelling(flag)}`.padEnd(24) + flag.help);
   return (
     [
       `Usage: ${usageLine(command)}`,
@@ -69,9 +72,7 @@ export function findCommand(
   const command = table.find((candidate) => candidate.name.split(' ').every((word, i) => argv[i] === word));
   if (command) return { command, rest: argv.slice(command.name.split(' ').length) };
   // The first word of a group (net) without a known second word.
-  const group = table.filter(
-    (candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0],
-  );
+  const group = table.filter((candidate) => candidate.name.includes(' ') && candidate.name.split(' ')[0] === argv[0]);
   if (group.length > 0) {
     const choices = group.map((candidate) => candidate.name.split(' ')[1]);
     // `net`, `net help`, `net --help`: the group's usage (asked for: exit 0; bare: exit 2).
@@ -164,7 +165,7 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
           `${command.name}: unknown option ${word}${typo || ` (accepted: ${spellings.join(', ') || 'none'}, --help)`}`,
         );
       }
-      if (!flag.value) {
+      if (!flag.value || (flag.optionalValue && inline === undefined)) {
         if (inline !== undefined) throw new UsageError(`${command.name}: --${flag.name} takes no value`);
         parsed.flags[flag.name] = true;
         continue;

@@ -8,7 +8,7 @@ import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } fr
 import { didYouMean } from '../base/suggest.ts';
 import { envDefault, readSettings, type Env } from './settings.ts';
 import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from '../base/types.ts';
-import { ACCELS, DISPLAY_KINDS } from '../base/types.ts';
+import { ACCELS, type CloudInitRequest, DISPLAY_KINDS } from '../base/types.ts';
 import { GUEST_NAME, GUEST_NAME_RULE } from '../base/names.ts';
 
 export type ParsedArgs =
@@ -131,6 +131,25 @@ function parseHostIp(text: string): string {
   return text;
 }
 
+/** --cloud-init and the options that go with it; those alone are refused (they would do nothing). */
+function parseCloudInit(args: Record<string, unknown>): CloudInitRequest | undefined {
+  const [login, sshKey, userData] = [last(args.login), last(args['ssh-key']), last(args['user-data'])];
+  if (!args['cloud-init']) {
+    const given: Array<[string, string | undefined]> = [
+      ['--login', login],
+      ['--ssh-key', sshKey],
+      ['--user-data', userData],
+    ];
+    const alone = given.find(([, value]) => value !== undefined)?.[0];
+    if (alone) throw new UsageError(`${alone} goes with --cloud-init (it provisions the guest)`);
+    return undefined;
+  }
+  if (login !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(login)) {
+    throw new UsageError(`--login: "${login}" is not a user name (lower-case letters, digits, _ and -, at most 32)`);
+  }
+  return { login, sshKey, userData };
+}
+
 function parseDisk(text: string): DiskRequest | { usbId: string } {
   const disk: DiskRequest = { path: text, usb: false, cdrom: false };
   for (;;) {
@@ -210,6 +229,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
       hostIp: hostIp === undefined ? undefined : parseHostIp(hostIp),
       fwd: list(args.fwd).map(parseForward),
       sshPort: last(args['ssh-port']) === undefined ? undefined : parseSshPort(last(args['ssh-port'])!),
+      cloudInit: parseCloudInit(args),
       quiet: Boolean(args.quiet),
       foreground: Boolean(args.foreground) || display.kind === 'stdio',
       dryRun: Boolean(args['dry-run']),

@@ -11,7 +11,7 @@ import { netCreate, netLs, netRm } from '../admin/net-commands.ts';
 import { cleanupMain } from '../guest/launch.ts';
 import { readSettings } from './settings.ts';
 import { setup, undoSetup } from '../admin/setup.ts';
-import { ssh } from '../guest/ssh.ts';
+import { parseWait, ssh } from '../guest/ssh.ts';
 import { completionScript } from './completion.ts';
 import { listRecords } from '../state/guests.ts';
 import { readNetworks } from '../net/networks.ts';
@@ -87,11 +87,13 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     name: 'ssh',
     guestArgument: true,
     args: '[USER@]NAME [-- SSH OPTIONS]',
-    summary: 'ssh to a guest: its SSH forward, else its address on a defined network',
-    flags: [],
+    summary:
+      'ssh to a guest (its SSH forward, else its address on a defined network); a --cloud-init guest as ' +
+      'its user, with its key',
+    flags: [{ name: 'wait', value: 'S', optionalValue: true, help: 'wait until SSH answers (default 300 s)' }],
     positionals: [1, 1],
     passthrough: true,
-    run: ({ args, rest }, context) => ssh(context, args[0], rest),
+    run: ({ args, rest, flags }, context) => ssh(context, args[0], rest, parseWait(flags.wait as string | boolean)),
   },
   {
     name: 'info',

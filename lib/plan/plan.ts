@@ -12,6 +12,7 @@ import { qemuProps, qemuValue } from './qemu-syntax.ts';
 import { planUsbPassthrough } from './usb.ts';
 import type { HostFacts, LaunchOptions, Plan } from '../base/types.ts';
 import { GUEST_NAME_MAX } from '../base/names.ts';
+import { planCloudInit } from './cloud-init.ts';
 
 /**
  * The guest's name: --name, else the first disk's file name, else "guest"; never one a running guest
@@ -185,20 +186,41 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     ]),
   ];
   checkPciSlots([...own, ...qemuWords], options.net.length);
+  if (options.cloudInit && !facts.cloudInit) throw new Error('--cloud-init: the host was not probed for it');
+  const cloudInit =
+    options.cloudInit && facts.cloudInit
+      ? planCloudInit(options.cloudInit, facts.cloudInit, {
+          name,
+          runDir,
+          disk: firstDisk?.absolutePath,
+          macs,
+          isRoot: facts.isRoot,
+        })
+      : undefined;
+  // The seed is an optical drive of its own, never booted from (the disks carry the boot order).
+  const seedDrive = (seed: string) =>
+    qemuProps(`file=${qemuValue(seed)}`, { if: 'none', id: 'cidata', format: 'raw', media: 'cdrom', readonly: 'on' });
+  const seedArgv = cloudInit ? ['-drive', seedDrive(cloudInit.seed), '-device', 'ide-cd,drive=cidata'] : [];
   return {
     name,
     runDir,
     qemu: {
-      argv: [settings.qemuBinary, ...defaults, ...own, ...options.qemuAfter, ...options.qemuBefore],
+      argv: [settings.qemuBinary, ...defaults, ...own, ...seedArgv, ...options.qemuAfter, ...options.qemuBefore],
       fds: nics.flatMap((nic) => nic.fds),
     },
     actions: nics.flatMap((nic) => nic.actions),
     privilege: { isRoot: facts.isRoot, selfCommand: facts.selfCommand },
-    messages: [...(renamed ? [renamed] : []), ...nics.flatMap((nic) => nic.messages), ...display.messages],
+    messages: [
+      ...(renamed ? [renamed] : []),
+      ...nics.flatMap((nic) => nic.messages),
+      ...display.messages,
+      ...(cloudInit?.summary ?? []),
+    ],
     warnings,
     notices,
     foreground: options.foreground,
     display: options.display.kind,
+    ...(cloudInit ? { cloudInit } : {}),
     resources: {
       nics: nics.map((nic, index) => ({ index, net: nic.label, mac: nic.mac, address: nic.address })),
       forwards: context.forwards,

@@ -1,7 +1,7 @@
 import { kindOf } from '../actions/index.ts';
 import { addRequest, helperArgv, releaseRequest } from '../actions/privilege.ts';
 import { shellLine } from '../base/shell-quote.ts';
-import type { Command, HostAction, Plan } from '../base/types.ts';
+import type { CloudInitPlan, Command, HostAction, Plan } from '../base/types.ts';
 import { jsonOutput } from '../base/json.ts';
 
 /** The commands this host really runs for the plan's actions: as root, or one sudo request each. */
@@ -29,11 +29,24 @@ function qemuLine(plan: Plan): string {
   return [shellLine(plan.qemu.argv), ...redirections].join(' ');
 }
 
+/** What the user's side makes before QEMU (--cloud-init's key pair and seed), as the user. */
+function preparation(plan: Plan): string[] {
+  const cloud = plan.cloudInit;
+  if (!cloud) return [];
+  return [
+    `# guest ${plan.name}: made as you before QEMU starts`,
+    ...cloud.keygen.map(commandLine),
+    ...Object.keys(cloud.files).map((file) => `# write ${plan.runDir}/cidata/${file}`),
+    ...cloud.prepare.map(commandLine),
+  ];
+}
+
 /** --dry-run: host commands, the QEMU command, the cleanup; paste-able, comments for the rest. */
 export function renderDryRun(plan: Plan): string {
   const { host, cleanup } = hostCommands(plan);
   return (
     [
+      ...preparation(plan),
       `# guest ${plan.name}: host commands`,
       ...host.map(commandLine),
       '# QEMU',
@@ -46,6 +59,19 @@ export function renderDryRun(plan: Plan): string {
 }
 
 /** The plan as data. Version 2: every key in snake_case (version 1 spelled some in camelCase). */
+function cloudInitJson(cloud: CloudInitPlan) {
+  return {
+    seed: cloud.seed,
+    instance_id: cloud.instanceId,
+    login: cloud.login,
+    identity: cloud.identity ?? null,
+    known_hosts: cloud.knownHosts,
+    files: Object.keys(cloud.files),
+    keygen: cloud.keygen,
+    prepare: cloud.prepare,
+  };
+}
+
 export function renderDryRunJson(plan: Plan): string {
   const { host, cleanup } = hostCommands(plan);
   return jsonOutput({
@@ -59,5 +85,7 @@ export function renderDryRunJson(plan: Plan): string {
     warnings: plan.warnings,
     foreground: plan.foreground,
     resources: plan.resources,
+    // The seed's files are not shown: the user-data holds the guest's private host key.
+    ...(plan.cloudInit ? { cloud_init: cloudInitJson(plan.cloudInit) } : {}),
   });
 }
