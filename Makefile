@@ -9,11 +9,12 @@ PKG_HOME := $(CURDIR)/.cache/pkg-home
 SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
 SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
-.PHONY: all deps host-deps guest demo test unit unit-cjs suites typecheck lint map e2e bench install uninstall clean
+.PHONY: all deps host-deps guest cloud-image demo test unit unit-cjs suites typecheck lint map e2e bench install \
+	uninstall clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
-HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps libcap2-bin \
-	dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db
+HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps \
+	libcap2-bin dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db mmdebstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-helper.cjs
@@ -26,7 +27,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 dist/bundle.cjs: $(SOURCES) node_modules/.package-lock.json
 	@mkdir -p dist
-	npx esbuild qemu-script.ts --bundle --minify --platform=node --format=cjs --target=node20 --log-level=warning --outfile=$@
+	npx esbuild qemu-script.ts --bundle --minify --platform=node --format=cjs --target=node20 --log-level=warning \
+		--outfile=$@
 
 $(SEA_DIR)/bin/node.ok: node_modules/.package-lock.json
 	@mkdir -p $(SEA_DIR)/bin
@@ -65,14 +67,23 @@ demo: host-deps dist/qemu-script guest
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .
 
-# typescript-eslint's recommended rules and lines of at most 120 columns; knip: no unused export or file.
+# typescript-eslint's recommended rules and lines of at most 120 columns (the scripts' too); knip: no unused
+# export or file.
 lint: node_modules/.package-lock.json
 	npx eslint --max-warnings 0 .
 	npx knip
+	@awk 'length > 120 { print FILENAME ":" FNR ": " length " columns (at most 120)"; bad = 1 } END { exit bad }' \
+		Makefile .ci/run scripts/*.sh test/*.sh test/guest/* test/cloud-image/*.sh
 
 # The tiny test guest: Debian's cloud kernel + busybox initramfs, cached in .cache/guest.
 guest:
 	test/guest/build.sh .cache/guest
+
+# A real cloud image (Debian 12, cloud-init, sshd, no password) for the --cloud-init end-to-end test,
+# cached in .cache/cloud-image: about 5 minutes once, as root. make test runs that test when the image
+# is there and reports it skipped when not; CI builds it first.
+cloud-image:
+	test/cloud-image/build.sh .cache/cloud-image
 
 unit: node_modules/.package-lock.json
 	test/run.sh '\.test\.ts$$'
@@ -101,7 +112,8 @@ test: node_modules/.package-lock.json all guest
 	@mkdir -p .cache
 	@$(MAKE) --no-print-directory typecheck lint > .cache/static.log 2>&1 & static=$$!; \
 	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'; rc=$$?; \
-	if wait $$static; then echo "typecheck and lint: ok"; else cat .cache/static.log; echo "typecheck or lint failed"; rc=1; fi; \
+	if wait $$static; then echo "typecheck and lint: ok"; \
+	else cat .cache/static.log; echo "typecheck or lint failed"; rc=1; fi; \
 	exit $$rc
 
 # README.md's map of lib/, from the folders' README.md files.

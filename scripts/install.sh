@@ -26,7 +26,10 @@ missing_dirs() {
 
 case "$action" in
 install)
-  made_dirs=$( { echo "$FILES" | while read -r _ dest _; do missing_dirs "$(dirname "$root/$dest")"; done; missing_dirs "$(dirname "$manifest")"; } | sort -u)
+  made_dirs=$( {
+    echo "$FILES" | while read -r _ dest _; do missing_dirs "$(dirname "$root/$dest")"; done
+    missing_dirs "$(dirname "$manifest")"
+  } | sort -u)
   echo "$FILES" | while read -r src dest mode; do
     install -D -m "$mode" "$src" "$root/$dest"
   done

@@ -9,7 +9,8 @@ import { UsageError } from '../lib/base/errors.ts';
 import type { CloudInitFacts, CloudInitPlan, CloudInitRequest } from '../lib/base/types.ts';
 import { instanceIdOf, planCloudInit } from '../lib/plan/cloud-init.ts';
 import { probeCloudInit, readHostKey } from '../lib/probe/cloud-init.ts';
-import { parseWait, sshArgv, sshEndpoint } from '../lib/guest/ssh.ts';
+import { parseWait, sshArgv } from '../lib/guest/ssh.ts';
+import { sshEndpoint } from '../lib/guest/guest-commands.ts';
 import { renderDryRun, renderDryRunJson } from '../lib/plan/render.ts';
 import { launchOptions, plan, qcow2, runBinary } from './helpers.ts';
 

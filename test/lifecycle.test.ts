@@ -379,6 +379,8 @@ test('a launch with --json prints the started guest as ps --json does; --quiet p
       uptime_s: number;
       nics: unknown[];
       forwards: unknown[];
+      ssh: string | null;
+      login_user: string | null;
     };
     const macs = ns.record('js').plan.resources.macs;
     assert.equal(
@@ -394,6 +396,8 @@ test('a launch with --json prints the started guest as ps --json does; --quiet p
           { index: 1, net: 'vmnet2', mac: macs[1], ip: null },
         ],
         forwards: [{ proto: 'tcp', host: '127.0.0.1', port: ns.record('js').plan.resources.ports[0], guest_port: 22 }],
+        ssh: 'qemu-script ssh js',
+        login_user: null,
       },
     );
     const quiet = await ns.tool([...GUEST, '--name', 'hush', '--net', 'user', '--quiet']);

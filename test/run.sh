@@ -2,8 +2,8 @@
 # test/run.sh PATTERN [CJS_PATTERN]: runs every test/*.test.ts matching PATTERN against the
 # executable (or QEMU_SCRIPT_TEST_BINARY), and those matching CJS_PATTERN once more against
 # dist/qemu-script.cjs; each run in its own process and private mount namespace
-# (test/isolate.sh), QEMU_SCRIPT_TEST_JOBS at a time (default 3: much of a test is waiting on its guests), the longest first. It closes
-# with "N passed, N failed, N skipped" and the reason of every skip.
+# (test/isolate.sh), QEMU_SCRIPT_TEST_JOBS at a time (default 3: much of a test is waiting on its
+# guests), the longest first. It closes with "N passed, N failed, N skipped" and the reason of every skip.
 # It fails when a file fails or counts no test, and when the host is not as it was before
 # (test/host-state.sh): uvu reports a suite whose before-hook threw as passed.
 set -uo pipefail

@@ -32,10 +32,22 @@ export interface GuestView {
   uptime_s: number;
   nics: Array<{ index: number; net: string; mac: string; ip: string | null }>;
   forwards: ForwardInfo[];
+  /** The command that logs in, when the guest has a way in (an SSH forward or an address). */
+  ssh: string | null;
+  /** The user that command logs in as: --cloud-init's (null: ssh's own choice). */
+  login_user: string | null;
+}
+
+/** Where a guest's SSH server is: its forward on the host, else its address on a network the host is on. */
+export function sshEndpoint(view: Pick<GuestView, 'forwards' | 'nics'>): { host: string; port: number } | undefined {
+  const forward = view.forwards.find((entry) => entry.proto === 'tcp' && entry.guest_port === 22);
+  if (forward) return { host: forward.host, port: forward.port };
+  const nic = view.nics.find((entry) => entry.net !== 'user' && entry.ip);
+  return nic ? { host: nic.ip!, port: 22 } : undefined;
 }
 
 export function guestView(record: GuestRecord): GuestView {
-  return {
+  const view: GuestView = {
     name: record.name,
     pid: record.qemu?.pid ?? null,
     state: isGone(record) ? 'gone' : record.state,
@@ -47,7 +59,10 @@ export function guestView(record: GuestRecord): GuestView {
       ip: nicAddress(nic),
     })),
     forwards: record.plan.resources.forwards,
+    ssh: null,
+    login_user: record.plan.cloudInit?.login ?? null,
   };
+  return { ...view, ssh: sshEndpoint(view) ? `qemu-script ssh ${record.name}` : null };
 }
 
 function forwardText(forward: ForwardInfo): string {
@@ -69,7 +84,10 @@ export function ps(context: ToolContext, json: boolean): string {
     view.nics.map((nic) => `${nic.net}=${nic.ip ?? '?'}`).join(' ') || '-',
     view.forwards.map(forwardText).join(' ') || '-',
   ]);
-  return renderTable(header, lines);
+  const hint = views.some((view) => view.ssh)
+    ? 'Log in: qemu-script ssh NAME; all of one guest: qemu-script info NAME\n'
+    : '';
+  return renderTable(header, lines) + hint;
 }
 
 /**

@@ -23,8 +23,6 @@ export interface GuestInfo extends GuestView {
   monitor: string | null;
   qmp: string;
   log: string;
-  /** The command that logs in, when the guest has a way in (an SSH forward or an address). */
-  ssh: string | null;
 }
 
 function screenOf(record: GuestRecord): string {
@@ -51,8 +49,6 @@ export function guestInfo(record: GuestRecord, runtimeDir: string): GuestInfo {
     ? /^VmRSS:\s+(\d+) kB/m.exec(readText(`/proc/${record.qemu!.pid}/status`) ?? '')
     : null;
   const hasConsole = argv.some((word) => word.startsWith('socket,id=console,'));
-  const sshWay =
-    view.forwards.some((forward) => forward.guest_port === 22) || view.nics.some((nic) => nic.net !== 'user' && nic.ip);
   return {
     ...view,
     memory,
@@ -67,7 +63,6 @@ export function guestInfo(record: GuestRecord, runtimeDir: string): GuestInfo {
         : null,
     qmp: qmpSocketPath(record.plan.runDir),
     log: logPath(runtimeDir, record.name),
-    ssh: sshWay ? `qemu-script ssh ${record.name}` : null,
   };
 }
 
@@ -89,7 +84,12 @@ function renderInfo(info: GuestInfo): string {
     ['console', info.console ? `qemu-script console ${info.name} (${info.console})` : 'none'],
     ['screen', info.screen],
     ['monitor', info.monitor ?? 'none'],
-    ['login', info.ssh ?? 'no SSH forward or address known'],
+    [
+      'login',
+      info.ssh
+        ? `${info.ssh}${info.login_user ? ` (as ${info.login_user}, with its key)` : ''}`
+        : 'no SSH forward or address known',
+    ],
     ['log', info.log],
   ];
   return rows.map(([key, value]) => `${key.padEnd(10)}${value}\n`).join('');

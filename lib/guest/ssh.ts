@@ -9,15 +9,7 @@ import { printErr } from '../base/output.ts';
 import { start } from '../base/runner.ts';
 import type { CloudInitPlan } from '../base/types.ts';
 import { readRecord } from '../state/guests.ts';
-import { guestView, type GuestView } from './guest-commands.ts';
-
-/** Where a guest's SSH server is: its forward on the host, else its address on a network the host is on. */
-export function sshEndpoint(view: GuestView): { host: string; port: number } | undefined {
-  const forward = view.forwards.find((entry) => entry.proto === 'tcp' && entry.guest_port === 22);
-  if (forward) return { host: forward.host, port: forward.port };
-  const nic = view.nics.find((entry) => entry.net !== 'user' && entry.ip);
-  return nic ? { host: nic.ip!, port: 22 } : undefined;
-}
+import { guestView, sshEndpoint } from './guest-commands.ts';
 
 /**
  * The ssh argv. A --cloud-init guest: its login user and key (only that key: an agent full of keys would

@@ -28,7 +28,8 @@ fi
 WORK=$(mktemp -d /tmp/qs-guest.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"   # apt's _apt user downloads into it
-( cd "$WORK" && apt-get download "$PKG" >/dev/null 2>&1 ) || ( cd "$WORK" && apt-get update -qq && apt-get download "$PKG" >/dev/null )
+( cd "$WORK" && apt-get download "$PKG" >/dev/null 2>&1 ) \
+  || ( cd "$WORK" && apt-get update -qq && apt-get download "$PKG" >/dev/null )
 dpkg-deb -x "$WORK"/"$PKG"_*.deb "$WORK/k"
 KV=$(ls "$WORK/k/lib/modules")
 MD="$WORK/k/lib/modules/$KV"

@@ -1,0 +1,122 @@
+// End to end with a real cloud image (test/cloud-image, built by `make cloud-image`): --cloud-init provisions
+// a stock Debian 12 with cloud-init and sshd (no password, no key of its own) under TCG, and
+// `qemu-script ssh NAME` logs in with nothing else set up. Then the same disk boots again and is not
+// provisioned again, and a host key other than the one given is refused with the tool's explanation.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ROOT, testWhere } from './helpers.ts';
+import { assertClean, inNetns, type Netns } from './netns.ts';
+
+const IMAGE = `${ROOT}/.cache/cloud-image`;
+const missing = existsSync(`${IMAGE}/disk.qcow2`)
+  ? undefined
+  : 'the cloud image is not built (make cloud-image builds it once, in about 5 minutes; CI does)';
+
+const USER_DATA = `#cloud-config
+runcmd:
+  - [sh, -c, 'echo "user-data ran" >> /var/tmp/qs-user-data']
+`;
+
+interface Launched {
+  stdout: string;
+  log: string;
+}
+
+async function launch(ns: Netns, env: Record<string, string>, dir: string, extra: string[]): Promise<Launched> {
+  const log = `${dir}/console-${Date.now()}.log`;
+  const result = await ns.tool(
+    [
+      ...['--cloud-init', '--net', 'user,hostonly', '--display', 'none', '--accel', 'tcg', '-m', '1024'],
+      ...['--name', 'deb1', ...extra, `${dir}/deb1.qcow2`],
+      ...['-kernel', `${IMAGE}/vmlinuz`, '-initrd', `${IMAGE}/initrd.img`],
+      ...['-append', 'root=LABEL=cloudroot rw console=ttyS0', '-serial', `file:${log}`],
+    ],
+    env,
+  );
+  assert.is(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+  return { stdout: result.stdout, log };
+}
+
+/** `qemu-script ssh --wait deb1 -- COMMAND` as the user would type it: the exit code is ssh's. */
+async function ssh(ns: Netns, env: Record<string, string>, command: string[], wait = false) {
+  return ns.tool(['ssh', ...(wait ? ['--wait=900'] : []), 'deb1', '--', ...command], env);
+}
+
+testWhere(test, missing, 'a stock cloud image: provisioned, logged into, booted again, its key checked', () =>
+  inNetns(async (ns) => {
+    const dir = mkdtempSync(`${tmpdir()}/qs-cloud-`);
+    const home = `${dir}/home`;
+    const env = { HOME: home };
+    try {
+      await execa('mkdir', ['-m', '700', home]);
+      // The user's disk: a copy-on-write layer over the cached image, kept between the two boots.
+      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', `${IMAGE}/disk.qcow2`, '-F', 'qcow2',
+        `${dir}/deb1.qcow2`]);
+      writeFileSync(`${dir}/user-data.yaml`, USER_DATA);
+      const began = Date.now();
+      const first = await launch(ns, env, dir, ['--user-data', `${dir}/user-data.yaml`]);
+      assert.match(first.stdout, `Made your SSH key for guests: ${home}/.local/share/qemu-script/id_ed25519`);
+      assert.match(first.stdout, 'Log in: qemu-script ssh deb1');
+      const announced = /Address on hostonly: (\S+)/.exec(first.stdout)?.[1];
+      assert.ok(announced, first.stdout);
+
+      const hostname = await ssh(ns, env, ['hostname'], true);
+      const seconds = Math.round((Date.now() - began) / 1000);
+      assert.is(hostname.exitCode, 0, `${hostname.stderr}\nconsole:\n${readFileSync(first.log, 'utf8')}`);
+      assert.is(hostname.stdout, 'deb1');
+      console.log(`cloud-init boot to ssh (TCG, first boot): ${seconds} s`);
+
+      // Logged in as the caller's user (root's guests: debian), with passwordless sudo.
+      const whoami = await ssh(ns, env, ['id -un; sudo -n id -un']);
+      assert.is(whoami.stdout, 'debian\nroot', whoami.stderr);
+      // The address the guest has on hostonly is the one the launch announced and ps shows.
+      const ps = JSON.parse((await ns.tool(['ps', '--json'], env)).stdout);
+      const nic = ps.guests[0].nics.find((entry: { net: string }) => entry.net === 'hostonly');
+      assert.is(nic.ip, announced);
+      const inside = await ssh(ns, env, ['ip', '-4', '-o', 'addr', 'show']);
+      assert.match(inside.stdout, ` inet ${announced}/24 `);
+      // runcmd runs in cloud-init's last stage, after sshd has started.
+      const status = await ssh(ns, env, ['cloud-init', 'status', '--wait', '--long']);
+      assert.is(status.exitCode, 0, `${status.stdout}\n${status.stderr}`);
+      assert.match(status.stdout, /^status: done$/m);
+      assert.match(status.stdout, /^detail:\s*\nDataSourceNoCloud \[seed=\/dev\/sr0\]/m);
+      assert.is((await ssh(ns, env, ['cat', '/var/tmp/qs-user-data'])).stdout, 'user-data ran');
+
+      // A host key other than the one given: refused, and said why.
+      const known = `${home}/.local/share/qemu-script/hosts`;
+      const [instance] = (await execa('ls', [known])).stdout.split('\n');
+      const knownHosts = `${known}/${instance}/known_hosts`;
+      const given = readFileSync(knownHosts, 'utf8');
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/other`]);
+      writeFileSync(knownHosts, `${instance} ${readFileSync(`${dir}/other.pub`, 'utf8')}`);
+      const changed = await ssh(ns, env, ['true']);
+      assert.is(changed.exitCode, 255);
+      assert.match(changed.stderr, 'Host key verification failed');
+      assert.match(changed.stderr, `qemu-script: deb1 showed an SSH host key other than the one its seed gave it ` +
+        `(${knownHosts})`);
+      writeFileSync(knownHosts, given);
+
+      const down = await ns.tool(['down', '--timeout', '180', 'deb1'], env);
+      assert.is(down.exitCode, 0, down.stderr);
+      assert.match(down.stdout, 'Guest deb1 powered off');
+
+      // The same disk under the same name: the same instance, not provisioned again; logged into at once.
+      const second = await launch(ns, env, dir, ['--user-data', `${dir}/user-data.yaml`]);
+      assert.not.match(second.stdout, 'Made your SSH key');
+      const again = await ssh(ns, env, ['cloud-init status --wait >/dev/null; cat /var/tmp/qs-user-data'], true);
+      assert.is(again.exitCode, 0, `${again.stderr}\nconsole:\n${readFileSync(second.log, 'utf8')}`);
+      assert.is(again.stdout, 'user-data ran', 'runcmd ran once: the second boot was not a new instance');
+      assert.not.match(again.stderr, 'Permanently added');
+      const stopped = await ns.tool(['down', '--timeout', '180', 'deb1'], env);
+      assert.is(stopped.exitCode, 0, stopped.stderr);
+      await assertClean(ns, ['lo']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }),
+);
+
+test.run();

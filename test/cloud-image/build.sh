@@ -1,0 +1,50 @@
+#!/bin/bash
+# Builds a real cloud image offline from Debian packages, for the --cloud-init end-to-end test: Debian 12
+# with systemd, cloud-init, openssh-server, sudo and the cloud kernel, on one ext4 filesystem labelled
+# cloudroot (no partition table, no bootloader: QEMU boots it with -kernel/-initrd). Like a stock cloud
+# image it has no password and no key (only a NoCloud seed lets anyone in), and en_US.UTF-8, the locale
+# cloud-init sets.
+# Output: OUT/disk.qcow2, OUT/vmlinuz, OUT/initrd.img. Cached: a second run with the same script does
+# nothing. Needs root (mmdebstrap's root mode) and about 5 minutes.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$(realpath -m "${1:-$HERE/../../.cache/cloud-image}")
+PACKAGES=linux-image-cloud-amd64,systemd-sysv,udev,dbus,cloud-init,openssh-server,sudo,netbase,ifupdown
+PACKAGES=$PACKAGES,isc-dhcp-client,qemu-guest-agent,iproute2,e2fsprogs,locales
+
+STAMP="$(sha256sum "$HERE/build.sh" | cut -c1-16)"
+if [ -s "$OUT/disk.qcow2" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]; then
+  echo "cloud image is up to date in $OUT"
+  exit 0
+fi
+[ "$(id -u)" = 0 ] || { echo "build.sh: the cloud image is built as root (mmdebstrap's root mode)" >&2; exit 1; }
+for tool in mmdebstrap mkfs.ext4 qemu-img; do
+  command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing (make host-deps installs it)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /var/tmp/qs-cloud.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+ROOT="$WORK/root"
+# The host's own apt sources: whatever mirror or snapshot this machine uses, the image uses too.
+SOURCES=()
+for file in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+  [ -s "$file" ] && { SOURCES=("$file"); break; }
+done
+mmdebstrap --quiet --variant=apt --include="$PACKAGES" \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+  --customize-hook='echo "LABEL=cloudroot / ext4 defaults 0 1" > "$1/etc/fstab"' \
+  --customize-hook='echo "datasource_list: [NoCloud, None]" > "$1/etc/cloud/cloud.cfg.d/90-qemu-script.cfg"' \
+  --customize-hook='rm -f "$1"/etc/ssh/ssh_host_* "$1/etc/machine-id"; touch "$1/etc/machine-id"' \
+  --customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen"; chroot "$1" locale-gen >/dev/null' \
+  bookworm "$ROOT" "${SOURCES[@]}" 2>"$WORK/mmdebstrap.log" \
+  || { cat "$WORK/mmdebstrap.log" >&2; exit 1; }
+mkdir -p "$OUT"
+cp -L "$ROOT/vmlinuz" "$WORK/vmlinuz"
+cp -L "$ROOT/initrd.img" "$WORK/initrd.img"
+# 3 GiB, mostly free: room for what the test's user-data installs or writes.
+mkfs.ext4 -q -L cloudroot -d "$ROOT" "$WORK/disk.raw" 3G
+qemu-img convert -O qcow2 "$WORK/disk.raw" "$WORK/disk.qcow2"
+mv -f "$WORK/vmlinuz" "$WORK/initrd.img" "$WORK/disk.qcow2" "$OUT/"
+echo "$STAMP" > "$OUT/stamp"
+echo "cloud image built in $OUT: $(du -sh "$OUT/disk.qcow2" | cut -f1) disk"
