@@ -109,8 +109,8 @@ testWhere(test, missing, 'a stock cloud image: provisioned, logged into, booted 
       const second = await launch(ns, env, dir, ['--user-data', `${dir}/user-data.yaml`]);
       assert.not.match(second.stdout, 'Made your SSH key');
       // cloud-init decides at its first stage, before sshd starts: an instance ID as before is not a new instance.
-      const again = await ssh(ns, env, ['cat /var/lib/cloud/data/instance-id /var/lib/cloud/data/previous-instance-id ' +
-        '/var/tmp/qs-user-data'], true);
+      const records = '/var/lib/cloud/data/instance-id /var/lib/cloud/data/previous-instance-id';
+      const again = await ssh(ns, env, [`cat ${records} /var/tmp/qs-user-data`], true);
       assert.is(again.exitCode, 0, `${again.stderr}\nconsole:\n${readFileSync(second.log, 'utf8')}`);
       assert.is(again.stdout, `${instance}\n${instance}\nuser-data ran`);
       assert.not.match(again.stderr, 'Permanently added');
