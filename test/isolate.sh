@@ -1,12 +1,13 @@
 #!/bin/bash
 # Runs a command in a private mount namespace where /run, /tmp, /etc and the device nodes setup
 # changes are the test's own.
-# /run is a fresh tmpfs with the host's entries bound back (`ip netns` needs /run/netns), so
-# /run/qemu-script, the privileged helper's registry, is one that no other test and nothing
-# on the host can see (test/helpers.ts gives each test a fresh one); sudo's timestamps stay
-# inside too. /tmp is an empty tmpfs; /etc is a copy (bridge.conf, sudoers, test users).
-# Whatever the command leaves in them goes with the namespace. Network namespaces it makes
-# are still visible to the host while they exist, and the test removes them.
+# /run is a fresh tmpfs with the host's entries bound back, so /run/qemu-script, the privileged
+# helper's registry, is one that no other test and nothing on the host can see (test/helpers.ts
+# gives each test a fresh one); sudo's timestamps stay inside too. /run/netns is the test's own:
+# the names of the network namespaces it makes are mounts that would not propagate to the host's,
+# which would then list empty files there ("Peer netns reference is invalid"); a namespace nothing
+# runs in goes with this mount namespace. /tmp is an empty tmpfs; /etc is a copy (bridge.conf,
+# sudoers, test users). Whatever the command leaves in them goes with the namespace.
 set -euo pipefail
 if [ "${QEMU_SCRIPT_TEST_ISOLATED:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "test/isolate.sh: the tests need root (namespaces, mounts)" >&2; exit 1; }
@@ -20,7 +21,7 @@ mount -t tmpfs -o mode=0755 qs-run /run
 for entry in "$saved"/*; do
   name=/run/${entry##*/}
   # /run/mount is libmount's own, made by the mounts above.
-  [ -e "$name" ] || [ "$name" = /run/sudo ] && continue
+  [ -e "$name" ] || [ "$name" = /run/sudo ] || [ "$name" = /run/netns ] && continue
   if [ -L "$entry" ]; then cp -P "$entry" "$name"
   elif [ -d "$entry" ]; then mkdir "$name" && mount --rbind "$entry" "$name"
   else touch "$name" && mount --bind "$entry" "$name"; fi
