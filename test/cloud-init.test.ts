@@ -591,7 +591,7 @@ test('sshEndpoint: the SSH forward first, else an address on a network the host 
     pid: 1,
     state: 'running',
     uptime_s: 0,
-    nics: nics.map((nic, index) => ({ index, mac: 'de:ad:be:ef:00:00', ...nic })),
+    nics: nics.map((nic, index) => ({ index, mac: 'de:ad:be:ef:00:00', ip6: null, ...nic })),
     forwards: forwards as never,
   });
   const nics = [

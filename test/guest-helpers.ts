@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers.ts';
+import { eui64Address, formatAddress, parsePrefix } from '../lib/net/ip.ts';
+import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
 import { GUEST, type Netns, waitFor } from './netns.ts';
 
 export const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
@@ -67,6 +69,10 @@ export async function boot(
     log,
   };
 }
+
+/** The IPv6 address a NIC is registered with on a built-in network: its SLAAC one. */
+export const slaacOf = (network: string, mac: string) =>
+  formatAddress(6, eui64Address(parsePrefix(BUILTIN_NETWORKS[network].subnet6!)!, mac));
 
 export const console_ = (guest: Booted) => readFileSync(guest.log, 'utf8');
 

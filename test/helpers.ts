@@ -26,6 +26,7 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     netns: 'net:[4026531840]',
     kvmUsable: true,
     vhostNetUsable: false,
+    ipv6: true,
     defaultRouteInterface: 'eth0',
     interfaces: { lo: { kind: 'other', linkKind: 'loopback' }, eth0: { kind: 'physical', linkKind: 'ether' } },
     reservedInterfaces: [],

@@ -46,6 +46,22 @@ export class Netns {
     });
   }
 
+  /** The names (comm) of the processes that run in this namespace: another test's are never counted. */
+  async processes(): Promise<string[]> {
+    const { stdout } = await execa('ip', ['netns', 'pids', this.name]);
+    return stdout
+      .split('\n')
+      .filter(Boolean)
+      .flatMap((pid) => {
+        try {
+          return [readFileSync(`/proc/${pid}/comm`, 'utf8').trim()];
+        } catch {
+          return [];
+        }
+      })
+      .sort();
+  }
+
   exec(argv: string[]) {
     return execa('ip', ['netns', 'exec', this.name, ...argv], { reject: false });
   }

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, console_, readBanner, stop, waitConsole, type Booted } from './guest-helpers.ts';
+import { boot, console_, readBanner, slaacOf, stop, waitConsole, type Booted } from './guest-helpers.ts';
 import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
 const disks = mkdtempSync(`${tmpdir()}/qs-netdisks-`);
@@ -24,6 +24,7 @@ interface PsNic {
   net: string;
   mac: string;
   ip: string | null;
+  ip6: string | null;
 }
 async function psNics(ns: Netns, name: string): Promise<PsNic[]> {
   const result = await ns.tool(['ps', '--json']);
@@ -51,7 +52,9 @@ test("hostonly: leases, names, the host reaches guests at ps's address, same dis
     const leaseA = await lease(a);
     const leaseB = await lease(b);
     // The launch said the address before the guest asked for it (reserved when it was registered).
-    assert.match(a.stdout, new RegExp(`^Address on hostonly: ${leaseA.ip.replace(/\./g, '\\.')}$`, 'm'));
+    const macA = ns.record('a').plan.resources.macs[0];
+    const ip6A = slaacOf('hostonly', macA);
+    assert.match(a.stdout, new RegExp(`^Address on hostonly: ${leaseA.ip.replace(/\./g, '\\.')} ${ip6A}$`, 'm'));
     assert.match(a.stdout, /^Log in: qemu-script ssh a$/m);
     const info = JSON.parse((await ns.tool(['info', 'a', '--json'])).stdout) as { nics: PsNic[]; ssh: string };
     assert.equal([info.nics[0].ip, info.ssh], [leaseA.ip, 'qemu-script ssh a']);
@@ -65,8 +68,7 @@ test("hostonly: leases, names, the host reaches guests at ps's address, same dis
     assert.match(console_(b), new RegExp(`E2E: LOOKUP-OK a ${leaseA.ip.replace(/\./g, '\\.')}\\b`));
     assert.match(console_(b), /E2E: GET-OK a:7000 E2E-BANNER name=a/);
 
-    const macA = ns.record('a').plan.resources.macs[0];
-    assert.equal(await psNics(ns, 'a'), [{ index: 0, net: 'hostonly', mac: macA, ip: leaseA.ip }]);
+    assert.equal(await psNics(ns, 'a'), [{ index: 0, net: 'hostonly', mac: macA, ip: leaseA.ip, ip6: ip6A }]);
     assert.match(await readBanner(ns, leaseA.ip, 7000), /name=a/);
     assert.is((await ns.exec(['busybox', 'ping', '-c1', '-W2', leaseB.ip])).exitCode, 0, 'the host reaches b');
     const ssh = await ns.tool([
@@ -217,7 +219,10 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
   inNetns(async (ns) => {
     const create = await ns.tool(['net', 'create', 'lab', '--subnet', '10.77.0.0/24', '--dhcp']);
     assert.is(create.exitCode, 0, create.stderr);
-    assert.match(create.stdout, /^defined network lab: 10\.77\.0\.0\/24, host 10\.77\.0\.1, DHCP/);
+    assert.match(
+      create.stdout,
+      /^defined network lab: 10\.77\.0\.0\/24, host 10\.77\.0\.1, fdef:b7b6:faa9::\/64, host fdef:b7b6:faa9::1, DHCP/,
+    );
     const clash = await ns.tool(['net', 'create', 'lab2', '--subnet', '10.77.0.128/25']);
     assert.is(clash.exitCode, 2);
     assert.match(clash.stderr, /overlaps network lab \(10\.77\.0\.0\/24\)/);

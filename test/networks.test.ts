@@ -145,6 +145,7 @@ const HOST: NetworkSurroundings = {
 
 const request = (name: string, extra: Partial<NetworkRequest> = {}): NetworkRequest => ({
   name,
+  ipv6: false,
   dhcp: false,
   nat: false,
   ...extra,
@@ -183,6 +184,17 @@ const ACCEPTED: Array<[string, NetworkRequest, NetworkDef]> = [
     'a name with a dash, a /16',
     request('lab-1', { subnet: '10.78.0.0/16' }),
     def('lab-1', '10.78.0.0/16', '10.78.0.1'),
+  ],
+
+  [
+    'IPv6 by default: the ULA /64 derived from the name',
+    request('lab', { subnet: '10.77.0.0/24', ipv6: true }),
+    { ...def('lab', '10.77.0.0/24', '10.77.0.1'), subnet6: 'fdef:b7b6:faa9::/64' },
+  ],
+  [
+    'an explicit --subnet6, normalised',
+    request('lab', { subnet: '10.77.0.0/24', ipv6: true, subnet6: 'fd12:3456:789a:1::9/64' }),
+    { ...def('lab', '10.77.0.0/24', '10.77.0.1'), subnet6: 'fd12:3456:789a:1::/64' },
   ],
 ];
 
@@ -278,6 +290,21 @@ test("tunnel: the underlay is the route to the first remote, the MTU its MTU les
 });
 
 const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
+  [
+    'a global --subnet6',
+    request('lab', { subnet: '10.77.0.0/24', ipv6: true, subnet6: '2001:db8::/64' }),
+    /--subnet6: "2001:db8::\/64" is not a unique local IPv6 \/64/,
+  ],
+  [
+    'a --subnet6 that is no /64',
+    request('lab', { subnet: '10.77.0.0/24', ipv6: true, subnet6: 'fd12::/48' }),
+    /is not a unique local IPv6 \/64/,
+  ],
+  [
+    "a --subnet6 another network has",
+    request('lab', { subnet: '10.77.0.0/24', ipv6: true, subnet6: 'fdf2:c08f:a5a0::/64' }),
+    /--subnet6: fdf2:c08f:a5a0::\/64 is network hostonly's already/,
+  ],
   ['an upper-case name', request('Lab'), /"Lab" is not a network name/],
   ['a name over 15 bytes', request('abcdefghijklmnop'), /is not a network name/],
   ['a name with a slash', request('a/b'), /is not a network name/],
@@ -371,9 +398,15 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
     writeFileSync(`${config}/networks/broken.json`, '{"subnet": "10.88.0.0/24", "hostIp": "10.99.0.1"}');
     writeFileSync(`${config}/networks/junk.json`, 'not json');
     writeFileSync(`${config}/networks/hostonly.json`, '{"subnet": "10.66.0.0/24", "hostIp": "10.66.0.1"}');
+    // Written before IPv6: the name's own ULA. A subnet6 that is no ULA /64 defines nothing.
+    writeFileSync(`${config}/networks/old.json`, '{"subnet": "10.80.0.0/24", "hostIp": "10.80.0.1", "dhcp": true}');
+    writeFileSync(`${config}/networks/v6.json`, '{"subnet": "10.81.0.0/24", "hostIp": "10.81.0.1", "subnet6": "fd01::/64"}');
+    writeFileSync(`${config}/networks/bad6.json`, '{"subnet": "10.82.0.0/24", "hostIp": "10.82.0.1", "subnet6": "fd01::/56"}');
     assert.equal(readNetworks(config), {
       ...BUILTIN_NETWORKS,
       lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),
+      old: { ...def('old', '10.80.0.0/24', '10.80.0.1', true), subnet6: 'fde3:728d:e219::/64' },
+      v6: { ...def('v6', '10.81.0.0/24', '10.81.0.1'), subnet6: 'fd01::/64' },
       tun: { ...def('tun', '10.78.0.0/24', '10.78.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } },
     });
   } finally {
@@ -390,6 +423,7 @@ test('dhcp settings come from the definition: host-only has no router and no ups
     rangeEnd: '192.168.56.254',
     router: undefined,
     upstreamDns: false,
+    ipv6: { prefix: 'fdf2:c08f:a5a0::/64', hostIp: 'fdf2:c08f:a5a0::1', router: false },
   });
   assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.natnet), {
     bridge: 'natnet',
@@ -399,6 +433,16 @@ test('dhcp settings come from the definition: host-only has no router and no ups
     rangeEnd: '192.168.57.254',
     router: '192.168.57.1',
     upstreamDns: true,
+    ipv6: { prefix: 'fdc5:5f52:88f5::/64', hostIp: 'fdc5:5f52:88f5::1', router: true },
+  });
+  assert.equal(dhcpConfigOf(def('lab', '10.77.0.0/24', '10.77.0.1', true)), {
+    bridge: 'lab',
+    hostIp: '10.77.0.1',
+    prefix: 24,
+    rangeStart: '10.77.0.2',
+    rangeEnd: '10.77.0.254',
+    router: undefined,
+    upstreamDns: false,
   });
 });
 

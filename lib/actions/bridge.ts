@@ -5,8 +5,8 @@ import { readdirSync } from 'node:fs';
 import { HostError, UsageError } from '../base/errors.ts';
 import { hostAddressProblem } from '../net/host-address.ts';
 import { INTERFACE_NAME, VMNET_NAME } from '../base/names.ts';
-import { hostCidrOf, readNetworks } from '../net/networks.ts';
-import { probePrefixes } from '../probe/probe.ts';
+import { hostCidr6Of, hostCidrOf, readNetworks } from '../net/networks.ts';
+import { ipv6On, probePrefixes } from '../probe/probe.ts';
 import { dropResource, findResource, recordIntent, type ResourceRecord } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { liveUnderlay } from '../probe/underlay.ts';
@@ -44,8 +44,10 @@ const addArgv = (action: Pick<BridgeAction, 'name' | 'mtu'>) => [
 ];
 
 /** After the bridge is made and marked as its record's. */
-const setUpArgvs = (action: Pick<BridgeAction, 'name' | 'hostIp'>): string[][] => [
+const setUpArgvs = (action: Pick<BridgeAction, 'name' | 'hostIp' | 'hostIp6'>): string[][] => [
   ...(action.hostIp ? [['ip', 'addr', 'add', action.hostIp, 'dev', action.name]] : []),
+  // No duplicate address detection: the address is the network's own, and dnsmasq binds it at once.
+  ...(action.hostIp6 ? [['ip', '-6', 'addr', 'add', action.hostIp6, 'dev', action.name, 'nodad']] : []),
   ['ip', 'link', 'set', action.name, 'up'],
 ];
 
@@ -88,13 +90,23 @@ export const bridge: ActionKind<BridgeAction> = {
     if (network && words[2] !== undefined)
       throw refuse(`${name} is a defined network: its address comes from its definition`);
     const hostIp = network ? hostCidrOf(network) : words[2];
+    const hostIp6 = network && ipv6On() ? hostCidr6Of(network) : undefined;
     // Private, of a sane size; the overlap with what the host has is checked under the lock.
     const problem = hostIp === undefined ? undefined : hostAddressProblem(hostIp, []);
     if (problem) throw refuse(problem);
     if (linkExists(name) && !isBridge(name)) throw refuse(`${name} exists and is not a bridge`);
     // A tunnelled network's bridge takes the tunnel's MTU, read from the host now.
     const mtu = network?.vxlan ? liveUnderlay(network.vxlan)?.mtu : undefined;
-    return { kind: 'bridge', name, guest, hostIp, shared: false, network: network?.name, ...(mtu ? { mtu } : {}) };
+    return {
+      kind: 'bridge',
+      name,
+      guest,
+      hostIp,
+      ...(hostIp6 ? { hostIp6 } : {}),
+      shared: false,
+      network: network?.name,
+      ...(mtu ? { mtu } : {}),
+    };
   },
 
   async acquire(action, user, context) {
@@ -117,7 +129,10 @@ export const bridge: ActionKind<BridgeAction> = {
         return 'foreign';
       }
       // Under the lock, against the host as it is now: two requests cannot race into one subnet.
-      const problem = action.hostIp === undefined ? undefined : hostAddressProblem(action.hostIp, probePrefixes());
+      const prefixes = probePrefixes();
+      const problem = [action.hostIp, action.hostIp6]
+        .map((cidr) => (cidr === undefined ? undefined : hostAddressProblem(cidr, prefixes)))
+        .find(Boolean);
       if (problem) throw new UsageError(`bridge ${action.name}: ${problem}`);
       record = recordIntent(tx, {
         kind: 'bridge',
@@ -125,7 +140,7 @@ export const bridge: ActionKind<BridgeAction> = {
         netns,
         creator: user.uid,
         users: [user],
-        data: { hostIp: action.hostIp, network: action.network, mtu: action.mtu },
+        data: { hostIp: action.hostIp, hostIp6: action.hostIp6, network: action.network, mtu: action.mtu },
       });
       const made = record;
       await makeRecorded(

@@ -8,15 +8,16 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../base/errors.ts';
 import { hostStep } from '../base/fault.ts';
-import { formatAddress, netmask, parseAddress, stableAddress } from '../net/ip.ts';
+import { eui64Address, formatAddress, netmask, networkOf, parseAddress, parsePrefix, stableAddress } from '../net/ip.ts';
+import { ipv6On } from '../probe/probe.ts';
 import { NETWORK_NAME } from '../base/names.ts';
-import { dhcpConfigOf, readNetworks } from '../net/networks.ts';
+import { dhcpConfigOf, readNetworks, realisedHere } from '../net/networks.ts';
 import { NETWORK_FILES, networkRunDir } from '../base/paths.ts';
 import { currentNetns, isAlive, processId, type ProcessId } from '../base/proc.ts';
 import { dropResource, findResource, recordIntent, type ResourceRecord, type ResourceUser } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
-import type { HostAction } from '../base/types.ts';
+import type { DhcpConfig, HostAction } from '../base/types.ts';
 import {
   arity,
   checked,
@@ -34,6 +35,9 @@ import { dnsAnswers, dnsQuery } from '../net/dns.ts';
 type DhcpAction = Extract<HostAction, { kind: 'dhcp' }>;
 
 const LEASE_TIME = '12h';
+/** DHCPv6's dynamic addresses, as offsets in the /64: clear of the host's ::1 and of SLAAC's EUI-64 ones. */
+const DHCP6_RANGE = { start: 0x1000n, end: 0x1fffn };
+const RA_INTERVAL = 30;
 const STOP_WAIT_MS = 3000;
 /** How long a registration may take to be answered (dnsmasq re-reads its files on SIGHUP). */
 const ANSWER_WAIT_MS = 5000;
@@ -52,6 +56,7 @@ function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | 'dir'>):
     '--except-interface=lo',
     '--bind-interfaces',
     `--dhcp-range=${config.rangeStart},${config.rangeEnd},${netmask(config.prefix)},${LEASE_TIME}`,
+    ...(config.ipv6 ? ipv6Argv(config.bridge, config.ipv6) : []),
     `--dhcp-leasefile=${file(dir, 'leases')}`,
     `--dhcp-hostsfile=${file(dir, 'hosts')}`,
     `--addn-hosts=${file(dir, 'names')}`,
@@ -66,11 +71,29 @@ function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | 'dir'>):
   ];
 }
 
-/** What the server reads on start and on SIGHUP: MAC → address, address → name. */
+/**
+ * IPv6: router advertisements with the prefix for SLAAC (a default router only where the network leads out)
+ * and stateful DHCPv6 from a range, for clients that ask; a registered NIC is given its SLAAC address there too.
+ */
+function ipv6Argv(bridge: string, ipv6: NonNullable<DhcpConfig['ipv6']>): string[] {
+  const network = parsePrefix(ipv6.prefix)!;
+  const start = formatAddress(6, networkOf(network) + DHCP6_RANGE.start);
+  const end = formatAddress(6, networkOf(network) + DHCP6_RANGE.end);
+  return [
+    '--enable-ra',
+    `--dhcp-range=${start},${end},slaac,64,${LEASE_TIME}`,
+    // Interval, then the router lifetime: 0 tells guests the host is no way out.
+    `--ra-param=${bridge},${RA_INTERVAL}${ipv6.router ? '' : ',0'}`,
+  ];
+}
+
+/** What the server reads on start and on SIGHUP: MAC → addresses, addresses → name. */
 function writeRegistrations(dir: string, users: ResourceUser[]): void {
   const registered = users.filter((user) => user.mac && user.ip);
-  writeFileSync(file(dir, 'hosts'), registered.map((user) => `${user.mac},${user.ip}\n`).join(''), { mode: 0o644 });
-  writeFileSync(file(dir, 'names'), registered.map((user) => `${user.ip} ${user.guest}\n`).join(''), { mode: 0o644 });
+  const hosts = registered.map((user) => `${[user.mac, user.ip, ...(user.ip6 ? [`[${user.ip6}]`] : [])].join(',')}\n`);
+  const names = registered.flatMap((user) => [user.ip, ...(user.ip6 ? [user.ip6] : [])].map((ip) => `${ip} ${user.guest}\n`));
+  writeFileSync(file(dir, 'hosts'), hosts.join(''), { mode: 0o644 });
+  writeFileSync(file(dir, 'names'), names.join(''), { mode: 0o644 });
 }
 
 /**
@@ -186,7 +209,8 @@ export const dhcp: ActionKind<DhcpAction> = {
       {
         argv: [],
         note:
-          `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}, ` +
+          `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}` +
+          `${action.config.ipv6 ? ' and its SLAAC address in ' + action.config.ipv6.prefix : ''}, ` +
           `named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}`,
       },
     ],
@@ -211,7 +235,7 @@ export const dhcp: ActionKind<DhcpAction> = {
       network: name,
       mac,
       guest,
-      config: dhcpConfigOf(network),
+      config: dhcpConfigOf(realisedHere(network, ipv6On())),
       dir: networkRunDir(caller.registryDir, currentNetns(), name),
     };
   },
@@ -225,7 +249,13 @@ export const dhcp: ActionKind<DhcpAction> = {
     const holder = existing?.users.find((other) => other.mac === action.mac && other.uid !== user.uid);
     if (holder) throw refuse(`${action.mac} is registered on ${action.network} by another user's guest`);
     const others = (existing?.users ?? []).filter((other) => other.mac !== action.mac);
-    const mine: ResourceUser = { ...user, mac: action.mac, ip: addressFor(action, others) };
+    const ipv6 = action.config.ipv6;
+    const mine: ResourceUser = {
+      ...user,
+      mac: action.mac,
+      ip: addressFor(action, others),
+      ...(ipv6 ? { ip6: formatAddress(6, eui64Address(parsePrefix(ipv6.prefix)!, action.mac)) } : {}),
+    };
     if (existing && server) {
       existing.users = [...others, mine];
       writeRegistrations(action.dir, existing.users);

@@ -5,7 +5,8 @@
 import { HostError } from '../base/errors.ts';
 import { firewallRules } from '../net/firewall.ts';
 import { probeFirewall } from '../probe/firewall.ts';
-import { defaultRouteFrom } from '../probe/probe.ts';
+import { defaultRoute6From, defaultRouteFrom, ipv6On } from '../probe/probe.ts';
+import { realisedHere } from '../net/networks.ts';
 import { findResource, recordIntent, type ResourceRecord } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { readText } from '../probe/host-access.ts';
@@ -61,11 +62,13 @@ export const firewall: ActionKind<FirewallAction> = {
     // NAT and the subnet come from root's definition alone.
     const { name, guest, network } = networkRequest(words, caller, 'firewall');
     if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
+    const here = realisedHere(network, ipv6On());
     return {
       kind: 'firewall',
       network: name,
       guest,
       subnet: network.subnet,
+      ...(here.subnet6 ? { subnet6: here.subnet6 } : {}),
       nat: network.nat,
       rules: { commands: [] },
     };
@@ -78,12 +81,13 @@ export const firewall: ActionKind<FirewallAction> = {
       existing.users.push(user);
       return 'joined';
     }
-    const uplink = defaultRouteFrom(readText(procNet('route')) ?? '', readText(procNet('ipv6_route')) ?? '');
+    const routes6 = readText(procNet('ipv6_route')) ?? '';
+    const uplink = defaultRouteFrom(readText(procNet('route')) ?? '', routes6);
     if (action.nat && !uplink)
       throw new HostError(`network ${action.network} does NAT out of the default route, and this host has none`);
     const rules = firewallRules(
-      { name: action.network, subnet: action.subnet, nat: action.nat },
-      uplink,
+      { name: action.network, subnet: action.subnet, nat: action.nat, ...(action.subnet6 ? { subnet6: action.subnet6 } : {}) },
+      { 4: uplink, 6: action.subnet6 ? defaultRoute6From(routes6) : undefined },
       probeFirewall(),
     );
     if (rules.commands.length === 0) return 'nothing needed';

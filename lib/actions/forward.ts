@@ -1,61 +1,101 @@
-// net.ipv4.ip_forward, on while any NAT network is up. Turned on only if it
-// was off, and put back with the last NAT network only if the tool turned it on.
+// Forwarding, on while any NAT network is up: net.ipv4.ip_forward, and net.ipv6.conf.all.forwarding for
+// networks with IPv6. Turned on only if it was off, and put back with the last NAT network only if the
+// tool turned it on. IPv6 forwarding makes the kernel ignore router advertisements on interfaces with
+// accept_ra 1: the uplink that learnt its default route from them is set to 2 (accept them anyway) while
+// forwarding is on, then put back.
 import { readFileSync } from 'node:fs';
+import { HostError } from '../base/errors.ts';
+import { procNet } from '../base/paths.ts';
+import { readText } from '../probe/host-access.ts';
+import { defaultRoute6From, ipv6On } from '../probe/probe.ts';
 import { findResource, recordIntent } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { HostAction } from '../base/types.ts';
-import { heldBridge, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import { arity, heldBridge, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type ForwardAction = Extract<HostAction, { kind: 'forward' }>;
 
-const KEY = 'ipv4';
-const SETTING = 'net.ipv4.ip_forward';
-const setArgv = (value: '0' | '1') => ['sysctl', '-q', '-w', `${SETTING}=${value}`];
-const current = () => readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+const SETTING = { 4: 'net.ipv4.ip_forward', 6: 'net.ipv6.conf.all.forwarding' } as const;
+const procSys = (setting: string) => `/proc/sys/${setting.replace(/\./g, '/')}`;
+const setArgv = (setting: string, value: string) => ['sysctl', '-q', '-w', `${setting}=${value}`];
+const current = (setting: string) => readFileSync(procSys(setting), 'utf8').trim();
+const acceptRa = (dev: string) => `net.ipv6.conf.${dev}.accept_ra`;
+const keyOf = (family: 4 | 6) => (family === 6 ? 'ipv6' : 'ipv4');
 
 export const forward: ActionKind<ForwardAction> = {
   makesInterface: false,
 
-  key: () => KEY,
+  key: (action) => keyOf(action.family),
 
-  show: () => ({
-    apply: [{ argv: setArgv('1'), note: 'only if it is 0' }],
-    undo: [{ argv: setArgv('0'), note: 'with the last NAT network, only if the tool turned it on' }],
+  show: (action) => ({
+    apply: [
+      { argv: setArgv(SETTING[action.family], '1'), note: 'only if it is 0' },
+      ...(action.family === 6
+        ? [{ argv: setArgv(acceptRa('UPLINK'), '2'), note: "only if the IPv6 default route's interface has 1" }]
+        : []),
+    ],
+    undo: [
+      { argv: setArgv(SETTING[action.family], '0'), note: 'with the last NAT network, only if the tool turned it on' },
+    ],
   }),
 
-  request: (action) => [action.network, action.guest],
+  request: (action) => [action.network, action.guest, ...(action.family === 6 ? ['ipv6'] : [])],
 
   fromRequest(words, caller) {
+    arity(words, 2, 3, 'forward-add takes NETWORK GUEST [ipv6]');
+    if (words[2] !== undefined && words[2] !== 'ipv6') throw refuse(`"${words[2]}" is not ipv6`);
     // Forwarding is for NAT networks root defined, nothing else.
-    const { name, guest, network } = networkRequest(words, caller, 'forward');
+    const { name, guest, network } = networkRequest(words.slice(0, 2), caller, 'forward');
     if (!network?.nat) throw refuse(`${name} is not a NAT network`);
-    return { kind: 'forward', network: name, guest };
+    if (words[2] && !network.subnet6) throw refuse(`${name} has no IPv6 subnet`);
+    return { kind: 'forward', network: name, guest, family: words[2] ? 6 : 4 };
   },
 
   async acquire(action, user, context) {
     heldBridge(context, user, action.network, action.guest);
-    const record = findResource(context.tx.registry, 'forward', KEY, context.netns);
+    const key = keyOf(action.family);
+    const record = findResource(context.tx.registry, 'forward', key, context.netns);
     if (record) {
       record.users.push(user);
       return 'joined';
     }
-    if (current() === '1') return 'on already';
+    const setting = SETTING[action.family];
+    if (action.family === 6 && !ipv6On()) throw new HostError(`network ${action.network}: IPv6 is off on this host`);
+    // Only the uplink's acceptance of router advertisements matters: the way out stays.
+    const uplink = action.family === 6 ? defaultRoute6From(readText(procNet('ipv6_route')) ?? '') : undefined;
+    const ra = uplink && current(acceptRa(uplink)) === '1' ? uplink : undefined;
+    if (current(setting) === '1' && !ra) return 'on already';
     const made = recordIntent(context.tx, {
       kind: 'forward',
-      name: KEY,
+      name: key,
       netns: context.netns,
       creator: user.uid,
       users: [user],
-      data: { previous: '0' },
+      data: { previous: current(setting), ...(ra ? { acceptRa: ra } : {}) },
     });
-    // sysctl changes it or nothing: no half-made state to undo.
-    await makeRecorded(context, made, () => run(setArgv('1'), { verbose: context.verbose }).then(() => undefined),
-      async () => undefined);
+    const verbose = context.verbose;
+    await makeRecorded(
+      context,
+      made,
+      async () => {
+        if (ra) await run(setArgv(acceptRa(ra), '2'), { verbose });
+        if (current(setting) !== '1') await run(setArgv(setting, '1'), { verbose });
+      },
+      async () => {
+        if (ra) await run(setArgv(acceptRa(ra), '1'), { verbose }).catch(() => undefined);
+      },
+    );
     return 'turned on';
   },
 
   async destroy(record, context) {
-    if (context.here && record.data.previous === '0' && current() === '1')
-      await run(setArgv('0'), { verbose: context.verbose });
+    if (!context.here) return;
+    const setting = SETTING[record.name === 'ipv6' ? 6 : 4];
+    if (record.data.previous === '0' && current(setting) === '1')
+      await run(setArgv(setting, '0'), { verbose: context.verbose });
+    const ra = record.data.acceptRa;
+    // An interface gone meanwhile has nothing to put back.
+    if (typeof ra === 'string' && readText(procSys(acceptRa(ra)))?.trim() === '2')
+      await run(setArgv(acceptRa(ra), '1'), { verbose: context.verbose });
   },
 };

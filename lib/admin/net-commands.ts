@@ -5,6 +5,7 @@ import { renderTable } from '../base/table.ts';
 import { HostError, UsageError } from '../base/errors.ts';
 import {
   definitionExists,
+  hostIp6Of,
   readNetworks,
   removeNetwork,
   validateNetwork,
@@ -74,6 +75,7 @@ function describe(network: NetworkDef): string {
   return [
     network.subnet,
     `host ${network.hostIp}`,
+    ...(network.subnet6 ? [network.subnet6, `host ${hostIp6Of(network)}`] : ['no IPv6']),
     network.dhcp ? 'DHCP' : 'no DHCP',
     ...(network.nat ? ['NAT'] : []),
     ...tunnel,
@@ -102,6 +104,8 @@ export function netLs(context: ToolContext, json: boolean): string {
       name: network.name,
       subnet: network.subnet,
       host_ip: network.hostIp,
+      subnet6: network.subnet6 ?? null,
+      host_ip6: hostIp6Of(network) ?? null,
       dhcp: network.dhcp,
       nat: network.nat,
       builtin: network.builtin,
@@ -110,12 +114,13 @@ export function netLs(context: ToolContext, json: boolean): string {
       guests: guestsOn(context, network.name),
     }));
   if (json) return jsonOutput({ version: 1, networks: rows });
-  const header = ['NAME', 'SUBNET', 'HOST', 'DHCP', 'NAT', 'UP', 'GUESTS'];
+  const header = ['NAME', 'SUBNET', 'HOST', 'SUBNET6', 'DHCP', 'NAT', 'UP', 'GUESTS'];
   const yes = (flag: boolean) => (flag ? 'yes' : 'no');
   const lines = rows.map((row) => [
     row.name,
     row.subnet,
     row.host_ip,
+    row.subnet6 ?? '-',
     yes(row.dhcp),
     yes(row.nat),
     yes(row.up),

@@ -160,6 +160,9 @@ export interface FirewallFacts {
   inputPolicy?: string;
   /** Docker's chain for the administrator's own rules, jumped to first from FORWARD. */
   dockerUser: boolean;
+  /** ip6tables' FORWARD policy, and whether Docker made its DOCKER-USER there too (ip6tables: true). */
+  forwardPolicy6?: string;
+  dockerUser6?: boolean;
   firewalld: boolean;
   ufw: boolean;
 }
@@ -195,6 +198,8 @@ export interface NetworkDef {
   subnet: string;
   /** The host's address on the network's bridge, e.g. 192.168.56.1. */
   hostIp: string;
+  /** Its IPv6 /64 (a ULA derived from the name unless given); absent: IPv4 only (net create --no-ipv6). */
+  subnet6?: string;
   dhcp: boolean;
   nat: boolean;
   /** hostonly and natnet: always defined, never removed. */
@@ -233,6 +238,10 @@ export interface HostFacts {
   /** No answer of this boot yet: /dev/kvm opens, whether it runs guests is asked at launch. */
   kvmUnknown?: boolean;
   vhostNetUsable: boolean;
+  /** IPv6 is on in this namespace (not disabled at boot or by sysctl): defined networks get their IPv6 side. */
+  ipv6: boolean;
+  /** The interface of IPv6's default route: NAT66 leaves by it; without one a network's IPv6 stays inside. */
+  defaultRoute6Interface?: string;
   defaultRouteInterface?: string;
   interfaces: Record<string, InterfaceFacts>;
   /** Names reserved by guests of this tool that are still starting (not yet visible as links). */
@@ -271,7 +280,17 @@ export interface HostFacts {
  */
 export type HostAction =
   /** `shared`: planned as joining a bridge another guest of the tool made (only for the dry run's text). */
-  | { kind: 'bridge'; name: string; guest: string; hostIp?: string; shared: boolean; network?: string; mtu?: number }
+  | {
+      kind: 'bridge';
+      name: string;
+      guest: string;
+      hostIp?: string;
+      /** A defined network's IPv6 address for the host (ADDRESS/64). */
+      hostIp6?: string;
+      shared: boolean;
+      network?: string;
+      mtu?: number;
+    }
   /**
    * A defined network's VXLAN device on its bridge, with a flood entry per remote.
    * `underlay`, `local` and `mtu` as planned; the underlay is looked up again when it is made.
@@ -290,9 +309,17 @@ export type HostAction =
   /** A TAP on a bridge of the tool, owned by uid `owner` (the guest's user), opened by QEMU by name. */
   | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }
   /** net.ipv4.ip_forward on while a NAT network is up, put back afterwards if the tool turned it on. */
-  | { kind: 'forward'; network: string; guest: string }
+  | { kind: 'forward'; network: string; guest: string; family: 4 | 6 }
   /** What a defined network needs from the host's firewall (NAT, forwarding past a DROP policy); `rules` as planned. */
-  | { kind: 'firewall'; network: string; guest: string; subnet: string; nat: boolean; rules: FirewallRules }
+  | {
+      kind: 'firewall';
+      network: string;
+      guest: string;
+      subnet: string;
+      subnet6?: string;
+      nat: boolean;
+      rules: FirewallRules;
+    }
   /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
   /** `dir`: the server's pidfile, leases and registrations, beside the registry. */
   | { kind: 'dhcp'; network: string; mac: string; guest: string; config: DhcpConfig; dir: string };
@@ -310,6 +337,8 @@ export interface DhcpConfig {
   router?: string;
   /** Forward other names to the host's resolvers (NAT networks); a host-only network answers its own names only. */
   upstreamDns: boolean;
+  /** The network's IPv6 side: router advertisements (a default router only with NAT) and DHCPv6. */
+  ipv6?: { prefix: string; hostIp: string; router: boolean };
 }
 
 /** A command as a dry run prints it; an empty argv is a note alone. */

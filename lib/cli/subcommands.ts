@@ -124,6 +124,12 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
         help: 'private IPv4 subnet, /16 to /30 (default: the first free 192.168.X.0/24 from 58)',
       },
       { name: 'host-ip', value: 'IP', help: "the host's address on it (default: the subnet's first)" },
+      {
+        name: 'subnet6',
+        value: 'PREFIX',
+        help: 'its IPv6 /64, unique local (default: one derived from the name under fd00::/8)',
+      },
+      { name: 'no-ipv6', help: 'IPv4 only: no IPv6 subnet, router advertisements or DHCPv6' },
       { name: 'dhcp', help: 'run a DHCP and DNS server for it (dnsmasq): guests get stable addresses and names' },
       { name: 'nat', help: "let its guests out through the host's default route" },
       {
@@ -151,11 +157,15 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
               port: text(flags.port),
               group: text(flags.group),
             };
+      if (flags['no-ipv6'] && flags.subnet6 !== undefined)
+        throw new UsageError('net create: --subnet6 and --no-ipv6 exclude each other');
       return print(
         netCreate(context, {
           name: args[0],
           subnet: text(flags.subnet),
           hostIp: text(flags['host-ip']),
+          subnet6: text(flags.subnet6),
+          ipv6: !flags['no-ipv6'],
           dhcp: Boolean(flags.dhcp),
           nat: Boolean(flags.nat),
           vxlan,

@@ -1,7 +1,7 @@
 // ps, down and gc: the commands that look after guests already started.
 import { HostError, UsageError } from '../base/errors.ts';
 import { collectGarbage, collectGuest } from './gc.ts';
-import { nicAddress } from '../probe/addresses.ts';
+import { nicAddress, nicAddress6 } from '../probe/addresses.ts';
 import { isGone, listRecords, readRecord, type GuestRecord } from '../state/guests.ts';
 import { qmpSocketPath } from '../base/paths.ts';
 import { isAlive } from '../base/proc.ts';
@@ -30,7 +30,7 @@ export interface GuestView {
   pid: number | null;
   state: string;
   uptime_s: number;
-  nics: Array<{ index: number; net: string; mac: string; ip: string | null }>;
+  nics: Array<{ index: number; net: string; mac: string; ip: string | null; ip6: string | null }>;
   forwards: ForwardInfo[];
   /** The command that logs in, when the guest has a way in (an SSH forward or an address). */
   ssh: string | null;
@@ -57,6 +57,7 @@ export function guestView(record: GuestRecord): GuestView {
       net: nic.net,
       mac: nic.mac,
       ip: nicAddress(nic),
+      ip6: nicAddress6(nic),
     })),
     forwards: record.plan.resources.forwards,
     ssh: null,
@@ -81,7 +82,7 @@ export function ps(context: ToolContext, json: boolean): string {
     String(view.pid ?? '-'),
     view.state,
     uptime(view.uptime_s * 1000),
-    view.nics.map((nic) => `${nic.net}=${nic.ip ?? '?'}`).join(' ') || '-',
+    view.nics.map((nic) => `${nic.net}=${[nic.ip ?? '?', ...(nic.ip6 ? [nic.ip6] : [])].join(',')}`).join(' ') || '-',
     view.forwards.map(forwardText).join(' ') || '-',
   ]);
   const hint = views.some((view) => view.ssh)

@@ -78,7 +78,7 @@ function renderInfo(info: GuestInfo): string {
     ...info.disks.map((disk, i): [string, string] => [i === 0 ? 'disks' : '', disk]),
     ...info.nics.map((nic): [string, string] => [
       `nic ${nic.index}`,
-      `${nic.net} ${nic.mac} ${nic.ip ?? '(address not known yet)'}`,
+      `${nic.net} ${nic.mac} ${nic.ip ?? '(address not known yet)'}${nic.ip6 ? ` ${nic.ip6}` : ''}`,
     ]),
     ...forwards.map((forward, i): [string, string] => [i === 0 ? 'forwards' : '', forward]),
     ['console', info.console ? `qemu-script console ${info.name} (${info.console})` : 'none'],

@@ -13,74 +13,95 @@ const ruleComment = (network: string) => `qemu-script ${network}`;
 export interface NetworkTraffic {
   name: string;
   subnet: string;
+  /** Its IPv6 subnet, when the network has one here. */
+  subnet6?: string;
   nat: boolean;
+}
+
+/** The uplinks NAT leaves by: the default route's interface of each family (undefined: none). */
+export interface Uplinks {
+  4?: string;
+  6?: string;
+}
+
+type Family = 4 | 6;
+const NFT_FAMILY = { 4: 'ip', 6: 'ip6' } as const;
+const IPTABLES = { 4: 'iptables', 6: 'ip6tables' } as const;
+
+/** NAT out of the uplink, in a table of the tool's own: masquerade the subnet's traffic there. */
+function masquerade(network: NetworkTraffic, family: Family, subnet: string, uplink: string): RuleCommand[] {
+  const table = nftTable(network.name);
+  const nft = NFT_FAMILY[family];
+  return [
+    { add: ['nft', 'add', 'table', nft, table], remove: ['nft', 'delete', 'table', nft, table] },
+    {
+      add: ['nft', 'add', 'chain', nft, table, 'postrouting', '{ type nat hook postrouting priority srcnat; policy accept; }'],
+      remove: [],
+    },
+    {
+      add: [
+        'nft',
+        'add',
+        'rule',
+        nft,
+        table,
+        'postrouting',
+        nft,
+        'saddr',
+        subnet,
+        'oifname',
+        uplink,
+        'masquerade',
+        'comment',
+        `"${ruleComment(network.name)}"`,
+      ],
+      remove: [],
+    },
+  ];
+}
+
+/** Accepts past a FORWARD policy of DROP, in DOCKER-USER (Docker's place for it) or FORWARD. */
+function accepts(network: NetworkTraffic, family: Family, subnet: string, uplink: string | undefined, chain: string) {
+  const bridge = network.name;
+  const program = IPTABLES[family];
+  const accept = (spec: string[]): RuleCommand => {
+    const rule = [...spec, '-m', 'comment', '--comment', ruleComment(network.name), '-j', 'ACCEPT'];
+    return { add: [program, '-I', chain, ...rule], remove: [program, '-D', chain, ...rule] };
+  };
+  return [
+    // Guests to each other: bridged frames pass FORWARD too when br_netfilter is on.
+    accept(['-i', bridge, '-o', bridge]),
+    ...(network.nat && uplink
+      ? [
+          accept(['-i', bridge, '-o', uplink, '-s', subnet]),
+          accept(['-i', uplink, '-o', bridge, '-d', subnet, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED']),
+        ]
+      : []),
+  ];
 }
 
 /**
  * Pure: the commands that let this network's traffic through, touching no
- * other interface's. NAT: masquerade the subnet out of the uplink, in a table
- * of the tool's own. A FORWARD policy of DROP: accept the bridge's traffic in
- * DOCKER-USER (Docker's place for it) or FORWARD, since an accept in another
- * base chain would not override that drop. firewalld: the bridge in the trusted
- * zone, runtime only. ufw: the equivalent route rule, and DHCP/DNS to the host.
+ * other interface's, for each family the network has. NAT: masquerade the subnet
+ * out of that family's uplink, in a table of the tool's own. A FORWARD policy of
+ * DROP: accept the bridge's traffic in DOCKER-USER (Docker's place for it) or
+ * FORWARD, since an accept in another base chain would not override that drop.
+ * firewalld: the bridge in the trusted zone, runtime only. ufw: the equivalent
+ * route rule, and DHCP/DNS to the host (both cover both families).
  */
-export function firewallRules(
-  network: NetworkTraffic,
-  uplink: string | undefined,
-  facts: FirewallFacts,
-): FirewallRules {
+export function firewallRules(network: NetworkTraffic, uplinks: Uplinks, facts: FirewallFacts): FirewallRules {
   const bridge = network.name;
   const commands: RuleCommand[] = [];
-  if (network.nat && uplink) {
-    const table = nftTable(network.name);
-    commands.push(
-      { add: ['nft', 'add', 'table', 'ip', table], remove: ['nft', 'delete', 'table', 'ip', table] },
-      {
-        add: [
-          'nft',
-          'add',
-          'chain',
-          'ip',
-          table,
-          'postrouting',
-          '{ type nat hook postrouting priority srcnat; policy accept; }',
-        ],
-        remove: [],
-      },
-      {
-        add: [
-          'nft',
-          'add',
-          'rule',
-          'ip',
-          table,
-          'postrouting',
-          'ip',
-          'saddr',
-          network.subnet,
-          'oifname',
-          uplink,
-          'masquerade',
-          'comment',
-          `"${ruleComment(network.name)}"`,
-        ],
-        remove: [],
-      },
-    );
+  const families: Array<[Family, string]> = [[4, network.subnet]];
+  if (network.subnet6) families.push([6, network.subnet6]);
+  for (const [family, subnet] of families) {
+    const uplink = uplinks[family];
+    if (network.nat && uplink) commands.push(...masquerade(network, family, subnet, uplink));
+    const policy = family === 4 ? facts.forwardPolicy : facts.forwardPolicy6;
+    const docker = family === 4 ? facts.dockerUser : facts.dockerUser6;
+    if (policy === 'DROP') commands.push(...accepts(network, family, subnet, uplink, docker ? 'DOCKER-USER' : 'FORWARD'));
   }
-  if (facts.forwardPolicy === 'DROP') {
-    const chain = facts.dockerUser ? 'DOCKER-USER' : 'FORWARD';
-    const accept = (spec: string[]) => {
-      const rule = [...spec, '-m', 'comment', '--comment', ruleComment(network.name), '-j', 'ACCEPT'];
-      commands.push({ add: ['iptables', '-I', chain, ...rule], remove: ['iptables', '-D', chain, ...rule] });
-    };
-    // Guests to each other: bridged frames pass FORWARD too when br_netfilter is on.
-    accept(['-i', bridge, '-o', bridge]);
-    if (network.nat && uplink) {
-      accept(['-i', bridge, '-o', uplink, '-s', network.subnet]);
-      accept(['-i', uplink, '-o', bridge, '-d', network.subnet, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED']);
-    }
-  }
+  const uplink = uplinks[4];
   if (facts.firewalld) {
     commands.push({
       add: ['firewall-cmd', '--zone=trusted', `--add-interface=${bridge}`],

@@ -141,3 +141,24 @@ export function stableAddress(range: Range, mac: string, taken: ReadonlySet<bigi
   }
   return undefined;
 }
+
+/**
+ * A unique local /64 (RFC 4193) of its own for each network name: fd, then 40 bits of the name's hash as the
+ * global ID, subnet 0. Stable: the same name gets the same prefix on every host and every version.
+ */
+export function ulaPrefixOf(name: string): string {
+  const id = sha256(`qemu-script network ${name}`);
+  const value = (0xfdn << 120n) | (BigInt(`0x${id.subarray(0, 5).toString('hex')}`) << 80n);
+  return `${formatAddress(6, value)}/64`;
+}
+
+/**
+ * The address SLAAC gives the NIC with MAC in PREFIX (a /64): the modified EUI-64 interface ID (RFC 4291
+ * App. A). The registered IPv6 address of a NIC is this one, so that a guest that only autoconfigures and
+ * one that asks DHCPv6 end up with the same address.
+ */
+export function eui64Address(prefix: Prefix, mac: string): bigint {
+  const bytes = mac.split(':').map((byte) => parseInt(byte, 16));
+  const id = [bytes[0] ^ 0x02, bytes[1], bytes[2], 0xff, 0xfe, bytes[3], bytes[4], bytes[5]];
+  return networkOf(prefix) | id.reduce((value, byte) => (value << 8n) | BigInt(byte), 0n);
+}

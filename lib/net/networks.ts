@@ -14,6 +14,7 @@ import {
   lastOf,
   networkOf,
   parseAddress,
+  ulaPrefixOf,
   parsePrefix,
   prefixesOverlap,
   type Prefix,
@@ -32,11 +33,26 @@ export const BUILTIN_NETWORKS: Readonly<Record<string, NetworkDef>> = {
     name: 'hostonly',
     subnet: '192.168.56.0/24',
     hostIp: '192.168.56.1',
+    subnet6: ulaPrefixOf('hostonly'),
     dhcp: true,
     nat: false,
     builtin: true,
   },
-  natnet: { name: 'natnet', subnet: '192.168.57.0/24', hostIp: '192.168.57.1', dhcp: true, nat: true, builtin: true },
+  natnet: {
+    name: 'natnet',
+    subnet: '192.168.57.0/24',
+    hostIp: '192.168.57.1',
+    subnet6: ulaPrefixOf('natnet'),
+    dhcp: true,
+    nat: true,
+    builtin: true,
+  },
+};
+
+/** An IPv6 subnet a network may have: a /64 (SLAAC's size) of unique local space. */
+const subnet6Of = (text: string) => {
+  const prefix = parsePrefix(text);
+  return prefix?.family === 6 && prefix.bits === 64 && isPrivateSpace(prefix) ? prefix : undefined;
 };
 
 /** Words --net already gives a meaning, and the tool's own interface patterns: never network names. */
@@ -78,12 +94,17 @@ function fromFile(name: string, text: string): NetworkDef | undefined {
     const subnet = typeof raw.subnet === 'string' ? subnet4(raw.subnet) : undefined;
     const host = typeof raw.hostIp === 'string' ? address4(raw.hostIp) : undefined;
     const vxlan = vxlanFromFile(raw.vxlan);
+    // Files written before IPv6 have no subnet6: they get the default one; null is --no-ipv6.
+    const subnet6 =
+      raw.subnet6 === null ? null : typeof raw.subnet6 === 'string' ? subnet6Of(raw.subnet6) : parsePrefix(ulaPrefixOf(name));
     if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false)
       return undefined;
+    if (subnet6 === undefined) return undefined;
     return {
       name,
       subnet: formatPrefix(subnet),
       hostIp: formatAddress(4, host),
+      ...(subnet6 ? { subnet6: formatPrefix(subnet6) } : {}),
       dhcp: raw.dhcp === true,
       nat: raw.nat === true,
       builtin: false,
@@ -123,9 +144,8 @@ export function writeNetwork(config: string, definition: NetworkDef): string {
   mkdirSync(networksDir(config), { recursive: true, mode: 0o755 });
   const { subnet, hostIp, dhcp, nat, vxlan } = definition;
   const temporary = `${path}.new`;
-  writeFileSync(temporary, `${JSON.stringify({ subnet, hostIp, dhcp, nat, ...(vxlan ? { vxlan } : {}) }, null, 1)}\n`, {
-    mode: 0o644,
-  });
+  const fields = { subnet, hostIp, subnet6: definition.subnet6 ?? null, dhcp, nat, ...(vxlan ? { vxlan } : {}) };
+  writeFileSync(temporary, `${JSON.stringify(fields, null, 1)}\n`, { mode: 0o644 });
   renameSync(temporary, path);
   return path;
 }
@@ -140,6 +160,10 @@ export interface NetworkRequest {
   name: string;
   subnet?: string;
   hostIp?: string;
+  /** --subnet6 as written; undefined: the name's own ULA. */
+  subnet6?: string;
+  /** false: --no-ipv6. */
+  ipv6: boolean;
   dhcp: boolean;
   nat: boolean;
   /** --vxlan VNI and its companions, as written. */
@@ -221,6 +245,20 @@ function firstFreeSubnet(around: NetworkSurroundings): string {
   throw new UsageError('net create: no free 192.168.X.0/24 left for a default subnet; give one with --subnet CIDR');
 }
 
+function validateSubnet6(request: NetworkRequest, around: NetworkSurroundings): string {
+  const text = request.subnet6 ?? ulaPrefixOf(request.name);
+  const prefix = subnet6Of(text);
+  if (!prefix)
+    throw new UsageError(`net create --subnet6: "${text}" is not a unique local IPv6 /64 (e.g. fd12:3456:789a:1::/64)`);
+  const subnet6 = formatPrefix(prefix);
+  const clash = prefixClash(subnet6, around.prefixes);
+  if (clash)
+    throw new UsageError(`net create --subnet6: ${subnet6} overlaps ${describePrefix(clash)}; choose another subnet`);
+  const other = Object.values(around.networks).find((network) => network.subnet6 === subnet6);
+  if (other) throw new UsageError(`net create --subnet6: ${subnet6} is network ${other.name}'s already`);
+  return subnet6;
+}
+
 /** Pure: checks a `net create` request against the host and the other definitions; returns the definition. */
 export function validateNetwork(request: NetworkRequest, around: NetworkSurroundings): NetworkDef {
   const { name } = request;
@@ -270,10 +308,12 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
     throw new UsageError(`net create --host-ip: ${hostText} is not a host address inside ${subnet}`);
   }
   const vxlan = request.vxlan ? validateVxlan(request.vxlan, around) : undefined;
+  const subnet6 = request.ipv6 ? validateSubnet6(request, around) : undefined;
   return {
     name,
     subnet,
     hostIp: formatAddress(4, host),
+    ...(subnet6 ? { subnet6 } : {}),
     dhcp: request.dhcp,
     nat: request.nat,
     builtin: false,
@@ -293,8 +333,21 @@ export function dhcpConfigOf(network: NetworkDef): DhcpConfig {
     rangeEnd: formatAddress(4, range.end),
     router: network.nat ? network.hostIp : undefined,
     upstreamDns: network.nat,
+    ...(network.subnet6 ? { ipv6: { prefix: network.subnet6, hostIp: hostIp6Of(network)!, router: network.nat } } : {}),
   };
 }
 
+/** The network as this host realises it: without its IPv6 side where IPv6 is off. */
+export function realisedHere(network: NetworkDef, ipv6: boolean): NetworkDef {
+  if (ipv6 || !network.subnet6) return network;
+  const { subnet6: _off, ...rest } = network;
+  return rest;
+}
+
+/** The host's IPv6 address on the network's bridge: the subnet's ::1. */
+export const hostIp6Of = (network: Pick<NetworkDef, 'subnet6'>) =>
+  network.subnet6 ? formatAddress(6, networkOf(parsePrefix(network.subnet6)!) + 1n) : undefined;
+
 /** The host's address on the network's bridge, with its prefix: what `ip addr add` takes. */
 export const hostCidrOf = (network: NetworkDef) => `${network.hostIp}/${parsePrefix(network.subnet)!.bits}`;
+export const hostCidr6Of = (network: NetworkDef) => (network.subnet6 ? `${hostIp6Of(network)}/64` : undefined);

@@ -3,7 +3,7 @@ import { macvtapName, tapName, VMNET_NAME } from '../base/names.ts';
 import { firewallRules, NO_FIREWALL } from '../net/firewall.ts';
 import { aclAllows } from '../probe/host-access.ts';
 import { describePrefix, hostAddressProblem, prefixClash } from '../net/host-address.ts';
-import { dhcpConfigOf, hostCidrOf } from '../net/networks.ts';
+import { dhcpConfigOf, hostCidr6Of, hostCidrOf, realisedHere } from '../net/networks.ts';
 import { BRIDGE_CONF, macvtapNodePath, networkRunDir } from '../base/paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
@@ -277,12 +277,14 @@ function planBridge(item: { name: string; explicit: boolean }, nic: Nic, context
 
 /** A network about to be realised must not take addresses or routes the host already has. */
 function checkRealisable(network: NetworkDef, context: NetContext): void {
-  const clash = prefixClash(network.subnet, context.facts.prefixes);
-  if (clash) {
-    throw new UsageError(
-      `--net ${network.name}: its subnet ${network.subnet} overlaps ${describePrefix(clash)} on this host; ` +
-        `redefine the network (qemu-script net rm/create) or remove the clash`,
-    );
+  for (const subnet of [network.subnet, network.subnet6]) {
+    const clash = subnet && prefixClash(subnet, context.facts.prefixes);
+    if (clash) {
+      throw new UsageError(
+        `--net ${network.name}: its subnet ${subnet} overlaps ${describePrefix(clash)} on this host; ` +
+          `redefine the network (qemu-script net rm/create) or remove the clash`,
+      );
+    }
   }
   if (network.nat && !context.facts.defaultRouteInterface) {
     throw new HostError(`--net ${network.name}: the network does NAT out of the default route, and this host has none`);
@@ -311,7 +313,8 @@ function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
 /**
  * A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server.
  */
-function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPlan {
+function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext): NicPlan {
+  const network = realisedHere(definition, context.facts.ipv6);
   const first = !context.bridgesPlanned.has(network.name);
   const use = bridgeUse(network.name, context);
   if (use === 'foreign') {
@@ -340,6 +343,7 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
           name: network.name,
           guest: context.guest,
           hostIp: hostCidrOf(network),
+          ...(network.subnet6 ? { hostIp6: hostCidr6Of(network) } : {}),
           shared: use === 'shared',
           network: network.name,
           ...mtu,
@@ -360,6 +364,7 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     });
   }
   actions.push(...tap.actions);
+  const uplink6 = network.subnet6 ? context.facts.defaultRoute6Interface : undefined;
   if (network.dhcp) {
     actions.push({
       kind: 'dhcp',
@@ -371,14 +376,19 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
     });
   }
   if (first) {
-    if (network.nat) actions.push({ kind: 'forward', network: network.name, guest: context.guest });
+    if (network.nat) {
+      actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 4 });
+      if (uplink6) actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 6 });
+    }
     // As this host's firewall looks now; decided again, under the lock, when the network is realised.
-    const rules = firewallRules(network, context.facts.defaultRouteInterface, context.facts.firewall ?? NO_FIREWALL);
+    const uplinks = { 4: context.facts.defaultRouteInterface, 6: uplink6 };
+    const rules = firewallRules(network, uplinks, context.facts.firewall ?? NO_FIREWALL);
     actions.push({
       kind: 'firewall',
       network: network.name,
       guest: context.guest,
       subnet: network.subnet,
+      ...(network.subnet6 ? { subnet6: network.subnet6 } : {}),
       nat: network.nat,
       rules,
     });
@@ -386,8 +396,9 @@ function planNetwork(network: NetworkDef, nic: Nic, context: NetContext): NicPla
   const traits = [
     network.subnet,
     `host ${network.hostIp}`,
+    ...(network.subnet6 ? [network.subnet6] : []),
     ...(network.dhcp ? ['DHCP'] : []),
-    ...(network.nat ? ['NAT'] : []),
+    ...(network.nat ? [network.subnet6 && !uplink6 ? 'NAT (IPv4 only: no IPv6 default route)' : 'NAT'] : []),
     ...(tunnel ? [`VXLAN ${network.vxlan!.vni} over ${tunnel.dev}, MTU ${tunnel.mtu}`] : []),
   ];
   return {

@@ -18,13 +18,15 @@ export function leaseFor(leases: string, mac: string): string | undefined {
     .find((fields) => fields[1]?.toLowerCase() === wanted)?.[2];
 }
 
-/** The network server's reservations (dhcp-hostsfile): "MAC,IP" per registered NIC. */
-export function reservationFor(hosts: string, mac: string): string | undefined {
+/** The network server's reservations (dhcp-hostsfile): "MAC,IP[,[IPv6]]" per registered NIC. */
+export function reservationFor(hosts: string, mac: string, family: 4 | 6 = 4): string | undefined {
   const wanted = mac.toLowerCase();
-  return hosts
+  const fields = hosts
     .split('\n')
     .map((line) => line.trim().split(','))
-    .find((fields) => fields[0]?.toLowerCase() === wanted)?.[1];
+    .find((entry) => entry[0]?.toLowerCase() === wanted);
+  if (family === 4) return fields?.[1];
+  return fields?.slice(2).find((field) => field.startsWith('['))?.slice(1, -1);
 }
 
 /** /proc/net/arp: "IP HW-TYPE FLAGS MAC MASK DEVICE"; flag 0x2 marks a complete entry. */
@@ -56,4 +58,13 @@ export function nicAddress(nic: NicInfo): string | null {
     case 'none':
       return null;
   }
+}
+
+/**
+ * A NIC's IPv6 address as far as this host knows it, or null: on a defined network with IPv6, the one
+ * registered for it (its SLAAC address, which DHCPv6 gives it too).
+ */
+export function nicAddress6(nic: NicInfo): string | null {
+  if (nic.address.from !== 'lease') return null;
+  return reservationFor(readText(networkFile(nic.address.dir, 'hosts')) ?? '', nic.mac, 6) ?? null;
 }

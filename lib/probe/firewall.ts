@@ -14,6 +14,12 @@ export function probeFirewall(): FirewallFacts {
     facts.inputPolicy = /^-P INPUT (\S+)$/m.exec(probeSync([iptables, '-S', 'INPUT']).stdout)?.[1];
     facts.dockerUser = forward.ok && probeSync([iptables, '-S', 'DOCKER-USER']).ok;
   }
+  const ip6tables = findSystemTool('ip6tables');
+  if (ip6tables) {
+    const forward = probeSync([ip6tables, '-S', 'FORWARD']);
+    facts.forwardPolicy6 = /^-P FORWARD (\S+)$/m.exec(forward.stdout)?.[1];
+    facts.dockerUser6 = forward.ok && probeSync([ip6tables, '-S', 'DOCKER-USER']).ok;
+  }
   const firewallCmd = findSystemTool('firewall-cmd');
   if (firewallCmd) facts.firewalld = probeSync([firewallCmd, '--state']).stdout.trim() === 'running';
   const ufw = findSystemTool('ufw');

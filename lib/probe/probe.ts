@@ -111,6 +111,13 @@ export function defaultRouteFrom(procNetRoute: string, procIpv6Route = ''): stri
   return v6?.[9];
 }
 
+/** The interface of IPv6's default route (NAT66 leaves by it), from /proc/net/ipv6_route. */
+export const defaultRoute6From = (procIpv6Route: string) => defaultRouteFrom('', procIpv6Route);
+
+/** IPv6 is on for new interfaces here: not disabled at boot (no /proc/sys/net/ipv6) nor by sysctl. */
+export const ipv6On = (roots: HostRoots = REAL_ROOTS) =>
+  read(`${roots.proc}/sys/net/ipv6/conf/default/disable_ipv6`) === '0';
+
 /** /proc/net/route writes addresses as little-endian hex. */
 const routeWord = (hex: string) => Buffer.from(hex.padStart(8, '0'), 'hex').readUInt32LE(0);
 const bitCount = (value: number) => value.toString(2).replace(/0/g, '').length;
@@ -430,6 +437,8 @@ export function probeHost(input: ProbeInput): HostFacts {
     kvmWhy: kvm.why,
     kvmUnknown: 'unknown' in kvm ? kvm.unknown : undefined,
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
+    ipv6: ipv6On(roots),
+    defaultRoute6Interface: defaultRoute6From(read(`${roots.proc}/net/ipv6_route`) ?? ''),
     defaultRouteInterface: defaultRouteFrom(
       read(`${roots.proc}/net/route`) ?? '',
       read(`${roots.proc}/net/ipv6_route`) ?? '',

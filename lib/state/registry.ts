@@ -17,6 +17,8 @@ export interface ResourceUser {
   /** dhcp: the NIC registered with the network's server, and the address it was given. */
   mac?: string;
   ip?: string;
+  /** Its IPv6 address on a network with IPv6: its SLAAC address, also what DHCPv6 gives it. */
+  ip6?: string;
 }
 
 /** One thing the tool made: only these are ever removed. */
