@@ -2,28 +2,37 @@
 // a veth to a "wan" namespace serving a banner that names the caller's address;
 // the host's iptables as Docker leaves it (FORWARD policy DROP, DOCKER-USER
 // jumped to first), or plain. Guests on natnet get leases, reach the wan
-// masqueraded and each other; a hostonly guest does not get out; afterwards the
-// host's nftables and iptables rulesets and ip_forward are exactly as before.
+// masqueraded and each other, in both families; a hostonly guest does not get
+// out; afterwards the host's nftables, iptables and ip6tables rulesets and the
+// forwarding sysctls are exactly as before.
 import { execa, type ResultPromise } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, console_, stop, waitConsole } from './guest-helpers.ts';
+import { boot, console_, slaacOf, stop, waitConsole } from './guest-helpers.ts';
 import { unwrapDoctor } from './helpers.ts';
 import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
 const WAN = '203.0.113.1';
 const UPLINK = '203.0.113.2';
 const BANNER = `${WAN}:8080`;
+// IPv6 too: the wan has no route back to the guests' ULA, so only NAT66 gets an answer to them.
+const WAN6 = '2001:db8:1::1';
+const UPLINK6 = '2001:db8:1::2';
+const BANNER6 = `${WAN6}:8080`;
 
-/** The banner server: tells each caller the address it came from. */
+/** The banner server, on both families: tells each caller the address it came from. */
 const SERVER =
-  "require('net').createServer((s) => s.end('E2E-BANNER from=' + s.remoteAddress + '\\n'))" +
-  `.listen(8080, '${WAN}')`;
+  `for (const a of ['${WAN}', '${WAN6}']) require('net').createServer((s) => s.end('E2E-BANNER from=' + ` +
+  "s.remoteAddress + '\\n')).listen(8080, a)";
 
 interface Firewall {
   nft: string;
   iptables: string;
+  ip6tables: string;
   forward: string;
+  forward6: string;
+  /** The uplink's acceptance of router advertisements, which IPv6 forwarding would override. */
+  acceptRa: string;
 }
 
 /** The host's firewall as scripts compare it: counters and timestamps aside. */
@@ -34,8 +43,15 @@ async function firewallOf(ns: Netns): Promise<Firewall> {
     .filter((line) => !line.startsWith('#'))
     .map((line) => line.replace(/\[\d+:\d+\]/, ''))
     .join('\n');
+  const ip6tables = (await ns.output(['ip6tables-save']))
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.replace(/\[\d+:\d+\]/, ''))
+    .join('\n');
   const forward = await ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']);
-  return { nft, iptables, forward };
+  const forward6 = await ns.output(['cat', '/proc/sys/net/ipv6/conf/all/forwarding']);
+  const acceptRa = await ns.output(['cat', '/proc/sys/net/ipv6/conf/uplink0/accept_ra']);
+  return { nft, iptables, ip6tables, forward, forward6, acceptRa };
 }
 
 /** Host ↔ wan cable, the wan's banner server, and (docker) the iptables Docker leaves. */
@@ -48,16 +64,22 @@ async function withWan(docker: boolean, body: (ns: Netns, wan: Netns) => Promise
       await ns.ip('addr', 'add', `${UPLINK}/24`, 'dev', 'uplink0');
       await ns.ip('link', 'set', 'uplink0', 'up');
       await ns.ip('route', 'add', 'default', 'via', WAN);
+      await ns.ip('-6', 'addr', 'add', `${UPLINK6}/64`, 'dev', 'uplink0', 'nodad');
+      await ns.ip('-6', 'route', 'add', 'default', 'via', WAN6);
       await wan.ip('addr', 'add', `${WAN}/24`, 'dev', 'wan0');
+      await wan.ip('-6', 'addr', 'add', `${WAN6}/64`, 'dev', 'wan0', 'nodad');
       await wan.ip('link', 'set', 'wan0', 'up');
       if (docker) {
-        for (const rule of [
-          ['-N', 'DOCKER-USER'],
-          ['-A', 'DOCKER-USER', '-j', 'RETURN'],
-          ['-P', 'FORWARD', 'DROP'],
-          ['-I', 'FORWARD', '-j', 'DOCKER-USER'],
-        ]) {
-          assert.is((await ns.exec(['iptables', ...rule])).exitCode, 0, rule.join(' '));
+        // Docker with ip6tables on (its default since 27) does the same in both families.
+        for (const program of ['iptables', 'ip6tables']) {
+          for (const rule of [
+            ['-N', 'DOCKER-USER'],
+            ['-A', 'DOCKER-USER', '-j', 'RETURN'],
+            ['-P', 'FORWARD', 'DROP'],
+            ['-I', 'FORWARD', '-j', 'DOCKER-USER'],
+          ]) {
+            assert.is((await ns.exec([program, ...rule])).exitCode, 0, `${program} ${rule.join(' ')}`);
+          }
         }
       }
       server = execa('ip', ['netns', 'exec', wan.name, process.execPath, '-e', SERVER], { reject: false });
@@ -82,7 +104,7 @@ for (const docker of [true, false]) {
   test(`natnet ${how}: out masqueraded, guest to guest, hostonly stays in, the firewall as it was`, () =>
     withWan(docker, async (ns) => {
       const before = await firewallOf(ns);
-      assert.is(before.forward, '0');
+      assert.equal([before.forward, before.forward6, before.acceptRa], ['0', '0', '1']);
       const doctor = unwrapDoctor((await ns.tool(['doctor'])).stdout);
       assert.match(
         doctor,
@@ -97,8 +119,14 @@ for (const docker of [true, false]) {
           : /^ok +docker +Docker not present$/m,
       );
       assert.match(doctor, /^ok +ip-forward +net\.ipv4\.ip_forward = 0: a NAT network turns it on while it is up/m);
-      const a = await boot(ns, 'na', ['--net', 'natnet'], { if0: 'dhcp', banner: '7000', get: BANNER });
-      const b = await boot(ns, 'nb', ['--net', 'natnet'], { if0: 'dhcp', get: `na:7000,${BANNER}` });
+      const a = await boot(ns, 'na', ['--net', 'natnet'], {
+        if0: 'dhcp',
+        v6: '1',
+        banner: '7000',
+        get: BANNER,
+        get6: BANNER6,
+      });
+      const b = await boot(ns, 'nb', ['--net', 'natnet'], { if0: 'dhcp', get: `na:7000,${BANNER}`, get6: 'na:7000' });
       const [, ip, dns, router] = await waitConsole(a, /E2E: DHCP eth0 ip=(\S+) dns=(\S*) router=(\S*)/);
       assert.match(ip, /^192\.168\.57\.\d+$/);
       assert.equal([dns, router], ['192.168.57.1', '192.168.57.1'], 'DNS and the way out are the host');
@@ -108,12 +136,26 @@ for (const docker of [true, false]) {
         new RegExp(`E2E: GET-OK ${escaped(BANNER)} E2E-BANNER from=${escaped(UPLINK)}\\b`),
         "the wan sees the host's address",
       );
+      const [, ip6, route6] = await waitConsole(a, /E2E: NIC6 eth0 ip6=(\S+) route=(\S*)/);
+      assert.is(ip6, `${slaacOf('natnet', ns.record('na').plan.resources.macs[0])}/64`, 'SLAAC gave the registered address');
+      assert.match(route6, /^fe80::/, "the host's link-local address is the IPv6 default router");
+      assert.match(
+        console_(a),
+        new RegExp(`E2E: GET6-OK ${BANNER6} E2E-BANNER from=${UPLINK6}\\b`),
+        "the wan sees the host's IPv6 address: NAT66",
+      );
       await waitConsole(b, /E2E: READY/);
       assert.match(console_(b), /E2E: GET-OK na:7000 E2E-BANNER name=na/, 'natnet guests reach each other');
+      assert.match(console_(b), /E2E: GET6-OK na:7000 E2E-BANNER name=na/, 'by name over IPv6 too');
       assert.match(console_(b), new RegExp(`E2E: GET-OK ${escaped(BANNER)} E2E-BANNER from=${escaped(UPLINK)}\\b`));
 
       const during = await firewallOf(ns);
-      assert.is(during.forward, '1', 'ip_forward on while a NAT network is up');
+      assert.equal([during.forward, during.forward6], ['1', '1'], 'forwarding on while a NAT network is up');
+      assert.is(during.acceptRa, '2', "the uplink keeps accepting router advertisements while it forwards");
+      assert.match(
+        during.nft,
+        /table ip6 qemu_script_natnet \{[\s\S]*ip6 saddr fdc5:5f52:88f5::\/64 oifname "uplink0" masquerade comment "qemu-script natnet"/,
+      );
       assert.match(
         during.nft,
         /table ip qemu_script_natnet \{[\s\S]*oifname "uplink0" masquerade comment "qemu-script natnet"/,
@@ -141,19 +183,36 @@ for (const docker of [true, false]) {
         );
         assert.is(userChain[3], '-A DOCKER-USER -j RETURN', "ahead of Docker's own RETURN");
         assert.not.match(during.iptables, /-A FORWARD .*natnet/, 'nothing in FORWARD itself when DOCKER-USER exists');
+        const userChain6 = during.ip6tables.split('\n').filter((line) => line.startsWith('-A DOCKER-USER'));
+        assert.equal(
+          userChain6,
+          [
+            '-A DOCKER-USER -d fdc5:5f52:88f5::/64 -i uplink0 -o natnet -m conntrack --ctstate RELATED,ESTABLISHED ' +
+              '-m comment --comment "qemu-script natnet" -j ACCEPT',
+            '-A DOCKER-USER -s fdc5:5f52:88f5::/64 -i natnet -o uplink0 -m comment --comment "qemu-script natnet" -j ACCEPT',
+            '-A DOCKER-USER -i natnet -o natnet -m comment --comment "qemu-script natnet" -j ACCEPT',
+            '-A DOCKER-USER -j RETURN',
+          ],
+          during.ip6tables,
+        );
       } else {
         assert.is(during.iptables, before.iptables, 'no iptables rule where the policy lets traffic through');
+        assert.is(during.ip6tables, before.ip6tables, 'nor an ip6tables one');
       }
 
       const c = await boot(ns, 'nc', ['--net', 'hostonly'], {
         if0: 'dhcp',
         gw: '192.168.56.1',
+        v6: '1',
         get: BANNER,
+        get6: BANNER6,
         tries: '3',
         off: '1',
       });
       await waitConsole(c, /E2E: READY/);
       assert.match(console_(c), new RegExp(`E2E: GET-FAIL ${escaped(BANNER)}`), 'no NAT leaks to a host-only network');
+      assert.match(console_(c), new RegExp(`E2E: GET6-FAIL ${BANNER6}`), 'in either family');
+      assert.match(console_(c), /E2E: NIC6 eth0 ip6=fdf2:c08f:a5a0:\S+ route=\s/, 'and hostonly announces no router');
 
       await stop(ns, a, b);
       await waitFor(() => !ns.guests().includes('nc'), 30000, 'nc to power off');
@@ -165,8 +224,8 @@ for (const docker of [true, false]) {
 test('kill -9 of the guests and supervisors on natnet, then gc: every rule gone, ip_forward back', () =>
   withWan(true, async (ns) => {
     const before = await firewallOf(ns);
-    const a = await boot(ns, 'ka', ['--net', 'natnet'], { if0: 'dhcp', get: BANNER });
-    await waitConsole(a, /E2E: GET-OK/);
+    const a = await boot(ns, 'ka', ['--net', 'natnet'], { if0: 'dhcp', get: BANNER, v6: '1', get6: BANNER6 });
+    await waitConsole(a, /E2E: GET6-OK/);
     const record = ns.record('ka');
     for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
     await waitFor(() => !pidAlive(a.pid), 10000, 'QEMU to die');

@@ -43,11 +43,17 @@ async function lease(guest: Booted): Promise<{ ip: string; dns: string; router: 
 test("hostonly: leases, names, the host reaches guests at ps's address, same disk same address, nothing left", () =>
   inNetns(async (ns) => {
     const diskA = await disk('a');
-    const a = await boot(ns, 'a', [diskA, '-snapshot', '--net', 'hostonly'], { if0: 'dhcp', banner: '22,7000' });
+    const a = await boot(ns, 'a', [diskA, '-snapshot', '--net', 'hostonly'], {
+      if0: 'dhcp',
+      v6: '1',
+      banner: '22,7000',
+    });
     const b = await boot(ns, 'b', [await disk('b'), '-snapshot', '--net', 'hostonly'], {
       if0: 'dhcp',
       lookup: 'a',
       get: 'a:7000',
+      lookup6: 'a',
+      get6: 'a:7000',
     });
     const leaseA = await lease(a);
     const leaseB = await lease(b);
@@ -67,6 +73,11 @@ test("hostonly: leases, names, the host reaches guests at ps's address, same dis
     await waitConsole(b, /E2E: READY/);
     assert.match(console_(b), new RegExp(`E2E: LOOKUP-OK a ${leaseA.ip.replace(/\./g, '\\.')}\\b`));
     assert.match(console_(b), /E2E: GET-OK a:7000 E2E-BANNER name=a/);
+    // IPv6: a autoconfigured the address it was registered with; b finds it by name (AAAA) and talks to it.
+    assert.match(console_(a), new RegExp(`E2E: NIC6 eth0 ip6=${ip6A}/64 route=\\s`), 'SLAAC, and no IPv6 way out');
+    assert.match(console_(b), new RegExp(`E2E: LOOKUP6-OK a ${ip6A}\\b`));
+    assert.match(console_(b), /E2E: GET6-OK a:7000 E2E-BANNER name=a/);
+    assert.match(await readBanner(ns, ip6A, 7000), /name=a/, 'the host reaches a over IPv6');
 
     assert.equal(await psNics(ns, 'a'), [{ index: 0, net: 'hostonly', mac: macA, ip: leaseA.ip, ip6: ip6A }]);
     assert.match(await readBanner(ns, leaseA.ip, 7000), /name=a/);
@@ -242,6 +253,8 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
           name: 'hostonly',
           subnet: '192.168.56.0/24',
           host_ip: '192.168.56.1',
+          subnet6: 'fdf2:c08f:a5a0::/64',
+          host_ip6: 'fdf2:c08f:a5a0::1',
           dhcp: true,
           nat: false,
           builtin: true,
@@ -253,6 +266,8 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
           name: 'lab',
           subnet: '10.77.0.0/24',
           host_ip: '10.77.0.1',
+          subnet6: 'fdef:b7b6:faa9::/64',
+          host_ip6: 'fdef:b7b6:faa9::1',
           dhcp: true,
           nat: false,
           builtin: false,
@@ -264,6 +279,8 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
           name: 'natnet',
           subnet: '192.168.57.0/24',
           host_ip: '192.168.57.1',
+          subnet6: 'fdc5:5f52:88f5::/64',
+          host_ip6: 'fdc5:5f52:88f5::1',
           dhcp: true,
           nat: true,
           builtin: true,
