@@ -137,7 +137,8 @@ for (const docker of [true, false]) {
         "the wan sees the host's address",
       );
       const [, ip6, route6] = await waitConsole(a, /E2E: NIC6 eth0 ip6=(\S+) route=(\S*)/);
-      assert.is(ip6, `${slaacOf('natnet', ns.record('na').plan.resources.macs[0])}/64`, 'SLAAC gave the registered address');
+      const registered = slaacOf('natnet', ns.record('na').plan.resources.macs[0]);
+      assert.is(ip6, `${registered}/64`, 'SLAAC gave the registered address');
       assert.match(route6, /^fe80::/, "the host's link-local address is the IPv6 default router");
       assert.match(
         console_(a),
@@ -154,7 +155,10 @@ for (const docker of [true, false]) {
       assert.is(during.acceptRa, '2', "the uplink keeps accepting router advertisements while it forwards");
       assert.match(
         during.nft,
-        /table ip6 qemu_script_natnet \{[\s\S]*ip6 saddr fdc5:5f52:88f5::\/64 oifname "uplink0" masquerade comment "qemu-script natnet"/,
+        new RegExp(
+          'table ip6 qemu_script_natnet \\{[\\s\\S]*ip6 saddr fdc5:5f52:88f5::/64 oifname "uplink0" masquerade ' +
+            'comment "qemu-script natnet"',
+        ),
       );
       assert.match(
         during.nft,
@@ -189,7 +193,8 @@ for (const docker of [true, false]) {
           [
             '-A DOCKER-USER -d fdc5:5f52:88f5::/64 -i uplink0 -o natnet -m conntrack --ctstate RELATED,ESTABLISHED ' +
               '-m comment --comment "qemu-script natnet" -j ACCEPT',
-            '-A DOCKER-USER -s fdc5:5f52:88f5::/64 -i natnet -o uplink0 -m comment --comment "qemu-script natnet" -j ACCEPT',
+            '-A DOCKER-USER -s fdc5:5f52:88f5::/64 -i natnet -o uplink0 -m comment --comment "qemu-script natnet" ' +
+              '-j ACCEPT',
             '-A DOCKER-USER -i natnet -o natnet -m comment --comment "qemu-script natnet" -j ACCEPT',
             '-A DOCKER-USER -j RETURN',
           ],

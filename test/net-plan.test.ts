@@ -46,11 +46,20 @@ const tapHost = (tap: string, bridge: string) => [
   `ip link set dev ${tap} master ${bridge} up`,
 ];
 const macvtapCleanup = (name: string) => [`ip link del ${name}`, `rm -f ${NODE(name)}`];
-const bridgeHostCommands = (name: string, cidr?: string) => [
+const bridgeHostCommands = (name: string, cidr?: string, cidr6?: string) => [
   `ip link add name ${name} type bridge`,
   MARK(name),
   ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []),
+  ...(cidr6 ? [`ip -6 addr add ${cidr6} dev ${name} nodad`] : []),
   `ip link set ${name} up`,
+];
+const HOSTONLY6 = 'fdf2:c08f:a5a0:';
+const NATNET6 = 'fdc5:5f52:88f5:';
+/** dnsmasq's IPv6 side: RA (a default router or not), SLAAC and DHCPv6 from ::1000. */
+const V6 = (prefix: string, bridge: string, router: boolean) => [
+  '--enable-ra',
+  `--dhcp-range=${prefix}:1000,${prefix}:1fff,slaac,64,12h`,
+  `--ra-param=${bridge},30${router ? '' : ',0'}`,
 ];
 const DNSMASQ = (
   network: string,
@@ -58,6 +67,7 @@ const DNSMASQ = (
   range: string,
   router = '--dhcp-option=option:router',
   resolv = ['--no-resolv', '--local=/#/'],
+  v6: string[] = [],
 ) =>
   [
     'dnsmasq',
@@ -67,6 +77,7 @@ const DNSMASQ = (
     '--except-interface=lo',
     '--bind-interfaces',
     `--dhcp-range=${range},12h`,
+    ...v6,
     `--dhcp-leasefile=/run/qemu-script/net/4026531840/${network}/leases`,
     `--dhcp-hostsfile=/run/qemu-script/net/4026531840/${network}/hosts`,
     `--addn-hosts=/run/qemu-script/net/4026531840/${network}/names`,
@@ -82,10 +93,19 @@ const NATNET_DNSMASQ = DNSMASQ(
   '192.168.57.2,192.168.57.254,255.255.255.0',
   '--dhcp-option=option:router,192.168.57.1',
   [],
+  V6(NATNET6, 'natnet', true),
 );
-const dhcpNote = (mac: string, range: string, network: string) =>
-  `# ${mac} → a stable address in ${range}, named guest, in /run/qemu-script/net/4026531840/${network}/hosts and ` +
-    `/run/qemu-script/net/4026531840/${network}/names`;
+const HOSTONLY_DNSMASQ = DNSMASQ(
+  'hostonly',
+  'hostonly',
+  '192.168.56.2,192.168.56.254,255.255.255.0',
+  undefined,
+  undefined,
+  V6(HOSTONLY6, 'hostonly', false),
+);
+const dhcpNote = (mac: string, range: string, network: string, prefix6?: string) =>
+  `# ${mac} → a stable address in ${range}${prefix6 ? ` and its SLAAC address in ${prefix6}:/64` : ''}, named ` +
+    `guest, in /run/qemu-script/net/4026531840/${network}/hosts and /run/qemu-script/net/4026531840/${network}/names`;
 const dhcpCleanup = (network: string) => [
   `pkill -F /run/qemu-script/net/4026531840/${network}/dnsmasq.pid`,
   `rm -rf /run/qemu-script/net/4026531840/${network}`,
@@ -100,8 +120,11 @@ const NAT_NFT = [
   'nft add rule ip qemu_script_natnet postrouting ip saddr 192.168.57.0/24 oifname eth0 masquerade comment ' +
     '"qemu-script natnet"',
 ];
-const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string) =>
-  `iptables ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
+const iptablesRule = (verb: '-I' | '-D', chain: string, spec: string, network: string, program = 'iptables') =>
+  `${program} ${verb} ${chain} ${spec} -m comment --comment qemu-script ${network} -j ACCEPT`;
+const FORWARD6_ON = 'sysctl -q -w net.ipv6.conf.all.forwarding=1';
+const FORWARD6_OFF = 'sysctl -q -w net.ipv6.conf.all.forwarding=0';
+const ACCEPT_RA = 'sysctl -q -w net.ipv6.conf.eth1.accept_ra=2';
 const tun = {
   name: 'tun',
   subnet: '10.79.0.0/24',
@@ -412,9 +435,25 @@ const ROWS: Row[] = [
     argv: ['--net', 'hostonly'],
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
+      ...tapHost('qtap0', 'hostonly'),
+      HOSTONLY_DNSMASQ,
+      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
+      FIREWALL_NOTHING('hostonly'),
+    ],
+    cleanup: [...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
+    messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, fdf2:c08f:a5a0::\/64, DHCP\)$/],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: 'hostonly where IPv6 is off (ipv6.disable=1, or disable_ipv6): its IPv4 side alone',
+    argv: ['--net', 'hostonly'],
+    facts: { ipv6: false },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
       ...bridgeHostCommands('hostonly', '192.168.56.1/24'),
       ...tapHost('qtap0', 'hostonly'),
-      `${DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0')}`,
+      DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0'),
       dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly'),
       FIREWALL_NOTHING('hostonly'),
     ],
@@ -427,10 +466,10 @@ const ROWS: Row[] = [
     argv: ['--net', 'natnet'],
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('natnet', '192.168.57.1/24'),
+      ...bridgeHostCommands('natnet', '192.168.57.1/24', `${NATNET6}:1/64`),
       ...tapHost('qtap0', 'natnet'),
       NATNET_DNSMASQ,
-      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
+      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet', NATNET6),
       FORWARD_ON,
       ...NAT_NFT,
     ],
@@ -441,7 +480,12 @@ const ROWS: Row[] = [
       'ip link del qtap0',
       'ip link del natnet',
     ],
-    messages: [/^NIC 1 on network natnet \(192\.168\.57\.0\/24, host 192\.168\.57\.1, DHCP, NAT\)$/],
+    messages: [
+      new RegExp(
+        '^NIC 1 on network natnet \\(192\\.168\\.57\\.0/24, host 192\\.168\\.57\\.1, fdc5:5f52:88f5::/64, DHCP, ' +
+          'NAT \\(IPv4 only: no IPv6 default route\\)\\)$',
+      ),
+    ],
     warnings: [NO_VHOST],
   },
   {
@@ -489,14 +533,26 @@ const ROWS: Row[] = [
   {
     name: 'natnet on a Docker host: masquerade, and the bridge accepted in DOCKER-USER (guests, out, and back)',
     argv: ['--net', 'natnet'],
-    facts: { firewall: { forwardPolicy: 'DROP', dockerUser: true, firewalld: false, ufw: false } },
+    facts: {
+      firewall: {
+        forwardPolicy: 'DROP',
+        dockerUser: true,
+        forwardPolicy6: 'DROP',
+        dockerUser6: true,
+        firewalld: false,
+        ufw: false,
+      },
+      defaultRoute6Interface: 'eth1',
+    },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('natnet', '192.168.57.1/24'),
+      ...bridgeHostCommands('natnet', '192.168.57.1/24', `${NATNET6}:1/64`),
       ...tapHost('qtap0', 'natnet'),
       NATNET_DNSMASQ,
-      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet'),
+      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet', NATNET6),
       FORWARD_ON,
+      FORWARD6_ON,
+      ACCEPT_RA,
       ...NAT_NFT,
       iptablesRule('-I', 'DOCKER-USER', '-i natnet -o natnet', 'natnet'),
       iptablesRule('-I', 'DOCKER-USER', '-i natnet -o eth0 -s 192.168.57.0/24', 'natnet'),
@@ -506,8 +562,31 @@ const ROWS: Row[] = [
         '-i eth0 -o natnet -d 192.168.57.0/24 -m conntrack --ctstate RELATED,ESTABLISHED',
         'natnet',
       ),
+      'nft add table ip6 qemu_script_natnet',
+      'nft add chain ip6 qemu_script_natnet postrouting { type nat hook postrouting priority srcnat; policy accept; }',
+      `nft add rule ip6 qemu_script_natnet postrouting ip6 saddr ${NATNET6}:/64 oifname eth1 masquerade comment ` +
+        '"qemu-script natnet"',
+      iptablesRule('-I', 'DOCKER-USER', '-i natnet -o natnet', 'natnet', 'ip6tables'),
+      iptablesRule('-I', 'DOCKER-USER', `-i natnet -o eth1 -s ${NATNET6}:/64`, 'natnet', 'ip6tables'),
+      iptablesRule(
+        '-I',
+        'DOCKER-USER',
+        `-i eth1 -o natnet -d ${NATNET6}:/64 -m conntrack --ctstate RELATED,ESTABLISHED`,
+        'natnet',
+        'ip6tables',
+      ),
     ],
     cleanup: [
+      iptablesRule(
+        '-D',
+        'DOCKER-USER',
+        `-i eth1 -o natnet -d ${NATNET6}:/64 -m conntrack --ctstate RELATED,ESTABLISHED`,
+        'natnet',
+        'ip6tables',
+      ),
+      iptablesRule('-D', 'DOCKER-USER', `-i natnet -o eth1 -s ${NATNET6}:/64`, 'natnet', 'ip6tables'),
+      iptablesRule('-D', 'DOCKER-USER', '-i natnet -o natnet', 'natnet', 'ip6tables'),
+      'nft delete table ip6 qemu_script_natnet',
       iptablesRule(
         '-D',
         'DOCKER-USER',
@@ -517,6 +596,7 @@ const ROWS: Row[] = [
       iptablesRule('-D', 'DOCKER-USER', '-i natnet -o eth0 -s 192.168.57.0/24', 'natnet'),
       iptablesRule('-D', 'DOCKER-USER', '-i natnet -o natnet', 'natnet'),
       'nft delete table ip qemu_script_natnet',
+      FORWARD6_OFF,
       FORWARD_OFF,
       ...dhcpCleanup('natnet'),
       'ip link del qtap0',
@@ -533,10 +613,10 @@ const ROWS: Row[] = [
     facts: { firewall: { forwardPolicy: 'DROP', dockerUser: false, firewalld: true, ufw: true } },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('hostonly', '192.168.56.1/24'),
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
       ...tapHost('qtap0', 'hostonly'),
-      `${DNSMASQ('hostonly', 'hostonly', '192.168.56.2,192.168.56.254,255.255.255.0')}`,
-      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly'),
+      HOSTONLY_DNSMASQ,
+      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
       iptablesRule('-I', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
       'firewall-cmd --zone=trusted --add-interface=hostonly',
       'ufw allow in on hostonly',

@@ -400,8 +400,10 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
     writeFileSync(`${config}/networks/hostonly.json`, '{"subnet": "10.66.0.0/24", "hostIp": "10.66.0.1"}');
     // Written before IPv6: the name's own ULA. A subnet6 that is no ULA /64 defines nothing.
     writeFileSync(`${config}/networks/old.json`, '{"subnet": "10.80.0.0/24", "hostIp": "10.80.0.1", "dhcp": true}');
-    writeFileSync(`${config}/networks/v6.json`, '{"subnet": "10.81.0.0/24", "hostIp": "10.81.0.1", "subnet6": "fd01::/64"}');
-    writeFileSync(`${config}/networks/bad6.json`, '{"subnet": "10.82.0.0/24", "hostIp": "10.82.0.1", "subnet6": "fd01::/56"}');
+    const v6 = (subnet: string, subnet6: string) =>
+      JSON.stringify({ subnet, hostIp: subnet.replace(/0\/24$/, '1'), subnet6 });
+    writeFileSync(`${config}/networks/v6.json`, v6('10.81.0.0/24', 'fd01::/64'));
+    writeFileSync(`${config}/networks/bad6.json`, v6('10.82.0.0/24', 'fd01::/56'));
     assert.equal(readNetworks(config), {
       ...BUILTIN_NETWORKS,
       lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),

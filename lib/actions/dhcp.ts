@@ -8,7 +8,15 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../base/errors.ts';
 import { hostStep } from '../base/fault.ts';
-import { eui64Address, formatAddress, netmask, networkOf, parseAddress, parsePrefix, stableAddress } from '../net/ip.ts';
+import {
+  eui64Address,
+  formatAddress,
+  netmask,
+  networkOf,
+  parseAddress,
+  parsePrefix,
+  stableAddress,
+} from '../net/ip.ts';
 import { ipv6On } from '../probe/probe.ts';
 import { NETWORK_NAME } from '../base/names.ts';
 import { dhcpConfigOf, readNetworks, realisedHere } from '../net/networks.ts';
@@ -91,7 +99,9 @@ function ipv6Argv(bridge: string, ipv6: NonNullable<DhcpConfig['ipv6']>): string
 function writeRegistrations(dir: string, users: ResourceUser[]): void {
   const registered = users.filter((user) => user.mac && user.ip);
   const hosts = registered.map((user) => `${[user.mac, user.ip, ...(user.ip6 ? [`[${user.ip6}]`] : [])].join(',')}\n`);
-  const names = registered.flatMap((user) => [user.ip, ...(user.ip6 ? [user.ip6] : [])].map((ip) => `${ip} ${user.guest}\n`));
+  const names = registered.flatMap((user) =>
+    [user.ip, ...(user.ip6 ? [user.ip6] : [])].map((ip) => `${ip} ${user.guest}\n`),
+  );
   writeFileSync(file(dir, 'hosts'), hosts.join(''), { mode: 0o644 });
   writeFileSync(file(dir, 'names'), names.join(''), { mode: 0o644 });
 }

@@ -86,7 +86,12 @@ export const firewall: ActionKind<FirewallAction> = {
     if (action.nat && !uplink)
       throw new HostError(`network ${action.network} does NAT out of the default route, and this host has none`);
     const rules = firewallRules(
-      { name: action.network, subnet: action.subnet, nat: action.nat, ...(action.subnet6 ? { subnet6: action.subnet6 } : {}) },
+      {
+        name: action.network,
+        subnet: action.subnet,
+        nat: action.nat,
+        ...(action.subnet6 ? { subnet6: action.subnet6 } : {}),
+      },
       { 4: uplink, 6: action.subnet6 ? defaultRoute6From(routes6) : undefined },
       probeFirewall(),
     );

@@ -31,7 +31,7 @@ export const forward: ActionKind<ForwardAction> = {
     apply: [
       { argv: setArgv(SETTING[action.family], '1'), note: 'only if it is 0' },
       ...(action.family === 6
-        ? [{ argv: setArgv(acceptRa('UPLINK'), '2'), note: "only if the IPv6 default route's interface has 1" }]
+        ? [{ argv: setArgv(acceptRa(action.uplink ?? 'UPLINK'), '2'), note: 'only if it is 1' }]
         : []),
     ],
     undo: [

@@ -309,7 +309,8 @@ export type HostAction =
   /** A TAP on a bridge of the tool, owned by uid `owner` (the guest's user), opened by QEMU by name. */
   | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }
   /** net.ipv4.ip_forward on while a NAT network is up, put back afterwards if the tool turned it on. */
-  | { kind: 'forward'; network: string; guest: string; family: 4 | 6 }
+  /** `uplink`: IPv6's default route interface as planned, for the dry run (root reads its own). */
+  | { kind: 'forward'; network: string; guest: string; family: 4 | 6; uplink?: string }
   /** What a defined network needs from the host's firewall (NAT, forwarding past a DROP policy); `rules` as planned. */
   | {
       kind: 'firewall';

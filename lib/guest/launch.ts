@@ -72,7 +72,8 @@ function announce(record: GuestRecord, pid: number, background: boolean, output:
   // Addresses known now (a defined network's is reserved before QEMU starts) and the way in.
   const reach = guestInfo({ ...record, qemu: record.qemu ?? processId(pid) }, dirname(plan.runDir));
   for (const nic of reach.nics) {
-    if (nic.ip && nic.net !== 'user') printOut(`Address on ${nic.net}: ${[nic.ip, ...(nic.ip6 ? [nic.ip6] : [])].join(' ')}\n`);
+    if (nic.ip && nic.net !== 'user')
+      printOut(`Address on ${nic.net}: ${[nic.ip, ...(nic.ip6 ? [nic.ip6] : [])].join(' ')}\n`);
   }
   if (reach.ssh) printOut(`Log in: ${reach.ssh}\n`);
   const how = background ? `; stop it with: qemu-script down ${plan.name}` : '';

@@ -35,7 +35,15 @@ function masquerade(network: NetworkTraffic, family: Family, subnet: string, upl
   return [
     { add: ['nft', 'add', 'table', nft, table], remove: ['nft', 'delete', 'table', nft, table] },
     {
-      add: ['nft', 'add', 'chain', nft, table, 'postrouting', '{ type nat hook postrouting priority srcnat; policy accept; }'],
+      add: [
+        'nft',
+        'add',
+        'chain',
+        nft,
+        table,
+        'postrouting',
+        '{ type nat hook postrouting priority srcnat; policy accept; }',
+      ],
       remove: [],
     },
     {
@@ -99,7 +107,8 @@ export function firewallRules(network: NetworkTraffic, uplinks: Uplinks, facts: 
     if (network.nat && uplink) commands.push(...masquerade(network, family, subnet, uplink));
     const policy = family === 4 ? facts.forwardPolicy : facts.forwardPolicy6;
     const docker = family === 4 ? facts.dockerUser : facts.dockerUser6;
-    if (policy === 'DROP') commands.push(...accepts(network, family, subnet, uplink, docker ? 'DOCKER-USER' : 'FORWARD'));
+    if (policy === 'DROP')
+      commands.push(...accepts(network, family, subnet, uplink, docker ? 'DOCKER-USER' : 'FORWARD'));
   }
   const uplink = uplinks[4];
   if (facts.firewalld) {

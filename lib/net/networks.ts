@@ -96,7 +96,11 @@ function fromFile(name: string, text: string): NetworkDef | undefined {
     const vxlan = vxlanFromFile(raw.vxlan);
     // Files written before IPv6 have no subnet6: they get the default one; null is --no-ipv6.
     const subnet6 =
-      raw.subnet6 === null ? null : typeof raw.subnet6 === 'string' ? subnet6Of(raw.subnet6) : parsePrefix(ulaPrefixOf(name));
+      raw.subnet6 === null
+        ? null
+        : typeof raw.subnet6 === 'string'
+          ? subnet6Of(raw.subnet6)
+          : parsePrefix(ulaPrefixOf(name));
     if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false)
       return undefined;
     if (subnet6 === undefined) return undefined;

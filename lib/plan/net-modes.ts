@@ -378,7 +378,8 @@ function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext): Nic
   if (first) {
     if (network.nat) {
       actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 4 });
-      if (uplink6) actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 6 });
+      if (uplink6)
+        actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 6, uplink: uplink6 });
     }
     // As this host's firewall looks now; decided again, under the lock, when the network is realised.
     const uplinks = { 4: context.facts.defaultRouteInterface, 6: uplink6 };

@@ -26,7 +26,10 @@ export function reservationFor(hosts: string, mac: string, family: 4 | 6 = 4): s
     .map((line) => line.trim().split(','))
     .find((entry) => entry[0]?.toLowerCase() === wanted);
   if (family === 4) return fields?.[1];
-  return fields?.slice(2).find((field) => field.startsWith('['))?.slice(1, -1);
+  return fields
+    ?.slice(2)
+    .find((field) => field.startsWith('['))
+    ?.slice(1, -1);
 }
 
 /** /proc/net/arp: "IP HW-TYPE FLAGS MAC MASK DEVICE"; flag 0x2 marks a complete entry. */
