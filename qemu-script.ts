@@ -28,6 +28,7 @@ import { unsaidThisBoot } from './lib/state/notices.ts';
 import { probeKvm } from './lib/probe/kvm.ts';
 import { probeCloudInit, readHostKey } from './lib/probe/cloud-init.ts';
 import { makeKeyPairs, prepareGuest } from './lib/guest/prepare.ts';
+import { startCompanions, stopCompanions } from './lib/guest/companions.ts';
 import type { CloudInitFacts, HostFacts, LaunchOptions, Plan } from './lib/base/types.ts';
 
 const probeCloud = async (options: LaunchOptions) =>
@@ -51,7 +52,12 @@ async function planWith(
     netNames: options.net.flatMap((item) => (item.kind === 'bridge' ? [item.name] : [])),
     // Only the bridged adapter and macvtap care whether a LAN link is a veth: otherwise sysfs is enough.
     linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
-    wants: { usb: options.usb.length > 0, firmware: options.uefi, kvm: options.accel !== 'tcg' },
+    wants: {
+      usb: options.usb.length > 0,
+      firmware: options.uefi,
+      kvm: options.accel !== 'tcg',
+      passt: options.net.some((item) => item.kind === 'passt'),
+    },
   });
   const facts = withReservations(
     cloudInit ? { ...probed, cloudInit } : probed,
@@ -114,7 +120,9 @@ async function launch(options: LaunchOptions): Promise<number> {
   });
   try {
     await prepareGuest(record);
+    await startCompanions(context.runtimeDir, record);
   } catch (error) {
+    await stopCompanions(record);
     removeRecord(context.runtimeDir, record.name);
     throw error;
   }

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError, UsageError } from '../lib/base/errors.ts';
 import { hostCommands } from '../lib/plan/render.ts';
-import type { Command, HostFacts } from '../lib/base/types.ts';
+import type { Command, Companion, HostFacts } from '../lib/base/types.ts';
 import { plan, valuesOf } from './helpers.ts';
 
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
@@ -24,6 +24,8 @@ interface Row {
   /** One pattern per message, in order. */
   messages?: RegExp[];
   warnings?: RegExp[];
+  /** Processes started beside QEMU (passt): kind, argv, directory, socket, log, and the user they run as. */
+  companions?: Companion[];
 }
 
 const SSH = /^SSH on localhost:10022$/;
@@ -105,7 +107,7 @@ const HOSTONLY_DNSMASQ = DNSMASQ(
 );
 const dhcpNote = (mac: string, range: string, network: string, prefix6?: string) =>
   `# ${mac} → a stable address in ${range}${prefix6 ? ` and its SLAAC address in ${prefix6}:/64` : ''}, named ` +
-    `guest, in /run/qemu-script/net/4026531840/${network}/hosts and /run/qemu-script/net/4026531840/${network}/names`;
+  `guest, in /run/qemu-script/net/4026531840/${network}/hosts and /run/qemu-script/net/4026531840/${network}/names`;
 const dhcpCleanup = (network: string) => [
   `pkill -F /run/qemu-script/net/4026531840/${network}/dnsmasq.pid`,
   `rm -rf /run/qemu-script/net/4026531840/${network}`,
@@ -431,6 +433,78 @@ const ROWS: Row[] = [
     warnings: [NOT_THIS_HOST, NO_VHOST],
   },
   {
+    name: 'passt: its stream socket, passt started as nobody for root, forwards on 127.0.0.1 (TCP and UDP)',
+    argv: ['--net', 'passt', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
+    facts: { passt: '/usr/bin/passt' },
+    netdevs: ['stream,id=nic0,server=off,addr.type=unix,addr.path=/run/qemu-script/passt/guest-nic0/passt.sock'],
+    messages: [
+      /^NIC 1 on passt \(the host's addresses\)$/,
+      SSH,
+      /^Forward tcp localhost:8080 -> guest port 80$/,
+      /^Forward udp localhost:5353 -> guest port 53$/,
+    ],
+    companions: [
+      {
+        kind: 'passt',
+        dir: '/run/qemu-script/passt/guest-nic0',
+        socket: '/run/qemu-script/passt/guest-nic0/passt.sock',
+        log: '/run/qemu-script/passt/guest-nic0/passt.log',
+        runAs: 65534,
+        argv: [
+          '/usr/bin/passt',
+          '--foreground',
+          '--quiet',
+          '--socket',
+          '/run/qemu-script/passt/guest-nic0/passt.sock',
+          '--log-file',
+          '/run/qemu-script/passt/guest-nic0/passt.log',
+          '-t',
+          '127.0.0.1/10022:22',
+          '-t',
+          '127.0.0.1/8080:80',
+          '-u',
+          '127.0.0.1/5353:53',
+        ],
+      },
+    ],
+  },
+  {
+    name: "passt for a member: its own directory in the guest's, as the user; no UDP forward is -u none",
+    argv: ['--net', 'passt', '--ssh-port', '2222'],
+    facts: {
+      passt: '/usr/bin/passt',
+      isRoot: false,
+      uid: 1000,
+      runtimeDir: '/run/user/1000/qemu-script',
+      registryDir: '/run/qemu-script',
+    },
+    netdevs: [
+      'stream,id=nic0,server=off,addr.type=unix,addr.path=/run/user/1000/qemu-script/guest/passt-nic0/passt.sock',
+    ],
+    messages: [/^NIC 1 on passt \(the host's addresses\)$/, /^SSH on localhost:2222$/],
+    companions: [
+      {
+        kind: 'passt',
+        dir: '/run/user/1000/qemu-script/guest/passt-nic0',
+        socket: '/run/user/1000/qemu-script/guest/passt-nic0/passt.sock',
+        log: '/run/user/1000/qemu-script/guest/passt-nic0/passt.log',
+        argv: [
+          '/usr/bin/passt',
+          '--foreground',
+          '--quiet',
+          '--socket',
+          '/run/user/1000/qemu-script/guest/passt-nic0/passt.sock',
+          '--log-file',
+          '/run/user/1000/qemu-script/guest/passt-nic0/passt.log',
+          '-t',
+          '127.0.0.1/2222:22',
+          '-u',
+          'none',
+        ],
+      },
+    ],
+  },
+  {
     name: 'hostonly: its bridge with the host address, and a DHCP registration',
     argv: ['--net', 'hostonly'],
     netdevs: [TAPDEV(0, 'qtap0')],
@@ -732,6 +806,7 @@ for (const row of ROWS) {
     matchAll(result.messages.slice(0, -1), row.messages ?? [], 'messages');
     // About this line first, then about the host (said once per boot): both checked.
     matchAll([...result.warnings, ...result.notices], row.warnings ?? [], 'warnings');
+    assert.equal(result.companions, row.companions ?? []);
   });
 }
 
@@ -784,10 +859,16 @@ const REFUSALS: Array<{
     message: /no interface eth9/,
   },
   {
+    name: '--net passt where passt is not installed: the package to install',
+    argv: ['--net', 'passt'],
+    error: UsageError,
+    message: /^--net passt: passt is not installed; sudo apt-get install passt$/,
+  },
+  {
     name: '--fwd without a user network',
     argv: ['--net', '0', '--fwd', '8080-80'],
     error: UsageError,
-    message: /--fwd needs a user network/,
+    message: /--fwd needs a user-mode network: add user \(or u\), or passt, to --net/,
   },
   {
     name: 'a DHCP network whose server could not reach the runtime directory',
@@ -876,8 +957,7 @@ const REFUSALS: Array<{
     argv: ['--net', 'hostonly'],
     facts: { dnsmasq: undefined },
     error: HostError,
-    message:
-      /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: .*install dnsmasq-base/,
+    message: /--net hostonly: the network's DHCP server needs dnsmasq, which is not installed: .*install dnsmasq-base/,
   },
   {
     name: "a network whose subnet the host already has (VirtualBox's vboxnet0)",

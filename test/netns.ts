@@ -142,6 +142,7 @@ export class Netns {
   record(name: string): {
     supervisor?: { pid: number };
     qemu?: { pid: number };
+    companions?: Array<{ pid: number }>;
     plan: { resources: { macs: string[]; ports: number[] }; qemu: { fds: Array<{ fd: number; path: string }> } };
   } {
     return JSON.parse(readFileSync(`${this.runtimeDir}/${name}/guest.json`, 'utf8'));
@@ -247,10 +248,10 @@ export async function inNetns(body: (ns: Netns) => Promise<void>): Promise<void>
     failure = error;
   }
   try {
-    // Only our own guests and their supervisors, by PID, if a failed assertion left any.
+    // Only our own guests, their supervisors and companions (passt), by PID, if a failed assertion left any.
     for (const guest of ns.guests()) {
       const record = ns.record(guest);
-      for (const pid of [record.qemu?.pid, record.supervisor?.pid])
+      for (const pid of [record.qemu?.pid, record.supervisor?.pid, ...(record.companions ?? []).map((c) => c.pid)])
         if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     await ns.destroy();

@@ -196,6 +196,12 @@ const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; m
   },
   { name: 'unknown single letter', argv: ['--net', 'x'], message: /^--net x: "x" is no network letter/ },
   {
+    name: 'user and passt together',
+    argv: ['--net', 'user,passt'],
+    message: /^--net user,passt: one user-mode network per guest: user or passt, once$/,
+  },
+  { name: 'passt twice', argv: ['--net', 'passt', '--net', 'passt'], message: /one user-mode network per guest/ },
+  {
     name: 'unknown net item',
     argv: ['--net', 'wifi:x'],
     message: /^--net wifi:x: "wifi:" is no network prefix \(br:, macvtap:, mcast:, tap:\)$/,

@@ -367,6 +367,12 @@ const checkDnsmasq: Check = (context) => {
   };
 };
 
+const checkPasst: Check = () => {
+  const passt = findSystemTool('passt');
+  if (passt) return { status: 'ok', message: `${passt}: --net passt gives guests IPv4 and IPv6, TCP and UDP forwards` };
+  return { status: 'ok', message: 'passt is not installed (only --net passt needs it)', fix: [INSTALL_HINT.passt] };
+};
+
 /** Each tunnelled network: its underlay and MTU here, and whether the INPUT policy lets its UDP port in. */
 const checkVxlan: Check = async (context) => {
   const tunnels = Object.values(readNetworks(context.config)).filter((network) => network.vxlan);
@@ -424,6 +430,7 @@ const CHECKS: ReadonlyArray<[string, Check]> = [
   ['group', checkGroup],
   ['sudo', checkSudo],
   ['dnsmasq', checkDnsmasq],
+  ['passt', checkPasst],
   ['vxlan', checkVxlan],
   ['uefi', checkOvmf],
 ];

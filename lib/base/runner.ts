@@ -107,11 +107,15 @@ export interface Detached {
 }
 
 /** A program that outlives this process (the guest's waiter): its own session, the given descriptors. */
-export function startDetached(argv: string[], options: { stdio: StdioOptions; env: Record<string, string> }): Detached {
+export function startDetached(
+  argv: string[],
+  options: { stdio: StdioOptions; env: Record<string, string>; uid?: number },
+): Detached {
   const child = spawn(argv[0], argv.slice(1), {
     detached: true,
     stdio: options.stdio,
     env: { ...process.env, ...options.env },
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
   const exited = new Promise<number | null>((done) => {
     child.on('error', () => done(null));

@@ -22,4 +22,5 @@ export const INSTALL_HINT: Readonly<Record<string, string>> = {
   dnsmasq: 'sudo apt-get install dnsmasq-base',
   nft: 'sudo apt-get install nftables',
   iptables: 'sudo apt-get install iptables',
+  passt: 'sudo apt-get install passt',
 };

@@ -3,6 +3,8 @@
 
 export type NetItem =
   | { kind: 'user' }
+  /** User networking by passt, a process of the caller's per guest: both families, TCP and UDP forwards. */
+  | { kind: 'passt' }
   /** VirtualBox's "bridged adapter": decided from the host's default route. */
   | { kind: 'bridged' }
   /** QEMU socket multicast segment 230.0.0.(group+1):12345, bound to loopback unless lan. */
@@ -262,6 +264,8 @@ export interface HostFacts {
   networksUp: string[];
   /** The DHCP/DNS server's absolute path, when installed. */
   dnsmasq?: string;
+  /** passt's absolute path, when installed and a NIC asks for it. */
+  passt?: string;
   /** Addresses, gateways and routes of this host; read only when a plan joins or makes a bridge. */
   prefixes: HostPrefix[];
   /** qemu-bridge-helper's ACL (bridge.conf with its includes); undefined when missing or not read. */
@@ -380,6 +384,19 @@ export interface ForwardInfo {
   guest_port: number;
 }
 
+/** A process of the caller's that a NIC needs beside QEMU (passt): started before it, ended with the guest. */
+export interface Companion {
+  kind: 'passt';
+  argv: string[];
+  /** Its own directory (socket, log), inside the guest's. */
+  dir: string;
+  /** For a root guest: the unprivileged user it runs as, who owns its directory. */
+  runAs?: number;
+  /** The unix socket QEMU connects to: the companion is ready once it exists. */
+  socket: string;
+  log: string;
+}
+
 export interface Plan {
   name: string;
   runDir: string;
@@ -396,6 +413,8 @@ export interface Plan {
   foreground: boolean;
   /** Where its screen and console are: every display but stdio has the private console socket. */
   display: DisplayRequest['kind'];
+  /** Processes of the caller's the NICs need (passt), started before QEMU. */
+  companions: Companion[];
   /** --cloud-init: the seed to make before QEMU starts, and how `qemu-script ssh` logs in. */
   cloudInit?: CloudInitPlan;
   /** What this guest holds, recorded so concurrent launches, `ps` and `gc` can see it. */

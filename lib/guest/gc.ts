@@ -6,9 +6,11 @@ import { namedNetns, processIn } from '../probe/namespaces.ts';
 import { currentNetns, isAlive } from '../base/proc.ts';
 import { liveUsers, readRegistry } from '../state/registry.ts';
 import { probe } from '../base/runner.ts';
+import { stopCompanions } from './companions.ts';
 
 /** Undoes what one gone guest left: its share of every host change, its record. */
 export async function collectGuest(runtimeDir: string, record: GuestRecord): Promise<string[]> {
+  await stopCompanions(record);
   const failures = await undoActions(record.plan.actions, applyContextOf(record));
   removeRecord(runtimeDir, record.name);
   return failures;

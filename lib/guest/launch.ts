@@ -21,6 +21,7 @@ import { printErr, printOut } from '../base/output.ts';
 import { guestInfo } from './info.ts';
 import { dirname } from 'node:path';
 import { jsonOutput } from '../base/json.ts';
+import { stopCompanions } from './companions.ts';
 
 /**
  * QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime
@@ -155,6 +156,7 @@ export async function runInBackground(
       // QEMU stops; the waiter's cleanup undoes the host changes and removes the record.
       await waiter.stop();
     } else {
+      await stopCompanions(record);
       const failures = await undoActions(record.plan.actions, context);
       removeRecord(runtimeDir, record.name);
       if (failures.length > 0)

@@ -9,6 +9,7 @@ import { processId } from '../base/proc.ts';
 import { openFds, qemuCommand, waitUntilUp } from './qemu-start.ts';
 import { start } from '../base/runner.ts';
 import { printErr } from '../base/output.ts';
+import { stopCompanions } from './companions.ts';
 
 const STOP_GRACE_MS = 10000;
 
@@ -81,6 +82,7 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
   } finally {
     record.state = 'stopping';
     writeRecord(options.runtimeDir, record);
+    await stopCompanions(record);
     const failures = await undoActions(record.plan.actions, context);
     for (const message of failures) printErr(`qemu-script: cleanup: ${message}\n`);
     removeRecord(options.runtimeDir, record.name);

@@ -13,6 +13,7 @@ import { INSTALL_HINT } from '../base/system-tools.ts';
 import { underlayOf, vxlanDevice, type Underlay } from '../net/tunnel.ts';
 import type {
   AddressSource,
+  Companion,
   FdSpec,
   Forward,
   ForwardInfo,
@@ -24,11 +25,16 @@ import type {
 } from '../base/types.ts';
 
 const SSH_BASE_PORT = 10022;
+/** Debian's nobody, whom root's passt runs as. */
+const NOBODY_UID = 65534;
 const MCAST_PORT = 12345;
 
 /** State shared by the NICs of one guest while they are planned, in order. */
 export interface NetContext {
   facts: HostFacts;
+  /** The guest's private directory: passt's socket goes there. */
+  runDir: string;
+  companions: Companion[];
   settings: Settings;
   guest: string;
   hostIp?: string;
@@ -106,7 +112,8 @@ function exactPort(port: number, what: string, context: NetContext): number {
   return context.ports.exactly(port, what);
 }
 
-function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
+/** The SSH forward and --fwd of a user-mode NIC (user, passt): host ports on loopback, recorded for ps. */
+function loopbackForwards(context: NetContext, host: string): { all: Forward[]; messages: string[] } {
   // Explicit forwards first: the SSH forward moves out of their way, not the other way round.
   const explicit = context.fwd.map((forward) => ({
     ...forward,
@@ -121,23 +128,74 @@ function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPl
         : exactPort(sshPort, '--ssh-port', context);
   const all = [...(ssh === undefined ? [] : [{ protocol: 'tcp' as const, hostPort: ssh, guestPort: 22 }]), ...explicit];
   for (const forward of all)
-    context.forwards.push({
-      proto: forward.protocol,
-      host: '127.0.0.1',
-      port: forward.hostPort,
-      guest_port: forward.guestPort,
-    });
-  const netdev = [
-    `user,id=${nic.id}`,
-    ...all.map((forward) => `hostfwd=${forward.protocol}:127.0.0.1:${forward.hostPort}-:${forward.guestPort}`),
-  ].join(',');
+    context.forwards.push({ proto: forward.protocol, host, port: forward.hostPort, guest_port: forward.guestPort });
   const messages = [
     ...(ssh === undefined ? [] : [`SSH on localhost:${ssh}`]),
     ...explicit.map(
       (forward) => `Forward ${forward.protocol} localhost:${forward.hostPort} -> guest port ${forward.guestPort}`,
     ),
   ];
+  return { all, messages };
+}
+
+function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
+  const { all, messages } = loopbackForwards(context, '127.0.0.1');
+  const netdev = [
+    `user,id=${nic.id}`,
+    ...all.map((forward) => `hostfwd=${forward.protocol}:127.0.0.1:${forward.hostPort}-:${forward.guestPort}`),
+  ].join(',');
   return hostless(netdev, 'user', { from: 'user' }, messages);
+}
+
+/**
+ * passt: a process of the caller's per guest, which QEMU reaches over a unix socket. It gives the guest
+ * the host's addresses (DHCP; IPv6 by DHCPv6) and forwards ports bound to 127.0.0.1 alone, nothing from
+ * the LAN: Debian 12's passt takes one address per port, and its IPv6 sockets are IPv6-only.
+ */
+function planPasst(_item: { kind: 'passt' }, nic: Nic, context: NetContext): NicPlan {
+  const binary = context.facts.passt;
+  if (!binary) throw new UsageError(`--net passt: passt is not installed; ${INSTALL_HINT.passt}`);
+  const { all, messages } = loopbackForwards(context, '127.0.0.1');
+  const bind = '127.0.0.1';
+  const spec = (protocol: Forward['protocol']) =>
+    all
+      .filter((forward) => forward.protocol === protocol)
+      .flatMap((forward) => [protocol === 'tcp' ? '-t' : '-u', `${bind}/${forward.hostPort}:${forward.guestPort}`]);
+  // Root's passt runs as nobody, who cannot enter the guest's private directory: its own directory is
+  // elsewhere, nobody's alone.
+  const dir = context.facts.isRoot
+    ? `${context.facts.runtimeDir}/passt/${context.guest}-${nic.id}`
+    : `${context.runDir}/passt-${nic.id}`;
+  const socket = `${dir}/passt.sock`;
+  const log = `${dir}/passt.log`;
+  const udp = spec('udp');
+  context.companions.push({
+    kind: 'passt',
+    dir,
+    socket,
+    log,
+    // Never as root: passt's own switch to nobody leaves its socket unreachable, so the tool starts it as
+    // nobody.
+    ...(context.facts.isRoot ? { runAs: NOBODY_UID } : {}),
+    // --foreground: the tool starts it detached and knows its PID. -u none: otherwise passt forwards the
+    // TCP ports' numbers for UDP too.
+    argv: [
+      binary,
+      '--foreground',
+      '--quiet',
+      '--socket',
+      socket,
+      '--log-file',
+      log,
+      ...spec('tcp'),
+      ...(udp.length > 0 ? udp : ['-u', 'none']),
+    ],
+  });
+  const netdev = qemuProps(`stream,id=${nic.id}`, { server: 'off', 'addr.type': 'unix', 'addr.path': socket });
+  return hostless(netdev, 'passt', { from: 'none' }, [
+    `NIC ${nic.position} on passt (the host's addresses)`,
+    ...messages,
+  ]);
 }
 
 function planMcast(item: { group: number; lan: boolean }, nic: Nic): NicPlan {
@@ -474,6 +532,7 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
 // One entry per network kind: a new mode is one entry and one small function.
 const NET_MODES: { [K in NetItem['kind']]: ModePlanner<K> } = {
   user: planUser,
+  passt: planPasst,
   mcast: planMcast,
   bridge: planBridge,
   macvtap: planMacvtap,

@@ -7,6 +7,11 @@ const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
 /** What each --net item means: --help, the man page and the completions are made from this. */
 export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
   ['user, nat', 'user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port'],
+  [
+    'passt',
+    "user networking by passt (a process of yours per guest): the host's addresses in both families, IPv6, " +
+      'SSH and --fwd (TCP and UDP) on localhost in both families',
+  ],
   ['bridge, bridged', "bridged adapter: the guest joins the LAN of the host's default route"],
   [
     'hostonly, natnet',
@@ -32,6 +37,7 @@ export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
 /** The words --net takes as they are, for completion. */
 export const NET_WORDS: readonly string[] = [
   'user',
+  'passt',
   'nat',
   'bridge',
   'bridged',
@@ -71,6 +77,7 @@ function parseItem(item: string, what: string): NetItem[] {
   const compact = COMPACT.exec(item);
   if (compact) return parseCompact(compact[2], Boolean(compact[1]));
   if (item === 'user') return [{ kind: 'user' }];
+  if (item === 'passt') return [{ kind: 'passt' }];
   if (item === 'bridge') return [{ kind: 'bridged' }];
   if (item in ALIASES) return [ALIASES[item]];
   if (item === 'internal') {
@@ -124,6 +131,11 @@ export function parseNetSpecs(specs: string[], what = '--net'): { items: NetItem
       continue;
     }
     items.push(item);
+  }
+  // Each would take the SSH forward and every --fwd: one way in through the host's loopback.
+  const userModes = items.filter((item) => item.kind === 'user' || item.kind === 'passt');
+  if (userModes.length > 1) {
+    throw bad(what, specs.join(','), 'one user-mode network per guest: user or passt, once');
   }
   return { items, notes };
 }

@@ -113,8 +113,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   }
   const usbArgv = planUsbPassthrough(options.usb, facts.usbDevices);
   const xhci = needsXhciForDisks(options.disks) || options.usb.length > 0 ? XHCI_CONTROLLER : [];
-  if (options.fwd.length > 0 && !options.net.some((item) => item.kind === 'user')) {
-    throw new UsageError('--fwd needs a user network: add user (or u) to --net');
+  if (options.fwd.length > 0 && !options.net.some((item) => item.kind === 'user' || item.kind === 'passt')) {
+    throw new UsageError('--fwd needs a user-mode network: add user (or u), or passt, to --net');
   }
 
   const macs = planMacs(
@@ -127,6 +127,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   let nextFd = 3;
   const context: NetContext = {
     facts,
+    runDir,
+    companions: [],
     settings,
     guest: name,
     hostIp: options.hostIp,
@@ -209,6 +211,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
       fds: nics.flatMap((nic) => nic.fds),
     },
     actions: nics.flatMap((nic) => nic.actions),
+    companions: context.companions,
     privilege: { isRoot: facts.isRoot, selfCommand: facts.selfCommand },
     messages: [
       ...(renamed ? [renamed] : []),

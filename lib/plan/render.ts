@@ -29,15 +29,22 @@ function qemuLine(plan: Plan): string {
   return [shellLine(plan.qemu.argv), ...redirections].join(' ');
 }
 
-/** What the user's side makes before QEMU (--cloud-init's key pair and seed), as the user. */
+/** What the user's side makes or starts before QEMU (--cloud-init's key pair and seed, passt), as the user. */
 function preparation(plan: Plan): string[] {
   const cloud = plan.cloudInit;
-  if (!cloud) return [];
+  if (!cloud && plan.companions.length === 0) return [];
   return [
     `# guest ${plan.name}: made as you before QEMU starts`,
-    ...cloud.keygen.map(commandLine),
-    ...Object.keys(cloud.files).map((file) => `# write ${plan.runDir}/cidata/${file}`),
-    ...cloud.prepare.map(commandLine),
+    ...(cloud
+      ? [
+          ...cloud.keygen.map(commandLine),
+          ...Object.keys(cloud.files).map((file) => `# write ${plan.runDir}/cidata/${file}`),
+          ...cloud.prepare.map(commandLine),
+        ]
+      : []),
+    ...plan.companions.map((companion) =>
+      commandLine({ argv: companion.argv, note: 'in the background, ended with the guest' }),
+    ),
   ];
 }
 
@@ -79,6 +86,7 @@ export function renderDryRunJson(plan: Plan): string {
     name: plan.name,
     qemu: { argv: plan.qemu.argv, fds: plan.qemu.fds },
     actions: plan.actions,
+    companions: plan.companions,
     host,
     cleanup,
     messages: plan.messages,

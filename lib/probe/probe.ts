@@ -404,7 +404,7 @@ export interface ProbeInput {
   /** A NIC depends on what kind of link a LAN interface is (bridged adapter, macvtap): ask netlink (forks `ip`). */
   linkKinds?: boolean;
   /** Facts the plan needs, read only then (unset: all). */
-  wants?: { usb?: boolean; firmware?: boolean; kvm?: boolean };
+  wants?: { usb?: boolean; firmware?: boolean; kvm?: boolean; passt?: boolean };
   settings: Settings;
   cwd: string;
   env: Record<string, string | undefined>;
@@ -458,6 +458,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     networksUp: [],
     // Only defined networks serve DHCP; only they and --host-ip put addresses on the host.
     dnsmasq: realises ? findSystemTool('dnsmasq') : undefined,
+    passt: wants.passt ? findSystemTool('passt') : undefined,
     prefixes: realises || input.hostIp ? probePrefixes(roots) : [],
     bridgeAcl: input.bridges ? bridgeAcl('') : undefined,
     firewall: realises && uid === 0 ? probeFirewall() : undefined,

@@ -13,6 +13,8 @@ export interface GuestRecord {
   launcher: ProcessId;
   supervisor?: ProcessId;
   qemu?: ProcessId;
+  /** Processes of the caller's the NICs need (passt), ended with the guest. */
+  companions?: ProcessId[];
   startedAt: number;
   plan: Plan;
   isRoot: boolean;

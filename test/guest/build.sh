@@ -19,7 +19,8 @@ case "$(ldd /bin/busybox 2>&1 || true)" in
   *) echo "build.sh: /bin/busybox must be busybox-static (apt-get install busybox-static)" >&2; exit 1 ;;
 esac
 
-STAMP="$PKG $(cat "$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" /bin/busybox | sha256sum | cut -c1-16)"
+SOURCES=("$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" "$HERE/udp-echo.c" /bin/busybox)
+STAMP="$PKG $(cat "${SOURCES[@]}" | sha256sum | cut -c1-16)"
 if [ -s "$OUT/initrd.gz" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]; then
   echo "guest is up to date in $OUT ($PKG)"
   exit 0
@@ -63,6 +64,8 @@ done
 echo "$MODULES" > "$R/etc/modules"
 install -m 0755 "$HERE/init" "$R/init"
 install -m 0755 "$HERE/udhcpc.script" "$R/etc/udhcpc.script"
+# A UDP service for the forward tests: static, so the initrd needs no libc.
+gcc -static -Os -o "$R/bin/udp-echo" "$HERE/udp-echo.c"
 mkdir -p "$OUT"
 ( cd "$R" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9 > "$OUT/initrd.gz.tmp" )
 cp "$WORK/k/boot/vmlinuz-$KV" "$OUT/vmlinuz"

@@ -1,0 +1,127 @@
+// --net passt end to end: the real executable starts passt (Debian's) for the test guest in a namespace
+// whose default route leads to a "wan" namespace. The guest gets the host's address and reaches the wan
+// as the host; its SSH, TCP and UDP forwards answer on 127.0.0.1 and not on the LAN address; passt ends
+// with the guest, by down and by kill -9 + gc.
+import { execa, type ResultPromise } from 'execa';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boot, console_, readBanner, stop, waitConsole } from './guest-helpers.ts';
+import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
+
+const WAN = '203.0.113.1';
+const UPLINK = '203.0.113.2';
+// Beyond the gateway: passt takes the gateway's own address to mean the host.
+const SERVICE = '198.51.100.1';
+const SERVER =
+  "require('net').createServer((s) => s.end('E2E-BANNER from=' + s.remoteAddress + '\\n'))" +
+  `.listen(8080, '${SERVICE}')`;
+
+/** One UDP question to HOST:PORT from inside the namespace: the answer, or '' after a second. */
+async function askUdp(ns: Netns, host: string, port: number): Promise<string> {
+  const script =
+    "const s = require('dgram').createSocket(process.argv[1].includes(':') ? 'udp6' : 'udp4');" +
+    "s.on('message', (m) => { process.stdout.write(m); process.exit(0); });" +
+    "setTimeout(() => process.exit(1), 1000); s.send('ping', Number(process.argv[2]), process.argv[1]);";
+  return (await ns.exec([process.execPath, '-e', script, host, String(port)])).stdout;
+}
+
+async function withWan(body: (ns: Netns, wan: Netns) => Promise<void>): Promise<void> {
+  await inNetns(async (ns) => {
+    const wan = await Netns.create();
+    let server: ResultPromise | undefined;
+    try {
+      await ns.ip('link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', wan.name);
+      await ns.ip('addr', 'add', `${UPLINK}/24`, 'dev', 'uplink0');
+      await ns.ip('link', 'set', 'uplink0', 'up');
+      await ns.ip('route', 'add', 'default', 'via', WAN);
+      await wan.ip('addr', 'add', `${WAN}/24`, 'dev', 'wan0');
+      await wan.ip('addr', 'add', `${SERVICE}/32`, 'dev', 'wan0');
+      await wan.ip('link', 'set', 'wan0', 'up');
+      server = execa('ip', ['netns', 'exec', wan.name, process.execPath, '-e', SERVER], { reject: false });
+      await readBanner(wan.name, SERVICE, 8080, 10000);
+      await body(ns, wan);
+    } finally {
+      if (server?.pid) process.kill(server.pid, 'SIGKILL');
+      await server;
+      await wan.destroy();
+    }
+  });
+}
+
+const FORWARDS = ['--fwd', 'tcp:8080-7000', '--fwd', 'udp:5353-5353'];
+
+test("passt: the host's address, out to the wan, TCP/UDP/SSH forwards on loopback only", () =>
+  withWan(async (ns, wan) => {
+    const guest = await boot(ns, 'ps1', ['--net', 'passt', ...FORWARDS], {
+      if0: 'dhcp',
+      banner: '22,7000',
+      udp: '5353',
+      get: `${SERVICE}:8080`,
+    });
+    assert.match(guest.stdout, /^NIC 1 on passt \(the host's addresses\)$/m);
+    assert.match(guest.stdout, /^SSH on localhost:10022$/m);
+    const [, ip, router] = await waitConsole(guest, /E2E: DHCP eth0 ip=(\S+) dns=\S* router=(\S*)/);
+    assert.equal([ip, router], [UPLINK, WAN], "passt's DHCP hands out the host's address and gateway");
+    await waitConsole(guest, /E2E: READY/);
+    // passt speaks for the guest with the host's own addresses: no NAT rule, no forwarding.
+    assert.match(console_(guest), new RegExp(`E2E: GET-OK ${SERVICE}:8080 E2E-BANNER from=${UPLINK}\\b`));
+
+    assert.match(await readBanner(ns, '127.0.0.1', 8080), /name=ps1/, 'the TCP forward');
+    assert.match(await readBanner(ns, '127.0.0.1', 10022), /name=ps1/, 'the SSH forward');
+    await waitFor(async () => /^E2E-UDP name=ps1 got=ping$/m.test(await askUdp(ns, '127.0.0.1', 5353)), 10000, 'UDP');
+    // Loopback only: the LAN (here the wan) finds nothing on the host's address.
+    assert.is((await wan.exec(['busybox', 'nc', '-w', '2', UPLINK, '8080'])).stdout, '');
+    assert.is(await askUdp(wan, UPLINK, 5353), '');
+
+    const ps = JSON.parse((await ns.tool(['ps', '--json'])).stdout) as {
+      guests: Array<{ name: string; nics: Array<{ net: string; ip: string | null }>; forwards: unknown[] }>;
+    };
+    const listed = ps.guests.find((entry) => entry.name === 'ps1')!;
+    assert.equal(
+      listed.nics.map((nic) => [nic.net, nic.ip]),
+      [['passt', null]],
+    );
+    assert.equal(listed.forwards, [
+      { proto: 'tcp', host: '127.0.0.1', port: 10022, guest_port: 22 },
+      { proto: 'tcp', host: '127.0.0.1', port: 8080, guest_port: 7000 },
+      { proto: 'udp', host: '127.0.0.1', port: 5353, guest_port: 5353 },
+    ]);
+    const passt = ns.record('ps1').companions!;
+    assert.is(passt.length, 1);
+    assert.ok(pidAlive(passt[0].pid), 'passt runs while the guest does');
+    await stop(ns, guest);
+    assert.not.ok(pidAlive(passt[0].pid), 'passt ended with the guest');
+    await assertClean(ns, ['lo', 'uplink0'], [guest.pid]);
+  }));
+
+test('passt after kill -9 of QEMU and its waiter: gc ends passt', () =>
+  withWan(async (ns) => {
+    const guest = await boot(ns, 'ps2', ['--net', 'passt'], { if0: 'dhcp', banner: '22' });
+    await readBanner(ns, '127.0.0.1', 10022);
+    const record = ns.record('ps2');
+    const passt = record.companions![0].pid;
+    for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
+    await waitFor(() => !pidAlive(guest.pid), 10000, 'QEMU to die');
+    assert.ok(pidAlive(passt), 'passt outlives a kill -9 of the guest');
+    const gc = await ns.tool(['gc']);
+    assert.is(gc.exitCode, 0, gc.stderr);
+    assert.not.ok(pidAlive(passt), 'gc ended it');
+    await assertClean(ns, ['lo', 'uplink0'], [guest.pid]);
+  }));
+
+test('passt missing: exit 2 naming the package, nothing started', () =>
+  inNetns(async (ns) => {
+    // This test file's mount namespace is its own (test/isolate.sh): the host keeps its passt.
+    await execa('mount', ['--bind', '/dev/null', '/usr/bin/passt']);
+    try {
+      const result = await ns.tool(['--net', 'passt', '--display', 'none', '--accel', 'tcg']);
+      assert.is(result.exitCode, 2, result.stderr);
+      assert.is(result.stderr, 'qemu-script: --net passt: passt is not installed; sudo apt-get install passt');
+      assert.equal(ns.guests(), []);
+    } finally {
+      await execa('umount', ['/usr/bin/passt']);
+    }
+    await assertClean(ns);
+  }));
+
+test.run();
