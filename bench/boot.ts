@@ -202,6 +202,70 @@ async function throughput(net: string[], extra: string[] = []): Promise<number> 
   }
 }
 
+/** A host-side sink in NS on ADDRESS:5001: resolves with the bytes it received once the stream ends. */
+async function hostSink(ns: Netns, address: string): Promise<{ received: Promise<number>; stop: () => void }> {
+  const code =
+    // The guest's probes for the port bring nothing: the stream is the connection that brings data.
+    "require('net').createServer((s)=>{let n=0;s.on('data',(d)=>{n+=d.length});" +
+    `s.on('end',()=>{if(n>0){console.log(n);process.exit(0)}})}).listen(5001,'${address}',()=>console.log('ready'))`;
+  const sink = execa('ip', ['netns', 'exec', ns.name, process.execPath, '-e', code], { reject: false });
+  await new Promise<void>((resolve) => sink.stdout!.once('data', () => resolve()));
+  return {
+    received: sink.then((result) => Number(String(result.stdout).trim().split('\n').pop())),
+    stop: () => sink.kill('SIGKILL'),
+  };
+}
+
+/**
+ * The guest streams 64 MiB to a sink on the host: user networking (slirp's 10.0.2.2 is the host's
+ * loopback), passt (the gateway's address is the host's loopback), a TAP on a bridge with the host's address.
+ */
+async function guestToHost(mode: 'user' | 'passt' | 'tap'): Promise<number> {
+  const ns = await Netns.create();
+  try {
+    // passt copies the host's addresses and routes: the namespace gets an uplink and a default route.
+    await ns.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
+    await ns.ip('addr', 'add', '203.0.113.2/24', 'dev', 'up0');
+    for (const link of ['up0', 'up1']) await ns.ip('link', 'set', link, 'up');
+    await ns.ip('route', 'add', 'default', 'via', '203.0.113.1');
+    const { net, sinkAt, target, if0 } = {
+      user: { net: ['--net', 'user', '--ssh-port', 'none'], sinkAt: '127.0.0.1', target: '10.0.2.2', if0: 'dhcp' },
+      passt: { net: ['--net', 'passt', '--ssh-port', 'none'], sinkAt: '127.0.0.1', target: '203.0.113.1', if0: 'dhcp' },
+      tap: {
+        net: ['--net', 'vmnet0', '--host-ip', '192.168.88.1/24'],
+        sinkAt: '192.168.88.1',
+        target: '192.168.88.1',
+        if0: '192.168.88.12/24',
+      },
+    }[mode];
+    const sink = await hostSink(ns, sinkAt);
+    try {
+      const name = `th${mode}`;
+      writeFileSync(`${logs}/${name}.log`, '');
+      const send = await ns.tool([
+        '--display',
+        'none',
+        '--accel',
+        'tcg',
+        '--name',
+        name,
+        ...net,
+        ...guestArgs(name, { if0, send: `${target}:5001:64` }),
+      ]);
+      if (send.exitCode !== 0) throw new Error(send.stderr);
+      await consoleSays(name, /E2E: SENT/);
+      if ((await sink.received) !== 64 * 1024 * 1024) throw new Error(`${mode}: the host received too little`);
+      const seconds = Number(/E2E: SENT 64 MiB in ([\d.]+) s/.exec(readFileSync(`${logs}/${name}.log`, 'utf8'))![1]);
+      await ns.tool(['down', '--force', name]);
+      return 64 / seconds;
+    } finally {
+      sink.stop();
+    }
+  } finally {
+    await ns.destroy();
+  }
+}
+
 /** The host's own veth pair between two namespaces: 1 GiB over TCP with node (64 KiB writes). */
 async function vethLimit(): Promise<number> {
   const a = await Netns.create();
@@ -219,7 +283,7 @@ async function vethLimit(): Promise<number> {
     await new Promise<void>((resolve) => sink.stdout!.once('data', () => resolve()));
     const sendCode =
       "const s=require('net').connect(5001,'10.55.0.2');const buf=Buffer.alloc(65536);let left=16384;const " +
-        "go=()=>{while(left>0){left--;if(!s.write(buf))return s.once('drain',go)}s.end()};s.on('connect',go)";
+      "go=()=>{while(left>0){left--;if(!s.write(buf))return s.once('drain',go)}s.end()};s.on('connect',go)";
     const t0 = now();
     await execa('ip', ['netns', 'exec', a.name, process.execPath, '-e', sendCode]);
     const received = Number((await sink).stdout.trim().split('\n').pop());
@@ -260,6 +324,17 @@ export async function throughputTable(): Promise<string[]> {
         ['socket multicast (`--net 0`)', (await throughput(['--net', '0'])).toFixed(1)],
         ['bridge + TAP (`--net vmnet0`)', (await throughput(['--net', 'vmnet0'])).toFixed(1)],
         ['host veth pair between namespaces (no guest, 1 GiB, node)', (await vethLimit()).toFixed(1)],
+      ],
+    ),
+    '',
+    'Guest → host TCP, 64 MiB, by network mode:',
+    '',
+    ...table(
+      ['path', 'MiB/s'],
+      [
+        ['user networking, slirp (`--net user`)', (await guestToHost('user')).toFixed(1)],
+        ['passt (`--net passt`)', (await guestToHost('passt')).toFixed(1)],
+        ['bridge + TAP, host address on the bridge (`--net vmnet0 --host-ip`)', (await guestToHost('tap')).toFixed(1)],
       ],
     ),
   ];

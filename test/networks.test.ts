@@ -24,6 +24,7 @@ import {
 import {
   BUILTIN_NETWORKS,
   dhcpConfigOf,
+  hostIp6Of,
   readNetworks,
   validateNetwork,
   writeNetwork,
@@ -414,6 +415,14 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
   } finally {
     rmSync(config, { recursive: true, force: true });
   }
+});
+
+test("the host's IPv6 address: the subnet's ::1; on a tunnelled network, its IPv4 host address in the low bits", () => {
+  assert.is(hostIp6Of(BUILTIN_NETWORKS.hostonly), 'fdf2:c08f:a5a0::1');
+  const tunnelled = { ...def('tun', '10.88.0.0/24', '10.88.0.2'), subnet6: 'fd01::/64' };
+  assert.is(hostIp6Of({ ...tunnelled, vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } }), 'fd01::a58:2');
+  assert.is(hostIp6Of(tunnelled), 'fd01::1');
+  assert.is(hostIp6Of(def('v4', '10.89.0.0/24', '10.89.0.1')), undefined);
 });
 
 test('dhcp settings come from the definition: host-only has no router and no upstream DNS, NAT has both', () => {

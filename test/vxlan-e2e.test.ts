@@ -59,7 +59,10 @@ test(
         '--remote',
         `${b.address},${c.address}`,
       ]),
-      /^defined network lab: 10\.88\.0\.0\/24, host 10\.88\.0\.1, DHCP, VXLAN 42 to 10\.200\.0\.2 10\.200\.0\.3 \(UDP/,
+      new RegExp(
+        '^defined network lab: 10\\.88\\.0\\.0/24, host 10\\.88\\.0\\.1, fdef:b7b6:faa9::/64, host ' +
+          'fdef:b7b6:faa9::a58:1, DHCP, VXLAN 42 to 10\\.200\\.0\\.2 10\\.200\\.0\\.3 \\(UDP',
+      ),
     );
     await define(b, [
       'lab',
@@ -84,14 +87,21 @@ test(
       a.address,
     ]);
 
-    const ga = await boot(a.ns, 'ga', ['--net', 'lab'], { if0: 'dhcp', banner: '7000' });
+    const ga = await boot(a.ns, 'ga', ['--net', 'lab'], { if0: 'dhcp', v6: '1', banner: '7000' });
     const gc = await boot(c.ns, 'gc', ['--net', 'other'], {
       if0: '10.88.0.50/24',
       ping: '10.88.0.1',
       tries: '3',
       off: '1',
     });
-    const gb = await boot(b.ns, 'gb', ['--net', 'lab'], { if0: 'dhcp', lookup: 'ga', ping: 'ga', get: 'ga:7000' });
+    const gb = await boot(b.ns, 'gb', ['--net', 'lab'], {
+      if0: 'dhcp',
+      lookup: 'ga',
+      ping: 'ga',
+      get: 'ga:7000',
+      lookup6: 'ga',
+      get6: 'ga:7000',
+    });
     const [, ipA] = await waitConsole(ga, /E2E: DHCP eth0 ip=(\S+)/);
     await waitConsole(gb, /E2E: READY/);
     assert.match(
@@ -102,6 +112,13 @@ test(
     assert.match(console_(gb), new RegExp(`E2E: LOOKUP-OK ga ${ipA.replace(/\./g, '\\.')}\\b`));
     assert.match(console_(gb), new RegExp(`E2E: PING-OK ${ipA.replace(/\./g, '\\.')}`));
     assert.match(console_(gb), /E2E: GET-OK ga:7000 E2E-BANNER name=ga/);
+    // Both families cross the tunnel: B's guest autoconfigures from A's advertisements, finds ga's AAAA.
+    const [, ip6A] = await waitConsole(ga, /E2E: NIC6 eth0 ip6=(fdef:b7b6:faa9:\S+)\/64/);
+    assert.match(console_(gb), new RegExp(`E2E: LOOKUP6-OK ga ${ip6A}\\b`));
+    assert.match(console_(gb), /E2E: GET6-OK ga:7000 E2E-BANNER name=ga/);
+    const hostB6 = (await b.ns.exec(['ip', '-6', '-o', 'addr', 'show', 'dev', 'lab', 'scope', 'global'])).stdout;
+    assert.match(hostB6, /inet6 fdef:b7b6:faa9::a58:2\/64/, "host B's own IPv6 address on the network, not A's");
+    assert.is((await b.ns.exec(['busybox', 'ping', '-c1', '-W3', ip6A])).exitCode, 0, 'host B reaches ga over IPv6');
     for (const guest of [ga, gb])
       assert.match(
         console_(guest),

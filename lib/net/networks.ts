@@ -348,9 +348,16 @@ export function realisedHere(network: NetworkDef, ipv6: boolean): NetworkDef {
   return rest;
 }
 
-/** The host's IPv6 address on the network's bridge: the subnet's ::1. */
-export const hostIp6Of = (network: Pick<NetworkDef, 'subnet6'>) =>
-  network.subnet6 ? formatAddress(6, networkOf(parsePrefix(network.subnet6)!) + 1n) : undefined;
+/**
+ * The host's IPv6 address on the network's bridge: the subnet's ::1; on a network that spans hosts (VXLAN),
+ * where every host has its own IPv4 address on it, that address in the low 32 bits, so the hosts' IPv6
+ * ones differ too.
+ */
+export function hostIp6Of(network: Pick<NetworkDef, 'subnet6' | 'hostIp' | 'vxlan'>): string | undefined {
+  if (!network.subnet6) return undefined;
+  const low = network.vxlan ? parseAddress(network.hostIp)!.value : 1n;
+  return formatAddress(6, networkOf(parsePrefix(network.subnet6)!) + low);
+}
 
 /** The host's address on the network's bridge, with its prefix: what `ip addr add` takes. */
 export const hostCidrOf = (network: NetworkDef) => `${network.hostIp}/${parsePrefix(network.subnet)!.bits}`;
