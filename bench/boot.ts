@@ -216,8 +216,11 @@ async function hostSink(ns: Netns, address: string): Promise<{ received: Promise
   };
 }
 
+/** What the guest sends the host: Debian 12's passt cut a 64 MiB stream short at about 35 MiB here. */
+const TO_HOST_MIB = 16;
+
 /**
- * The guest streams 64 MiB to a sink on the host: user networking (slirp's 10.0.2.2 is the host's
+ * The guest streams 16 MiB to a sink on the host: user networking (slirp's 10.0.2.2 is the host's
  * loopback), passt (the gateway's address is the host's loopback), a TAP on a bridge with the host's address.
  */
 async function guestToHost(mode: 'user' | 'passt' | 'tap'): Promise<number> {
@@ -233,7 +236,8 @@ async function guestToHost(mode: 'user' | 'passt' | 'tap'): Promise<number> {
       passt: { net: ['--net', 'passt', '--ssh-port', 'none'], sinkAt: '127.0.0.1', target: '203.0.113.1', if0: 'dhcp' },
       tap: {
         net: ['--net', 'vmnet0', '--host-ip', '192.168.88.1/24'],
-        sinkAt: '192.168.88.1',
+        // The bridge and its address come with the guest: the sink listens before.
+        sinkAt: '0.0.0.0',
         target: '192.168.88.1',
         if0: '192.168.88.12/24',
       },
@@ -250,14 +254,17 @@ async function guestToHost(mode: 'user' | 'passt' | 'tap'): Promise<number> {
         '--name',
         name,
         ...net,
-        ...guestArgs(name, { if0, send: `${target}:5001:64` }),
+        ...guestArgs(name, { if0, send: `${target}:5001:${TO_HOST_MIB}` }),
       ]);
       if (send.exitCode !== 0) throw new Error(send.stderr);
       await consoleSays(name, /E2E: SENT/);
-      if ((await sink.received) !== 64 * 1024 * 1024) throw new Error(`${mode}: the host received too little`);
-      const seconds = Number(/E2E: SENT 64 MiB in ([\d.]+) s/.exec(readFileSync(`${logs}/${name}.log`, 'utf8'))![1]);
+      const received = await sink.received;
+      if (received !== TO_HOST_MIB * 1024 * 1024) throw new Error(`${mode}: the host received ${received} bytes`);
+      const sent = new RegExp(`E2E: SENT ${TO_HOST_MIB} MiB in ([\\d.]+) s`).exec(
+        readFileSync(`${logs}/${name}.log`, 'utf8'),
+      );
       await ns.tool(['down', '--force', name]);
-      return 64 / seconds;
+      return TO_HOST_MIB / Number(sent![1]);
     } finally {
       sink.stop();
     }
@@ -327,7 +334,7 @@ export async function throughputTable(): Promise<string[]> {
       ],
     ),
     '',
-    'Guest → host TCP, 64 MiB, by network mode:',
+    `Guest → host TCP, ${TO_HOST_MIB} MiB, by network mode:`,
     '',
     ...table(
       ['path', 'MiB/s'],

@@ -3,17 +3,22 @@
 // in every network mode (the host side's modes: e2e-host.test.ts). Guests report on their serial console ("E2E: ...").
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, console_, nicMacs, readBanner, stop, waitConsole } from './guest-helpers.ts';
+import { askUdp, boot, console_, nicMacs, readBanner, stop, waitConsole } from './guest-helpers.ts';
 import { allowBridges, assertClean, inNetns, waitFor } from './netns.ts';
 
 allowBridges();
 
-test('user network: banner through the SSH forward and an extra --fwd', () =>
+test('user network: banner through the SSH forward, an extra --fwd, and a UDP one', () =>
   inNetns(async (ns) => {
-    const guest = await boot(ns, 'nat', ['--net', 'user', '--fwd', '18080-8080'], { if0: 'dhcp', banner: '22,8080' });
+    const guest = await boot(ns, 'nat', ['--net', 'user', '--fwd', '18080-8080', '--fwd', 'udp:15353-5353'], {
+      if0: 'dhcp',
+      banner: '22,8080',
+      udp: '5353',
+    });
     const ssh = Number(/SSH on localhost:(\d+)/.exec(guest.stdout)![1]);
     assert.match(await readBanner(ns, '127.0.0.1', ssh), /E2E-BANNER name=nat/);
     assert.match(await readBanner(ns, '127.0.0.1', 18080), /E2E-BANNER name=nat/);
+    await waitFor(async () => /^E2E-UDP name=nat got=ping$/m.test(await askUdp(ns, '127.0.0.1', 15353)), 10000, 'UDP');
     assert.match(console_(guest), /E2E: NIC eth0 mac=\S+ ip=10\.0\.2\.15\/24/);
     await stop(ns, guest);
     await assertClean(ns, ['lo'], [guest.pid]);

@@ -83,6 +83,15 @@ export async function waitConsole(guest: Booted, pattern: RegExp, timeoutMs = 90
   return pattern.exec(console_(guest))!;
 }
 
+/** One UDP question to HOST:PORT from inside the namespace: the answer, or '' after a second. */
+export async function askUdp(ns: Netns, host: string, port: number): Promise<string> {
+  const script =
+    "const s = require('dgram').createSocket(process.argv[1].includes(':') ? 'udp6' : 'udp4');" +
+    "s.on('message', (m) => { process.stdout.write(m); process.exit(0); });" +
+    "setTimeout(() => process.exit(1), 1000); s.send('ping', Number(process.argv[2]), process.argv[1]);";
+  return (await ns.exec([process.execPath, '-e', script, host, String(port)])).stdout;
+}
+
 /** Reads a guest's banner over TCP from inside a namespace, retrying while the guest boots. */
 export async function readBanner(ns: Netns | string, host: string, port: number, timeoutMs = 60000): Promise<string> {
   const name = typeof ns === 'string' ? ns : ns.name;

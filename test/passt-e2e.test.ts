@@ -5,7 +5,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, console_, readBanner, stop, waitConsole } from './guest-helpers.ts';
+import { askUdp, boot, console_, readBanner, stop, waitConsole } from './guest-helpers.ts';
 import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
 const WAN = '203.0.113.1';
@@ -15,15 +15,6 @@ const SERVICE = '198.51.100.1';
 const SERVER =
   "require('net').createServer((s) => s.end('E2E-BANNER from=' + s.remoteAddress + '\\n'))" +
   `.listen(8080, '${SERVICE}')`;
-
-/** One UDP question to HOST:PORT from inside the namespace: the answer, or '' after a second. */
-async function askUdp(ns: Netns, host: string, port: number): Promise<string> {
-  const script =
-    "const s = require('dgram').createSocket(process.argv[1].includes(':') ? 'udp6' : 'udp4');" +
-    "s.on('message', (m) => { process.stdout.write(m); process.exit(0); });" +
-    "setTimeout(() => process.exit(1), 1000); s.send('ping', Number(process.argv[2]), process.argv[1]);";
-  return (await ns.exec([process.execPath, '-e', script, host, String(port)])).stdout;
-}
 
 async function withWan(body: (ns: Netns, wan: Netns) => Promise<void>): Promise<void> {
   await inNetns(async (ns) => {

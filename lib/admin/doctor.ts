@@ -369,7 +369,7 @@ const checkDnsmasq: Check = (context) => {
 
 const checkPasst: Check = () => {
   const passt = findSystemTool('passt');
-  if (passt) return { status: 'ok', message: `${passt}: --net passt gives guests IPv4 and IPv6, TCP and UDP forwards` };
+  if (passt) return { status: 'ok', message: `${passt} gives --net passt its user networking` };
   return { status: 'ok', message: 'passt is not installed (only --net passt needs it)', fix: [INSTALL_HINT.passt] };
 };
 
