@@ -392,8 +392,8 @@ test('a launch with --json prints the started guest as ps --json does; --quiet p
         state: 'running',
         uptime_s: 0,
         nics: [
-          { index: 0, net: 'user', mac: macs[0], ip: '10.0.2.15' },
-          { index: 1, net: 'vmnet2', mac: macs[1], ip: null },
+          { index: 0, net: 'user', mac: macs[0], ip: '10.0.2.15', ip6: null },
+          { index: 1, net: 'vmnet2', mac: macs[1], ip: null, ip6: null },
         ],
         forwards: [{ proto: 'tcp', host: '127.0.0.1', port: ns.record('js').plan.resources.ports[0], guest_port: 22 }],
         ssh: 'qemu-script ssh js',
