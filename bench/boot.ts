@@ -257,14 +257,16 @@ async function guestToHost(mode: 'user' | 'passt' | 'tap'): Promise<number> {
         ...guestArgs(name, { if0, send: `${target}:5001:${TO_HOST_MIB}` }),
       ]);
       if (send.exitCode !== 0) throw new Error(send.stderr);
-      await consoleSays(name, /E2E: SENT/);
-      const received = await sink.received;
-      if (received !== TO_HOST_MIB * 1024 * 1024) throw new Error(`${mode}: the host received ${received} bytes`);
-      const sent = new RegExp(`E2E: SENT ${TO_HOST_MIB} MiB in ([\\d.]+) s`).exec(
-        readFileSync(`${logs}/${name}.log`, 'utf8'),
-      );
-      await ns.tool(['down', '--force', name]);
-      return TO_HOST_MIB / Number(sent![1]);
+      try {
+        await consoleSays(name, /E2E: SENT/);
+        const received = await sink.received;
+        if (received !== TO_HOST_MIB * 1024 * 1024) throw new Error(`${mode}: the host received ${received} bytes`);
+        const log = readFileSync(`${logs}/${name}.log`, 'utf8');
+        return TO_HOST_MIB / Number(new RegExp(`E2E: SENT ${TO_HOST_MIB} MiB in ([\\d.]+) s`).exec(log)![1]);
+      } finally {
+        // A failed measurement leaves no guest behind.
+        await ns.tool(['down', '--force', name]);
+      }
     } finally {
       sink.stop();
     }
