@@ -126,7 +126,11 @@ for (const docker of [true, false]) {
         get: BANNER,
         get6: BANNER6,
       });
-      const b = await boot(ns, 'nb', ['--net', 'natnet'], { if0: 'dhcp', get: `na:7000,${BANNER}`, get6: 'na:7000' });
+      // Guest to guest, and the host-only network's isolation, do not depend on the host's firewall: checked
+      // once, on the Docker host (the stricter one).
+      const b = docker
+        ? await boot(ns, 'nb', ['--net', 'natnet'], { if0: 'dhcp', get: `na:7000,${BANNER}`, get6: 'na:7000' })
+        : undefined;
       const [, ip, dns, router] = await waitConsole(a, /E2E: DHCP eth0 ip=(\S+) dns=(\S*) router=(\S*)/);
       assert.match(ip, /^192\.168\.57\.\d+$/);
       assert.equal([dns, router], ['192.168.57.1', '192.168.57.1'], 'DNS and the way out are the host');
@@ -145,10 +149,12 @@ for (const docker of [true, false]) {
         new RegExp(`E2E: GET6-OK ${BANNER6} E2E-BANNER from=${UPLINK6}\\b`),
         "the wan sees the host's IPv6 address: NAT66",
       );
-      await waitConsole(b, /E2E: READY/);
-      assert.match(console_(b), /E2E: GET-OK na:7000 E2E-BANNER name=na/, 'natnet guests reach each other');
-      assert.match(console_(b), /E2E: GET6-OK na:7000 E2E-BANNER name=na/, 'by name over IPv6 too');
-      assert.match(console_(b), new RegExp(`E2E: GET-OK ${escaped(BANNER)} E2E-BANNER from=${escaped(UPLINK)}\\b`));
+      if (b) {
+        await waitConsole(b, /E2E: READY/);
+        assert.match(console_(b), /E2E: GET-OK na:7000 E2E-BANNER name=na/, 'natnet guests reach each other');
+        assert.match(console_(b), /E2E: GET6-OK na:7000 E2E-BANNER name=na/, 'by name over IPv6 too');
+        assert.match(console_(b), new RegExp(`E2E: GET-OK ${escaped(BANNER)} E2E-BANNER from=${escaped(UPLINK)}\\b`));
+      }
 
       const during = await firewallOf(ns);
       assert.equal([during.forward, during.forward6], ['1', '1'], 'forwarding on while a NAT network is up');
@@ -205,24 +211,29 @@ for (const docker of [true, false]) {
         assert.is(during.ip6tables, before.ip6tables, 'nor an ip6tables one');
       }
 
-      const c = await boot(ns, 'nc', ['--net', 'hostonly'], {
-        if0: 'dhcp',
-        gw: '192.168.56.1',
-        v6: '1',
-        get: BANNER,
-        get6: BANNER6,
-        tries: '3',
-        off: '1',
-      });
-      await waitConsole(c, /E2E: READY/);
-      assert.match(console_(c), new RegExp(`E2E: GET-FAIL ${escaped(BANNER)}`), 'no NAT leaks to a host-only network');
-      assert.match(console_(c), new RegExp(`E2E: GET6-FAIL ${BANNER6}`), 'in either family');
-      assert.match(console_(c), /E2E: NIC6 eth0 ip6=fdf2:c08f:a5a0:\S+ route=\s/, 'and hostonly announces no router');
+      const c = docker
+        ? await boot(ns, 'nc', ['--net', 'hostonly'], {
+            if0: 'dhcp',
+            gw: '192.168.56.1',
+            v6: '1',
+            get: BANNER,
+            get6: BANNER6,
+            tries: '3',
+            off: '1',
+          })
+        : undefined;
+      if (c) {
+        await waitConsole(c, /E2E: READY/);
+        const leak = 'no NAT leaks to a host-only network';
+        assert.match(console_(c), new RegExp(`E2E: GET-FAIL ${escaped(BANNER)}`), leak);
+        assert.match(console_(c), new RegExp(`E2E: GET6-FAIL ${BANNER6}`), 'in either family');
+        assert.match(console_(c), /E2E: NIC6 eth0 ip6=fdf2:c08f:a5a0:\S+ route=\s/, 'and hostonly announces no router');
+      }
 
-      await stop(ns, a, b);
+      await stop(ns, a, ...(b ? [b] : []));
       await waitFor(() => !ns.guests().includes('nc'), 30000, 'nc to power off');
       assert.equal(await firewallOf(ns), before, 'the firewall and ip_forward are exactly as before');
-      await assertClean(ns, ['lo', 'uplink0'], [a.pid, b.pid, c.pid]);
+      await assertClean(ns, ['lo', 'uplink0'], [a, b, c].flatMap((guest) => (guest ? [guest.pid] : [])));
     }));
 }
 
