@@ -3,10 +3,14 @@
 // as the host; its SSH, TCP and UDP forwards answer on 127.0.0.1 and not on the LAN address; passt ends
 // with the guest, by down and by kill -9 + gc.
 import { execa, type ResultPromise } from 'execa';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { askUdp, boot, console_, readBanner, stop, waitConsole } from './guest-helpers.ts';
-import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
+import { INITRD, KERNEL, askUdp, boot, console_, readBanner, stop, waitConsole } from './guest-helpers.ts';
+import { BINARY } from './helpers.ts';
+import { GUEST, Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
 const WAN = '203.0.113.1';
 const UPLINK = '203.0.113.2';
@@ -98,6 +102,72 @@ test('passt after kill -9 of QEMU and its waiter: gc ends passt', () =>
     assert.is(gc.exitCode, 0, gc.stderr);
     assert.not.ok(pidAlive(passt), 'gc ended it');
     await assertClean(ns, ['lo', 'uplink0'], [guest.pid]);
+  }));
+
+test('a user without the privileged helper (nobody): passt and user-net guests run, and go with down', () =>
+  withWan(async (ns) => {
+    // Nothing of these guests needs root: no sudo rule, no group, no registry of root's.
+    const home = mkdtempSync(`${tmpdir()}/qs-nobody-`);
+    const asNobody = (args: string[]) =>
+      ns.exec([
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        'env',
+        `HOME=${home}`,
+        `QEMU_SCRIPT_RUNTIME_DIR=${home}/run`,
+        BINARY,
+        ...args,
+      ]);
+    try {
+      for (const file of [KERNEL, INITRD]) copyFileSync(file, `${home}/${basename(file)}`);
+      await execa('chown', ['-R', '65534:65534', home]);
+      const guest = (name: string, net: string) => [
+        ...GUEST,
+        '-m',
+        '160',
+        '--name',
+        name,
+        '--net',
+        net,
+        '-kernel',
+        `${home}/vmlinuz`,
+        '-initrd',
+        `${home}/initrd.gz`,
+        '-append',
+        `console=ttyS0 quiet e2e_name=${name} e2e_if0=dhcp e2e_banner=22`,
+      ];
+      const passt = await asNobody([...guest('np', 'passt'), '--ssh-port', '10122']);
+      assert.is(passt.exitCode, 0, passt.stderr);
+      const user = await asNobody([...guest('nu', 'user'), '--ssh-port', '10123']);
+      assert.is(user.exitCode, 0, user.stderr);
+      assert.match(await readBanner(ns, '127.0.0.1', 10122), /name=np/);
+      assert.match(await readBanner(ns, '127.0.0.1', 10123), /name=nu/);
+      const record = JSON.parse(readFileSync(`${home}/run/np/guest.json`, 'utf8')) as {
+        companions: Array<{ pid: number }>;
+      };
+      const passtPid = record.companions[0].pid;
+      assert.is(
+        readFileSync(`/proc/${passtPid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1],
+        '65534',
+        "passt is the user's",
+      );
+      for (const name of ['np', 'nu']) {
+        const down = await asNobody(['down', '--force', name]);
+        assert.is(down.exitCode, 0, down.stderr);
+      }
+      await waitFor(() => !pidAlive(passtPid), 5000, 'passt to end with its guest');
+      assert.equal(
+        readdirSync(`${home}/run`).filter((entry) => entry === 'np' || entry === 'nu'),
+        [],
+      );
+    } finally {
+      // Not in the test's runtime directory: a failed assertion's guests are stopped here, as their user.
+      for (const name of ['np', 'nu']) if (existsSync(`${home}/run/${name}`)) await asNobody(['down', '--force', name]);
+      rmSync(home, { recursive: true, force: true });
+    }
+    await assertClean(ns, ['lo', 'uplink0']);
   }));
 
 test('passt missing: exit 2 naming the package, nothing started', () =>

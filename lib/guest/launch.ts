@@ -113,6 +113,9 @@ function watchSignals(): { received: () => NodeJS.Signals | undefined; release: 
 
 /** The guest's holds on its host changes pass from this launcher to the waiter that stays. */
 async function handOver(record: GuestRecord, waiter: ProcessId, context: ApplyContext): Promise<void> {
+  // A guest that changed nothing on the host (user networking, passt, multicast) holds nothing: a user
+  // without the privileged helper runs it all the same.
+  if (record.plan.actions.length === 0) return;
   if (context.isRoot) {
     await rehold({ uid: record.uid, guest: record.name }, waiter, context);
     return;
