@@ -149,8 +149,8 @@ function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPl
 
 /**
  * passt: a process of the caller's per guest, which QEMU reaches over a unix socket. It gives the guest
- * the host's addresses (DHCP; IPv6 by DHCPv6) and forwards ports bound to 127.0.0.1 alone, nothing from
- * the LAN: Debian 12's passt takes one address per port, and its IPv6 sockets are IPv6-only.
+ * the host's IPv4 address by DHCP and forwards ports bound to 127.0.0.1 alone, nothing from the LAN:
+ * Debian 12's passt takes one address per port, and its IPv6 sockets are IPv6-only.
  */
 function planPasst(_item: { kind: 'passt' }, nic: Nic, context: NetContext): NicPlan {
   const binary = context.facts.passt;
