@@ -160,6 +160,21 @@ async function measureMode(mode: Mode): Promise<{ tool: number; hand: number }> 
   return { tool: median(tool), hand: median(hand) };
 }
 
+/** The test guest NAME in NS with NET and its e2e_* VALUES, headless under TCG; throws if it does not start. */
+async function startGuest(ns: Netns, name: string, net: string[], values: Record<string, string>): Promise<void> {
+  const started = await ns.tool([
+    '--display',
+    'none',
+    '--accel',
+    'tcg',
+    '--name',
+    name,
+    ...net,
+    ...guestArgs(name, values),
+  ]);
+  if (started.exitCode !== 0) throw new Error(started.stderr);
+}
+
 /** guest B streams 64 MiB to guest A; the guest reports the seconds it took. */
 async function throughput(net: string[], extra: string[] = []): Promise<number> {
   const ns = await Netns.create();
@@ -180,17 +195,7 @@ async function throughput(net: string[], extra: string[] = []): Promise<number> 
     ]);
     if (sink.exitCode !== 0) throw new Error(sink.stderr);
     await consoleSays(a, /E2E: READY/);
-    const send = await ns.tool([
-      '--display',
-      'none',
-      '--accel',
-      'tcg',
-      '--name',
-      b,
-      ...net,
-      ...guestArgs(b, { if0: '192.168.88.12/24', send: '192.168.88.11:5001:64' }),
-    ]);
-    if (send.exitCode !== 0) throw new Error(send.stderr);
+    await startGuest(ns, b, net, { if0: '192.168.88.12/24', send: '192.168.88.11:5001:64' });
     await consoleSays(b, /E2E: SENT/);
     // Counted by the receiving guest: the stream really crossed the network.
     await consoleSays(a, /E2E: RECEIVED 67108864/);
@@ -246,17 +251,7 @@ async function guestToHost(mode: 'user' | 'passt' | 'tap'): Promise<number> {
     try {
       const name = `th${mode}`;
       writeFileSync(`${logs}/${name}.log`, '');
-      const send = await ns.tool([
-        '--display',
-        'none',
-        '--accel',
-        'tcg',
-        '--name',
-        name,
-        ...net,
-        ...guestArgs(name, { if0, send: `${target}:5001:${TO_HOST_MIB}` }),
-      ]);
-      if (send.exitCode !== 0) throw new Error(send.stderr);
+      await startGuest(ns, name, net, { if0, send: `${target}:5001:${TO_HOST_MIB}` });
       try {
         await consoleSays(name, /E2E: SENT/);
         const received = await sink.received;

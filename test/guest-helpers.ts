@@ -1,13 +1,13 @@
 // Booting the tiny test guest (test/guest, built by `make guest`) through the
 // real executable, and reading what it reports on its serial console ("E2E: ...").
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers.ts';
 import { eui64Address, formatAddress, parsePrefix } from '../lib/net/ip.ts';
 import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
-import { GUEST, type Netns, waitFor } from './netns.ts';
+import { GUEST, Netns, inNetns, waitFor } from './netns.ts';
 
 export const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
 export const INITRD = `${ROOT}/.cache/guest/initrd.gz`;
@@ -124,3 +124,53 @@ export async function stop(ns: Netns, ...guests: Booted[]) {
 
 export const nicMacs = (guest: Booted) =>
   [...console_(guest).matchAll(/E2E: NIC (eth\d+) mac=(\S+)/g)].map((match) => [match[1], match[2]]);
+
+/** The test's "wan": a namespace behind the host's default routes, on a veth cable (uplink0 ↔ wan0). */
+export const WAN = '203.0.113.1';
+export const UPLINK = '203.0.113.2';
+export const WAN6 = '2001:db8:1::1';
+export const UPLINK6 = '2001:db8:1::2';
+
+export interface WanOptions {
+  /** IPv6 on the cable and a default route of that family too. */
+  ipv6: boolean;
+  /** More addresses of the wan's (ADDRESS/BITS), beyond its gateway address. */
+  extra: string[];
+  /** Where the wan's banner server listens (port 8080): it tells each caller the address it came from. */
+  serve: string[];
+  /** The host's firewall as the test wants it, before the body runs. */
+  prepare?: (ns: Netns) => Promise<void>;
+}
+
+/** Runs BODY with a host namespace whose default routes lead to a wan namespace serving a banner. */
+export async function withWan(options: WanOptions, body: (ns: Netns, wan: Netns) => Promise<void>): Promise<void> {
+  const server =
+    `for (const a of ${JSON.stringify(options.serve)}) require('net').createServer((s) => ` +
+    "s.end('E2E-BANNER from=' + s.remoteAddress + '\\n')).listen(8080, a)";
+  await inNetns(async (ns) => {
+    const wan = await Netns.create();
+    let running: ResultPromise | undefined;
+    try {
+      await ns.ip('link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', wan.name);
+      await ns.ip('addr', 'add', `${UPLINK}/24`, 'dev', 'uplink0');
+      await ns.ip('link', 'set', 'uplink0', 'up');
+      await ns.ip('route', 'add', 'default', 'via', WAN);
+      await wan.ip('addr', 'add', `${WAN}/24`, 'dev', 'wan0');
+      for (const address of options.extra) await wan.ip('addr', 'add', address, 'dev', 'wan0');
+      if (options.ipv6) {
+        await ns.ip('-6', 'addr', 'add', `${UPLINK6}/64`, 'dev', 'uplink0', 'nodad');
+        await ns.ip('-6', 'route', 'add', 'default', 'via', WAN6);
+        await wan.ip('-6', 'addr', 'add', `${WAN6}/64`, 'dev', 'wan0', 'nodad');
+      }
+      await wan.ip('link', 'set', 'wan0', 'up');
+      await options.prepare?.(ns);
+      running = execa('ip', ['netns', 'exec', wan.name, process.execPath, '-e', server], { reject: false });
+      await readBanner(wan.name, options.serve[0], 8080, 10000);
+      await body(ns, wan);
+    } finally {
+      if (running?.pid) process.kill(running.pid, 'SIGKILL');
+      await running;
+      await wan.destroy();
+    }
+  });
+}

@@ -5,25 +5,15 @@
 // masqueraded and each other, in both families; a hostonly guest does not get
 // out; afterwards the host's nftables, iptables and ip6tables rulesets and the
 // forwarding sysctls are exactly as before.
-import { execa, type ResultPromise } from 'execa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, console_, slaacOf, stop, waitConsole } from './guest-helpers.ts';
+import { UPLINK, UPLINK6, WAN, WAN6, boot, console_, slaacOf, stop, waitConsole, withWan } from './guest-helpers.ts';
 import { unwrapDoctor } from './helpers.ts';
-import { Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
+import { type Netns, assertClean, pidAlive, waitFor } from './netns.ts';
 
-const WAN = '203.0.113.1';
-const UPLINK = '203.0.113.2';
 const BANNER = `${WAN}:8080`;
 // IPv6 too: the wan has no route back to the guests' ULA, so only NAT66 gets an answer to them.
-const WAN6 = '2001:db8:1::1';
-const UPLINK6 = '2001:db8:1::2';
 const BANNER6 = `${WAN6}:8080`;
-
-/** The banner server, on both families: tells each caller the address it came from. */
-const SERVER =
-  `for (const a of ['${WAN}', '${WAN6}']) require('net').createServer((s) => s.end('E2E-BANNER from=' + ` +
-  "s.remoteAddress + '\\n')).listen(8080, a)";
 
 interface Firewall {
   nft: string;
@@ -54,47 +44,23 @@ async function firewallOf(ns: Netns): Promise<Firewall> {
   return { nft, iptables, ip6tables, forward, forward6, acceptRa };
 }
 
-/** Host ↔ wan cable, the wan's banner server, and (docker) the iptables Docker leaves. */
-async function withWan(docker: boolean, body: (ns: Netns, wan: Netns) => Promise<void>): Promise<void> {
-  await inNetns(async (ns) => {
-    const wan = await Netns.create();
-    let server: ResultPromise | undefined;
-    try {
-      await ns.ip('link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', wan.name);
-      await ns.ip('addr', 'add', `${UPLINK}/24`, 'dev', 'uplink0');
-      await ns.ip('link', 'set', 'uplink0', 'up');
-      await ns.ip('route', 'add', 'default', 'via', WAN);
-      await ns.ip('-6', 'addr', 'add', `${UPLINK6}/64`, 'dev', 'uplink0', 'nodad');
-      await ns.ip('-6', 'route', 'add', 'default', 'via', WAN6);
-      await wan.ip('addr', 'add', `${WAN}/24`, 'dev', 'wan0');
-      await wan.ip('-6', 'addr', 'add', `${WAN6}/64`, 'dev', 'wan0', 'nodad');
-      await wan.ip('link', 'set', 'wan0', 'up');
-      if (docker) {
-        // Docker with ip6tables on (its default since 27) does the same in both families.
-        for (const program of ['iptables', 'ip6tables']) {
-          for (const rule of [
-            ['-N', 'DOCKER-USER'],
-            ['-A', 'DOCKER-USER', '-j', 'RETURN'],
-            ['-P', 'FORWARD', 'DROP'],
-            ['-I', 'FORWARD', '-j', 'DOCKER-USER'],
-          ]) {
-            assert.is((await ns.exec([program, ...rule])).exitCode, 0, `${program} ${rule.join(' ')}`);
-          }
-        }
+/** The wan (both families, its banner on each) and, for docker, the iptables Docker leaves. */
+function withDockerWan(docker: boolean, body: (ns: Netns) => Promise<void>): Promise<void> {
+  const prepare = async (ns: Netns) => {
+    if (!docker) return;
+    // Docker with ip6tables on (its default since 27) does the same in both families.
+    for (const program of ['iptables', 'ip6tables']) {
+      for (const rule of [
+        ['-N', 'DOCKER-USER'],
+        ['-A', 'DOCKER-USER', '-j', 'RETURN'],
+        ['-P', 'FORWARD', 'DROP'],
+        ['-I', 'FORWARD', '-j', 'DOCKER-USER'],
+      ]) {
+        assert.is((await ns.exec([program, ...rule])).exitCode, 0, `${program} ${rule.join(' ')}`);
       }
-      server = execa('ip', ['netns', 'exec', wan.name, process.execPath, '-e', SERVER], { reject: false });
-      await waitFor(
-        async () => (await wan.exec(['busybox', 'nc', '-w', '1', WAN, '8080'])).stdout.includes('E2E-BANNER'),
-        10000,
-        'the wan banner',
-      );
-      await body(ns, wan);
-    } finally {
-      if (server?.pid) process.kill(server.pid, 'SIGKILL');
-      await server;
-      await wan.destroy();
     }
-  });
+  };
+  return withWan({ ipv6: true, extra: [], serve: [WAN, WAN6], prepare }, (ns) => body(ns));
 }
 
 const escaped = (text: string) => text.replace(/\./g, '\\.');
@@ -102,7 +68,7 @@ const escaped = (text: string) => text.replace(/\./g, '\\.');
 for (const docker of [true, false]) {
   const how = docker ? "behind Docker's FORWARD DROP and DOCKER-USER" : 'with FORWARD ACCEPT and no Docker chains';
   test(`natnet ${how}: out masqueraded, guest to guest, hostonly stays in, the firewall as it was`, () =>
-    withWan(docker, async (ns) => {
+    withDockerWan(docker, async (ns) => {
       const before = await firewallOf(ns);
       assert.equal([before.forward, before.forward6, before.acceptRa], ['0', '0', '1']);
       const doctor = unwrapDoctor((await ns.tool(['doctor'])).stdout);
@@ -158,7 +124,7 @@ for (const docker of [true, false]) {
 
       const during = await firewallOf(ns);
       assert.equal([during.forward, during.forward6], ['1', '1'], 'forwarding on while a NAT network is up');
-      assert.is(during.acceptRa, '2', "the uplink keeps accepting router advertisements while it forwards");
+      assert.is(during.acceptRa, '2', 'the uplink keeps accepting router advertisements while it forwards');
       assert.match(
         during.nft,
         new RegExp(
@@ -176,16 +142,17 @@ for (const docker of [true, false]) {
         assert.match(
           userChain[0],
           new RegExp(
-      '^-A DOCKER-USER -d 192\\.168\\.57\\.0/24 -i uplink0 -o natnet -m conntrack --ctstate RELATED,ESTABLISHED ' +
-        '-m comment --comment "qemu-script natnet" -j ACCEPT$',
-    ),
+            '^-A DOCKER-USER -d 192\\.168\\.57\\.0/24 -i uplink0 -o natnet -m conntrack ' +
+              '--ctstate RELATED,ESTABLISHED ' +
+              '-m comment --comment "qemu-script natnet" -j ACCEPT$',
+          ),
         );
         assert.match(
           userChain[1],
           new RegExp(
-      '^-A DOCKER-USER -s 192\\.168\\.57\\.0/24 -i natnet -o uplink0 ' +
-        '-m comment --comment "qemu-script natnet" -j ACCEPT$',
-    ),
+            '^-A DOCKER-USER -s 192\\.168\\.57\\.0/24 -i natnet -o uplink0 ' +
+              '-m comment --comment "qemu-script natnet" -j ACCEPT$',
+          ),
         );
         assert.match(
           userChain[2],
@@ -233,12 +200,16 @@ for (const docker of [true, false]) {
       await stop(ns, a, ...(b ? [b] : []));
       await waitFor(() => !ns.guests().includes('nc'), 30000, 'nc to power off');
       assert.equal(await firewallOf(ns), before, 'the firewall and ip_forward are exactly as before');
-      await assertClean(ns, ['lo', 'uplink0'], [a, b, c].flatMap((guest) => (guest ? [guest.pid] : [])));
+      await assertClean(
+        ns,
+        ['lo', 'uplink0'],
+        [a, b, c].flatMap((guest) => (guest ? [guest.pid] : [])),
+      );
     }));
 }
 
 test('kill -9 of the guests and supervisors on natnet, then gc: every rule gone, ip_forward back', () =>
-  withWan(true, async (ns) => {
+  withDockerWan(true, async (ns) => {
     const before = await firewallOf(ns);
     const a = await boot(ns, 'ka', ['--net', 'natnet'], { if0: 'dhcp', get: BANNER, v6: '1', get6: BANNER6 });
     await waitConsole(a, /E2E: GET6-OK/);

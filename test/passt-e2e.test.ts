@@ -2,51 +2,36 @@
 // whose default route leads to a "wan" namespace. The guest gets the host's address and reaches the wan
 // as the host; its SSH, TCP and UDP forwards answer on 127.0.0.1 and not on the LAN address; passt ends
 // with the guest, by down and by kill -9 + gc.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { INITRD, KERNEL, askUdp, boot, console_, readBanner, stop, waitConsole } from './guest-helpers.ts';
+import {
+  INITRD,
+  KERNEL,
+  UPLINK,
+  WAN,
+  askUdp,
+  boot,
+  console_,
+  readBanner,
+  stop,
+  waitConsole,
+  withWan,
+} from './guest-helpers.ts';
 import { BINARY } from './helpers.ts';
-import { GUEST, Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
+import { GUEST, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
-const WAN = '203.0.113.1';
-const UPLINK = '203.0.113.2';
 // Beyond the gateway: passt takes the gateway's own address to mean the host.
 const SERVICE = '198.51.100.1';
-const SERVER =
-  "require('net').createServer((s) => s.end('E2E-BANNER from=' + s.remoteAddress + '\\n'))" +
-  `.listen(8080, '${SERVICE}')`;
-
-async function withWan(body: (ns: Netns, wan: Netns) => Promise<void>): Promise<void> {
-  await inNetns(async (ns) => {
-    const wan = await Netns.create();
-    let server: ResultPromise | undefined;
-    try {
-      await ns.ip('link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', wan.name);
-      await ns.ip('addr', 'add', `${UPLINK}/24`, 'dev', 'uplink0');
-      await ns.ip('link', 'set', 'uplink0', 'up');
-      await ns.ip('route', 'add', 'default', 'via', WAN);
-      await wan.ip('addr', 'add', `${WAN}/24`, 'dev', 'wan0');
-      await wan.ip('addr', 'add', `${SERVICE}/32`, 'dev', 'wan0');
-      await wan.ip('link', 'set', 'wan0', 'up');
-      server = execa('ip', ['netns', 'exec', wan.name, process.execPath, '-e', SERVER], { reject: false });
-      await readBanner(wan.name, SERVICE, 8080, 10000);
-      await body(ns, wan);
-    } finally {
-      if (server?.pid) process.kill(server.pid, 'SIGKILL');
-      await server;
-      await wan.destroy();
-    }
-  });
-}
+const WAN_OPTIONS = { ipv6: false, extra: [`${SERVICE}/32`], serve: [SERVICE] };
 
 const FORWARDS = ['--fwd', 'tcp:8080-7000', '--fwd', 'udp:5353-5353'];
 
 test("passt: the host's address, out to the wan, TCP/UDP/SSH forwards on loopback only", () =>
-  withWan(async (ns, wan) => {
+  withWan(WAN_OPTIONS, async (ns, wan) => {
     const guest = await boot(ns, 'ps1', ['--net', 'passt', ...FORWARDS], {
       if0: 'dhcp',
       banner: '22,7000',
@@ -90,7 +75,7 @@ test("passt: the host's address, out to the wan, TCP/UDP/SSH forwards on loopbac
   }));
 
 test('passt after kill -9 of QEMU and its waiter: gc ends passt', () =>
-  withWan(async (ns) => {
+  withWan(WAN_OPTIONS, async (ns) => {
     const guest = await boot(ns, 'ps2', ['--net', 'passt'], { if0: 'dhcp', banner: '22' });
     await readBanner(ns, '127.0.0.1', 10022);
     const record = ns.record('ps2');
@@ -105,7 +90,7 @@ test('passt after kill -9 of QEMU and its waiter: gc ends passt', () =>
   }));
 
 test('a user without the privileged helper (nobody): passt and user-net guests run, and go with down', () =>
-  withWan(async (ns) => {
+  withWan(WAN_OPTIONS, async (ns) => {
     // Nothing of these guests needs root: no sudo rule, no group, no registry of root's.
     const home = mkdtempSync(`${tmpdir()}/qs-nobody-`);
     const asNobody = (args: string[]) =>
