@@ -62,8 +62,8 @@ testWhere(test, missing, 'a stock cloud image: provisioned, logged into, booted 
       const first = await launch(ns, env, dir, ['--user-data', `${dir}/user-data.yaml`]);
       assert.match(first.stdout, `Made your SSH key for guests: ${home}/.local/share/qemu-script/id_ed25519`);
       assert.match(first.stdout, 'Log in: qemu-script ssh deb1');
-      const announced = /Address on hostonly: (\S+)/.exec(first.stdout)?.[1];
-      assert.ok(announced, first.stdout);
+      const [, announced, announced6] = /Address on hostonly: (\S+) (\S+)/.exec(first.stdout) ?? [];
+      assert.ok(announced && announced6, first.stdout);
 
       const hostname = await ssh(ns, env, ['hostname'], true);
       const seconds = Math.round((Date.now() - began) / 1000);
@@ -78,12 +78,14 @@ testWhere(test, missing, 'a stock cloud image: provisioned, logged into, booted 
       // One login (each costs seconds under TCG): cloud-init's last stage (runcmd) is waited for, after sshd.
       const inside = await ssh(ns, env, [
         'id -un; sudo -n id -un; ip -4 -o addr show | grep -c " inet ' + announced + '/24 ";',
+        // IPv6 where the network offers it: the address registered for the NIC, by SLAAC.
+        'ip -6 -o addr show | grep -c " inet6 ' + announced6 + '/64 ";',
         'cloud-init status --wait --long; cat /var/tmp/qs-user-data',
       ]);
       assert.is(inside.exitCode, 0, `${inside.stdout}\n${inside.stderr}`);
       const lines = inside.stdout.split('\n');
-      // Logged in as the caller's user (root's guests: debian), with passwordless sudo.
-      assert.equal(lines.slice(0, 3), ['debian', 'root', '1']);
+      // Logged in as the caller's user (root's guests: debian), with passwordless sudo; both addresses.
+      assert.equal(lines.slice(0, 4), ['debian', 'root', '1', '1']);
       assert.ok(lines.includes('status: done'), inside.stdout);
       assert.match(inside.stdout, /^detail:\s*\nDataSourceNoCloud \[seed=\/dev\/sr0\]/m);
       assert.is(lines.at(-1), 'user-data ran');
