@@ -15,7 +15,7 @@ import {
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../base/errors.ts';
-import { isAlive, processId, type ProcessId } from '../base/proc.ts';
+import { isAlive, processId } from '../base/proc.ts';
 import { startDetached } from '../base/runner.ts';
 import { writeRecord, type GuestRecord } from '../state/guests.ts';
 
@@ -49,8 +49,7 @@ export async function startCompanions(runtimeDir: string, record: GuestRecord): 
     const devNull = openSync('/dev/null', 'r+');
     let started;
     try {
-      const uid = companion.runAs;
-      started = startDetached(companion.argv, { stdio: [devNull, devNull, devNull], env: {}, ...(uid ? { uid } : {}) });
+      started = startDetached(companion.argv, { stdio: [devNull, devNull, devNull], env: {}, uid: companion.runAs });
     } finally {
       closeSync(devNull);
     }
@@ -83,6 +82,6 @@ export async function stopCompanions(record: GuestRecord): Promise<void> {
   for (const id of running) process.kill(id.pid, 'SIGTERM');
   const deadline = Date.now() + STOP_WAIT_MS;
   while (running.some((id) => isAlive(id)) && Date.now() < deadline) await sleep(20);
-  for (const id of running.filter((each: ProcessId) => isAlive(each))) process.kill(id.pid, 'SIGKILL');
+  for (const id of running.filter((each) => isAlive(each))) process.kill(id.pid, 'SIGKILL');
   for (const companion of record.plan.companions ?? []) rmSync(companion.dir, { recursive: true, force: true });
 }

@@ -1,7 +1,7 @@
 // ps, down and gc: the commands that look after guests already started.
 import { HostError, UsageError } from '../base/errors.ts';
 import { collectGarbage, collectGuest } from './gc.ts';
-import { nicAddress, nicAddress6 } from '../probe/addresses.ts';
+import { nicAddresses } from '../probe/addresses.ts';
 import { isGone, listRecords, readRecord, type GuestRecord } from '../state/guests.ts';
 import { qmpSocketPath } from '../base/paths.ts';
 import { isAlive } from '../base/proc.ts';
@@ -56,8 +56,7 @@ export function guestView(record: GuestRecord): GuestView {
       index: nic.index,
       net: nic.net,
       mac: nic.mac,
-      ip: nicAddress(nic),
-      ip6: nicAddress6(nic),
+      ...nicAddresses(nic),
     })),
     forwards: record.plan.resources.forwards,
     ssh: null,

@@ -112,8 +112,11 @@ function exactPort(port: number, what: string, context: NetContext): number {
   return context.ports.exactly(port, what);
 }
 
+/** Where the user-mode NICs' forwards listen: the host's loopback alone, nothing from the LAN. */
+const LOOPBACK = '127.0.0.1';
+
 /** The SSH forward and --fwd of a user-mode NIC (user, passt): host ports on loopback, recorded for ps. */
-function loopbackForwards(context: NetContext, host: string): { all: Forward[]; messages: string[] } {
+function loopbackForwards(context: NetContext): { all: Forward[]; messages: string[] } {
   // Explicit forwards first: the SSH forward moves out of their way, not the other way round.
   const explicit = context.fwd.map((forward) => ({
     ...forward,
@@ -128,7 +131,12 @@ function loopbackForwards(context: NetContext, host: string): { all: Forward[]; 
         : exactPort(sshPort, '--ssh-port', context);
   const all = [...(ssh === undefined ? [] : [{ protocol: 'tcp' as const, hostPort: ssh, guestPort: 22 }]), ...explicit];
   for (const forward of all)
-    context.forwards.push({ proto: forward.protocol, host, port: forward.hostPort, guest_port: forward.guestPort });
+    context.forwards.push({
+      proto: forward.protocol,
+      host: LOOPBACK,
+      port: forward.hostPort,
+      guest_port: forward.guestPort,
+    });
   const messages = [
     ...(ssh === undefined ? [] : [`SSH on localhost:${ssh}`]),
     ...explicit.map(
@@ -139,10 +147,10 @@ function loopbackForwards(context: NetContext, host: string): { all: Forward[]; 
 }
 
 function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPlan {
-  const { all, messages } = loopbackForwards(context, '127.0.0.1');
+  const { all, messages } = loopbackForwards(context);
   const netdev = [
     `user,id=${nic.id}`,
-    ...all.map((forward) => `hostfwd=${forward.protocol}:127.0.0.1:${forward.hostPort}-:${forward.guestPort}`),
+    ...all.map((forward) => `hostfwd=${forward.protocol}:${LOOPBACK}:${forward.hostPort}-:${forward.guestPort}`),
   ].join(',');
   return hostless(netdev, 'user', { from: 'user' }, messages);
 }
@@ -155,12 +163,11 @@ function planUser(_item: { kind: 'user' }, nic: Nic, context: NetContext): NicPl
 function planPasst(_item: { kind: 'passt' }, nic: Nic, context: NetContext): NicPlan {
   const binary = context.facts.passt;
   if (!binary) throw new UsageError(`--net passt: passt is not installed; ${INSTALL_HINT.passt}`);
-  const { all, messages } = loopbackForwards(context, '127.0.0.1');
-  const bind = '127.0.0.1';
+  const { all, messages } = loopbackForwards(context);
   const spec = (protocol: Forward['protocol']) =>
     all
       .filter((forward) => forward.protocol === protocol)
-      .flatMap((forward) => [protocol === 'tcp' ? '-t' : '-u', `${bind}/${forward.hostPort}:${forward.guestPort}`]);
+      .flatMap((forward) => [protocol === 'tcp' ? '-t' : '-u', `${LOOPBACK}/${forward.hostPort}:${forward.guestPort}`]);
   // Root's passt runs as nobody, who cannot enter the guest's private directory: its own directory is
   // elsewhere, nobody's alone.
   const dir = context.facts.isRoot

@@ -42,32 +42,28 @@ export function neighbourFor(arp: string, mac: string): string | undefined {
     .find((fields) => fields[3]?.toLowerCase() === wanted && (parseInt(fields[2] ?? '0', 16) & 2) === 2)?.[0];
 }
 
-/** A NIC's address as far as this host knows it, or null. */
-export function nicAddress(nic: NicInfo): string | null {
+/**
+ * A NIC's addresses as far as this host knows them, or null. On a defined network: its lease, else (before
+ * the guest asks) the address reserved when it was registered, else what the host saw of a guest that set
+ * its address by hand; and, with IPv6, the IPv6 address registered for it (its SLAAC address, which DHCPv6
+ * gives it too).
+ */
+export function nicAddresses(nic: NicInfo): { ip: string | null; ip6: string | null } {
+  const neighbour = () => neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ?? null;
   switch (nic.address.from) {
     case 'user':
-      return USER_NET_GUEST_IP;
-    case 'lease':
-      // Its lease; before the guest asks for one, the address reserved for it when it was registered; a
-      // guest that set its address by hand has neither, but the host may have seen it.
-      return (
-        leaseFor(readText(networkFile(nic.address.dir, 'leases')) ?? '', nic.mac) ??
-        reservationFor(readText(networkFile(nic.address.dir, 'hosts')) ?? '', nic.mac) ??
-        neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ??
-        null
-      );
+      return { ip: USER_NET_GUEST_IP, ip6: null };
+    case 'lease': {
+      const hosts = readText(networkFile(nic.address.dir, 'hosts')) ?? '';
+      const lease = leaseFor(readText(networkFile(nic.address.dir, 'leases')) ?? '', nic.mac);
+      return {
+        ip: lease ?? reservationFor(hosts, nic.mac) ?? neighbour(),
+        ip6: reservationFor(hosts, nic.mac, 6) ?? null,
+      };
+    }
     case 'neighbour':
-      return neighbourFor(readText(procNet('arp')) ?? '', nic.mac) ?? null;
+      return { ip: neighbour(), ip6: null };
     case 'none':
-      return null;
+      return { ip: null, ip6: null };
   }
-}
-
-/**
- * A NIC's IPv6 address as far as this host knows it, or null: on a defined network with IPv6, the one
- * registered for it (its SLAAC address, which DHCPv6 gives it too).
- */
-export function nicAddress6(nic: NicInfo): string | null {
-  if (nic.address.from !== 'lease') return null;
-  return reservationFor(readText(networkFile(nic.address.dir, 'hosts')) ?? '', nic.mac, 6) ?? null;
 }
