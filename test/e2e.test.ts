@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { askUdp, boot, console_, nicMacs, readBanner, stop, waitConsole } from './guest-helpers.ts';
 import { allowBridges, assertClean, inNetns, waitFor } from './netns.ts';
+import { BINARY } from './helpers.ts';
 
 allowBridges();
 
@@ -20,6 +21,26 @@ test('user network: banner through the SSH forward, an extra --fwd, and a UDP on
     assert.match(await readBanner(ns, '127.0.0.1', 18080), /E2E-BANNER name=nat/);
     await waitFor(async () => /^E2E-UDP name=nat got=ping$/m.test(await askUdp(ns, '127.0.0.1', 15353)), 10000, 'UDP');
     assert.match(console_(guest), /E2E: NIC eth0 mac=\S+ ip=10\.0\.2\.15\/24/);
+    // ssh --wait on a terminal: progress while nothing speaks SSH there (the banner is not an SSH server),
+    // then the timeout names where it waited and how to look; the exit code says it failed.
+    const onTerminal = await ns.exec([
+      'env',
+      `QEMU_SCRIPT_RUNTIME_DIR=${ns.runtimeDir}`,
+      'python3',
+      '-c',
+      'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))',
+      BINARY,
+      'ssh',
+      '--wait=2',
+      'nat',
+    ]);
+    assert.match(onTerminal.stdout, /\rWaiting for SSH on nat\.\.\. \d+ s/);
+    assert.match(
+      onTerminal.stdout,
+      new RegExp(`no SSH server answered at 127\\.0\\.0\\.1:${ssh} in 2 s; the guest's console says why: ` +
+        'qemu-script console nat'),
+    );
+    assert.is(onTerminal.exitCode, 1);
     await stop(ns, guest);
     await assertClean(ns, ['lo'], [guest.pid]);
   }));
