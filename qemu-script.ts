@@ -2,92 +2,28 @@
 // qemu-script: wires the pipeline  parse args → probe host → plan → apply → launch → cleanup,
 // and hands every other first word to the subcommand table.
 import { existsSync } from 'node:fs';
-import { toolContext, type ToolContext } from './lib/base/context.ts';
+import { toolContext } from './lib/base/context.ts';
 import { HostError, exitCodeOf, messageOf } from './lib/base/errors.ts';
 import { collectGarbage } from './lib/guest/gc.ts';
-import { listRecords, removeRecord } from './lib/state/guests.ts';
+import { removeRecord } from './lib/state/guests.ts';
+import { currentNetns } from './lib/base/proc.ts';
 import { helpText, usageText } from './lib/cli/help.ts';
 import { reserveGuest, runInBackground, runInForeground, runQemuInformational } from './lib/guest/launch.ts';
 import { ensureOwnDir, withLock } from './lib/base/lock.ts';
 import { parseArgs } from './lib/cli/parse-args.ts';
 import { printErr, printOut } from './lib/base/output.ts';
-import { planLaunch } from './lib/plan/plan.ts';
-import { planWithFreePorts } from './lib/probe/port-check.ts';
-import { probeHost } from './lib/probe/probe.ts';
-import { currentNetns } from './lib/base/proc.ts';
 import { HELPER_NAME, isHelperProgram } from './lib/base/self.ts';
 import { helperMain } from './lib/apply/helper.ts';
-import { readRegistry } from './lib/state/registry.ts';
 import { renderDryRun, renderDryRunJson } from './lib/plan/render.ts';
 import { readSettings } from './lib/cli/settings.ts';
-import { withReservations } from './lib/plan/reservations.ts';
 import { findSubcommand, firstWordTypo, runSubcommand } from './lib/cli/subcommands.ts';
 import { VERSION, unsupportedNode } from './lib/base/version.ts';
 import { jsonOutput } from './lib/base/json.ts';
 import { unsaidThisBoot } from './lib/state/notices.ts';
-import { probeKvm } from './lib/probe/kvm.ts';
-import { probeCloudInit, readHostKey } from './lib/probe/cloud-init.ts';
-import { makeKeyPairs, prepareGuest } from './lib/guest/prepare.ts';
+import { prepareGuest } from './lib/guest/prepare.ts';
+import { planLine, probeCloud } from './lib/guest/plan-line.ts';
 import { startCompanions, stopCompanions } from './lib/guest/companions.ts';
-import type { CloudInitFacts, HostFacts, LaunchOptions, Plan } from './lib/base/types.ts';
-
-const probeCloud = async (options: LaunchOptions) =>
-  options.cloudInit && (await probeCloudInit(options.cloudInit, process.env, process.cwd()));
-
-async function planWith(
-  options: LaunchOptions,
-  context: ToolContext,
-  cloudInit: CloudInitFacts | undefined,
-  keysMade = false,
-): Promise<{ facts: HostFacts; plan: Plan }> {
-  const probed = probeHost({
-    disks: options.disks,
-    settings: options.settings,
-    cwd: process.cwd(),
-    env: process.env,
-    selfCommand: context.selfCommand,
-    // The bridge ACL matters only where a bridge is joined or made.
-    bridges: options.net.some((item) => item.kind === 'bridge' || item.kind === 'bridged'),
-    hostIp: options.hostIp !== undefined,
-    netNames: options.net.flatMap((item) => (item.kind === 'bridge' ? [item.name] : [])),
-    // Only the bridged adapter and macvtap care whether a LAN link is a veth: otherwise sysfs is enough.
-    linkKinds: options.net.some((item) => item.kind === 'bridged' || item.kind === 'macvtap'),
-    wants: {
-      usb: options.usb.length > 0,
-      firmware: options.uefi,
-      kvm: options.accel !== 'tcg',
-      passt: options.net.some((item) => item.kind === 'passt'),
-    },
-  });
-  const facts = withReservations(
-    cloudInit ? { ...probed, cloudInit } : probed,
-    listRecords(context.runtimeDir),
-    readRegistry(context.registryDir),
-    currentNetns(),
-  );
-  let planned = await planWithFreePorts(facts, (known) => planLaunch(options, known));
-  const instanceId = planned.plan.cloudInit?.instanceId;
-  const hostKey = instanceId && readHostKey(cloudInit!.home, instanceId);
-  if (hostKey) {
-    // The guest's host key exists already: planned again with it (planning is pure and quick).
-    const known = { ...planned.facts, cloudInit: { ...cloudInit!, hostKey } };
-    planned = await planWithFreePorts(known, (again) => planLaunch(options, again));
-  }
-  const keygen = planned.plan.cloudInit?.keygen ?? [];
-  if (keygen.length > 0 && !options.dryRun) {
-    // The line is valid: the key pairs are made once, then planned with.
-    if (keysMade) throw new HostError(`--cloud-init: ${keygen[0].argv.at(-1)} was made but cannot be read`);
-    await makeKeyPairs(keygen, { verbose: options.verbose, quiet: options.quiet });
-    return planWith(options, context, await probeCloud(options), true);
-  }
-  if (options.dryRun || !facts.kvmUnknown) return planned;
-  const planFacts = planned.facts;
-  // The line is valid: now QEMU may be asked whether KVM runs guests here (once per boot), and the plan
-  // made again with the answer.
-  const kvm = probeKvm(options.settings.qemuBinary, context.runtimeDir);
-  const answered = { ...planFacts, kvmUsable: kvm.usable, kvmWhy: kvm.why, kvmUnknown: false };
-  return planWithFreePorts(answered, (known) => planLaunch(options, known));
-}
+import type { LaunchOptions } from './lib/base/types.ts';
 
 function warn(warnings: string[], options: LaunchOptions): void {
   if (options.quiet) return;
@@ -100,7 +36,7 @@ async function launch(options: LaunchOptions): Promise<number> {
   const cloudInit = await probeCloud(options);
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
-    const { plan } = await planWith(options, context, cloudInit);
+    const { plan } = await planLine(options, context, cloudInit, { makeKeys: false, askKvm: false });
     warn([...plan.notices, ...plan.warnings], options);
     printOut(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
@@ -109,7 +45,7 @@ async function launch(options: LaunchOptions): Promise<number> {
   await collectGarbage(context.runtimeDir, context).catch(() => undefined);
   // Probe, plan and reserve under one lock: concurrent launches never pick the same port, MAC or name.
   const record = await withLock(context.runtimeDir, async () => {
-    const { facts, plan } = await planWith(options, context, cloudInit);
+    const { facts, plan } = await planLine(options, context, cloudInit, { makeKeys: true, askKvm: true });
     // What is about the host is said once per boot; what is about this line, every time.
     warn([...(options.quiet ? [] : unsaidThisBoot(context.runtimeDir, plan.notices)), ...plan.warnings], options);
     return reserveGuest(context.runtimeDir, plan, facts, {

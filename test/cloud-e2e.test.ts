@@ -34,7 +34,7 @@ async function launch(ns: Netns, env: Record<string, string>, dir: string, extra
       ...['--cloud-init', '--net', 'user,hostonly', '--display', 'none', '--accel', 'tcg', '-m', '1024', '-smp', '2'],
       ...['--name', 'deb1', ...extra, `${dir}/deb1.qcow2`],
       ...['-kernel', `${IMAGE}/vmlinuz`, '-initrd', `${IMAGE}/initrd.img`],
-      ...['-append', 'root=LABEL=cloudroot rw console=ttyS0', '-serial', `file:${log}`],
+      ...['-append', 'root=LABEL=cloudroot rw console=ttyS0 cryptomgr.notests', '-serial', `file:${log}`],
     ],
     env,
   );

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { INITRD, KERNEL, boot, console_, nicMacs, readBanner, stop, waitConsole } from './guest-helpers.ts';
-import { GUEST, Netns, allowBridges, assertClean, inNetns, waitFor } from './netns.ts';
+import { BOOT_APPEND, GUEST, Netns, allowBridges, assertClean, inNetns, waitFor } from './netns.ts';
 
 allowBridges();
 
@@ -62,7 +62,7 @@ test('bridged adapter, default route on a veth (a NIC): macvtap with fd passing 
 
 test("display stdio: foreground, the guest's console on the tool's stdout, clean after poweroff", () =>
   inNetns(async (ns) => {
-    const append = 'console=ttyS0 panic=-1 quiet e2e_name=tty e2e_off=1';
+    const append = `${BOOT_APPEND} e2e_name=tty e2e_off=1`;
     const result = await ns.tool([
       ...GUEST,
       '-m',

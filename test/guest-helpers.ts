@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { ROOT } from './helpers.ts';
 import { eui64Address, formatAddress, parsePrefix } from '../lib/net/ip.ts';
 import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
-import { GUEST, Netns, inNetns, waitFor } from './netns.ts';
+import { BOOT_APPEND, GUEST, Netns, inNetns, waitFor } from './netns.ts';
 
 export const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
 export const INITRD = `${ROOT}/.cache/guest/initrd.gz`;
@@ -34,9 +34,7 @@ export async function boot(
   const log = `${logs}/${ns.name}-${name}.log`;
   writeFileSync(log, '');
   const append = [
-    'console=ttyS0',
-    'panic=-1',
-    'quiet',
+    BOOT_APPEND,
     `e2e_name=${name}`,
     ...Object.entries(values).map(([key, value]) => `e2e_${key}=${value}`),
   ].join(' ');

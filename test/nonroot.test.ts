@@ -18,7 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helperPath } from '../lib/base/self.ts';
 import { BINARY, ROOT, USER_ENV, freshSystemRunDir } from './helpers.ts';
-import { Netns, pidAlive, waitFor } from './netns.ts';
+import { BOOT_APPEND, Netns, pidAlive, waitFor } from './netns.ts';
 
 const USER = 'qsalice';
 const safe = mkdtempSync('/run/qs-nonroot-');
@@ -150,6 +150,7 @@ test('setup --user, then the user launches a guest on vmnet0: no password, capab
     'tcg',
     '-m',
     '64',
+    ...['-global', 'virtio-net-pci.romfile='],
     '--name',
     'alice1',
   ]);
@@ -216,7 +217,7 @@ test("the user's guest on hostonly: a lease from the network's server, ps shows 
   const serial = mkdtempSync('/tmp/qs-nonroot-serial-');
   const uid = Number((await inside(['id', '-u', USER])).stdout.trim());
   chownSync(serial, uid, -1);
-  const append = 'console=ttyS0 panic=-1 quiet e2e_name=alice2 e2e_if0=dhcp e2e_banner=7000';
+  const append = `${BOOT_APPEND} e2e_name=alice2 e2e_if0=dhcp e2e_banner=7000`;
   try {
     const started = await asUser([
       binary,
@@ -370,7 +371,7 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
     '-initrd',
     initrd,
     '-append',
-    'console=ttyS0 quiet e2e_name=alice5',
+    `${BOOT_APPEND} e2e_name=alice5`,
   ]);
   assert.is(started.exitCode, 0, `${started.stdout}\n${started.stderr}`);
   assert.match(started.stdout, /^Console: qemu-script console alice5 \(Ctrl-\] detaches/m);

@@ -22,7 +22,7 @@ import {
   withWan,
 } from './guest-helpers.ts';
 import { BINARY } from './helpers.ts';
-import { GUEST, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
+import { BOOT_APPEND, GUEST, assertClean, inNetns, pidAlive, waitFor } from './netns.ts';
 
 // Beyond the gateway: passt takes the gateway's own address to mean the host.
 const SERVICE = '198.51.100.1';
@@ -121,7 +121,7 @@ test('a user without the privileged helper (nobody): passt and user-net guests r
         '-initrd',
         `${home}/initrd.gz`,
         '-append',
-        `console=ttyS0 quiet e2e_name=${name} e2e_if0=dhcp e2e_banner=22`,
+        `${BOOT_APPEND} e2e_name=${name} e2e_if0=dhcp e2e_banner=22`,
       ];
       const passt = await asNobody([...guest('np', 'passt'), '--ssh-port', '10122']);
       assert.is(passt.exitCode, 0, passt.stderr);
