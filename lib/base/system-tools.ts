@@ -23,4 +23,5 @@ export const INSTALL_HINT: Readonly<Record<string, string>> = {
   nft: 'sudo apt-get install nftables',
   iptables: 'sudo apt-get install iptables',
   passt: 'sudo apt-get install passt',
+  libvirt: 'sudo apt-get install libvirt-clients libvirt-daemon-system',
 };

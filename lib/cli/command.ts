@@ -37,6 +37,8 @@ export interface Subcommand {
   guestArgument?: boolean;
   /** Words after `--` are allowed and passed on. */
   passthrough?: boolean;
+  /** After its own flags, the words are a launch line (or one guest's name): all of them go to `rest`. */
+  launchLine?: boolean;
   /** Internal entry points: not in --help, their words are their own. */
   hidden?: boolean;
   run(parsed: Parsed, context: ToolContext, argv: string[]): Promise<number>;
@@ -49,7 +51,9 @@ const flagSpelling = (flag: Flag) =>
 
 function usageLine(command: Subcommand): string {
   const flags = command.flags.map((flag) => `[${flagSpelling(flag)}]`);
-  return ['qemu-script', command.name, command.args, ...flags].filter(Boolean).join(' ');
+  // A launch line is the rest of the words: the command's own flags come before it.
+  const words = command.launchLine ? [...flags, command.args] : [command.args, ...flags];
+  return ['qemu-script', command.name, ...words].filter(Boolean).join(' ');
 }
 
 export function subcommandHelp(command: Subcommand): string {
@@ -89,13 +93,20 @@ export function findCommand(
 function groupUsage(word: string, group: Subcommand[], code: number): Subcommand {
   const text = [
     ...group.map((command, i) => {
-      const line = ['qemu-script', command.name, command.args, command.flags.length > 0 ? '[options]' : '']
+      const options = command.flags.length > 0 ? '[options]' : '';
+      const line = [
+        'qemu-script',
+        command.name,
+        ...(command.launchLine ? [options, command.args] : [command.args, options]),
+      ]
         .filter(Boolean)
         .join(' ');
       return `${i === 0 ? 'Usage:' : '      '} ${line}`;
     }),
     '',
-    ...group.map((command) => `  ${command.name.padEnd(12)}${command.summary}`),
+    ...group.map(
+      (command) => `  ${command.name.padEnd(Math.max(...group.map((one) => one.name.length)) + 2)}${command.summary}`,
+    ),
     `(qemu-script ${word} COMMAND --help shows its options)`,
     '',
   ].join('\n');
@@ -155,8 +166,13 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
       break;
     }
     if (word === '--help' || word === '-h' || word === '-help') return 'help';
+    const [spelled, inline] = word.replace(/^--?/, '').split(/=(.*)/s, 2);
+    const own = word.startsWith('-') && command.flags.some((candidate) => candidate.name === spelled);
+    if (command.launchLine && !own) {
+      parsed.rest = words.slice(i);
+      break;
+    }
     if (word.startsWith('-') && word !== '-') {
-      const [spelled, inline] = word.replace(/^--?/, '').split(/=(.*)/s, 2);
       const flag = command.flags.find((candidate) => candidate.name === spelled);
       if (!flag) {
         const spellings = command.flags.map((candidate) => `--${candidate.name}`);

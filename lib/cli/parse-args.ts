@@ -4,7 +4,7 @@ import { parseMacMode } from '../net/mac.ts';
 import { parseNetSpecs } from '../plan/net-spec.ts';
 import { ipFamily } from '../net/ip.ts';
 import { OWN_OPTIONS, OWN_SPELLINGS, lookupOwnOption } from './own-options.ts';
-import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } from './qemu-options.ts';
+import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } from '../plan/qemu-options.ts';
 import { didYouMean } from '../base/suggest.ts';
 import { envDefault, readSettings, type Env } from './settings.ts';
 import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from '../base/types.ts';
