@@ -57,8 +57,8 @@ function tell(exported: Exported): void {
 
 /** Prints the XML, or with --apply defines it (and starts a network) in libvirt. */
 export async function emit(kind: 'domain' | 'network', name: string, exported: Exported, apply: boolean) {
-  tell(exported);
   if (!apply) {
+    tell(exported);
     printOut(exported.xml);
     return 0;
   }
@@ -87,6 +87,8 @@ export async function emit(kind: 'domain' | 'network', name: string, exported: E
       );
     }
   }
+  // Checked: now what libvirt gets without is said, and it is defined.
+  tell(exported);
   const dir = mkdtempSync(`${tmpdir()}/qemu-script-export-`);
   try {
     const file = `${dir}/${name}.xml`;

@@ -23,7 +23,7 @@ export function libvirtNetwork(network: NetworkDef, registered: Registered[]): E
         `this host's side alone`,
     );
   }
-  if (!network.nat) {
+  if (network.dhcp && !network.nat) {
     unexported.push(
       `${network.name} answers its own names only; libvirt's server forwards other names to the host's resolvers`,
     );
@@ -40,7 +40,8 @@ export function libvirtNetwork(network: NetworkDef, registered: Registered[]): E
     network.nat && el('forward', { mode: 'nat' }, ip6 ? el('nat', { ipv6: 'yes' }) : undefined),
     el('bridge', { name: network.name, stp: 'off', delay: 0 }),
     el('domain', { name: network.name, localOnly: 'yes' }),
-    names6.length > 0 && el('dns', {}, ...names6),
+    // Without DHCP the tool runs no server on the network: neither does libvirt then.
+    network.dhcp ? names6.length > 0 && el('dns', {}, ...names6) : el('dns', { enable: 'no' }),
     el(
       'ip',
       { address: network.hostIp, prefix: dhcp.prefix },
