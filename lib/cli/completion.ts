@@ -199,8 +199,8 @@ function fish(commands: readonly Subcommand[]): string {
     }
     if (command.guestArgument)
       lines.push(
-        `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${second ?? first}`)} -a '(qemu-script __complete ` +
-          `guests 2>/dev/null)'`,
+        `complete -c qemu-script -n ${quote(`__fish_seen_subcommand_from ${second ?? first}`)} ` +
+          `-a '(qemu-script __complete guests 2>/dev/null)'`,
       );
   }
   lines.push("complete -c qemu-script -n '__fish_use_subcommand' -F");
