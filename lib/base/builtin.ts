@@ -1,8 +1,18 @@
 // Node.js built-in modules loaded on first use. process.getBuiltinModule (Node ≥ 20.16) hands
-// them over directly; import() would first start the ESM loader, milliseconds at every launch.
+// them over directly; import() would first start the ESM loader, milliseconds at every launch. A module
+// imported at the top is loaded by every invocation: node:child_process and node:net cost ~6 ms of a
+// `--version`, so they come through here, when a command needs them.
+import { createRequire } from 'node:module';
+
 type GetBuiltin = (id: string) => unknown;
 
 export async function builtin<T>(id: 'node:net' | 'node:dgram'): Promise<T> {
   const get = (process as unknown as { getBuiltinModule?: GetBuiltin }).getBuiltinModule;
   return (get ? get(id) : await import(id)) as T;
+}
+
+/** The same, synchronously (the probe stage runs programs synchronously); older Node.js through require. */
+export function builtinSync<T>(id: 'node:child_process'): T {
+  const get = (process as unknown as { getBuiltinModule?: GetBuiltin }).getBuiltinModule;
+  return (get ? get(id) : createRequire(process.execPath)(id)) as T;
 }

@@ -3,12 +3,16 @@
 // node:child_process directly: execa's first call costs ~20 ms of module initialisation, more than
 // everything else a launch does. execa runs the programs a user watches or talks to (QEMU in the
 // foreground, ssh), loaded on first use so that other commands never pay for it.
-import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
+import { builtinSync } from './builtin.ts';
 import type { Options, ResultPromise } from 'execa';
 import { CommandError, HostError } from './errors.ts';
 import { hostStep } from './fault.ts';
 import { shellLine } from './shell-quote.ts';
 import { printErr } from './output.ts';
+
+const childProcess = () => builtinSync<typeof ChildProcess>('node:child_process');
 
 export interface RunOptions {
   verbose?: boolean;
@@ -34,7 +38,7 @@ function complete(
     const stdout: Buffer[] = [];
     const all: Buffer[] = [];
     let problem: string | undefined;
-    const child = spawn(argv[0], argv.slice(1), {
+    const child = childProcess().spawn(argv[0], argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ? { ...process.env, ...options.env } : undefined,
       timeout: options.timeoutMs,
@@ -86,7 +90,7 @@ export async function probe(argv: string[], env?: Record<string, string>): Promi
 
 /** The same, synchronously, for the probe stage (ip, iptables -S). */
 export function probeSync(argv: string[]): ProbeResult {
-  const result = spawnSync(argv[0], argv.slice(1), {
+  const result = childProcess().spawnSync(argv[0], argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 15000,
     encoding: 'utf8',
@@ -111,7 +115,7 @@ export function startDetached(
   argv: string[],
   options: { stdio: StdioOptions; env: Record<string, string>; uid?: number },
 ): Detached {
-  const child = spawn(argv[0], argv.slice(1), {
+  const child = childProcess().spawn(argv[0], argv.slice(1), {
     detached: true,
     stdio: options.stdio,
     env: { ...process.env, ...options.env },

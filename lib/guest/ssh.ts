@@ -2,7 +2,8 @@
 // a defined network. A --cloud-init guest is logged into as the user, with the key and the host key its seed
 // gave it; --wait waits for its SSH server first.
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import type * as Net from 'node:net';
+import { builtin } from '../base/builtin.ts';
 import type { ToolContext } from '../base/context.ts';
 import { HostError, UsageError } from '../base/errors.ts';
 import { printErr } from '../base/output.ts';
@@ -36,7 +37,8 @@ export function sshArgv(
 }
 
 /** Whether an SSH server answers there: its banner, not just a connection (QEMU's forward accepts any). */
-function answers(endpoint: { host: string; port: number }, timeoutMs = 3000): Promise<boolean> {
+async function answers(endpoint: { host: string; port: number }, timeoutMs = 3000): Promise<boolean> {
+  const { connect } = await builtin<typeof Net>('node:net');
   return new Promise((resolve) => {
     const socket = connect({ host: endpoint.host, port: endpoint.port });
     const done = (ok: boolean) => {
