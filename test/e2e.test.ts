@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { askUdp, boot, console_, nicMacs, readBanner, stop, waitConsole } from './guest-helpers.ts';
 import { allowBridges, assertClean, inNetns, waitFor } from './netns.ts';
 import { BINARY } from './helpers.ts';
+import { execa } from 'execa';
 
 allowBridges();
 
@@ -21,6 +22,84 @@ test('user network: banner through the SSH forward, an extra --fwd, and a UDP on
     assert.match(await readBanner(ns, '127.0.0.1', 18080), /E2E-BANNER name=nat/);
     await waitFor(async () => /^E2E-UDP name=nat got=ping$/m.test(await askUdp(ns, '127.0.0.1', 15353)), 10000, 'UDP');
     assert.match(console_(guest), /E2E: NIC eth0 mac=\S+ ip=10\.0\.2\.15\/24/);
+
+    // Forwards changed while it runs: added (TCP and UDP) and answering at once, listed, refused when the port
+    // is taken (by a guest's forward, by another program) or the words are wrong, removed and gone.
+    const fwd = (...words: string[]) => ns.tool(['fwd', ...words]);
+    const tcp = await fwd('add', 'nat', 'tcp:18081-8080');
+    assert.equal(
+      [tcp.exitCode, tcp.stdout, tcp.stderr],
+      [0, 'Forward tcp 127.0.0.1:18081 -> guest port 8080 added to nat', ''],
+    );
+    assert.match(await readBanner(ns, '127.0.0.1', 18081, 10000), /E2E-BANNER name=nat/);
+    assert.is((await fwd('add', 'nat', 'udp:15354-5353')).exitCode, 0);
+    await waitFor(async () => /^E2E-UDP name=nat got=ping$/m.test(await askUdp(ns, '127.0.0.1', 15354)), 10000, 'UDP');
+    const forward = (proto: string, port: number, guestPort: number) => ({
+      guest: 'nat',
+      proto,
+      host: '127.0.0.1',
+      port,
+      guest_port: guestPort,
+    });
+    const listed = JSON.parse((await fwd('ls', 'nat', '--json')).stdout);
+    assert.equal(listed, {
+      version: 1,
+      forwards: [
+        forward('tcp', ssh, 22),
+        forward('tcp', 18080, 8080),
+        forward('udp', 15353, 5353),
+        forward('tcp', 18081, 8080),
+        forward('udp', 15354, 5353),
+      ],
+    });
+    const other = execa('ip', ['netns', 'exec', ns.name, 'python3', '-m', 'http.server', '18095', '--bind', '::'], {
+      reject: false,
+    });
+    try {
+      await waitFor(
+        async () => (await execa('ip', ['netns', 'exec', ns.name, 'ss', '-Htln', 'sport = :18095'])).stdout !== '',
+        10000,
+        'listener',
+      );
+      const refusals: Array<[string[], string]> = [
+        [['add', 'nat', '18081-22'], "fwd add: host port 18081 is nat's already (qemu-script fwd ls)"],
+        [['add', 'nat', '18095-22'], 'fwd add: host port 18095 (tcp) is in use on this host; choose another'],
+        [
+          ['add', 'nat', '80/22'],
+          'fwd add: "80/22" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], ' +
+            'e.g. 8080-80)',
+        ],
+        [['add', 'nosuch', '18096-22'], 'fwd add: no running guest named "nosuch" (qemu-script ps)'],
+        [
+          ['rm', 'nat', 'udp:18081'],
+          'fwd rm: nat has no udp forward on host port 18081 (it has: tcp:' +
+            ssh +
+            ', tcp:18080, udp:15353, tcp:18081, udp:15354)',
+        ],
+      ];
+      for (const [words, message] of refusals) {
+        const refused = await fwd(...words);
+        assert.equal([refused.exitCode, refused.stderr], [2, `qemu-script: ${message}`], words.join(' '));
+      }
+    } finally {
+      other.kill();
+      await other;
+    }
+    const removed = await fwd('rm', 'nat', '18081');
+    assert.equal(
+      [removed.exitCode, removed.stdout],
+      [0, 'Forward tcp 127.0.0.1:18081 -> guest port 8080 removed from nat'],
+    );
+    const gone = await execa('ip', ['netns', 'exec', ns.name, 'busybox', 'nc', '-w', '2', '127.0.0.1', '18081'], {
+      reject: false,
+      input: '',
+    });
+    assert.not.match(gone.stdout, 'E2E-BANNER');
+    const ps = JSON.parse((await ns.tool(['ps', '--json'])).stdout);
+    assert.equal(
+      ps.guests[0].forwards.map((entry: { port: number }) => entry.port),
+      [ssh, 18080, 15353, 15354],
+    );
     // ssh --wait on a terminal: progress while nothing speaks SSH there (the banner is not an SSH server),
     // then the timeout names where it waited and how to look; the exit code says it failed.
     const onTerminal = await ns.exec([
@@ -37,8 +116,10 @@ test('user network: banner through the SSH forward, an extra --fwd, and a UDP on
     assert.match(onTerminal.stdout, /\rWaiting for SSH on nat\.\.\. \d+ s/);
     assert.match(
       onTerminal.stdout,
-      new RegExp(`no SSH server answered at 127\\.0\\.0\\.1:${ssh} in 2 s; the guest's console says why: ` +
-        'qemu-script console nat'),
+      new RegExp(
+        `no SSH server answered at 127\\.0\\.0\\.1:${ssh} in 2 s; the guest's console says why: ` +
+          'qemu-script console nat',
+      ),
     );
     assert.is(onTerminal.exitCode, 1);
     await stop(ns, guest);
@@ -55,6 +136,16 @@ test('multicast internal network: two guests talk, nothing leaves on other inter
     await ns.ip('addr', 'add', '10.99.0.1/24', 'dev', 'lan0');
     const txBefore = (await ns.exec(['cat', '/sys/class/net/lan0/statistics/tx_packets'])).stdout;
     const a = await boot(ns, 'mcA', ['--net', '0'], { if0: '192.168.77.11/24', banner: '7000' });
+    // No user network: its forwards cannot change at run time, and nothing is asked of QEMU.
+    const noUser = await ns.tool(['fwd', 'add', 'mcA', '18082-7000']);
+    assert.equal(
+      [noUser.exitCode, noUser.stderr],
+      [
+        2,
+        "qemu-script: fwd add: mcA's forwards cannot change while it runs: it has no user network (--net user): " +
+          'forwards into bridged and defined networks are not done yet',
+      ],
+    );
     const b = await boot(ns, 'mcB', ['--net', '0'], {
       if0: '192.168.77.12/24',
       ping: '192.168.77.11',

@@ -1,13 +1,13 @@
 import minimist from 'minimist';
 import { UsageError } from '../base/errors.ts';
 import { parseMacMode } from '../net/mac.ts';
-import { parseNetSpecs } from '../plan/net-spec.ts';
+import { parseForward, parseNetSpecs, parsePort } from '../plan/net-spec.ts';
 import { ipFamily } from '../net/ip.ts';
 import { OWN_OPTIONS, OWN_SPELLINGS, lookupOwnOption } from './own-options.ts';
 import { isInformational, qemuOption, qemuOptionName, QEMU_OPTION_SPELLINGS } from '../plan/qemu-options.ts';
 import { didYouMean } from '../base/suggest.ts';
 import { envDefault, readSettings, type Env } from './settings.ts';
-import type { Accel, DiskRequest, DisplayRequest, Forward, LaunchOptions } from '../base/types.ts';
+import type { Accel, DiskRequest, DisplayRequest, LaunchOptions } from '../base/types.ts';
 import { ACCELS, type CloudInitRequest, DISPLAY_KINDS } from '../base/types.ts';
 import { GUEST_NAME, GUEST_NAME_RULE } from '../base/names.ts';
 
@@ -86,29 +86,6 @@ function parseDisplay(text: string, what: string): DisplayRequest {
   const kind = DISPLAY_KINDS.find((display) => display === text);
   if (!kind) throw new UsageError(`${what}: "${text}" is not a display (accepted: ${DISPLAY_KINDS.join(', ')})`);
   return { kind };
-}
-
-function parsePort(text: string, what: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new UsageError(`${what}: "${text}" is not a port (1-65535)`);
-  return port;
-}
-
-const PROTOCOLS: readonly Forward['protocol'][] = ['tcp', 'udp'];
-
-/** --fwd [tcp:|udp:]HOST-GUEST, or Docker's and quickemu's HOST:GUEST[/udp]. */
-function parseForward(text: string): Forward {
-  const match = /^(?:([a-z]+):)?(\d+)[-:](\d+)(?:\/([a-z]+))?$/i.exec(text);
-  if (!match)
-    throw new UsageError(
-      `--fwd: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], ` +
-        `e.g. 8080-80)`,
-    );
-  const named = match[1] ?? match[4] ?? 'tcp';
-  const protocol = PROTOCOLS.find((known) => known === named.toLowerCase());
-  if (!protocol || (match[1] && match[4]))
-    throw new UsageError(`--fwd: "${named}" in "${text}" is not a protocol (accepted: tcp, udp)`);
-  return { protocol, hostPort: parsePort(match[2], '--fwd'), guestPort: parsePort(match[3], '--fwd') };
 }
 
 function parseSshPort(text: string): number | 'none' {
@@ -227,7 +204,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
       mac: macText ? parseMacMode(macText) : { kind: 'stable' },
       name,
       hostIp: hostIp === undefined ? undefined : parseHostIp(hostIp),
-      fwd: list(args.fwd).map(parseForward),
+      fwd: list(args.fwd).map((text) => parseForward(text)),
       sshPort: last(args['ssh-port']) === undefined ? undefined : parseSshPort(last(args['ssh-port'])!),
       cloudInit: parseCloudInit(args),
       quiet: Boolean(args.quiet),

@@ -28,6 +28,7 @@ import {
 import { DEFAULT_GROUP } from '../base/names.ts';
 import { attachConsole } from '../guest/console.ts';
 import { info } from '../guest/info.ts';
+import { fwdAdd, fwdLs, fwdRm } from '../guest/forwards.ts';
 import { emit, exportDomain, exportNetwork, planToExport } from '../export/commands.ts';
 import { parseArgs } from './parse-args.ts';
 import { jsonOutput } from '../base/json.ts';
@@ -123,6 +124,33 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     flags: [],
     positionals: [1, 1],
     run: ({ args }, context) => attachConsole(context, args[0]),
+  },
+  {
+    name: 'fwd add',
+    guestArgument: true,
+    args: 'NAME [tcp:|udp:]HOSTPORT-GUESTPORT',
+    summary: "forward a host port on 127.0.0.1 to a running guest's user network (QEMU adds it at once)",
+    flags: [],
+    positionals: [2, 2],
+    run: async ({ args }, context) => print(await fwdAdd(context, args[0], args[1])),
+  },
+  {
+    name: 'fwd rm',
+    guestArgument: true,
+    args: 'NAME [tcp:|udp:]HOSTPORT',
+    summary: "remove a running guest's forward of a host port (TCP unless udp: is written)",
+    flags: [],
+    positionals: [2, 2],
+    run: async ({ args }, context) => print(await fwdRm(context, args[0], args[1])),
+  },
+  {
+    name: 'fwd ls',
+    guestArgument: true,
+    args: '[NAME]',
+    summary: 'the forwards of your guests (or of one): protocol, host address and port, guest port',
+    flags: [JSON_FLAG],
+    positionals: [0, 1],
+    run: async ({ flags, args }, context) => print(fwdLs(context, args[0], Boolean(flags.json))),
   },
   {
     name: 'net create',

@@ -113,7 +113,7 @@ function exactPort(port: number, what: string, context: NetContext): number {
 }
 
 /** Where the user-mode NICs' forwards listen: the host's loopback alone, nothing from the LAN. */
-const LOOPBACK = '127.0.0.1';
+export const LOOPBACK = '127.0.0.1';
 
 /** The SSH forward and --fwd of a user-mode NIC (user, passt): host ports on loopback, recorded for ps. */
 function loopbackForwards(context: NetContext): { all: Forward[]; messages: string[] } {

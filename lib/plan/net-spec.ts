@@ -1,6 +1,6 @@
 import { UsageError } from '../base/errors.ts';
 import { INTERFACE_NAME, vmnetName } from '../base/names.ts';
-import type { NetItem } from '../base/types.ts';
+import type { Forward, NetItem } from '../base/types.ts';
 
 const COMPACT = /^(tap:)?([up0-9a-f]+)$/i;
 
@@ -9,8 +9,8 @@ export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
   ['user, nat', 'user network (NAT 10.0.2.0/24), SSH forward on localhost:10022 or the next free port'],
   [
     'passt',
-    "user networking by passt (a process of yours per guest): the host's addresses in both families, IPv6, " +
-      'SSH and --fwd (TCP and UDP) on localhost in both families',
+    "user networking by passt (a process of yours per guest): the host's addresses (IPv6 by DHCPv6 only), " +
+      'SSH and --fwd (TCP and UDP) on 127.0.0.1',
   ],
   ['bridge, bridged', "bridged adapter: the guest joins the LAN of the host's default route"],
   [
@@ -138,4 +138,27 @@ export function parseNetSpecs(specs: string[], what = '--net'): { items: NetItem
     throw bad(what, specs.join(','), 'one user-mode network per guest: user or passt, once');
   }
   return { items, notes };
+}
+
+export function parsePort(text: string, what: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`${what}: "${text}" is not a port (1-65535)`);
+  return port;
+}
+
+const PROTOCOLS: readonly Forward['protocol'][] = ['tcp', 'udp'];
+
+/** --fwd [tcp:|udp:]HOST-GUEST, or Docker's and quickemu's HOST:GUEST[/udp]; WHAT names the option. */
+export function parseForward(text: string, what = '--fwd'): Forward {
+  const match = /^(?:([a-z]+):)?(\d+)[-:](\d+)(?:\/([a-z]+))?$/i.exec(text);
+  if (!match)
+    throw new UsageError(
+      `${what}: "${text}" is not a forward (accepted: [tcp:|udp:]HOSTPORT-GUESTPORT or HOSTPORT:GUESTPORT[/udp], ` +
+        `e.g. 8080-80)`,
+    );
+  const named = match[1] ?? match[4] ?? 'tcp';
+  const protocol = PROTOCOLS.find((known) => known === named.toLowerCase());
+  if (!protocol || (match[1] && match[4]))
+    throw new UsageError(`${what}: "${named}" in "${text}" is not a protocol (accepted: tcp, udp)`);
+  return { protocol, hostPort: parsePort(match[2], what), guestPort: parsePort(match[3], what) };
 }

@@ -7,7 +7,7 @@ import type { Plan } from '../base/types.ts';
 type Protocol = 'tcp' | 'udp';
 
 /** Binds PORT on every address (IPv6 and IPv4): any listener on it, wherever, counts as taken. */
-async function isFree(port: number, protocol: Protocol): Promise<boolean> {
+export async function isFree(port: number, protocol: Protocol): Promise<boolean> {
   if (protocol === 'udp') {
     const { createSocket } = await builtin<typeof import('node:dgram')>('node:dgram');
     const bindUdp = (type: 'udp4' | 'udp6') =>

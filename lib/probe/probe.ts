@@ -26,6 +26,10 @@ const realIpJson = (args: string[]) => probeSync([findSystemTool('ip') ?? 'ip', 
 
 const read = (path: string): string | undefined => readText(path)?.trim();
 
+/** net.ipv4.ip_unprivileged_port_start: below it only root may listen. */
+export const unprivilegedPortStart = (proc = '/proc') =>
+  Number(read(`${proc}/sys/net/ipv4/ip_unprivileged_port_start`) ?? 1024);
+
 function list(path: string): string[] {
   try {
     return readdirSync(path);
@@ -286,8 +290,10 @@ function privateParent(dir: string): string | undefined {
 export function probePrefixes(roots: HostRoots = REAL_ROOTS): HostPrefix[] {
   const proc = (name: string) => read(`${roots.proc}/net/${name}`) ?? '';
   const json = (...args: string[]) => (roots.ipJson ?? realIpJson)(args);
-  const addresses = [...prefixesFrom(proc('route'), proc('fib_trie')), ...ipv6PrefixesFrom(proc('if_inet6'), '')]
-    .filter((prefix) => prefix.what === 'address');
+  const addresses = [
+    ...prefixesFrom(proc('route'), proc('fib_trie')),
+    ...ipv6PrefixesFrom(proc('if_inet6'), ''),
+  ].filter((prefix) => prefix.what === 'address');
   return [
     ...addresses,
     ...tableRoutesFrom(json('-4', 'route', 'show', 'table', 'all'), 4),
@@ -448,7 +454,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     toolBridges: [],
     // Ports are checked once a plan has picked them (port-check.ts).
     usedTcpPorts: [],
-    unprivilegedPortStart: Number(read(`${roots.proc}/sys/net/ipv4/ip_unprivileged_port_start`) ?? 1024),
+    unprivilegedPortStart: unprivilegedPortStart(roots.proc),
     usedMacs: macs,
     guestNames: [],
     disks,
