@@ -72,7 +72,7 @@ lint: node_modules/.package-lock.json
 	npx eslint --max-warnings 0 .
 	npx knip
 	@awk 'length > 120 { print FILENAME ":" FNR ": " length " columns (at most 120)"; bad = 1 } END { exit bad }' \
-		Makefile .ci/run scripts/*.sh test/*.sh test/guest/* test/cloud-image/*.sh
+		Makefile .ci/run scripts/*.sh bench/*.sh test/*.sh test/guest/* test/cloud-image/*.sh
 
 # The tiny test guest: Debian's cloud kernel + busybox initramfs, cached in .cache/guest.
 guest:

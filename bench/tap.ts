@@ -7,7 +7,11 @@ import { Netns } from '../test/netns.ts';
 import { IDLE_GUEST, isQemu, median, met, ms, now, processesIn, table } from './common.ts';
 
 const RUNS = Number(process.env.BENCH_TAP_RUNS ?? 7);
-const ORIGINAL = process.env.VM_ORIGINAL;
+/** The original script, or a stand-in doing what it does for this line (a shell, `ip`, the bridge helper). */
+const ORIGINAL = process.env.VM_ORIGINAL || new URL('./vm-standin.sh', import.meta.url).pathname;
+const ORIGINAL_LABEL = process.env.VM_ORIGINAL
+  ? 'original script (`VM_ORIGINAL`)'
+  : 'stand-in for it (`bench/vm-standin.sh`)';
 
 /** Resolves with the time a TAP enslaved to vmnet0 reports LOWER_UP, counted from `start`. */
 async function tapUpAfter(ns: Netns, start: () => Promise<unknown>): Promise<number> {
@@ -139,11 +143,8 @@ export interface TapTimes {
 
 export async function measureTap(cjs: string): Promise<TapTimes> {
   const ways: Record<string, () => Promise<number>> = { hand: byHand, sea: viaTool(BINARY), cjs: viaTool(cjs) };
-  let restore = () => undefined as unknown;
-  if (ORIGINAL) {
-    ways.original = viaOriginal(ORIGINAL);
-    restore = allowVmnet0();
-  }
+  ways.original = viaOriginal(ORIGINAL);
+  const restore = allowVmnet0();
   try {
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(ways).map((way) => [way, []]));
     for (let run = 0; run < RUNS; run++)
@@ -157,27 +158,30 @@ export async function measureTap(cjs: string): Promise<TapTimes> {
 }
 
 export function tapTable(times: TapTimes, versions: { sea: number; cjs: number }): string[] {
-  const limit = (version: number) => times.hand + version + 25;
+  // The executable's targets: by hand + 15 ms, and no slower than the original script in the same run. The
+  // script artifact starts the host's Node.js, whose own start-up is reported beside it.
+  const byHand = times.hand + 15;
+  const original = times.original;
+  const seaMet = times.sea <= byHand && (original === undefined || times.sea <= original);
   const rows = [
     ['by hand (same `ip` commands, then QEMU)', ms(times.hand), '', ''],
+    ...(original === undefined ? [] : [[ORIGINAL_LABEL, ms(original), '', '']]),
     [
       'qemu-script (single executable)',
       ms(times.sea),
-      `${ms(times.hand)} + ${ms(versions.sea)} + 25 ms = ${ms(limit(versions.sea))}`,
-      met(times.sea <= limit(versions.sea)),
+      `${ms(times.hand)} + 15 ms = ${ms(byHand)}${original === undefined ? '' : `, ≤ ${ms(original)}`}`,
+      met(seaMet),
     ],
     [
-      'qemu-script.cjs',
+      'qemu-script.cjs (reported)',
       ms(times.cjs),
-      `${ms(times.hand)} + ${ms(versions.cjs)} + 25 ms = ${ms(limit(versions.cjs))}`,
-      met(times.cjs <= limit(versions.cjs)),
+      `its \`--version\` ${ms(versions.cjs)} over the executable's ${ms(versions.sea)}`,
+      '',
     ],
-    ...(times.original === undefined ? [] : [['original script (`VM_ORIGINAL`)', ms(times.original), '', '']]),
   ];
   return [
     `Invocation → the guest's TAP on \`vmnet0\` with carrier (QEMU holds it), median of ${RUNS}, ` +
-      'a fresh namespace each run' +
-      (ORIGINAL ? ':' : ' (set `VM_ORIGINAL=/path/to/vm` to add the original script):'),
+      'a fresh namespace each run (`VM_ORIGINAL=/path/to/vm` measures the original script instead of its stand-in):',
     '',
     ...table(['how', 'measured', 'limit', 'met'], rows),
   ];
