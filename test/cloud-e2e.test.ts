@@ -104,8 +104,10 @@ testWhere(test, missing, 'a stock cloud image: provisioned, logged into, booted 
         `(${knownHosts})`);
       writeFileSync(knownHosts, given);
 
+      // The image runs qemu-guest-agent: QEMU says the guest opened its port, and the agent powers it off.
       const down = await ns.tool(['down', '--timeout', '180', 'deb1'], env);
       assert.is(down.exitCode, 0, down.stderr);
+      assert.match(down.stdout, 'Asked deb1 to power off (guest agent)');
       assert.match(down.stdout, 'Guest deb1 powered off');
 
       // The same disk under the same name: the same instance, not provisioned again; logged into at once.

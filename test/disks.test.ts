@@ -169,7 +169,9 @@ for (const row of LAYOUTS) {
   test(`layout: ${row.name}`, () => {
     const result = plan([...row.argv, '--display', 'none', '--net', 'none'], facts(hd), row.env);
     assert.equal(valuesOf(result.qemu.argv, '-drive'), row.drives);
-    assert.equal(valuesOf(result.qemu.argv, '-device').sort(), [...row.devices].sort());
+    // Every guest also has its agent's channel.
+    const agent = ['virtio-serial,id=agent', 'virtserialport,bus=agent.0,chardev=qga0,name=org.qemu.guest_agent.0'];
+    assert.equal(valuesOf(result.qemu.argv, '-device').sort(), [...row.devices, ...agent].sort());
     assert.equal(valuesOf(result.qemu.argv, '-object'), ['iothread,id=iothread0']);
   });
 }

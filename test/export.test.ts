@@ -72,6 +72,9 @@ const DOMAINS: DomainRow[] = [
   </features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <controller type='scsi' index='0' model='virtio-scsi'>
       <driver queues='4' iothread='1'/>
     </controller>
@@ -116,6 +119,9 @@ const DOMAINS: DomainRow[] = [
   </features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <video>
       <model type='virtio'/>
     </video>
@@ -195,6 +201,9 @@ const DOMAINS: DomainRow[] = [
   </features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <video>
       <model type='virtio'/>
     </video>
@@ -293,6 +302,9 @@ const DOMAINS: DomainRow[] = [
   <on_reboot>destroy</on_reboot>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <video>
       <model type='qxl'/>
     </video>
@@ -337,6 +349,9 @@ const DOMAINS: DomainRow[] = [
   </features>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <controller type='scsi' index='0' model='virtio-scsi'>
       <driver queues='4' iothread='1'/>
     </controller>

@@ -66,8 +66,10 @@ test('name: from the first disk made unique (and said), an explicit name taken r
 /** Every option a display may add: each row states them all (absent: none). */
 const DISPLAY_OPTIONS = ['-display', '-serial', '-monitor', '-vnc', '-chardev', '-mon'];
 const RUN = '/run/qemu-script/guest';
+/** Every guest's agent channel, whatever the display. */
+const AGENT_CHARDEV = `socket,id=qga0,path=${RUN}/qga.sock,server=on,wait=off`;
 const CONSOLE_OPTIONS = {
-  '-chardev': [`socket,id=console,path=${RUN}/console.sock,server=on,wait=off,mux=on`],
+  '-chardev': [AGENT_CHARDEV, `socket,id=console,path=${RUN}/console.sock,server=on,wait=off,mux=on`],
   '-serial': ['chardev:console'],
   '-mon': ['chardev=console,mode=readline'],
 };
@@ -79,7 +81,7 @@ const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
   ['none', { '-display': ['none'], ...CONSOLE_OPTIONS }, [CONSOLE]],
   [
     'stdio',
-    { '-display': ['none'], '-serial': ['mon:stdio'] },
+    { '-display': ['none'], '-serial': ['mon:stdio'], '-chardev': [AGENT_CHARDEV] },
     ['Serial console and monitor on this terminal (Ctrl-A X quits)'],
   ],
   ['vga', { '-display': ['gtk,window-close=off'], '-monitor': ['vc'], ...CONSOLE_OPTIONS }, [CONSOLE]],
@@ -97,7 +99,7 @@ const DISPLAYS: Array<[string, Record<string, string[]>, string[]]> = [
       '-display': ['spice-app'],
       '-monitor': [`unix:${RUN}/monitor.sock,server=on,wait=off`],
       ...CONSOLE_OPTIONS,
-      '-chardev': ['spicevmc,id=vdagent,name=vdagent', ...CONSOLE_OPTIONS['-chardev']],
+      '-chardev': [AGENT_CHARDEV, 'spicevmc,id=vdagent,name=vdagent', ...CONSOLE_OPTIONS['-chardev'].slice(1)],
     },
     ['SPICE viewer opens on a private unix socket (copy and paste through the vdagent)', CONSOLE],
   ],

@@ -384,7 +384,7 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
   console.kill('SIGTERM');
   await console;
   // Another local user reaches none of its sockets; root's own guest likewise.
-  for (const socket of ['console.sock', 'vnc.sock', 'qmp.sock']) {
+  for (const socket of ['console.sock', 'vnc.sock', 'qmp.sock', 'qga.sock']) {
     assert.is(await connectAs(65534, `${run}/${socket}`), 'EACCES', socket);
   }
   const rootGuest = await asRoot([
@@ -401,7 +401,7 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
     'rootvm',
   ]);
   assert.is(rootGuest.exitCode, 0, rootGuest.stderr);
-  for (const socket of ['console.sock', 'vnc.sock', 'qmp.sock']) {
+  for (const socket of ['console.sock', 'vnc.sock', 'qmp.sock', 'qga.sock']) {
     assert.is(await connectAs(uid, `/run/qemu-script/rootvm/${socket}`), 'EACCES', `root's ${socket}`);
   }
   const listening = (await asRoot(['ss', '-Hltnp'])).stdout;

@@ -417,7 +417,7 @@ test('bad input at plan time: missing or used disk, firmware, USB device, same M
     [
       ['--net', Array(30).fill('0').join(','), '--display', 'vnc'],
       {},
-      /^--net: 30 NICs and 1 other devices need 31 PCI slots; the machine has 30$/,
+      /^--net: 30 NICs and 2 other devices need 32 PCI slots; the machine has 30$/,
     ],
   ];
   for (const [argv, env, message] of cases) {

@@ -30,3 +30,7 @@ export const macvtapName = (k: number) => `macvtap${k}`;
 export const TAP_NAME = /^qtap\d{1,5}$/;
 export const tapName = (k: number) => `qtap${k}`;
 export const vmnetName = (n: number) => `vmnet${n}`;
+
+/** The QEMU guest agent's virtio-serial port (qemu-ga looks for this name), and the chardev behind it. */
+export const GUEST_AGENT_PORT = 'org.qemu.guest_agent.0';
+export const GUEST_AGENT_CHARDEV = 'qga0';

@@ -24,6 +24,7 @@ export function guestRunDir(runtimeDir: string, guest: string): string {
 
 export const guestRecordPath = (runtimeDir: string, guest: string) => `${guestRunDir(runtimeDir, guest)}/guest.json`;
 export const qmpSocketPath = (runDir: string) => `${runDir}/qmp.sock`;
+export const agentSocketPath = (runDir: string) => `${runDir}/qga.sock`;
 export const qemuPidfilePath = (runDir: string) => `${runDir}/qemu.pid`;
 export const monitorSocketPath = (runDir: string) => `${runDir}/monitor.sock`;
 export const consoleSocketPath = (runDir: string) => `${runDir}/console.sock`;

@@ -64,7 +64,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     summary: "guests of this tool: name, pid, state, uptime, each NIC's network and address, ports",
     flags: [JSON_FLAG],
     positionals: [0, 0],
-    run: async ({ flags }, context) => print(ps(context, Boolean(flags.json))),
+    run: async ({ flags }, context) => print(await ps(context, Boolean(flags.json))),
   },
   {
     name: 'down',
@@ -114,7 +114,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     summary: 'how to reach a guest: state, memory, disks, addresses, forwards, console, screen, login, log',
     flags: [JSON_FLAG],
     positionals: [1, 1],
-    run: async ({ flags, args }, context) => print(info(context, args[0], Boolean(flags.json))),
+    run: async ({ flags, args }, context) => print(await info(context, args[0], Boolean(flags.json))),
   },
   {
     name: 'console',

@@ -5,6 +5,7 @@
 import { el, renderXml, textEl, type Element } from './xml.ts';
 import { qemuWords, readProps, type QemuProps } from './qemu-line.ts';
 import type { HostAction, Plan } from '../base/types.ts';
+import { GUEST_AGENT_CHARDEV, GUEST_AGENT_PORT } from '../base/names.ts';
 
 export interface Exported {
   xml: string;
@@ -122,8 +123,8 @@ const OPTIONS: Record<string, OptionReader> = {
   device: (domain, value) => void domain.devices.push(readProps(value)),
   chardev: (domain, value) => {
     const { head, props } = readProps(value);
-    // The private console and SPICE's agent channel are made again below from their devices.
-    if (props.id === 'console' || head === 'spicevmc') return;
+    // The private console, the guest agent's and SPICE's channels are made again below from their devices.
+    if (props.id === 'console' || props.id === GUEST_AGENT_CHARDEV || head === 'spicevmc') return;
     unsaid(domain, `-chardev ${value}`, 'not exported');
   },
   serial: (domain, value) => {
@@ -324,6 +325,10 @@ function otherDevice(domain: Domain, device: QemuProps): Element | undefined {
   if (head === 'qemu-xhci') return el('controller', { type: 'usb', index: 0, model: 'qemu-xhci' });
   // libvirt adds the virtio-serial controller of its channels itself.
   if (head === 'virtio-serial') return undefined;
+  // libvirt makes the agent's socket itself (virsh qemu-agent-command reaches it).
+  if (head === 'virtserialport' && props.name === GUEST_AGENT_PORT) {
+    return el('channel', { type: 'unix' }, el('target', { type: 'virtio', name: GUEST_AGENT_PORT }));
+  }
   if (head === 'virtserialport' && props.name === 'com.redhat.spice.0') {
     return el('channel', { type: 'spicevmc' }, el('target', { type: 'virtio', name: props.name }));
   }

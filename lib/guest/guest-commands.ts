@@ -6,6 +6,7 @@ import { isGone, listRecords, readRecord, type GuestRecord } from '../state/gues
 import { qmpSocketPath } from '../base/paths.ts';
 import { isAlive } from '../base/proc.ts';
 import { QmpClient } from './qmp.ts';
+import { agentAddresses, agentPowerOff, agentPresent, askAgent } from './agent.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ToolContext } from '../base/context.ts';
 import { renderTable } from '../base/table.ts';
@@ -30,7 +31,15 @@ export interface GuestView {
   pid: number | null;
   state: string;
   uptime_s: number;
-  nics: Array<{ index: number; net: string; mac: string; ip: string | null; ip6: string | null }>;
+  nics: Array<{
+    index: number;
+    net: string;
+    mac: string;
+    ip: string | null;
+    ip6: string | null;
+    /** Present when the guest agent said the addresses (a NIC whose DHCP the tool does not serve). */
+    address_from?: 'agent';
+  }>;
   forwards: ForwardInfo[];
   /** The command that logs in, when the guest has a way in (an SSH forward or an address). */
   ssh: string | null;
@@ -71,8 +80,30 @@ function forwardText(forward: ForwardInfo): string {
     : `${forward.proto}:${forward.port}->${forward.guest_port}`;
 }
 
-export function ps(context: ToolContext, json: boolean): string {
-  const views = listRecords(context.runtimeDir).map((record) => guestView(record));
+/**
+ * The view, with the addresses of NICs the host cannot see (bridged, macvtap) asked of the guest agent when
+ * the guest runs one (QEMU says whether it does: nothing waits on a guest without it).
+ */
+export async function guestViewNow(record: GuestRecord): Promise<GuestView> {
+  const view = guestView(record);
+  const unknown = (index: number) =>
+    record.plan.resources.nics[index]?.address.from === 'neighbour' && view.nics[index].ip === null;
+  if (!view.nics.some((_, index) => unknown(index)) || !isAlive(record.qemu)) return view;
+  const client = await QmpClient.connect(qmpSocketPath(record.plan.runDir), 1000).catch(() => undefined);
+  if (!client) return view;
+  const present = await agentPresent(client).finally(() => client.close());
+  if (!present) return view;
+  const answer = await askAgent(record.plan.runDir, 'guest-network-get-interfaces', 3000);
+  const nics = view.nics.map((nic, index) => {
+    const found = unknown(index) ? agentAddresses(answer, nic.mac) : undefined;
+    return found && (found.ip || found.ip6) ? { ...nic, ...found, address_from: 'agent' as const } : nic;
+  });
+  const filled = { ...view, nics };
+  return { ...filled, ssh: sshEndpoint(filled) ? `qemu-script ssh ${record.name}` : null };
+}
+
+export async function ps(context: ToolContext, json: boolean): Promise<string> {
+  const views = await Promise.all(listRecords(context.runtimeDir).map((record) => guestViewNow(record)));
   if (json) return jsonOutput({ version: 1, guests: views });
   if (views.length === 0) return 'no guests\n';
   const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];
@@ -108,11 +139,14 @@ export async function down(
     if (client) {
       try {
         if (!options.force) {
-          await client.execute('system_powerdown');
+          // The guest agent shuts the guest down from inside; without it (or if it does not take the
+          // command), the ACPI power button.
+          const byAgent = (await agentPresent(client)) && (await agentPowerOff(record.plan.runDir));
+          if (!byAgent) await client.execute('system_powerdown');
           if (!options.quiet) {
             printOut(
-              `Asked ${name} to power off (ACPI); waiting up to ${options.timeoutSeconds} s ` +
-                '(--timeout S; --force stops it at once)\n',
+              `Asked ${name} to power off (${byAgent ? 'guest agent' : 'ACPI'}); waiting up to ` +
+                `${options.timeoutSeconds} s (--timeout S; --force stops it at once)\n`,
             );
           }
           const deadline = Date.now() + options.timeoutSeconds * 1000;

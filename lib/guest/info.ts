@@ -7,7 +7,7 @@ import { consoleSocketPath, logPath, monitorSocketPath, qmpSocketPath, vncSocket
 import { isAlive } from '../base/proc.ts';
 import { readText } from '../probe/host-access.ts';
 import { readRecord, type GuestRecord } from '../state/guests.ts';
-import { guestView, type GuestView } from './guest-commands.ts';
+import { guestView, guestViewNow, type GuestView } from './guest-commands.ts';
 import { jsonOutput } from '../base/json.ts';
 
 export interface GuestInfo extends GuestView {
@@ -41,8 +41,8 @@ function screenOf(record: GuestRecord): string {
   }
 }
 
-export function guestInfo(record: GuestRecord, runtimeDir: string): GuestInfo {
-  const view = guestView(record);
+/** `view`: the guest as ps sees it (at launch, before any agent runs: what the host knows). */
+export function guestInfo(record: GuestRecord, runtimeDir: string, view = guestView(record)): GuestInfo {
   const argv = record.plan.qemu.argv;
   const memory = argv.filter((_, i) => argv[i - 1] === '-m').at(-1) ?? '';
   const rss = isAlive(record.qemu)
@@ -78,7 +78,8 @@ function renderInfo(info: GuestInfo): string {
     ...info.disks.map((disk, i): [string, string] => [i === 0 ? 'disks' : '', disk]),
     ...info.nics.map((nic): [string, string] => [
       `nic ${nic.index}`,
-      `${nic.net} ${nic.mac} ${nic.ip ?? '(address not known yet)'}${nic.ip6 ? ` ${nic.ip6}` : ''}`,
+      `${nic.net} ${nic.mac} ${nic.ip ?? '(address not known yet)'}${nic.ip6 ? ` ${nic.ip6}` : ''}` +
+        (nic.address_from === 'agent' ? ' (from the guest agent)' : ''),
     ]),
     ...forwards.map((forward, i): [string, string] => [i === 0 ? 'forwards' : '', forward]),
     ['console', info.console ? `qemu-script console ${info.name} (${info.console})` : 'none'],
@@ -95,9 +96,9 @@ function renderInfo(info: GuestInfo): string {
   return rows.map(([key, value]) => `${key.padEnd(10)}${value}\n`).join('');
 }
 
-export function info(context: ToolContext, name: string, json: boolean): string {
+export async function info(context: ToolContext, name: string, json: boolean): Promise<string> {
   const record = readRecord(context.runtimeDir, name);
   if (!record) throw new UsageError(`info: no guest named "${name}" (see qemu-script ps)`);
-  const details = guestInfo(record, context.runtimeDir);
+  const details = guestInfo(record, context.runtimeDir, await guestViewNow(record));
   return json ? jsonOutput({ version: 1, ...details }) : renderInfo(details);
 }

@@ -6,12 +6,12 @@ import { planMacs } from '../net/mac.ts';
 import { planNic, type NetContext } from './net-modes.ts';
 import { parsePrefix, prefixesOverlap } from '../net/ip.ts';
 import { USER_NET_SUBNET } from '../probe/addresses.ts';
-import { guestRunDir, qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
+import { agentSocketPath, guestRunDir, qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
 import { PortPicker } from './ports.ts';
 import { qemuProps, qemuValue } from './qemu-syntax.ts';
 import { planUsbPassthrough } from './usb.ts';
 import type { HostFacts, LaunchOptions, Plan } from '../base/types.ts';
-import { GUEST_NAME_MAX } from '../base/names.ts';
+import { GUEST_AGENT_CHARDEV, GUEST_AGENT_PORT, GUEST_NAME_MAX } from '../base/names.ts';
 import { planCloudInit } from './cloud-init.ts';
 
 /**
@@ -175,6 +175,14 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     `unix:${qemuValue(qmpSocketPath(runDir))},server=on,wait=off`,
     '-pidfile',
     qemuPidfilePath(runDir),
+    // The guest agent's channel, on a socket of the guest's private directory: `down` and `ps` use the agent
+    // when the guest runs one.
+    '-chardev',
+    `socket,id=${GUEST_AGENT_CHARDEV},path=${qemuValue(agentSocketPath(runDir))},server=on,wait=off`,
+    '-device',
+    'virtio-serial,id=agent',
+    '-device',
+    `virtserialport,bus=agent.0,chardev=${GUEST_AGENT_CHARDEV},name=${GUEST_AGENT_PORT}`,
     ...display.argv,
     ...(options.uefi ? ['-bios', settings.efiFirmware] : []),
     ...xhci,
