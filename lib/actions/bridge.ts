@@ -129,10 +129,10 @@ export const bridge: ActionKind<BridgeAction> = {
         return 'foreign';
       }
       // Under the lock, against the host as it is now: two requests cannot race into one subnet.
-      const prefixes = probePrefixes();
-      const problem = [action.hostIp, action.hostIp6]
-        .map((cidr) => (cidr === undefined ? undefined : hostAddressProblem(cidr, prefixes)))
-        .find(Boolean);
+      const addresses = [action.hostIp, action.hostIp6].filter((cidr) => cidr !== undefined);
+      // Routes and rules are read (four `ip` runs) only when the bridge gets an address of the host's.
+      const prefixes = addresses.length > 0 ? probePrefixes() : [];
+      const problem = addresses.map((cidr) => hostAddressProblem(cidr, prefixes)).find(Boolean);
       if (problem) throw new UsageError(`bridge ${action.name}: ${problem}`);
       record = recordIntent(tx, {
         kind: 'bridge',
