@@ -16,3 +16,23 @@ export function builtinSync<T>(id: 'node:child_process'): T {
   const get = (process as unknown as { getBuiltinModule?: GetBuiltin }).getBuiltinModule;
   return (get ? get(id) : createRequire(process.execPath)(id)) as T;
 }
+
+/** A connection to a unix socket, or the reason there is none (`what` names the socket in the error). */
+export async function connectUnix(path: string, timeoutMs: number, what: string): Promise<import('node:net').Socket> {
+  const { createConnection } = await builtin<typeof import('node:net')>('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${what}: no answer on ${path}`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}

@@ -2,10 +2,9 @@
 // runs one is QEMU's to say (QMP query-chardev: the guest has opened the port), so nothing waits on a guest
 // without it. Used to power a guest off cleanly and to learn the addresses of NICs whose DHCP the tool does
 // not serve (bridged, macvtap).
-import { builtin } from '../base/builtin.ts';
+import { connectUnix } from '../base/builtin.ts';
 import { GUEST_AGENT_CHARDEV } from '../base/names.ts';
 import { agentSocketPath } from '../base/paths.ts';
-import type { Socket } from 'node:net';
 import type { QmpClient } from './qmp.ts';
 
 /** Whether the guest has its agent's port open: QEMU says so (`frontend-open`) without asking the guest. */
@@ -17,24 +16,8 @@ export async function agentPresent(qmp: QmpClient): Promise<boolean> {
   return chardevs.some((chardev) => chardev.label === GUEST_AGENT_CHARDEV && chardev['frontend-open'] === true);
 }
 
-async function openAgent(runDir: string, timeoutMs: number): Promise<Socket> {
-  const { createConnection } = await builtin<typeof import('node:net')>('node:net');
-  return new Promise((resolve, reject) => {
-    const socket = createConnection(agentSocketPath(runDir));
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('the guest agent did not answer'));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
+const openAgent = (runDir: string, timeoutMs: number) =>
+  connectUnix(agentSocketPath(runDir), timeoutMs, 'the guest agent');
 
 /**
  * One command and its answer. guest-sync first, with a fresh id: the agent may still hold the answer to an

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { builtin } from '../base/builtin.ts';
+import { connectUnix } from '../base/builtin.ts';
 
 /** A minimal QMP client: one command at a time, events skipped. */
 export class QmpClient {
@@ -28,23 +28,7 @@ export class QmpClient {
   }
 
   static async connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
-    // Loaded on first use: node:net costs start-up time that dry runs do not need.
-    const { createConnection } = await builtin<typeof import('node:net')>('node:net');
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = createConnection(path);
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error(`QMP: no answer on ${path}`));
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-    });
+    const socket = await connectUnix(path, timeoutMs, 'QMP');
     const client = new QmpClient(socket);
     await client.next(); // the greeting
     await client.execute('qmp_capabilities');
