@@ -11,10 +11,11 @@ export async function builtin<T>(id: 'node:net' | 'node:dgram'): Promise<T> {
   return (get ? get(id) : await import(id)) as T;
 }
 
-/** The same, synchronously (the probe stage runs programs synchronously); older Node.js through require. */
-export function builtinSync<T>(id: 'node:child_process'): T {
+/** node:child_process, synchronously (the probe stage runs programs synchronously); older Node.js through require. */
+export function childProcess(): typeof import('node:child_process') {
   const get = (process as unknown as { getBuiltinModule?: GetBuiltin }).getBuiltinModule;
-  return (get ? get(id) : createRequire(process.execPath)(id)) as T;
+  const id = 'node:child_process';
+  return (get ? get(id) : createRequire(process.execPath)(id)) as typeof import('node:child_process');
 }
 
 /** A connection to a unix socket, or the reason there is none (`what` names the socket in the error). */

@@ -3,16 +3,13 @@
 // node:child_process directly: execa's first call costs ~20 ms of module initialisation, more than
 // everything else a launch does. execa runs the programs a user watches or talks to (QEMU in the
 // foreground, ssh), loaded on first use so that other commands never pay for it.
-import type * as ChildProcess from 'node:child_process';
 import type { StdioOptions } from 'node:child_process';
-import { builtinSync } from './builtin.ts';
+import { childProcess } from './builtin.ts';
 import type { Options, ResultPromise } from 'execa';
 import { CommandError, HostError } from './errors.ts';
 import { hostStep } from './fault.ts';
 import { shellLine } from './shell-quote.ts';
 import { printErr } from './output.ts';
-
-const childProcess = () => builtinSync<typeof ChildProcess>('node:child_process');
 
 export interface RunOptions {
   verbose?: boolean;

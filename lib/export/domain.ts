@@ -15,10 +15,6 @@ export interface Exported {
   networks?: string[];
 }
 
-interface Drive {
-  props: QemuProps['props'];
-}
-
 /** What the line says, gathered before the XML is made (devices refer to drives and netdevs by id). */
 interface Domain {
   name: string;
@@ -32,13 +28,15 @@ interface Domain {
   onReboot?: string;
   transient: boolean;
   iothreads: number;
-  drives: Map<string, Drive>;
+  drives: Map<string, QemuProps['props']>;
   netdevs: Map<string, QemuProps>;
   /** Devices in line order, made into elements once every drive and netdev is known. */
   devices: QemuProps[];
   serials: Element[];
   graphics: Element[];
   noNicRom: boolean;
+  /** The defined networks the NICs are on. */
+  networks: string[];
   unexported: string[];
 }
 
@@ -113,7 +111,7 @@ const OPTIONS: Record<string, OptionReader> = {
   },
   drive: (domain, value) => {
     const { props } = readProps(value);
-    if (props.if === 'none' && props.id) domain.drives.set(props.id, { props });
+    if (props.if === 'none' && props.id) domain.drives.set(props.id, props);
     else unsaid(domain, `-drive ${value}`, 'a drive without a device of its own is not exported (use -device)');
   },
   netdev: (domain, value) => {
@@ -174,10 +172,9 @@ const DISK_BUSES: Record<string, { bus: string; prefix: string; cdrom: boolean }
 
 function diskElement(domain: Domain, device: QemuProps, targets: Map<string, number>): Element | undefined {
   const kind = DISK_BUSES[device.head];
-  const drive = domain.drives.get(device.props.drive);
-  if (!drive) return undefined;
+  const props = domain.drives.get(device.props.drive);
+  if (!props) return undefined;
   domain.drives.delete(device.props.drive);
-  const { props } = drive;
   if (props.id === 'cidata') {
     unsaid(
       domain,
@@ -212,7 +209,7 @@ function nicSource(
   plan: Plan,
   forwards: Element[],
   unexported: (why: string) => void,
-): { type: string; children: Element[] } | undefined {
+): { type: string; children: Element[]; network?: string } | undefined {
   const { head, props } = netdev;
   const actions = plan.actions;
   if (head === 'user') {
@@ -236,7 +233,7 @@ function nicSource(
     const bridge = actions.find((action) => action.kind === 'bridge' && action.name === tap.bridge);
     const network = bridge?.kind === 'bridge' ? bridge.network : undefined;
     return network
-      ? { type: 'network', children: [el('source', { network })] }
+      ? { type: 'network', children: [el('source', { network })], network }
       : { type: 'bridge', children: [el('source', { bridge: tap.bridge })] };
   }
   if (head === 'tap' && props.fd) {
@@ -297,6 +294,7 @@ function nicElement(
     return undefined;
   }
   for (const key of Object.keys(rest)) unsaid(domain, `${label}: ${key}=${rest[key]}`, 'not exported');
+  if (source.network) domain.networks.push(source.network);
   const [sourceChild, ...more] = source.children;
   return el(
     'interface',
@@ -343,6 +341,13 @@ function otherDevice(domain: Domain, device: QemuProps): Element | undefined {
   return undefined;
 }
 
+/** -cpu's model and -smp's topology, in one element. */
+function cpuElement(domain: Domain): Element | undefined {
+  const topology = domain.topology && el('topology', domain.topology);
+  if (!domain.cpu) return topology && el('cpu', {}, topology);
+  return { ...domain.cpu, children: [...(domain.cpu.children ?? []), topology] };
+}
+
 /** The libvirt domain of a planned guest. `qemuBinary`: the emulator libvirt is to run (an absolute path). */
 export function libvirtDomain(plan: Plan, qemuBinary: string | undefined): Exported {
   const domain: Domain = {
@@ -359,6 +364,7 @@ export function libvirtDomain(plan: Plan, qemuBinary: string | undefined): Expor
     serials: [],
     graphics: [],
     noNicRom: false,
+    networks: [],
     unexported: [],
   };
   for (const word of qemuWords(plan.qemu.argv.slice(1))) {
@@ -392,7 +398,7 @@ export function libvirtDomain(plan: Plan, qemuBinary: string | undefined): Expor
     domain.iothreads > 0 && textEl('iothreads', domain.iothreads),
     el('os', {}, textEl('type', 'hvm', { arch: 'x86_64', machine: domain.machine ?? 'pc' }), ...domain.os),
     el('features', {}, el('acpi'), el('apic')),
-    domain.cpu ?? (domain.topology && el('cpu', {})),
+    cpuElement(domain),
     domain.onReboot !== undefined && textEl('on_reboot', domain.onReboot),
     el(
       'devices',
@@ -406,19 +412,5 @@ export function libvirtDomain(plan: Plan, qemuBinary: string | undefined): Expor
       el('memballoon', { model: 'none' }),
     ),
   );
-  if (domain.topology) {
-    const cpu = xml.children!.find((child) => child && child.name === 'cpu') as Element;
-    cpu.children = [...(cpu.children ?? []), el('topology', domain.topology)];
-  }
-  const networks = devices.flatMap((device) =>
-    device?.name === 'interface' && device.attrs?.type === 'network'
-      ? [
-          String(
-            device.children?.find((child): child is Element => child !== false && child?.name === 'source')?.attrs
-              ?.network,
-          ),
-        ]
-      : [],
-  );
-  return { xml: renderXml(xml), unexported: domain.unexported, networks };
+  return { xml: renderXml(xml), unexported: domain.unexported, networks: domain.networks };
 }

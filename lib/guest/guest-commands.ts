@@ -71,8 +71,14 @@ export function guestView(record: GuestRecord): GuestView {
     ssh: null,
     login_user: record.plan.cloudInit?.login ?? null,
   };
-  return { ...view, ssh: sshEndpoint(view) ? `qemu-script ssh ${record.name}` : null };
+  return withSsh(view);
 }
+
+/** The view with its login command, when its forwards or addresses give a way in. */
+const withSsh = (view: GuestView): GuestView => ({
+  ...view,
+  ssh: sshEndpoint(view) ? `qemu-script ssh ${view.name}` : null,
+});
 
 function forwardText(forward: ForwardInfo): string {
   return forward.guest_port === 22 && forward.proto === 'tcp'
@@ -98,8 +104,7 @@ export async function guestViewNow(record: GuestRecord): Promise<GuestView> {
     const found = unknown(index) ? agentAddresses(answer, nic.mac) : undefined;
     return found && (found.ip || found.ip6) ? { ...nic, ...found, address_from: 'agent' as const } : nic;
   });
-  const filled = { ...view, nics };
-  return { ...filled, ssh: sshEndpoint(filled) ? `qemu-script ssh ${record.name}` : null };
+  return withSsh({ ...view, nics });
 }
 
 export async function ps(context: ToolContext, json: boolean): Promise<string> {

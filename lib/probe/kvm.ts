@@ -3,8 +3,7 @@
 // QEMU itself is asked to run a tiny firmware under KVM that loops 20 million times and leaves through
 // isa-debug-exit: real KVM does that in milliseconds; a host that cannot within two seconds is not one
 // to run guests on. The answer is kept per boot (and QEMU binary) in the user's runtime directory.
-import type * as ChildProcess from 'node:child_process';
-import { builtinSync } from '../base/builtin.ts';
+import { childProcess } from '../base/builtin.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { canOpenReadWrite } from './host-access.ts';
@@ -36,7 +35,7 @@ export function runProbe(qemu: string, accel = 'kvm'): KvmFacts {
   const dir = mkdtempSync(`${tmpdir()}/qemu-script-kvm-`);
   try {
     writeFileSync(`${dir}/probe.rom`, firmware());
-    const result = builtinSync<typeof ChildProcess>('node:child_process').spawnSync(
+    const result = childProcess().spawnSync(
       qemu,
       ['-machine', `pc,accel=${accel}`, '-nodefaults', '-display', 'none', '-m', '16', '-bios', `${dir}/probe.rom`,
         '-device', `isa-debug-exit,iobase=${EXIT_PORT},iosize=1`],
