@@ -4,7 +4,7 @@
 // networks untouched and no `default` network) gets the network and, through `export libvirt --apply`, the
 // same launch line; `virsh start` boots it under TCG and the guest takes its lease from libvirt's dnsmasq with
 // the same MAC and the same address. Refusals: virsh missing, libvirt unreachable, a network libvirt lacks, a
-// name libvirt has.
+// name libvirt has. The network defined and started by `export libvirt-net --apply`.
 import { execa, type ResultPromise } from 'execa';
 import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -163,6 +163,20 @@ testWhere(test, missing, 'a guest and its network handed to libvirt: same MAC, l
         20000,
         'lease',
       ).catch(() => assert.unreachable(`libvirt lists no lease of ${mac} for ${ip}:\n${leases}`));
+
+      // The network through --apply itself: gone from libvirt, then defined and started by the tool.
+      await virsh('destroy', 'lv1');
+      await virsh('undefine', 'lv1');
+      await virsh('net-destroy', 'hostonly');
+      await virsh('net-undefine', 'hostonly');
+      const network = await ns.tool(['export', 'libvirt-net', '--apply', 'hostonly']);
+      assert.equal(
+        [network.exitCode, network.stdout],
+        [0, 'Defined and started network hostonly in libvirt (qemu:///system)'],
+        network.stderr,
+      );
+      assert.match((await virsh('net-info', 'hostonly')).stdout, /^Active:\s+yes$/m);
+      assert.match((await virsh('net-dumpxml', 'hostonly')).stdout, "<domain name='hostonly' localOnly='yes'/>");
     } finally {
       // Whatever the test got to, libvirt's guest and network go (its dnsmasq is a daemon of its own).
       const undo = [
