@@ -56,7 +56,9 @@ async function ssh(ns: Netns, env: Record<string, string>, command: string[], wa
   return ns.tool(['ssh', ...(wait ? ['--wait=900'] : []), 'deb1', '--', ...command], env);
 }
 
-testWhere(test, missing, 'a stock cloud image: provisioned, logged into, its key checked, launched again with the same seed', () =>
+const NAME = 'a stock cloud image: provisioned, logged into, its key checked, launched again with the same seed';
+
+testWhere(test, missing, NAME, () =>
   inNetns(async (ns) => {
     const dir = mkdtempSync(`${tmpdir()}/qs-cloud-`);
     const home = `${dir}/home`;

@@ -607,6 +607,55 @@ test("helper: DHCP registrations are a user's own (no taking another's MAC) and 
     }
   }));
 
+test("helper: a member's forward into hostonly goes to the address root registered, and to nothing else", () =>
+  withLan(async (ns) => {
+    const before = await ns.state();
+    const nft = () => ns.output(['nft', 'list', 'ruleset']);
+    const nftBefore = await nft();
+    const mac = 'de:ad:be:ef:00:a1';
+    const request = (uid: number, words: string[]) => helper(ns, uid, words);
+    assert.is((await request(ALICE, ['bridge-add', 'hostonly', 'a1'])).exitCode, 0);
+    const refusals: Array<[number, string[], RegExp]> = [
+      [ALICE, ['forward-add', 'hostonly', 'a1', 'publish'], /your guest a1 forwards no host port into hostonly/],
+      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80'], /de:ad:be:ef:00:a1 of a1 is not registered/],
+      [BOB, ['publish-add', 'hostonly', 'b1', mac, 'tcp', '8080', '80'], /hostonly is not a bridge of qemu-script/],
+      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'sctp', '8080', '80'], /"sctp" is not a valid protocol/],
+      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '70000', '80'], /70000 is not a valid host port/],
+      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', '10.0.0.1'], /publish-add takes NETWORK/],
+    ];
+    for (const [uid, words, message] of refusals) {
+      const refused = await request(uid, words);
+      assert.is(refused.exitCode, 2, words.join(' '));
+      assert.match(refused.stderr, message);
+    }
+    assert.is((await request(ALICE, ['dhcp-add', 'hostonly', mac, 'a1'])).exitCode, 0);
+    const privileged = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '80', '80']);
+    assert.is(privileged.exitCode, 2);
+    assert.match(privileged.stderr, /host port 80 is privileged \(below 1024\): only root may forward it/);
+    const added = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80']);
+    assert.is(added.exitCode, 0, added.stderr);
+    const [, ip] = /forwarded to (192\.168\.56\.\d+):80/.exec(added.stdout) ?? [];
+    assert.ok(ip, added.stdout);
+    assert.match(await nft(), `tcp dport 8080 dnat to ${ip}:80`);
+    const twice = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '81']);
+    assert.is(twice.exitCode, 2);
+    assert.match(twice.stderr, /host port 8080 \(tcp\) is forwarded to a1 already/);
+    assert.is((await request(ALICE, ['forward-add', 'hostonly', 'a1', 'publish'])).exitCode, 0);
+    assert.is(await ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']), '1');
+    for (const words of [
+      ['publish-del', 'tcp-8080', 'a1'],
+      ['forward-del', 'ipv4', 'a1'],
+      ['dhcp-del', 'hostonly', 'a1'],
+      ['bridge-del', 'hostonly', 'a1'],
+    ]) {
+      const released = await request(ALICE, words);
+      assert.is(released.exitCode, 0, `${words.join(' ')}: ${released.stderr}`);
+    }
+    assert.is(await nft(), nftBefore, 'the forward is gone');
+    assert.is(await ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']), '0');
+    assert.equal(await ns.state(), before);
+  }));
+
 test("helper: a link of the same name that is not the record's (re-made by hand) is never removed", () =>
   withLan(async (ns) => {
     assert.is((await helper(ns, ALICE, ['bridge-add', 'vmnet9', 'web'])).exitCode, 0);

@@ -7,7 +7,20 @@
 // forwarding sysctls are exactly as before.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UPLINK, UPLINK6, WAN, WAN6, boot, console_, slaacOf, stop, waitConsole, withWan } from './guest-helpers.ts';
+import { execa } from 'execa';
+import {
+  UPLINK,
+  UPLINK6,
+  WAN,
+  WAN6,
+  boot,
+  console_,
+  readBanner,
+  slaacOf,
+  stop,
+  waitConsole,
+  withWan,
+} from './guest-helpers.ts';
 import { unwrapDoctor } from './helpers.ts';
 import { type Netns, assertClean, pidAlive, waitFor } from './netns.ts';
 
@@ -45,7 +58,7 @@ async function firewallOf(ns: Netns): Promise<Firewall> {
 }
 
 /** The wan (both families, its banner on each) and, for docker, the iptables Docker leaves. */
-function withDockerWan(docker: boolean, body: (ns: Netns) => Promise<void>): Promise<void> {
+function withDockerWan(docker: boolean, body: (ns: Netns, wan: Netns) => Promise<void>): Promise<void> {
   const prepare = async (ns: Netns) => {
     if (!docker) return;
     // Docker with ip6tables on (its default since 27) does the same in both families.
@@ -60,15 +73,44 @@ function withDockerWan(docker: boolean, body: (ns: Netns) => Promise<void>): Pro
       }
     }
   };
-  return withWan({ ipv6: true, extra: [], serve: [WAN, WAN6], prepare }, (ns) => body(ns));
+  return withWan({ ipv6: true, extra: [], serve: [WAN, WAN6], prepare }, body);
 }
 
 const escaped = (text: string) => text.replace(/\./g, '\\.');
 
+/**
+ * `fwd add` and `fwd rm` on nc, a running guest on hostonly (no NAT: the host stands in for the wan, which
+ * the guest has no route to): the wan reaches its banner through the host's address, then no longer.
+ */
+async function forwardWhileRunning(ns: Netns, wan: Netns) {
+  const ps = JSON.parse((await ns.tool(['ps', '--json'])).stdout);
+  const address = ps.guests.find((guest: { name: string }) => guest.name === 'nc').nics[0].ip;
+  const added = await ns.tool(['fwd', 'add', 'nc', '8071-7000']);
+  assert.is(added.exitCode, 0, added.stderr);
+  assert.is(added.stdout, 'Forward tcp 0.0.0.0:8071 -> guest port 7000 added to nc');
+  assert.is(await readBanner(wan, UPLINK, 8071), 'E2E-BANNER name=nc');
+  const nft = await ns.output(['nft', 'list', 'table', 'ip', 'qemu_script_fwd_tcp_8071']);
+  assert.match(nft, `oifname "hostonly" ip daddr ${address} tcp dport 7000 ct status dnat masquerade`);
+  const taken = await ns.tool(['fwd', 'add', 'nc', '8071-22']);
+  assert.is(taken.exitCode, 2);
+  assert.is(taken.stderr, "qemu-script: fwd add: host port 8071 is nc's already (qemu-script fwd ls)");
+  const listed = JSON.parse((await ns.tool(['fwd', 'ls', 'nc', '--json'])).stdout);
+  assert.equal(listed.forwards, [{ guest: 'nc', proto: 'tcp', host: '0.0.0.0', port: 8071, guest_port: 7000 }]);
+  const removed = await ns.tool(['fwd', 'rm', 'nc', '8071']);
+  assert.is(removed.exitCode, 0, removed.stderr);
+  assert.is(removed.stdout, 'Forward tcp 0.0.0.0:8071 -> guest port 7000 removed from nc');
+  assert.not.match(await ns.output(['nft', 'list', 'tables']), 'qemu_script_fwd_tcp_8071');
+  const gone = await execa('ip', ['netns', 'exec', wan.name, 'busybox', 'nc', '-w', '2', UPLINK, '8071'], {
+    reject: false,
+    input: '',
+  });
+  assert.not.match(gone.stdout, 'E2E-BANNER', 'the forward is gone');
+}
+
 for (const docker of [true, false]) {
   const how = docker ? "behind Docker's FORWARD DROP and DOCKER-USER" : 'with FORWARD ACCEPT and no Docker chains';
   test(`natnet ${how}: out masqueraded, guest to guest, hostonly stays in, the firewall as it was`, () =>
-    withDockerWan(docker, async (ns) => {
+    withDockerWan(docker, async (ns, wan) => {
       const before = await firewallOf(ns);
       assert.equal([before.forward, before.forward6, before.acceptRa], ['0', '0', '1']);
       const doctor = unwrapDoctor((await ns.tool(['doctor'])).stdout);
@@ -85,7 +127,8 @@ for (const docker of [true, false]) {
           : /^ok +docker +Docker not present$/m,
       );
       assert.match(doctor, /^ok +ip-forward +net\.ipv4\.ip_forward = 0: a NAT network turns it on while it is up/m);
-      const a = await boot(ns, 'na', ['--net', 'natnet'], {
+      // A port of the host forwarded to it at launch: the wan reaches the guest's banner through the host.
+      const a = await boot(ns, 'na', ['--net', 'natnet', '--fwd', '8070-7000'], {
         if0: 'dhcp',
         v6: '1',
         banner: '7000',
@@ -122,6 +165,7 @@ for (const docker of [true, false]) {
         assert.match(console_(b), new RegExp(`E2E: GET-OK ${escaped(BANNER)} E2E-BANNER from=${escaped(UPLINK)}\\b`));
       }
 
+      assert.is(await readBanner(wan, UPLINK, 8070), 'E2E-BANNER name=na', 'the wan reaches na by the forward');
       const during = await firewallOf(ns);
       assert.equal([during.forward, during.forward6], ['1', '1'], 'forwarding on while a NAT network is up');
       assert.is(during.acceptRa, '2', 'the uplink keeps accepting router advertisements while it forwards');
@@ -136,8 +180,34 @@ for (const docker of [true, false]) {
         during.nft,
         /table ip qemu_script_natnet \{[\s\S]*oifname "uplink0" masquerade comment "qemu-script natnet"/,
       );
+      // The forward: DNAT from the host's own addresses, loopback aside; a NAT network routes the answers back.
+      const dnat =
+        `fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 8070 dnat to ${ip}:7000 ` +
+        'comment "qemu-script natnet"';
+      const forwardTable = /table ip qemu_script_fwd_tcp_8070 \{[^]*?\n\}/.exec(during.nft)?.[0] ?? '';
+      assert.equal(
+        forwardTable
+          .split('\n')
+          .filter((line) => /^\t\t(fib|oifname)/.test(line))
+          .map((line) => line.trim()),
+        [dnat, dnat],
+        during.nft,
+      );
+      const published = (line: string) => / --(d|s)port 7000 /.test(line);
       if (docker) {
-        const userChain = during.iptables.split('\n').filter((line) => line.startsWith('-A DOCKER-USER'));
+        const docker4 = during.iptables.split('\n').filter((line) => line.startsWith('-A DOCKER-USER'));
+        // Let past the DROP: that forwarded connection, into the guest and back.
+        assert.equal(
+          docker4.filter(published),
+          [
+            `-A DOCKER-USER -d ${ip}/32 -o natnet -p tcp -m tcp --dport 7000 -m conntrack --ctstate DNAT ` +
+              '-m comment --comment "qemu-script natnet" -j ACCEPT',
+            `-A DOCKER-USER -s ${ip}/32 -i natnet -p tcp -m tcp --sport 7000 -m conntrack ` +
+              '--ctstate RELATED,ESTABLISHED -m comment --comment "qemu-script natnet" -j ACCEPT',
+          ].reverse(),
+          during.iptables,
+        );
+        const userChain = docker4.filter((line) => !published(line));
         assert.equal(userChain.length, 4, during.iptables);
         assert.match(
           userChain[0],
@@ -183,10 +253,10 @@ for (const docker of [true, false]) {
             if0: 'dhcp',
             gw: '192.168.56.1',
             v6: '1',
+            banner: '7000',
             get: BANNER,
             get6: BANNER6,
             tries: '3',
-            off: '1',
           })
         : undefined;
       if (c) {
@@ -195,10 +265,10 @@ for (const docker of [true, false]) {
         assert.match(console_(c), new RegExp(`E2E: GET-FAIL ${escaped(BANNER)}`), leak);
         assert.match(console_(c), new RegExp(`E2E: GET6-FAIL ${BANNER6}`), 'in either family');
         assert.match(console_(c), /E2E: NIC6 eth0 ip6=fdf2:c08f:a5a0:\S+ route=\s/, 'and hostonly announces no router');
+        await forwardWhileRunning(ns, wan);
       }
 
-      await stop(ns, a, ...(b ? [b] : []));
-      await waitFor(() => !ns.guests().includes('nc'), 30000, 'nc to power off');
+      await stop(ns, a, ...(b ? [b] : []), ...(c ? [c] : []));
       assert.equal(await firewallOf(ns), before, 'the firewall and ip_forward are exactly as before');
       await assertClean(
         ns,
@@ -211,8 +281,14 @@ for (const docker of [true, false]) {
 test('kill -9 of the guests and supervisors on natnet, then gc: every rule gone, ip_forward back', () =>
   withDockerWan(true, async (ns) => {
     const before = await firewallOf(ns);
-    const a = await boot(ns, 'ka', ['--net', 'natnet'], { if0: 'dhcp', get: BANNER, v6: '1', get6: BANNER6 });
+    const a = await boot(ns, 'ka', ['--net', 'natnet', '--fwd', '8072-7000'], {
+      if0: 'dhcp',
+      get: BANNER,
+      v6: '1',
+      get6: BANNER6,
+    });
     await waitConsole(a, /E2E: GET6-OK/);
+    assert.match(await ns.output(['nft', 'list', 'tables']), 'table ip qemu_script_fwd_tcp_8072');
     const record = ns.record('ka');
     for (const pid of [record.supervisor?.pid, record.qemu?.pid]) if (pid) process.kill(pid, 'SIGKILL');
     await waitFor(() => !pidAlive(a.pid), 10000, 'QEMU to die');

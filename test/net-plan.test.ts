@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError, UsageError } from '../lib/base/errors.ts';
 import { hostCommands } from '../lib/plan/render.ts';
-import type { Command, Companion, HostFacts } from '../lib/base/types.ts';
+import type { Command, Companion, FirewallFacts, HostFacts } from '../lib/base/types.ts';
+import { publicationRules } from '../lib/net/firewall.ts';
 import { plan, valuesOf } from './helpers.ts';
 
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
@@ -605,6 +606,98 @@ const ROWS: Row[] = [
     warnings: [/--host-ip 192\.168\.9\.1\/24 ignored/, NO_VHOST],
   },
   {
+    name: '--fwd on hostonly (no user-mode NIC): a DNAT per port to the registered address, forwarding on',
+    argv: ['--net', 'hostonly', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
+      ...tapHost('qtap0', 'hostonly'),
+      HOSTONLY_DNSMASQ,
+      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
+      'nft add table ip qemu_script_fwd_tcp_8080',
+      FORWARD_ON,
+      'nft add table ip qemu_script_fwd_udp_5353',
+      FIREWALL_NOTHING('hostonly'),
+    ],
+    cleanup: [
+      'nft delete table ip qemu_script_fwd_udp_5353',
+      FORWARD_OFF,
+      'nft delete table ip qemu_script_fwd_tcp_8080',
+      ...dhcpCleanup('hostonly'),
+      'ip link del qtap0',
+      'ip link del hostonly',
+    ],
+    messages: [
+      /^NIC 1 on network hostonly /,
+      /^Forward tcp port 8080 of this host's addresses \(not loopback\) -> guest port 80 on hostonly$/,
+      /^Forward udp port 5353 of this host's addresses \(not loopback\) -> guest port 53 on hostonly$/,
+    ],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: '--fwd on natnet: the DNAT alone (NAT turns forwarding on anyway)',
+    argv: ['--net', 'natnet', '--fwd', '8080-80'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      ...bridgeHostCommands('natnet', '192.168.57.1/24', `${NATNET6}:1/64`),
+      ...tapHost('qtap0', 'natnet'),
+      NATNET_DNSMASQ,
+      dhcpNote(MAC0, '192.168.57.2-192.168.57.254', 'natnet', NATNET6),
+      'nft add table ip qemu_script_fwd_tcp_8080',
+      FORWARD_ON,
+      ...NAT_NFT,
+    ],
+    cleanup: [
+      'nft delete table ip qemu_script_natnet',
+      FORWARD_OFF,
+      'nft delete table ip qemu_script_fwd_tcp_8080',
+      ...dhcpCleanup('natnet'),
+      'ip link del qtap0',
+      'ip link del natnet',
+    ],
+    messages: [/^NIC 1 on network natnet /, /^Forward tcp port 8080 .* -> guest port 80 on natnet$/],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: '--fwd with a user NIC and hostonly: the user NIC takes it, on loopback',
+    argv: ['--net', 'hostonly,user', '--fwd', '8080-80'],
+    netdevs: [TAPDEV(0, 'qtap0'), 'user,id=nic1,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=tcp:127.0.0.1:8080-:80'],
+    host: [
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
+      ...tapHost('qtap0', 'hostonly'),
+      HOSTONLY_DNSMASQ,
+      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
+      FIREWALL_NOTHING('hostonly'),
+    ],
+    cleanup: [...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
+    messages: [/^NIC 1 on network hostonly /, SSH, /^Forward tcp localhost:8080 -> guest port 80$/],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: "a normal user's --fwd on hostonly: the helper gets the NIC and the ports, never an address",
+    argv: ['--net', 'hostonly', '--fwd', '8080-80'],
+    facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-add hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-add qtap0 hostonly guest',
+      `sudo -n /usr/local/bin/qemu-script-helper dhcp-add hostonly ${MAC0} guest`,
+      `sudo -n /usr/local/bin/qemu-script-helper publish-add hostonly guest ${MAC0} tcp 8080 80`,
+      'sudo -n /usr/local/bin/qemu-script-helper forward-add hostonly guest publish',
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-add hostonly guest',
+    ],
+    cleanup: [
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper forward-del ipv4 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper publish-del tcp-8080 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper dhcp-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-del qtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-del hostonly guest',
+    ],
+    messages: [/network hostonly/, /^Forward tcp port 8080 /],
+    warnings: [NO_VHOST],
+  },
+  {
     name: 'natnet on a Docker host: masquerade, and the bridge accepted in DOCKER-USER (guests, out, and back)',
     argv: ['--net', 'natnet'],
     facts: {
@@ -868,7 +961,25 @@ const REFUSALS: Array<{
     name: '--fwd without a user network',
     argv: ['--net', '0', '--fwd', '8080-80'],
     error: UsageError,
-    message: /--fwd needs a user-mode network: add user \(or u\), or passt, to --net/,
+    message: new RegExp(
+      '^--fwd needs a user-mode network \\(user or u, passt\\) or a defined network with DHCP \\(hostonly, ' +
+        'natnet, or one of qemu-script net ls\\): add one to --net$',
+    ),
+  },
+  {
+    name: '--fwd on a defined network without DHCP: nothing knows the address to forward to',
+    argv: ['--net', 'lab2', '--fwd', '8080-80'],
+    facts: { networks: { lab2: labStatic } },
+    error: UsageError,
+    message: /^--fwd needs a user-mode network/,
+  },
+  {
+    name: "a normal user's --fwd of a privileged port into hostonly",
+    argv: ['--net', 'hostonly', '--fwd', '80-80'],
+    facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
+    error: UsageError,
+    message:
+      /^--fwd: host port 80 is privileged \(below 1024\) and only root may listen on it; choose one from 1024 up$/,
   },
   {
     name: 'a DHCP network whose server could not reach the runtime directory',
@@ -988,6 +1099,79 @@ for (const row of REFUSALS) {
     assert.throws(
       () => plan([...row.argv, '--display', 'none'], row.facts),
       (error: Error) => error instanceof row.error && row.message.test(error.message),
+    );
+  });
+}
+
+// A host port forwarded into a defined network: the rules root adds once it knows the guest's address.
+const PUBLISH_TABLE = 'qemu_script_fwd_tcp_8080';
+const DNAT = (chain: string) =>
+  `nft add rule ip ${PUBLISH_TABLE} ${chain} fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 8080 dnat to ` +
+  '192.168.56.9:80 comment "qemu-script hostonly"';
+const CHAIN = (chain: string, priority: string) =>
+  `nft add chain ip ${PUBLISH_TABLE} ${chain} { type nat hook ${chain} priority ${priority}; policy accept; }`;
+const DNAT_ADD = [
+  `nft add table ip ${PUBLISH_TABLE}`,
+  CHAIN('prerouting', 'dstnat'),
+  DNAT('prerouting'),
+  CHAIN('output', '-100'),
+  DNAT('output'),
+];
+const MASQUERADE = [
+  CHAIN('postrouting', 'srcnat'),
+  `nft add rule ip ${PUBLISH_TABLE} postrouting oifname hostonly ip daddr 192.168.56.9 tcp dport 80 ct status dnat ` +
+    'masquerade comment "qemu-script hostonly"',
+];
+const ACCEPTS = (verb: '-I' | '-D', chain: string) => [
+  `iptables ${verb} ${chain} -o hostonly -d 192.168.56.9 -p tcp --dport 80 -m conntrack --ctstate DNAT -m comment ` +
+    '--comment qemu-script hostonly -j ACCEPT',
+  `iptables ${verb} ${chain} -i hostonly -s 192.168.56.9 -p tcp --sport 80 -m conntrack --ctstate ` +
+    'RELATED,ESTABLISHED -m comment --comment qemu-script hostonly -j ACCEPT',
+];
+const PUBLICATIONS: Array<{ name: string; nat: boolean; facts: FirewallFacts; add: string[]; remove: string[] }> = [
+  {
+    name: 'a NAT network, FORWARD ACCEPT: the DNAT alone (the guest answers through the host, its router)',
+    nat: true,
+    facts: { forwardPolicy: 'ACCEPT', dockerUser: false, firewalld: false, ufw: false },
+    add: DNAT_ADD,
+    remove: [`nft delete table ip ${PUBLISH_TABLE}`],
+  },
+  {
+    name: "no NAT, Docker's FORWARD DROP: masqueraded to the bridge, that connection accepted in DOCKER-USER",
+    nat: false,
+    facts: { forwardPolicy: 'DROP', dockerUser: true, firewalld: false, ufw: false },
+    add: [...DNAT_ADD, ...MASQUERADE, ...ACCEPTS('-I', 'DOCKER-USER')],
+    remove: [...ACCEPTS('-D', 'DOCKER-USER').reverse(), `nft delete table ip ${PUBLISH_TABLE}`],
+  },
+  {
+    name: 'no NAT, FORWARD DROP without Docker, ufw: accepted in FORWARD, and ufw routes it',
+    nat: false,
+    facts: { forwardPolicy: 'DROP', dockerUser: false, firewalld: true, ufw: true },
+    add: [...DNAT_ADD, ...MASQUERADE, ...ACCEPTS('-I', 'FORWARD'), 'ufw route allow proto tcp to 192.168.56.9 port 80'],
+    remove: [
+      'ufw route delete allow proto tcp to 192.168.56.9 port 80',
+      ...ACCEPTS('-D', 'FORWARD').reverse(),
+      `nft delete table ip ${PUBLISH_TABLE}`,
+    ],
+  },
+];
+
+for (const row of PUBLICATIONS) {
+  test(`publish: ${row.name}`, () => {
+    const { commands } = publicationRules(
+      { network: 'hostonly', protocol: 'tcp', hostPort: 8080, guestIp: '192.168.56.9', guestPort: 80, nat: row.nat },
+      row.facts,
+    );
+    assert.equal(
+      commands.map((command) => command.add.join(' ')),
+      row.add,
+    );
+    assert.equal(
+      commands
+        .filter((command) => command.remove.length > 0)
+        .reverse()
+        .map((command) => command.remove.join(' ')),
+      row.remove,
     );
   });
 }

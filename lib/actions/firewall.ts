@@ -28,10 +28,19 @@ function resolved(argv: string[]): string[] {
   return [program, ...argv.slice(1)];
 }
 
+/** Adds the rules in order, each program found in the system's directories first (a missing one: said which). */
+export async function runRules(rules: FirewallRules, verbose: boolean): Promise<void> {
+  const commands = rules.commands.map((command) => resolved(command.add));
+  for (const command of commands) await run(command, { verbose });
+}
+
 /** Takes back what the rules added, newest first; a rule already gone is fine. */
-async function removeAll(rules: FirewallRules, verbose: boolean): Promise<void> {
+export async function removeRules(rules: FirewallRules, verbose: boolean): Promise<void> {
   for (const command of [...rules.commands].reverse()) {
-    if (command.remove.length > 0) await run(resolved(command.remove), { verbose }).catch(() => undefined);
+    if (command.remove.length === 0) continue;
+    await Promise.resolve()
+      .then(() => run(resolved(command.remove), { verbose }))
+      .catch(() => undefined);
   }
 }
 
@@ -96,7 +105,6 @@ export const firewall: ActionKind<FirewallAction> = {
       probeFirewall(),
     );
     if (rules.commands.length === 0) return 'nothing needed';
-    const commands = rules.commands.map((command) => ({ add: resolved(command.add), remove: command.remove }));
     const record: ResourceRecord = recordIntent(context.tx, {
       kind: 'firewall',
       name: action.network,
@@ -108,15 +116,13 @@ export const firewall: ActionKind<FirewallAction> = {
     await makeRecorded(
       context,
       record,
-      async () => {
-        for (const command of commands) await run(command.add, { verbose: context.verbose });
-      },
-      () => removeAll(rules, context.verbose),
+      () => runRules(rules, context.verbose),
+      () => removeRules(rules, context.verbose),
     );
     return 'rules added';
   },
 
   async destroy(record, context) {
-    if (context.here) await removeAll(record.data.rules as FirewallRules, context.verbose);
+    if (context.here) await removeRules(record.data.rules as FirewallRules, context.verbose);
   },
 };

@@ -35,24 +35,49 @@ export const forward: ActionKind<ForwardAction> = {
         : []),
     ],
     undo: [
-      { argv: setArgv(SETTING[action.family], '0'), note: 'with the last NAT network, only if the tool turned it on' },
+      {
+        argv: setArgv(SETTING[action.family], '0'),
+        note: `with the last ${action.publish ? 'forwarded port' : 'NAT network'}, only if the tool turned it on`,
+      },
     ],
   }),
 
-  request: (action) => [action.network, action.guest, ...(action.family === 6 ? ['ipv6'] : [])],
+  request: (action) => [
+    action.network,
+    action.guest,
+    ...(action.family === 6 ? ['ipv6'] : []),
+    ...(action.publish ? ['publish'] : []),
+  ],
 
   fromRequest(words, caller) {
-    arity(words, 2, 3, 'forward-add takes NETWORK GUEST [ipv6]');
-    if (words[2] !== undefined && words[2] !== 'ipv6') throw refuse(`"${words[2]}" is not ipv6`);
-    // Forwarding is for NAT networks root defined, nothing else.
+    arity(words, 2, 3, 'forward-add takes NETWORK GUEST [ipv6|publish]');
+    if (words[2] !== undefined && words[2] !== 'ipv6' && words[2] !== 'publish')
+      throw refuse(`"${words[2]}" is not ipv6 or publish`);
+    // Forwarding is for NAT networks root defined, and for ports forwarded into a network (checked when made).
     const { name, guest, network } = networkRequest(words.slice(0, 2), caller, 'forward');
-    if (!network?.nat) throw refuse(`${name} is not a NAT network`);
-    if (words[2] && !network.subnet6) throw refuse(`${name} has no IPv6 subnet`);
-    return { kind: 'forward', network: name, guest, family: words[2] ? 6 : 4 };
+    const publish = words[2] === 'publish';
+    if (!network || (!network.nat && !publish)) throw refuse(`${name} is not a NAT network`);
+    if (words[2] === 'ipv6' && !network.subnet6) throw refuse(`${name} has no IPv6 subnet`);
+    return {
+      kind: 'forward',
+      network: name,
+      guest,
+      family: words[2] === 'ipv6' ? 6 : 4,
+      ...(publish ? { publish } : {}),
+    };
   },
 
   async acquire(action, user, context) {
     heldBridge(context, user, action.network, action.guest);
+    const published = context.tx.registry.resources.some(
+      (entry) =>
+        entry.kind === 'publish' &&
+        entry.netns === context.netns &&
+        entry.data.network === action.network &&
+        entry.users.some((holder) => holder.uid === user.uid && holder.guest === action.guest),
+    );
+    if (action.publish && user.uid !== 0 && !published)
+      throw refuse(`your guest ${action.guest} forwards no host port into ${action.network}`);
     const key = keyOf(action.family);
     const record = findResource(context.tx.registry, 'forward', key, context.netns);
     if (record) {

@@ -6,6 +6,7 @@ import { firewall } from './firewall.ts';
 import { forward } from './forward.ts';
 import type { ActionKind } from './kind.ts';
 import { macvtap } from './macvtap.ts';
+import { publish } from './publish.ts';
 import { tap } from './tap.ts';
 import { vxlan } from './vxlan.ts';
 
@@ -17,6 +18,7 @@ export const ACTION_KINDS: { [K in ActionKindName]: ActionKind<Extract<HostActio
   dhcp,
   forward,
   firewall,
+  publish,
 };
 
 export const KIND_NAMES = Object.keys(ACTION_KINDS) as ActionKindName[];

@@ -12,7 +12,7 @@ import { acquire, collectResources, rehold, release } from './host-changes.ts';
 import { limitsPath, limitWord, readLimits } from './limits.ts';
 import { INTERFACE_NAME } from '../base/names.ts';
 import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from '../base/paths.ts';
-import { parentPid, processExe, processId, processUid, type ProcessId } from '../base/proc.ts';
+import { currentNetns, parentPid, processExe, processId, processUid, type ProcessId } from '../base/proc.ts';
 import { HELPER_NAME } from '../base/self.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { Registry, ResourceRecord } from '../state/registry.ts';
@@ -49,14 +49,27 @@ export async function helperMain(args: string[], env: Record<string, string | un
     return (await collectResources(options)).map((name) => `${name}\n`).join('');
   }
   if (op === 'hold') {
-    // The launcher hands its guest's holds to the waiter it started: only to a child of its own, of the same user.
+    // The launcher hands its guest's holds to the waiter it started: only to a child of its own, of the same
+    // user. A later change to a running guest (fwd add) hands its hold to what holds the guest's others already.
     arity(words, 2, 2, 'hold takes GUEST PID');
     const guest = checked(words[0], GUEST_NAME, 'guest name');
     const pid = Number(checked(words[1], /^\d{1,10}$/, 'process id'));
     const waiter = processId(pid);
-    if (!waiter || parentPid(pid) !== holder.pid || processUid(pid) !== uid)
-      throw refuse(`process ${pid} is not a child of yours`);
-    return `${await rehold({ uid, guest }, waiter, options)}\n`;
+    if (!waiter || processUid(pid) !== uid) throw refuse(`process ${pid} is not yours`);
+    const child = parentPid(pid) === holder.pid;
+    const netns = currentNetns();
+    const admit = (registry: Registry) => {
+      const holds = registry.resources.some(
+        (record) =>
+          record.netns === netns &&
+          record.users.some(
+            (user) =>
+              user.uid === uid && user.guest === guest && user.holder.pid === pid && user.holder.start === waiter.start,
+          ),
+      );
+      if (!child && !holds) throw refuse(`process ${pid} is not a child of yours, nor what holds your guest ${guest}`);
+    };
+    return `${await rehold({ uid, guest }, waiter, options, admit)}\n`;
   }
   const [kindName, verb] = op.split('-');
   if (!isKindName(kindName) || (verb !== 'add' && verb !== 'del') || op.split('-').length !== 2) {

@@ -94,13 +94,18 @@ export async function release(
   });
 }
 
-/** A guest's holds pass to another process (its waiter): everything this uid's guest holds here. */
+/**
+ * A guest's holds pass to another process (its waiter): everything this uid's guest holds here.
+ * `admit` sees the registry under the lock first, and may refuse.
+ */
 export async function rehold(
   who: { uid: number; guest: string },
   holder: ProcessId,
   options: ChangeOptions,
+  admit: (registry: Registry) => void = () => undefined,
 ): Promise<number> {
   return updateRegistry(options.registryDir, (tx) => {
+    admit(tx.registry);
     const netns = currentNetns();
     let moved = 0;
     for (const record of tx.registry.resources.filter((entry) => entry.netns === netns)) {

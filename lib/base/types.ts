@@ -314,7 +314,8 @@ export type HostAction =
   | { kind: 'tap'; name: string; bridge: string; guest: string; owner: number; mtu?: number }
   /** net.ipv4.ip_forward on while a NAT network is up, put back afterwards if the tool turned it on. */
   /** `uplink`: IPv6's default route interface as planned, for the dry run (root reads its own). */
-  | { kind: 'forward'; network: string; guest: string; family: 4 | 6; uplink?: string }
+  /** `publish`: on for a host port forwarded into `network` (which need not do NAT), not for its NAT. */
+  | { kind: 'forward'; network: string; guest: string; family: 4 | 6; uplink?: string; publish?: boolean }
   /** What a defined network needs from the host's firewall (NAT, forwarding past a DROP policy); `rules` as planned. */
   | {
       kind: 'firewall';
@@ -324,6 +325,20 @@ export type HostAction =
       subnet6?: string;
       nat: boolean;
       rules: FirewallRules;
+    }
+  /**
+   * A host port forwarded to the address NIC `mac` was registered with on defined network `network` (which
+   * has DHCP); `nat`: the network's, from its definition.
+   */
+  | {
+      kind: 'publish';
+      network: string;
+      guest: string;
+      mac: string;
+      protocol: 'tcp' | 'udp';
+      hostPort: number;
+      guestPort: number;
+      nat: boolean;
     }
   /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
   /** `dir`: the server's pidfile, leases and registrations, beside the registry. */

@@ -57,7 +57,7 @@ export const OWN_OPTIONS: readonly OwnOption[] = [
     aliases: [],
     value: '[tcp:|udp:]HOST-GUEST',
     repeatable: true,
-    help: 'extra port forward on the user network (HOST:GUEST too)',
+    help: 'extra port forward: on 127.0.0.1 to the user network, else from the host\'s addresses into a DHCP network',
   },
   {
     name: 'ssh-port',

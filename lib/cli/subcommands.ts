@@ -129,7 +129,9 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     name: 'fwd add',
     guestArgument: true,
     args: 'NAME [tcp:|udp:]HOSTPORT-GUESTPORT',
-    summary: "forward a host port on 127.0.0.1 to a running guest's user network (QEMU adds it at once)",
+    summary:
+      "forward a host port to a running guest: on 127.0.0.1 to its user network, else from the host's addresses " +
+      'to its address on a defined network with DHCP',
     flags: [],
     positionals: [2, 2],
     run: async ({ args }, context) => print(await fwdAdd(context, args[0], args[1])),

@@ -1,6 +1,7 @@
 // qemu-script fwd add, rm and ls: a running guest's forwards changed while it runs. On the user network QEMU
-// adds and removes them itself (its monitor's hostfwd_add and hostfwd_remove, through QMP); the guest's record
-// is updated under the runtime lock, so ps, info and other launches see the ports at once.
+// adds and removes them itself (its monitor's hostfwd_add and hostfwd_remove, through QMP); on a defined
+// network root adds a DNAT to the guest's address (a host action, like the launch's, undone with the guest).
+// The guest's record is updated under the runtime lock, so ps, info, down and other launches see it at once.
 import type { ToolContext } from '../base/context.ts';
 import { HostError, UsageError } from '../base/errors.ts';
 import { jsonOutput } from '../base/json.ts';
@@ -11,23 +12,78 @@ import { renderTable } from '../base/table.ts';
 import { listRecords, readRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
 import { isFree } from '../probe/port-check.ts';
 import { unprivilegedPortStart } from '../probe/probe.ts';
-import { LOOPBACK } from '../plan/net-modes.ts';
+import { EVERY_ADDRESS, LOOPBACK } from '../plan/net-modes.ts';
 import { parseForward, parsePort } from '../plan/net-spec.ts';
 import { QmpClient } from './qmp.ts';
-import type { Forward, ForwardInfo } from '../base/types.ts';
+import { applyActions, applyContextOf, undoActions } from '../apply/apply.ts';
+import { helperArgv, SUDO_HINT } from '../actions/privilege.ts';
+import { run } from '../base/runner.ts';
+import type { Forward, ForwardInfo, HostAction } from '../base/types.ts';
 
-/** The running guest and its user-network NIC's netdev: the only NIC whose forwards QEMU changes at run time. */
-function userNetdev(context: ToolContext, name: string, what: string): { record: GuestRecord; netdev: string } {
+/**
+ * Where a running guest's forwards change: its user-network NIC (QEMU's netdev), else its first NIC on a
+ * defined network with DHCP (a DNAT to the address the network's server gave it, made by root).
+ */
+type Target =
+  { record: GuestRecord; netdev: string } | { record: GuestRecord; network: string; mac: string; nat: boolean };
+
+function targetOf(context: ToolContext, name: string, what: string): Target {
   const record = readRecord(context.runtimeDir, name);
   if (!record || !isAlive(record.qemu))
     throw new UsageError(`${what}: no running guest named "${name}" (qemu-script ps)`);
   const nics = record.plan.resources.nics;
   const user = nics.find((nic) => nic.net === 'user');
   if (user) return { record, netdev: `nic${user.index}` };
-  const why = nics.some((nic) => nic.net === 'passt')
-    ? "its passt (Debian 12's) takes forwards when it starts only: give them with --fwd at launch"
-    : 'it has no user network (--net user): forwards into bridged and defined networks are not done yet';
-  throw new UsageError(`${what}: ${name}'s forwards cannot change while it runs: ${why}`);
+  if (nics.some((nic) => nic.net === 'passt')) {
+    throw new UsageError(
+      `${what}: ${name}'s forwards cannot change while it runs: its passt (Debian 12's) takes forwards when it ` +
+        'starts only: give them with --fwd at launch',
+    );
+  }
+  const served = nics.find((nic) => nic.address.from === 'lease');
+  if (!served || served.address.from !== 'lease') {
+    throw new UsageError(
+      `${what}: ${name} has no user network (--net user) nor a defined network with DHCP (hostonly, natnet): ` +
+        'its addresses are not known to the host',
+    );
+  }
+  const network = served.address.network;
+  const nat = record.plan.actions.some(
+    (action) => action.kind === 'firewall' && action.network === network && action.nat,
+  );
+  return { record, network, mac: served.mac, nat };
+}
+
+/** The host actions of a forward into a defined network: the DNAT, and forwarding on while it is there. */
+function publication(target: Extract<Target, { network: string }>, forward: Forward): HostAction[] {
+  const { record, network, mac, nat } = target;
+  const guest = record.name;
+  const publish: HostAction = {
+    kind: 'publish',
+    network,
+    guest,
+    mac,
+    protocol: forward.protocol,
+    hostPort: forward.hostPort,
+    guestPort: forward.guestPort,
+    nat,
+  };
+  const forwarding = record.plan.actions.some((action) => action.kind === 'forward' && action.network === network);
+  return forwarding ? [publish] : [publish, { kind: 'forward', network, guest, family: 4, publish: true }];
+}
+
+/** A change made for a running guest: held, like the launch's, by what holds the guest (its waiter). */
+async function applyForGuest(record: GuestRecord, actions: HostAction[]): Promise<void> {
+  const context = applyContextOf(record);
+  await applyActions(actions, context);
+  if (context.isRoot) return;
+  await run(helperArgv(context.selfCommand, ['hold', record.name, String(context.holder.pid)]), {
+    verbose: context.verbose,
+    hint: SUDO_HINT,
+  }).catch(async (error: unknown) => {
+    await undoActions(actions, context);
+    throw error;
+  });
 }
 
 /** A command of QEMU's monitor: it answers with text, which `ok` tells from a refusal. */
@@ -50,9 +106,10 @@ const described = (forward: ForwardInfo) =>
 
 export async function fwdAdd(context: ToolContext, name: string, spec: string) {
   const forward: Forward = parseForward(spec, 'fwd add');
-  return withLock(context.runtimeDir, async () => {
-    const { record, netdev } = userNetdev(context, name, 'fwd add');
-    const port = forward.hostPort;
+  const port = forward.hostPort;
+  const reserved = await withLock(context.runtimeDir, async () => {
+    const target = targetOf(context, name, 'fwd add');
+    const { record } = target;
     const start = unprivilegedPortStart();
     if (port < start && !context.isRoot) {
       throw new UsageError(`fwd add: host port ${port} is privileged (below ${start}) and only root may listen on it`);
@@ -63,15 +120,57 @@ export async function fwdAdd(context: ToolContext, name: string, spec: string) {
     if (!(await isFree(port, forward.protocol))) {
       throw new UsageError(`fwd add: host port ${port} (${forward.protocol}) is in use on this host; choose another`);
     }
-    const rule = `${forward.protocol}:${LOOPBACK}:${port}-:${forward.guestPort}`;
-    // Silent when it is added.
-    await monitor(record, `hostfwd_add ${netdev} ${rule}`, (answer) => answer === '');
-    const added: ForwardInfo = { proto: forward.protocol, host: LOOPBACK, port, guest_port: forward.guestPort };
-    record.plan.resources.forwards.push(added);
+    if ('netdev' in target) {
+      const rule = `${forward.protocol}:${LOOPBACK}:${port}-:${forward.guestPort}`;
+      // Silent when it is added.
+      await monitor(record, `hostfwd_add ${target.netdev} ${rule}`, (answer) => answer === '');
+      return recorded(target, [], LOOPBACK);
+    }
+    // Root's changes take the registry's lock (root's is this one): the port is held meanwhile.
     record.plan.resources.ports.push(port);
     writeRecord(context.runtimeDir, record);
-    return `Forward ${described(added)} added to ${name}\n`;
+    return target;
   });
+  if (typeof reserved === 'string') return reserved;
+  const actions = publication(reserved, forward);
+  try {
+    await applyForGuest(reserved.record, actions);
+  } catch (error) {
+    await withLock(context.runtimeDir, () => update(context, name, (latest) => drop(latest, port)));
+    throw error;
+  }
+  return withLock(context.runtimeDir, () => recorded(reserved, actions, EVERY_ADDRESS));
+
+  /** The guest's record with the forward added, as the record on disk is now. */
+  function recorded(target: Target, made: HostAction[], host: string): string {
+    const added: ForwardInfo = { proto: forward.protocol, host, port, guest_port: forward.guestPort };
+    update(
+      context,
+      name,
+      (latest) => {
+        latest.plan.actions.push(...made);
+        latest.plan.resources.forwards.push(added);
+        if (!latest.plan.resources.ports.includes(port)) latest.plan.resources.ports.push(port);
+      },
+      target.record,
+    );
+    return `Forward ${described(added)} added to ${name}\n`;
+  }
+}
+
+/** Changes the guest's record as it is on disk now (or FALLBACK, read under this lock already). */
+function update(context: ToolContext, name: string, change: (record: GuestRecord) => void, fallback?: GuestRecord) {
+  const latest = readRecord(context.runtimeDir, name) ?? fallback;
+  if (!latest) return;
+  change(latest);
+  writeRecord(context.runtimeDir, latest);
+}
+
+/** The host port off the record's ports, unless another of its forwards uses it. */
+function drop(record: GuestRecord, port: number) {
+  const { resources } = record.plan;
+  if (!resources.forwards.some((entry) => entry.port === port))
+    resources.ports = resources.ports.filter((held) => held !== port);
 }
 
 /** `[tcp:|udp:]HOSTPORT`: the forward of that host port (TCP unless said). */
@@ -83,25 +182,48 @@ function parseHostPort(spec: string): { protocol: 'tcp' | 'udp'; port: number } 
 
 export async function fwdRm(context: ToolContext, name: string, spec: string) {
   const { protocol, port } = parseHostPort(spec);
-  return withLock(context.runtimeDir, async () => {
-    const { record, netdev } = userNetdev(context, name, 'fwd rm');
+  const found = await withLock(context.runtimeDir, async () => {
+    const target = targetOf(context, name, 'fwd rm');
+    const { record } = target;
     const { forwards } = record.plan.resources;
     const forward = forwards.find((entry) => entry.proto === protocol && entry.port === port);
     if (!forward) {
       const listed = forwards.map((entry) => `${entry.proto}:${entry.port}`).join(', ') || 'none';
       throw new UsageError(`fwd rm: ${name} has no ${protocol} forward on host port ${port} (it has: ${listed})`);
     }
-    // "host forwarding rule for tcp:127.0.0.1:8080 removed" when it is.
-    await monitor(record, `hostfwd_remove ${netdev} ${protocol}:${forward.host}:${port}`, (answer) =>
-      answer.endsWith(' removed'),
-    );
-    record.plan.resources.forwards = forwards.filter((entry) => entry !== forward);
-    const others = record.plan.resources.forwards.some((entry) => entry.port === port);
-    if (!others) record.plan.resources.ports = record.plan.resources.ports.filter((held) => held !== port);
-    writeRecord(context.runtimeDir, record);
-    return `Forward ${described(forward)} removed from ${name}\n`;
+    if ('netdev' in target) {
+      // "host forwarding rule for tcp:127.0.0.1:8080 removed" when it is.
+      await monitor(record, `hostfwd_remove ${target.netdev} ${protocol}:${forward.host}:${port}`, (answer) =>
+        answer.endsWith(' removed'),
+      );
+      return forget(forward, []);
+    }
+    return { record, forward };
   });
+  if (typeof found === 'string') return found;
+  // Root's changes take the registry's lock (root's is this one). Forwarding stays on until the guest is
+  // gone: another forward of its may need it.
+  const made = (action: HostAction) =>
+    action.kind === 'publish' && action.protocol === protocol && action.hostPort === port;
+  const undone = found.record.plan.actions.filter(made);
+  const failures = await undoActions(undone, applyContextOf(found.record));
+  if (failures.length > 0) throw new HostError(`fwd rm: ${failures.join('; ')}`);
+  return withLock(context.runtimeDir, () => forget(found.forward, undone));
+
+  /** The record without the forward (and the host actions that made it), as it is on disk now. */
+  function forget(forward: ForwardInfo, undone: HostAction[]): string {
+    update(context, name, (latest) => {
+      latest.plan.actions = latest.plan.actions.filter((action) => !undone.some((gone) => sameAction(gone, action)));
+      latest.plan.resources.forwards = latest.plan.resources.forwards.filter(
+        (entry) => !(entry.proto === forward.proto && entry.port === forward.port),
+      );
+      drop(latest, port);
+    });
+    return `Forward ${described(forward)} removed from ${name}\n`;
+  }
 }
+
+const sameAction = (a: HostAction, b: HostAction) => JSON.stringify(a) === JSON.stringify(b);
 
 export function fwdLs(context: ToolContext, name: string | undefined, json: boolean): string {
   const records = listRecords(context.runtimeDir).filter((record) => name === undefined || record.name === name);

@@ -4,7 +4,7 @@ import type { ResultPromise } from 'execa';
 import { closeSync } from 'node:fs';
 import { applyActions, applyContextOf, undoActions } from '../apply/apply.ts';
 import { HostError, messageOf } from '../base/errors.ts';
-import { removeRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
+import { readRecord, removeRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
 import { processId } from '../base/proc.ts';
 import { openFds, qemuCommand, waitUntilUp } from './qemu-start.ts';
 import { start } from '../base/runner.ts';
@@ -80,6 +80,9 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
     failure = messageOf(error);
     code = 1;
   } finally {
+    // As recorded now: `fwd add` may have changed its forwards and host actions while the guest ran.
+    const latest = readRecord(options.runtimeDir, record.name);
+    if (latest) record.plan = latest.plan;
     record.state = 'stopping';
     writeRecord(options.runtimeDir, record);
     await stopCompanions(record);

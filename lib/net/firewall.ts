@@ -129,3 +129,100 @@ export function firewallRules(network: NetworkTraffic, uplinks: Uplinks, facts: 
   }
   return { commands };
 }
+
+/** A host port forwarded to a guest's address on a defined network (`fwd add`, `--fwd` on such a network). */
+export interface Publication {
+  network: string;
+  protocol: 'tcp' | 'udp';
+  hostPort: number;
+  /** The guest's registered IPv4 address on the network. */
+  guestIp: string;
+  guestPort: number;
+  /** NAT networks route the guests' answers back through the host; others do not, so the host stands in. */
+  nat: boolean;
+}
+
+/** One nft table per forwarded port and protocol: deleting it takes every rule of that forward at once. */
+export const publicationTable = (protocol: 'tcp' | 'udp', port: number) => `qemu_script_fwd_${protocol}_${port}`;
+
+/**
+ * Pure: the commands that forward a host port to a guest. DNAT in prerouting (from other hosts) and output
+ * (from this host) for every address of the host but loopback (a DNAT of 127.0.0.1 would need route_localnet;
+ * from the host itself the guest's own address is nearer anyway). A network without NAT gives its guests no
+ * way back to the caller: the forwarded connection is masqueraded to the host's address on the bridge. A
+ * FORWARD policy of DROP: that one connection accepted in DOCKER-USER or FORWARD. ufw: its route rule.
+ */
+export function publicationRules(publication: Publication, facts: FirewallFacts): FirewallRules {
+  const { network, protocol, hostPort, guestIp, guestPort } = publication;
+  const table = publicationTable(protocol, hostPort);
+  const comment = ['comment', `"${ruleComment(network)}"`];
+  const to = `${guestIp}:${guestPort}`;
+  const chain = (name: string, hook: string, priority: string): RuleCommand => ({
+    add: ['nft', 'add', 'chain', 'ip', table, name, `{ type nat hook ${hook} priority ${priority}; policy accept; }`],
+    remove: [],
+  });
+  const rule = (name: string, ...words: string[]): RuleCommand => ({
+    add: ['nft', 'add', 'rule', 'ip', table, name, ...words, ...comment],
+    remove: [],
+  });
+  const local = [
+    'fib',
+    'daddr',
+    'type',
+    'local',
+    'ip',
+    'daddr',
+    '!=',
+    '127.0.0.0/8',
+    protocol,
+    'dport',
+    String(hostPort),
+  ];
+  const commands: RuleCommand[] = [
+    { add: ['nft', 'add', 'table', 'ip', table], remove: ['nft', 'delete', 'table', 'ip', table] },
+    chain('prerouting', 'prerouting', 'dstnat'),
+    rule('prerouting', ...local, 'dnat', 'to', to),
+    chain('output', 'output', '-100'),
+    rule('output', ...local, 'dnat', 'to', to),
+  ];
+  if (!publication.nat) {
+    commands.push(
+      chain('postrouting', 'postrouting', 'srcnat'),
+      rule(
+        'postrouting',
+        'oifname',
+        network,
+        'ip',
+        'daddr',
+        guestIp,
+        protocol,
+        'dport',
+        String(guestPort),
+        'ct',
+        'status',
+        'dnat',
+        'masquerade',
+      ),
+    );
+  }
+  if (facts.forwardPolicy === 'DROP') {
+    const into = ['-o', network, '-d', guestIp, '-p', protocol, '--dport', String(guestPort)];
+    const back = ['-i', network, '-s', guestIp, '-p', protocol, '--sport', String(guestPort)];
+    const userChain = facts.dockerUser ? 'DOCKER-USER' : 'FORWARD';
+    for (const spec of [
+      [...into, '-m', 'conntrack', '--ctstate', 'DNAT'],
+      [...back, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED'],
+    ]) {
+      const accept = [...spec, '-m', 'comment', '--comment', ruleComment(network), '-j', 'ACCEPT'];
+      commands.push({
+        add: ['iptables', '-I', userChain, ...accept],
+        remove: ['iptables', '-D', userChain, ...accept],
+      });
+    }
+  }
+  if (facts.ufw) {
+    const route = ['allow', 'proto', protocol, 'to', guestIp, 'port', String(guestPort)];
+    commands.push({ add: ['ufw', 'route', ...route], remove: ['ufw', 'route', 'delete', ...route] });
+  }
+  return { commands };
+}

@@ -41,6 +41,8 @@ export interface NetContext {
   /** --host-ip goes to the first bridge this guest creates, once. */
   hostIpAssigned: boolean;
   fwd: Forward[];
+  /** The position of the NIC that takes --fwd when no NIC is user-mode: one on a defined network with DHCP. */
+  publishOn?: number;
   /** --ssh-port: a port, none, or (undefined) the first free from 10022. */
   sshPort?: number | 'none';
   /** The user network's forwards, as `ps --json` shows them. */
@@ -375,6 +377,45 @@ function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
   return underlay;
 }
 
+/** Where --fwd listens on a defined network: every address of the host but loopback (ps shows 0.0.0.0). */
+export const EVERY_ADDRESS = '0.0.0.0';
+
+/**
+ * --fwd into a defined network with DHCP: each a host port forwarded (DNAT) to the address the network's
+ * server registers for this NIC, and forwarding on while they are (a NAT network turns it on anyway).
+ */
+function publications(network: NetworkDef, nic: Nic, context: NetContext) {
+  const entries = context.fwd.map((forward): { actions: HostAction[]; message: string } => {
+    const hostPort = exactPort(forward.hostPort, '--fwd', context);
+    context.forwards.push({
+      proto: forward.protocol,
+      host: EVERY_ADDRESS,
+      port: hostPort,
+      guest_port: forward.guestPort,
+    });
+    const action: HostAction = {
+      kind: 'publish',
+      network: network.name,
+      guest: context.guest,
+      mac: nic.mac,
+      protocol: forward.protocol,
+      hostPort,
+      guestPort: forward.guestPort,
+      nat: network.nat,
+    };
+    return {
+      actions: [action],
+      message:
+        `Forward ${forward.protocol} port ${hostPort} of this host's addresses (not loopback) -> guest port ` +
+        `${forward.guestPort} on ${network.name}`,
+    };
+  });
+  if (entries.length > 0 && !network.nat) {
+    entries[0].actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 4, publish: true });
+  }
+  return entries;
+}
+
 /**
  * A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server.
  */
@@ -440,6 +481,8 @@ function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext): Nic
       dir: serverDir,
     });
   }
+  const published = context.publishOn === nic.position ? publications(network, nic, context) : [];
+  actions.push(...published.flatMap((entry) => entry.actions));
   if (first) {
     if (network.nat) {
       actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 4 });
@@ -474,6 +517,7 @@ function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext): Nic
     actions,
     messages: [
       `NIC ${nic.position} on network ${network.name} (${traits.join(', ')})${use === 'create' ? '' : ', already up'}`,
+      ...published.map((entry) => entry.message),
     ],
     address: network.dhcp ? { from: 'lease', network: network.name, dir: serverDir } : { from: 'neighbour' },
   };

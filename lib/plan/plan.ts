@@ -113,8 +113,16 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   }
   const usbArgv = planUsbPassthrough(options.usb, facts.usbDevices);
   const xhci = needsXhciForDisks(options.disks) || options.usb.length > 0 ? XHCI_CONTROLLER : [];
-  if (options.fwd.length > 0 && !options.net.some((item) => item.kind === 'user' || item.kind === 'passt')) {
-    throw new UsageError('--fwd needs a user-mode network: add user (or u), or passt, to --net');
+  // --fwd goes to the user-mode NIC; without one, to the first NIC on a defined network with DHCP.
+  const userMode = options.net.some((item) => item.kind === 'user' || item.kind === 'passt');
+  const publishOn = userMode
+    ? -1
+    : options.net.findIndex((item) => item.kind === 'bridge' && facts.networks[item.name]?.dhcp);
+  if (options.fwd.length > 0 && !userMode && publishOn < 0) {
+    throw new UsageError(
+      '--fwd needs a user-mode network (user or u, passt) or a defined network with DHCP (hostonly, natnet, ' +
+        'or one of qemu-script net ls): add one to --net',
+    );
   }
 
   const macs = planMacs(
@@ -134,6 +142,7 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     hostIp: options.hostIp,
     hostIpAssigned: false,
     fwd: options.fwd,
+    ...(options.fwd.length > 0 && publishOn >= 0 ? { publishOn: publishOn + 1 } : {}),
     sshPort: options.sshPort,
     forwards: [],
     ports,
