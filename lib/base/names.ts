@@ -20,6 +20,12 @@ export const DEFAULT_GROUP = 'qemusers';
 /** A defined network, and so its bridge: lower case, nothing a shell or path reads. */
 export const NETWORK_NAME = /^[a-z][a-z0-9-]{0,14}$/;
 
+/**
+ * A defined network's DNS domain (its guests are NAME.DOMAIN): lower-case labels joined by dots, each at most
+ * 63, the whole at most 253.
+ */
+export const DNS_DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 /** The internal-network bridges the compact form makes (tap:0 → vmnet0). */
 export const VMNET_NAME = /^vmnet\d{1,5}$/;
 

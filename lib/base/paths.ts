@@ -88,6 +88,9 @@ export const sysNet = (link: string, ...rest: string[]) => [SYS_NET, link, ...re
 /** /proc/net/NAME of this network namespace. */
 export const procNet = (name: string) => `/proc/net/${name}`;
 
+/** systemd-resolved's varlink socket: there and answering while it runs. */
+export const RESOLVED_SOCKET = '/run/systemd/resolve/io.systemd.Resolve';
+
 export const KVM_DEVICE = '/dev/kvm';
 
 /** The groups whose members may send ICMP echo from unprivileged sockets (ping on user networks). */

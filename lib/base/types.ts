@@ -207,6 +207,8 @@ export interface NetworkDef {
   /** hostonly and natnet: always defined, never removed. */
   builtin: boolean;
   vxlan?: VxlanDef;
+  /** Its guests' DNS domain (web.DOMAIN) when it has DHCP; absent: the network's name (domainOf). */
+  domain?: string;
 }
 
 /** An address, gateway or route already on the host (IPv4 or IPv6), for overlap checks. */
@@ -340,6 +342,8 @@ export type HostAction =
       guestPort: number;
       nat: boolean;
     }
+  /** systemd-resolved asks the network's server for its domain on its bridge (where resolved runs). */
+  | { kind: 'names'; network: string; guest: string; server: string; domain: string }
   /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
   /** `dir`: the server's pidfile, leases and registrations, beside the registry. */
   | { kind: 'dhcp'; network: string; mac: string; guest: string; config: DhcpConfig; dir: string };
@@ -359,6 +363,8 @@ export interface DhcpConfig {
   upstreamDns: boolean;
   /** The network's IPv6 side: router advertisements (a default router only with NAT) and DHCPv6. */
   ipv6?: { prefix: string; hostIp: string; router: boolean };
+  /** Its guests' DNS domain: NAME.DOMAIN answers, handed to guests as their search domain. */
+  domain: string;
 }
 
 /** A command as a dry run prints it; an empty argv is a note alone. */

@@ -173,6 +173,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
       { name: 'no-ipv6', help: 'IPv4 only: no IPv6 subnet, router advertisements or DHCPv6' },
       { name: 'dhcp', help: 'run a DHCP and DNS server for it (dnsmasq): guests get stable addresses and names' },
       { name: 'nat', help: "let its guests out through the host's default route" },
+      { name: 'domain', value: 'DOMAIN', help: "its guests' DNS domain, NAME.DOMAIN (with --dhcp; default: its name)" },
       {
         name: 'vxlan',
         value: 'VNI',
@@ -210,6 +211,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
           dhcp: Boolean(flags.dhcp),
           nat: Boolean(flags.nat),
           vxlan,
+          domain: text(flags.domain),
         }),
       );
     },

@@ -23,6 +23,8 @@ export interface GuestInfo extends GuestView {
   monitor: string | null;
   qmp: string;
   log: string;
+  /** Its names on defined networks with DHCP, and the server that answers them (the host asks it through resolved). */
+  dns: Array<{ network: string; name: string; server: string }>;
 }
 
 function screenOf(record: GuestRecord): string {
@@ -63,6 +65,11 @@ export function guestInfo(record: GuestRecord, runtimeDir: string, view = guestV
         : null,
     qmp: qmpSocketPath(record.plan.runDir),
     log: logPath(runtimeDir, record.name),
+    dns: record.plan.actions.flatMap((action) =>
+      action.kind === 'names'
+        ? [{ network: action.network, name: `${record.name}.${action.domain}`, server: action.server }]
+        : [],
+    ),
   };
 }
 
@@ -80,6 +87,10 @@ function renderInfo(info: GuestInfo): string {
       `nic ${nic.index}`,
       `${nic.net} ${nic.mac} ${nic.ip ?? '(address not known yet)'}${nic.ip6 ? ` ${nic.ip6}` : ''}` +
         (nic.address_from === 'agent' ? ' (from the guest agent)' : ''),
+    ]),
+    ...info.dns.map((entry): [string, string] => [
+      'dns',
+      `${entry.name}, answered by ${entry.server} (${entry.network}'s server)`,
     ]),
     ...forwards.map((forward, i): [string, string] => [i === 0 ? 'forwards' : '', forward]),
     ['console', info.console ? `qemu-script console ${info.name} (${info.console})` : 'none'],

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { UsageError } from '../base/errors.ts';
 import { describePrefix, prefixClash } from './host-address.ts';
-import { INTERFACE_NAME, NETWORK_NAME } from '../base/names.ts';
+import { DNS_DOMAIN, INTERFACE_NAME, NETWORK_NAME } from '../base/names.ts';
 import {
   contains,
   dhcpRange,
@@ -104,6 +104,8 @@ function fromFile(name: string, text: string): NetworkDef | undefined {
     if (!NETWORK_NAME.test(name) || !subnet || host === undefined || !contains(subnet, host) || vxlan === false)
       return undefined;
     if (subnet6 === undefined) return undefined;
+    const domain = typeof raw.domain === 'string' && DNS_DOMAIN.test(raw.domain) ? raw.domain : undefined;
+    if (raw.domain !== undefined && domain === undefined) return undefined;
     return {
       name,
       subnet: formatPrefix(subnet),
@@ -113,6 +115,7 @@ function fromFile(name: string, text: string): NetworkDef | undefined {
       nat: raw.nat === true,
       builtin: false,
       ...(vxlan ? { vxlan } : {}),
+      ...(domain && domain !== name ? { domain } : {}),
     };
   } catch {
     return undefined;
@@ -146,9 +149,17 @@ export function readNetworks(config: string): Record<string, NetworkDef> {
 export function writeNetwork(config: string, definition: NetworkDef): string {
   const path = networkDefinitionPath(config, definition.name);
   mkdirSync(networksDir(config), { recursive: true, mode: 0o755 });
-  const { subnet, hostIp, dhcp, nat, vxlan } = definition;
+  const { subnet, hostIp, dhcp, nat, vxlan, domain } = definition;
   const temporary = `${path}.new`;
-  const fields = { subnet, hostIp, subnet6: definition.subnet6 ?? null, dhcp, nat, ...(vxlan ? { vxlan } : {}) };
+  const fields = {
+    subnet,
+    hostIp,
+    subnet6: definition.subnet6 ?? null,
+    dhcp,
+    nat,
+    ...(vxlan ? { vxlan } : {}),
+    ...(domain ? { domain } : {}),
+  };
   writeFileSync(temporary, `${JSON.stringify(fields, null, 1)}\n`, { mode: 0o644 });
   renameSync(temporary, path);
   return path;
@@ -172,6 +183,8 @@ export interface NetworkRequest {
   nat: boolean;
   /** --vxlan VNI and its companions, as written. */
   vxlan?: { vni: string; remotes?: string; dev?: string; port?: string; group?: string };
+  /** --domain as written; undefined: the network's name. */
+  domain?: string;
 }
 
 /** What a new definition must not collide with. */
@@ -313,6 +326,16 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
   }
   const vxlan = request.vxlan ? validateVxlan(request.vxlan, around) : undefined;
   const subnet6 = request.ipv6 ? validateSubnet6(request, around) : undefined;
+  const { domain } = request;
+  if (domain !== undefined) {
+    if (!request.dhcp) throw new UsageError('net create: --domain goes with --dhcp (its server answers the names)');
+    if (!DNS_DOMAIN.test(domain)) {
+      throw new UsageError(
+        `net create --domain: "${domain}" is not a DNS domain (lower-case labels of letters, digits and inner ` +
+          'hyphens, joined by dots; e.g. lab.internal)',
+      );
+    }
+  }
   return {
     name,
     subnet,
@@ -322,8 +345,12 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
     nat: request.nat,
     builtin: false,
     ...(vxlan ? { vxlan } : {}),
+    ...(domain && domain !== name ? { domain } : {}),
   };
 }
+
+/** The DNS domain of a network's guests: its own, else its name (web.hostonly). */
+export const domainOf = (network: Pick<NetworkDef, 'name' | 'domain'>) => network.domain ?? network.name;
 
 /** The DHCP/DNS server's settings, all from the definition. */
 export function dhcpConfigOf(network: NetworkDef): DhcpConfig {
@@ -337,6 +364,7 @@ export function dhcpConfigOf(network: NetworkDef): DhcpConfig {
     rangeEnd: formatAddress(4, range.end),
     router: network.nat ? network.hostIp : undefined,
     upstreamDns: network.nat,
+    domain: domainOf(network),
     ...(network.subnet6 ? { ipv6: { prefix: network.subnet6, hostIp: hostIp6Of(network)!, router: network.nat } } : {}),
   };
 }

@@ -3,7 +3,7 @@ import { macvtapName, tapName, VMNET_NAME } from '../base/names.ts';
 import { firewallRules, NO_FIREWALL } from '../net/firewall.ts';
 import { aclAllows } from '../probe/host-access.ts';
 import { describePrefix, hostAddressProblem, prefixClash } from '../net/host-address.ts';
-import { dhcpConfigOf, hostCidr6Of, hostCidrOf, realisedHere } from '../net/networks.ts';
+import { dhcpConfigOf, domainOf, hostCidr6Of, hostCidrOf, realisedHere } from '../net/networks.ts';
 import { BRIDGE_CONF, macvtapNodePath, networkRunDir } from '../base/paths.ts';
 import type { PortPicker } from './ports.ts';
 import { qemuProps } from './qemu-syntax.ts';
@@ -479,6 +479,15 @@ function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext): Nic
       guest: context.guest,
       config: dhcpConfigOf(network),
       dir: serverDir,
+    });
+  }
+  if (network.dhcp && first) {
+    actions.push({
+      kind: 'names',
+      network: network.name,
+      guest: context.guest,
+      server: network.hostIp,
+      domain: domainOf(network),
     });
   }
   const published = context.publishOn === nic.position ? publications(network, nic, context) : [];
