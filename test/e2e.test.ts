@@ -136,14 +136,14 @@ test('multicast internal network: two guests talk, nothing leaves on other inter
     await ns.ip('addr', 'add', '10.99.0.1/24', 'dev', 'lan0');
     const txBefore = (await ns.exec(['cat', '/sys/class/net/lan0/statistics/tx_packets'])).stdout;
     const a = await boot(ns, 'mcA', ['--net', '0'], { if0: '192.168.77.11/24', banner: '7000' });
-    // No user network: its forwards cannot change at run time, and nothing is asked of QEMU.
+    // No user network nor one with DHCP: no address to forward to, and nothing is asked of QEMU or root.
     const noUser = await ns.tool(['fwd', 'add', 'mcA', '18082-7000']);
     assert.equal(
       [noUser.exitCode, noUser.stderr],
       [
         2,
-        "qemu-script: fwd add: mcA's forwards cannot change while it runs: it has no user network (--net user): " +
-          'forwards into bridged and defined networks are not done yet',
+        'qemu-script: fwd add: mcA has no user network (--net user) nor a defined network with DHCP (hostonly, ' +
+          'natnet): its addresses are not known to the host',
       ],
     );
     const b = await boot(ns, 'mcB', ['--net', '0'], {

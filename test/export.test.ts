@@ -481,6 +481,24 @@ const NETWORKS: NetworkRow[] = [
 `,
     unexported: ["VXLAN 42 to 10.1.0.7, 10.1.0.8: libvirt has no VXLAN network; this is this host's side alone"],
   },
+  {
+    name: 'a network with a domain of its own (net create --domain): the domain, not the name',
+    network: { ...LAB, dhcp: true, vxlan: undefined, domain: 'lab.internal' },
+    registered: [{ mac: 'de:ad:be:ef:00:02', ip: '10.42.0.9', guest: 'db' }],
+    xml: `<network>
+  <name>lab</name>
+  <bridge name='lab' stp='off' delay='0'/>
+  <domain name='lab.internal' localOnly='yes'/>
+  <ip address='10.42.0.1' prefix='24'>
+    <dhcp>
+      <range start='10.42.0.2' end='10.42.0.254'/>
+      <host mac='de:ad:be:ef:00:02' name='db' ip='10.42.0.9'/>
+    </dhcp>
+  </ip>
+</network>
+`,
+    unexported: ["lab answers its own names only; libvirt's server forwards other names to the host's resolvers"],
+  },
 ];
 
 for (const row of NETWORKS) {

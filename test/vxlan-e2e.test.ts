@@ -61,7 +61,7 @@ test(
       ]),
       new RegExp(
         '^defined network lab: 10\\.88\\.0\\.0/24, host 10\\.88\\.0\\.1, fdef:b7b6:faa9::/64, host ' +
-          'fdef:b7b6:faa9::a58:1, DHCP, VXLAN 42 to 10\\.200\\.0\\.2 10\\.200\\.0\\.3 \\(UDP',
+          'fdef:b7b6:faa9::a58:1, DHCP, names NAME\\.lab, VXLAN 42 to 10\\.200\\.0\\.2 10\\.200\\.0\\.3 \\(UDP',
       ),
     );
     await define(b, [

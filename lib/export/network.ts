@@ -1,7 +1,7 @@
 // A defined network as a libvirt network: its bridge, both families' addresses, the DHCP range, each
 // registered guest's address and name, NAT, its DNS domain. What libvirt cannot say is listed.
 import { el, renderXml, textEl, type Element } from './xml.ts';
-import { dhcpConfigOf, hostIp6Of } from '../net/networks.ts';
+import { dhcpConfigOf, domainOf, hostIp6Of } from '../net/networks.ts';
 import type { NetworkDef } from '../base/types.ts';
 import type { Exported } from './domain.ts';
 
@@ -39,7 +39,7 @@ export function libvirtNetwork(network: NetworkDef, registered: Registered[]): E
     textEl('name', network.name),
     network.nat && el('forward', { mode: 'nat' }, ip6 ? el('nat', { ipv6: 'yes' }) : undefined),
     el('bridge', { name: network.name, stp: 'off', delay: 0 }),
-    el('domain', { name: network.name, localOnly: 'yes' }),
+    el('domain', { name: domainOf(network), localOnly: 'yes' }),
     // Without DHCP the tool runs no server on the network: neither does libvirt then.
     network.dhcp ? names6.length > 0 && el('dns', {}, ...names6) : el('dns', { enable: 'no' }),
     el(
