@@ -271,6 +271,22 @@ test("the user's guest on hostonly: a lease from the network's server, ps shows 
       "the guest's banner",
     );
     assert.match(banner, /E2E-BANNER name=alice2/);
+
+    // A forward added while it runs: made by root through the helper, held by the guest's waiter (a gc of the
+    // user's, once the fwd process has gone, leaves it), taken back by fwd rm.
+    const added = await asUser([binary, 'fwd', 'add', 'alice2', '18080-7000']);
+    assert.is(added.exitCode, 0, added.stderr);
+    assert.is(added.stdout, 'Forward tcp 0.0.0.0:18080 -> guest port 7000 added to alice2');
+    assert.is((await asUser([binary, 'gc'])).exitCode, 0);
+    const forwarded = await asRoot(['busybox', 'nc', '-w', '2', '192.168.56.1', '18080']);
+    assert.match(forwarded.stdout, /E2E-BANNER name=alice2/, "the host's address, port 18080: the guest's banner");
+    const privileged = await asUser([binary, 'fwd', 'add', 'alice2', '80-7000']);
+    assert.is(privileged.exitCode, 2);
+    assert.match(privileged.stderr, /host port 80 is privileged \(below 1024\) and only root may listen on it/);
+    const removed = await asUser([binary, 'fwd', 'rm', 'alice2', '18080']);
+    assert.is(removed.exitCode, 0, removed.stderr);
+    assert.not.match((await asRoot(['nft', 'list', 'tables'])).stdout, 'qemu_script_fwd');
+
     const down = await asUser([binary, 'down', '--force', 'alice2']);
     assert.is(down.exitCode, 0, down.stderr);
     await waitFor(async () => !(await ns!.links()).includes('hostonly'), 10000, "the network's bridge to go");
