@@ -7,12 +7,12 @@ import { firewallRules } from '../net/firewall.ts';
 import { probeFirewall } from '../probe/firewall.ts';
 import { defaultRoute6From, defaultRouteFrom, ipv6On } from '../probe/probe.ts';
 import { realisedHere } from '../net/networks.ts';
-import { findResource, recordIntent, type ResourceRecord } from '../state/registry.ts';
+import { recordIntent, type ResourceRecord } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { readText } from '../probe/host-access.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import type { FirewallRules, HostAction } from '../base/types.ts';
-import { heldBridge, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import { joinedNetworkResource, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 import { procNet } from '../base/paths.ts';
 
 type FirewallAction = Extract<HostAction, { kind: 'firewall' }>;
@@ -84,12 +84,7 @@ export const firewall: ActionKind<FirewallAction> = {
   },
 
   async acquire(action, user, context) {
-    heldBridge(context, user, action.network, action.guest);
-    const existing = findResource(context.tx.registry, 'firewall', action.network, context.netns);
-    if (existing) {
-      existing.users.push(user);
-      return 'joined';
-    }
+    if (joinedNetworkResource(context, user, 'firewall', action)) return 'joined';
     const routes6 = readText(procNet('ipv6_route')) ?? '';
     const uplink = defaultRouteFrom(readText(procNet('route')) ?? '', routes6);
     if (action.nat && !uplink)

@@ -98,6 +98,24 @@ export function heldBridge(context: RootContext, user: ResourceUser, name: strin
   return record;
 }
 
+/**
+ * The start of acquiring a network's one shared thing (its rules, its names): the caller's guest must be on
+ * the network's bridge; when the thing exists already, the guest joins it (true) and nothing is made.
+ */
+export function joinedNetworkResource(
+  context: RootContext,
+  user: ResourceUser,
+  kind: 'firewall' | 'names',
+  action: { network: string; guest: string },
+): boolean {
+  heldBridge(context, user, action.network, action.guest);
+  const existing = context.tx.registry.resources.find(
+    (entry) => entry.kind === kind && entry.name === action.network && entry.netns === context.netns,
+  );
+  existing?.users.push(user);
+  return existing !== undefined;
+}
+
 /** A request's MAC word: a unicast MAC, or refused. */
 export function checkedMac(word: string | undefined): string {
   try {

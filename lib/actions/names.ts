@@ -5,11 +5,11 @@
 // nothing is done and `doctor` says how to ask the server.
 import { readNetworks, domainOf } from '../net/networks.ts';
 import { resolvedRuns } from '../probe/resolved.ts';
-import { findResource, recordIntent } from '../state/registry.ts';
+import { recordIntent } from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { HostAction } from '../base/types.ts';
-import { heldBridge, linkExists, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
+import { joinedNetworkResource, linkExists, makeRecorded, networkRequest, refuse, type ActionKind } from './kind.ts';
 
 type NamesAction = Extract<HostAction, { kind: 'names' }>;
 
@@ -41,12 +41,7 @@ export const names: ActionKind<NamesAction> = {
   },
 
   async acquire(action, user, context) {
-    heldBridge(context, user, action.network, action.guest);
-    const existing = findResource(context.tx.registry, 'names', action.network, context.netns);
-    if (existing) {
-      existing.users.push(user);
-      return 'joined';
-    }
+    if (joinedNetworkResource(context, user, 'names', action)) return 'joined';
     const resolvectl = findSystemTool('resolvectl');
     if (!resolvectl || !(await resolvedRuns())) return 'nothing needed (systemd-resolved does not run)';
     const record = recordIntent(context.tx, {
