@@ -8,8 +8,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 version=$(dpkg-query -W -f '${Version}' systemd)
 cd "$work"
-apt-get download -q -o APT::Sandbox::User=root "systemd-resolved=$version" >/dev/null 2>&1 \
-  || apt-get download -q -o APT::Sandbox::User=root systemd-resolved >/dev/null
+download() { apt-get download -q -o APT::Sandbox::User=root "$@" >/dev/null 2>&1; }
+# A machine whose package lists were never fetched (every package already installed) gets them first.
+fetch() { download "systemd-resolved=$version" || download systemd-resolved; }
+fetch || { apt-get update -qq && fetch; } || { echo "fetch.sh: cannot download systemd-resolved" >&2; exit 1; }
 rm -rf "$out"
 mkdir -p "$out"
 dpkg-deb -x systemd-resolved_*.deb "$out/root"
