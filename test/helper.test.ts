@@ -614,6 +614,44 @@ test("helper: DHCP registrations are a user's own (no taking another's MAC) and 
     }
   }));
 
+test("helper: a member's holds pass to a child of the requester or to what holds the guest, nothing else", () =>
+  withNetns(async (ns) => {
+    assert.is((await helper(ns, ALICE, ['bridge-add', 'vmnet8', 'g'])).exitCode, 0);
+    // The member's shell made the request: it holds the bridge.
+    const shell = Number((await execa('pgrep', ['-u', String(ALICE), '-x', 'sh'])).stdout.trim());
+    const other = execa('ip', ['netns', 'exec', ns.name, 'runuser', '-u', USERS[ALICE], '--', 'sleep', '60'], {
+      reject: false,
+    });
+    const sleeping = () => execa('pgrep', ['-u', String(ALICE), '-x', 'sleep'], { reject: false });
+    let sleeper = 0;
+    try {
+      await waitFor(async () => (sleeper = Number((await sleeping()).stdout.trim())) > 0, 5000, 'sleep to start');
+      const refusals: Array<[string, RegExp]> = [
+        ['1', /process 1 is not yours/],
+        [String(sleeper), new RegExp(`process ${sleeper} is not a child of yours, nor what holds your guest g`)],
+      ];
+      for (const [pid, message] of refusals) {
+        const refused = await helper(ns, ALICE, ['hold', 'g', pid]);
+        assert.is(refused.exitCode, 2, pid);
+        assert.match(refused.stderr, message);
+      }
+      assert.equal(
+        registry().flatMap((record) => record.users.map((user) => user.holder.pid)),
+        [shell],
+        'the holds stay where they were',
+      );
+      // What holds the guest already may be named: nothing moves elsewhere.
+      const same = await helper(ns, ALICE, ['hold', 'g', String(shell)]);
+      assert.equal([same.exitCode, same.stdout], [0, '1']);
+    } finally {
+      // The member's process this test started, by its PID; runuser then ends with it.
+      if (sleeper > 0) process.kill(sleeper, 'SIGKILL');
+      else if (other.pid) process.kill(other.pid, 'SIGKILL');
+      await other;
+    }
+    assert.is((await helper(ns, ALICE, ['bridge-del', 'vmnet8', 'g'])).exitCode, 0);
+  }));
+
 test("helper: a member's forward into hostonly goes to the address root registered, and to nothing else", () =>
   withLan(async (ns) => {
     const before = await ns.state();
