@@ -69,14 +69,16 @@ export const forward: ActionKind<ForwardAction> = {
 
   async acquire(action, user, context) {
     heldBridge(context, user, action.network, action.guest);
-    const published = context.tx.registry.resources.some(
-      (entry) =>
-        entry.kind === 'publish' &&
-        entry.netns === context.netns &&
-        entry.data.network === action.network &&
-        entry.users.some((holder) => holder.uid === user.uid && holder.guest === action.guest),
-    );
-    if (action.publish && user.uid !== 0 && !published)
+    // A member's forwarding for a forwarded port: only while their guest forwards one into that network.
+    const publishes = () =>
+      context.tx.registry.resources.some(
+        (entry) =>
+          entry.kind === 'publish' &&
+          entry.netns === context.netns &&
+          entry.data.network === action.network &&
+          entry.users.some((holder) => holder.uid === user.uid && holder.guest === action.guest),
+      );
+    if (action.publish && user.uid !== 0 && !publishes())
       throw refuse(`your guest ${action.guest} forwards no host port into ${action.network}`);
     const key = keyOf(action.family);
     const record = findResource(context.tx.registry, 'forward', key, context.netns);

@@ -7,7 +7,13 @@ import { UsageError } from '../base/errors.ts';
 import { parseMac } from '../net/mac.ts';
 import { GUEST_NAME, NETWORK_NAME } from '../base/names.ts';
 import { readNetworks } from '../net/networks.ts';
-import { dropResource, type ResourceRecord, type ResourceUser, type Transaction } from '../state/registry.ts';
+import {
+  dropResource,
+  findResource,
+  type ResourceRecord,
+  type ResourceUser,
+  type Transaction,
+} from '../state/registry.ts';
 import { run } from '../base/runner.ts';
 import type { Command, HostAction, NetworkDef } from '../base/types.ts';
 import { sysNet } from '../base/paths.ts';
@@ -109,9 +115,7 @@ export function joinedNetworkResource(
   action: { network: string; guest: string },
 ): boolean {
   heldBridge(context, user, action.network, action.guest);
-  const existing = context.tx.registry.resources.find(
-    (entry) => entry.kind === kind && entry.name === action.network && entry.netns === context.netns,
-  );
+  const existing = findResource(context.tx.registry, kind, action.network, context.netns);
   existing?.users.push(user);
   return existing !== undefined;
 }

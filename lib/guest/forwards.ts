@@ -12,7 +12,7 @@ import { renderTable } from '../base/table.ts';
 import { listRecords, readRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
 import { isFree } from '../probe/port-check.ts';
 import { unprivilegedPortStart } from '../probe/probe.ts';
-import { EVERY_ADDRESS, LOOPBACK } from '../plan/net-modes.ts';
+import { EVERY_ADDRESS, LOOPBACK, publicationActions } from '../plan/net-modes.ts';
 import { parseForward, parsePort } from '../plan/net-spec.ts';
 import { QmpClient } from './qmp.ts';
 import { applyActions, applyContextOf, undoActions } from '../apply/apply.ts';
@@ -52,24 +52,6 @@ function targetOf(context: ToolContext, name: string, what: string): Target {
     (action) => action.kind === 'firewall' && action.network === network && action.nat,
   );
   return { record, network, mac: served.mac, nat };
-}
-
-/** The host actions of a forward into a defined network: the DNAT, and forwarding on while it is there. */
-function publication(target: Extract<Target, { network: string }>, forward: Forward): HostAction[] {
-  const { record, network, mac, nat } = target;
-  const guest = record.name;
-  const publish: HostAction = {
-    kind: 'publish',
-    network,
-    guest,
-    mac,
-    protocol: forward.protocol,
-    hostPort: forward.hostPort,
-    guestPort: forward.guestPort,
-    nat,
-  };
-  const forwarding = record.plan.actions.some((action) => action.kind === 'forward' && action.network === network);
-  return forwarding ? [publish] : [publish, { kind: 'forward', network, guest, family: 4, publish: true }];
 }
 
 /** A change made for a running guest: held, like the launch's, by what holds the guest (its waiter). */
@@ -132,9 +114,11 @@ export async function fwdAdd(context: ToolContext, name: string, spec: string) {
     return target;
   });
   if (typeof reserved === 'string') return reserved;
-  const actions = publication(reserved, forward);
+  const { record, network, mac, nat } = reserved;
+  const forwarding = record.plan.actions.some((action) => action.kind === 'forward' && action.network === network);
+  const actions = publicationActions({ network, guest: record.name, mac, nat }, forward, forwarding);
   try {
-    await applyForGuest(reserved.record, actions);
+    await applyForGuest(record, actions);
   } catch (error) {
     await withLock(context.runtimeDir, () => update(context, name, (latest) => drop(latest, port)));
     throw error;
@@ -196,24 +180,26 @@ export async function fwdRm(context: ToolContext, name: string, spec: string) {
       await monitor(record, `hostfwd_remove ${target.netdev} ${protocol}:${forward.host}:${port}`, (answer) =>
         answer.endsWith(' removed'),
       );
-      return forget(forward, []);
+      return forget(forward);
     }
     return { record, forward };
   });
   if (typeof found === 'string') return found;
   // Root's changes take the registry's lock (root's is this one). Forwarding stays on until the guest is
   // gone: another forward of its may need it.
-  const made = (action: HostAction) =>
-    action.kind === 'publish' && action.protocol === protocol && action.hostPort === port;
-  const undone = found.record.plan.actions.filter(made);
-  const failures = await undoActions(undone, applyContextOf(found.record));
+  const failures = await undoActions(found.record.plan.actions.filter(made), applyContextOf(found.record));
   if (failures.length > 0) throw new HostError(`fwd rm: ${failures.join('; ')}`);
-  return withLock(context.runtimeDir, () => forget(found.forward, undone));
+  return withLock(context.runtimeDir, () => forget(found.forward));
 
-  /** The record without the forward (and the host actions that made it), as it is on disk now. */
-  function forget(forward: ForwardInfo, undone: HostAction[]): string {
+  /** The host action that made this forward (a forward into a network; none on the user network). */
+  function made(action: HostAction): boolean {
+    return action.kind === 'publish' && action.protocol === protocol && action.hostPort === port;
+  }
+
+  /** The record without the forward and the host action that made it, as it is on disk now. */
+  function forget(forward: ForwardInfo): string {
     update(context, name, (latest) => {
-      latest.plan.actions = latest.plan.actions.filter((action) => !undone.some((gone) => sameAction(gone, action)));
+      latest.plan.actions = latest.plan.actions.filter((action) => !made(action));
       latest.plan.resources.forwards = latest.plan.resources.forwards.filter(
         (entry) => !(entry.proto === forward.proto && entry.port === forward.port),
       );
@@ -222,8 +208,6 @@ export async function fwdRm(context: ToolContext, name: string, spec: string) {
     return `Forward ${described(forward)} removed from ${name}\n`;
   }
 }
-
-const sameAction = (a: HostAction, b: HostAction) => JSON.stringify(a) === JSON.stringify(b);
 
 export function fwdLs(context: ToolContext, name: string | undefined, json: boolean): string {
   const records = listRecords(context.runtimeDir).filter((record) => name === undefined || record.name === name);

@@ -381,11 +381,25 @@ function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
 export const EVERY_ADDRESS = '0.0.0.0';
 
 /**
- * --fwd into a defined network with DHCP: each a host port forwarded (DNAT) to the address the network's
- * server registers for this NIC, and forwarding on while they are (a NAT network turns it on anyway).
+ * A host port forwarded into a defined network (--fwd there, fwd add): its DNAT to the address the network's
+ * server registers for MAC, and forwarding on while it is there, unless the network's NAT or an earlier
+ * forward of the guest's (`forwarding`) has it on already.
  */
+export function publicationActions(
+  into: { network: string; guest: string; mac: string; nat: boolean },
+  forward: Forward,
+  forwarding: boolean,
+): HostAction[] {
+  const { network, guest, mac, nat } = into;
+  const { protocol, hostPort, guestPort } = forward;
+  const publish: HostAction = { kind: 'publish', network, guest, mac, protocol, hostPort, guestPort, nat };
+  return nat || forwarding ? [publish] : [publish, { kind: 'forward', network, guest, family: 4, publish: true }];
+}
+
+/** --fwd into a defined network with DHCP: each forward's actions, and what the launch says of it. */
 function publications(network: NetworkDef, nic: Nic, context: NetContext) {
-  const entries = context.fwd.map((forward): { actions: HostAction[]; message: string } => {
+  const into = { network: network.name, guest: context.guest, mac: nic.mac, nat: network.nat };
+  return context.fwd.map((forward, index) => {
     const hostPort = exactPort(forward.hostPort, '--fwd', context);
     context.forwards.push({
       proto: forward.protocol,
@@ -393,27 +407,13 @@ function publications(network: NetworkDef, nic: Nic, context: NetContext) {
       port: hostPort,
       guest_port: forward.guestPort,
     });
-    const action: HostAction = {
-      kind: 'publish',
-      network: network.name,
-      guest: context.guest,
-      mac: nic.mac,
-      protocol: forward.protocol,
-      hostPort,
-      guestPort: forward.guestPort,
-      nat: network.nat,
-    };
     return {
-      actions: [action],
+      actions: publicationActions(into, { ...forward, hostPort }, index > 0),
       message:
         `Forward ${forward.protocol} port ${hostPort} of this host's addresses (not loopback) -> guest port ` +
         `${forward.guestPort} on ${network.name}`,
     };
   });
-  if (entries.length > 0 && !network.nat) {
-    entries[0].actions.push({ kind: 'forward', network: network.name, guest: context.guest, family: 4, publish: true });
-  }
-  return entries;
 }
 
 /**
