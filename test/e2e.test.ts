@@ -71,6 +71,10 @@ test('user network: banner through the SSH forward, an extra --fwd, and a UDP on
         ],
         [['add', 'nosuch', '18096-22'], 'fwd add: no running guest named "nosuch" (qemu-script ps)'],
         [
+          ['add', 'nat', '18097-22', '--listen', '10.0.0.1'],
+          "fwd add --listen: nat's forwards go to its user network, which listens on 127.0.0.1 alone",
+        ],
+        [
           ['rm', 'nat', 'udp:18081'],
           'fwd rm: nat has no udp forward on host port 18081 (it has: tcp:' +
             ssh +

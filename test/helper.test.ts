@@ -666,7 +666,8 @@ test("helper: a member's forward into hostonly goes to the address root register
       [BOB, ['publish-add', 'hostonly', 'b1', mac, 'tcp', '8080', '80'], /hostonly is not a bridge of qemu-script/],
       [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'sctp', '8080', '80'], /"sctp" is not a valid protocol/],
       [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '70000', '80'], /70000 is not a valid host port/],
-      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', '10.0.0.1'], /publish-add takes NETWORK/],
+      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', '10.0.0.1', 'x'], /publish-add takes/],
+      [ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', 'a;b'], /"a;b" is not a valid IPv4 address/],
     ];
     for (const [uid, words, message] of refusals) {
       const refused = await request(uid, words);
@@ -677,11 +678,17 @@ test("helper: a member's forward into hostonly goes to the address root register
     const privileged = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '80', '80']);
     assert.is(privileged.exitCode, 2);
     assert.match(privileged.stderr, /host port 80 is privileged \(below 1024\): only root may forward it/);
-    const added = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80']);
+    // An address the host does not have, or loopback's: refused once the NIC is known.
+    for (const address of ['203.0.113.9', '127.0.0.1']) {
+      const elsewhere = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', address]);
+      assert.is(elsewhere.exitCode, 2, address);
+      assert.match(elsewhere.stderr, `${address} is not an address of this host (it has: `);
+    }
+    const added = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', '198.51.100.7']);
     assert.is(added.exitCode, 0, added.stderr);
     const [, ip] = /forwarded to (192\.168\.56\.\d+):80/.exec(added.stdout) ?? [];
     assert.ok(ip, added.stdout);
-    assert.match(await nft(), `tcp dport 8080 dnat to ${ip}:80`);
+    assert.match(await nft(), `ip daddr 198.51.100.7 tcp dport 8080 dnat to ${ip}:80`);
     const twice = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '81']);
     assert.is(twice.exitCode, 2);
     assert.match(twice.stderr, /host port 8080 \(tcp\) is forwarded to a1 already/);

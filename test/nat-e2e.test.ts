@@ -85,20 +85,27 @@ const escaped = (text: string) => text.replace(/\./g, '\\.');
 async function forwardWhileRunning(ns: Netns, wan: Netns) {
   const ps = JSON.parse((await ns.tool(['ps', '--json'])).stdout);
   const address = ps.guests.find((guest: { name: string }) => guest.name === 'nc').nics[0].ip;
-  const added = await ns.tool(['fwd', 'add', 'nc', '8071-7000']);
+  // Loopback is no address to forward from; the uplink's alone is.
+  const loopback = await ns.tool(['fwd', 'add', 'nc', '8071-7000', '--listen', '127.0.0.1']);
+  assert.equal(
+    [loopback.exitCode, loopback.stderr],
+    [2, 'qemu-script: fwd add --listen: "127.0.0.1" is not an IPv4 address of this host other than loopback\'s'],
+  );
+  const added = await ns.tool(['fwd', 'add', 'nc', '8071-7000', '--listen', UPLINK]);
   assert.is(added.exitCode, 0, added.stderr);
-  assert.is(added.stdout, 'Forward tcp 0.0.0.0:8071 -> guest port 7000 added to nc');
+  assert.is(added.stdout, `Forward tcp ${UPLINK}:8071 -> guest port 7000 added to nc`);
   assert.is(await readBanner(wan, UPLINK, 8071), 'E2E-BANNER name=nc');
   const nft = await ns.output(['nft', 'list', 'table', 'ip', 'qemu_script_fwd_tcp_8071']);
   assert.match(nft, `oifname "hostonly" ip daddr ${address} tcp dport 7000 ct status dnat masquerade`);
+  assert.match(nft, `ip daddr ${UPLINK} tcp dport 8071 dnat to ${address}:7000`);
   const taken = await ns.tool(['fwd', 'add', 'nc', '8071-22']);
   assert.is(taken.exitCode, 2);
   assert.is(taken.stderr, "qemu-script: fwd add: host port 8071 is nc's already (qemu-script fwd ls)");
   const listed = JSON.parse((await ns.tool(['fwd', 'ls', 'nc', '--json'])).stdout);
-  assert.equal(listed.forwards, [{ guest: 'nc', proto: 'tcp', host: '0.0.0.0', port: 8071, guest_port: 7000 }]);
+  assert.equal(listed.forwards, [{ guest: 'nc', proto: 'tcp', host: UPLINK, port: 8071, guest_port: 7000 }]);
   const removed = await ns.tool(['fwd', 'rm', 'nc', '8071']);
   assert.is(removed.exitCode, 0, removed.stderr);
-  assert.is(removed.stdout, 'Forward tcp 0.0.0.0:8071 -> guest port 7000 removed from nc');
+  assert.is(removed.stdout, `Forward tcp ${UPLINK}:8071 -> guest port 7000 removed from nc`);
   assert.not.match(await ns.output(['nft', 'list', 'tables']), 'qemu_script_fwd_tcp_8071');
   const gone = await execa('ip', ['netns', 'exec', wan.name, 'busybox', 'nc', '-w', '2', UPLINK, '8071'], {
     reject: false,

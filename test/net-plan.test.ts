@@ -1155,7 +1155,15 @@ const ACCEPTS = (verb: '-I' | '-D', chain: string) => [
   `iptables ${verb} ${chain} -i hostonly -s 192.168.56.9 -p tcp --sport 80 -m conntrack --ctstate ` +
     'RELATED,ESTABLISHED -m comment --comment qemu-script hostonly -j ACCEPT',
 ];
-const PUBLICATIONS: Array<{ name: string; nat: boolean; facts: FirewallFacts; add: string[]; remove: string[] }> = [
+const PUBLICATIONS: Array<{
+  name: string;
+  nat: boolean;
+  /** fwd add --listen; absent: every address but loopback's. */
+  listen?: string;
+  facts: FirewallFacts;
+  add: string[];
+  remove: string[];
+}> = [
   {
     name: 'a NAT network, FORWARD ACCEPT: the DNAT alone (the guest answers through the host, its router)',
     nat: true,
@@ -1183,10 +1191,29 @@ const PUBLICATIONS: Array<{ name: string; nat: boolean; facts: FirewallFacts; ad
   },
 ];
 
+PUBLICATIONS.push({
+  name: 'one address of the host (fwd add --listen): the DNAT from it alone',
+  nat: true,
+  listen: '198.51.100.7',
+  facts: { forwardPolicy: 'ACCEPT', dockerUser: false, firewalld: false, ufw: false },
+  add: DNAT_ADD.map((command) =>
+    command.replace('fib daddr type local ip daddr != 127.0.0.0/8 ', 'ip daddr 198.51.100.7 '),
+  ),
+  remove: [`nft delete table ip ${PUBLISH_TABLE}`],
+});
+
 for (const row of PUBLICATIONS) {
   test(`publish: ${row.name}`, () => {
     const { commands } = publicationRules(
-      { network: 'hostonly', protocol: 'tcp', hostPort: 8080, guestIp: '192.168.56.9', guestPort: 80, nat: row.nat },
+      {
+        network: 'hostonly',
+        protocol: 'tcp',
+        hostPort: 8080,
+        guestIp: '192.168.56.9',
+        guestPort: 80,
+        nat: row.nat,
+        ...(row.listen ? { listen: row.listen } : {}),
+      },
       row.facts,
     );
     assert.equal(

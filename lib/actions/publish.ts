@@ -9,7 +9,9 @@ import { readNetworks } from '../net/networks.ts';
 import { publicationRules, publicationTable } from '../net/firewall.ts';
 import { probeFirewall } from '../probe/firewall.ts';
 import { isFree } from '../probe/port-check.ts';
-import { unprivilegedPortStart } from '../probe/probe.ts';
+import { localAddressesFrom, unprivilegedPortStart } from '../probe/probe.ts';
+import { readText } from '../probe/host-access.ts';
+import { procNet } from '../base/paths.ts';
 import { findResource, recordIntent } from '../state/registry.ts';
 import type { FirewallRules, HostAction } from '../base/types.ts';
 import { removeRules, runRules } from './firewall.ts';
@@ -18,6 +20,7 @@ import { arity, checked, checkedMac, heldBridge, makeRecorded, refuse, type Acti
 type PublishAction = Extract<HostAction, { kind: 'publish' }>;
 
 const PORT = /^[1-9]\d{0,4}$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 function checkedPort(word: string | undefined, what: string): number {
   const port = Number(checked(word, PORT, what));
@@ -37,7 +40,8 @@ export const publish: ActionKind<PublishAction> = {
         {
           argv: ['nft', 'add', 'table', 'ip', table],
           note:
-            `${action.protocol} port ${action.hostPort} of this host's addresses -> ${action.guest}'s address on ` +
+            `${action.protocol} port ${action.hostPort} of ${action.listen ?? "this host's addresses"} -> ` +
+            `${action.guest}'s address on ` +
             `${action.network}, port ${action.guestPort} (DNAT; that address and the firewall's rules are decided ` +
             'when it is made)',
         },
@@ -53,10 +57,11 @@ export const publish: ActionKind<PublishAction> = {
     action.protocol,
     String(action.hostPort),
     String(action.guestPort),
+    ...(action.listen ? [action.listen] : []),
   ],
 
   fromRequest(words, caller) {
-    arity(words, 6, 6, 'publish-add takes NETWORK GUEST MAC tcp|udp HOSTPORT GUESTPORT');
+    arity(words, 6, 7, 'publish-add takes NETWORK GUEST MAC tcp|udp HOSTPORT GUESTPORT [ADDRESS]');
     const network = checked(words[0], NETWORK_NAME, 'network name');
     const definition = readNetworks(caller.config)[network];
     if (!definition) throw refuse(`no network ${network} is defined (see qemu-script net ls)`);
@@ -71,6 +76,7 @@ export const publish: ActionKind<PublishAction> = {
       hostPort: checkedPort(words[4], 'host port'),
       guestPort: checkedPort(words[5], 'guest port'),
       nat: definition.nat,
+      ...(words[6] === undefined ? {} : { listen: checked(words[6], IPV4, 'IPv4 address') }),
     };
   },
 
@@ -90,6 +96,10 @@ export const publish: ActionKind<PublishAction> = {
     const server = findResource(registry, 'dhcp', action.network, context.netns);
     const nic = server?.users.find((entry) => entry.mac === action.mac && entry.uid === user.uid);
     if (!nic?.ip) throw refuse(`${action.mac} of ${action.guest} is not registered on ${action.network}`);
+    // Only an address this host has, and not loopback's (a DNAT from 127.0.0.1 would need route_localnet).
+    const local = localAddressesFrom(readText(procNet('fib_trie')) ?? '').filter((ip) => !ip.startsWith('127.'));
+    if (action.listen && !local.includes(action.listen))
+      throw refuse(`${action.listen} is not an address of this host (it has: ${local.join(', ') || 'none'})`);
     if (!(await isFree(action.hostPort, action.protocol))) {
       throw new HostError(`host port ${action.hostPort} (${action.protocol}) is in use on this host; choose another`);
     }

@@ -341,6 +341,8 @@ export type HostAction =
       hostPort: number;
       guestPort: number;
       nat: boolean;
+      /** One IPv4 address of the host it listens on (fwd add --listen); absent: all but loopback. */
+      listen?: string;
     }
   /** systemd-resolved asks the network's server for its domain on its bridge (where resolved runs). */
   | { kind: 'names'; network: string; guest: string; server: string; domain: string }

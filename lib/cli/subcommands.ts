@@ -132,9 +132,15 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     summary:
       "forward a host port to a running guest: on 127.0.0.1 to its user network, else from the host's addresses " +
       'to its address on a defined network with DHCP',
-    flags: [],
+    flags: [
+      {
+        name: 'listen',
+        value: 'ADDR',
+        help: "into a defined network: one IPv4 address of this host to listen on (default: all but loopback's)",
+      },
+    ],
     positionals: [2, 2],
-    run: async ({ args }, context) => print(await fwdAdd(context, args[0], args[1])),
+    run: async ({ flags, args }, context) => print(await fwdAdd(context, args[0], args[1], text(flags.listen))),
   },
   {
     name: 'fwd rm',

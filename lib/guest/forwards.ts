@@ -14,6 +14,7 @@ import { isFree } from '../probe/port-check.ts';
 import { unprivilegedPortStart } from '../probe/probe.ts';
 import { EVERY_ADDRESS, LOOPBACK, publicationActions } from '../plan/net-modes.ts';
 import { parseForward, parsePort } from '../plan/net-spec.ts';
+import { formatAddress, parseAddress } from '../net/ip.ts';
 import { QmpClient } from './qmp.ts';
 import { applyActions, applyContextOf, undoActions } from '../apply/apply.ts';
 import { helperArgv, SUDO_HINT } from '../actions/privilege.ts';
@@ -86,8 +87,17 @@ async function monitor(record: GuestRecord, command: string, ok: (answer: string
 const described = (forward: ForwardInfo) =>
   `${forward.proto} ${forward.host}:${forward.port} -> guest port ${forward.guest_port}`;
 
-export async function fwdAdd(context: ToolContext, name: string, spec: string) {
+/** --listen ADDR: one IPv4 address (the host's own is checked by root), never loopback's. */
+function parseListen(text: string): string {
+  const address = parseAddress(text);
+  if (address?.family !== 4 || text.startsWith('127.'))
+    throw new UsageError(`fwd add --listen: "${text}" is not an IPv4 address of this host other than loopback's`);
+  return formatAddress(4, address.value);
+}
+
+export async function fwdAdd(context: ToolContext, name: string, spec: string, listenText?: string) {
   const forward: Forward = parseForward(spec, 'fwd add');
+  const listen = listenText === undefined ? undefined : parseListen(listenText);
   const port = forward.hostPort;
   const reserved = await withLock(context.runtimeDir, async () => {
     const target = targetOf(context, name, 'fwd add');
@@ -103,6 +113,11 @@ export async function fwdAdd(context: ToolContext, name: string, spec: string) {
       throw new UsageError(`fwd add: host port ${port} (${forward.protocol}) is in use on this host; choose another`);
     }
     if ('netdev' in target) {
+      if (listen) {
+        throw new UsageError(
+          `fwd add --listen: ${name}'s forwards go to its user network, which listens on ${LOOPBACK} alone`,
+        );
+      }
       const rule = `${forward.protocol}:${LOOPBACK}:${port}-:${forward.guestPort}`;
       // Silent when it is added.
       await monitor(record, `hostfwd_add ${target.netdev} ${rule}`, (answer) => answer === '');
@@ -116,14 +131,14 @@ export async function fwdAdd(context: ToolContext, name: string, spec: string) {
   if (typeof reserved === 'string') return reserved;
   const { record, network, mac, nat } = reserved;
   const forwarding = record.plan.actions.some((action) => action.kind === 'forward' && action.network === network);
-  const actions = publicationActions({ network, guest: record.name, mac, nat }, forward, forwarding);
+  const actions = publicationActions({ network, guest: record.name, mac, nat }, { ...forward, listen }, forwarding);
   try {
     await applyForGuest(record, actions);
   } catch (error) {
     await withLock(context.runtimeDir, () => update(context, name, (latest) => drop(latest, port)));
     throw error;
   }
-  return withLock(context.runtimeDir, () => recorded(reserved, actions, EVERY_ADDRESS));
+  return withLock(context.runtimeDir, () => recorded(reserved, actions, listen ?? EVERY_ADDRESS));
 
   /** The guest's record with the forward added, as the record on disk is now. */
   function recorded(target: Target, made: HostAction[], host: string): string {

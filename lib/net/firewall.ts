@@ -140,6 +140,8 @@ export interface Publication {
   guestPort: number;
   /** NAT networks route the guests' answers back through the host; others do not, so the host stands in. */
   nat: boolean;
+  /** The one host address it listens on; absent: every address of the host but loopback. */
+  listen?: string;
 }
 
 /** One nft table per forwarded port and protocol: deleting it takes every rule of that forward at once. */
@@ -147,10 +149,11 @@ export const publicationTable = (protocol: 'tcp' | 'udp', port: number) => `qemu
 
 /**
  * Pure: the commands that forward a host port to a guest. DNAT in prerouting (from other hosts) and output
- * (from this host) for every address of the host but loopback (a DNAT of 127.0.0.1 would need route_localnet;
- * from the host itself the guest's own address is nearer anyway). A network without NAT gives its guests no
- * way back to the caller: the forwarded connection is masqueraded to the host's address on the bridge. A
- * FORWARD policy of DROP: that one connection accepted in DOCKER-USER or FORWARD. ufw: its route rule.
+ * (from this host) for the one address asked for, else every address of the host but loopback (a DNAT of
+ * 127.0.0.1 would need route_localnet; from the host itself the guest's own address is nearer anyway). A
+ * network without NAT gives its guests no way back to the caller: the forwarded connection is masqueraded to
+ * the host's address on the bridge. A FORWARD policy of DROP: that one connection accepted in DOCKER-USER or
+ * FORWARD. ufw: its route rule.
  */
 export function publicationRules(publication: Publication, facts: FirewallFacts): FirewallRules {
   const { network, protocol, hostPort, guestIp, guestPort } = publication;
@@ -165,19 +168,10 @@ export function publicationRules(publication: Publication, facts: FirewallFacts)
     add: ['nft', 'add', 'rule', 'ip', table, name, ...words, ...comment],
     remove: [],
   });
-  const local = [
-    'fib',
-    'daddr',
-    'type',
-    'local',
-    'ip',
-    'daddr',
-    '!=',
-    '127.0.0.0/8',
-    protocol,
-    'dport',
-    String(hostPort),
-  ];
+  const destination = publication.listen
+    ? ['ip', 'daddr', publication.listen]
+    : ['fib', 'daddr', 'type', 'local', 'ip', 'daddr', '!=', '127.0.0.0/8'];
+  const local = [...destination, protocol, 'dport', String(hostPort)];
   const commands: RuleCommand[] = [
     { add: ['nft', 'add', 'table', 'ip', table], remove: ['nft', 'delete', 'table', 'ip', table] },
     chain('prerouting', 'prerouting', 'dstnat'),

@@ -387,12 +387,22 @@ export const EVERY_ADDRESS = '0.0.0.0';
  */
 export function publicationActions(
   into: { network: string; guest: string; mac: string; nat: boolean },
-  forward: Forward,
+  forward: Forward & { listen?: string },
   forwarding: boolean,
 ): HostAction[] {
   const { network, guest, mac, nat } = into;
-  const { protocol, hostPort, guestPort } = forward;
-  const publish: HostAction = { kind: 'publish', network, guest, mac, protocol, hostPort, guestPort, nat };
+  const { protocol, hostPort, guestPort, listen } = forward;
+  const publish: HostAction = {
+    kind: 'publish',
+    network,
+    guest,
+    mac,
+    protocol,
+    hostPort,
+    guestPort,
+    nat,
+    ...(listen ? { listen } : {}),
+  };
   return nat || forwarding ? [publish] : [publish, { kind: 'forward', network, guest, family: 4, publish: true }];
 }
 
