@@ -38,7 +38,7 @@ $(SEA_NODE): node_modules/.package-lock.json
 # Through pkg's SEA builder with V8's code cache of the bundle baked in (scripts/build-sea.ts says why).
 # Its blob injection (postject: LIEF in WebAssembly) died of a segmentation fault once in some twenty builds
 # here: it is tried once more before the build fails.
-dist/qemu-script: dist/bundle.cjs $(SEA_NODE) scripts/build-sea.ts
+dist/qemu-script: dist/bundle.cjs $(SEA_NODE) scripts/build-sea.ts scripts/code-cache.ts scripts/sea-main.cjs
 	$(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
 		|| $(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
 		|| { cat .cache/pkg.log; exit 1; }

@@ -176,12 +176,10 @@ test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async
   const qemuAt = lines.indexOf('# QEMU');
   assert.equal(lines.slice(1, qemuAt), [
     'ip link add name vmnet0 type bridge',
-    'ip link set dev vmnet0 alias qemu-script:RECORD-ID',
+    'ip link set dev vmnet0 alias qemu-script:RECORD-ID up',
     'ip addr add 192.168.255.5/24 dev vmnet0',
-    'ip link set vmnet0 up',
     'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
-    'ip link set dev qtap0 alias qemu-script:RECORD-ID',
-    'ip link set dev qtap0 master vmnet0 up',
+    'ip link set dev qtap0 alias qemu-script:RECORD-ID master vmnet0 up',
   ]);
   assert.match(lines[qemuAt + 1], /^qemu-system-x86_64 -nodefaults -machine accel=tcg -m 512 -name disk /);
   assert.ok(lines.includes('ip link del vmnet0  # only when no other guest uses it'));
@@ -225,11 +223,9 @@ test('dry run --json: the whole plan as one object', async () => {
     plan.host.map((c: { argv: string[] }) => c.argv.join(' ')),
     [
       'ip link add name vmnet5 type bridge',
-      'ip link set dev vmnet5 alias qemu-script:RECORD-ID',
-      'ip link set vmnet5 up',
+      'ip link set dev vmnet5 alias qemu-script:RECORD-ID up',
       'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
-      'ip link set dev qtap0 alias qemu-script:RECORD-ID',
-      'ip link set dev qtap0 master vmnet5 up',
+      'ip link set dev qtap0 alias qemu-script:RECORD-ID master vmnet5 up',
     ],
   );
   assert.equal(

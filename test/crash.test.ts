@@ -10,11 +10,11 @@ import { GUEST, Netns, assertClean, inNetns, pidAlive, waitFor } from './netns.t
 
 const NETS = ['--net', 'vmnet0,vmnet1,p,hostonly'];
 /**
- * Steps of that launch: 4 per bridge and 4 per TAP on it, 5 for the macvtap, 6 for the network's bridge
+ * Steps of that launch: 3 per bridge and 3 per TAP on it, 4 for the macvtap, 5 for the network's bridge
  * (with its IPv4 and IPv6 addresses), 2 for its server (each link's steps: intent, made, marked as its
- * record's, set up): 33 in the launcher; then 8 in the cleanup, one per thing made.
+ * record's and set up in one `ip` run): 26 in the launcher; then 8 in the cleanup, one per thing made.
  */
-const SETUP_STEPS = 33;
+const SETUP_STEPS = 26;
 const CLEANUP_STEPS = 8;
 const KEEP = ['lo', 'vparent', 'vpeer'];
 

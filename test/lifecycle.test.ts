@@ -310,7 +310,7 @@ test('down says what it asked and how the guest went; info shows how to reach it
     assert.equal(traced.slice(0, 2), [
       '+ ip link add name vmnet4 type bridge',
       '+ ip link set dev vmnet4 alias ' +
-        `qemu-script:${JSON.parse(readFileSync(`${ns.runtimeDir}/registry.json`, 'utf8')).resources[0].id}`,
+        `qemu-script:${JSON.parse(readFileSync(`${ns.runtimeDir}/registry.json`, 'utf8')).resources[0].id} up`,
     ]);
     assert.is(traced.filter((line) => /^\+ qemu-system-x86_64 /.test(line)).length, 1, "QEMU's line once");
     assert.not.match(verbose.stderr, /^# guest idle: host commands/m, 'no plan printed before the commands');

@@ -35,26 +35,24 @@ const NO_VHOST = /vhost-net is not available/;
 const NOT_THIS_HOST = /not this host/;
 const [MAC0, MAC1] = ['de:ad:be:ef:b0:72', 'de:ad:be:ef:db:a2'];
 const NODE = (name: string) => `/run/qemu-script/guest/${name}.tap`;
-const MARK = (name: string) => `ip link set dev ${name} alias qemu-script:RECORD-ID`;
+/** The link's mark, and what is set with it. */
+const MARK = (name: string, also: string) => `ip link set dev ${name} alias qemu-script:RECORD-ID${also && ` ${also}`}`;
 const macvtapHost = (parent: string, name: string, mac: string) => [
   `ip link add link ${parent} name ${name} address ${mac} type macvtap mode bridge`,
-  MARK(name),
-  `ip link set ${name} allmulticast on up`,
+  MARK(name, 'allmulticast on up'),
   `mknod -m 0600 ${NODE(name)} c MAJOR MINOR`,
 ];
 const TAPDEV = (index: number, tap: string) => `tap,id=nic${index},ifname=${tap},script=no,downscript=no`;
 const tapHost = (tap: string, bridge: string) => [
   `ip tuntap add dev ${tap} mode tap vnet_hdr user 0`,
-  MARK(tap),
-  `ip link set dev ${tap} master ${bridge} up`,
+  MARK(tap, `master ${bridge} up`),
 ];
 const macvtapCleanup = (name: string) => [`ip link del ${name}`, `rm -f ${NODE(name)}`];
 const bridgeHostCommands = (name: string, cidr?: string, cidr6?: string) => [
   `ip link add name ${name} type bridge`,
-  MARK(name),
+  MARK(name, 'up'),
   ...(cidr ? [`ip addr add ${cidr} dev ${name}`] : []),
   ...(cidr6 ? [`ip -6 addr add ${cidr6} dev ${name} nodad`] : []),
-  `ip link set ${name} up`,
 ];
 const HOSTONLY6 = 'fdf2:c08f:a5a0:';
 const NATNET6 = 'fdc5:5f52:88f5:';
@@ -831,17 +829,15 @@ const ROWS: Row[] = [
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
       'ip link add name tun mtu 8950 type bridge',
-      MARK('tun'),
+      MARK('tun', 'up'),
       'ip addr add 10.79.0.1/24 dev tun',
-      'ip link set tun up',
       'ip link add vxlan42 type vxlan id 42 dstport 4789 local 10.1.0.2 dev eth0 learning',
-      MARK('vxlan42'),
+      MARK('vxlan42', ''),
       'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.7',
       'bridge fdb append 00:00:00:00:00:00 dev vxlan42 dst 10.1.0.8',
       'ip link set vxlan42 master tun mtu 8950 up',
       'ip tuntap add dev qtap0 mode tap vnet_hdr user 0',
-      MARK('qtap0'),
-      'ip link set dev qtap0 master tun mtu 8950 up',
+      MARK('qtap0', 'master tun mtu 8950 up'),
       FIREWALL_NOTHING('tun'),
     ],
     cleanup: ['ip link del qtap0', 'ip link del vxlan42', 'ip link del tun'],

@@ -43,12 +43,11 @@ const addArgv = (action: Pick<BridgeAction, 'name' | 'mtu'>) => [
   'bridge',
 ];
 
-/** After the bridge is made and marked as its record's. */
-const setUpArgvs = (action: Pick<BridgeAction, 'name' | 'hostIp' | 'hostIp6'>): string[][] => [
+/** After the bridge is made, and marked as its record's and up in one `ip` run. */
+const addressArgvs = (action: Pick<BridgeAction, 'name' | 'hostIp' | 'hostIp6'>): string[][] => [
   ...(action.hostIp ? [['ip', 'addr', 'add', action.hostIp, 'dev', action.name]] : []),
   // No duplicate address detection: the address is the network's own, and dnsmasq binds it at once.
   ...(action.hostIp6 ? [['ip', '-6', 'addr', 'add', action.hostIp6, 'dev', action.name, 'nodad']] : []),
-  ['ip', 'link', 'set', action.name, 'up'],
 ];
 
 /** Ports still attached (TAPs of running guests): a bridge with any is in use. */
@@ -61,8 +60,8 @@ function ports(name: string): string[] {
 }
 
 async function create(action: BridgeAction, record: ResourceRecord, context: RootContext): Promise<void> {
-  await addMarkedLink(addArgv(action), action.name, record, context.verbose);
-  for (const argv of setUpArgvs(action)) await run(argv, { verbose: context.verbose });
+  await addMarkedLink(addArgv(action), action.name, record, { verbose: context.verbose, also: ['up'] });
+  for (const argv of addressArgvs(action)) await run(argv, { verbose: context.verbose });
 }
 
 export const bridge: ActionKind<BridgeAction> = {
@@ -73,7 +72,7 @@ export const bridge: ActionKind<BridgeAction> = {
   show: (action) => ({
     apply: action.shared
       ? [{ argv: [], note: `${action.name} exists (another guest's): joined` }]
-      : [addArgv(action), markArgv(action.name), ...setUpArgvs(action)].map((argv) => ({ argv })),
+      : [addArgv(action), markArgv(action.name, undefined, ['up']), ...addressArgvs(action)].map((argv) => ({ argv })),
     undo: [{ argv: deleteLinkArgv(action.name), note: 'only when no other guest uses it' }],
   }),
 

@@ -134,7 +134,17 @@ export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', name];
 
 /** The alias a link the tool made carries: its record's id. */
 const markOf = (id: string) => `qemu-script:${id}`;
-export const markArgv = (name: string, id = 'RECORD-ID') => ['ip', 'link', 'set', 'dev', name, 'alias', markOf(id)];
+/** The `ip link set` that marks a link; ALSO sets more of it in the same run (master, up: one `ip` fewer). */
+export const markArgv = (name: string, id = 'RECORD-ID', also: string[] = []) => [
+  'ip',
+  'link',
+  'set',
+  'dev',
+  name,
+  'alias',
+  markOf(id),
+  ...also,
+];
 
 /**
  * Whether the link NAME is the one RECORD made: it carries the record's mark. The kernel sets an alias
@@ -150,19 +160,18 @@ export function isRecordsLink(name: string, record: ResourceRecord): boolean {
 }
 
 /**
- * Makes a link with ADD and marks it as RECORD's at once; a link ADD could not make (it exists: someone
- * else's) is left alone, and one it made but could not mark is removed.
+ * Makes a link with ADD and marks it as RECORD's at once (setting ALSO with the mark); a link ADD could not
+ * make (it exists: someone else's) is left alone, and one it made but could not mark is removed.
  */
 export async function addMarkedLink(
   add: string[],
   name: string,
   record: ResourceRecord,
-  verbose: boolean,
-  hint?: string,
+  options: { verbose: boolean; hint?: string; also?: string[]; alsoHint?: string },
 ): Promise<void> {
-  await run(add, { verbose, hint });
+  await run(add, { verbose: options.verbose, hint: options.hint });
   try {
-    await run(markArgv(name, record.id), { verbose });
+    await run(markArgv(name, record.id, options.also), { verbose: options.verbose, hint: options.alsoHint });
   } catch (error) {
     await run(deleteLinkArgv(name)).catch(() => undefined);
     throw error;
@@ -181,7 +190,7 @@ export async function destroyLink(record: ResourceRecord, context: UndoContext):
 }
 
 /**
- * Makes what RECORD announced (its intent is already durable). A step that fails half-way is undone
+ * Makes what RECORD announced (its intent is written already). A step that fails half-way is undone
  * here by UNDO_HALF (the caller undoes the steps before it), the record is dropped and the error goes on.
  */
 export async function makeRecorded(

@@ -44,7 +44,8 @@ const addArgv = (action: MacvtapAction) => [
   'bridge',
 ];
 // allmulticast: without it IPv6 neighbour discovery and multicast fail in the guest.
-const upArgv = (name: string) => ['ip', 'link', 'set', name, 'allmulticast', 'on', 'up'];
+/** Set with the mark. */
+const UP = ['allmulticast', 'on', 'up'];
 const mknodArgv = (node: string, major: string, minor: string) => ['mknod', '-m', '0600', node, 'c', major, minor];
 
 /** The macvtap's character device numbers, as the kernel publishes them. */
@@ -88,8 +89,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
   show: (action) => ({
     apply: [
       { argv: addArgv(action) },
-      { argv: markArgv(action.name) },
-      { argv: upArgv(action.name) },
+      { argv: markArgv(action.name, undefined, UP) },
       {
         argv: mknodArgv(action.node, 'MAJOR', 'MINOR'),
         note: `MAJOR:MINOR read from ${sysNet(action.name, 'macvtap', 'tap*', 'dev')}`,
@@ -127,8 +127,7 @@ export const macvtap: ActionKind<MacvtapAction> = {
       record,
       async () => {
         const hint = `is ${action.parent} an Ethernet interface?`;
-        await addMarkedLink(addArgv(action), action.name, record, context.verbose, hint);
-        await run(upArgv(action.name), { verbose: context.verbose });
+        await addMarkedLink(addArgv(action), action.name, record, { verbose: context.verbose, hint, also: UP });
         const [major, minor] = deviceNumbers(action.name);
         mkdirSync(dirname(action.node), { recursive: true, mode: 0o755 });
         rmSync(action.node, { force: true });

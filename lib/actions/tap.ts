@@ -4,7 +4,6 @@
 import { HostError } from '../base/errors.ts';
 import { GUEST_NAME, INTERFACE_NAME, TAP_NAME } from '../base/names.ts';
 import { recordIntent } from '../state/registry.ts';
-import { run } from '../base/runner.ts';
 import type { HostAction } from '../base/types.ts';
 import {
   arity,
@@ -34,12 +33,8 @@ const addArgv = (name: string, uid: number | string) => [
   'user',
   String(uid),
 ];
-const attachArgv = (action: TapAction) => [
-  'ip',
-  'link',
-  'set',
-  'dev',
-  action.name,
+/** Set with the mark: onto the bridge, up. */
+const attachWords = (action: Pick<TapAction, 'bridge' | 'mtu'>) => [
   'master',
   action.bridge,
   ...(action.mtu ? ['mtu', String(action.mtu)] : []),
@@ -52,7 +47,9 @@ export const tap: ActionKind<TapAction> = {
   key: (action) => action.name,
 
   show: (action) => ({
-    apply: [addArgv(action.name, action.owner), markArgv(action.name), attachArgv(action)].map((argv) => ({ argv })),
+    apply: [addArgv(action.name, action.owner), markArgv(action.name, undefined, attachWords(action))].map((argv) => ({
+      argv,
+    })),
     undo: [{ argv: deleteLinkArgv(action.name) }],
   }),
 
@@ -86,8 +83,11 @@ export const tap: ActionKind<TapAction> = {
       context,
       record,
       async () => {
-        await addMarkedLink(addArgv(action.name, user.uid), action.name, record, context.verbose);
-        await run(attachArgv({ ...action, mtu }), { verbose: context.verbose, hint: `is ${action.bridge} up?` });
+        await addMarkedLink(addArgv(action.name, user.uid), action.name, record, {
+          verbose: context.verbose,
+          also: attachWords({ bridge: action.bridge, mtu }),
+          alsoHint: `is ${action.bridge} up?`,
+        });
       },
       () => deleteHalfMadeLink(action.name, record),
     );

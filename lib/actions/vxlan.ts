@@ -118,7 +118,7 @@ export const vxlan: ActionKind<VxlanAction> = {
       record,
       async () => {
         const [add, ...rest] = createArgvs(action, underlay.dev, underlay.local);
-        await addMarkedLink(add, action.device, record, context.verbose);
+        await addMarkedLink(add, action.device, record, { verbose: context.verbose });
         for (const argv of rest) await run(argv, { verbose: context.verbose });
       },
       () => deleteHalfMadeLink(action.device, record),

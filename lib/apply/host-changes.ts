@@ -136,7 +136,7 @@ export async function collectResources(options: ChangeOptions): Promise<string[]
       } else if (record.netns === context.netns && (await settle(record, context))) {
         removed.push(`${record.kind} ${record.name}`);
       }
-      // Each undo is durable before the next: a crash of gc itself leaves only what is still to do.
+      // Each undo is written before the next: a crash of gc itself leaves only what is still to do.
       tx.commit();
     }
     return removed;
