@@ -13,10 +13,11 @@ SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps \
 	libcap2-bin dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db mmdebstrap \
 	passt gcc libc6-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils qemu-guest-agent \
-	dbus-daemon dbus-system-bus-common
+	dbus-daemon dbus-system-bus-common musl-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-helper.cjs
+all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-helper.cjs \
+	dist/qemu-script-waiter
 
 deps: node_modules/.package-lock.json
 
@@ -38,12 +39,23 @@ $(SEA_NODE): node_modules/.package-lock.json
 # Through pkg's SEA builder with V8's code cache of the bundle baked in (scripts/build-sea.ts says why).
 # Its blob injection (postject: LIEF in WebAssembly) died of a segmentation fault once in some twenty builds
 # here: it is tried once more before the build fails.
-dist/qemu-script: dist/bundle.cjs $(SEA_NODE) scripts/build-sea.ts scripts/code-cache.ts scripts/sea-main.cjs
-	$(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
-		|| $(NODE22) scripts/build-sea.ts dist/bundle.cjs $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
+dist/qemu-script: dist/bundle.cjs dist/qemu-script-waiter $(SEA_NODE) scripts/build-sea.ts scripts/code-cache.ts \
+		scripts/sea-main.cjs
+	$(NODE22) scripts/build-sea.ts dist/bundle.cjs dist/qemu-script-waiter $(SEA_NODE) $@.new > .cache/pkg.log 2>&1 \
+		|| $(NODE22) scripts/build-sea.ts dist/bundle.cjs dist/qemu-script-waiter $(SEA_NODE) $@.new \
+			> .cache/pkg.log 2>&1 \
 		|| { cat .cache/pkg.log; exit 1; }
 	mv -f $@.new $@
 	@echo "built $@"
+
+# What stays with a background guest (lib/guest/waiter.c), static against musl: ~40 KiB resident where a
+# shell is 1.7 MiB. The executable carries it; the .cjs script and an install find it beside them.
+dist/qemu-script-waiter: lib/guest/waiter.c
+	@mkdir -p dist
+	@command -v musl-gcc >/dev/null || { echo "musl-gcc is missing: sudo apt-get install musl-tools (or make host-deps)"; \
+		exit 1; }
+	musl-gcc -static -Os -s -Wall -Wextra -Werror -o $@.new $<
+	mv -f $@.new $@
 
 # The privileged helper is the same program under the helper's name (a hard link): sudoers names
 # it alone, and under that name the program does helper requests and nothing else.

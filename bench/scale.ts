@@ -111,14 +111,17 @@ export function measureScale(count = 32): Promise<Scale> {
   });
 }
 
+/** #25: no more than the original script leaves per guest, its waiting shell (~0.9 MiB resident). */
+const LEFT_LIMIT_KIB = 0.9 * 1024;
+
 export function residentTable(results: Resident[]): string[] {
   const rows = results.map((r) => [
     `${r.guests} on \`vmnet0\``,
     r.left,
     mib(r.toolKiB),
     mib(r.toolPssKiB),
-    '2.00 MiB',
-    met(r.toolKiB <= 2048),
+    `${mib(LEFT_LIMIT_KIB)} (the original's shell)`,
+    met(r.toolKiB <= LEFT_LIMIT_KIB && r.toolPssKiB <= LEFT_LIMIT_KIB),
     mib(r.qemuKiB),
   ]);
   return [
@@ -155,7 +158,12 @@ export function scaleTable(s: Scale, count = 32): string[] {
           `vmnet0 / ${count}`,
           met(s.bridges.join() === 'vmnet0' && s.onBridge === count),
         ],
-        ['left per guest besides QEMU (RSS)', mib(s.resident.toolKiB), '≤ 2.00 MiB', met(s.resident.toolKiB <= 2048)],
+        [
+          'left per guest besides QEMU (RSS)',
+          mib(s.resident.toolKiB),
+          `≤ ${mib(LEFT_LIMIT_KIB)}`,
+          met(s.resident.toolKiB <= LEFT_LIMIT_KIB),
+        ],
         ['QEMU RSS per guest', mib(s.resident.qemuKiB), '', ''],
         [
           '`down --force` of all 32 at once → nothing left',

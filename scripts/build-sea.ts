@@ -4,7 +4,8 @@
 // pkg's command line passes no sea-config (assets) in simple mode, so its SEA builder is called here with
 // one; the Node.js it bakes into is the npm package's (offline, no download). Runs on that Node.js (22:
 // its SEA reader must match the blob's writer), which strips the types itself.
-// Usage: node scripts/build-sea.ts BUNDLE NODE OUTPUT
+// The waiter program (lib/guest/waiter.c) goes in as an asset too.
+// Usage: node scripts/build-sea.ts BUNDLE WAITER NODE OUTPUT
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,7 +24,7 @@ const sea = (require('@yao-pkg/pkg/lib-es5/sea.js') as { default: Sea }).default
 // pkg's builder reads its options (hooks) from here; there are none.
 (require('@yao-pkg/pkg/lib-es5/options.js') as { default: { set(options: object): void } }).default.set({});
 
-const [bundle, node, output] = process.argv.slice(2).map((path) => resolve(path));
+const [bundle, waiter, node, output] = process.argv.slice(2).map((path) => resolve(path));
 const dir = resolve('.cache/sea');
 mkdirSync(dir, { recursive: true });
 const body = `${dir}/bundle.js`;
@@ -48,6 +49,6 @@ await sea(new URL('sea-main.cjs', import.meta.url).pathname, {
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
-    assets: { 'bundle.js': body, 'bundle.cache': cache },
+    assets: { 'bundle.js': body, 'bundle.cache': cache, 'qemu-script-waiter': waiter },
   },
 });

@@ -26,6 +26,8 @@ const body =
   '(function (exports, require, module, __filename, __dirname) {' +
   readFileSync(bundle, 'utf8').replace(/^#!.*/, '') +
   '\n})';
+// scripts/sea-main.cjs reads it as latin1.
+if (/[^\x00-\x7f]/.test(body)) throw new Error(`${bundle} is not ASCII: esbuild's --charset must stay ascii`);
 const script = new Script(body, { filename: 'qemu-script.js' });
 const run = script.runInThisContext() as (...args: unknown[]) => void;
 

@@ -10,6 +10,7 @@ manifest="$root/share/qemu-script/installed"
 
 # source destination mode
 FILES="dist/qemu-script bin/qemu-script 0755
+dist/qemu-script-waiter bin/qemu-script-waiter 0755
 dist/qemu-script.1 share/man/man1/qemu-script.1 0644
 dist/completions/qemu-script.bash share/bash-completion/completions/qemu-script 0644
 dist/completions/_qemu-script share/zsh/site-functions/_qemu-script 0644

@@ -2,7 +2,17 @@
 // in a network namespace it creates and removes. Guests have no disk: they idle
 // in the firmware, which is all these tests need.
 import { execa } from 'execa';
-import { chmodSync, existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BINARY, testWhere } from './helpers.ts';
@@ -215,16 +225,67 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     inNetns(async (ns) => {
       const pid = await start(ns, 'bg', ['--net', 'vmnet0']);
       const waiter = ns.record('bg').supervisor!.pid;
-      assert.match(
+      assert.is(
         readFileSync(`/proc/${waiter}/cmdline`, 'utf8').split('\0')[0],
-        /(^|\/)sh$/,
-        'a shell waits, not a Node process',
+        `${dirname(BINARY)}/qemu-script-waiter`,
+        'the waiter built beside the program waits, not a Node process',
       );
       process.kill(waiter, signal);
       await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
       await assertClean(ns, ['lo'], [pid]);
     }));
 }
+
+/** The waiter's program and its resident memory (smaps_rollup), of the guest NAME. */
+function waiterOf(ns: Netns, name: string): { pid: number; program: string; rssKib: number } {
+  const pid = ns.record(name).supervisor!.pid;
+  const rss = /^Rss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1];
+  return { pid, program: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0], rssKib: Number(rss) };
+}
+
+testWhere(
+  test,
+  BINARY.endsWith('.cjs') ? 'the .cjs script carries no waiter: it uses the one beside it' : undefined,
+  'the executable alone writes the waiter it carries into the runtime directory; on a noexec one a shell waits',
+  () =>
+    inNetns(async (ns) => {
+      // The executable without the waiter built beside it, as when copied somewhere alone.
+      const alone = `${mkdtempSync(`${ns.configDir}/alone-`)}/qemu-script`;
+      copyFileSync(BINARY, alone);
+      chmodSync(alone, 0o755);
+      const run = (args: string[], runtimeDir: string) =>
+        execa('ip', ['netns', 'exec', ns.name, alone, ...GUEST, ...args], {
+          reject: false,
+          env: { QEMU_SCRIPT_RUNTIME_DIR: runtimeDir, QEMU_SCRIPT_CONFIG_DIR: ns.configDir },
+        });
+      const launched = await run(['--name', 'own', '--net', 'vmnet0'], ns.runtimeDir);
+      assert.is(launched.exitCode, 0, launched.stderr);
+      const own = waiterOf(ns, 'own');
+      assert.is(own.program, `${ns.runtimeDir}/qemu-script-waiter`);
+      assert.equal(readFileSync(own.program), readFileSync(`${dirname(BINARY)}/qemu-script-waiter`));
+      assert.ok(own.rssKib < 256, `the waiter is ${own.rssKib} KiB resident`);
+      process.kill(own.pid, 'SIGTERM');
+      await waitFor(() => ns.guests().length === 0, 20000, 'cleanup');
+
+      // A runtime directory where nothing may run (as /run is on many hosts): the shell waits instead.
+      const noexec = `${ns.configDir}/noexec-run`;
+      mkdirSync(noexec);
+      await execa('mount', ['-t', 'tmpfs', '-o', 'noexec,mode=0755', 'qs-test-noexec', noexec]);
+      try {
+        const fallback = await run(['--name', 'shelled', '--net', 'vmnet0'], noexec);
+        assert.is(fallback.exitCode, 0, fallback.stderr);
+        const record = JSON.parse(readFileSync(`${noexec}/shelled/guest.json`, 'utf8'));
+        const pid = record.supervisor.pid as number;
+        assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0], /(^|\/)sh$/);
+        process.kill(pid, 'SIGTERM');
+        await waitFor(() => !existsSync(`${noexec}/shelled/guest.json`), 20000, 'cleanup under the shell');
+        assert.equal(JSON.parse(readFileSync(`${noexec}/registry.json`, 'utf8')).resources, [], 'its registry empty');
+      } finally {
+        await execa('umount', [noexec]);
+      }
+      await assertClean(ns, ['lo']);
+    }),
+);
 
 test('QEMU killed: the waiter cleans up', () =>
   inNetns(async (ns) => {

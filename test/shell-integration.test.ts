@@ -62,7 +62,7 @@ test('completion refuses a shell it does not know', async () => {
 });
 
 test(
-  'make install puts the executable, man page and completions under PREFIX; man renders; uninstall empties it',
+  'make install puts the executable, its waiter, man page, completions under PREFIX; man renders; uninstall empties it',
   async () => {
   const prefix = mkdtempSync(`${dir}/prefix-`);
   const install = await execa('make', ['--no-print-directory', 'install', `PREFIX=${prefix}`], {
@@ -77,6 +77,7 @@ test(
   assert.equal(files, [
     '/bin/qemu-script',
     '/bin/qemu-script-helper',
+    '/bin/qemu-script-waiter',
     '/share/bash-completion/completions/qemu-script',
     '/share/fish/vendor_completions.d/qemu-script.fish',
     '/share/man/man1/qemu-script.1',

@@ -2,7 +2,7 @@
 // the same program under another name (a hard link beside it). sudoers names the helper's path
 // alone; the program, not sudo's pattern, makes that path do nothing but helper requests,
 // whatever its arguments.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 
 /** The helper's file name; `.cjs` added beside the Node.js artifact. */
@@ -17,14 +17,55 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
-/** Whether this is the single executable (a Node.js single executable application). */
-function isSingleExecutable(): boolean {
+interface Sea {
+  isSea(): boolean;
+  getRawAsset(key: string): ArrayBuffer;
+}
+
+/** node:sea where this is the single executable (a Node.js single executable application). */
+function singleExecutable(): Sea | undefined {
   try {
-    const sea = process.getBuiltinModule?.('node:sea') as { isSea(): boolean } | undefined;
-    return sea?.isSea() ?? false;
+    const sea = process.getBuiltinModule?.('node:sea') as Sea | undefined;
+    return sea?.isSea() ? sea : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+const isSingleExecutable = () => singleExecutable() !== undefined;
+
+/** The background guest's waiter (lib/guest/waiter.c), a program of its own. */
+const WAITER_NAME = 'qemu-script-waiter';
+
+/**
+ * The waiter program as a file that can run: the one installed or built beside this program; else the single
+ * executable's own copy (an asset), written into DIR (the caller's runtime directory) when not there already.
+ * Undefined when there is neither (the .cjs script without its build); a DIR mounted noexec shows when it runs.
+ */
+export function waiterProgram(dir: string): string | undefined {
+  const beside = `${dirname(programFile())}/${WAITER_NAME}`;
+  if (isExecutableFile(beside)) return beside;
+  const sea = singleExecutable();
+  if (!sea) return undefined;
+  let carried: Buffer;
+  try {
+    carried = Buffer.from(sea.getRawAsset(WAITER_NAME));
+  } catch {
+    return undefined;
+  }
+  const path = `${dir}/${WAITER_NAME}`;
+  let present: Buffer | undefined;
+  try {
+    present = readFileSync(path);
+  } catch {
+    present = undefined;
+  }
+  if (!present?.equals(carried)) {
+    // Whole or not at all: a launch beside this one may be running the file that is there.
+    writeFileSync(`${path}.${process.pid}`, carried, { mode: 0o755 });
+    renameSync(`${path}.${process.pid}`, path);
+  }
+  return path;
 }
 
 /** The file this process runs: the single executable itself, or the script node was given. */

@@ -36,13 +36,17 @@ export function openFds(record: GuestRecord): { stdio: Array<number | 'ignore'>;
  * QEMU's argv behind setpriv --pdeathsig: if whatever waits for it is killed
  * outright, QEMU gets SIGTERM too, and the next gc finds a guest wholly gone.
  */
-export function qemuCommand(record: GuestRecord): string[] {
+/** What QEMU runs under where its parent gives it no signal of its own when it dies (the tool's waiter does). */
+export const PDEATHSIG = ['setpriv', '--pdeathsig', 'SIGTERM', '--'];
+
+/** QEMU's argv; with PDEATHSIG, so that QEMU goes when the process starting it dies. */
+export function qemuCommand(record: GuestRecord, pdeathsig = true): string[] {
   // --verbose: QEMU's line as the host commands before it were shown, as it starts.
   if (record.verbose) {
     const fds = record.plan.qemu.fds.map((fd) => `${fd.fd}<>${shellLine([fd.path])}`);
     printErr(`+ ${[shellLine(record.plan.qemu.argv), ...fds].join(' ')}\n`);
   }
-  return ['setpriv', '--pdeathsig', 'SIGTERM', '--', ...record.plan.qemu.argv];
+  return [...(pdeathsig ? PDEATHSIG : []), ...record.plan.qemu.argv];
 }
 
 export function tail(path: string): string {

@@ -1,17 +1,20 @@
-// What stays behind while a background guest runs: a POSIX shell (about 1.7
-// MiB resident, against ~50 MiB for a Node process) that holds the guest's
-// descriptors, forwards the signals it gets to QEMU, waits for QEMU, and then
-// becomes the tool's cleanup. The script is constant: QEMU's argv arrives as
-// positional parameters and the cleanup's argv in one variable split on a
-// control character with globbing off, so no data is ever parsed as shell.
+// What stays behind while a background guest runs: a small program that holds
+// the guest's descriptors, forwards the signals it gets to QEMU, waits for QEMU,
+// and then becomes the tool's cleanup. It is the tool's own waiter (waiter.c:
+// ~40 KiB resident, against ~50 MiB for a Node process), or where that cannot
+// run (none beside the .cjs script, a runtime directory mounted noexec) a POSIX
+// shell doing the same (~1.7 MiB). The shell's script is constant: QEMU's argv
+// arrives as positional parameters and the cleanup's argv in one variable split
+// on a control character with globbing off, so no data is ever parsed as shell.
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { HostError } from '../base/errors.ts';
 import type { GuestRecord } from '../state/guests.ts';
 import { logDir, logPath } from '../base/paths.ts';
 import { isAlive, processId, type ProcessId } from '../base/proc.ts';
-import { openFds, qemuCommand } from './qemu-start.ts';
+import { openFds, PDEATHSIG, qemuCommand } from './qemu-start.ts';
 import { startDetached, type Detached } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
+import { waiterProgram } from '../base/self.ts';
 
 const SEPARATOR = '\x1f';
 const CLEANUP_VARIABLE = 'QEMU_SCRIPT_CLEANUP';
@@ -37,23 +40,57 @@ export interface Waiter {
   stop: () => Promise<void>;
 }
 
+interface WaiterCommand {
+  argv: string[];
+  env: Record<string, string>;
+}
+
+/** The ways to start the waiter, best first: the tool's own waiter when there is one, then the shell. */
+function waiterCommands(runtimeDir: string, qemu: string[], cleanup: string[]): WaiterCommand[] {
+  let program: string | undefined;
+  try {
+    program = waiterProgram(runtimeDir);
+  } catch {
+    program = undefined;
+  }
+  const shell = findSystemTool('sh');
+  return [
+    ...(program ? [{ argv: [program, String(cleanup.length), ...cleanup, ...qemu], env: {} }] : []),
+    ...(shell
+      ? [
+          {
+            argv: [shell, '-c', SCRIPT, 'qemu-script-waiter', ...PDEATHSIG, ...qemu],
+            env: { [CLEANUP_VARIABLE]: cleanup.join(SEPARATOR) },
+          },
+        ]
+      : []),
+  ];
+}
+
 /** Starts QEMU under a waiter whose last act is `SELF __cleanup RUNTIME NAME`. */
 export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand: string[]): Waiter {
-  const shell = findSystemTool('sh');
-  if (!shell) throw new HostError('no /bin/sh to wait for the guest with');
   mkdirSync(logDir(runtimeDir), { recursive: true, mode: 0o700 });
+  const cleanup = [...selfCommand, '__cleanup', runtimeDir, record.name];
+  const commands = waiterCommands(runtimeDir, qemuCommand(record, false), cleanup);
+  if (commands.length === 0) throw new HostError('no /bin/sh to wait for the guest with');
   const logFd = openSync(logPath(runtimeDir, record.name), 'w', 0o600);
   const { stdio, opened } = openFds(record);
-  const cleanup = [...selfCommand, '__cleanup', runtimeDir, record.name];
-  let child: Detached;
+  let started: Detached | undefined;
   try {
-    child = startDetached([shell, '-c', SCRIPT, 'qemu-script-waiter', ...qemuCommand(record)], {
-      env: { [CLEANUP_VARIABLE]: cleanup.join(SEPARATOR) },
-      stdio: ['ignore', logFd, logFd, ...stdio],
-    });
+    for (const [index, { argv, env }] of commands.entries()) {
+      try {
+        started = startDetached(argv, { env, stdio: ['ignore', logFd, logFd, ...stdio] });
+        break;
+      } catch (error) {
+        // The tool's waiter did not run (its file on a noexec mount): the shell waits instead.
+        if (index === commands.length - 1) throw error;
+      }
+    }
   } finally {
     for (const fd of [...opened, logFd]) closeSync(fd);
   }
+  if (!started) throw new HostError("the guest's waiter did not start");
+  const child = started;
   let done = false;
   void child.exited.then(() => {
     done = true;
