@@ -30,7 +30,7 @@ const out = (lines: string[]) => {
 let startup: Startup[] | undefined;
 const versions = async () => {
   startup ??= await measureStartup();
-  return { sea: startup[0].version, cjs: startup[1].version };
+  return { sea: startup[0].version, cjs: startup[1].version, node: startup[0].bareNode! };
 };
 
 const SECTIONS: Record<string, () => Promise<string[]>> = {
