@@ -10,6 +10,7 @@ import {
   dropResource,
   findResource,
   liveUsers,
+  readRegistry,
   updateRegistry,
   type Registry,
   type ResourceRecord,
@@ -116,6 +117,17 @@ export async function rehold(
     }
     return moved;
   });
+}
+
+/**
+ * Whether collectResources would find anything to do: a record with a user that is gone, or with none. Read
+ * without the lock (the registry is replaced whole): a launch then neither waits for the lock nor runs
+ * the helper through sudo only to find every record in use.
+ */
+export function anythingToCollect(registryDir: string): boolean {
+  return readRegistry(registryDir).resources.some(
+    (record) => record.users.length === 0 || liveUsers(record).length < record.users.length,
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError } from './errors.ts';
 import { isAlive, processId, type ProcessId } from './proc.ts';
@@ -74,6 +74,12 @@ export async function withLock<T>(dir: string, fn: () => Promise<T> | T, timeout
   try {
     return await fn();
   } finally {
-    rmSync(lock, { recursive: true, force: true });
+    // Our own lock holds its holder file alone: two unlinks, where a recursive rm is ~1 ms of Node's JS.
+    try {
+      unlinkSync(`${lock}/holder`);
+      rmdirSync(lock);
+    } catch {
+      rmSync(lock, { recursive: true, force: true });
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { applyContextOf, undoActions } from '../apply/apply.ts';
 import { isGone, listRecords, removeRecord, type GuestRecord } from '../state/guests.ts';
-import { collectResources } from '../apply/host-changes.ts';
+import { anythingToCollect, collectResources } from '../apply/host-changes.ts';
 import { helperArgv } from '../actions/privilege.ts';
 import { namedNetns, processIn } from '../probe/namespaces.ts';
 import { currentNetns, isAlive } from '../base/proc.ts';
@@ -86,6 +86,7 @@ export async function collectGarbage(
       report.orphans.push(record.name);
     }
   }
+  if (!anythingToCollect(context.registryDir)) return report;
   if (context.isRoot) {
     report.resources = await collectResources({ registryDir: context.registryDir }).catch((error: Error) => {
       report.failures.push(error.message);
