@@ -27,7 +27,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 dist/bundle.cjs: $(SOURCES) node_modules/.package-lock.json
 	@mkdir -p dist
-	npx esbuild qemu-script.ts --bundle --minify --platform=node --format=cjs --target=node20 --log-level=warning \
+	npx esbuild qemu-script.ts --bundle --minify --charset=ascii --platform=node --format=cjs --target=node20 \
+		--log-level=warning \
 		--outfile=$@
 
 $(SEA_NODE): node_modules/.package-lock.json

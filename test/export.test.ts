@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { libvirtDomain, memoryMiB } from '../lib/export/domain.ts';
 import { libvirtNetwork, type Registered } from '../lib/export/network.ts';
-import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
+import { builtinNetworks } from '../lib/net/networks.ts';
 import type { HostFacts, NetworkDef } from '../lib/base/types.ts';
 import { plan, qcow2 } from './helpers.ts';
 
@@ -423,7 +423,7 @@ interface NetworkRow {
 const NETWORKS: NetworkRow[] = [
   {
     name: 'hostonly with two guests registered (one with IPv6): static hosts, AAAA names, no way out',
-    network: BUILTIN_NETWORKS.hostonly,
+    network: builtinNetworks().hostonly,
     registered: [WEB, DB],
     xml: `<network>
   <name>hostonly</name>
@@ -448,7 +448,7 @@ const NETWORKS: NetworkRow[] = [
   },
   {
     name: 'natnet with nobody registered: NAT for both families',
-    network: BUILTIN_NETWORKS.natnet,
+    network: builtinNetworks().natnet,
     registered: [],
     xml: `<network>
   <name>natnet</name>

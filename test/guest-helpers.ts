@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as assert from 'uvu/assert';
 import { ROOT } from './helpers.ts';
 import { eui64Address, formatAddress, parsePrefix } from '../lib/net/ip.ts';
-import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
+import { builtinNetworks } from '../lib/net/networks.ts';
 import { BOOT_APPEND, GUEST, Netns, inNetns, waitFor } from './netns.ts';
 
 export const KERNEL = `${ROOT}/.cache/guest/vmlinuz`;
@@ -70,7 +70,7 @@ export async function boot(
 
 /** The IPv6 address a NIC is registered with on a built-in network: its SLAAC one. */
 export const slaacOf = (network: string, mac: string) =>
-  formatAddress(6, eui64Address(parsePrefix(BUILTIN_NETWORKS[network].subnet6!)!, mac));
+  formatAddress(6, eui64Address(parsePrefix(builtinNetworks()[network].subnet6!)!, mac));
 
 export const console_ = (guest: Booted) => readFileSync(guest.log, 'utf8');
 

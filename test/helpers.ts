@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import type { Test } from 'uvu';
 import { mkdirSync } from 'node:fs';
-import { BUILTIN_NETWORKS } from '../lib/net/networks.ts';
+import { builtinNetworks } from '../lib/net/networks.ts';
 import { parseArgs } from '../lib/cli/parse-args.ts';
 import { SYSTEM_RUN_DIR } from '../lib/base/paths.ts';
 import { planLaunch } from '../lib/plan/plan.ts';
@@ -38,7 +38,7 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     disks: {},
     usbDevices: [],
     firmwareReadable: true,
-    networks: { ...BUILTIN_NETWORKS },
+    networks: { ...builtinNetworks() },
     networksUp: [],
     dnsmasq: '/usr/sbin/dnsmasq',
     prefixes: [

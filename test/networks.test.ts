@@ -22,7 +22,7 @@ import {
   stableAddress,
 } from '../lib/net/ip.ts';
 import {
-  BUILTIN_NETWORKS,
+  builtinNetworks,
   dhcpConfigOf,
   hostIp6Of,
   readNetworks,
@@ -131,7 +131,7 @@ test(
 });
 
 const HOST: NetworkSurroundings = {
-  networks: { ...BUILTIN_NETWORKS },
+  networks: { ...builtinNetworks() },
   interfaces: ['lo', 'eth0', 'docker0', 'lab3'],
   toolInterfaces: ['lab3'],
   usedUdpPorts: [53, 8472],
@@ -405,7 +405,7 @@ test('net create refuses a name already defined', () => {
 test('definitions: written, read back, invalid files define nothing, built-ins always there', () => {
   const config = mkdtempSync(`${tmpdir()}/qs-config-`);
   try {
-    assert.equal(readNetworks(config), BUILTIN_NETWORKS);
+    assert.equal(readNetworks(config), builtinNetworks());
     writeNetwork(config, def('lab', '10.77.0.0/24', '10.77.0.1', true));
     writeNetwork(config, {
       ...def('tun', '10.78.0.0/24', '10.78.0.1'),
@@ -430,7 +430,7 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
     writeFileSync(`${config}/networks/dom.json`, named('lab.internal'));
     writeFileSync(`${config}/networks/baddom.json`, named('Lab..internal'));
     assert.equal(readNetworks(config), {
-      ...BUILTIN_NETWORKS,
+      ...builtinNetworks(),
       lab: def('lab', '10.77.0.0/24', '10.77.0.1', true),
       old: { ...def('old', '10.80.0.0/24', '10.80.0.1', true), subnet6: 'fde3:728d:e219::/64' },
       v6: { ...def('v6', '10.81.0.0/24', '10.81.0.1'), subnet6: 'fd01::/64' },
@@ -443,7 +443,7 @@ test('definitions: written, read back, invalid files define nothing, built-ins a
 });
 
 test("the host's IPv6 address: the subnet's ::1; on a tunnelled network, its IPv4 host address in the low bits", () => {
-  assert.is(hostIp6Of(BUILTIN_NETWORKS.hostonly), 'fdf2:c08f:a5a0::1');
+  assert.is(hostIp6Of(builtinNetworks().hostonly), 'fdf2:c08f:a5a0::1');
   const tunnelled = { ...def('tun', '10.88.0.0/24', '10.88.0.2'), subnet6: 'fd01::/64' };
   assert.is(hostIp6Of({ ...tunnelled, vxlan: { vni: 42, remotes: ['10.1.0.7'], port: 4789 } }), 'fd01::a58:2');
   assert.is(hostIp6Of(tunnelled), 'fd01::1');
@@ -451,7 +451,7 @@ test("the host's IPv6 address: the subnet's ::1; on a tunnelled network, its IPv
 });
 
 test('dhcp settings come from the definition: host-only has no router and no upstream DNS, NAT has both', () => {
-  assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.hostonly), {
+  assert.equal(dhcpConfigOf(builtinNetworks().hostonly), {
     bridge: 'hostonly',
     hostIp: '192.168.56.1',
     prefix: 24,
@@ -462,7 +462,7 @@ test('dhcp settings come from the definition: host-only has no router and no ups
     ipv6: { prefix: 'fdf2:c08f:a5a0::/64', hostIp: 'fdf2:c08f:a5a0::1', router: false },
     domain: 'hostonly',
   });
-  assert.equal(dhcpConfigOf(BUILTIN_NETWORKS.natnet), {
+  assert.equal(dhcpConfigOf(builtinNetworks().natnet), {
     bridge: 'natnet',
     hostIp: '192.168.57.1',
     prefix: 24,

@@ -98,11 +98,13 @@ export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
   return (a.address & mask(a.family, bits)) === (b.address & mask(b.family, bits));
 }
 
-const PRIVATE_SPACE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'].map((text) => parsePrefix(text)!);
+const PRIVATE_SPACE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'];
+// Parsed on first use: every start-up would pay for it.
+let privateSpace: Prefix[] | undefined;
 
 /** RFC 1918 or unique local (RFC 4193), the prefix whole. */
 export const isPrivateSpace = (prefix: Prefix) =>
-  PRIVATE_SPACE.some(
+  (privateSpace ??= PRIVATE_SPACE.map((text) => parsePrefix(text)!)).some(
     (space) => space.family === prefix.family && space.bits <= prefix.bits && prefixesOverlap(space, prefix),
   );
 

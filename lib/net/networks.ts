@@ -27,27 +27,33 @@ const subnet4 = (text: string) => (parsePrefix(text)?.family === 4 ? parsePrefix
 const address4 = (text: string) => (parseAddress(text)?.family === 4 ? parseAddress(text)!.value : undefined);
 const overlapping = (a: string, b: Prefix) => prefixesOverlap(parsePrefix(a)!, b);
 
-export const BUILTIN_NETWORKS: Readonly<Record<string, NetworkDef>> = {
-  // VirtualBox's first host-only network, and its NAT network's neighbour.
-  hostonly: {
-    name: 'hostonly',
-    subnet: '192.168.56.0/24',
-    hostIp: '192.168.56.1',
-    subnet6: ulaPrefixOf('hostonly'),
-    dhcp: true,
-    nat: false,
-    builtin: true,
-  },
-  natnet: {
-    name: 'natnet',
-    subnet: '192.168.57.0/24',
-    hostIp: '192.168.57.1',
-    subnet6: ulaPrefixOf('natnet'),
-    dhcp: true,
-    nat: true,
-    builtin: true,
-  },
-};
+let builtins: Readonly<Record<string, NetworkDef>> | undefined;
+
+/** The networks every host has; made on first use (their IPv6 subnets are hashed, not worth a start-up). */
+export function builtinNetworks(): Readonly<Record<string, NetworkDef>> {
+  builtins ??= {
+    // VirtualBox's first host-only network, and its NAT network's neighbour.
+    hostonly: {
+      name: 'hostonly',
+      subnet: '192.168.56.0/24',
+      hostIp: '192.168.56.1',
+      subnet6: ulaPrefixOf('hostonly'),
+      dhcp: true,
+      nat: false,
+      builtin: true,
+    },
+    natnet: {
+      name: 'natnet',
+      subnet: '192.168.57.0/24',
+      hostIp: '192.168.57.1',
+      subnet6: ulaPrefixOf('natnet'),
+      dhcp: true,
+      nat: true,
+      builtin: true,
+    },
+  };
+  return builtins;
+}
 
 /** An IPv6 subnet a network may have: a /64 (SLAAC's size) of unique local space. */
 const subnet6Of = (text: string) => {
@@ -124,7 +130,7 @@ function fromFile(name: string, text: string): NetworkDef | undefined {
 
 /** Every defined network: the built-ins and the valid files of CONFIG/networks (an invalid file defines nothing). */
 export function readNetworks(config: string): Record<string, NetworkDef> {
-  const found: Record<string, NetworkDef> = { ...BUILTIN_NETWORKS };
+  const found: Record<string, NetworkDef> = { ...builtinNetworks() };
   let files: string[] = [];
   try {
     files = readdirSync(networksDir(config)).filter((file) => file.endsWith('.json'));
@@ -133,7 +139,7 @@ export function readNetworks(config: string): Record<string, NetworkDef> {
   }
   for (const file of files) {
     const name = file.slice(0, -'.json'.length);
-    if (name in BUILTIN_NETWORKS) continue;
+    if (name in builtinNetworks()) continue;
     let text: string;
     try {
       text = readFileSync(`${networksDir(config)}/${file}`, 'utf8');
