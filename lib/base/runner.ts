@@ -60,10 +60,37 @@ function complete(
   });
 }
 
+/**
+ * The same, synchronously: a host action's `ip` or `nft` is over in milliseconds, and Node's first
+ * asynchronous child (its pipes are streams) costs ~8 ms here against ~3 ms for spawnSync. Its output
+ * comes whole, stdout then stderr.
+ */
+function completeNow(argv: string[]): Completed {
+  const result = childProcess().spawnSync(argv[0], argv.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const stdout = result.stdout?.toString('utf8') ?? '';
+  const error = result.error as NodeJS.ErrnoException | undefined;
+  const problem = error
+    ? error.code === 'ENOENT'
+      ? `${argv[0]}: command not found`
+      : error.message
+    : result.signal
+      ? `killed by ${result.signal}`
+      : undefined;
+  return {
+    exitCode: result.status ?? undefined,
+    stdout,
+    all: stdout + (result.stderr?.toString('utf8') ?? ''),
+    problem,
+  };
+}
+
 /** Runs a command to completion. Checked: a failure is a CommandError carrying the command and its output. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<string> {
   if (options.verbose) printErr(`+ ${shellLine(argv)}\n`);
-  const result = await complete(argv);
+  const result = completeNow(argv);
   if (result.exitCode !== 0) {
     const output = result.all.trim() || result.problem || `exit code ${result.exitCode}`;
     const hint = options.hint ? ` (${options.hint})` : '';
