@@ -258,6 +258,19 @@ testWhere(
           reject: false,
           env: { QEMU_SCRIPT_RUNTIME_DIR: runtimeDir, QEMU_SCRIPT_CONFIG_DIR: ns.configDir },
         });
+      const doctorSays = async (runtimeDir: string) => {
+        const doctor = await execa(alone, ['doctor', '--json'], {
+          reject: false,
+          env: { QEMU_SCRIPT_RUNTIME_DIR: runtimeDir, QEMU_SCRIPT_CONFIG_DIR: ns.configDir },
+        });
+        const checks = JSON.parse(doctor.stdout).checks as Array<{ id: string; status: string; message: string }>;
+        const { status, message } = checks.find((check) => check.id === 'waiter')!;
+        return `${status}: ${message}`;
+      };
+      assert.is(
+        await doctorSays(ns.runtimeDir),
+        `ok: the qemu-script-waiter this executable carries, written into ${ns.runtimeDir}, waits beside each guest`,
+      );
       const launched = await run(['--name', 'own', '--net', 'vmnet0'], ns.runtimeDir);
       assert.is(launched.exitCode, 0, launched.stderr);
       const own = waiterOf(ns, 'own');
@@ -272,6 +285,11 @@ testWhere(
       mkdirSync(noexec);
       await execa('mount', ['-t', 'tmpfs', '-o', 'noexec,mode=0755', 'qs-test-noexec', noexec]);
       try {
+        assert.is(
+          await doctorSays(noexec),
+          `warn: ${noexec} is mounted noexec: a shell (~1.7 MiB) waits beside each background guest instead of ` +
+            'the qemu-script-waiter this executable carries',
+        );
         const fallback = await run(['--name', 'shelled', '--net', 'vmnet0'], noexec);
         assert.is(fallback.exitCode, 0, fallback.stderr);
         const record = JSON.parse(readFileSync(`${noexec}/shelled/guest.json`, 'utf8'));

@@ -1,12 +1,14 @@
 // qemu-script doctor: one line per host preparation the seed describes, and for
 // every problem the exact command that fixes it.
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
   bridgeAcl,
   canOpenReadWrite,
   canRead,
   fileCapabilities,
   findGroup,
+  onNoexecMount,
   readText,
   type HostView,
 } from '../probe/host-access.ts';
@@ -19,7 +21,7 @@ import { probe } from '../base/runner.ts';
 import { classifyInterface, defaultRouteFrom } from '../probe/probe.ts';
 import type { FirewallFacts, Settings } from '../base/types.ts';
 import { BRIDGE_CONF, KVM_DEVICE, procNet } from '../base/paths.ts';
-import { HELPER_NAME } from '../base/self.ts';
+import { HELPER_NAME, WAITER_NAME, waiterSource } from '../base/self.ts';
 import { probeKvm } from '../probe/kvm.ts';
 import { wrap } from '../base/table.ts';
 
@@ -435,6 +437,32 @@ const checkOvmf: Check = ({ settings }) =>
       };
 
 // One entry per check, in the order a user fixes things.
+const SHELL_WAITS = 'a shell (~1.7 MiB) waits beside each background guest instead of';
+
+const checkWaiter: Check = ({ runtimeDir }) => {
+  const source = waiterSource();
+  if (source && 'beside' in source)
+    return { status: 'ok', message: `${source.beside} waits beside each background guest (~0.05 MiB)` };
+  if (!source)
+    return {
+      status: 'warn',
+      message: `no ${WAITER_NAME} beside this script: ${SHELL_WAITS} the tool's waiter (~0.05 MiB)`,
+      hint: `make dist/${WAITER_NAME} builds it (musl-gcc, from Debian's musl-tools)`,
+    };
+  if (onNoexecMount(readText('/proc/self/mountinfo') ?? '', resolve(runtimeDir)))
+    return {
+      status: 'warn',
+      message: `${runtimeDir} is mounted noexec: ${SHELL_WAITS} the ${WAITER_NAME} this executable carries`,
+      hint:
+        `install ${WAITER_NAME} beside the executable (make install does), or set QEMU_SCRIPT_RUNTIME_DIR to ` +
+        'a directory where programs may run',
+    };
+  return {
+    status: 'ok',
+    message: `the ${WAITER_NAME} this executable carries, written into ${runtimeDir}, waits beside each guest`,
+  };
+};
+
 const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu],
   ['kvm', checkKvm],
@@ -458,6 +486,7 @@ const CHECKS: ReadonlyArray<[string, Check]> = [
   ['passt', checkPasst],
   ['vxlan', checkVxlan],
   ['uefi', checkOvmf],
+  ['waiter', checkWaiter],
 ];
 
 export async function runDoctor(context: DoctorContext): Promise<CheckResult[]> {

@@ -35,7 +35,15 @@ function singleExecutable(): Sea | undefined {
 const isSingleExecutable = () => singleExecutable() !== undefined;
 
 /** The background guest's waiter (lib/guest/waiter.c), a program of its own. */
-const WAITER_NAME = 'qemu-script-waiter';
+export const WAITER_NAME = 'qemu-script-waiter';
+
+/** Where the waiter comes from: the file beside this program, the copy the single executable carries, or none. */
+export function waiterSource(): { beside: string } | { carried: Sea } | undefined {
+  const beside = `${dirname(programFile())}/${WAITER_NAME}`;
+  if (isExecutableFile(beside)) return { beside };
+  const sea = singleExecutable();
+  return sea ? { carried: sea } : undefined;
+}
 
 /**
  * The waiter program as a file that can run: the one installed or built beside this program; else the single
@@ -43,13 +51,11 @@ const WAITER_NAME = 'qemu-script-waiter';
  * Undefined when there is neither (the .cjs script without its build); a DIR mounted noexec shows when it runs.
  */
 export function waiterProgram(dir: string): string | undefined {
-  const beside = `${dirname(programFile())}/${WAITER_NAME}`;
-  if (isExecutableFile(beside)) return beside;
-  const sea = singleExecutable();
-  if (!sea) return undefined;
+  const source = waiterSource();
+  if (!source || 'beside' in source) return source?.beside;
   let carried: Buffer;
   try {
-    carried = Buffer.from(sea.getRawAsset(WAITER_NAME));
+    carried = Buffer.from(source.carried.getRawAsset(WAITER_NAME));
   } catch {
     return undefined;
   }

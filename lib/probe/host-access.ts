@@ -123,3 +123,20 @@ export function aclAllows(acl: string[] | undefined, bridge: string): boolean {
   if (rules.some(([verb, name]) => verb === 'deny' && (name === bridge || name === 'all'))) return false;
   return rules.some(([verb, name]) => verb === 'allow' && (name === bridge || name === 'all'));
 }
+
+/**
+ * Whether PATH (which need not exist yet) lies on a mount where nothing may run (noexec), from the text of
+ * /proc/self/mountinfo: the innermost mount that holds it, and the last one mounted there.
+ */
+export function onNoexecMount(mountinfo: string, path: string): boolean {
+  let found: { point: string; options: string[] } | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length < 6) continue;
+    // The kernel writes a space, tab, newline or backslash in a mount point as \ and three octal digits.
+    const point = fields[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    const holds = path === point || path.startsWith(point === '/' ? '/' : `${point}/`);
+    if (holds && (!found || point.length >= found.point.length)) found = { point, options: fields[5].split(',') };
+  }
+  return found?.options.includes('noexec') ?? false;
+}
