@@ -38,9 +38,11 @@ export async function runRules(rules: FirewallRules, verbose: boolean): Promise<
 export async function removeRules(rules: FirewallRules, verbose: boolean): Promise<void> {
   for (const command of [...rules.commands].reverse()) {
     if (command.remove.length === 0) continue;
-    await Promise.resolve()
-      .then(() => run(resolved(command.remove), { verbose }))
-      .catch(() => undefined);
+    try {
+      await run(resolved(command.remove), { verbose });
+    } catch {
+      // Gone already, or its program is.
+    }
   }
 }
 

@@ -436,7 +436,6 @@ const checkOvmf: Check = ({ settings }) =>
         fix: ['sudo apt-get install ovmf'],
       };
 
-// One entry per check, in the order a user fixes things.
 const SHELL_WAITS = 'a shell (~1.7 MiB) waits beside each background guest instead of';
 
 const checkWaiter: Check = ({ runtimeDir }) => {
@@ -463,6 +462,7 @@ const checkWaiter: Check = ({ runtimeDir }) => {
   };
 };
 
+// One entry per check, in the order a user fixes things.
 const CHECKS: ReadonlyArray<[string, Check]> = [
   ['qemu', checkQemu],
   ['kvm', checkKvm],

@@ -27,6 +27,12 @@ interface Completed {
   problem?: string;
 }
 
+/** Why a program did not start (ENOENT: not installed) or did not finish (a signal). */
+function problemOf(argv: string[], error: NodeJS.ErrnoException | undefined, signal: string | null) {
+  if (error) return error.code === 'ENOENT' ? `${argv[0]}: command not found` : error.message;
+  return signal ? `killed by ${signal}` : undefined;
+}
+
 function complete(
   argv: string[],
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
@@ -34,7 +40,7 @@ function complete(
   return new Promise((done) => {
     const stdout: Buffer[] = [];
     const all: Buffer[] = [];
-    let problem: string | undefined;
+    let failed: NodeJS.ErrnoException | undefined;
     const child = childProcess().spawn(argv[0], argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ? { ...process.env, ...options.env } : undefined,
@@ -46,15 +52,14 @@ function complete(
     });
     child.stderr.on('data', (chunk: Buffer) => all.push(chunk));
     child.on('error', (error: NodeJS.ErrnoException) => {
-      problem = error.code === 'ENOENT' ? `${argv[0]}: command not found` : error.message;
+      failed = error;
     });
     child.on('close', (code, signal) => {
-      if (signal && !problem) problem = `killed by ${signal}`;
       done({
         exitCode: code ?? undefined,
         stdout: Buffer.concat(stdout).toString('utf8'),
         all: Buffer.concat(all).toString('utf8'),
-        problem,
+        problem: problemOf(argv, failed, signal),
       });
     });
   });
@@ -71,19 +76,11 @@ function completeNow(argv: string[]): Completed {
     maxBuffer: 64 * 1024 * 1024,
   });
   const stdout = result.stdout?.toString('utf8') ?? '';
-  const error = result.error as NodeJS.ErrnoException | undefined;
-  const problem = error
-    ? error.code === 'ENOENT'
-      ? `${argv[0]}: command not found`
-      : error.message
-    : result.signal
-      ? `killed by ${result.signal}`
-      : undefined;
   return {
     exitCode: result.status ?? undefined,
     stdout,
     all: stdout + (result.stderr?.toString('utf8') ?? ''),
-    problem,
+    problem: problemOf(argv, result.error, result.signal),
   };
 }
 

@@ -33,10 +33,9 @@ export function openFds(record: GuestRecord): { stdio: Array<number | 'ignore'>;
 }
 
 /**
- * QEMU's argv behind setpriv --pdeathsig: if whatever waits for it is killed
- * outright, QEMU gets SIGTERM too, and the next gc finds a guest wholly gone.
+ * What QEMU runs under where its parent does not signal it itself (the tool's waiter does): if whatever
+ * waits for it is killed outright, QEMU gets SIGTERM too, and the next gc finds a guest wholly gone.
  */
-/** What QEMU runs under where its parent gives it no signal of its own when it dies (the tool's waiter does). */
 export const PDEATHSIG = ['setpriv', '--pdeathsig', 'SIGTERM', '--'];
 
 /** QEMU's argv; with PDEATHSIG, so that QEMU goes when the process starting it dies. */

@@ -14,18 +14,19 @@ interface TcpHandle {
   close(): void;
 }
 
+interface TcpBinding {
+  TCP: new (type: number) => TcpHandle;
+  constants: { SERVER: number };
+}
+
 /**
- * A TCP handle from Node.js's own `tcp_wrap` (on process.binding's list since Node.js 10): node:net with
- * node:stream and node:cluster behind it is ~8 ms of a dry run's start-up for one synchronous bind here.
- * Undefined where this Node.js has none, and node:net asks instead.
+ * Node.js's own `tcp_wrap` (on process.binding's list since Node.js 10): node:net with node:stream and
+ * node:cluster behind it is ~8 ms of a dry run's start-up for one synchronous bind here. Undefined where
+ * this Node.js has none, and node:net asks instead.
  */
-function tcpHandle(): TcpHandle | undefined {
+function tcpBinding(): TcpBinding | undefined {
   try {
-    const binding = (process as unknown as { binding(name: string): unknown }).binding('tcp_wrap') as {
-      TCP: new (type: number) => TcpHandle;
-      constants: { SERVER: number };
-    };
-    return new binding.TCP(binding.constants.SERVER);
+    return (process as unknown as { binding(name: string): TcpBinding }).binding('tcp_wrap');
   } catch {
     return undefined;
   }
@@ -34,10 +35,9 @@ function tcpHandle(): TcpHandle | undefined {
 const EAFNOSUPPORT = -97;
 
 /** Listens on PORT of every address (IPv6 and IPv4; IPv4 alone on a host without IPv6), as node:net would. */
-function listensTcp(port: number): boolean | undefined {
-  const tryFamily = (bind: (handle: TcpHandle) => number): number | undefined => {
-    const handle = tcpHandle();
-    if (!handle) return undefined;
+function listensTcp(binding: TcpBinding, port: number): boolean {
+  const attempt = (bind: (handle: TcpHandle) => number): number => {
+    const handle = new binding.TCP(binding.constants.SERVER);
     try {
       // libuv reports an address in use at listen(), not at bind().
       const error = bind(handle);
@@ -46,9 +46,8 @@ function listensTcp(port: number): boolean | undefined {
       handle.close();
     }
   };
-  const dual = tryFamily((handle) => handle.bind6('::', port, 0));
-  if (dual === undefined) return undefined;
-  return (dual === EAFNOSUPPORT ? tryFamily((handle) => handle.bind('0.0.0.0', port)) : dual) === 0;
+  const dual = attempt((handle) => handle.bind6('::', port, 0));
+  return (dual === EAFNOSUPPORT ? attempt((handle) => handle.bind('0.0.0.0', port)) : dual) === 0;
 }
 
 /** Binds PORT on every address (IPv6 and IPv4): any listener on it, wherever, counts as taken. */
@@ -67,8 +66,8 @@ export async function isFree(port: number, protocol: Protocol): Promise<boolean>
     const dual = await bindUdp('udp6');
     return dual === 'no-family' ? (await bindUdp('udp4')) === true : dual;
   }
-  const listened = listensTcp(port);
-  if (listened !== undefined) return listened;
+  const binding = tcpBinding();
+  if (binding) return listensTcp(binding, port);
   const { createServer } = await builtin<typeof import('node:net')>('node:net');
   const server = createServer();
   return new Promise((done) => {
