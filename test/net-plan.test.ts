@@ -121,6 +121,21 @@ const NAMES = (network: string) => {
 const NAMES_REVERT = (network: string) => `resolvectl revert ${network}`;
 const FIREWALL_NOTHING = (network: string) =>
   `# the host's firewall needs nothing for ${network} (decided again when it is realised)`;
+/** The first guest on hostonly as root: the bridge, the guest's TAP, the server and its registration, the names. */
+const HOSTONLY_FIRST_GUEST = [
+  ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
+  ...tapHost('qtap0', 'hostonly'),
+  HOSTONLY_DNSMASQ,
+  dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
+  ...NAMES('hostonly'),
+];
+/** The same undone, newest first. */
+const HOSTONLY_UNDONE = [
+  NAMES_REVERT('hostonly'),
+  ...dhcpCleanup('hostonly'),
+  'ip link del qtap0',
+  'ip link del hostonly',
+];
 const FORWARD_ON = 'sysctl -q -w net.ipv4.ip_forward=1';
 const FORWARD_OFF = 'sysctl -q -w net.ipv4.ip_forward=0';
 const NAT_NFT = [
@@ -516,14 +531,10 @@ const ROWS: Row[] = [
     argv: ['--net', 'hostonly'],
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
-      ...tapHost('qtap0', 'hostonly'),
-      HOSTONLY_DNSMASQ,
-      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
-      ...NAMES('hostonly'),
+      ...HOSTONLY_FIRST_GUEST,
       FIREWALL_NOTHING('hostonly'),
     ],
-    cleanup: [NAMES_REVERT('hostonly'), ...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
+    cleanup: HOSTONLY_UNDONE,
     messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, fdf2:c08f:a5a0::\/64, DHCP\)$/],
     warnings: [NO_VHOST],
   },
@@ -540,7 +551,7 @@ const ROWS: Row[] = [
       ...NAMES('hostonly'),
       FIREWALL_NOTHING('hostonly'),
     ],
-    cleanup: [NAMES_REVERT('hostonly'), ...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
+    cleanup: HOSTONLY_UNDONE,
     messages: [/^NIC 1 on network hostonly \(192\.168\.56\.0\/24, host 192\.168\.56\.1, DHCP\)$/],
     warnings: [NO_VHOST],
   },
@@ -622,11 +633,7 @@ const ROWS: Row[] = [
     argv: ['--net', 'hostonly', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
-      ...tapHost('qtap0', 'hostonly'),
-      HOSTONLY_DNSMASQ,
-      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
-      ...NAMES('hostonly'),
+      ...HOSTONLY_FIRST_GUEST,
       'nft add table ip qemu_script_fwd_tcp_8080',
       FORWARD_ON,
       'nft add table ip qemu_script_fwd_udp_5353',
@@ -636,10 +643,7 @@ const ROWS: Row[] = [
       'nft delete table ip qemu_script_fwd_udp_5353',
       FORWARD_OFF,
       'nft delete table ip qemu_script_fwd_tcp_8080',
-      NAMES_REVERT('hostonly'),
-      ...dhcpCleanup('hostonly'),
-      'ip link del qtap0',
-      'ip link del hostonly',
+      ...HOSTONLY_UNDONE,
     ],
     messages: [
       /^NIC 1 on network hostonly /,
@@ -679,14 +683,10 @@ const ROWS: Row[] = [
     argv: ['--net', 'hostonly,user', '--fwd', '8080-80'],
     netdevs: [TAPDEV(0, 'qtap0'), 'user,id=nic1,hostfwd=tcp:127.0.0.1:10022-:22,hostfwd=tcp:127.0.0.1:8080-:80'],
     host: [
-      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
-      ...tapHost('qtap0', 'hostonly'),
-      HOSTONLY_DNSMASQ,
-      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
-      ...NAMES('hostonly'),
+      ...HOSTONLY_FIRST_GUEST,
       FIREWALL_NOTHING('hostonly'),
     ],
-    cleanup: [NAMES_REVERT('hostonly'), ...dhcpCleanup('hostonly'), 'ip link del qtap0', 'ip link del hostonly'],
+    cleanup: HOSTONLY_UNDONE,
     messages: [/^NIC 1 on network hostonly /, SSH, /^Forward tcp localhost:8080 -> guest port 80$/],
     warnings: [NO_VHOST],
   },
@@ -801,11 +801,7 @@ const ROWS: Row[] = [
     facts: { firewall: { forwardPolicy: 'DROP', dockerUser: false, firewalld: true, ufw: true } },
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
-      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
-      ...tapHost('qtap0', 'hostonly'),
-      HOSTONLY_DNSMASQ,
-      dhcpNote(MAC0, '192.168.56.2-192.168.56.254', 'hostonly', HOSTONLY6),
-      ...NAMES('hostonly'),
+      ...HOSTONLY_FIRST_GUEST,
       iptablesRule('-I', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
       'firewall-cmd --zone=trusted --add-interface=hostonly',
       'ufw allow in on hostonly',
@@ -814,10 +810,7 @@ const ROWS: Row[] = [
       'ufw delete allow in on hostonly',
       'firewall-cmd --zone=trusted --remove-interface=hostonly',
       iptablesRule('-D', 'FORWARD', '-i hostonly -o hostonly', 'hostonly'),
-      NAMES_REVERT('hostonly'),
-      ...dhcpCleanup('hostonly'),
-      'ip link del qtap0',
-      'ip link del hostonly',
+      ...HOSTONLY_UNDONE,
     ],
     messages: [/network hostonly/],
     warnings: [NO_VHOST],
