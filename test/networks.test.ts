@@ -20,6 +20,7 @@ import {
   parsePrefix,
   prefixesOverlap,
   stableAddress,
+  ulaPrefixOf,
 } from '../lib/net/ip.ts';
 import {
   builtinNetworks,
@@ -400,6 +401,12 @@ test('net create refuses a name already defined', () => {
     () => validateNetwork(request('lab', { subnet: '10.99.0.0/24' }), around),
     /network lab is already defined/,
   );
+});
+
+test("built-ins: each one's IPv6 subnet is the one its name derives, as any network's", () => {
+  const networks = Object.values(builtinNetworks());
+  assert.equal(networks.map((network) => network.name), ['hostonly', 'natnet']);
+  for (const network of networks) assert.is(network.subnet6, ulaPrefixOf(network.name), network.name);
 });
 
 test('definitions: written, read back, invalid files define nothing, built-ins always there', () => {

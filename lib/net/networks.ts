@@ -27,33 +27,31 @@ const subnet4 = (text: string) => (parsePrefix(text)?.family === 4 ? parsePrefix
 const address4 = (text: string) => (parseAddress(text)?.family === 4 ? parseAddress(text)!.value : undefined);
 const overlapping = (a: string, b: Prefix) => prefixesOverlap(parsePrefix(a)!, b);
 
-let builtins: Readonly<Record<string, NetworkDef>> | undefined;
+// VirtualBox's first host-only network, and its NAT network's neighbour. Their IPv6 subnets are
+// ulaPrefixOf(name) written out, so that no launch hashes them (test/networks.test.ts checks each).
+const BUILTINS: Readonly<Record<string, NetworkDef>> = {
+  hostonly: {
+    name: 'hostonly',
+    subnet: '192.168.56.0/24',
+    hostIp: '192.168.56.1',
+    subnet6: 'fdf2:c08f:a5a0::/64',
+    dhcp: true,
+    nat: false,
+    builtin: true,
+  },
+  natnet: {
+    name: 'natnet',
+    subnet: '192.168.57.0/24',
+    hostIp: '192.168.57.1',
+    subnet6: 'fdc5:5f52:88f5::/64',
+    dhcp: true,
+    nat: true,
+    builtin: true,
+  },
+};
 
-/** The networks every host has; made on first use (their IPv6 subnets are hashed, not worth a start-up). */
-export function builtinNetworks(): Readonly<Record<string, NetworkDef>> {
-  builtins ??= {
-    // VirtualBox's first host-only network, and its NAT network's neighbour.
-    hostonly: {
-      name: 'hostonly',
-      subnet: '192.168.56.0/24',
-      hostIp: '192.168.56.1',
-      subnet6: ulaPrefixOf('hostonly'),
-      dhcp: true,
-      nat: false,
-      builtin: true,
-    },
-    natnet: {
-      name: 'natnet',
-      subnet: '192.168.57.0/24',
-      hostIp: '192.168.57.1',
-      subnet6: ulaPrefixOf('natnet'),
-      dhcp: true,
-      nat: true,
-      builtin: true,
-    },
-  };
-  return builtins;
-}
+/** The networks every host has. */
+export const builtinNetworks = (): Readonly<Record<string, NetworkDef>> => BUILTINS;
 
 /** An IPv6 subnet a network may have: a /64 (SLAAC's size) of unique local space. */
 const subnet6Of = (text: string) => {

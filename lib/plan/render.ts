@@ -1,20 +1,21 @@
 import { kindOf } from '../actions/index.ts';
 import { addRequest, helperArgv, releaseRequest } from '../actions/privilege.ts';
 import { shellLine } from '../base/shell-quote.ts';
-import type { CloudInitPlan, Command, HostAction, Plan } from '../base/types.ts';
+import type { CloudInitPlan, Command, Plan } from '../base/types.ts';
 import { jsonOutput } from '../base/json.ts';
 
 /** The commands this host really runs for the plan's actions: as root, or one sudo request each. */
 export function hostCommands(plan: Pick<Plan, 'actions' | 'privilege'>): { host: Command[]; cleanup: Command[] } {
   const { isRoot, selfCommand } = plan.privilege;
-  const via = (action: HostAction, root: Command[], words: string[]): Command[] =>
-    isRoot ? root : [{ argv: helperArgv(selfCommand, words) }];
+  // Undone in reverse order of creation.
+  if (isRoot) {
+    const shown = plan.actions.map((action) => kindOf(action).show(action));
+    return { host: shown.flatMap(({ apply }) => apply), cleanup: shown.reverse().flatMap(({ undo }) => undo) };
+  }
+  const ask = (words: string[]): Command => ({ argv: helperArgv(selfCommand, words) });
   return {
-    host: plan.actions.flatMap((action) => via(action, kindOf(action).show(action).apply, addRequest(action))),
-    // Undone in reverse order of creation.
-    cleanup: [...plan.actions]
-      .reverse()
-      .flatMap((action) => via(action, kindOf(action).show(action).undo, releaseRequest(action))),
+    host: plan.actions.map((action) => ask(addRequest(action))),
+    cleanup: [...plan.actions].reverse().map((action) => ask(releaseRequest(action))),
   };
 }
 

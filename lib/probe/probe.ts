@@ -431,6 +431,7 @@ export function probeHost(input: ProbeInput): HostFacts {
   const kvm = wants.kvm === false ? { usable: false } : knownKvm(input.settings.qemuBinary, runtimeDir);
   const disks: Record<string, DiskFacts> = {};
   for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
+  const ipv6Routes = read(`${roots.proc}/net/ipv6_route`) ?? '';
   return {
     isRoot: uid === 0,
     uid,
@@ -444,11 +445,8 @@ export function probeHost(input: ProbeInput): HostFacts {
     kvmUnknown: 'unknown' in kvm ? kvm.unknown : undefined,
     vhostNetUsable: canOpenReadWrite(input.settings.vhostNetDevice),
     ipv6: ipv6On(roots),
-    defaultRoute6Interface: defaultRoute6From(read(`${roots.proc}/net/ipv6_route`) ?? ''),
-    defaultRouteInterface: defaultRouteFrom(
-      read(`${roots.proc}/net/route`) ?? '',
-      read(`${roots.proc}/net/ipv6_route`) ?? '',
-    ),
+    defaultRoute6Interface: defaultRoute6From(ipv6Routes),
+    defaultRouteInterface: defaultRouteFrom(read(`${roots.proc}/net/route`) ?? '', ipv6Routes),
     interfaces,
     reservedInterfaces: [],
     toolBridges: [],
