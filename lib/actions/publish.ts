@@ -96,10 +96,12 @@ export const publish: ActionKind<PublishAction> = {
     const server = findResource(registry, 'dhcp', action.network, context.netns);
     const nic = server?.users.find((entry) => entry.mac === action.mac && entry.uid === user.uid);
     if (!nic?.ip) throw refuse(`${action.mac} of ${action.guest} is not registered on ${action.network}`);
-    // Only an address this host has, and not loopback's (a DNAT from 127.0.0.1 would need route_localnet).
-    const local = localAddressesFrom(readText(procNet('fib_trie')) ?? '').filter((ip) => !ip.startsWith('127.'));
-    if (action.listen && !local.includes(action.listen))
-      throw refuse(`${action.listen} is not an address of this host (it has: ${local.join(', ') || 'none'})`);
+    if (action.listen) {
+      // Only an address this host has, and not loopback's (a DNAT from 127.0.0.1 would need route_localnet).
+      const local = localAddressesFrom(readText(procNet('fib_trie')) ?? '').filter((ip) => !ip.startsWith('127.'));
+      if (!local.includes(action.listen))
+        throw refuse(`${action.listen} is not an address of this host (it has: ${local.join(', ') || 'none'})`);
+    }
     if (!(await isFree(action.hostPort, action.protocol))) {
       throw new HostError(`host port ${action.hostPort} (${action.protocol}) is in use on this host; choose another`);
     }

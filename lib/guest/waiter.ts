@@ -67,6 +67,17 @@ function waiterCommands(runtimeDir: string, qemu: string[], cleanup: string[]): 
   ];
 }
 
+/** The first of COMMANDS (at least one) that starts: the tool's waiter on a noexec mount does not, the shell then. */
+function startFirst(commands: WaiterCommand[], stdio: Array<number | 'ignore'>): Detached {
+  const [{ argv, env }, ...rest] = commands;
+  try {
+    return startDetached(argv, { env, stdio });
+  } catch (error) {
+    if (rest.length === 0) throw error;
+    return startFirst(rest, stdio);
+  }
+}
+
 /** Starts QEMU under a waiter whose last act is `SELF __cleanup RUNTIME NAME`. */
 export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand: string[]): Waiter {
   mkdirSync(logDir(runtimeDir), { recursive: true, mode: 0o700 });
@@ -75,22 +86,12 @@ export function startWaiter(runtimeDir: string, record: GuestRecord, selfCommand
   if (commands.length === 0) throw new HostError('no /bin/sh to wait for the guest with');
   const logFd = openSync(logPath(runtimeDir, record.name), 'w', 0o600);
   const { stdio, opened } = openFds(record);
-  let started: Detached | undefined;
+  let child: Detached;
   try {
-    for (const [index, { argv, env }] of commands.entries()) {
-      try {
-        started = startDetached(argv, { env, stdio: ['ignore', logFd, logFd, ...stdio] });
-        break;
-      } catch (error) {
-        // The tool's waiter did not run (its file on a noexec mount): the shell waits instead.
-        if (index === commands.length - 1) throw error;
-      }
-    }
+    child = startFirst(commands, ['ignore', logFd, logFd, ...stdio]);
   } finally {
     for (const fd of [...opened, logFd]) closeSync(fd);
   }
-  if (!started) throw new HostError("the guest's waiter did not start");
-  const child = started;
   let done = false;
   void child.exited.then(() => {
     done = true;
