@@ -101,9 +101,8 @@ resolved:
 	@[ "$$(cat .cache/resolved/stamp 2>/dev/null)" = "$$(dpkg-query -W -f '$${Version}' systemd)" ] \
 		|| test/resolved/fetch.sh .cache/resolved
 
-# A real cloud image (Debian 12, cloud-init, sshd, no password) for the --cloud-init end-to-end test,
-# cached in .cache/cloud-image: about 5 minutes once, as root. make test runs that test when the image
-# is there and reports it skipped when not; CI builds it first.
+# A real cloud image (Debian 12, cloud-init, sshd, no password) for the suites that boot one, cached in
+# .cache/cloud-image: about a minute once, as root, from the host's apt sources. make test builds it.
 cloud-image:
 	test/cloud-image/build.sh .cache/cloud-image
 
@@ -131,7 +130,7 @@ bench: dist/qemu-script dist/qemu-script.cjs guest
 	test/isolate.sh node --import tsx bench/bench.ts
 
 # The static checks run beside the suites (they need no root and little time); both must pass.
-test: node_modules/.package-lock.json all guest resolved
+test: node_modules/.package-lock.json all guest resolved cloud-image
 	@mkdir -p .cache
 	@$(MAKE) --no-print-directory typecheck lint > .cache/static.log 2>&1 & static=$$!; \
 	test/run.sh '\.test\.ts$$' '$(CJS_SUITES)'; rc=$$?; \

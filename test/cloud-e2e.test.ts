@@ -15,7 +15,7 @@ import { assertClean, inNetns, type Netns } from './netns.ts';
 const IMAGE = `${ROOT}/.cache/cloud-image`;
 const missing = existsSync(`${IMAGE}/disk.qcow2`)
   ? undefined
-  : 'the cloud image is not built (make cloud-image builds it once, in about 5 minutes; CI does)';
+  : 'the cloud image is not built (make test builds it: make cloud-image, about a minute)';
 
 const USER_DATA = `#cloud-config
 runcmd:

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Runs a command in a private mount namespace where /run, /tmp, /etc and the device nodes setup
 # changes are the test's own.
-# /run is a fresh tmpfs with the host's entries bound back, so /run/qemu-script, the privileged
-# helper's registry, is one that no other test and nothing on the host can see (test/helpers.ts
-# gives each test a fresh one); sudo's timestamps stay inside too. /run/netns is the test's own:
+# /run is a fresh tmpfs with the host's entries bound back but for /run/qemu-script (the privileged
+# helper's registry) and /run/libvirt, which start empty and no other test and nothing on the host can
+# see (test/helpers.ts gives each test a fresh registry); sudo's timestamps stay inside too. /run/netns is the test's own:
 # the names of the network namespaces it makes are mounts that would not propagate to the host's,
 # which would then list empty files there ("Peer netns reference is invalid"); a namespace nothing
 # runs in goes with this mount namespace. /tmp is an empty tmpfs; /etc is a copy (bridge.conf,
@@ -20,8 +20,12 @@ mount --rbind /run "$saved"
 mount -t tmpfs -o mode=0755 qs-run /run
 for entry in "$saved"/*; do
   name=/run/${entry##*/}
-  # /run/mount is libmount's own, made by the mounts above.
-  [ -e "$name" ] || [ "$name" = /run/sudo ] || [ "$name" = /run/netns ] && continue
+  # /run/mount is libmount's own, made by the mounts above. The tool's registry and libvirt's sockets start
+  # empty: a test's helper or libvirtd must never write the host's. qs-*: an enclosing isolation's own.
+  case $name in
+  /run/sudo | /run/netns | /run/qemu-script | /run/libvirt | /run/qs-*) continue ;;
+  esac
+  [ -e "$name" ] && continue
   if [ -L "$entry" ]; then cp -P "$entry" "$name"
   elif [ -d "$entry" ]; then mkdir "$name" && mount --rbind "$entry" "$name"
   else touch "$name" && mount --bind "$entry" "$name"; fi

@@ -6,7 +6,7 @@
 // the same MAC and the same address. Refusals: virsh missing, libvirt unreachable, a network libvirt lacks, a
 // name libvirt has. The network defined and started by `export libvirt-net --apply`.
 import { execa, type ResultPromise } from 'execa';
-import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -48,9 +48,13 @@ const QEMU_CONF = [
 /** libvirtd in the namespace, its state (/var/lib, /var/cache, /var/log) on mounts of its own. */
 async function startLibvirtd(ns: Netns): Promise<{ daemon: ResultPromise }> {
   // /etc is the test file's own copy (test/isolate.sh): the users libvirt-daemon-system would make (the
-  // daemon looks its default QEMU user up before it reads qemu.conf), and the daemon's configuration.
-  appendFileSync('/etc/passwd', 'libvirt-qemu:x:64055:64055::/nonexistent:/usr/sbin/nologin\n');
-  appendFileSync('/etc/group', 'libvirt-qemu:x:64055:\n');
+  // daemon looks its default QEMU user up before it reads qemu.conf), and the daemon's configuration in an
+  // empty /etc/libvirt, so that none of the host's (libvirt-daemon-system's default network) is read.
+  if (!/^libvirt-qemu:/m.test(readFileSync('/etc/passwd', 'utf8'))) {
+    appendFileSync('/etc/passwd', 'libvirt-qemu:x:64055:64055::/nonexistent:/usr/sbin/nologin\n');
+    appendFileSync('/etc/group', 'libvirt-qemu:x:64055:\n');
+  }
+  await execa('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qs-libvirt-etc', '/etc/libvirt']);
   writeFileSync('/etc/libvirt/libvirtd.conf', LIBVIRTD_CONF);
   writeFileSync('/etc/libvirt/qemu.conf', `${QEMU_CONF}\n`);
   const script =

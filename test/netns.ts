@@ -128,15 +128,12 @@ export class Netns {
     return readdirSync(this.runtimeDir).filter((name) => existsSync(`${this.runtimeDir}/${name}/guest.json`));
   }
 
-  /** What the tool's registry still lists (interface or network names). */
+  /** What the tool's registry still lists (interface or network names); none when there is no registry yet. */
   registryEntries(): string[] {
-    try {
-      return JSON.parse(readFileSync(`${this.runtimeDir}/registry.json`, 'utf8')).resources.map(
-        (r: { name: string }) => r.name,
-      );
-    } catch {
-      return [];
-    }
+    const path = `${this.runtimeDir}/registry.json`;
+    // A registry that cannot be read or parsed is a failure, not an empty one.
+    if (!existsSync(path)) return [];
+    return JSON.parse(readFileSync(path, 'utf8')).resources.map((r: { name: string }) => r.name);
   }
 
   record(name: string): {

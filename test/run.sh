@@ -1,19 +1,21 @@
 #!/bin/bash
-# test/run.sh PATTERN [CJS_PATTERN]: runs every test/*.test.ts matching PATTERN against the
-# executable (or QEMU_SCRIPT_TEST_BINARY), and those matching CJS_PATTERN once more against
+# test/run.sh PATTERN [CJS_PATTERN]: runs every test/*.test.ts (or QEMU_SCRIPT_TEST_DIR's) matching PATTERN
+# against the executable (or QEMU_SCRIPT_TEST_BINARY), and those matching CJS_PATTERN once more against
 # dist/qemu-script.cjs; each run in its own process and private mount namespace
 # (test/isolate.sh), QEMU_SCRIPT_TEST_JOBS at a time (default 3: much of a test is waiting on its
 # guests), the longest first. It closes with "N passed, N failed, N skipped" and the reason of every skip.
-# It fails when a file fails or counts no test, and when the host is not as it was before
-# (test/host-state.sh): uvu reports a suite whose before-hook threw as passed.
+# It fails when a file fails or counts no test (a file whose tests were all skipped is a skip, not a
+# failure), and when the host is not as it was before (test/host-state.sh): uvu reports a suite whose
+# before-hook threw as passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pattern=${1:-'\.test\.ts$'}
 cjs_pattern=${2:-}
 jobs=${QEMU_SCRIPT_TEST_JOBS:-3}
 # A run is FILE or FILE@cjs.
-mapfile -t files < <(ls test/*.test.ts | grep -E -- "$pattern"
-  [ -n "$cjs_pattern" ] && ls test/*.test.ts | grep -E -- "$cjs_pattern" | sed 's/$/@cjs/')
+dir=${QEMU_SCRIPT_TEST_DIR:-test}
+mapfile -t files < <(ls "$dir"/*.test.ts | grep -E -- "$pattern"
+  [ -n "$cjs_pattern" ] && ls "$dir"/*.test.ts | grep -E -- "$cjs_pattern" | sed 's/$/@cjs/')
 [ "${#files[@]}" -gt 0 ] || { echo "test/run.sh: no test file matches $pattern"; exit 1; }
 logs=$(mktemp -d)
 before=$(test/host-state.sh)
@@ -51,17 +53,18 @@ plain() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
 for file in "${files[@]}"; do
   log=$logs/${file##*/}
   read -r _ rc _ seconds <"$log.status"
-  echo "$seconds" >".cache/test-seconds/${file##*/}"
+  # Timed only for the project's own files (test/runner.test.ts runs this on files of its own).
+  [ "$dir" = test ] && echo "$seconds" >".cache/test-seconds/${file##*/}"
   t=$(plain "$log" | awk '/^ *Total:/ {print $2}' | tail -1)
   p=$(plain "$log" | awk '/^ *Passed:/ {print $2}' | tail -1)
   s=$(plain "$log" | awk '/^ *Skipped:/ {print $2}' | tail -1)
   t=${t:-0}; p=${p:-0}; s=${s:-0}
   echo "== ${file##*/} (${seconds}s): $p/$t passed, $s skipped"
-  if [ "$rc" != 0 ] || [ "$t" = 0 ] || [ "$p" != "$t" ]; then
+  if [ "$rc" != 0 ] || { [ "$t" = 0 ] && [ "$s" = 0 ]; } || [ "$p" != "$t" ]; then
     failed_files+=("${file##*/}")
     plain "$log" | grep -vE '^(• )+ *$' | sed 's/^/   /'
-    # A file that died before its summary counts one failure.
-    [ "$t" = 0 ] && t=1
+    # A file that died before its summary (or failed with every test passed) counts one failure.
+    [ "$p" = "$t" ] && t=$((t + 1))
   fi
   total=$((total + t)); passed=$((passed + p)); skipped=$((skipped + s))
 done
