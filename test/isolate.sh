@@ -3,7 +3,8 @@
 # changes are the test's own.
 # /run is a fresh tmpfs with the host's entries bound back but for /run/qemu-script (the privileged
 # helper's registry) and /run/libvirt, which start empty and no other test and nothing on the host can
-# see (test/helpers.ts gives each test a fresh registry); sudo's timestamps stay inside too. /run/netns is the test's own:
+# see (test/helpers.ts gives each test a fresh registry); sudo's timestamps stay inside too.
+# /run/netns is the test's own:
 # the names of the network namespaces it makes are mounts that would not propagate to the host's,
 # which would then list empty files there ("Peer netns reference is invalid"); a namespace nothing
 # runs in goes with this mount namespace. /tmp is an empty tmpfs; /etc is a copy (bridge.conf,
@@ -48,12 +49,13 @@ done
 # A checkout under /tmp (CI may clone there) stays reachable through the new /tmp.
 repo=$(cd "$(dirname "$0")/.." && pwd -P)
 mkdir /run/qs-host-tmp
-mount --bind /tmp /run/qs-host-tmp
+# Recursive: inside an isolation already (test/runner.test.ts), the checkout is a mount of its own under /tmp.
+mount --rbind /tmp /run/qs-host-tmp
 mount -t tmpfs -o mode=1777 qs-tmp /tmp
 case $repo in
 /tmp/*)
   mkdir -p "$repo"
-  mount --bind "/run/qs-host-tmp/${repo#/tmp/}" "$repo"
+  mount --rbind "/run/qs-host-tmp/${repo#/tmp/}" "$repo"
   ;;
 esac
 umount -l /run/qs-host-tmp
