@@ -49,9 +49,9 @@ dist/qemu-script: dist/bundle.cjs dist/qemu-script-waiter $(SEA_NODE) scripts/bu
 	mv -f $@.new $@
 	@echo "built $@"
 
-# What stays with a background guest (lib/guest/waiter.c), static against musl: ~40 KiB resident where a
+# What stays with a background guest (lib/launch/waiter.c), static against musl: ~40 KiB resident where a
 # shell is 1.7 MiB. The executable carries it; the .cjs script and an install find it beside them.
-dist/qemu-script-waiter: lib/guest/waiter.c
+dist/qemu-script-waiter: lib/launch/waiter.c
 	@mkdir -p dist
 	@command -v musl-gcc >/dev/null || { echo "musl-gcc is missing: sudo apt-get install musl-tools (or make host-deps)"; \
 		exit 1; }

@@ -4,7 +4,7 @@
 // pkg's command line passes no sea-config (assets) in simple mode, so its SEA builder is called here with
 // one; the Node.js it bakes into is the npm package's (offline, no download). Runs on that Node.js (22:
 // its SEA reader must match the blob's writer), which strips the types itself.
-// The waiter program (lib/guest/waiter.c) goes in as an asset too.
+// The waiter program (lib/launch/waiter.c) goes in as an asset too.
 // Usage: node scripts/build-sea.ts BUNDLE WAITER NODE OUTPUT
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';

@@ -6,7 +6,7 @@ import { completionScript } from '../lib/cli/completion.ts';
 import { NET_ITEM_HELP } from '../lib/plan/net-spec.ts';
 import { OWN_OPTIONS } from '../lib/cli/own-options.ts';
 import { ENV_VARIABLES } from '../lib/cli/settings.ts';
-import { SUBCOMMANDS } from '../lib/cli/subcommands.ts';
+import { SUBCOMMANDS } from '../lib/commands/table.ts';
 import { VERSION } from '../lib/base/version.ts';
 
 /** Text as roff reads it: backslashes, dashes of options, and no line starting with a control character. */

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { QmpClient } from '../lib/guest/qmp.ts';
+import { QmpClient } from '../lib/base/qmp.ts';
 import { ROOT, noLoopDevice, runBinary, testWhere } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-qemu-`);

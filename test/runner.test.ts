@@ -27,7 +27,10 @@ async function runOn(names: string[]) {
     for (const name of names) writeFileSync(`${dir}/${name}.test.ts`, FILES[name]);
     // The runner makes a private mount namespace per file itself (test/isolate.sh); it must not take this one's.
     const env = { QEMU_SCRIPT_TEST_DIR: dir, QEMU_SCRIPT_TEST_ISOLATED: '' };
-    const result = await execa(`${ROOT}/test/run.sh`, ['\\.test\\.ts$'], { env, reject: false, all: true });
+    // Its own PID and network namespaces: the host state it compares before and after (processes, links, the
+    // firewall) is not changed by the test files running beside this one.
+    const argv = ['--pid', '--fork', '--mount-proc', '--net', `${ROOT}/test/run.sh`, '\\.test\\.ts$'];
+    const result = await execa('unshare', argv, { env, reject: false, all: true });
     return { exitCode: result.exitCode, last: result.all.trim().split('\n').at(-1)!, all: result.all };
   } finally {
     rmSync(dir, { recursive: true, force: true });

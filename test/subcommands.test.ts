@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../lib/base/errors.ts';
 import { parseSubcommand, subcommandHelp } from '../lib/cli/command.ts';
-import { findSubcommand, firstWordTypo, SUBCOMMANDS } from '../lib/cli/subcommands.ts';
+import { findSubcommand, firstWordTypo, SUBCOMMANDS } from '../lib/commands/table.ts';
 
 const PARSED: Array<[string[], string, Record<string, string | boolean>, string[], string[]]> = [
   [['ps'], 'ps', {}, [], []],

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../lib/base/errors.ts';
 import { parseArgs } from '../lib/cli/parse-args.ts';
-import { findSubcommand, firstWordTypo } from '../lib/cli/subcommands.ts';
+import { findSubcommand, firstWordTypo } from '../lib/commands/table.ts';
 import { launchOptions, plan } from './helpers.ts';
 
 const lan = {

@@ -1,5 +1,6 @@
+// A minimal client of QEMU's machine protocol (QMP) on its unix socket: one command at a time, events skipped.
 import type { Socket } from 'node:net';
-import { connectUnix } from '../base/builtin.ts';
+import { connectUnix } from './builtin.ts';
 
 /** A minimal QMP client: one command at a time, events skipped. */
 export class QmpClient {

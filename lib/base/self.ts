@@ -34,7 +34,7 @@ function singleExecutable(): Sea | undefined {
 
 const isSingleExecutable = () => singleExecutable() !== undefined;
 
-/** The background guest's waiter (lib/guest/waiter.c), a program of its own. */
+/** The background guest's waiter (lib/launch/waiter.c), a program of its own. */
 export const WAITER_NAME = 'qemu-script-waiter';
 
 /** Where the waiter comes from: the file beside this program, the copy the single executable carries, or none. */

@@ -1,5 +1,5 @@
 // What a subcommand is, and the strict parser every one of them goes through: --help, the
-// refusal of unknown flags, values and the number of arguments. The table is subcommands.ts.
+// refusal of unknown flags, values and the number of arguments. The table is lib/commands/table.ts.
 import type { ToolContext } from '../base/context.ts';
 import { UsageError } from '../base/errors.ts';
 import { printErr, printOut } from '../base/output.ts';

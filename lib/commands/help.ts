@@ -1,7 +1,7 @@
 import { NET_ITEM_HELP } from '../plan/net-spec.ts';
-import { OWN_OPTIONS } from './own-options.ts';
-import { ENV_VARIABLES } from './settings.ts';
-import { SUBCOMMANDS } from './subcommands.ts';
+import { OWN_OPTIONS } from '../cli/own-options.ts';
+import { ENV_VARIABLES } from '../cli/settings.ts';
+import { SUBCOMMANDS } from './table.ts';
 import { wrap } from '../base/table.ts';
 
 const WIDTH = 80;

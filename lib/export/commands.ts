@@ -13,7 +13,7 @@ import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import { readNetworks } from '../net/networks.ts';
 import { readRecord } from '../state/guests.ts';
 import { findResource, readRegistry } from '../state/registry.ts';
-import { planLine, probeCloud } from '../guest/plan-line.ts';
+import { planLine, probeCloud } from '../launch/plan-line.ts';
 import { libvirtDomain, type Exported } from './domain.ts';
 import { libvirtNetwork } from './network.ts';
 import type { LaunchOptions, Plan } from '../base/types.ts';

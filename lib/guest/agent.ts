@@ -5,7 +5,7 @@
 import { connectUnix } from '../base/builtin.ts';
 import { GUEST_AGENT_CHARDEV } from '../base/names.ts';
 import { agentSocketPath } from '../base/paths.ts';
-import type { QmpClient } from './qmp.ts';
+import type { QmpClient } from '../base/qmp.ts';
 
 /** Whether the guest has its agent's port open: QEMU says so (`frontend-open`) without asking the guest. */
 export async function agentPresent(qmp: QmpClient): Promise<boolean> {

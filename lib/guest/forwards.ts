@@ -15,7 +15,7 @@ import { unprivilegedPortStart } from '../probe/probe.ts';
 import { EVERY_ADDRESS, LOOPBACK, publicationActions } from '../plan/net-modes.ts';
 import { parseForward, parsePort } from '../plan/net-spec.ts';
 import { formatAddress, parseAddress } from '../net/ip.ts';
-import { QmpClient } from './qmp.ts';
+import { QmpClient } from '../base/qmp.ts';
 import { applyActions, applyContextOf, undoActions } from '../apply/apply.ts';
 import { helperArgv, SUDO_HINT } from '../actions/privilege.ts';
 import { run } from '../base/runner.ts';

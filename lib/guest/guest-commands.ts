@@ -1,11 +1,12 @@
 // ps, down and gc: the commands that look after guests already started.
 import { HostError, UsageError } from '../base/errors.ts';
-import { collectGarbage, collectGuest } from './gc.ts';
+import { collectGarbage } from '../launch/gc.ts';
+import { teardown } from '../launch/cleanup.ts';
 import { nicAddresses } from '../probe/addresses.ts';
 import { isGone, listRecords, readRecord, type GuestRecord } from '../state/guests.ts';
 import { qmpSocketPath } from '../base/paths.ts';
 import { isAlive } from '../base/proc.ts';
-import { QmpClient } from './qmp.ts';
+import { QmpClient } from '../base/qmp.ts';
 import { agentAddresses, agentPowerOff, agentPresent, askAgent } from './agent.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ToolContext } from '../base/context.ts';
@@ -174,7 +175,7 @@ export async function down(
   while (readRecord(context.runtimeDir, name) && isAlive(record.supervisor) && Date.now() < deadline) await sleep(100);
   const left = readRecord(context.runtimeDir, name);
   if (left && isGone(left)) {
-    const failures = await collectGuest(context.runtimeDir, left);
+    const failures = await teardown(context.runtimeDir, left);
     if (failures.length > 0) throw new HostError(`down ${name}: cleanup failed: ${failures.join('; ')}`);
   } else if (left) {
     throw new HostError(`down ${name}: the guest is still running; try qemu-script down --force ${name}`);

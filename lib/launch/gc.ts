@@ -1,20 +1,13 @@
-import { applyContextOf, undoActions } from '../apply/apply.ts';
-import { isGone, listRecords, removeRecord, type GuestRecord } from '../state/guests.ts';
+// gc: what guests that are gone (kill -9, a crash, a reboot of the tool) left behind, torn down (cleanup.ts),
+// then the host changes of the tool that no live guest holds, here and in other network namespaces.
+import { isGone, listRecords } from '../state/guests.ts';
 import { anythingToCollect, collectResources } from '../apply/host-changes.ts';
 import { helperArgv } from '../actions/privilege.ts';
 import { namedNetns, processIn } from '../probe/namespaces.ts';
 import { currentNetns, isAlive } from '../base/proc.ts';
 import { liveUsers, readRegistry } from '../state/registry.ts';
 import { probe } from '../base/runner.ts';
-import { stopCompanions } from './companions.ts';
-
-/** Undoes what one gone guest left: its share of every host change, its record. */
-export async function collectGuest(runtimeDir: string, record: GuestRecord): Promise<string[]> {
-  await stopCompanions(record);
-  const failures = await undoActions(record.plan.actions, applyContextOf(record));
-  removeRecord(runtimeDir, record.name);
-  return failures;
-}
+import { teardown } from './cleanup.ts';
 
 export interface GcReport {
   guests: string[];
@@ -80,7 +73,7 @@ export async function collectGarbage(
   const report: GcReport = { guests: [], resources: [], failures: [], orphans: [], remaining: [] };
   for (const record of listRecords(runtimeDir)) {
     if (isGone(record)) {
-      report.failures.push(...(await collectGuest(runtimeDir, record)));
+      report.failures.push(...(await teardown(runtimeDir, record)));
       report.guests.push(record.name);
     } else if (!isAlive(record.supervisor) && !isAlive(record.launcher) && isAlive(record.qemu)) {
       report.orphans.push(record.name);

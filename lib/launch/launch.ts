@@ -2,12 +2,9 @@
 // told. In the background the launcher itself makes the host changes, starts
 // QEMU under a small waiter (waiter.ts) and leaves once QEMU answers; in
 // the foreground it supervises the guest to the end (supervise.ts).
-import { applyActions, applyContextOf, undoActions, type ApplyContext } from '../apply/apply.ts';
+import { applyActions, applyContextOf, type ApplyContext } from '../apply/apply.ts';
 import { HostError, messageOf } from '../base/errors.ts';
-import { enterCleanupPhase } from '../base/fault.ts';
-import { collectGuest } from './gc.ts';
-import { guestView } from './guest-commands.ts';
-import { readRecord, removeRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
+import { writeRecord, type GuestRecord } from '../state/guests.ts';
 import { rehold } from '../apply/host-changes.ts';
 import { logPath } from '../base/paths.ts';
 import { helperArgv, SUDO_HINT } from '../actions/privilege.ts';
@@ -18,10 +15,17 @@ import { superviseGuest } from './supervise.ts';
 import type { Plan } from '../base/types.ts';
 import { startWaiter, type Waiter } from './waiter.ts';
 import { printErr, printOut } from '../base/output.ts';
-import { guestInfo } from './info.ts';
-import { dirname } from 'node:path';
-import { jsonOutput } from '../base/json.ts';
-import { stopCompanions } from './companions.ts';
+import { startCompanions } from './companions.ts';
+import { teardown } from './cleanup.ts';
+import { collectGarbage } from './gc.ts';
+import type { ToolContext } from '../base/context.ts';
+import type { LaunchOptions } from '../base/types.ts';
+import { renderDryRun, renderDryRunJson } from '../plan/render.ts';
+import { ensureOwnDir, withLock } from '../base/lock.ts';
+import { currentNetns } from '../base/proc.ts';
+import { unsaidThisBoot } from '../state/notices.ts';
+import { prepareGuest } from './prepare.ts';
+import { planLine, probeCloud } from './plan-line.ts';
 
 /**
  * QEMU asked for information only (-version, -device help ...): its output and exit code, no guest, lock or runtime
@@ -35,7 +39,7 @@ export async function runQemuInformational(binary: string, argv: string[]): Prom
 }
 
 /** The reservation: written under the lock together with the plan, so concurrent launches see it. */
-export function reserveGuest(
+function reserveGuest(
   runtimeDir: string,
   plan: Plan,
   facts: { uid: number; isRoot: boolean; selfCommand: string[] },
@@ -58,36 +62,16 @@ export function reserveGuest(
   return record;
 }
 
-/** What the user is told once the guest is up: the messages, one JSON object (SPEC §8), or nothing. */
-export type Output = 'text' | 'json' | 'quiet';
-
-function announce(record: GuestRecord, pid: number, background: boolean, output: Output): void {
-  if (output === 'quiet') return;
-  if (output === 'json') {
-    const view = guestView({ ...record, qemu: record.qemu ?? processId(pid) });
-    printOut(jsonOutput({ version: 1, ...view }));
-    return;
-  }
-  const { plan } = record;
-  for (const message of plan.messages) printOut(`${message}\n`);
-  // Addresses known now (a defined network's is reserved before QEMU starts) and the way in.
-  const reach = guestInfo({ ...record, qemu: record.qemu ?? processId(pid) }, dirname(plan.runDir));
-  for (const nic of reach.nics) {
-    if (nic.ip && nic.net !== 'user')
-      printOut(`Address on ${nic.net}: ${[nic.ip, ...(nic.ip6 ? [nic.ip6] : [])].join(' ')}\n`);
-  }
-  if (reach.ssh) printOut(`Log in: ${reach.ssh}\n`);
-  const how = background ? `; stop it with: qemu-script down ${plan.name}` : '';
-  printOut(`Guest ${plan.name} is running (QEMU pid ${pid})${how}\n`);
-}
+/** Told once QEMU answers: the launch's messages and the way in, one JSON object, or nothing (guest/announce.ts). */
+export type Announce = (record: GuestRecord, pid: number, background: boolean) => void;
 
 /** --foreground (and display stdio): this process supervises the guest. */
-export async function runInForeground(runtimeDir: string, record: GuestRecord, output: Output): Promise<number> {
+async function runInForeground(runtimeDir: string, record: GuestRecord, announce: Announce): Promise<number> {
   let failure: string | undefined;
   const code = await superviseGuest(record, {
     runtimeDir,
     onStatus: (status) => {
-      if (status.up) announce(record, status.pid, false, output);
+      if (status.up) announce(record, status.pid, false);
       else failure = status.error;
     },
   });
@@ -127,18 +111,21 @@ async function handOver(record: GuestRecord, waiter: ProcessId, context: ApplyCo
 }
 
 /** The default: host changes, then QEMU under a waiter; the terminal is back once QEMU answers. */
-export async function runInBackground(
+async function runInBackground(
   runtimeDir: string,
   record: GuestRecord,
   selfCommand: string[],
-  output: Output,
+  announce: Announce,
 ): Promise<number> {
   const context = applyContextOf(record);
   const signals = watchSignals();
   let waiter: Waiter | undefined;
+  let applied = false;
   let pid: number;
   try {
+    // On a failure applyActions undoes what it made itself.
     await applyActions(record.plan.actions, context);
+    applied = true;
     const stopped = () => signals.received() && `stopped by ${signals.received()} before the guest was up`;
     if (stopped()) throw new HostError(stopped() as string);
     waiter = startWaiter(runtimeDir, record, selfCommand);
@@ -159,9 +146,7 @@ export async function runInBackground(
       // QEMU stops; the waiter's cleanup undoes the host changes and removes the record.
       await waiter.stop();
     } else {
-      await stopCompanions(record);
-      const failures = await undoActions(record.plan.actions, context);
-      removeRecord(runtimeDir, record.name);
+      const failures = await teardown(runtimeDir, record, applied ? record.plan.actions : []);
       if (failures.length > 0)
         throw new HostError(`${messageOf(error)}; undoing also failed: ${failures.join('; ')}`, { cause: error });
     }
@@ -169,18 +154,52 @@ export async function runInBackground(
   } finally {
     signals.release();
   }
-  announce(record, pid, true, output);
+  announce(record, pid, true);
   return 0;
 }
 
-/** `__cleanup RUNTIME NAME`: the waiter's last act once QEMU has exited. */
-export async function cleanupMain(runtimeDir: string, name: string): Promise<number> {
-  enterCleanupPhase();
-  const record = readRecord(runtimeDir, name);
-  if (!record) return 0;
-  record.state = 'stopping';
-  writeRecord(runtimeDir, record);
-  const failures = await collectGuest(runtimeDir, record);
-  for (const message of failures) printErr(`qemu-script: cleanup: ${message}\n`);
-  return failures.length > 0 ? 1 : 0;
+function warn(warnings: string[], options: LaunchOptions): void {
+  if (options.quiet) return;
+  for (const warning of warnings) printErr(`qemu-script: warning: ${warning}\n`);
+}
+
+/**
+ * A launch line, from its plan to a running guest: the caller's files checked, the plan made and reserved under
+ * the runtime directory's lock (concurrent launches never pick the same port, MAC or name), the user's side
+ * prepared (the seed, companions), then the guest in the background or the foreground. A dry run prints the
+ * plan and changes nothing.
+ */
+export async function launchGuest(options: LaunchOptions, context: ToolContext, announce: Announce): Promise<number> {
+  // The caller's files (--ssh-key, --user-data) are checked before anything is made.
+  const cloudInit = await probeCloud(options);
+  if (options.dryRun) {
+    // Reads only: no lock, no directory, no sudo.
+    const { plan } = await planLine(options, context, cloudInit, { makeKeys: false, askKvm: false });
+    warn([...plan.notices, ...plan.warnings], options);
+    printOut(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
+    return 0;
+  }
+  ensureOwnDir(context.runtimeDir);
+  await collectGarbage(context.runtimeDir, context).catch(() => undefined);
+  const record = await withLock(context.runtimeDir, async () => {
+    const { facts, plan } = await planLine(options, context, cloudInit, { makeKeys: true, askKvm: true });
+    // What is about the host is said once per boot; what is about this line, every time.
+    warn([...(options.quiet ? [] : unsaidThisBoot(context.runtimeDir, plan.notices)), ...plan.warnings], options);
+    return reserveGuest(context.runtimeDir, plan, facts, {
+      netns: currentNetns(),
+      registryDir: context.registryDir,
+      verbose: options.verbose,
+    });
+  });
+  try {
+    await prepareGuest(record);
+    await startCompanions(context.runtimeDir, record);
+  } catch (error) {
+    // No host change is made yet.
+    await teardown(context.runtimeDir, record, []);
+    throw error;
+  }
+  return options.foreground
+    ? runInForeground(context.runtimeDir, record, announce)
+    : runInBackground(context.runtimeDir, record, context.selfCommand, announce);
 }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HostError } from '../base/errors.ts';
 import type { GuestRecord } from '../state/guests.ts';
 import { qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
-import { QmpClient } from './qmp.ts';
+import { QmpClient } from '../base/qmp.ts';
 import { shellLine } from '../base/shell-quote.ts';
 import { printErr } from '../base/output.ts';
 

@@ -2,14 +2,14 @@
 // actions, run QEMU on this terminal, and undo everything on every way out.
 import type { ResultPromise } from 'execa';
 import { closeSync } from 'node:fs';
-import { applyActions, applyContextOf, undoActions } from '../apply/apply.ts';
+import { applyActions, applyContextOf } from '../apply/apply.ts';
 import { HostError, messageOf } from '../base/errors.ts';
-import { readRecord, removeRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
+import { readRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
 import { processId } from '../base/proc.ts';
 import { openFds, qemuCommand, waitUntilUp } from './qemu-start.ts';
 import { start } from '../base/runner.ts';
 import { printErr } from '../base/output.ts';
-import { stopCompanions } from './companions.ts';
+import { teardown } from './cleanup.ts';
 
 const STOP_GRACE_MS = 10000;
 
@@ -47,8 +47,11 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const name of signals) process.on(name, stop);
   let code = 0;
+  let applied = false;
   try {
+    // On a failure applyActions undoes what it made itself.
     await applyActions(record.plan.actions, context);
+    applied = true;
     if (signal) throw new HostError(`stopped by ${signal} before QEMU started`);
     const { stdio, opened } = openFds(record);
     ({ child: qemu } = await start(qemuCommand(record), {
@@ -85,10 +88,8 @@ export async function superviseGuest(record: GuestRecord, options: SuperviseOpti
     if (latest) record.plan = latest.plan;
     record.state = 'stopping';
     writeRecord(options.runtimeDir, record);
-    await stopCompanions(record);
-    const failures = await undoActions(record.plan.actions, context);
+    const failures = await teardown(options.runtimeDir, record, applied ? record.plan.actions : []);
     for (const message of failures) printErr(`qemu-script: cleanup: ${message}\n`);
-    removeRecord(options.runtimeDir, record.name);
     for (const name of signals) process.off(name, stop);
     // Told only now: when the launcher reports a failure, the host is already clean.
     if (failure !== undefined) tell({ up: false, error: failure });

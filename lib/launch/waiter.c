@@ -1,5 +1,5 @@
 /*
- * qemu-script-waiter: what stays with a background guest (lib/guest/waiter.ts starts it). It starts QEMU,
+ * qemu-script-waiter: what stays with a background guest (lib/launch/waiter.ts starts it). It starts QEMU,
  * passes the TERM, INT or HUP it gets on to QEMU as TERM, waits until QEMU is gone and then becomes the
  * tool's cleanup. QEMU gets TERM if the waiter dies (as `setpriv --pdeathsig` gave it under a shell).
  * Static against musl: about 40 KiB resident, where a shell with its libc is 1.6-1.8 MiB.

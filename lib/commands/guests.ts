@@ -1,0 +1,79 @@
+// The commands on a user's running guests: ps, info, down, gc, ssh, console.
+import { UsageError } from '../base/errors.ts';
+import { ensureOwnDir } from '../base/lock.ts';
+import type { Subcommand } from '../cli/command.ts';
+import { attachConsole } from '../guest/console.ts';
+import { down, gc, ps } from '../guest/guest-commands.ts';
+import { info } from '../guest/info.ts';
+import { parseWait, ssh } from '../guest/ssh.ts';
+import { JSON_FLAG, print, text } from './words.ts';
+
+export const GUEST_COMMANDS: readonly Subcommand[] = [
+  {
+    name: 'ps',
+    args: '',
+    summary: "guests of this tool: name, pid, state, uptime, each NIC's network and address, ports",
+    flags: [JSON_FLAG],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => print(await ps(context, Boolean(flags.json))),
+  },
+  {
+    name: 'down',
+    guestArgument: true,
+    args: 'NAME',
+    summary: 'power a guest off (ACPI, then quit after the timeout)',
+    flags: [
+      { name: 'force', help: 'quit at once' },
+      { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' },
+    ],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => {
+      const timeoutSeconds = Number(text(flags.timeout) ?? 60);
+      if (!(timeoutSeconds >= 0))
+        throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      ensureOwnDir(context.runtimeDir);
+      return print(await down(context, args[0], { force: Boolean(flags.force), timeoutSeconds }));
+    },
+  },
+  {
+    name: 'gc',
+    args: '',
+    summary: 'remove what guests that are gone left behind',
+    flags: [],
+    positionals: [0, 0],
+    run: async (_parsed, context) => {
+      ensureOwnDir(context.runtimeDir);
+      return print(await gc(context));
+    },
+  },
+  {
+    name: 'ssh',
+    guestArgument: true,
+    args: '[USER@]NAME [-- SSH OPTIONS]',
+    summary:
+      'ssh to a guest (its SSH forward, else its address on a defined network); a --cloud-init guest as ' +
+      'its user, with its key',
+    flags: [{ name: 'wait', value: 'S', optionalValue: true, help: 'wait until SSH answers (default 300 s)' }],
+    positionals: [1, 1],
+    passthrough: true,
+    run: ({ args, rest, flags }, context) => ssh(context, args[0], rest, parseWait(flags.wait as string | boolean)),
+  },
+  {
+    name: 'info',
+    guestArgument: true,
+    args: 'NAME',
+    summary: 'how to reach a guest: state, memory, disks, addresses, forwards, console, screen, login, log',
+    flags: [JSON_FLAG],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => print(await info(context, args[0], Boolean(flags.json))),
+  },
+  {
+    name: 'console',
+    guestArgument: true,
+    args: 'NAME',
+    summary: "attach to a guest's serial console (Ctrl-] detaches; Ctrl-A c: the monitor)",
+    flags: [],
+    positionals: [1, 1],
+    run: ({ args }, context) => attachConsole(context, args[0]),
+  },
+];
