@@ -16,8 +16,7 @@ HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xo
 	dbus-daemon dbus-system-bus-common musl-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-helper.cjs \
-	dist/qemu-script-waiter
+all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-waiter
 
 deps: node_modules/.package-lock.json
 
@@ -58,12 +57,10 @@ dist/qemu-script-waiter: lib/launch/waiter.c
 	musl-gcc -static -Os -s -Wall -Wextra -Werror -o $@.new $<
 	mv -f $@.new $@
 
-# The privileged helper is the same program under the helper's name (a hard link): sudoers names
-# it alone, and under that name the program does helper requests and nothing else.
+# The privileged helper is the single executable under the helper's name (a hard link): sudoers names
+# it alone, and under that name the program does helper requests and nothing else. The .cjs script uses it
+# too: a script's #! line would find node on the caller's PATH, as root.
 dist/qemu-script-helper: dist/qemu-script
-	ln -f $< $@
-
-dist/qemu-script-helper.cjs: dist/qemu-script.cjs
 	ln -f $< $@
 
 # The entry's shebang runs the sources through tsx; the artifact runs on the host's node.
@@ -110,8 +107,8 @@ unit: node_modules/.package-lock.json
 	test/run.sh '\.test\.ts$$'
 
 # The Node.js artifact is the same bundle as the executable: what differs is the runtime (the host's
-# Node.js) and how the tool starts itself again (the waiter's cleanup, sudo's helper under its .cjs
-# name). nonroot launches, cleans up and asks the helper through sudo with it: the paths that differ.
+# Node.js) and how the tool starts itself again (the waiter's cleanup; sudo's helper is the executable's).
+# nonroot launches, cleans up and asks the helper through sudo with it: the paths that differ.
 # The rest run against the executable only (the command line's own suite through the .cjs too cost
 # 15 CPU-seconds of make test and tested the same bundle).
 CJS_SUITES := nonroot\.test\.ts$$
@@ -148,7 +145,7 @@ dist/qemu-script.1: $(SOURCES) scripts/gen-docs.ts node_modules/.package-lock.js
 	node --import tsx scripts/gen-docs.ts dist
 
 # The executable, the man page and bash/zsh/fish completions under PREFIX; uninstall removes exactly those.
-install: all dist/qemu-script-helper dist/qemu-script-helper.cjs
+install: all dist/qemu-script-helper
 	scripts/install.sh install "$(DESTDIR)$(PREFIX)"
 
 uninstall:

@@ -206,7 +206,7 @@ test('dry run as a normal user never calls sudo', async () => {
     { reject: false, env: trapEnv() },
   );
   assert.is(result.exitCode, 0, result.stderr);
-  assert.match(result.stdout, /^sudo -n \S+\/qemu-script-helper(\.cjs)? bridge-add vmnet0 disk$/m);
+  assert.match(result.stdout, /^sudo -n \S+\/qemu-script-helper bridge-add vmnet0 disk$/m);
   assert.not.ok(existsSync(marker), existsSync(marker) ? readFileSync(marker, 'utf8') : '');
 });
 

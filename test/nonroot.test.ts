@@ -17,17 +17,24 @@ import {
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helperPath } from '../lib/base/self.ts';
-import { BINARY, ROOT, USER_ENV, freshSystemRunDir } from './helpers.ts';
+import { BINARY, ROOT, SINGLE_EXECUTABLE, USER_ENV, freshSystemRunDir } from './helpers.ts';
 import { BOOT_APPEND, Netns, pidAlive, waitFor } from './netns.ts';
 
 const USER = 'qsalice';
 const safe = mkdtempSync('/run/qs-nonroot-');
 chmodSync(safe, 0o755);
+/** The single executable: setup's --binary and the privileged helper's program. */
 const binary = `${safe}/qemu-script`;
 /** setup links it beside the executable, and sudoers names it alone. */
 const helper = helperPath([binary]);
-copyFileSync(BINARY, binary);
+copyFileSync(SINGLE_EXECUTABLE, binary);
 chmodSync(binary, 0o755);
+/** The artifact under test as the member runs it: the executable, or the .cjs script beside it (same helper). */
+const tool = BINARY.endsWith('.cjs') ? `${safe}/qemu-script.cjs` : binary;
+if (tool !== binary) {
+  copyFileSync(BINARY, tool);
+  chmodSync(tool, 0o755);
+}
 const pristine = mkdtempSync(`${safe}/pristine-`);
 let ns: Netns | undefined;
 const capsBefore = (await execa('getcap', ['/usr/lib/qemu/qemu-bridge-helper'])).stdout;
@@ -130,7 +137,7 @@ test('setup --user, then the user launches a guest on vmnet0: no password, capab
     /allow/,
     'setup grants no bridge, let alone all',
   );
-  const doctor = await asUser([binary, 'doctor']);
+  const doctor = await asUser([tool, 'doctor']);
   for (const id of ['bridge-helper', 'bridge-conf', 'group', 'sudo', 'ping', 'dnsmasq'])
     assert.match(doctor.stdout, new RegExp(`^ok +${id} `, 'm'), doctor.stdout);
   assert.is(doctor.exitCode, 0, doctor.stdout);
@@ -139,7 +146,7 @@ test('setup --user, then the user launches a guest on vmnet0: no password, capab
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M']);
   chmodSync(disk, 0o644);
   const started = await asUser([
-    binary,
+    tool,
     disk,
     '-snapshot',
     '--net',
@@ -181,7 +188,7 @@ test('setup --user, then the user launches a guest on vmnet0: no password, capab
 
   await asRoot(['ip', 'link', 'add', 'br7', 'type', 'bridge']);
   const unlisted = await asUser([
-    binary,
+    tool,
     '--net',
     'br7',
     '--display',
@@ -200,7 +207,7 @@ test('setup --user, then the user launches a guest on vmnet0: no password, capab
   );
   await asRoot(['ip', 'link', 'del', 'br7']);
 
-  const down = await asUser([binary, 'down', '--force', 'alice1']);
+  const down = await asUser([tool, 'down', '--force', 'alice1']);
   assert.is(down.exitCode, 0, down.stderr);
   await waitFor(async () => !(await ns!.links()).includes('vmnet0'), 10000, 'vmnet0 to go');
   assert.not.ok((await ns!.links()).includes(tap.name), 'the TAP went with the guest');
@@ -220,7 +227,7 @@ test("the user's guest on hostonly: a lease from the network's server, ps shows 
   const append = `${BOOT_APPEND} e2e_name=alice2 e2e_if0=dhcp e2e_banner=7000`;
   try {
     const started = await asUser([
-      binary,
+      tool,
       '--net',
       'hostonly',
       '--display',
@@ -253,7 +260,7 @@ test("the user's guest on hostonly: a lease from the network's server, ps shows 
       "the guest's lease",
     );
     assert.match(ip, /^192\.168\.56\.\d+$/);
-    const ps = JSON.parse((await asUser([binary, 'ps', '--json'])).stdout) as {
+    const ps = JSON.parse((await asUser([tool, 'ps', '--json'])).stdout) as {
       guests: Array<{ name: string; nics: Array<{ net: string; ip: string }> }>;
     };
     assert.equal(
@@ -274,20 +281,20 @@ test("the user's guest on hostonly: a lease from the network's server, ps shows 
 
     // A forward added while it runs: made by root through the helper, held by the guest's waiter (a gc of the
     // user's, once the fwd process has gone, leaves it), taken back by fwd rm.
-    const added = await asUser([binary, 'fwd', 'add', 'alice2', '18080-7000']);
+    const added = await asUser([tool, 'fwd', 'add', 'alice2', '18080-7000']);
     assert.is(added.exitCode, 0, added.stderr);
     assert.is(added.stdout, 'Forward tcp 0.0.0.0:18080 -> guest port 7000 added to alice2');
-    assert.is((await asUser([binary, 'gc'])).exitCode, 0);
+    assert.is((await asUser([tool, 'gc'])).exitCode, 0);
     const forwarded = await asRoot(['busybox', 'nc', '-w', '2', '192.168.56.1', '18080']);
     assert.match(forwarded.stdout, /E2E-BANNER name=alice2/, "the host's address, port 18080: the guest's banner");
-    const privileged = await asUser([binary, 'fwd', 'add', 'alice2', '80-7000']);
+    const privileged = await asUser([tool, 'fwd', 'add', 'alice2', '80-7000']);
     assert.is(privileged.exitCode, 2);
     assert.match(privileged.stderr, /host port 80 is privileged \(below 1024\) and only root may listen on it/);
-    const removed = await asUser([binary, 'fwd', 'rm', 'alice2', '18080']);
+    const removed = await asUser([tool, 'fwd', 'rm', 'alice2', '18080']);
     assert.is(removed.exitCode, 0, removed.stderr);
     assert.not.match((await asRoot(['nft', 'list', 'tables'])).stdout, 'qemu_script_fwd');
 
-    const down = await asUser([binary, 'down', '--force', 'alice2']);
+    const down = await asUser([tool, 'down', '--force', 'alice2']);
     assert.is(down.exitCode, 0, down.stderr);
     await waitFor(async () => !(await ns!.links()).includes('hostonly'), 10000, "the network's bridge to go");
     assert.not.ok(pidAlive(pid));
@@ -333,14 +340,14 @@ test('as the user, hostile requests to the helper are refused and change nothing
 test('from an interactive terminal (sudo use_pty) the user launches a guest on vmnet0', async () => {
   const out = `/tmp/qs-pty-${process.pid}`;
   // script(1) gives the launch a terminal, so sudo runs each helper request under a monitor of its own.
-  const line = `${binary} --net vmnet0 --display none --accel tcg -m 64 --name alice4 > ${out} 2>&1`;
+  const line = `${tool} --net vmnet0 --display none --accel tcg -m 64 --name alice4 > ${out} 2>&1`;
   const launch = await asUser(['script', '-qec', line, '/dev/null']);
   const text = readFileSync(out, 'utf8');
   assert.is(launch.exitCode, 0, text);
   const pid = Number(/Guest alice4 is running \(QEMU pid (\d+)\)/.exec(text)?.[1]);
   assert.ok(pidAlive(pid), text);
   assert.ok((await ns!.links()).includes('vmnet0'));
-  const down = await asUser([binary, 'down', '--force', 'alice4']);
+  const down = await asUser([tool, 'down', '--force', 'alice4']);
   assert.is(down.exitCode, 0, down.stderr);
   await waitFor(async () => !(await ns!.links()).includes('vmnet0'), 10000, 'vmnet0 to go');
   rmSync(out, { force: true });
@@ -371,7 +378,7 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
   chmodSync(initrd, 0o644);
   const uid = Number((await inside(['id', '-u', USER])).stdout.trim());
   const started = await asUser([
-    binary,
+    tool,
     '--net',
     'none',
     '--display',
@@ -393,7 +400,7 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
   assert.match(started.stdout, /^Console: qemu-script console alice5 \(Ctrl-\] detaches/m);
   const run = `/tmp/qemu-script-${uid}/alice5`;
   // The owner reads the serial console through qemu-script console (piped: no terminal).
-  const console = asUser([binary, 'console', 'alice5']);
+  const console = asUser([tool, 'console', 'alice5']);
   let seen = '';
   console.stdout!.on('data', (chunk: Buffer) => (seen += chunk.toString()));
   await waitFor(() => /E2E: /.test(seen), 90000, "the guest's console");
@@ -422,7 +429,7 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
   }
   const listening = (await asRoot(['ss', '-Hltnp'])).stdout;
   assert.not.match(listening, /qemu-system/, 'no QEMU port on TCP');
-  assert.is((await asUser([binary, 'down', '--force', 'alice5'])).exitCode, 0);
+  assert.is((await asUser([tool, 'down', '--force', 'alice5'])).exitCode, 0);
   assert.is((await asRoot([binary, 'down', '--force', 'rootvm'])).exitCode, 0);
 });
 

@@ -18,7 +18,7 @@ import {
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MARKER } from '../lib/admin/setup.ts';
-import { BINARY, USER_ENV, unwrapDoctor } from './helpers.ts';
+import { BINARY, ROOT, USER_ENV, unwrapDoctor } from './helpers.ts';
 
 // A root-owned directory no one else can write: the only kind of place sudoers may name a binary in.
 const safe = mkdtempSync('/run/qs-setup-');
@@ -205,6 +205,58 @@ test('setup refuses a binary others can replace (it would be root for them)', as
   rmSync(unsafe, { recursive: true, force: true });
 });
 
+test('setup refuses a script as the helper: sudo would run the node of the caller\'s PATH as root', async () => {
+  const root = makeRoot();
+  const script = `${safe}/qemu-script.cjs`;
+  copyFileSync(`${ROOT}/dist/qemu-script.cjs`, script);
+  chmodSync(script, 0o755);
+  const before = await snapshot(root);
+  const refused = await tool(['setup', '--root', root, '--user', 'alice', '--binary', script]);
+  assert.is(refused.exitCode, 2);
+  assert.is(
+    refused.stderr,
+    `qemu-script: setup --binary: ${script} is a script (sudo would run its #! interpreter from the caller's ` +
+      'PATH); give the single executable, dist/qemu-script',
+  );
+  assert.equal(await snapshot(root), before, 'nothing written, not even the group');
+  // The script asks for the single executable's helper beside it, never a script of its own.
+  const dry = await execa(script, ['--dry-run', '--net', 'vmnet0', '--display', 'none', '-m', '64'], {
+    reject: false,
+    extendEnv: false,
+    env: USER_ENV('nobody', '/nonexistent'),
+    uid: 65534,
+    gid: 65534,
+  });
+  assert.match(dry.stdout, new RegExp(`^sudo -n ${safe}/qemu-script-helper bridge-add vmnet0 `, 'm'));
+  rmSync(script);
+});
+
+test('doctor says whether sudoers sets secure_path, and says when it cannot read sudoers', async () => {
+  const root = makeRoot();
+  const line = async () =>
+    unwrapDoctor((await tool(['doctor', '--root', root])).stdout)
+      .split('\n')
+      .find((each) => / secure-path /.test(each));
+  writeFileSync(`${root}/etc/sudoers`, 'root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n', { mode: 0o440 });
+  assert.match(
+    (await line())!,
+    /^warn secure-path +sudoers sets no secure_path: programs run through sudo are found on the caller's PATH/,
+  );
+  mkdirSync(`${root}/etc/sudoers.d`);
+  writeFileSync(`${root}/etc/sudoers.d/paths`, 'Defaults  secure_path="/usr/sbin:/usr/bin:/sbin:/bin"\n');
+  assert.is(await line(), "ok   secure-path     sudoers sets secure_path: sudo runs nothing from a caller's PATH");
+  chmodSync(root, 0o755);
+  const asNobody = await execa(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root],
+    { reject: false, extendEnv: false, env: USER_ENV('nobody', '/nonexistent') },
+  );
+  assert.match(
+    unwrapDoctor(asNobody.stdout),
+    /^ok +secure-path +sudoers is root's to read: sudo qemu-script doctor checks its secure_path$/m,
+  );
+});
+
 test('setup needs root', async () => {
   const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'setup'], {
     reject: false,
@@ -217,7 +269,7 @@ test('doctor as root here: one line per check, a fix for each problem, exit 0 wi
   const result = await tool(['doctor']);
   const lines = unwrapDoctor(result.stdout).trim().split('\n');
   const checks = lines.filter((line) => /^(ok|warn|fail) /.test(line));
-  assert.is(checks.length, 23, result.stdout);
+  assert.is(checks.length, 24, result.stdout);
   assert.match(result.stdout, /^ok +passt +\/usr\/bin\/passt gives --net passt its user networking$/m);
   // The program runs from a directory of its own, without the waiter built beside it.
   assert.match(

@@ -1,6 +1,6 @@
 // qemu-script doctor: one line per host preparation the seed describes, and for
 // every problem the exact command that fixes it.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   bridgeAcl,
@@ -355,6 +355,35 @@ const checkSudo: Check = async (context) => {
   };
 };
 
+/** sudoers' `Defaults ... secure_path=...`, in /etc/sudoers or a drop-in; undefined when they cannot be read. */
+function sudoersSecurePath(root: string): boolean | undefined {
+  const dir = `${root}/etc/sudoers.d`;
+  let names: string[] = [];
+  try {
+    // sudo skips drop-ins whose name has a dot or ends in ~.
+    names = readdirSync(dir).filter((name) => !/[.~]/.test(name));
+  } catch {
+    names = [];
+  }
+  const texts = [`${root}/etc/sudoers`, ...names.map((name) => `${dir}/${name}`)].map((path) => readText(path));
+  if (texts[0] === undefined) return undefined;
+  return texts.some((text) => text !== undefined && /^\s*Defaults\b[^\n#]*\bsecure_path\s*=/m.test(text));
+}
+
+const checkSecurePath: Check = (context) => {
+  const secure = sudoersSecurePath(context.host.root);
+  if (secure === undefined)
+    return { status: 'ok', message: 'sudoers is root\'s to read: sudo qemu-script doctor checks its secure_path' };
+  if (secure) return { status: 'ok', message: "sudoers sets secure_path: sudo runs nothing from a caller's PATH" };
+  return {
+    status: 'warn',
+    message:
+      "sudoers sets no secure_path: programs run through sudo are found on the caller's PATH (the helper is the " +
+      'single executable and runs programs by absolute path, but other sudoers rules may not)',
+    hint: 'visudo, then add: Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
+  };
+};
+
 const checkDnsmasq: Check = (context) => {
   const served = Object.values(readNetworks(context.config))
     .filter((network) => network.dhcp)
@@ -481,6 +510,7 @@ const CHECKS: ReadonlyArray<[string, Check]> = [
   ['networkmanager', checkNetworkManager],
   ['group', checkGroup],
   ['sudo', checkSudo],
+  ['secure-path', checkSecurePath],
   ['dnsmasq', checkDnsmasq],
   ['names', checkNames],
   ['passt', checkPasst],

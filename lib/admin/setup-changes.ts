@@ -2,11 +2,14 @@
 // recorded in the state file so that --undo can put the host back.
 import {
   chmodSync,
+  closeSync,
   chownSync,
   existsSync,
   linkSync,
   lstatSync,
   mkdirSync,
+  openSync,
+  readSync,
   realpathSync,
   rmSync,
   statSync,
@@ -197,13 +200,22 @@ function bridgeConfChanges(options: SetupOptions): Change[] {
   return changes;
 }
 
-/** The sudoers rule names the executable: it and every directory above it must be root's alone. */
+/**
+ * The sudoers rule names the executable: the single executable (a script's #! line would find its interpreter
+ * on the caller's PATH, as root), and it and every directory above it root's alone.
+ */
 export function checkBinary(binary: string): string {
   let path: string;
   try {
     path = realpathSync(binary);
   } catch {
     throw new UsageError(`setup: ${binary} does not exist; give the installed executable with --binary`);
+  }
+  if (isScript(path)) {
+    throw new UsageError(
+      `setup --binary: ${binary} is a script (sudo would run its #! interpreter from the caller's PATH); ` +
+        'give the single executable, dist/qemu-script',
+    );
   }
   for (let dir = path; ; dir = dirname(dir)) {
     const stats = statSync(dir);
@@ -214,6 +226,17 @@ export function checkBinary(binary: string): string {
       );
     }
     if (dir === '/') return path;
+  }
+}
+
+/** A file that starts with #!: run through an interpreter its first line names. */
+function isScript(path: string): boolean {
+  const head = Buffer.alloc(2);
+  const fd = openSync(path, 'r');
+  try {
+    return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
+  } finally {
+    closeSync(fd);
   }
 }
 

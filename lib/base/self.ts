@@ -96,8 +96,11 @@ export function selfCommand(): string[] {
   return [process.execPath, ...process.execArgv, script];
 }
 
-/** The helper beside the program SELF runs: what `sudo -n` is given, and what sudoers names. */
+/**
+ * The helper beside the program SELF runs: what `sudo -n` is given, and what sudoers names. It is always the
+ * single executable under the helper's name, for the .cjs script too: a script's `#!/usr/bin/env node` would
+ * have sudo run the first node of the caller's PATH as root.
+ */
 export function helperPath(self: string[]): string {
-  const program = self.at(-1)!;
-  return `${dirname(program)}/${HELPER_NAME}${program.endsWith('.cjs') ? '.cjs' : ''}`;
+  return `${dirname(self.at(-1)!)}/${HELPER_NAME}`;
 }
