@@ -439,7 +439,16 @@ test('probe: the key is --ssh-key, else ~/.ssh/id_ed25519.pub, id_rsa.pub, else 
       home: dir,
       key: { publicPath: `${dir}/mine.pub`, text: KEY, privatePath: undefined },
     });
-    await refused(probe({ sshKey: 'none.pub' }), `--ssh-key: ${dir}/none.pub cannot be read`);
+    await refused(probe({ sshKey: 'none.pub' }), `--ssh-key: ${dir}/none.pub cannot be read (ENOENT)`);
+    await refused(probe({ sshKey: '/dev/zero' }), '--ssh-key: /dev/zero is not a regular file');
+    await execa('mkfifo', [`${dir}/fifo.pub`]);
+    // A FIFO with no writer: refused at once, not waited on.
+    await refused(probe({ sshKey: 'fifo.pub' }), `--ssh-key: ${dir}/fifo.pub is not a regular file`);
+    writeFileSync(`${dir}/big.pub`, `${KEY} ${'x'.repeat(16 * 1024)}\n`);
+    await refused(
+      probe({ sshKey: 'big.pub' }),
+      `--ssh-key: ${dir}/big.pub is ${KEY.length + 16 * 1024 + 2} bytes; at most 16384 are accepted`,
+    );
     writeFileSync(`${dir}/priv`, '-----BEGIN OPENSSH PRIVATE KEY-----\n');
     await refused(
       probe({ sshKey: 'priv' }),
@@ -469,7 +478,12 @@ test('probe: user-data is a #cloud-config mapping or a #! script; anything else 
       text: '#!/bin/sh\necho hi\n',
       kind: 'script',
     });
-    await refused(probe('none.yaml'), `--user-data: ${dir}/none.yaml cannot be read`);
+    await refused(probe('none.yaml'), `--user-data: ${dir}/none.yaml cannot be read (ENOENT)`);
+    await refused(probe('/dev/zero'), '--user-data: /dev/zero is not a regular file');
+    await refused(
+      probe('huge.yaml', `#cloud-config\n#${'x'.repeat(1024 * 1024)}\n`),
+      `--user-data: ${dir}/huge.yaml is ${1024 * 1024 + 16} bytes; at most 1048576 are accepted`,
+    );
     await refused(
       probe('plain.yaml', 'packages: [htop]\n'),
       `--user-data: ${dir}/plain.yaml starts with neither #cloud-config nor #! (a script)`,

@@ -6,17 +6,17 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../base/errors.ts';
 import { hostKeyPath, ownKeyPath } from '../base/paths.ts';
+import { readUserFile } from './host-access.ts';
 import type { CloudInitFacts, CloudInitRequest } from '../base/types.ts';
 
 const PUBLIC_KEY = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$/;
 
+/** What a public key file or the user's user-data may weigh: keys are one line, NoCloud seeds small. */
+const KEY_LIMIT = 16 * 1024;
+const USER_DATA_LIMIT = 1024 * 1024;
+
 function readKey(publicPath: string, said: string): NonNullable<CloudInitFacts['key']> {
-  let text: string;
-  try {
-    text = readFileSync(publicPath, 'utf8').trim();
-  } catch (error) {
-    throw new UsageError(`${said}: ${publicPath} cannot be read`, { cause: error });
-  }
+  const text = readUserFile(publicPath, said, KEY_LIMIT).trim();
   if (!PUBLIC_KEY.test(text)) {
     throw new UsageError(`${said}: ${publicPath} is not an SSH public key (one line, ssh-ed25519 ...)`);
   }
@@ -36,12 +36,7 @@ function findKey(request: CloudInitRequest, home: string, cwd: string): CloudIni
 
 /** The caller's user-data: a #cloud-config that parses as YAML, or a #! script; anything else is refused. */
 async function readUserData(path: string): Promise<NonNullable<CloudInitFacts['userData']>> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`--user-data: ${path} cannot be read`, { cause: error });
-  }
+  const text = readUserFile(path, '--user-data', USER_DATA_LIMIT);
   if (text.startsWith('#!')) return { path, text, kind: 'script' };
   if (!/^#cloud-config\s*\n/.test(text)) {
     throw new UsageError(`--user-data: ${path} starts with neither #cloud-config nor #! (a script)`);

@@ -1,10 +1,11 @@
 // Read-only views of the host for doctor and setup, rooted so tests can point
 // them at a directory of their own.
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { probe } from '../base/runner.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import { BRIDGE_CONF } from '../base/paths.ts';
+import { UsageError } from '../base/errors.ts';
 
 export interface HostView {
   /** Prefix for /etc, /usr (setup --root, tests); '' is the real host. */
@@ -47,6 +48,36 @@ export function readText(path: string): string | undefined {
     return Buffer.concat(chunks).toString('utf8');
   } catch {
     return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A file the user names (--user-data, --ssh-key): a regular file of at most LIMIT bytes, read whole. Opened with
+ * O_NONBLOCK so that a FIFO cannot hang the tool before fstat says what it is; `said` is the option the user typed.
+ */
+export function readUserFile(path: string, said: string, limit: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new UsageError(`${said}: ${path} cannot be read (${(error as NodeJS.ErrnoException).code})`, {
+      cause: error,
+    });
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new UsageError(`${said}: ${path} is not a regular file`);
+    if (stats.size > limit)
+      throw new UsageError(`${said}: ${path} is ${stats.size} bytes; at most ${limit} are accepted`);
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    for (let read = -1; read !== 0 && length <= limit; length += read) {
+      read = readSync(fd, buffer, length, limit + 1 - length, null);
+    }
+    if (length > limit) throw new UsageError(`${said}: ${path} grew past ${limit} bytes while read`);
+    return buffer.toString('utf8', 0, length);
   } finally {
     closeSync(fd);
   }
