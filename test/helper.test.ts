@@ -4,6 +4,7 @@
 // and rules, the firewall of both families, sysctls, the registry.
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helperPath } from '../lib/base/self.ts';
@@ -394,12 +395,13 @@ test("helper: a member's ninth bridge is refused with the count; releases bring 
     assert.is(joined.exitCode, 0, 'joining a bridge one already made is no new bridge');
     const other = await helper(ns, BOB, ['bridge-add', 'vmnet9', 'p']);
     assert.is(other.exitCode, 0, 'the limit is per user');
-    const stolen = await helper(ns, BOB, ['bridge-add', 'vmnet10', 'q']);
-    assert.is(stolen.exitCode, 2);
-    assert.match(stolen.stderr, /the guest name q is in use by another user/);
+    // Off a network's DNS a name is its user's own: another user's guest may bear it too.
+    const same = await helper(ns, BOB, ['bridge-add', 'vmnet10', 'q']);
+    assert.is(same.exitCode, 0, same.stderr);
     for (const [uid, bridge, guest] of [
       [ALICE, 'vmnet1', 'q2'],
       [BOB, 'vmnet9', 'p'],
+      [BOB, 'vmnet10', 'q'],
     ] as const)
       await helper(ns, uid, ['bridge-del', bridge, guest]);
     await helper(ns, ALICE, ['bridge-del', 'vmnet8', 'q']);
@@ -588,6 +590,23 @@ test("helper: DHCP registrations are a user's own (no taking another's MAC) and 
       const stolen = await helper(ns, ALICE, ['dhcp-add', 'hostonly', 'de:ad:be:ef:00:b1', 'a1']);
       assert.is(stolen.exitCode, 2);
       assert.match(stolen.stderr, /de:ad:be:ef:00:b1 is registered on hostonly by another user's guest/);
+      // A name is one guest's on the network's DNS: bob's b1 is not alice's to take there.
+      assert.is((await helper(ns, ALICE, ['bridge-add', 'hostonly', 'b1'])).exitCode, 0);
+      const named = await helper(ns, ALICE, ['dhcp-add', 'hostonly', 'de:ad:be:ef:00:a9', 'b1']);
+      assert.is(named.exitCode, 2);
+      assert.match(named.stderr, /the name b1 is taken on hostonly by another user's guest/);
+      assert.is((await helper(ns, ALICE, ['bridge-del', 'hostonly', 'b1'])).exitCode, 0);
+      // Names that would answer for something else, or for this host.
+      for (const [name, why] of [
+        ['wpad', 'is reserved'],
+        ['localhost', 'is reserved'],
+        ['ISATAP', 'is reserved'],
+        [hostname().split('.')[0], "is this host's own name"],
+      ]) {
+        const reserved = await helper(ns, ALICE, ['dhcp-add', 'hostonly', 'de:ad:be:ef:00:a8', name]);
+        assert.is(reserved.exitCode, 2, name);
+        assert.match(reserved.stderr, `refused: the guest name ${name} ${why}`);
+      }
       // The network's server files, per namespace: the only one here.
       const [key] = readdirSync('/run/qemu-script/net');
       const names = () => readFileSync(`/run/qemu-script/net/${key}/hostonly/names`, 'utf8');
@@ -694,10 +713,17 @@ test("helper: a member's forward into hostonly goes to the address root register
     assert.match(twice.stderr, /host port 8080 \(tcp\) is forwarded to a1 already/);
     assert.is((await request(ALICE, ['forward-add', 'hostonly', 'a1', 'publish'])).exitCode, 0);
     assert.is(await ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']), '1');
+    // The registration goes (the guest's end, or dhcp-del alone): its forward goes with it, and the next guest to
+    // get that address gets no one's port.
+    assert.is((await request(ALICE, ['dhcp-del', 'hostonly', 'a1'])).exitCode, 0);
+    assert.not.match(await nft(), 'dnat to');
+    assert.not.ok(
+      registry().some((record) => record.kind === 'publish'),
+      'the forward left the registry with its registration',
+    );
     for (const words of [
       ['publish-del', 'tcp-8080', 'a1'],
       ['forward-del', 'ipv4', 'a1'],
-      ['dhcp-del', 'hostonly', 'a1'],
       ['bridge-del', 'hostonly', 'a1'],
     ]) {
       const released = await request(ALICE, words);

@@ -11,7 +11,10 @@ import {
   readFileSync,
   readlinkSync,
   readdirSync,
+  rmSync,
+  writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -444,6 +447,28 @@ test('down of an unknown guest: exit 2', () =>
     const result = await ns.tool(['down', 'nobody']);
     assert.is(result.exitCode, 2);
     assert.match(result.stderr, /no guest named "nobody"/);
+  }));
+
+test('a guest name is checked wherever it is read: a path never reaches a record', () =>
+  inNetns(async (ns) => {
+    // A record another user could plant, under a name that walks out of the runtime directory.
+    const planted = mkdtempSync(`${tmpdir()}/qs-planted-`);
+    mkdirSync(`${planted}/victim`);
+    writeFileSync(`${planted}/victim/guest.json`, '{}');
+    try {
+      const path = `../../../../..${planted}/victim`;
+      for (const words of [['info', path], ['down', path], ['console', path], ['export', 'libvirt', path]]) {
+        const result = await ns.tool(words);
+        assert.is(result.exitCode, 2, words.join(' '));
+        assert.is(
+          result.stderr,
+          `qemu-script: "${path}" is not a guest name (letters, digits and inner hyphens, at most 63)`,
+        );
+      }
+      assert.ok(existsSync(`${planted}/victim/guest.json`), 'nothing was removed');
+    } finally {
+      rmSync(planted, { recursive: true, force: true });
+    }
   }));
 
 test('a launch with --json prints the started guest as ps --json does; --quiet prints nothing', () =>

@@ -1,6 +1,7 @@
 // A typo never acts: every word the tool does not know is refused (exit 2) with
 // the closest valid items, and the words users bring from VirtualBox mean what
 // they meant there. Input words → the error and its message, or what they mean.
+import { hostname } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../lib/base/errors.ts';
@@ -22,6 +23,11 @@ const REFUSED: Array<[string[], RegExp]> = [
   [['-smpp', '2'], /^unknown option -smpp \(did you mean `-smp`\?\)/],
   [['--frobnicate'], /^unknown option --frobnicate: not qemu-script's nor QEMU's$/],
   [['--net', 'internal'], /^--net internal: an internal network needs a number: vmnetN \(a bridge\) or 0-f, mcast:N/],
+  [['--name', 'wpad'], /^--name: "wpad" is reserved: on a network it would answer for another service$/],
+  [['--name', 'LocalHost'], /^--name: "LocalHost" is reserved: on a network it would answer for another service$/],
+  [['--name', hostname().split('.')[0]], /^--name: "[^"]+" is this host's own name$/],
+  [['--name', '-web'], /^--name: "-web" is not a guest name \(letters, digits and inner hyphens, at most 63\)$/],
+  [['--name', '_web'], /^--name: "_web" is not a guest name /],
 ];
 
 for (const [argv, message] of REFUSED) {

@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hostname } from 'node:os';
 import { HostError } from '../base/errors.ts';
 import { hostStep } from '../base/fault.ts';
 import {
@@ -18,7 +19,7 @@ import {
   stableAddress,
 } from '../net/ip.ts';
 import { ipv6On } from '../probe/probe.ts';
-import { NETWORK_NAME } from '../base/names.ts';
+import { guestNameProblem, NETWORK_NAME } from '../base/names.ts';
 import { dhcpConfigOf, readNetworks, realisedHere } from '../net/networks.ts';
 import { NETWORK_FILES, networkRunDir } from '../base/paths.ts';
 import { currentNetns, isAlive, processId, type ProcessId } from '../base/proc.ts';
@@ -38,6 +39,7 @@ import {
   type RootContext,
 } from './kind.ts';
 import { builtin } from '../base/builtin.ts';
+import { publish } from './publish.ts';
 import { dnsAnswers, dnsQuery } from '../net/dns.ts';
 
 type DhcpAction = Extract<HostAction, { kind: 'dhcp' }>;
@@ -211,6 +213,22 @@ function addressFor(action: DhcpAction, others: ResourceUser[]): string {
   return formatAddress(4, address);
 }
 
+/**
+ * A host port forwarded into the network belongs to its guest's registration: once that guest has none left
+ * (dhcp-del, gc, the guest's end), the forward goes too, and never reaches the next guest given that address.
+ */
+async function dropUnregisteredForwards(record: ResourceRecord, context: RootContext): Promise<void> {
+  const registered = (user: ResourceUser) =>
+    record.users.some((entry) => entry.uid === user.uid && entry.guest === user.guest);
+  const forwards = context.tx.registry.resources.filter(
+    (entry) => entry.kind === 'publish' && entry.netns === record.netns && entry.data.network === record.name,
+  );
+  for (const entry of forwards.filter((each) => !each.users.some(registered))) {
+    await publish.destroy(entry, { ...context, here: entry.netns === context.netns });
+    dropResource(context.tx.registry, entry);
+  }
+}
+
 export const dhcp: ActionKind<DhcpAction> = {
   makesInterface: false,
 
@@ -243,6 +261,9 @@ export const dhcp: ActionKind<DhcpAction> = {
     if (!network.dhcp) throw refuse(`network ${name} is defined without DHCP`);
     const mac = checkedMac(words[1]);
     const guest = checked(words[2], GUEST_NAME, 'guest name');
+    // The name is served on the network's DNS: never one that would answer for something else.
+    const problem = guestNameProblem(guest, hostname());
+    if (problem) throw refuse(`the guest name ${guest} ${problem}`);
     return {
       kind: 'dhcp',
       network: name,
@@ -261,6 +282,9 @@ export const dhcp: ActionKind<DhcpAction> = {
     // A MAC is one user's: another's registration is never taken over (their name and address).
     const holder = existing?.users.find((other) => other.mac === action.mac && other.uid !== user.uid);
     if (holder) throw refuse(`${action.mac} is registered on ${action.network} by another user's guest`);
+    // A name is one guest's on a network's DNS; other networks, and other users' guests elsewhere, do not matter.
+    const named = existing?.users.find((other) => other.guest === action.guest && other.uid !== user.uid);
+    if (named) throw refuse(`the name ${action.guest} is taken on ${action.network} by another user's guest`);
     const others = (existing?.users ?? []).filter((other) => other.mac !== action.mac);
     const ipv6 = action.config.ipv6;
     const mine: ResourceUser = {
@@ -303,7 +327,8 @@ export const dhcp: ActionKind<DhcpAction> = {
     return `started ${mine.ip}`;
   },
 
-  async left(record) {
+  async left(record, context) {
+    await dropUnregisteredForwards(record, context);
     // Only a running server has registrations to forget; a dead one is restarted or removed.
     const server = serverProcess(record);
     if (!server) return;

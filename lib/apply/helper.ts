@@ -81,11 +81,6 @@ export async function helperMain(args: string[], env: Record<string, string | un
     const limits = readLimits(caller.config);
     const admit = (registry: Registry, existing: ResourceRecord | undefined) => {
       if (uid === 0) return;
-      const other = registry.resources
-        .flatMap((record) => record.users)
-        .find((user) => user.guest === action.guest && user.uid !== uid);
-      if (other)
-        throw refuse(`the guest name ${action.guest} is in use by another user; give your guest another --name`);
       const limit = limits[action.kind];
       if (limit === undefined) return;
       // DHCP counts each registration (a MAC on a network's server), the others each thing made.

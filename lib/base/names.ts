@@ -14,6 +14,21 @@ export const GUEST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 export const GUEST_NAME_MAX = 63;
 export const GUEST_NAME_RULE = 'letters, digits and inner hyphens, at most 63';
 
+/**
+ * Names a guest may not take on a network's DNS, where they would answer for something else: the loopback
+ * name, the proxy and tunnel discovery names clients look up by themselves (WPAD, ISATAP).
+ */
+const RESERVED_GUEST_NAMES = ['localhost', 'localhost4', 'localhost6', 'wpad', 'isatap', 'ip6-localhost'];
+
+/** Why NAME cannot name a guest (undefined: it can); HOST is this host's own name, which guests may not take. */
+export function guestNameProblem(name: string, host: string): string | undefined {
+  if (!GUEST_NAME.test(name)) return `is not a guest name (${GUEST_NAME_RULE})`;
+  const lower = name.toLowerCase();
+  if (RESERVED_GUEST_NAMES.includes(lower)) return 'is reserved: on a network it would answer for another service';
+  if (lower === host.split('.')[0].toLowerCase()) return "is this host's own name";
+  return undefined;
+}
+
 /** The group whose members may use the privileged helper, unless setup/doctor --group says otherwise. */
 export const DEFAULT_GROUP = 'qemusers';
 

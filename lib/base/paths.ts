@@ -1,5 +1,7 @@
 // Every path the tool uses, in one place.
 import { existsSync } from 'node:fs';
+import { UsageError } from './errors.ts';
+import { GUEST_NAME, GUEST_NAME_RULE } from './names.ts';
 
 /** Root-owned directory of the privileged helper: registry, lock, device nodes and network servers for users. */
 export const SYSTEM_RUN_DIR = '/run/qemu-script';
@@ -18,7 +20,9 @@ export function runtimeDirFor(uid: number, env: Record<string, string | undefine
 /** Where root records the host changes: root's own runtime directory, or the helper's for everyone else. */
 export const registryDirFor = (uid: number, runtimeDir: string) => (uid === 0 ? runtimeDir : SYSTEM_RUN_DIR);
 
+/** A guest's directory; a name that is not a guest name (a path, `..`) is refused wherever it is read. */
 export function guestRunDir(runtimeDir: string, guest: string): string {
+  if (!GUEST_NAME.test(guest)) throw new UsageError(`"${guest}" is not a guest name (${GUEST_NAME_RULE})`);
   return `${runtimeDir}/${guest}`;
 }
 

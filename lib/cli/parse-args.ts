@@ -9,7 +9,8 @@ import { didYouMean } from '../base/suggest.ts';
 import { envDefault, readSettings, type Env } from './settings.ts';
 import type { Accel, DiskRequest, DisplayRequest, LaunchOptions } from '../base/types.ts';
 import { ACCELS, type CloudInitRequest, DISPLAY_KINDS } from '../base/types.ts';
-import { GUEST_NAME, GUEST_NAME_RULE } from '../base/names.ts';
+import { guestNameProblem } from '../base/names.ts';
+import { hostname } from 'node:os';
 
 export type ParsedArgs =
   | { command: 'help' }
@@ -177,9 +178,8 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   const macText = last(args.mac);
   const hostIp = last(args['host-ip']);
   const name = last(args.name);
-  if (name !== undefined && !GUEST_NAME.test(name)) {
-    throw new UsageError(`--name: "${name}" is not a guest name (${GUEST_NAME_RULE})`);
-  }
+  const nameProblem = name === undefined ? undefined : guestNameProblem(name, hostname());
+  if (nameProblem) throw new UsageError(`--name: "${name}" ${nameProblem}`);
   const headless = last(args.display) === undefined && !env.VM_VIDEO && !env.DISPLAY && !env.WAYLAND_DISPLAY;
   // No graphical session: a window could not open; VNC works anywhere.
   const displayText = last(args.display);

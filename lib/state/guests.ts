@@ -1,5 +1,7 @@
+// What the tool knows of each of a user's guests: one record per guest directory under the runtime directory.
 import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { guestRecordPath, guestRunDir } from '../base/paths.ts';
+import { GUEST_NAME } from '../base/names.ts';
 import { isAlive, type ProcessId } from '../base/proc.ts';
 import type { Plan } from '../base/types.ts';
 
@@ -34,8 +36,10 @@ export function writeRecord(runtimeDir: string, record: GuestRecord): void {
 }
 
 export function readRecord(runtimeDir: string, name: string): GuestRecord | undefined {
+  // Outside the try: a name that is not a guest name is refused, not "no such guest".
+  const path = guestRecordPath(runtimeDir, name);
   try {
-    return JSON.parse(readFileSync(guestRecordPath(runtimeDir, name), 'utf8')) as GuestRecord;
+    return JSON.parse(readFileSync(path, 'utf8')) as GuestRecord;
   } catch {
     return undefined;
   }
@@ -45,7 +49,7 @@ export function listRecords(runtimeDir: string): GuestRecord[] {
   let names: string[] = [];
   try {
     names = readdirSync(runtimeDir, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
+      .filter((entry) => entry.isDirectory() && GUEST_NAME.test(entry.name))
       .map((entry) => entry.name);
   } catch {
     return [];
