@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { agentAddresses, askAgent } from '../lib/guest/agent.ts';
+import { printable, renderTable } from '../lib/base/table.ts';
 import { inNetns, waitFor } from './netns.ts';
 
 const MAC = 'de:ad:be:ef:00:01';
@@ -30,6 +31,26 @@ const ROWS: Array<[string, unknown, { ip: string | null; ip6: string | null } | 
   ['a NIC without addresses yet', [{ name: 'eth0', 'hardware-address': MAC }], { ip: null, ip6: null }],
   ['no NIC of that MAC', [nic('de:ad:be:ef:00:02', ['ipv4', '10.0.0.8'])], undefined],
   ['no answer', undefined, undefined],
+  // A hostile guest: text that is no address (escape sequences, newlines, a name) is never taken for one.
+  [
+    'control characters and words where addresses go',
+    [
+      nic(
+        MAC,
+        ['ipv4', '\u001b]0;owned\u0007\u001b[2J'],
+        ['ipv4', '10.0.0.9\n'],
+        ['ipv6', 'evil'],
+        ['ipv4', '10.0.0.7'],
+      ),
+    ],
+    { ip: '10.0.0.7', ip6: null },
+  ],
+  ['an IPv6 address given as IPv4', [nic(MAC, ['ipv4', 'fd00::7'], ['ipv6', '10.0.0.7'])], { ip: null, ip6: null }],
+  [
+    'addresses that are not a list',
+    [{ name: 'eth0', 'hardware-address': MAC, 'ip-addresses': 'x' }],
+    { ip: null, ip6: null },
+  ],
 ];
 
 for (const [name, answer, expected] of ROWS) {
@@ -76,5 +97,11 @@ test("askAgent: the real qemu-ga answers guest-ping and lists the namespace's NI
       rmSync(dir, { recursive: true, force: true });
     }
   }));
+
+test('printable: what a terminal would read as a command is shown as ?', () => {
+  assert.is(printable('a\u001b]0;t\u0007b\nc\u009bd\u007f'), 'a?]0;t?b?c?d?');
+  assert.is(printable('web-1 10.0.0.7 fd00::7'), 'web-1 10.0.0.7 fd00::7');
+  assert.is(renderTable(['A', 'B'], [['x\u001b[2J', 'y\u0007']]), 'A      B\nx?[2J  y?\n');
+});
 
 test.run();

@@ -500,6 +500,8 @@ test('addresses: a dnsmasq lease and a complete neighbour entry, by MAC', () => 
       '192.168.56.40 b *\n';
   assert.is(leaseFor(leases, 'DE:AD:BE:EF:00:02'), '192.168.56.40');
   assert.is(leaseFor(leases, 'de:ad:be:ef:00:03'), undefined);
+  // What is not an address in a lease's address field is not one.
+  assert.is(leaseFor('1764326400 de:ad:be:ef:00:04 \u001b[2J x *\n', 'de:ad:be:ef:00:04'), undefined);
   // Before the guest asks, the address reserved for it when it was registered (dhcp-hostsfile).
   const hosts = 'de:ad:be:ef:00:01,192.168.56.23\nde:ad:be:ef:00:02,192.168.56.40\n';
   assert.is(reservationFor(hosts, 'DE:AD:BE:EF:00:02'), '192.168.56.40');

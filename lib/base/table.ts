@@ -1,5 +1,11 @@
+// Terminal text: aligned tables, wrapped words, and nothing that a terminal would read as a command.
+
+/** Control characters (ESC, BEL, newlines ...) shown as `?`: text a guest could have chosen never drives the terminal. */
+export const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+
 /** Aligned columns for terminal listings (ps, net ls); the last column is not padded. */
-export function renderTable(header: string[], rows: string[][]): string {
+export function renderTable(header: string[], cells: string[][]): string {
+  const rows = cells.map((row) => row.map(printable));
   const widths = header.map((_, i) => Math.max(header[i].length, ...rows.map((row) => row[i].length)));
   return (
     [header, ...rows]

@@ -5,6 +5,7 @@
 import { connectUnix } from '../base/builtin.ts';
 import { GUEST_AGENT_CHARDEV } from '../base/names.ts';
 import { agentSocketPath } from '../base/paths.ts';
+import { ipFamily } from '../net/ip.ts';
 import type { QmpClient } from '../base/qmp.ts';
 
 /** Whether the guest has its agent's port open: QEMU says so (`frontend-open`) without asking the guest. */
@@ -89,9 +90,15 @@ export function agentAddresses(answer: unknown, mac: string): { ip: string | nul
     (entry) => entry['hardware-address']?.toLowerCase() === mac.toLowerCase(),
   );
   if (!nic) return undefined;
-  const addresses = nic['ip-addresses'] ?? [];
+  const addresses = Array.isArray(nic['ip-addresses']) ? nic['ip-addresses'] : [];
+  // The guest says what it likes: only what reads as an address of the asked family is taken.
   const first = (type: 'ipv4' | 'ipv6') =>
-    addresses.find((entry) => entry['ip-address-type'] === type && !linkLocal(entry['ip-address']))?.['ip-address'] ??
-    null;
+    addresses.find(
+      (entry) =>
+        entry?.['ip-address-type'] === type &&
+        typeof entry['ip-address'] === 'string' &&
+        ipFamily(entry['ip-address']) === (type === 'ipv4' ? 4 : 6) &&
+        !linkLocal(entry['ip-address']),
+    )?.['ip-address'] ?? null;
   return { ip: first('ipv4'), ip6: first('ipv6') };
 }

@@ -9,6 +9,7 @@ import { readText } from '../probe/host-access.ts';
 import { readRecord, type GuestRecord } from '../state/guests.ts';
 import { guestView, guestViewNow, type GuestView } from './guest-commands.ts';
 import { jsonOutput } from '../base/json.ts';
+import { printable } from '../base/table.ts';
 
 export interface GuestInfo extends GuestView {
   /** -m as QEMU was given it (MiB, or with QEMU's suffix). */
@@ -104,7 +105,7 @@ function renderInfo(info: GuestInfo): string {
     ],
     ['log', info.log],
   ];
-  return rows.map(([key, value]) => `${key.padEnd(10)}${value}\n`).join('');
+  return rows.map(([key, value]) => `${key.padEnd(10)}${printable(value)}\n`).join('');
 }
 
 export async function info(context: ToolContext, name: string, json: boolean): Promise<string> {

@@ -2,6 +2,7 @@
 import { readText } from './host-access.ts';
 import { networkFile, procNet } from '../base/paths.ts';
 import type { NicInfo } from '../base/types.ts';
+import { ipFamily } from '../net/ip.ts';
 
 /** QEMU's user network, as its guest sees it. */
 export const USER_NET_SUBNET = '10.0.2.0/24';
@@ -12,10 +13,11 @@ const USER_NET_GUEST_IP = '10.0.2.15';
 /** dnsmasq's lease file: "EXPIRY MAC IP NAME CLIENT-ID" per line. */
 export function leaseFor(leases: string, mac: string): string | undefined {
   const wanted = mac.toLowerCase();
-  return leases
+  const ip = leases
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
     .find((fields) => fields[1]?.toLowerCase() === wanted)?.[2];
+  return ip !== undefined && ipFamily(ip) !== 0 ? ip : undefined;
 }
 
 /** The network server's reservations (dhcp-hostsfile): "MAC,IP[,[IPv6]]" per registered NIC. */
