@@ -4,7 +4,7 @@
 # dnsmasq processes, the firewall and IPv4 forwarding. test/run.sh compares it before and after.
 ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print "link " $2 }'
 ip netns list | awk '{ print "netns " $1 }'
-for path in /run/qemu-script /run/libvirt /etc/qemu /etc/qemu-script /etc/sudoers.d/qemu-script \
+for path in /run/qemu-script /run/libvirt /run/user/* /etc/qemu /etc/qemu-script /etc/sudoers.d/qemu-script \
   /etc/udev/rules.d/70-qemu-script.rules /tmp/qemu-script-* /tmp/qs-* /run/qs-*; do
   [ -e "$path" ] && echo "path $path"
 done

@@ -2,7 +2,7 @@
 # Runs a command in a private mount namespace where /run, /tmp, /etc and the device nodes setup
 # changes are the test's own.
 # /run is a fresh tmpfs with the host's entries bound back but for /run/qemu-script (the privileged
-# helper's registry) and /run/libvirt, which start empty and no other test and nothing on the host can
+# helper's registry), /run/libvirt and /run/user, which start empty and no other test and nothing on the host can
 # see (test/helpers.ts gives each test a fresh registry); sudo's timestamps stay inside too.
 # /run/netns is the test's own:
 # the names of the network namespaces it makes are mounts that would not propagate to the host's,
@@ -21,10 +21,11 @@ mount --rbind /run "$saved"
 mount -t tmpfs -o mode=0755 qs-run /run
 for entry in "$saved"/*; do
   name=/run/${entry##*/}
-  # /run/mount is libmount's own, made by the mounts above. The tool's registry and libvirt's sockets start
-  # empty: a test's helper or libvirtd must never write the host's. qs-*: an enclosing isolation's own.
+  # /run/mount is libmount's own, made by the mounts above. The tool's registry, libvirt's sockets and the
+  # users' runtime directories start empty: a test's helper, libvirtd or user must never write the host's.
+  # qs-*: an enclosing isolation's own.
   case $name in
-  /run/sudo | /run/netns | /run/qemu-script | /run/libvirt | /run/qs-*) continue ;;
+  /run/sudo | /run/netns | /run/qemu-script | /run/libvirt | /run/user | /run/qs-*) continue ;;
   esac
   [ -e "$name" ] && continue
   if [ -L "$entry" ]; then cp -P "$entry" "$name"

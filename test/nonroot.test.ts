@@ -8,11 +8,13 @@ import {
   chownSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -431,6 +433,39 @@ test("a guest's console, screen and QMP are its owner's alone; nothing of it lis
   assert.not.match(listening, /qemu-system/, 'no QEMU port on TCP');
   assert.is((await asUser([tool, 'down', '--force', 'alice5'])).exitCode, 0);
   assert.is((await asRoot([binary, 'down', '--force', 'rootvm'])).exitCode, 0);
+});
+
+test("a planted runtime directory is refused; the login's /run/user/UID is used without XDG_RUNTIME_DIR", async () => {
+  const uid = Number((await inside(['id', '-u', USER])).stdout.trim());
+  // Another user's directory, and a symlink to it where the user's runtime directory would go.
+  const planted = mkdtempSync('/tmp/qs-planted-');
+  chownSync(planted, 65534, 65534);
+  chmodSync(planted, 0o777);
+  symlinkSync(planted, `/tmp/qemu-script-${uid}`);
+  try {
+    const refused = await asUser([tool, 'gc']);
+    assert.is(refused.exitCode, 1, refused.stdout);
+    assert.is(
+      refused.stderr,
+      `qemu-script: /tmp/qemu-script-${uid} is a symbolic link; remove it, or set QEMU_SCRIPT_RUNTIME_DIR`,
+    );
+    assert.equal(readdirSync(planted), [], 'nothing was written through the link');
+  } finally {
+    rmSync(`/tmp/qemu-script-${uid}`, { force: true });
+    rmSync(planted, { recursive: true, force: true });
+  }
+  // With a login's /run/user/UID, the user has one directory whether XDG_RUNTIME_DIR is set or not.
+  mkdirSync('/run/user', { recursive: true });
+  mkdirSync(`/run/user/${uid}`, { mode: 0o700 });
+  chownSync(`/run/user/${uid}`, uid, uid);
+  try {
+    assert.is((await asUser([tool, 'gc'])).exitCode, 0);
+    assert.ok(existsSync(`/run/user/${uid}/qemu-script`));
+    assert.is(statSync(`/run/user/${uid}/qemu-script`).mode & 0o777, 0o700);
+    assert.not.ok(existsSync(`/tmp/qemu-script-${uid}`));
+  } finally {
+    rmSync(`/run/user/${uid}`, { recursive: true, force: true });
+  }
 });
 
 test('setup twice changes nothing; setup --undo leaves /etc as it was', async () => {

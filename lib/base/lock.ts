@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+// The caller's own state directory, made safely, and the lock that serialises launches in it.
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError } from './errors.ts';
 import { isAlive, processId, type ProcessId } from './proc.ts';
@@ -12,41 +23,47 @@ function lockAgeMs(lock: string): number {
   }
 }
 
-/**
- * Runs `fn` holding a lock: a directory, created atomically, naming its holder.
- * A lock whose holder died (kill -9) is taken over.
- */
-/**
- * The tool's state directory must be the caller's alone: a directory another
- * user made in /tmp beforehand could feed it records and sockets.
- */
-/** mkdir -p, one level at a time: Node's recursive mkdir loops forever under /proc. */
+/** mkdir -p of the parents, one level at a time: Node's recursive mkdir loops forever under /proc. */
 function makeDirs(dir: string): void {
   if (existsSync(dir)) return;
   makeDirs(dirname(dir));
   mkdirSync(dir, { mode: 0o755 });
 }
 
+/**
+ * The tool's state directory must be the caller's alone: a directory (or a symlink) another user made in /tmp
+ * beforehand could feed it records and sockets, or take the guests' files. Its last component is made 0700 and
+ * never followed: lstat sees a symlink as one, and anything but the caller's own directory is refused.
+ */
 export function ensureOwnDir(dir: string): void {
   try {
-    makeDirs(dir);
+    makeDirs(dirname(dir));
+    mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new HostError(
-      `cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); ` +
-        'set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours',
-      { cause: error },
-    );
+    if (code !== 'EEXIST') {
+      throw new HostError(
+        `cannot create the runtime directory ${dir} (${code === 'EACCES' ? 'permission denied' : code}); ` +
+          'set QEMU_SCRIPT_RUNTIME_DIR to a directory of yours',
+        { cause: error },
+      );
+    }
   }
-  const stats = statSync(dir);
-  if (stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0) {
-    throw new HostError(
-      `${dir} is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)}); remove it, ` +
-        `or set QEMU_SCRIPT_RUNTIME_DIR`,
-    );
-  }
+  const stats = lstatSync(dir);
+  const problem = stats.isSymbolicLink()
+    ? 'is a symbolic link'
+    : !stats.isDirectory()
+      ? 'is not a directory'
+      : stats.uid !== (process.getuid?.() ?? 0) || (stats.mode & 0o022) !== 0
+        ? `is not yours alone (owner uid ${stats.uid}, mode ${(stats.mode & 0o777).toString(8)})`
+        : undefined;
+  if (problem) throw new HostError(`${dir} ${problem}; remove it, or set QEMU_SCRIPT_RUNTIME_DIR`);
 }
 
+/**
+ * Runs `fn` holding a lock: a directory, created atomically, naming its holder.
+ * A lock whose holder died (kill -9) is taken over.
+ */
 export async function withLock<T>(dir: string, fn: () => Promise<T> | T, timeoutMs = 30000): Promise<T> {
   ensureOwnDir(dir);
   const lock = `${dir}/lock`;

@@ -13,8 +13,11 @@ export const SYSTEM_CONFIG_DIR = '/etc/qemu-script';
 export function runtimeDirFor(uid: number, env: Record<string, string | undefined>): string {
   if (env.QEMU_SCRIPT_RUNTIME_DIR) return env.QEMU_SCRIPT_RUNTIME_DIR;
   if (uid === 0) return SYSTEM_RUN_DIR;
+  // One user, one directory: the login's /run/user/UID whether XDG_RUNTIME_DIR is set or not (su, cron, ssh
+  // without a session); /tmp only where there is none, made there safely (lock.ts).
   const xdg = env.XDG_RUNTIME_DIR;
-  return xdg && existsSync(xdg) ? `${xdg}/qemu-script` : `/tmp/qemu-script-${uid}`;
+  if (xdg && existsSync(xdg)) return `${xdg}/qemu-script`;
+  return existsSync(`/run/user/${uid}`) ? `/run/user/${uid}/qemu-script` : `/tmp/qemu-script-${uid}`;
 }
 
 /** Where root records the host changes: root's own runtime directory, or the helper's for everyone else. */
