@@ -182,7 +182,7 @@ test('dry run: prints host commands, QEMU line and cleanup; runs nothing', async
     'ip link set dev qtap0 alias qemu-script:RECORD-ID master vmnet0 up',
   ]);
   assert.match(lines[qemuAt + 1], /^qemu-system-x86_64 -nodefaults -machine accel=tcg -m 512 -name disk /);
-  assert.ok(lines.includes('ip link del vmnet0  # only when no other guest uses it'));
+  assert.ok(lines.includes('ip link del dev vmnet0  # only when no other guest uses it'));
   assert.ok(lines.some((line) => /^# SSH on localhost:\d+$/.test(line)));
   assert.not.ok(existsSync(marker), existsSync(marker) ? readFileSync(marker, 'utf8') : '');
   assert.not.ok(existsSync(`${dir}/run`), 'a dry run creates no runtime directory');
@@ -230,7 +230,7 @@ test('dry run --json: the whole plan as one object', async () => {
   );
   assert.equal(
     plan.cleanup.map((c: { argv: string[] }) => c.argv.join(' ')),
-    ['ip link del qtap0', 'ip link del vmnet5'],
+    ['ip link del dev qtap0', 'ip link del dev vmnet5'],
   );
   assert.ok(plan.messages.some((m: string) => /^SSH on localhost:\d+$/.test(m)));
   assert.ok(Array.isArray(plan.warnings));

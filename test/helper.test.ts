@@ -414,6 +414,30 @@ test("helper: a member's ninth bridge is refused with the count; releases bring 
     );
   }));
 
+test('helper: a network named like an ip keyword (dev) is made and collected with the rest by gc', () =>
+  withNetns(async (ns) => {
+    assert.is((await execa(BINARY, ['net', 'create', 'dev'], { reject: false })).exitCode, 0);
+    try {
+      for (const bridge of ['dev', 'vmnet1']) {
+        const made = await helper(ns, ALICE, ['bridge-add', bridge, 'a1']);
+        assert.is(made.exitCode, 0, made.stderr);
+      }
+      // The guest is gone (its holder, the member's shell, exits): gc removes both.
+      await shells[ALICE].exit();
+      delete shells[ALICE];
+      const gc = await helper(ns, BOB, ['gc']);
+      assert.is(gc.exitCode, 0, gc.stderr);
+      assert.equal(gc.stdout.split('\n').filter(Boolean).sort(), ['bridge dev', 'bridge vmnet1']);
+      assert.equal(
+        (await ns.links()).filter((link) => link === 'dev' || link === 'vmnet1'),
+        [],
+      );
+      assert.equal(registry(), []);
+    } finally {
+      await execa(BINARY, ['net', 'rm', 'dev'], { reject: false });
+    }
+  }));
+
 test("helper: a member's TAP goes only on a bridge their guest holds, owned by them", () =>
   withLan(async (ns) => {
     assert.is((await helper(ns, ALICE, ['bridge-add', 'vmnet3', 'web'])).exitCode, 0);

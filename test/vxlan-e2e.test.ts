@@ -199,10 +199,10 @@ test('net create --vxlan: refusals name what is wrong; --dry-run shows the tunne
     const lines = dry.stdout.split('\n');
     for (const line of [
       'ip link add name tun mtu 1450 type bridge',
-      'ip link add vxlan7 type vxlan id 7 dstport 4789 local 10.200.0.1 dev u0 learning',
+      'ip link add name vxlan7 type vxlan id 7 dstport 4789 local 10.200.0.1 dev u0 learning',
       'bridge fdb append 00:00:00:00:00:00 dev vxlan7 dst 10.200.0.9',
-      'ip link set vxlan7 master tun mtu 1450 up',
-      "ip link del vxlan7  # with the network's last guest",
+      'ip link set dev vxlan7 master tun mtu 1450 up',
+      "ip link del dev vxlan7  # with the network's last guest",
     ])
       assert.ok(lines.includes(line), `missing: ${line}\n${dry.stdout}`);
     assert.match(dry.stdout, /-device virtio-net,netdev=nic0,mac=[0-9a-f:]+,host_mtu=1450/);

@@ -130,7 +130,7 @@ export function checkedMac(word: string | undefined): string {
 }
 
 export const linkExists = (name: string) => existsSync(sysNet(name));
-export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', name];
+export const deleteLinkArgv = (name: string) => ['ip', 'link', 'del', 'dev', name];
 
 /** The alias a link the tool made carries: its record's id. */
 const markOf = (id: string) => `qemu-script:${id}`;

@@ -34,6 +34,7 @@ function createArgvs(action: VxlanAction, dev: string, local: string | undefined
       'ip',
       'link',
       'add',
+      'name',
       device,
       'type',
       'vxlan',
@@ -49,7 +50,7 @@ function createArgvs(action: VxlanAction, dev: string, local: string | undefined
     ],
     // Unicast peers: broadcast and unknown frames go to each (learning finds the rest).
     ...vxlan.remotes.map((remote) => ['bridge', 'fdb', 'append', FLOOD, 'dev', device, 'dst', remote]),
-    ['ip', 'link', 'set', device, 'master', network, 'mtu', String(action.mtu), 'up'],
+    ['ip', 'link', 'set', 'dev', device, 'master', network, 'mtu', String(action.mtu), 'up'],
   ];
 }
 

@@ -46,7 +46,9 @@ export async function helperMain(args: string[], env: Record<string, string | un
   const [op = '', ...words] = args;
   if (op === 'gc') {
     arity(words, 0, 0, 'gc takes no arguments');
-    return (await collectResources(options)).map((name) => `${name}\n`).join('');
+    // One line each: what was removed, and (after `failed: `) what could not be.
+    const { removed, failures } = await collectResources(options);
+    return [...removed, ...failures.map((failure) => `failed: ${failure}`)].map((line) => `${line}\n`).join('');
   }
   if (op === 'hold') {
     // The launcher hands its guest's holds to the waiter it started: only to a child of its own, of the same

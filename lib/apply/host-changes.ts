@@ -18,6 +18,7 @@ import {
   type Transaction,
 } from '../state/registry.ts';
 import type { ActionKindName, HostAction } from '../base/types.ts';
+import { messageOf } from '../base/errors.ts';
 
 export interface ChangeOptions {
   registryDir: string;
@@ -135,22 +136,28 @@ export function anythingToCollect(registryDir: string): boolean {
  * namespace; forgets namespaces that are gone (their interfaces went with
  * them, their files and processes are removed). Safe to repeat after a crash.
  */
-export async function collectResources(options: ChangeOptions): Promise<string[]> {
+export async function collectResources(options: ChangeOptions): Promise<{ removed: string[]; failures: string[] }> {
   const alive = existingNetns();
   return updateRegistry(options.registryDir, async (tx) => {
     const context = rootContext(options, tx);
     const removed: string[] = [];
+    const failures: string[] = [];
     // Newest first: a TAP goes before the bridge it is a port of.
     for (const record of [...tx.registry.resources].reverse()) {
-      if (!alive.has(record.netns)) {
-        await ACTION_KINDS[record.kind].destroy(record, { ...context, here: false });
-        dropResource(tx.registry, record);
-      } else if (record.netns === context.netns && (await settle(record, context))) {
-        removed.push(`${record.kind} ${record.name}`);
+      try {
+        if (!alive.has(record.netns)) {
+          await ACTION_KINDS[record.kind].destroy(record, { ...context, here: false });
+          dropResource(tx.registry, record);
+        } else if (record.netns === context.netns && (await settle(record, context))) {
+          removed.push(`${record.kind} ${record.name}`);
+        }
+      } catch (error) {
+        // One record that cannot be collected is reported, and never stops the others.
+        failures.push(`${record.kind} ${record.name}: ${messageOf(error)}`);
       }
       // Each undo is written before the next: a crash of gc itself leaves only what is still to do.
       tx.commit();
     }
-    return removed;
+    return { removed, failures };
   });
 }

@@ -191,6 +191,10 @@ export async function gc(context: ToolContext): Promise<string> {
     ...report.orphans.map((name) => `guest ${name} runs without its supervisor; stop it with qemu-script down ${name}`),
     ...report.remaining.map((what) => `left: ${what}`),
   ];
-  if (report.failures.length > 0) throw new HostError(`gc: ${report.failures.join('; ')}`);
+  if (report.failures.length > 0) {
+    // What was removed is said as well: one record that could not be is no reason to hide the others.
+    if (lines.length > 0) printOut(`${lines.join('\n')}\n`);
+    throw new HostError(`gc: ${report.failures.join('; ')}`);
+  }
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'nothing to collect\n';
 }

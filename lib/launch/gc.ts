@@ -81,15 +81,19 @@ export async function collectGarbage(
   }
   if (!anythingToCollect(context.registryDir)) return report;
   if (context.isRoot) {
-    report.resources = await collectResources({ registryDir: context.registryDir }).catch((error: Error) => {
-      report.failures.push(error.message);
-      return [];
-    });
+    const collected = await collectResources({ registryDir: context.registryDir }).catch((error: Error) => ({
+      removed: [],
+      failures: [error.message],
+    }));
+    report.resources = collected.removed;
+    report.failures.push(...collected.failures);
     await collectElsewhere(context, report);
   } else {
     // The helper removes only what it created and no live guest holds; without sudo, skip quietly.
     const helper = await probe(helperArgv(context.selfCommand, ['gc']));
-    report.resources = helper.ok ? helper.stdout.split('\n').filter(Boolean) : [];
+    const lines = helper.ok ? helper.stdout.split('\n').filter(Boolean) : [];
+    report.resources = lines.filter((line) => !line.startsWith('failed: '));
+    report.failures.push(...lines.filter((line) => line.startsWith('failed: ')).map((line) => line.slice(8)));
   }
   return report;
 }
