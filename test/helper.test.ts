@@ -720,18 +720,40 @@ test("helper: a member's forward into hostonly goes to the address root register
     assert.is((await request(ALICE, ['dhcp-add', 'hostonly', mac, 'a1'])).exitCode, 0);
     const privileged = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '80', '80']);
     assert.is(privileged.exitCode, 2);
-    assert.match(privileged.stderr, /host port 80 is privileged \(below 1024\): only root may forward it/);
-    // An address the host does not have, or loopback's: refused once the NIC is known.
+    assert.match(privileged.stderr, /host port 80 is outside the ports members may forward \(1024-32767, /);
+    // A member's forward takes no address of the host's but the network's own, and one root grants.
+    const lan = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', '198.51.100.7']);
+    assert.is(lan.exitCode, 2);
+    assert.match(
+      lan.stderr,
+      "refused: a member's forward listens on 192.168.56.1 only, not on 198.51.100.7 (root's forward_address in ",
+    );
+    const high = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '40000', '80']);
+    assert.is(high.exitCode, 2);
+    assert.match(high.stderr, 'refused: host port 40000 is outside the ports members may forward (1024-32767, ');
+    // Granted (limits.json): an address the host does not have, or loopback's, is still refused when made.
     for (const address of ['203.0.113.9', '127.0.0.1']) {
+      writeFileSync('/etc/qemu-script/limits.json', JSON.stringify({ forward_address: address }));
       const elsewhere = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', address]);
       assert.is(elsewhere.exitCode, 2, address);
       assert.match(elsewhere.stderr, `${address} is not an address of this host (it has: `);
     }
+    writeFileSync('/etc/qemu-script/limits.json', '{"forward_address": "198.51.100.7", "forwards": 2}');
     const added = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '80', '198.51.100.7']);
     assert.is(added.exitCode, 0, added.stderr);
     const [, ip] = /forwarded to (192\.168\.56\.\d+):80/.exec(added.stdout) ?? [];
     assert.ok(ip, added.stdout);
     assert.match(await nft(), `ip daddr 198.51.100.7 tcp dport 8080 dnat to ${ip}:80`);
+    // Without an address: the network's own, never every address of the host.
+    const own = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8081', '81']);
+    assert.is(own.exitCode, 0, own.stderr);
+    assert.match(await nft(), `ip daddr 192.168.56.1 tcp dport 8081 dnat to ${ip}:81`);
+    assert.not.match(await nft(), 'fib daddr type local');
+    const third = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8082', '82']);
+    assert.is(third.exitCode, 2);
+    assert.match(third.stderr, 'you hold 2 forwards already, the most a user may');
+    writeFileSync('/etc/qemu-script/limits.json', '{}');
+    assert.is((await request(ALICE, ['publish-del', 'tcp-8081', 'a1'])).exitCode, 0);
     const twice = await request(ALICE, ['publish-add', 'hostonly', 'a1', mac, 'tcp', '8080', '81']);
     assert.is(twice.exitCode, 2);
     assert.match(twice.stderr, /host port 8080 \(tcp\) is forwarded to a1 already/);

@@ -691,7 +691,7 @@ const ROWS: Row[] = [
     warnings: [NO_VHOST],
   },
   {
-    name: "a normal user's --fwd on hostonly: the helper gets the NIC and the ports, never an address",
+    name: "a normal user's --fwd on hostonly: NIC and ports to the helper, never the guest's address; on the bridge's",
     argv: ['--net', 'hostonly', '--fwd', '8080-80'],
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
     netdevs: [TAPDEV(0, 'qtap0')],
@@ -700,7 +700,7 @@ const ROWS: Row[] = [
       'sudo -n /usr/local/bin/qemu-script-helper tap-add qtap0 hostonly guest',
       `sudo -n /usr/local/bin/qemu-script-helper dhcp-add hostonly ${MAC0} guest`,
       'sudo -n /usr/local/bin/qemu-script-helper names-add hostonly guest',
-      `sudo -n /usr/local/bin/qemu-script-helper publish-add hostonly guest ${MAC0} tcp 8080 80`,
+      `sudo -n /usr/local/bin/qemu-script-helper publish-add hostonly guest ${MAC0} tcp 8080 80 192.168.56.1`,
       'sudo -n /usr/local/bin/qemu-script-helper forward-add hostonly guest publish',
       'sudo -n /usr/local/bin/qemu-script-helper firewall-add hostonly guest',
     ],
@@ -713,7 +713,7 @@ const ROWS: Row[] = [
       'sudo -n /usr/local/bin/qemu-script-helper tap-del qtap0 guest',
       'sudo -n /usr/local/bin/qemu-script-helper bridge-del hostonly guest',
     ],
-    messages: [/network hostonly/, /^Forward tcp port 8080 /],
+    messages: [/network hostonly/, /^Forward tcp port 8080 of 192\.168\.56\.1 -> guest port 80 on hostonly$/],
     warnings: [NO_VHOST],
   },
   {

@@ -285,7 +285,7 @@ test("the user's guest on hostonly: a lease from the network's server, ps shows 
     // user's, once the fwd process has gone, leaves it), taken back by fwd rm.
     const added = await asUser([tool, 'fwd', 'add', 'alice2', '18080-7000']);
     assert.is(added.exitCode, 0, added.stderr);
-    assert.is(added.stdout, 'Forward tcp 0.0.0.0:18080 -> guest port 7000 added to alice2');
+    assert.is(added.stdout, 'Forward tcp 192.168.56.1:18080 -> guest port 7000 added to alice2');
     assert.is((await asUser([tool, 'gc'])).exitCode, 0);
     const forwarded = await asRoot(['busybox', 'nc', '-w', '2', '192.168.56.1', '18080']);
     assert.match(forwarded.stdout, /E2E-BANNER name=alice2/, "the host's address, port 18080: the guest's banner");

@@ -76,7 +76,12 @@ export const publish: ActionKind<PublishAction> = {
       hostPort: checkedPort(words[4], 'host port'),
       guestPort: checkedPort(words[5], 'guest port'),
       nat: definition.nat,
-      ...(words[6] === undefined ? {} : { listen: checked(words[6], IPV4, 'IPv4 address') }),
+      // A member who names no address gets the network's own: never every address of the host.
+      ...(words[6] !== undefined
+        ? { listen: checked(words[6], IPV4, 'IPv4 address') }
+        : caller.uid !== 0
+          ? { listen: definition.hostIp }
+          : {}),
     };
   },
 

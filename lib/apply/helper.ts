@@ -9,7 +9,7 @@ import { ACTION_KINDS, isKindName, KIND_NAMES } from '../actions/index.ts';
 import { arity, checked, GUEST_NAME, refuse, type Caller } from '../actions/kind.ts';
 import { UsageError } from '../base/errors.ts';
 import { acquire, collectResources, rehold, release } from './host-changes.ts';
-import { limitsPath, limitWord, readLimits } from './limits.ts';
+import { limitsPath, limitWord, memberForwardProblem, readLimits } from './limits.ts';
 import { INTERFACE_NAME } from '../base/names.ts';
 import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from '../base/paths.ts';
 import { currentNetns, parentPid, processExe, processId, processUid, type ProcessId } from '../base/proc.ts';
@@ -83,6 +83,8 @@ export async function helperMain(args: string[], env: Record<string, string | un
     const limits = readLimits(caller.config);
     const admit = (registry: Registry, existing: ResourceRecord | undefined) => {
       if (uid === 0) return;
+      const forward = action.kind === 'publish' ? memberForwardProblem(action, caller.config) : undefined;
+      if (forward) throw refuse(forward);
       const limit = limits[action.kind];
       if (limit === undefined) return;
       // DHCP counts each registration (a MAC on a network's server), the others each thing made.

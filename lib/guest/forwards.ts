@@ -12,7 +12,7 @@ import { renderTable } from '../base/table.ts';
 import { listRecords, readRecord, writeRecord, type GuestRecord } from '../state/guests.ts';
 import { isFree } from '../probe/port-check.ts';
 import { unprivilegedPortStart } from '../probe/probe.ts';
-import { EVERY_ADDRESS, LOOPBACK, publicationActions } from '../plan/net-modes.ts';
+import { EVERY_ADDRESS, LOOPBACK, memberListen, publicationActions } from '../plan/net-modes.ts';
 import { parseForward, parsePort } from '../plan/net-spec.ts';
 import { formatAddress, parseAddress } from '../net/ip.ts';
 import { QmpClient } from '../base/qmp.ts';
@@ -26,7 +26,8 @@ import type { Forward, ForwardInfo, HostAction } from '../base/types.ts';
  * defined network with DHCP (a DNAT to the address the network's server gave it, made by root).
  */
 type Target =
-  { record: GuestRecord; netdev: string } | { record: GuestRecord; network: string; mac: string; nat: boolean };
+  | { record: GuestRecord; netdev: string }
+  | { record: GuestRecord; network: string; mac: string; nat: boolean; hostIp?: string };
 
 function targetOf(context: ToolContext, name: string, what: string): Target {
   const record = readRecord(context.runtimeDir, name);
@@ -52,7 +53,9 @@ function targetOf(context: ToolContext, name: string, what: string): Target {
   const nat = record.plan.actions.some(
     (action) => action.kind === 'firewall' && action.network === network && action.nat,
   );
-  return { record, network, mac: served.mac, nat };
+  const server = record.plan.actions.find((action) => action.kind === 'dhcp' && action.network === network);
+  const hostIp = server?.kind === 'dhcp' ? server.config.hostIp : undefined;
+  return { record, network, mac: served.mac, nat, hostIp };
 }
 
 /** A change made for a running guest: held, like the launch's, by what holds the guest (its waiter). */
@@ -97,7 +100,7 @@ function parseListen(text: string): string {
 
 export async function fwdAdd(context: ToolContext, name: string, spec: string, listenText?: string) {
   const forward: Forward = parseForward(spec, 'fwd add');
-  const listen = listenText === undefined ? undefined : parseListen(listenText);
+  const listenAsked = listenText === undefined ? undefined : parseListen(listenText);
   const port = forward.hostPort;
   const reserved = await withLock(context.runtimeDir, async () => {
     const target = targetOf(context, name, 'fwd add');
@@ -113,7 +116,7 @@ export async function fwdAdd(context: ToolContext, name: string, spec: string, l
       throw new UsageError(`fwd add: host port ${port} (${forward.protocol}) is in use on this host; choose another`);
     }
     if ('netdev' in target) {
-      if (listen) {
+      if (listenAsked) {
         throw new UsageError(
           `fwd add --listen: ${name}'s forwards go to its user network, which listens on ${LOOPBACK} alone`,
         );
@@ -129,7 +132,9 @@ export async function fwdAdd(context: ToolContext, name: string, spec: string, l
     return target;
   });
   if (typeof reserved === 'string') return reserved;
-  const { record, network, mac, nat } = reserved;
+  const { record, network, mac, nat, hostIp } = reserved;
+  // A member's forward listens on the network's own address unless they named one root granted.
+  const listen = listenAsked ?? (context.isRoot || !hostIp ? undefined : memberListen(hostIp));
   const forwarding = record.plan.actions.some((action) => action.kind === 'forward' && action.network === network);
   const actions = publicationActions({ network, guest: record.name, mac, nat }, { ...forward, listen }, forwarding);
   try {

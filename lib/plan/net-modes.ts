@@ -377,8 +377,15 @@ function tunnelOf(network: NetworkDef, context: NetContext): Underlay {
   return underlay;
 }
 
-/** Where --fwd listens on a defined network: every address of the host but loopback (ps shows 0.0.0.0). */
+/** Where root's --fwd listens on a defined network: every address of the host but loopback (ps shows 0.0.0.0). */
 export const EVERY_ADDRESS = '0.0.0.0';
+
+/**
+ * Where a member's forward listens unless they name an address root granted (limits.json's forward_address):
+ * the network's own address on its bridge, never every address of the host (it would take connections meant
+ * for the host's own services).
+ */
+export const memberListen = (hostIp: string) => hostIp.replace(/\/\d+$/, '');
 
 /**
  * A host port forwarded into a defined network (--fwd there, fwd add): its DNAT to the address the network's
@@ -409,19 +416,21 @@ export function publicationActions(
 /** --fwd into a defined network with DHCP: each forward's actions, and what the launch says of it. */
 function publications(network: NetworkDef, nic: Nic, context: NetContext) {
   const into = { network: network.name, guest: context.guest, mac: nic.mac, nat: network.nat };
+  // A member's forward never takes a port of the host's own addresses: it listens on the bridge's.
+  const listen = context.facts.isRoot ? undefined : memberListen(network.hostIp);
   return context.fwd.map((forward, index) => {
     const hostPort = exactPort(forward.hostPort, '--fwd', context);
     context.forwards.push({
       proto: forward.protocol,
-      host: EVERY_ADDRESS,
+      host: listen ?? EVERY_ADDRESS,
       port: hostPort,
       guest_port: forward.guestPort,
     });
     return {
-      actions: publicationActions(into, { ...forward, hostPort }, index > 0),
+      actions: publicationActions(into, { ...forward, hostPort, ...(listen ? { listen } : {}) }, index > 0),
       message:
-        `Forward ${forward.protocol} port ${hostPort} of this host's addresses (not loopback) -> guest port ` +
-        `${forward.guestPort} on ${network.name}`,
+        `Forward ${forward.protocol} port ${hostPort} of ${listen ?? "this host's addresses (not loopback)"} -> ` +
+        `guest port ${forward.guestPort} on ${network.name}`,
     };
   });
 }
