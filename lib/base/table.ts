@@ -1,6 +1,6 @@
 // Terminal text: aligned tables, wrapped words, and nothing that a terminal would read as a command.
 
-/** Control characters (ESC, BEL, newlines ...) shown as `?`: text a guest could have chosen never drives the terminal. */
+/** Control characters (ESC, BEL, newlines ...) as `?`: text a guest could have chosen never drives the terminal. */
 export const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
 /** Aligned columns for terminal listings (ps, net ls); the last column is not padded. */
