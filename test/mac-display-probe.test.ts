@@ -69,7 +69,10 @@ const RUN = '/run/qemu-script/guest';
 /** Every guest's agent channel, whatever the display. */
 const AGENT_CHARDEV = `socket,id=qga0,path=${RUN}/qga.sock,server=on,wait=off`;
 const CONSOLE_OPTIONS = {
-  '-chardev': [AGENT_CHARDEV, `socket,id=console,path=${RUN}/console.sock,server=on,wait=off,mux=on`],
+  '-chardev': [
+    AGENT_CHARDEV,
+    `socket,id=console,path=${RUN}/console.sock,server=on,wait=off,mux=on,logfile=${RUN}/console.log,logappend=on`,
+  ],
   '-serial': ['chardev:console'],
   '-mon': ['chardev=console,mode=readline'],
 };

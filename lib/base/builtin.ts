@@ -5,7 +5,7 @@
 
 type GetBuiltin = (id: string) => unknown;
 
-export async function builtin<T>(id: 'node:net' | 'node:dgram'): Promise<T> {
+export async function builtin<T>(id: 'node:net' | 'node:dgram' | 'node:crypto'): Promise<T> {
   const get = (process as unknown as { getBuiltinModule?: GetBuiltin }).getBuiltinModule;
   return (get ? get(id) : await import(id)) as T;
 }

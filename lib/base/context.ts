@@ -1,5 +1,5 @@
 // Who runs the tool and where its state lives: computed once per invocation.
-import { configDir, registryDirFor, runtimeDirFor } from './paths.ts';
+import { configDir, imagesDirFor, instancesDirFor, registryDirFor, runtimeDirFor } from './paths.ts';
 import { selfCommand } from './self.ts';
 
 export interface ToolContext {
@@ -13,6 +13,9 @@ export interface ToolContext {
   config: string;
   /** The argv that runs this tool again (supervisor, sudo helper). */
   selfCommand: string[];
+  /** Verified images (image pull, add), and instances. */
+  imagesDir: string;
+  instancesDir: string;
 }
 
 export function toolContext(env: Record<string, string | undefined> = process.env): ToolContext {
@@ -25,5 +28,7 @@ export function toolContext(env: Record<string, string | undefined> = process.en
     registryDir: registryDirFor(uid, runtimeDir),
     config: configDir(uid, env),
     selfCommand: selfCommand(),
+    imagesDir: imagesDirFor(uid, env),
+    instancesDir: instancesDirFor(uid, env),
   };
 }

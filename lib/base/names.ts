@@ -29,6 +29,10 @@ export function guestNameProblem(name: string, host: string): string | undefined
   return undefined;
 }
 
+/** An image in the cache (debian-12, ubuntu-24.04): a file name, lower case. */
+export const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const IMAGE_NAME_RULE = 'lower-case letters, digits, dots, hyphens and underscores, at most 64';
+
 /** The group whose members may use the privileged helper, unless setup/doctor --group says otherwise. */
 export const DEFAULT_GROUP = 'qemusers';
 

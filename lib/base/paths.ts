@@ -20,6 +20,48 @@ export function runtimeDirFor(uid: number, env: Record<string, string | undefine
   return existsSync(`/run/user/${uid}`) ? `/run/user/${uid}/qemu-script` : `/tmp/qemu-script-${uid}`;
 }
 
+type Env = Record<string, string | undefined>;
+const home = (env: Env) => env.HOME || '/nonexistent';
+
+/**
+ * The verified images guests run over (image pull, image add): a user's cache, or root's under /var/cache.
+ * QEMU_SCRIPT_IMAGES_DIR moves it (tests: never the real caches).
+ */
+export function imagesDirFor(uid: number, env: Env): string {
+  if (env.QEMU_SCRIPT_IMAGES_DIR) return env.QEMU_SCRIPT_IMAGES_DIR;
+  if (uid === 0) return '/var/cache/qemu-script/images';
+  return `${env.XDG_CACHE_HOME || `${home(env)}/.cache`}/qemu-script/images`;
+}
+
+/** Instances, one directory each (overlay, instance.yaml, log): a user's data, or root's under /var/lib. */
+export function instancesDirFor(uid: number, env: Env): string {
+  if (env.QEMU_SCRIPT_INSTANCES_DIR) return env.QEMU_SCRIPT_INSTANCES_DIR;
+  if (uid === 0) return '/var/lib/qemu-script/instances';
+  return `${env.XDG_DATA_HOME || `${home(env)}/.local/share`}/qemu-script/instances`;
+}
+
+/** An image in the cache: its file (read-only, never written by a guest) and what is known of it. */
+export const imageFile = (dir: string, name: string) => `${dir}/${name}.img`;
+export const imageMeta = (dir: string, name: string) => `${dir}/${name}.json`;
+/** A download not finished yet: kept, so that the same pull resumes it. */
+export const imagePartial = (dir: string, name: string) => `${dir}/.${name}.part`;
+
+/** One instance's directory and what is in it. */
+export const instanceDir = (dir: string, name: string) => `${dir}/${name}`;
+export const INSTANCE_FILES = {
+  /** What the user gave `create`, and the identity fixed there: the file `start` reads. */
+  options: 'instance.yaml',
+  /** The qcow2 overlay over the image: the instance's own writes. */
+  disk: 'disk.qcow2',
+  /** The serial console of every boot, appended (rotated at a start when over 1 MiB). */
+  log: 'console.log',
+} as const;
+export const instanceFile = (dir: string, name: string, file: keyof typeof INSTANCE_FILES) =>
+  `${instanceDir(dir, name)}/${INSTANCE_FILES[file]}`;
+
+/** A guest's serial console log: a transient guest's in its runtime directory (removed with it). */
+export const consoleLogPath = (runDir: string) => `${runDir}/console.log`;
+
 /** Where root records the host changes: root's own runtime directory, or the helper's for everyone else. */
 export const registryDirFor = (uid: number, runtimeDir: string) => (uid === 0 ? runtimeDir : SYSTEM_RUN_DIR);
 
@@ -47,10 +89,10 @@ export const seedPath = (runDir: string) => `${runDir}/cidata.iso`;
  */
 const userDataDir = (home: string) => `${home}/.local/share/qemu-script`;
 export const ownKeyPath = (home: string) => `${userDataDir(home)}/id_ed25519`;
-const instanceDir = (home: string, instanceId: string) => `${userDataDir(home)}/hosts/${instanceId}`;
+const hostKeyDir = (home: string, instanceId: string) => `${userDataDir(home)}/hosts/${instanceId}`;
 export const hostKeyPath = (home: string, instanceId: string) =>
-  `${instanceDir(home, instanceId)}/ssh_host_ed25519_key`;
-export const knownHostsPath = (home: string, instanceId: string) => `${instanceDir(home, instanceId)}/known_hosts`;
+  `${hostKeyDir(home, instanceId)}/ssh_host_ed25519_key`;
+export const knownHostsPath = (home: string, instanceId: string) => `${hostKeyDir(home, instanceId)}/known_hosts`;
 export const logDir = (runtimeDir: string) => `${runtimeDir}/logs`;
 export const logPath = (runtimeDir: string, guest: string) => `${logDir(runtimeDir)}/${guest}.log`;
 export const registryPath = (registryDir: string) => `${registryDir}/registry.json`;

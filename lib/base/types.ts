@@ -29,6 +29,15 @@ export interface DiskRequest {
   usb: boolean;
   cdrom: boolean;
   controller?: DiskController;
+  /** A qcow2 overlay made at launch over an image (--image): the guest writes it, never the image. */
+  overlay?: Overlay;
+}
+
+/** An overlay to make over a read-only image: its backing file, that file's format, the size it grows to. */
+export interface Overlay {
+  backing: string;
+  format: 'qcow2' | 'raw';
+  size?: string;
 }
 
 export interface DisplayRequest {
@@ -47,6 +56,8 @@ export interface CloudInitRequest {
   login?: string;
   sshKey?: string;
   userData?: string;
+  /** An instance's cloud-init identity, fixed when it was created (default: from the guest's name and disk). */
+  instanceId?: string;
 }
 
 /** What the host has for --cloud-init: read by the probe, never changed by it. */
@@ -110,6 +121,12 @@ export interface LaunchOptions {
   sshPort?: number | 'none';
   /** --cloud-init, with its --login, --ssh-key and --user-data. */
   cloudInit?: CloudInitRequest;
+  /** --image IMAGE (a cached image or a file) and --disk-size: the guest runs on an overlay of its own over it. */
+  image?: { ref: string; size?: string };
+  /** Where the serial console is logged (an instance's directory); default: the guest's runtime directory. */
+  consoleLog?: string;
+  /** Started as this instance (`start NAME`): the name is its own, not one a launch line may take. */
+  instance?: string;
   foreground: boolean;
   /** --quiet: no messages, only errors (and --json output). */
   quiet: boolean;
@@ -440,6 +457,10 @@ export interface Plan {
   companions: Companion[];
   /** --cloud-init: the seed to make before QEMU starts, and how `qemu-script ssh` logs in. */
   cloudInit?: CloudInitPlan;
+  /** Made by the user before QEMU starts (an overlay over an image, in the guest's directory); absent: none. */
+  prepare?: Command[];
+  /** Where its serial console is logged, appended across boots. */
+  consoleLog?: string;
   /** What this guest holds, recorded so concurrent launches, `ps` and `gc` can see it. */
   resources: {
     nics: NicInfo[];
@@ -452,5 +473,7 @@ export interface Plan {
     disks: string[];
     /** Whether it writes them (not with -snapshot): guests that only read one disk may share it. */
     writesDisks: boolean;
+    /** The images its overlays are over (absent: none): `image rm` is refused while it runs. */
+    images?: string[];
   };
 }

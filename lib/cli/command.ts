@@ -13,6 +13,8 @@ export interface Flag {
   repeatable?: boolean;
   /** The value is optional and only given as --flag=VALUE (alone, the flag is true). */
   optionalValue?: boolean;
+  /** A one-letter spelling besides the long one (-f for --follow, as tail has it). */
+  short?: string;
   help: string;
 }
 
@@ -46,8 +48,10 @@ export interface Subcommand {
 
 const texts = (value: FlagValue) => (Array.isArray(value) ? value : []);
 
-const flagSpelling = (flag: Flag) =>
-  `--${flag.name}${!flag.value ? '' : flag.optionalValue ? `[=${flag.value}]` : ` ${flag.value}`}`;
+const flagSpelling = (flag: Flag) => {
+  const value = !flag.value ? '' : flag.optionalValue ? `[=${flag.value}]` : ` ${flag.value}`;
+  return `${flag.short ? `-${flag.short}, ` : ''}--${flag.name}${value}`;
+};
 
 function usageLine(command: Subcommand): string {
   const flags = command.flags.map((flag) => `[${flagSpelling(flag)}]`);
@@ -167,13 +171,15 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
     }
     if (word === '--help' || word === '-h' || word === '-help') return 'help';
     const [spelled, inline] = word.replace(/^--?/, '').split(/=(.*)/s, 2);
-    const own = word.startsWith('-') && command.flags.some((candidate) => candidate.name === spelled);
+    const named = (candidate: Flag) =>
+      candidate.name === spelled || (candidate.short !== undefined && word === `-${candidate.short}`);
+    const own = word.startsWith('-') && command.flags.some(named);
     if (command.launchLine && !own) {
       parsed.rest = words.slice(i);
       break;
     }
     if (word.startsWith('-') && word !== '-') {
-      const flag = command.flags.find((candidate) => candidate.name === spelled);
+      const flag = command.flags.find(named);
       if (!flag) {
         const spellings = command.flags.map((candidate) => `--${candidate.name}`);
         const typo = didYouMean(`--${spelled}`, spellings);

@@ -31,6 +31,18 @@ export const OWN_OPTIONS: readonly OwnOption[] = [
     value: 'D',
     help: 'none | stdio | vga | vnc | spice (default: VM_VIDEO or vga); console: qemu-script console',
   },
+  {
+    name: 'image',
+    aliases: [],
+    value: 'IMAGE',
+    help: 'run on an overlay of its own over an image (qemu-script image ls; or a file): the image is never written',
+  },
+  {
+    name: 'disk-size',
+    aliases: [],
+    value: 'SIZE',
+    help: "with --image: grow the guest's overlay to SIZE (20G, 512M); cloud images grow their file system to it",
+  },
   { name: 'usb', aliases: ['-usb'], value: 'VID:PID', repeatable: true, help: 'pass a host USB device to the guest' },
   { name: 'uefi', aliases: ['-U'], help: 'boot with UEFI firmware (VM_EFIFIRM)' },
   {

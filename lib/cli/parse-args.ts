@@ -145,6 +145,18 @@ function parseDisk(text: string): DiskRequest | { usbId: string } {
   return disk;
 }
 
+/** --image IMAGE [--disk-size SIZE]: what the overlay goes over, resolved against the cache at launch. */
+function parseImage(ref: string | undefined, size: string | undefined): { image?: { ref: string; size?: string } } {
+  if (ref === undefined) {
+    if (size !== undefined) throw new UsageError('--disk-size goes with --image (it sizes the overlay)');
+    return {};
+  }
+  if (ref === '') throw new UsageError('--image: give an image (qemu-script image ls) or a file');
+  if (size !== undefined && !/^[1-9]\d{0,6}[KMGT]$/.test(size))
+    throw new UsageError(`--disk-size: "${size}" is not a size (a number and K, M, G or T: 20G, 512M)`);
+  return { image: { ref, ...(size ? { size } : {}) } };
+}
+
 function parseUsbId(text: string): string {
   if (!USB_ID.test(text))
     throw new UsageError(`--usb: "${text}" is not a USB id (accepted: VID:PID in hex, e.g. 046d:c52b; see lsusb)`);
@@ -207,6 +219,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
       fwd: list(args.fwd).map((text) => parseForward(text)),
       sshPort: last(args['ssh-port']) === undefined ? undefined : parseSshPort(last(args['ssh-port'])!),
       cloudInit: parseCloudInit(args),
+      ...parseImage(last(args.image), last(args['disk-size'])),
       quiet: Boolean(args.quiet),
       foreground: Boolean(args.foreground) || display.kind === 'stdio',
       dryRun: Boolean(args['dry-run']),

@@ -18,6 +18,14 @@ export const GUEST_COMMANDS: readonly Subcommand[] = [
     run: async ({ flags }, context) => print(await ps(context, Boolean(flags.json))),
   },
   {
+    name: 'ls',
+    args: '',
+    summary: 'what ps shows: guests, and instances that are stopped',
+    flags: [JSON_FLAG],
+    positionals: [0, 0],
+    run: async ({ flags }, context) => print(await ps(context, Boolean(flags.json))),
+  },
+  {
     name: 'down',
     guestArgument: true,
     args: 'NAME',

@@ -11,6 +11,8 @@ import { ADMIN_COMMANDS } from './admin.ts';
 import { EXPORT_COMMANDS } from './export.ts';
 import { FWD_COMMANDS } from './fwd.ts';
 import { GUEST_COMMANDS } from './guests.ts';
+import { IMAGE_COMMANDS } from './images.ts';
+import { INSTANCE_COMMANDS } from './instances.ts';
 import { NET_COMMANDS } from './net.ts';
 import { print } from './words.ts';
 
@@ -52,6 +54,8 @@ const INTERNAL_COMMANDS: readonly Subcommand[] = [
 
 export const SUBCOMMANDS: readonly Subcommand[] = [
   ...GUEST_COMMANDS,
+  ...INSTANCE_COMMANDS,
+  ...IMAGE_COMMANDS,
   ...FWD_COMMANDS,
   ...NET_COMMANDS,
   ...EXPORT_COMMANDS,
@@ -75,19 +79,18 @@ const OTHER_TOOLS: Readonly<Record<string, string>> = {
   help: '--help',
   version: '--version',
   list: 'ps',
-  ls: 'ps',
   status: 'info NAME',
   show: 'info NAME',
-  stop: 'down NAME',
-  shutdown: 'down NAME',
-  poweroff: 'down NAME',
-  kill: 'down --force NAME',
-  destroy: 'down --force NAME',
-  rm: 'down NAME',
-  delete: 'down NAME',
-  start: 'DISK (a guest starts from its disk)',
-  run: 'DISK (a guest starts from its disk)',
-  launch: 'DISK (a guest starts from its disk)',
+  shutdown: 'stop NAME',
+  poweroff: 'stop NAME',
+  kill: 'stop --force NAME',
+  destroy: 'rm --force NAME',
+  delete: 'rm NAME',
+  run: 'create NAME --image IMAGE, then start NAME (or a launch line: qemu-script DISK)',
+  launch: 'create NAME --image IMAGE, then start NAME (or a launch line: qemu-script DISK)',
+  images: 'image ls',
+  pull: 'image pull ALIAS|URL',
+  logs: 'log NAME',
   shell: 'ssh NAME',
   exec: 'ssh NAME -- COMMAND',
   login: 'ssh NAME',

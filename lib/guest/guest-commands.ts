@@ -14,6 +14,9 @@ import { renderTable } from '../base/table.ts';
 import type { ForwardInfo } from '../base/types.ts';
 import { printOut } from '../base/output.ts';
 import { jsonOutput } from '../base/json.ts';
+import { listInstances, readInstance } from '../store/instances.ts';
+
+const REPEAT_POWER_OFF_MS = 2000;
 
 function uptime(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -108,8 +111,31 @@ export async function guestViewNow(record: GuestRecord): Promise<GuestView> {
   return withSsh({ ...view, nics });
 }
 
+/** An instance that does not run: listed by ps as stopped, with the MACs it keeps. */
+const stoppedView = (name: string, macs: string[]): GuestView => ({
+  name,
+  pid: null,
+  state: 'stopped',
+  uptime_s: 0,
+  nics: macs.map((mac, index) => ({ index, net: '-', mac, ip: null, ip6: null })),
+  forwards: [],
+  ssh: null,
+  login_user: null,
+});
+
 export async function ps(context: ToolContext, json: boolean): Promise<string> {
-  const views = await Promise.all(listRecords(context.runtimeDir).map((record) => guestViewNow(record)));
+  const records = listRecords(context.runtimeDir);
+  const stopped = await Promise.all(
+    listInstances(context.instancesDir)
+      .filter((name) => !records.some((record) => record.name === name))
+      .map(async (name) => {
+        const instance = await readInstance(context.instancesDir, name, 'ps').catch(() => undefined);
+        return stoppedView(name, instance?.identity.macs ?? []);
+      }),
+  );
+  const views = [...(await Promise.all(records.map((record) => guestViewNow(record)))), ...stopped].sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
   if (json) return jsonOutput({ version: 1, guests: views });
   if (views.length === 0) return 'no guests\n';
   const header = ['NAME', 'PID', 'STATE', 'UPTIME', 'NICS', 'PORTS'];
@@ -117,8 +143,11 @@ export async function ps(context: ToolContext, json: boolean): Promise<string> {
     view.name,
     String(view.pid ?? '-'),
     view.state,
-    uptime(view.uptime_s * 1000),
-    view.nics.map((nic) => `${nic.net}=${[nic.ip ?? '?', ...(nic.ip6 ? [nic.ip6] : [])].join(',')}`).join(' ') || '-',
+    view.state === 'stopped' ? '-' : uptime(view.uptime_s * 1000),
+    view.state === 'stopped'
+      ? '-'
+      : view.nics.map((nic) => `${nic.net}=${[nic.ip ?? '?', ...(nic.ip6 ? [nic.ip6] : [])].join(',')}`).join(' ') ||
+        '-',
     view.forwards.map(forwardText).join(' ') || '-',
   ]);
   const hint = views.some((view) => view.ssh)
@@ -156,7 +185,16 @@ export async function down(
             );
           }
           const deadline = Date.now() + options.timeoutSeconds * 1000;
-          while (isAlive(record.qemu) && Date.now() < deadline) await sleep(100);
+          // A guest still booting misses the first request (its ACPI handler or agent is not up yet): asked
+          // again every two seconds, by the agent once it answers, until it goes or the time is up.
+          let asked = Date.now();
+          while (isAlive(record.qemu) && Date.now() < deadline) {
+            await sleep(100);
+            if (Date.now() - asked < REPEAT_POWER_OFF_MS) continue;
+            asked = Date.now();
+            const again = (await agentPresent(client).catch(() => false)) && (await agentPowerOff(record.plan.runDir));
+            if (!again) await client.execute('system_powerdown').catch(() => undefined);
+          }
           how = isAlive(record.qemu) ? `did not power off within ${options.timeoutSeconds} s: stopped` : 'powered off';
         } else {
           how = 'stopped';

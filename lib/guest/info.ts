@@ -3,13 +3,21 @@
 // endpoints, the command that logs in, and its log file.
 import type { ToolContext } from '../base/context.ts';
 import { UsageError } from '../base/errors.ts';
-import { consoleSocketPath, logPath, monitorSocketPath, qmpSocketPath, vncSocketPath } from '../base/paths.ts';
+import {
+  consoleSocketPath,
+  instanceFile,
+  logPath,
+  monitorSocketPath,
+  qmpSocketPath,
+  vncSocketPath,
+} from '../base/paths.ts';
 import { isAlive } from '../base/proc.ts';
 import { readText } from '../probe/host-access.ts';
 import { readRecord, type GuestRecord } from '../state/guests.ts';
 import { guestView, guestViewNow, type GuestView } from './guest-commands.ts';
 import { jsonOutput } from '../base/json.ts';
 import { printable } from '../base/table.ts';
+import { instanceExists, readInstance } from '../store/instances.ts';
 
 export interface GuestInfo extends GuestView {
   /** -m as QEMU was given it (MiB, or with QEMU's suffix). */
@@ -24,6 +32,8 @@ export interface GuestInfo extends GuestView {
   monitor: string | null;
   qmp: string;
   log: string;
+  /** Its serial console, logged (qemu-script log NAME); null when the console is elsewhere (stdio, -serial). */
+  console_log: string | null;
   /** Its names on defined networks with DHCP, and the server that answers them (the host asks it through resolved). */
   dns: Array<{ network: string; name: string; server: string }>;
 }
@@ -66,6 +76,7 @@ export function guestInfo(record: GuestRecord, runtimeDir: string, view = guestV
         : null,
     qmp: qmpSocketPath(record.plan.runDir),
     log: logPath(runtimeDir, record.name),
+    console_log: record.plan.consoleLog ?? null,
     dns: record.plan.actions.flatMap((action) =>
       action.kind === 'names'
         ? [{ network: action.network, name: `${record.name}.${action.domain}`, server: action.server }]
@@ -104,12 +115,44 @@ function renderInfo(info: GuestInfo): string {
         : 'no SSH forward or address known',
     ],
     ['log', info.log],
+    ...(info.console_log ? [['serial', `${info.console_log} (qemu-script log ${info.name})`] as [string, string]] : []),
+  ];
+  return rows.map(([key, value]) => `${key.padEnd(10)}${printable(value)}\n`).join('');
+}
+
+/** A stopped instance: what it is over, what it starts with, where it logs, how to start it. */
+async function stoppedInfo(context: ToolContext, name: string, json: boolean): Promise<string> {
+  const instance = await readInstance(context.instancesDir, name, 'info');
+  const details = {
+    name,
+    state: 'stopped',
+    image: instance.image,
+    image_path: instance.image_path,
+    disk: instanceFile(context.instancesDir, name, 'disk'),
+    disk_size: instance.disk_size ?? null,
+    options: instance.options,
+    macs: instance.identity.macs,
+    instance_id: instance.identity.instance_id,
+    log: instanceFile(context.instancesDir, name, 'log'),
+    created: instance.created,
+  };
+  if (json) return jsonOutput({ version: 1, ...details });
+  const rows: Array<[string, string]> = [
+    ['name', name],
+    ['state', `stopped (qemu-script start ${name})`],
+    ['image', `${instance.image} (${instance.image_path})`],
+    ['disks', details.disk],
+    ['options', instance.options.join(' ') || '(none)'],
+    ['macs', instance.identity.macs.join(' ') || '(no NIC)'],
+    ['log', `${details.log} (qemu-script log ${name})`],
+    ['created', instance.created],
   ];
   return rows.map(([key, value]) => `${key.padEnd(10)}${printable(value)}\n`).join('');
 }
 
 export async function info(context: ToolContext, name: string, json: boolean): Promise<string> {
   const record = readRecord(context.runtimeDir, name);
+  if (!record && instanceExists(context.instancesDir, name)) return stoppedInfo(context, name, json);
   if (!record) throw new UsageError(`info: no guest named "${name}" (see qemu-script ps)`);
   const details = guestInfo(record, context.runtimeDir, await guestViewNow(record));
   return json ? jsonOutput({ version: 1, ...details }) : renderInfo(details);

@@ -7,7 +7,8 @@ import { builtin } from '../base/builtin.ts';
 import type { ToolContext } from '../base/context.ts';
 import { HostError, UsageError } from '../base/errors.ts';
 import { printErr } from '../base/output.ts';
-import { start } from '../base/runner.ts';
+import { probe, start } from '../base/runner.ts';
+import { printable } from '../base/table.ts';
 import type { CloudInitPlan } from '../base/types.ts';
 import { readRecord } from '../state/guests.ts';
 import { guestView, sshEndpoint } from './guest-commands.ts';
@@ -73,12 +74,66 @@ async function waitForSsh(context: ToolContext, name: string, seconds: number) {
       const where = endpoint ? `at ${endpoint.host}:${endpoint.port}` : '(no address known yet)';
       throw new HostError(
         `ssh --wait: no SSH server answered ${where} in ${seconds} s; the guest's console says why: ` +
-          `qemu-script console ${name}`,
+          `qemu-script log ${name}`,
       );
     }
     if (tty) printErr(`\rWaiting for SSH on ${name}... ${Math.round((Date.now() - began) / 1000)} s`);
     await sleep(1000);
   }
+}
+
+/** `cloud-init status` as the guest says it: "status: running", "status: done", "status: error" ... */
+const statusOf = (output: string) => /^status: (.+)$/m.exec(output)?.[1].trim();
+
+/**
+ * Ready means provisioned: for a --cloud-init guest, after its SSH server answers, until cloud-init says it has
+ * finished (asked through the same ssh, as its user with its key; the key is there only once cloud-init put it
+ * there, so refusals are waited through). A provisioning that failed is exit 1 with its status and the last
+ * lines of its log.
+ */
+async function waitForProvisioning(context: ToolContext, name: string, deadline: number, began: number) {
+  const tty = process.stderr.isTTY;
+  const seconds = () => Math.round((Date.now() - began) / 1000);
+  let status: string | undefined;
+  for (;;) {
+    const record = readRecord(context.runtimeDir, name);
+    const endpoint = record && sshEndpoint(guestView(record));
+    const cloud = record?.plan.cloudInit;
+    if (!record || !endpoint || !cloud) throw new HostError(`ssh --wait: guest ${name} is not running any more`);
+    const batch = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
+    const ask = (command: string[]) =>
+      probe(sshArgv(endpoint, cloud, undefined, [...batch, ...command], existsSync(cloud.knownHosts)));
+    status = statusOf((await ask(['cloud-init', 'status'])).stdout) ?? status;
+    if (status === 'done' || status === 'disabled') {
+      if (tty) printErr('\r\x1b[K');
+      return;
+    }
+    if (status !== undefined && /^(error|degraded)/.test(status)) {
+      if (tty) printErr('\n');
+      const log = (await ask(['tail', '-n', '15', '/var/log/cloud-init-output.log'])).stdout.trimEnd();
+      throw new HostError(
+        `cloud-init on ${name} finished with status "${printable(status)}"; the end of its ` +
+          `/var/log/cloud-init-output.log:\n${log.split('\n').map(printable).join('\n')}`,
+      );
+    }
+    if (Date.now() >= deadline) {
+      if (tty) printErr('\n');
+      throw new HostError(
+        `ssh --wait: ${name}'s cloud-init has not finished (${printable(status ?? 'not reached yet')}) in ` +
+          `${Math.round((deadline - began) / 1000)} s; its console: qemu-script log ${name}`,
+      );
+    }
+    if (tty) printErr(`\rWaiting for cloud-init on ${name} (${printable(status ?? 'starting')})... ${seconds()} s`);
+    await sleep(2000);
+  }
+}
+
+/** --wait: the SSH server answers, and a --cloud-init guest has finished provisioning (waitForProvisioning). */
+export async function waitReady(context: ToolContext, name: string, seconds: number): Promise<void> {
+  const began = Date.now();
+  await waitForSsh(context, name, seconds);
+  if (readRecord(context.runtimeDir, name)?.plan.cloudInit)
+    await waitForProvisioning(context, name, began + seconds * 1000, began);
 }
 
 export function parseWait(value: string | boolean | undefined): number | undefined {
@@ -98,7 +153,7 @@ export async function ssh(
   const at = target.lastIndexOf('@');
   const [login, name] = at >= 0 ? [target.slice(0, at), target.slice(at + 1)] : [undefined, target];
   if (!readRecord(context.runtimeDir, name)) throw new UsageError(`ssh: no guest named "${name}" (see qemu-script ps)`);
-  if (waitSeconds !== undefined) await waitForSsh(context, name, waitSeconds);
+  if (waitSeconds !== undefined) await waitReady(context, name, waitSeconds);
   const record = readRecord(context.runtimeDir, name);
   const endpoint = record && sshEndpoint(guestView(record));
   if (!record || !endpoint) {

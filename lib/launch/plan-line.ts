@@ -3,7 +3,11 @@
 import type { ToolContext } from '../base/context.ts';
 import { HostError } from '../base/errors.ts';
 import { listRecords } from '../state/guests.ts';
-import { planLaunch } from '../plan/plan.ts';
+import { guestName, planLaunch } from '../plan/plan.ts';
+import { resolveImage } from '../store/images.ts';
+import { instanceExists, listInstances } from '../store/instances.ts';
+import { guestRunDir } from '../base/paths.ts';
+import { UsageError } from '../base/errors.ts';
 import { planWithFreePorts } from '../probe/port-check.ts';
 import { probeHost } from '../probe/probe.ts';
 import { currentNetns } from '../base/proc.ts';
@@ -24,13 +28,34 @@ export interface PlanMode {
   askKvm: boolean;
 }
 
+/**
+ * --image: the guest's name (the image's, made unique, unless --name) and, first of its disks, the overlay it
+ * runs on, made in its own directory at launch and removed with it. Decided under the launch lock, with the names
+ * taken now; a name an instance has is that instance's (qemu-script start NAME).
+ */
+function withOverlay(options: LaunchOptions, context: ToolContext): LaunchOptions {
+  const taken = listRecords(context.runtimeDir).map((record) => record.name);
+  if (options.name && !options.instance && instanceExists(context.instancesDir, options.name)) {
+    const start = `qemu-script start ${options.name}`;
+    throw new UsageError(`--name ${options.name}: an instance has that name; start it with: ${start}`);
+  }
+  if (!options.image) return options;
+  const image = resolveImage(context.imagesDir, options.image.ref);
+  const { name } = guestName(options.name, `${image.name}.img`, [...taken, ...listInstances(context.instancesDir)]);
+  const size = options.image.size;
+  const overlay = { backing: image.path, format: image.format, ...(size ? { size } : {}) };
+  const disk = { path: `${guestRunDir(context.runtimeDir, name)}/disk.qcow2`, usb: false, cdrom: false, overlay };
+  return { ...options, name, disks: [disk, ...options.disks] };
+}
+
 export async function planLine(
-  options: LaunchOptions,
+  given: LaunchOptions,
   context: ToolContext,
   cloudInit: CloudInitFacts | undefined,
   mode: PlanMode,
   keysMade = false,
 ): Promise<{ facts: HostFacts; plan: Plan }> {
+  const options = withOverlay(given, context);
   const probed = probeHost({
     disks: options.disks,
     settings: options.settings,
@@ -69,7 +94,7 @@ export async function planLine(
     // The line is valid: the key pairs are made once, then planned with.
     if (keysMade) throw new HostError(`--cloud-init: ${keygen[0].argv.at(-1)} was made but cannot be read`);
     await makeKeyPairs(keygen, { verbose: options.verbose, quiet: options.quiet });
-    return planLine(options, context, await probeCloud(options), mode, true);
+    return planLine(given, context, await probeCloud(given), mode, true);
   }
   if (!mode.askKvm || !facts.kvmUnknown) return planned;
   const planFacts = planned.facts;

@@ -1,6 +1,7 @@
 // What a guest needs from the user's side before QEMU starts, made as the user in the guest's own
-// directory (removed with it): --cloud-init's seed, its files written and the ISO made of them.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// directory (removed with it): an overlay over its image, --cloud-init's seed (its files written and the ISO
+// made of them), and its console log kept to size.
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { seedDir } from '../base/paths.ts';
 import { run } from '../base/runner.ts';
@@ -24,7 +25,24 @@ export async function makeKeyPairs(commands: Command[], options: { verbose: bool
   }
 }
 
+/** One mebibyte: a console log over it is rotated (to .1) when the guest starts again. */
+const LOG_ROTATE_BYTES = 1024 * 1024;
+
+/** The console log kept to about a mebibyte: rotated at a start, the previous boots' in LOG.1. */
+function rotateLog(log: string): void {
+  try {
+    if (statSync(log).size > LOG_ROTATE_BYTES) renameSync(log, `${log}.1`);
+  } catch {
+    // none yet
+  }
+}
+
 export async function prepareGuest(record: GuestRecord): Promise<void> {
+  for (const command of record.plan.prepare ?? []) {
+    const hint = 'qemu-img makes overlays: sudo apt-get install qemu-utils';
+    await run(command.argv, { verbose: record.verbose, hint });
+  }
+  if (record.plan.consoleLog) rotateLog(record.plan.consoleLog);
   const cloud = record.plan.cloudInit;
   if (!cloud) return;
   const dir = seedDir(record.plan.runDir);

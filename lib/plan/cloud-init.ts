@@ -76,7 +76,7 @@ export function planCloudInit(
   const login = request.login ?? (guest.isRoot ? DEFAULT_ROOT_LOGIN : facts.user);
   const ownKey = ownKeyPath(facts.home);
   const publicKey = facts.key?.publicPath ?? `${ownKey}.pub`;
-  const instanceId = instanceIdOf(guest.name, guest.disk);
+  const instanceId = request.instanceId ?? instanceIdOf(guest.name, guest.disk);
   const hostKey = facts.hostKey?.instanceId === instanceId ? facts.hostKey : undefined;
   const config = {
     hostname: guest.name,

@@ -14,6 +14,8 @@ interface DisplayPlan {
 interface DisplayContext {
   /** The guest's runtime directory: where its sockets go. */
   runDir: string;
+  /** Where the console is also logged, appended (QEMU's logfile of the chardev). */
+  log: string;
   name: string;
   /** The user's QEMU words give the first serial port (-serial, -nographic): the console is theirs. */
   ownSerial: boolean;
@@ -21,13 +23,13 @@ interface DisplayContext {
 
 const socket = (path: string) => `path=${qemuValue(path)},server=on,wait=off`;
 
-/** The serial console and a monitor multiplexed on one private socket. */
-function privateConsole({ runDir, name, ownSerial }: DisplayContext): DisplayPlan {
+/** The serial console and a monitor multiplexed on one private socket, the console logged as it goes. */
+function privateConsole({ runDir, log, name, ownSerial }: DisplayContext): DisplayPlan {
   if (ownSerial) return { argv: [], messages: [] };
   return {
     argv: [
       '-chardev',
-      `socket,id=console,${socket(consoleSocketPath(runDir))},mux=on`,
+      `socket,id=console,${socket(consoleSocketPath(runDir))},mux=on,logfile=${qemuValue(log)},logappend=on`,
       '-serial',
       'chardev:console',
       '-mon',

@@ -6,11 +6,11 @@ import { planMacs } from '../net/mac.ts';
 import { planNic, type NetContext } from './net-modes.ts';
 import { parsePrefix, prefixesOverlap } from '../net/ip.ts';
 import { USER_NET_SUBNET } from '../probe/addresses.ts';
-import { agentSocketPath, guestRunDir, qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
+import { agentSocketPath, consoleLogPath, guestRunDir, qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
 import { PortPicker } from './ports.ts';
 import { qemuProps, qemuValue } from './qemu-syntax.ts';
 import { planUsbPassthrough } from './usb.ts';
-import type { HostFacts, LaunchOptions, Plan } from '../base/types.ts';
+import type { Command, HostFacts, LaunchOptions, Overlay, Plan } from '../base/types.ts';
 import { GUEST_AGENT_CHARDEV, GUEST_AGENT_PORT, GUEST_NAME_MAX } from '../base/names.ts';
 import { planCloudInit } from './cloud-init.ts';
 
@@ -164,7 +164,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   }
 
   const ownSerial = qemuWords.some((word) => ['-serial', '--serial', '-nographic', '--nographic'].includes(word));
-  const display = DISPLAYS[options.display.kind]({ runDir, name, ownSerial });
+  const consoleLog = options.consoleLog ?? consoleLogPath(runDir);
+  const display = DISPLAYS[options.display.kind]({ runDir, log: consoleLog, name, ownSerial });
   const accel = userChoosesAccel(qemuWords) ? undefined : planAccel(options.accel, facts.kvmUsable, facts.kvmWhy);
   // KVM that does not run guests is the host's state; --accel kvm asked for anyway is this line's.
   if (accel?.warning) (options.accel ? warnings : notices).push(accel.warning);
@@ -220,6 +221,9 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
   const seedDrive = (seed: string) =>
     qemuProps(`file=${qemuValue(seed)}`, { if: 'none', id: 'cidata', format: 'raw', media: 'cdrom', readonly: 'on' });
   const seedArgv = cloudInit ? ['-drive', seedDrive(cloudInit.seed), '-device', 'ide-cd,drive=cidata'] : [];
+  const overlays = options.disks.flatMap((disk) =>
+    disk.overlay ? [{ ...disk.overlay, path: facts.disks[disk.path].absolutePath }] : [],
+  );
   return {
     name,
     runDir,
@@ -241,6 +245,8 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
     foreground: options.foreground,
     display: options.display.kind,
     ...(cloudInit ? { cloudInit } : {}),
+    ...(overlays.length > 0 ? { prepare: overlays.map(overlayCommand) } : {}),
+    ...(ownSerial || options.display.kind === 'stdio' ? {} : { consoleLog }),
     resources: {
       nics: nics.map((nic, index) => ({ index, net: nic.label, mac: nic.mac, address: nic.address })),
       forwards: context.forwards,
@@ -249,6 +255,27 @@ export function planLaunch(options: LaunchOptions, facts: HostFacts): Plan {
       interfaces: [...context.interfaceNames],
       disks: options.disks.flatMap((disk) => (facts.disks[disk.path] ? [facts.disks[disk.path].absolutePath] : [])),
       writesDisks: !snapshot,
+      ...(overlays.length > 0 ? { images: overlays.map((overlay) => overlay.backing) } : {}),
     },
+  };
+}
+
+/** The overlay a guest runs on over an image: the image only ever read, named with its format (never probed). */
+function overlayCommand(overlay: Overlay & { path: string }): Command {
+  return {
+    argv: [
+      'qemu-img',
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      overlay.format,
+      '-b',
+      overlay.backing,
+      overlay.path,
+      ...(overlay.size ? [overlay.size] : []),
+    ],
+    note: 'the guest writes this overlay, never the image; removed with the guest',
   };
 }

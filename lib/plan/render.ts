@@ -30,12 +30,16 @@ function qemuLine(plan: Plan): string {
   return [shellLine(plan.qemu.argv), ...redirections].join(' ');
 }
 
-/** What the user's side makes or starts before QEMU (--cloud-init's key pair and seed, passt), as the user. */
+/**
+ * What the user's side makes or starts before QEMU (an overlay over an image, --cloud-init's key pair and seed,
+ * passt), as the user.
+ */
 function preparation(plan: Plan): string[] {
   const cloud = plan.cloudInit;
-  if (!cloud && plan.companions.length === 0) return [];
+  if (!cloud && plan.companions.length === 0 && !plan.prepare) return [];
   return [
     `# guest ${plan.name}: made as you before QEMU starts`,
+    ...(plan.prepare ?? []).map(commandLine),
     ...(cloud
       ? [
           ...cloud.keygen.map(commandLine),
@@ -94,6 +98,8 @@ export function renderDryRunJson(plan: Plan): string {
     warnings: plan.warnings,
     foreground: plan.foreground,
     resources: plan.resources,
+    ...(plan.prepare ? { prepare: plan.prepare } : {}),
+    ...(plan.consoleLog ? { console_log: plan.consoleLog } : {}),
     // The seed's files are not shown: the user-data holds the guest's private host key.
     ...(plan.cloudInit ? { cloud_init: cloudInitJson(plan.cloudInit) } : {}),
   });

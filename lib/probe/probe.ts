@@ -430,7 +430,13 @@ export function probeHost(input: ProbeInput): HostFacts {
   // --accel tcg asks nothing of KVM; otherwise whether it really runs guests (cached per boot).
   const kvm = wants.kvm === false ? { usable: false } : knownKvm(input.settings.qemuBinary, runtimeDir);
   const disks: Record<string, DiskFacts> = {};
-  for (const disk of input.disks) disks[disk.path] = probeDisk(disk.path, input.cwd, roots);
+  // An overlay is made at launch (its image was read when it was resolved): what it will be is known.
+  for (const disk of input.disks) {
+    const absolutePath = resolve(input.cwd, disk.path);
+    disks[disk.path] = disk.overlay
+      ? { exists: true, readable: true, absolutePath, blockDevice: false, format: 'qcow2' }
+      : probeDisk(disk.path, input.cwd, roots);
+  }
   const ipv6Routes = read(`${roots.proc}/net/ipv6_route`) ?? '';
   return {
     isRoot: uid === 0,
