@@ -281,7 +281,7 @@ export function removeImage(dir: string, name: string, users: string[]): void {
   checkedName(name, 'image rm');
   if (!readImage(dir, name)) throw new UsageError(`image rm: no image ${name} in the cache (qemu-script image ls)`);
   if (users.length > 0)
-    throw new UsageError(`image rm: ${name} is in use by ${users.join(', ')}; remove those first (qemu-script rm)`);
+    throw new UsageError(`image rm: ${name} is in use by ${users.join(', ')}; stop or remove those first`);
   rmSync(imageMeta(dir, name), { force: true });
   rmSync(imageFile(dir, name), { force: true });
 }
