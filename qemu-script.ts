@@ -12,7 +12,7 @@ import { helperMain } from './lib/apply/helper.ts';
 import { parseArgs } from './lib/cli/parse-args.ts';
 import { readSettings } from './lib/cli/settings.ts';
 import { helpText, usageText } from './lib/commands/help.ts';
-import { findSubcommand, firstWordTypo, runSubcommand } from './lib/commands/table.ts';
+import { findSubcommand, firstWordTypo, helpWith, runSubcommand } from './lib/commands/table.ts';
 import { announcer } from './lib/guest/announce.ts';
 import { launchGuest, runQemuInformational } from './lib/launch/launch.ts';
 
@@ -29,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
     printErr(usageText());
     return 2;
   }
+  if (argv[0] === 'help') return helpWith(argv.slice(1), helpText);
   const subcommand = findSubcommand(argv);
   if (subcommand) return runSubcommand(subcommand.command, subcommand.rest);
   firstWordTypo(argv, existsSync);

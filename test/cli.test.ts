@@ -64,6 +64,27 @@ test('--version and --help', async () => {
   }
 });
 
+test('help and help COMMAND print what --help prints; an unknown one is refused', async () => {
+  const same: Array<[string[], string[]]> = [
+    [['help'], ['--help']],
+    [['help', 'ssh'], ['ssh', '--help']],
+    [['help', 'image', 'pull'], ['image', 'pull', '--help']],
+    [['help', 'image'], ['image', 'help']],
+  ];
+  for (const [asked, meant] of same) {
+    const [a, b] = [await runBinary(asked), await runBinary(meant)];
+    assert.equal([a.exitCode, a.stdout, a.stderr], [0, b.stdout, ''], asked.join(' '));
+    assert.ok(a.stdout.length > 100, asked.join(' '));
+  }
+  for (const words of [['nosuch'], ['__cleanup'], ['ssh', 'extra']]) {
+    const refused = await runBinary(['help', ...words]);
+    assert.equal(
+      [refused.exitCode, refused.stderr],
+      [2, `qemu-script: help: no command ${words.join(' ')} (qemu-script help lists them)`],
+    );
+  }
+});
+
 test('the single executable runs with no Node.js on PATH', async () => {
   const result = await execa(SINGLE_EXECUTABLE, ['--dry-run', '--net', 'u', '--display', 'none'], {
     reject: false,

@@ -81,10 +81,13 @@ testWhere(
         // (StrictHostKeyChecking=yes: ssh would refuse another).
         const again = await tool(['start', 'deb', '--wait=900']);
         assert.is(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
-        const kept = await ssh('cat /var/tmp/qs-kept /var/tmp/qs-runs');
+        // A command without `--`, and the only running guest without a name.
+        const kept = await tool(['ssh', 'deb', 'cat', '/var/tmp/qs-kept', '/var/tmp/qs-runs']);
         assert.is(kept.exitCode, 0, kept.stderr);
         assert.is(kept.stdout, 'kept\nprovisioned');
         assert.not.match(kept.stderr, /WARNING|Permanently added/);
+        const only = await tool(['ssh', '--', 'hostname']);
+        assert.equal([only.exitCode, only.stdout], [0, 'deb']);
 
         const removed = await tool(['rm', '--force', 'deb']);
         assert.is(removed.exitCode, 0, removed.stderr);

@@ -132,6 +132,8 @@ test('two guests from one image at once, each on an overlay of its own; down lea
   inNetns((ns) =>
     withStore(async ({ env, sha }) => {
       const before = sha();
+      const none = await ns.tool(['ssh'], env);
+      assert.equal([none.exitCode, none.stderr], [2, 'qemu-script: ssh: no guest is running (qemu-script ps)']);
       for (const expected of ['tiny', 'tiny-2']) {
         const launched = await ns.tool([...LINE, '--image', 'tiny', '--net', 'none'], env);
         assert.is(launched.exitCode, 0, launched.stderr);
@@ -142,6 +144,11 @@ test('two guests from one image at once, each on an overlay of its own; down lea
         const info = JSON.parse((await ns.tool(['info', '--json', name], env)).stdout);
         assert.equal(info.disks, [`${ns.runtimeDir}/${name}/disk.qcow2`]);
       }
+      const which = await ns.tool(['ssh'], env);
+      assert.equal(
+        [which.exitCode, which.stderr],
+        [2, 'qemu-script: ssh: 2 guests run (tiny, tiny-2); name one: qemu-script ssh NAME'],
+      );
       const backing = await execa('qemu-img', ['info', '-U', '--output=json', `${ns.runtimeDir}/tiny-2/disk.qcow2`]);
       assert.match(JSON.parse(backing.stdout)['backing-filename'], /\/images\/tiny\.img$/);
       for (const name of ['tiny', 'tiny-2']) assert.is((await ns.tool(['down', '--force', name], env)).exitCode, 0);

@@ -11,7 +11,12 @@ const PARSED: Array<[string[], string, Record<string, string | boolean>, string[
   [['down', 'web', '--timeout', '5'], 'down', { timeout: '5' }, ['web'], []],
   [['down', '--force', 'web'], 'down', { force: true }, ['web'], []],
   [['down', 'web', '--timeout=5'], 'down', { timeout: '5' }, ['web'], []],
-  [['ssh', 'root@web', '--', '-v', 'uptime'], 'ssh', {}, ['root@web'], ['-v', 'uptime']],
+  [['ssh', 'root@web', '--', '-v', 'uptime'], 'ssh', {}, [], ['root@web', '--', '-v', 'uptime']],
+  [['ssh', '--wait=60', 'web', 'hostname'], 'ssh', { wait: '60' }, [], ['web', 'hostname']],
+  [['ssh'], 'ssh', {}, [], []],
+  [['start', 'web', '--wait', '-m', '2G'], 'start', {}, [], ['web', '--wait', '-m', '2G']],
+  [['image', 'pull', 'debian-12', '--sha256', 'ab'], 'image pull', { sha256: 'ab' }, ['debian-12'], []],
+  [['log', '-f', 'web'], 'log', { follow: true }, ['web'], []],
   [
     ['net', 'create', 'lab', '--subnet', '10.77.0.0/24', '--dhcp'],
     'net create',
@@ -87,7 +92,6 @@ test('subcommand: a group word alone, or with help, is its usage; a wrong second
 
 // Words other tools use, each refused (no file of that name here) with what it is called here.
 const OTHER_WORDS: Array<[string[], string]> = [
-  [['help'], 'qemu-script --help'],
   [['version'], 'qemu-script --version'],
   [['list'], 'qemu-script ps'],
   [['status', 'web'], 'qemu-script info web'],

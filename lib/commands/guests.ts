@@ -1,5 +1,7 @@
 // The commands on a user's running guests: ps, info, down, gc, ssh, console.
+import type { ToolContext } from '../base/context.ts';
 import { UsageError } from '../base/errors.ts';
+import { isGone, listRecords } from '../state/guests.ts';
 import { ensureOwnDir } from '../base/lock.ts';
 import type { Subcommand } from '../cli/command.ts';
 import { attachConsole } from '../guest/console.ts';
@@ -7,6 +9,32 @@ import { down, gc, ps } from '../guest/guest-commands.ts';
 import { info } from '../guest/info.ts';
 import { parseWait, ssh } from '../guest/ssh.ts';
 import { JSON_FLAG, print, text } from './words.ts';
+
+/**
+ * ssh's words: [USER@]NAME (with --wait[=S] just before or after it), then a command to run, or `--` and ssh's
+ * own options and command as before.
+ */
+function sshWords(words: string[], flag: string | boolean | undefined) {
+  let wait = flag;
+  const rest = [...words];
+  if (rest[0]?.startsWith('-') && rest[0] !== '--' && !/^--wait(=|$)/.test(rest[0]))
+    throw new UsageError(`ssh: ${rest[0]} goes after the name and --: qemu-script ssh NAME -- ${rest[0]} ...`);
+  const target = rest[0] === undefined || rest[0].startsWith('-') ? undefined : rest.shift();
+  if (rest[0] !== undefined && /^--wait(=|$)/.test(rest[0])) {
+    const word = rest.shift()!;
+    wait = word === '--wait' ? true : word.slice('--wait='.length);
+  }
+  if (rest[0] === '--') rest.shift();
+  return { target, wait, extra: rest };
+}
+
+/** `ssh` with no name: the user's only running guest, or a refusal that lists them. */
+function onlyGuest(context: ToolContext): string {
+  const running = listRecords(context.runtimeDir).filter((record) => !isGone(record)).map((record) => record.name);
+  if (running.length === 1) return running[0];
+  if (running.length === 0) throw new UsageError('ssh: no guest is running (qemu-script ps)');
+  throw new UsageError(`ssh: ${running.length} guests run (${running.join(', ')}); name one: qemu-script ssh NAME`);
+}
 
 export const GUEST_COMMANDS: readonly Subcommand[] = [
   {
@@ -57,14 +85,24 @@ export const GUEST_COMMANDS: readonly Subcommand[] = [
   {
     name: 'ssh',
     guestArgument: true,
-    args: '[USER@]NAME [-- SSH OPTIONS]',
+    args: '[[USER@]NAME] [COMMAND... | -- SSH OPTIONS AND COMMAND]',
     summary:
-      'ssh to a guest (its SSH forward, else its address on a defined network); a --cloud-init guest as ' +
-      'its user, with its key',
-    flags: [{ name: 'wait', value: 'S', optionalValue: true, help: 'wait until SSH answers (default 300 s)' }],
-    positionals: [1, 1],
-    passthrough: true,
-    run: ({ args, rest, flags }, context) => ssh(context, args[0], rest, parseWait(flags.wait as string | boolean)),
+      'ssh to a guest (its SSH forward, else its address on a defined network), or run COMMAND there; a ' +
+      '--cloud-init guest as its user, with its key; no NAME: the only running guest',
+    flags: [
+      {
+        name: 'wait',
+        value: 'S',
+        optionalValue: true,
+        help: 'wait until SSH answers and cloud-init has finished (default 300 s)',
+      },
+    ],
+    positionals: [0, 0],
+    launchLine: true,
+    run: ({ rest, flags }, context) => {
+      const { target, wait, extra } = sshWords(rest, flags.wait as string | boolean | undefined);
+      return ssh(context, target ?? onlyGuest(context), extra, parseWait(wait));
+    },
   },
   {
     name: 'info',

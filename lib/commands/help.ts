@@ -20,7 +20,7 @@ const paragraph = (text: string) => wrap(text, WIDTH).join('\n');
 export function usageText(): string {
   return [
     'Usage: qemu-script DISK... [options] [--] [QEMU options]',
-    '       qemu-script COMMAND ... (ps, down, info, console, ssh, net, doctor, setup, gc)',
+    '       qemu-script COMMAND ... (image, create, start, stop, ps, ssh, log, info, net, doctor, setup ...)',
     '',
     row('  qemu-script disk.qcow2', 'start a guest: user network, SSH on localhost:10022', 32),
     row('  qemu-script --net user', 'a guest with no disk (the firmware idles)', 32),

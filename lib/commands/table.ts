@@ -14,6 +14,7 @@ import { GUEST_COMMANDS } from './guests.ts';
 import { IMAGE_COMMANDS } from './images.ts';
 import { INSTANCE_COMMANDS } from './instances.ts';
 import { NET_COMMANDS } from './net.ts';
+import { UsageError } from '../base/errors.ts';
 import { print } from './words.ts';
 
 /** The shell's: completion scripts, and the names they offer. The waiter's: a background guest's cleanup. */
@@ -63,6 +64,20 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   ...INTERNAL_COMMANDS,
 ];
 
+/** `help` alone is --help; `help WORDS...` is `WORDS... --help`: a command's usage, or a group's. */
+export async function helpWith(words: string[], full: () => string): Promise<number> {
+  if (words.length === 0) return print(full());
+  const found = findSubcommand(words);
+  const unknown = () => new UsageError(`help: no command ${words.join(' ')} (qemu-script help lists them)`);
+  if (!found || found.rest.length > 0) throw unknown();
+  if (SUBCOMMANDS.includes(found.command)) {
+    if (found.command.hidden) throw unknown();
+    return runSubcommand(found.command, ['--help']);
+  }
+  // A group's first word (image, net): its usage, as `image help` prints it.
+  return runSubcommand(findSubcommand([words[0], 'help'])!.command, []);
+}
+
 /** Runs a subcommand; internal entry points get their words untouched. */
 export async function runSubcommand(command: Subcommand, words: string[]): Promise<number> {
   if (command.hidden) return command.run({ flags: {}, args: [], rest: [] }, toolContext(), words);
@@ -76,7 +91,6 @@ export const findSubcommand = (argv: string[]) => findCommand(SUBCOMMANDS, argv)
 
 /** Words users bring from other tools (virsh, multipass, limactl, docker) and what they are here. */
 const OTHER_TOOLS: Readonly<Record<string, string>> = {
-  help: '--help',
   version: '--version',
   list: 'ps',
   status: 'info NAME',
