@@ -122,7 +122,7 @@ test('user network: banner through the SSH forward, an extra --fwd, and a UDP on
       onTerminal.stdout,
       new RegExp(
         `no SSH server answered at 127\\.0\\.0\\.1:${ssh} in 2 s; the guest's console says why: ` +
-          'qemu-script console nat',
+          'qemu-script log nat',
       ),
     );
     assert.is(onTerminal.exitCode, 1);

@@ -14,6 +14,7 @@ const PARSED: Array<[string[], string, Record<string, string | boolean>, string[
   [['ssh', 'root@web', '--', '-v', 'uptime'], 'ssh', {}, [], ['root@web', '--', '-v', 'uptime']],
   [['ssh', '--wait=60', 'web', 'hostname'], 'ssh', { wait: '60' }, [], ['web', 'hostname']],
   [['ssh'], 'ssh', {}, [], []],
+  [['ssh', '--', 'uptime'], 'ssh', {}, [], ['--', 'uptime']],
   [['start', 'web', '--wait', '-m', '2G'], 'start', {}, [], ['web', '--wait', '-m', '2G']],
   [['image', 'pull', 'debian-12', '--sha256', 'ab'], 'image pull', { sha256: 'ab' }, ['debian-12'], []],
   [['log', '-f', 'web'], 'log', { follow: true }, ['web'], []],

@@ -164,6 +164,11 @@ export function parseSubcommand(command: Subcommand, words: string[]): Parsed | 
   const parsed: Parsed = { flags: {}, args: [], rest: [] };
   for (let i = 0; i < words.length; i++) {
     const word = words[i];
+    if (word === '--' && command.launchLine) {
+      // The rest is the command's own to read, `--` included.
+      parsed.rest = words.slice(i);
+      break;
+    }
     if (word === '--') {
       if (!command.passthrough) throw new UsageError(`${command.name}: takes nothing after --`);
       parsed.rest = words.slice(i + 1);
