@@ -1,4 +1,4 @@
-// qemu-script net create | ls | rm: defined networks (SPEC §7).
+// qemu-script net create | ls | rm: defined networks (README: "Defined networks").
 import { readdirSync } from 'node:fs';
 import type { ToolContext } from '../base/context.ts';
 import { renderTable } from '../base/table.ts';

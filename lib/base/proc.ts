@@ -1,3 +1,4 @@
+// Processes from /proc: an identity that survives PID reuse (PID and start time), liveness, parents.
 import { readFileSync, readlinkSync } from 'node:fs';
 
 /** Fields of /proc/PID/stat after the command name (which may hold spaces). */

@@ -197,7 +197,7 @@ export interface FirewallRules {
   commands: RuleCommand[];
 }
 
-/** A defined network (SPEC §7): a bridge with a host address, optionally DHCP/DNS and NAT, realised on demand. */
+/** A defined network: a bridge with a host address, optionally DHCP/DNS and NAT, realised on demand. */
 /** A defined network's VXLAN tunnel: the same VNI on several hosts makes one L2 segment. */
 export interface VxlanDef {
   vni: number;

@@ -1,3 +1,5 @@
+// The launch line read into options: the tool's own options (minimist, from own-options.ts), QEMU's words kept
+// in order, disks, networks and the environment's defaults.
 import minimist from 'minimist';
 import { UsageError } from '../base/errors.ts';
 import { parseMacMode } from '../net/mac.ts';

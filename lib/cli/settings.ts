@@ -1,3 +1,4 @@
+// The VM_* environment variables, read into settings with their defaults (one table, shown by --help).
 import { existsSync } from 'node:fs';
 import { UsageError } from '../base/errors.ts';
 import { parseMacPrefix } from '../net/mac.ts';

@@ -1,3 +1,4 @@
+// --help and the bare usage: the tool's options, networks, environment and every subcommand, from their tables.
 import { NET_ITEM_HELP } from '../plan/net-spec.ts';
 import { OWN_OPTIONS } from '../cli/own-options.ts';
 import { ENV_VARIABLES } from '../cli/settings.ts';

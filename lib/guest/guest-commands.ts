@@ -29,7 +29,7 @@ function uptime(ms: number): string {
       : `${seconds}s`;
 }
 
-/** One guest as `ps --json` shows it (SPEC §8). */
+/** One guest as `ps --json` shows it (README: "JSON for scripts"). */
 export interface GuestView {
   name: string;
   pid: number | null;

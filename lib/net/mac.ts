@@ -1,3 +1,4 @@
+// MAC addresses: VM_PREMAC and --mac read, and one MAC per NIC planned (stable from the disk, random, or given).
 import { UsageError } from '../base/errors.ts';
 import { sha256 } from '../base/sha256.ts';
 import type { MacMode } from '../base/types.ts';

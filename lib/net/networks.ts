@@ -1,4 +1,4 @@
-// Defined networks (SPEC §7): built-ins, the root-owned definition files, and
+// Defined networks (README: "Defined networks"): built-ins, the root-owned definition files, and
 // the checks a new definition must pass. Everything but the file I/O is pure.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { UsageError } from '../base/errors.ts';

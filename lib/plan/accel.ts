@@ -1,3 +1,4 @@
+// The accelerator: KVM where it runs guests, else TCG with a warning; --accel and VM_ACCEL choose.
 import type { Accel } from '../base/types.ts';
 
 /** True when the user's own QEMU words already choose an accelerator. */

@@ -1,3 +1,5 @@
+// Disks planned as QEMU drives and devices: controller by layout (virtio-scsi, virtio-blk, USB), format by
+// content, boot order as written.
 import { UsageError } from '../base/errors.ts';
 import { qemuProps, qemuValue } from './qemu-syntax.ts';
 import type { DiskController, DiskFacts, DiskRequest } from '../base/types.ts';

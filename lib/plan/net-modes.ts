@@ -1,3 +1,5 @@
+// Each NIC of a --net spec planned: its QEMU netdev, the host actions it needs, its companions and messages,
+// one planner per kind of network (user, passt, bridged, mcast, bridge and defined networks, macvtap).
 import { HostError, UsageError } from '../base/errors.ts';
 import { macvtapName, tapName, VMNET_NAME } from '../base/names.ts';
 import { firewallRules, NO_FIREWALL } from '../net/firewall.ts';
@@ -588,7 +590,7 @@ function planBridged(_item: { kind: 'bridged' }, nic: Nic, context: NetContext):
       return planBridge({ name: route, explicit: true }, nic, context);
     case 'physical':
     case 'veth':
-      // A macvtap never talks to its own parent: the seed's fix is a host macvlan.
+      // A macvtap never talks to its own parent: the usual fix is a macvlan of the host on the same NIC.
       context.warnings.push(
         `bridged adapter over ${route} (macvtap): the guest reaches the LAN but not this host; to reach it, give ` +
           `the host its own macvtap/macvlan over ${route} or use a bridge`,

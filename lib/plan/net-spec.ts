@@ -1,3 +1,4 @@
+// --net's words (the compact letters and the named forms) read into NIC requests, and --fwd's forwards.
 import { UsageError } from '../base/errors.ts';
 import { INTERFACE_NAME, vmnetName } from '../base/names.ts';
 import type { Forward, NetItem } from '../base/types.ts';

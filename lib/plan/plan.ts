@@ -1,3 +1,5 @@
+// The plan stage: a launch's options and the host's facts turned into everything that will run (QEMU's line,
+// host actions, companions, messages), pure.
 import { planAccel, userChoosesAccel } from './accel.ts';
 import { XHCI_CONTROLLER, needsXhciForDisks, planDisks } from './disks.ts';
 import { DISPLAYS } from './displays.ts';

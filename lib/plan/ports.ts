@@ -1,3 +1,4 @@
+// Host ports for a plan: the first free from a base, never one another guest or this plan holds.
 import { UsageError } from '../base/errors.ts';
 
 /** Hands out host TCP ports: the first free one from a base, never one already handed out. */

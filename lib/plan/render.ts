@@ -1,3 +1,5 @@
+// The dry run: a plan printed as the commands that would run (or one JSON object), and the host commands root or
+// the helper really runs for it.
 import { kindOf } from '../actions/index.ts';
 import { addRequest, helperArgv, releaseRequest } from '../actions/privilege.ts';
 import { shellLine } from '../base/shell-quote.ts';

@@ -1,3 +1,5 @@
+// What running and starting guests hold (ports, MACs, interfaces, disks, names), folded into the host facts so a
+// new plan avoids it.
 import { ACTION_KINDS } from '../actions/index.ts';
 import { reservations, type GuestRecord } from '../state/guests.ts';
 import type { Registry } from '../state/registry.ts';

@@ -1,3 +1,4 @@
+// --usb VID:PID: host USB devices passed to the guest, refused when the host has none of that id.
 import { UsageError } from '../base/errors.ts';
 
 export function planUsbPassthrough(ids: string[], hostDevices: string[]): string[] {

@@ -1,3 +1,4 @@
+// A disk image's format from its first bytes, never from its name: qcow2, ISO 9660, raw, or a foreign one named.
 import type { DiskFormat } from '../base/types.ts';
 
 /** How many leading bytes detectDiskFormat needs (ISO 9660's descriptor is at 32 KiB). */

@@ -1,3 +1,5 @@
+// The probe stage: everything a plan needs to know about this host, read (never changed) from /sys, /proc and
+// the tool's files: interfaces and routes, disks, USB devices, KVM, networks and what runs on them.
 import { closeSync, existsSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FORMAT_PROBE_BYTES, detectDiskFormat } from './disk-format.ts';
