@@ -35,7 +35,7 @@ function checkedName(name: string | undefined, said: string): string {
 }
 
 /** Whether the instance runs now: a record of its name whose processes live. */
-const running = (context: ToolContext, name: string) => {
+export const running = (context: ToolContext, name: string) => {
   const record = readRecord(context.runtimeDir, name);
   return record !== undefined && !isGone(record);
 };
@@ -60,7 +60,7 @@ function takeBase(words: string[]): { base?: string; size?: string; rest: string
   return { base: base ?? disk, size, rest };
 }
 
-async function create(context: ToolContext, words: string[]): Promise<string> {
+export async function create(context: ToolContext, words: string[], lab?: string): Promise<string> {
   const name = checkedName(words[0], 'create');
   const { base, size, rest } = takeBase(words.slice(1));
   if (!base) throw new UsageError('create: give the image it is over: --image IMAGE (or --disk FILE to adopt a disk)');
@@ -92,7 +92,7 @@ async function create(context: ToolContext, words: string[]): Promise<string> {
     macs: planned.plan.resources.macs,
     instance_id: planned.plan.cloudInit?.instanceId ?? instanceIdOf(name, disk),
   };
-  const spec = { name, image: { ...image, ref: base }, size, options: rest, identity };
+  const spec = { name, image: { ...image, ref: base }, size, options: rest, identity, ...(lab ? { lab } : {}) };
   await createInstance(context.instancesDir, spec, options.verbose);
   return `Created instance ${name} over ${base}: qemu-script start ${name}\n`;
 }
@@ -109,14 +109,14 @@ function takeWait(words: string[]): { wait?: number; rest: string[] } {
   return { wait, rest };
 }
 
-async function start(context: ToolContext, words: string[]): Promise<number> {
+export async function start(context: ToolContext, words: string[]): Promise<number> {
   const name = checkedName(words[0], 'start');
   const { wait, rest: extra } = takeWait(words.slice(1));
   const instance = await readInstance(context.instancesDir, name, 'start');
   if (running(context, name)) throw new UsageError(`start: ${name} is running already (qemu-script ssh ${name})`);
   if (!existsSync(instance.image_path))
     throw new UsageError(`start: ${name}'s image ${instance.image_path} is gone; its overlay cannot run without it`);
-  const given = launchOptions([...instance.options, ...extra], 'start');
+  const given = launchOptions(withBootWords(instance.options, extra), 'start');
   const fixedMacs = extra.some((word) => word === '--mac' || word.startsWith('--mac='))
     ? given.mac
     : parseMacMode(instance.identity.macs.join(','));
@@ -137,7 +137,19 @@ async function start(context: ToolContext, words: string[]): Promise<number> {
   return 0;
 }
 
-async function remove(context: ToolContext, name: string, force: boolean): Promise<string> {
+/** The instance's words with a boot's own: each side's own options before `--`, QEMU's after it. */
+function withBootWords(options: string[], extra: string[]): string[] {
+  const split = (words: string[]) => {
+    const end = words.indexOf('--');
+    return end < 0 ? [words, []] : [words.slice(0, end), words.slice(end + 1)];
+  };
+  const [own, qemu] = split(options);
+  const [bootOwn, bootQemu] = split(extra);
+  const after = [...qemu, ...bootQemu];
+  return [...own, ...bootOwn, ...(after.length > 0 ? ['--', ...after] : [])];
+}
+
+export async function remove(context: ToolContext, name: string, force: boolean): Promise<string> {
   const instance = await readInstance(context.instancesDir, name, 'rm');
   if (running(context, name)) {
     if (!force) throw new UsageError(`rm: ${name} is running; stop it first (qemu-script stop ${name}), or rm --force`);

@@ -13,6 +13,7 @@ import { FWD_COMMANDS } from './fwd.ts';
 import { GUEST_COMMANDS } from './guests.ts';
 import { IMAGE_COMMANDS } from './images.ts';
 import { INSTANCE_COMMANDS } from './instances.ts';
+import { LAB_COMMANDS } from './lab.ts';
 import { NET_COMMANDS } from './net.ts';
 import { UsageError } from '../base/errors.ts';
 import { print } from './words.ts';
@@ -57,6 +58,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   ...GUEST_COMMANDS,
   ...INSTANCE_COMMANDS,
   ...IMAGE_COMMANDS,
+  ...LAB_COMMANDS,
   ...FWD_COMMANDS,
   ...NET_COMMANDS,
   ...EXPORT_COMMANDS,

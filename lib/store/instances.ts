@@ -26,6 +26,8 @@ export interface Instance {
   };
   /** ISO 8601. */
   created: string;
+  /** The lab it belongs to (lab up made it), when it does. */
+  lab?: string;
 }
 
 const HEADER = `# A qemu-script instance: what \`qemu-script create\` was given, read by \`qemu-script start\`.
@@ -85,6 +87,7 @@ export interface NewInstance {
   size?: string;
   options: string[];
   identity: Instance['identity'];
+  lab?: string;
 }
 
 /**
@@ -109,6 +112,7 @@ export async function createInstance(dir: string, spec: NewInstance, verbose: bo
     options: spec.options,
     identity: spec.identity,
     created: new Date().toISOString(),
+    ...(spec.lab ? { lab: spec.lab } : {}),
   };
   try {
     const disk = instanceFile(dir, spec.name, 'disk');
