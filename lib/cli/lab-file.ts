@@ -34,11 +34,11 @@ const NOT_KEYS = ['name', 'net', 'fwd', 'disk', 'disk-size', 'dry-run', 'json', 
 const OPTION_KEYS = OWN_OPTIONS.map((option) => option.name).filter(
   (name) => !NOT_KEYS.includes(name) && !OWN_KEYS.includes(name) && name !== 'foreground',
 );
-export const GUEST_KEYS = [...OWN_KEYS, ...OPTION_KEYS];
+const GUEST_KEYS = [...OWN_KEYS, ...OPTION_KEYS];
 const NETWORK_KEYS = ['subnet', 'host_ip', 'subnet6', 'ipv6', 'dhcp', 'nat', 'domain', 'vxlan'];
 const VXLAN_KEYS = ['vni', 'remotes', 'dev', 'port', 'group'];
 const TOP_KEYS = ['name', 'networks', 'defaults', 'guests'];
-export const LAB_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+const LAB_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const MAX_COUNT = 64;
 
 type Yaml = typeof import('yaml');
