@@ -5,7 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { UsageError } from '../lib/base/errors.ts';
 import { readLab } from '../lib/cli/lab-file.ts';
 import { ROOT } from './helpers.ts';
@@ -149,6 +150,35 @@ test('lab schema: a JSON Schema naming every guest key', async () => {
     assert.ok(keys.includes(key), key);
   }
   assert.not.ok(keys.includes('net') || keys.includes('name') || keys.includes('dry-run'));
+});
+
+test("a normal user's lab up with a network that is not defined: refused with root's net create line", async () => {
+  // A directory the user can reach wherever the checkout is, with the executable in it.
+  const dir = mkdtempSync(`${tmpdir()}/qs-lab-member-`);
+  copyFileSync(`${ROOT}/dist/qemu-script`, `${dir}/qemu-script`);
+  try {
+    const text = 'name: m\nnetworks:\n  mnet: {subnet: 10.84.0.0/24, nat: true, ipv6: false, domain: m.test}\n' +
+      'guests:\n  g: {image: tiny, nets: [mnet]}\n';
+    writeFileSync(`${dir}/lab.yaml`, text);
+    chmodSync(dir, 0o755);
+    const result = await execa(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', `${dir}/qemu-script`, 'lab', 'up', `${dir}/lab.yaml`],
+      {
+        reject: false,
+        extendEnv: false,
+        env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', QEMU_SCRIPT_RUNTIME_DIR: `${dir}/run` },
+      },
+    );
+    assert.is(result.exitCode, 2, result.stderr);
+    assert.is(
+      result.stderr,
+      "qemu-script: lab up: network mnet is not defined, and defining networks is root's: sudo qemu-script net " +
+        'create mnet --subnet 10.84.0.0/24 --no-ipv6 --dhcp --nat --domain m.test',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** The tiny guests' line: DHCP on their NIC, then each pings the others and the host, resolves, reaches the wan. */

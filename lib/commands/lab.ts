@@ -70,6 +70,26 @@ function networkDifferences(defined: NetworkDef, wanted: NetworkRequest): string
   return differs.filter(([, differ]) => differ).map(([key]) => key);
 }
 
+/** The `net create` line that defines a lab's network as the file says it. */
+function netCreateWords(request: NetworkRequest): string[] {
+  const { vxlan } = request;
+  return [
+    ...['net', 'create', request.name],
+    ...(request.subnet ? ['--subnet', request.subnet] : []),
+    ...(request.hostIp ? ['--host-ip', request.hostIp] : []),
+    ...(request.subnet6 ? ['--subnet6', request.subnet6] : []),
+    ...(request.ipv6 ? [] : ['--no-ipv6']),
+    ...(request.dhcp ? ['--dhcp'] : []),
+    ...(request.nat ? ['--nat'] : []),
+    ...(request.domain ? ['--domain', request.domain] : []),
+    ...(vxlan ? ['--vxlan', vxlan.vni] : []),
+    ...(vxlan?.remotes ? ['--remote', vxlan.remotes] : []),
+    ...(vxlan?.dev ? ['--dev', vxlan.dev] : []),
+    ...(vxlan?.port ? ['--port', vxlan.port] : []),
+    ...(vxlan?.group ? ['--group', vxlan.group] : []),
+  ];
+}
+
 /** The lab's networks: there already as the file says them, or defined now (root's: a member is told to ask). */
 function ensureNetworks(context: ToolContext, lab: Lab, made: string[]): string[] {
   const said: string[] = [];
@@ -87,8 +107,8 @@ function ensureNetworks(context: ToolContext, lab: Lab, made: string[]): string[
     }
     if (!context.isRoot) {
       throw new UsageError(
-        `lab up: network ${request.name} is not defined, and defining networks is root's: sudo qemu-script lab up ` +
-          `${lab.file} (or sudo qemu-script net create ${request.name} ...)`,
+        `lab up: network ${request.name} is not defined, and defining networks is root's: ` +
+          `sudo qemu-script ${netCreateWords(request).join(' ')}`,
       );
     }
     netCreate(context, request);

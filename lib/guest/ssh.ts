@@ -78,7 +78,7 @@ async function waitForSsh(context: ToolContext, name: string, seconds: number) {
       );
     }
     if (tty) printErr(`\rWaiting for SSH on ${name}... ${Math.round((Date.now() - began) / 1000)} s`);
-    await sleep(1000);
+    await sleep(500);
   }
 }
 
@@ -103,7 +103,10 @@ async function waitForProvisioning(context: ToolContext, name: string, deadline:
     const batch = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
     const ask = (command: string[]) =>
       probe(sshArgv(endpoint, cloud, undefined, [...batch, ...command], existsSync(cloud.knownHosts)));
-    status = statusOf((await ask(['cloud-init', 'status'])).stdout) ?? status;
+    // --wait: the guest's cloud-init answers the moment it has finished (within the probe's minute; asked again
+    // after that, and while the login is refused because cloud-init has not put the key there yet).
+    if (tty) printErr(`\rWaiting for cloud-init on ${name} (${printable(status ?? 'starting')})... ${seconds()} s`);
+    status = statusOf((await ask(['cloud-init', 'status', '--wait'])).stdout) ?? status;
     if (status === 'done' || status === 'disabled') {
       if (tty) printErr('\r\x1b[K');
       return;
@@ -123,8 +126,7 @@ async function waitForProvisioning(context: ToolContext, name: string, deadline:
           `${Math.round((deadline - began) / 1000)} s; its console: qemu-script log ${name}`,
       );
     }
-    if (tty) printErr(`\rWaiting for cloud-init on ${name} (${printable(status ?? 'starting')})... ${seconds()} s`);
-    await sleep(2000);
+    await sleep(1000);
   }
 }
 
