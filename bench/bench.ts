@@ -1,5 +1,5 @@
 // make bench: prints Markdown tables of measured numbers beside their targets (never a pass/fail test)
-// and keeps them in .cache/bench.md. BENCH=startup,tap,memory,scale,boot,throughput,cloud,instance picks
+// and keeps them in .cache/bench.md. BENCH=startup,tap,memory,scale,boot,throughput,cloud,instance,lab picks
 // sections.
 import { rmSync, writeFileSync } from 'node:fs';
 import { ROOT } from '../test/helpers.ts';
@@ -7,12 +7,13 @@ import { allowBridges } from '../test/netns.ts';
 import { bootTable, throughputTable } from './boot.ts';
 import { cloudTable } from './cloud.ts';
 import { instanceTable } from './instance.ts';
+import { labTable } from './lab.ts';
 import { CJS, logs, machine } from './common.ts';
 import { measureResident, measureScale, residentTable, scaleTable } from './scale.ts';
 import { measureStartup, startupTable, type Startup } from './startup.ts';
 import { measureTap, tapTable } from './tap.ts';
 
-const ALL = ['startup', 'tap', 'memory', 'scale', 'boot', 'throughput', 'cloud', 'instance'];
+const ALL = ['startup', 'tap', 'memory', 'scale', 'boot', 'throughput', 'cloud', 'instance', 'lab'];
 const chosen = (process.env.BENCH ?? ALL.join(',')).split(',').filter(Boolean);
 const unknown = chosen.filter((name) => !ALL.includes(name));
 if (unknown.length > 0) {
@@ -46,6 +47,7 @@ const SECTIONS: Record<string, () => Promise<string[]>> = {
   throughput: throughputTable,
   cloud: cloudTable,
   instance: instanceTable,
+  lab: labTable,
 };
 
 // make bench runs this through test/isolate.sh: the bridge.conf it writes is in a private copy of /etc.
