@@ -412,6 +412,12 @@ test('down says what it asked and how the guest went; info shows how to reach it
     ]) {
       assert.match(info.stdout, line);
     }
+    // For scripts: memory a number of MiB, the screen and the monitor what they are and where.
+    const json = JSON.parse((await ns.tool(['info', '--json', 'idle'])).stdout);
+    assert.is(json.memory, 64);
+    assert.equal(json.screen, { kind: 'none', socket: null });
+    assert.equal(json.monitor, { kind: 'console', socket: `${ns.runtimeDir}/idle/console.sock` });
+    assert.is(json.console_log, `${ns.runtimeDir}/idle/console.log`);
     const down = await ns.tool(['down', '--timeout', '2', 'idle']);
     assert.is(down.exitCode, 0, down.stderr);
     assert.is(

@@ -256,6 +256,7 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
           subnet6: 'fdf2:c08f:a5a0::/64',
           host_ip6: 'fdf2:c08f:a5a0::1',
           dhcp: true,
+          domain: 'hostonly',
           nat: false,
           builtin: true,
           vxlan: null,
@@ -269,6 +270,7 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
           subnet6: 'fdef:b7b6:faa9::/64',
           host_ip6: 'fdef:b7b6:faa9::1',
           dhcp: true,
+          domain: 'lab',
           nat: false,
           builtin: false,
           vxlan: null,
@@ -282,6 +284,7 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
           subnet6: 'fdc5:5f52:88f5::/64',
           host_ip6: 'fdc5:5f52:88f5::1',
           dhcp: true,
+          domain: 'natnet',
           nat: true,
           builtin: true,
           vxlan: null,
@@ -290,6 +293,9 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
         },
       ],
     });
+    const table = (await ns.tool(['net', 'ls'])).stdout;
+    assert.match(table, /^NAME +SUBNET +HOST +SUBNET6 +DHCP +DOMAIN +NAT +UP +GUESTS$/m);
+    assert.match(table, /^lab +10\.77\.0\.0\/24 +10\.77\.0\.1 +\S+ +yes +lab +no +yes +onlab$/m);
     await stop(ns, guest);
     const rm = await ns.tool(['net', 'rm', 'lab']);
     assert.is(rm.exitCode, 0, rm.stderr);

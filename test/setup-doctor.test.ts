@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { dirname } from 'node:path';
 import {
   chmodSync,
+  chownSync,
   copyFileSync,
   mkdirSync,
   mkdtempSync,
@@ -19,6 +20,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MARKER } from '../lib/admin/setup.ts';
 import { BINARY, ROOT, USER_ENV, unwrapDoctor } from './helpers.ts';
+import { inNetns } from './netns.ts';
 
 // A root-owned directory no one else can write: the only kind of place sudoers may name a binary in.
 const safe = mkdtempSync('/run/qs-setup-');
@@ -162,6 +164,29 @@ test('setup prepares the host; a second run changes nothing; --undo puts everyth
   assert.equal(await snapshot(root), before, '/etc is as it was');
 });
 
+test("setup takes every --user; --undo does every step it can; a user deleted since is nothing to undo", async () => {
+  const root = makeRoot();
+  appendFileSync(`${root}/etc/passwd`, 'bob:x:4243:4243:Bob:/home/bob:/bin/sh\n');
+  appendFileSync(`${root}/etc/group`, 'bob:x:4243:\n');
+  appendFileSync(`${root}/etc/shadow`, 'bob:!:19000:0:99999:7:::\n');
+  appendFileSync(`${root}/etc/gshadow`, 'bob:!::\n');
+  const typo = await tool(['setup', '--root', root, '--user', 'alice', '--user', 'bbo', '--binary', binary]);
+  assert.equal([typo.exitCode, typo.stderr], [2, 'qemu-script: setup --user: no user "bbo" on this host']);
+  const setup = await tool(['setup', '--root', root, '--user', 'alice', '--user', 'bob', '--binary', binary]);
+  assert.is(setup.exitCode, 0, setup.stderr);
+  assert.match(setup.stdout, /^add alice to group qemusers\nadd bob to group qemusers$/m);
+  assert.match(readFileSync(`${root}/etc/group`, 'utf8'), /^qemusers:x:\d+:alice,bob$/m);
+  // bob's account is deleted meanwhile (and with it his place in the group).
+  await execa('userdel', ['--root', root, 'bob']);
+  const undo = await tool(['setup', '--undo', '--root', root, '--binary', binary]);
+  assert.is(undo.exitCode, 0, undo.stderr);
+  assert.match(undo.stdout, /^remove alice from group qemusers$/m);
+  assert.not.match(undo.stdout, /bob/);
+  assert.match(undo.stdout, /^delete group qemusers$/m);
+  assert.not.ok(existsSync(`${root}/etc/qemu-script/setup.json`), "setup's record goes once all is undone");
+  assert.not.match(readFileSync(`${root}/etc/group`, 'utf8'), /^qemusers:/m);
+});
+
 test('setup keeps an existing bridge.conf and restores it exactly on --undo', async () => {
   const root = makeRoot();
   mkdirSync(`${root}/etc/qemu`);
@@ -256,6 +281,29 @@ test('doctor says whether sudoers sets secure_path, and says when it cannot read
     /^ok +secure-path +sudoers is root's to read: sudo qemu-script doctor checks its secure_path$/m,
   );
 });
+
+test('a normal user not set up: a launch that needs root is one line, exit 2, nothing tried or made', () =>
+  inNetns(async (ns) => {
+    const run = mkdtempSync('/tmp/qs-nobody-');
+    chownSync(run, 65534, 65534);
+    const before = await ns.state();
+    const result = await execa(
+      'ip',
+      [
+        ...['netns', 'exec', ns.name, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', binary],
+        ...['--net', 'vmnet0', '--display', 'none', '--accel', 'tcg', '-m', '64'],
+      ],
+      { reject: false, extendEnv: false, env: { ...USER_ENV('nobody', '/nonexistent'), QEMU_SCRIPT_RUNTIME_DIR: run } },
+    );
+    assert.is(result.exitCode, 2, result.stderr);
+    const lines = result.stderr.split('\n').filter((line) => !line.startsWith('qemu-script: warning: '));
+    assert.equal(lines, [
+      'qemu-script: this guest needs root for bridge vmnet0 and 1 more host change(s), and sudo refused the helper ' +
+        '(a password is required): set yourself up once with sudo qemu-script setup --user nobody',
+    ]);
+    assert.equal(await ns.state(), before, 'nothing made');
+    rmSync(run, { recursive: true, force: true });
+  }));
 
 test('setup needs root', async () => {
   const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', binary, 'setup'], {

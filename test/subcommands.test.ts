@@ -5,7 +5,7 @@ import { UsageError } from '../lib/base/errors.ts';
 import { parseSubcommand, subcommandHelp } from '../lib/cli/command.ts';
 import { findSubcommand, firstWordTypo, SUBCOMMANDS } from '../lib/commands/table.ts';
 
-const PARSED: Array<[string[], string, Record<string, string | boolean>, string[], string[]]> = [
+const PARSED: Array<[string[], string, Record<string, string | boolean | string[]>, string[], string[]]> = [
   [['ps'], 'ps', {}, [], []],
   [['ps', '--json'], 'ps', { json: true }, [], []],
   [['down', 'web', '--timeout', '5'], 'down', { timeout: '5' }, ['web'], []],
@@ -27,7 +27,7 @@ const PARSED: Array<[string[], string, Record<string, string | boolean>, string[
   ],
   [['net', 'ls', '--json'], 'net ls', { json: true }, [], []],
   [['net', 'rm', 'lab'], 'net rm', {}, ['lab'], []],
-  [['setup', '--user', 'alice', '--dry-run'], 'setup', { user: 'alice', 'dry-run': true }, [], []],
+  [['setup', '--user', 'alice', '--dry-run'], 'setup', { user: ['alice'], 'dry-run': true }, [], []],
   [['doctor', '--json'], 'doctor', { json: true }, [], []],
 ];
 

@@ -108,6 +108,8 @@ export function netLs(context: ToolContext, json: boolean): string {
       subnet6: network.subnet6 ?? null,
       host_ip6: hostIp6Of(network) ?? null,
       dhcp: network.dhcp,
+      /** Its guests' DNS domain (NAME.DOMAIN), when its server answers names. */
+      domain: network.dhcp ? domainOf(network) : null,
       nat: network.nat,
       builtin: network.builtin,
       vxlan: network.vxlan ?? null,
@@ -115,7 +117,7 @@ export function netLs(context: ToolContext, json: boolean): string {
       guests: guestsOn(context, network.name),
     }));
   if (json) return jsonOutput({ version: 1, networks: rows });
-  const header = ['NAME', 'SUBNET', 'HOST', 'SUBNET6', 'DHCP', 'NAT', 'UP', 'GUESTS'];
+  const header = ['NAME', 'SUBNET', 'HOST', 'SUBNET6', 'DHCP', 'DOMAIN', 'NAT', 'UP', 'GUESTS'];
   const yes = (flag: boolean) => (flag ? 'yes' : 'no');
   const lines = rows.map((row) => [
     row.name,
@@ -123,6 +125,7 @@ export function netLs(context: ToolContext, json: boolean): string {
     row.host_ip,
     row.subnet6 ?? '-',
     yes(row.dhcp),
+    row.domain ?? '-',
     yes(row.nat),
     yes(row.up),
     row.guests.join(',') || '-',

@@ -29,7 +29,8 @@ export const STATE = '/etc/qemu-script/setup.json';
 export interface SetupOptions {
   root: string;
   group: string;
-  user?: string;
+  /** --user, every one given. */
+  users: string[];
   /** Existing bridges (not the tool's) members may attach guests to through qemu-bridge-helper. */
   allowBridges: string[];
   /** Links other than physical NICs that members may put macvtaps on. */
@@ -119,19 +120,19 @@ export function groupChanges(options: SetupOptions): Change[] {
       },
     });
   }
-  if (options.user) {
-    const passwd = readText(at(options, '/etc/passwd')) ?? '';
-    if (!passwd.split('\n').some((line) => line.split(':')[0] === options.user))
-      throw new UsageError(`setup --user: no user "${options.user}" on this host`);
-    if (!group?.members.includes(options.user)) {
-      changes.push({
-        describe: `add ${options.user} to group ${options.group}`,
-        apply: async (state) => {
-          await run(['usermod', '-a', '-G', options.group, ...prefix(options), options.user!]);
-          state.usersAdded.push(options.user!);
-        },
-      });
-    }
+  const passwd = readText(at(options, '/etc/passwd')) ?? '';
+  // Every user is checked before any is added: a typo in the second changes nothing.
+  const unknown = options.users.find((user) => !passwd.split('\n').some((line) => line.split(':')[0] === user));
+  if (unknown !== undefined) throw new UsageError(`setup --user: no user "${unknown}" on this host`);
+  for (const user of new Set(options.users)) {
+    if (group?.members.includes(user)) continue;
+    changes.push({
+      describe: `add ${user} to group ${options.group}`,
+      apply: async (state) => {
+        await run(['usermod', '-a', '-G', options.group, ...prefix(options), user]);
+        state.usersAdded.push(user);
+      },
+    });
   }
   return changes;
 }

@@ -4,7 +4,8 @@
 // a marker; --undo puts back what it changed. --root DIR redirects every path.
 import { chmodSync, chownSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UsageError } from '../base/errors.ts';
+import { HostError, UsageError, messageOf } from '../base/errors.ts';
+import { printOut } from '../base/output.ts';
 import { readText } from '../probe/host-access.ts';
 import { INTERFACE_NAME } from '../base/names.ts';
 import { probe, run } from '../base/runner.ts';
@@ -107,9 +108,17 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
   if (process.getuid?.() !== 0 && !options.dryRun) throw new UsageError('setup --undo must run as root');
   const state = readState(options);
   const lines: string[] = [];
+  const failed: string[] = [];
+  // Every step it can: one that fails is reported, and the others still run.
   const act = async (describe: string, action: () => Promise<unknown> | unknown) => {
     lines.push(options.dryRun ? `would ${describe}` : describe);
-    if (!options.dryRun) await action();
+    if (options.dryRun) return;
+    try {
+      await action();
+    } catch (error) {
+      failed.push(`${describe}: ${messageOf(error)}`);
+      lines.pop();
+    }
   };
   for (const path of state.files) {
     if (readText(at(options, path))?.startsWith(MARKER)) await act(`remove ${path}`, () => rmSync(at(options, path)));
@@ -128,10 +137,14 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
       run(previous ? ['setcap', previous, at(options, path)] : ['setcap', '-r', at(options, path)]),
     );
   }
-  for (const user of state.usersAdded)
+  const passwd = readText(at(options, '/etc/passwd')) ?? '';
+  for (const user of state.usersAdded) {
+    // A user deleted since has left the group with their account: nothing to undo.
+    if (!passwd.split('\n').some((line) => line.split(':')[0] === user)) continue;
     await act(`remove ${user} from group ${options.group}`, () =>
       run(['usermod', '-r', '-G', options.group, ...prefix(options), user]),
     );
+  }
   for (const device of state.devices ?? []) {
     await act(`restore owner and mode of ${device.path}`, () => {
       chownSync(device.path, statSync(device.path).uid, device.gid);
@@ -147,7 +160,7 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
       run(['sysctl', '-q', '-w', `net.ipv4.ping_group_range=${previous}`]),
     );
   }
-  if (!options.dryRun) {
+  if (!options.dryRun && failed.length === 0) {
     rmSync(at(options, STATE), { force: true });
     // Deepest first; a directory that holds someone else's files stays.
     for (const path of [...(state.created ?? [])].sort((a, b) => b.length - a.length)) {
@@ -157,6 +170,11 @@ export async function undoSetup(options: SetupOptions): Promise<string> {
         // not empty, or already gone
       }
     }
+  }
+  if (failed.length > 0) {
+    // The state stays, so that another --undo tries what failed again (what was undone is checked first).
+    if (lines.length > 0) printOut(`${lines.join('\n')}\n`);
+    throw new HostError(`setup --undo could not ${failed.join('; ')}`);
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'nothing to undo\n';
 }

@@ -1,6 +1,7 @@
 // The apply stage: a guest's host actions in order, each made by root directly
 // or through the privileged helper, undone in reverse on failure and on cleanup.
-import { HostError, messageOf } from '../base/errors.ts';
+import { CommandError, HostError, UsageError, messageOf } from '../base/errors.ts';
+import { userInfo } from 'node:os';
 import { acquire, release } from './host-changes.ts';
 import { kindOf } from '../actions/index.ts';
 import { addRequest, helperArgv, releaseRequest, SUDO_HINT } from '../actions/privilege.ts';
@@ -60,6 +61,30 @@ export async function undoActions(actions: HostAction[], context: ApplyContext):
   return failures;
 }
 
+/**
+ * sudo refusing the helper itself (no sudoers rule: the user is not set up) rather than the helper refusing a
+ * request: said as one line with the command that sets the user up, exit 2; nothing was made.
+ */
+function notSetUp(error: unknown, actions: HostAction[], context: ApplyContext): UsageError | undefined {
+  if (context.isRoot || !(error instanceof CommandError) || !/^sudo: /.test(error.output)) return undefined;
+  const why = error.output.split('\n')[0].replace(/^sudo: /, '');
+  const [first] = actions;
+  const more = actions.length > 1 ? ` and ${actions.length - 1} more host change(s)` : '';
+  return new UsageError(
+    `this guest needs root for ${first.kind} ${kindOf(first).key(first)}${more}, and sudo refused the helper ` +
+      `(${why}): set yourself up once with sudo qemu-script setup --user ${userName(context.uid)}`,
+    { cause: error },
+  );
+}
+
+const userName = (uid: number) => {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(uid);
+  }
+};
+
 /** Applies the host actions in order; if one fails, undoes those already done and throws. */
 export async function applyActions(actions: HostAction[], context: ApplyContext): Promise<void> {
   const done: HostAction[] = [];
@@ -68,6 +93,8 @@ export async function applyActions(actions: HostAction[], context: ApplyContext)
       await make(action, context);
       done.push(action);
     } catch (error) {
+      const setUp = done.length === 0 ? notSetUp(error, actions, context) : undefined;
+      if (setUp) throw setUp;
       const failures = await undoActions(done, context);
       const undone = failures.length === 0 ? 'nothing was left behind' : `undoing also failed: ${failures.join('; ')}`;
       throw new HostError(`${messageOf(error)}; ${undone}`, { cause: error });

@@ -52,7 +52,7 @@ export const ADMIN_COMMANDS: readonly Subcommand[] = [
     args: '',
     summary: 'prepare the host as root (group, bridge helper, udev, sysctl, sudoers)',
     flags: [
-      { name: 'user', value: 'NAME', help: 'add this user to the group' },
+      { name: 'user', value: 'NAME', repeatable: true, help: 'add this user to the group (repeatable)' },
       {
         name: 'allow-bridge',
         value: 'BRIDGE',
@@ -76,7 +76,7 @@ export const ADMIN_COMMANDS: readonly Subcommand[] = [
       const options = {
         root: rootDir(flags.root, 'setup'),
         group: text(flags.group) ?? DEFAULT_GROUP,
-        user: text(flags.user),
+        users: texts(flags.user),
         dryRun: Boolean(flags['dry-run']),
         allowBridges: texts(flags['allow-bridge']),
         allowMacvtaps: texts(flags['allow-macvtap']),

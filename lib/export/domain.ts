@@ -3,7 +3,8 @@
 // is either turned into XML, known to be the tool's own plumbing (libvirt has its own monitor, pidfile
 // and console), or said to have no libvirt equivalent: nothing is dropped silently.
 import { el, renderXml, textEl, type Element } from './xml.ts';
-import { qemuWords, readProps, type QemuProps } from './qemu-line.ts';
+import { qemuWords } from './qemu-line.ts';
+import { memoryMiB, readProps, type QemuProps } from '../plan/qemu-syntax.ts';
 import type { HostAction, Plan } from '../base/types.ts';
 import { GUEST_AGENT_CHARDEV, GUEST_AGENT_PORT } from '../base/names.ts';
 
@@ -38,15 +39,6 @@ interface Domain {
   /** The defined networks the NICs are on. */
   networks: string[];
   unexported: string[];
-}
-
-const SIZE_MIB: Record<string, number> = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
-
-/** `-m 512`, `-m 1G`, `-m size=2048M` in MiB; undefined when it is something else. */
-export function memoryMiB(value: string): number | undefined {
-  const { head, props } = readProps(value);
-  const match = /^(\d+(?:\.\d+)?)([KMGT]?)[Bb]?$/i.exec(head || props.size || '');
-  return match ? Math.round(Number(match[1]) * SIZE_MIB[match[2].toUpperCase()]) : undefined;
 }
 
 const unsaid = (domain: Domain, word: string, why: string) => domain.unexported.push(`${word}: ${why}`);

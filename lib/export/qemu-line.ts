@@ -19,33 +19,3 @@ export function qemuWords(argv: string[]): QemuWord[] {
   }
   return words;
 }
-
-export interface QemuProps {
-  /** The first item when it has no `=` (a device's driver, a netdev's type), else ''. */
-  head: string;
-  props: Record<string, string>;
-}
-
-/** `virtio-net,netdev=nic0,mac=…` as its head and properties; `,,` is a comma inside a value. */
-export function readProps(value: string): QemuProps {
-  const items: string[] = [];
-  let current = '';
-  for (let i = 0; i < value.length; i++) {
-    if (value[i] === ',' && value[i + 1] === ',') {
-      current += ',';
-      i++;
-    } else if (value[i] === ',') {
-      items.push(current);
-      current = '';
-    } else current += value[i];
-  }
-  items.push(current);
-  const head = items[0].includes('=') ? '' : items.shift()!;
-  const props: Record<string, string> = {};
-  for (const item of items) {
-    const at = item.indexOf('=');
-    if (at < 0) props[item] = 'on';
-    else props[item.slice(0, at)] = item.slice(at + 1);
-  }
-  return { head, props };
-}

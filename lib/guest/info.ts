@@ -17,19 +17,27 @@ import { readRecord, type GuestRecord } from '../state/guests.ts';
 import { guestView, guestViewNow, type GuestView } from './guest-commands.ts';
 import { jsonOutput } from '../base/json.ts';
 import { printable } from '../base/table.ts';
+import { memoryMiB } from '../plan/qemu-syntax.ts';
 import { instanceExists, readInstance } from '../store/instances.ts';
 
+/** Where a screen or monitor is: its kind, and the socket that reaches it (null: none to connect to). */
+interface Endpoint {
+  kind: string;
+  socket: string | null;
+}
+
 export interface GuestInfo extends GuestView {
-  /** -m as QEMU was given it (MiB, or with QEMU's suffix). */
-  memory: string;
+  /** -m in MiB (null: a -m the tool cannot read). */
+  memory: number | null;
   /** What QEMU holds in memory now, MiB. */
   rss_mib: number | null;
   disks: string[];
   /** `qemu-script console NAME` reaches this socket; null when the serial port is elsewhere. */
   console: string | null;
-  /** Where the screen is: a VNC socket, a window, a SPICE viewer, the terminal, or nothing. */
-  screen: string;
-  monitor: string | null;
+  /** Where the screen is: vnc (its socket), window, spice, terminal, or none. */
+  screen: Endpoint;
+  /** The human monitor: on the console (Ctrl-A c), on a socket of its own (spice), the terminal, or null. */
+  monitor: Endpoint | null;
   qmp: string;
   log: string;
   /** Its serial console, logged (qemu-script log NAME); null when the console is elsewhere (stdio, -serial). */
@@ -38,21 +46,32 @@ export interface GuestInfo extends GuestView {
   dns: Array<{ network: string; name: string; server: string }>;
 }
 
-function screenOf(record: GuestRecord): string {
+function screenOf(record: GuestRecord): Endpoint {
   const runDir = record.plan.runDir;
   switch (record.plan.display) {
     case 'vnc':
-      return `vnc ${vncSocketPath(runDir)}`;
+      return { kind: 'vnc', socket: vncSocketPath(runDir) };
     case 'vga':
-      return 'a window on the desktop that started it';
+      return { kind: 'window', socket: null };
     case 'spice':
-      return 'a SPICE viewer on a private socket';
+      return { kind: 'spice', socket: null };
     case 'stdio':
-      return 'the terminal that started it';
+      return { kind: 'terminal', socket: null };
     case 'none':
-      return 'none';
+      return { kind: 'none', socket: null };
   }
 }
+
+/** What the text of `info` says of a screen or monitor. */
+const SAID: Record<string, (socket: string | null) => string> = {
+  vnc: (socket) => `vnc ${socket}`,
+  window: () => 'a window on the desktop that started it',
+  spice: (socket) => (socket ? `the monitor on ${socket}` : 'a SPICE viewer on a private socket'),
+  terminal: () => 'the terminal that started it',
+  none: () => 'none',
+  console: () => 'on the console (Ctrl-A c)',
+};
+const said = (endpoint: Endpoint | null) => (endpoint ? SAID[endpoint.kind](endpoint.socket) : 'none');
 
 /** `view`: the guest as ps sees it (at launch, before any agent runs: what the host knows). */
 export function guestInfo(record: GuestRecord, runtimeDir: string, view = guestView(record)): GuestInfo {
@@ -64,16 +83,18 @@ export function guestInfo(record: GuestRecord, runtimeDir: string, view = guestV
   const hasConsole = argv.some((word) => word.startsWith('socket,id=console,'));
   return {
     ...view,
-    memory,
+    memory: memoryMiB(memory) ?? null,
     rss_mib: rss ? Math.round(Number(rss[1]) / 1024) : null,
     disks: record.plan.resources.disks ?? [],
     console: hasConsole ? consoleSocketPath(record.plan.runDir) : null,
     screen: screenOf(record),
     monitor: hasConsole
-      ? `on the console (Ctrl-A c)`
+      ? { kind: 'console', socket: consoleSocketPath(record.plan.runDir) }
       : record.plan.display === 'spice'
-        ? monitorSocketPath(record.plan.runDir)
-        : null,
+        ? { kind: 'spice', socket: monitorSocketPath(record.plan.runDir) }
+        : record.plan.display === 'stdio'
+          ? { kind: 'terminal', socket: null }
+          : null,
     qmp: qmpSocketPath(record.plan.runDir),
     log: logPath(runtimeDir, record.name),
     console_log: record.plan.consoleLog ?? null,
@@ -93,7 +114,7 @@ function renderInfo(info: GuestInfo): string {
   const rows: Array<[string, string]> = [
     ['name', info.name],
     ['state', `${info.state}${info.pid ? ` (QEMU pid ${info.pid}, up ${info.uptime_s} s)` : ''}`],
-    ['memory', `${info.memory}${/\d$/.test(info.memory) ? ' MiB' : ''}${resident}`],
+    ['memory', `${info.memory === null ? '(as QEMU was given it)' : `${info.memory} MiB`}${resident}`],
     ...info.disks.map((disk, i): [string, string] => [i === 0 ? 'disks' : '', disk]),
     ...info.nics.map((nic): [string, string] => [
       `nic ${nic.index}`,
@@ -106,8 +127,8 @@ function renderInfo(info: GuestInfo): string {
     ]),
     ...forwards.map((forward, i): [string, string] => [i === 0 ? 'forwards' : '', forward]),
     ['console', info.console ? `qemu-script console ${info.name} (${info.console})` : 'none'],
-    ['screen', info.screen],
-    ['monitor', info.monitor ?? 'none'],
+    ['screen', said(info.screen)],
+    ['monitor', said(info.monitor)],
     [
       'login',
       info.ssh
