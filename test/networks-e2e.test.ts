@@ -234,9 +234,22 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
       create.stdout,
       /^defined network lab: 10\.77\.0\.0\/24, host 10\.77\.0\.1, fdef:b7b6:faa9::\/64, host fdef:b7b6:faa9::1, DHCP/,
     );
+    assert.not.match(create.stdout, /warning/);
     const clash = await ns.tool(['net', 'create', 'lab2', '--subnet', '10.77.0.128/25']);
     assert.is(clash.exitCode, 2);
     assert.match(clash.stderr, /overlaps network lab \(10\.77\.0\.0\/24\)/);
+    // NAT on a host with no default route (this namespace has none): defined, with a warning naming what is missing.
+    const nat = await ns.tool(['net', 'create', 'out', '--subnet', '10.78.0.0/24', '--dhcp', '--nat']);
+    assert.is(nat.exitCode, 0, nat.stderr);
+    assert.match(
+      nat.stdout,
+      new RegExp(
+        '^warning: this host has no default route now: --nat needs one, and a launch on out is refused until ' +
+          'there is one$',
+        'm',
+      ),
+    );
+    assert.is((await ns.tool(['net', 'rm', 'out'])).exitCode, 0);
     const guest = await boot(ns, 'onlab', ['--net', 'lab'], { if0: 'dhcp', banner: '7000' });
     const given = await lease(guest);
     assert.match(given.ip, /^10\.77\.0\.\d+$/);

@@ -365,6 +365,16 @@ const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
     /overlaps network hostonly \(192\.168\.56\.0\/24\)/,
   ],
   [
+    "the user network's subnet",
+    request('lab', { subnet: '10.0.2.0/24' }),
+    /^net create --subnet: 10\.0\.2\.0\/24 overlaps the user network's 10\.0\.2\.0\/24 \(guests have both\); choose/,
+  ],
+  [
+    "a subnet around the user network's",
+    request('lab', { subnet: '10.0.0.0/16' }),
+    /overlaps the user network's 10\.0\.2\.0\/24/,
+  ],
+  [
     'a host address outside the subnet',
     request('lab', { subnet: '10.77.0.0/24', hostIp: '10.78.0.1' }),
     /--host-ip: 10\.78\.0\.1 is not a host address inside 10\.77\.0\.0\/24/,

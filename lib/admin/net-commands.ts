@@ -14,7 +14,7 @@ import {
   domainOf,
 } from '../net/networks.ts';
 import { currentNetns } from '../base/proc.ts';
-import { portsFrom, probePrefixes } from '../probe/probe.ts';
+import { defaultRouteFrom, portsFrom, probePrefixes } from '../probe/probe.ts';
 import { readText } from '../probe/host-access.ts';
 import { liveUsers, readRegistry, type ResourceRecord } from '../state/registry.ts';
 import type { NetworkDef } from '../base/types.ts';
@@ -60,8 +60,14 @@ export function netCreate(context: ToolContext, request: NetworkRequest): string
     usedUdpPorts: portsFrom([readText(procNet('udp')) ?? '', readText(procNet('udp6')) ?? '']),
   });
   const path = writeNetwork(context.config, definition);
+  // Defined all the same (a laptop offline now is online later); a launch refuses it while there is no way out.
+  const noRoute = definition.nat && !defaultRouteFrom(readText(procNet('route')) ?? '');
   return (
     `defined network ${definition.name}: ${describe(definition)} (${path})\n` +
+    (noRoute
+      ? `warning: this host has no default route now: --nat needs one, and a launch on ${definition.name} is ` +
+        'refused until there is one\n'
+      : '') +
     `use it with: qemu-script DISK --net ${definition.name}\n`
   );
 }

@@ -257,6 +257,9 @@ function validateVxlan(request: NonNullable<NetworkRequest['vxlan']>, around: Ne
   };
 }
 
+/** QEMU's user network (--net user), as every guest on it sees it. */
+export const USER_NET_SUBNET = '10.0.2.0/24';
+
 function firstFreeSubnet(around: NetworkSurroundings): string {
   for (let third = 58; third < 256; third++) {
     const subnet = `192.168.${third}.0/24`;
@@ -313,6 +316,12 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
     );
   }
   const subnet = formatPrefix(cidr);
+  // QEMU's user network hands its guests 10.0.2.0/24: a guest on both would have two routes to one subnet.
+  if (overlapping(USER_NET_SUBNET, cidr))
+    throw new UsageError(
+      `net create --subnet: ${subnet} overlaps the user network's ${USER_NET_SUBNET} (guests have both); ` +
+        'choose another',
+    );
   const clash = prefixClash(subnet, around.prefixes);
   if (clash)
     throw new UsageError(`net create --subnet: ${subnet} overlaps ${describePrefix(clash)}; choose another subnet`);

@@ -7,7 +7,7 @@ import { UsageError } from '../base/errors.ts';
 import { planMacs } from '../net/mac.ts';
 import { planNic, type NetContext } from './net-modes.ts';
 import { parsePrefix, prefixesOverlap } from '../net/ip.ts';
-import { USER_NET_SUBNET } from '../probe/addresses.ts';
+import { USER_NET_SUBNET } from '../net/networks.ts';
 import { agentSocketPath, consoleLogPath, guestRunDir, qemuPidfilePath, qmpSocketPath } from '../base/paths.ts';
 import { PortPicker } from './ports.ts';
 import { qemuProps, qemuValue } from './qemu-syntax.ts';

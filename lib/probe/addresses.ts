@@ -4,9 +4,6 @@ import { networkFile, procNet } from '../base/paths.ts';
 import type { NicInfo } from '../base/types.ts';
 import { ipFamily } from '../net/ip.ts';
 
-/** QEMU's user network, as its guest sees it. */
-export const USER_NET_SUBNET = '10.0.2.0/24';
-
 /** QEMU's user network gives its first (and here only) DHCP client this address. */
 const USER_NET_GUEST_IP = '10.0.2.15';
 
