@@ -35,6 +35,10 @@ async function gcUntilClean(ns: Netns, twice = true): Promise<void> {
   if (!twice) return;
   const again = await ns.tool(['gc']);
   assert.is(again.stdout, 'nothing to collect', 'a second gc is a no-op');
+  // -v: what it looked at, even when it finds nothing to do.
+  const verbose = await ns.tool(['gc', '-v']);
+  const seen = /^looked at \S+\/registry\.json: 0 record\(s\) of host changes, 0 in this network namespace$/m;
+  assert.match(verbose.stdout, seen);
 }
 
 test(`a launch killed after each of its ${SETUP_STEPS} host steps: gc leaves nothing`, () =>

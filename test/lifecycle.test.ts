@@ -463,7 +463,7 @@ test('a guest name is checked wherever it is read: a path never reaches a record
     writeFileSync(`${planted}/victim/guest.json`, '{}');
     try {
       const path = `../../../../..${planted}/victim`;
-      for (const words of [['info', path], ['down', path], ['console', path], ['export', 'libvirt', path]]) {
+      for (const words of [['info', path], ['down', path], ['console', path]]) {
         const result = await ns.tool(words);
         assert.is(result.exitCode, 2, words.join(' '));
         assert.is(
@@ -471,6 +471,15 @@ test('a guest name is checked wherever it is read: a path never reaches a record
           `qemu-script: "${path}" is not a guest name (letters, digits and inner hyphens, at most 63)`,
         );
       }
+      // export takes a path for a launch line's disk, never for a guest's record.
+      const exported = await ns.tool(['export', 'libvirt', path]);
+      assert.is(exported.exitCode, 2);
+      assert.match(exported.stderr, /^qemu-script: disk "[^"]+victim" is a directory: give a disk image/);
+      const unknown = await ns.tool(['export', 'libvirt', 'g1']);
+      assert.equal(
+        [unknown.exitCode, unknown.stderr],
+        [2, 'qemu-script: export libvirt: no guest named g1 (qemu-script ps); or give a launch line'],
+      );
       assert.ok(existsSync(`${planted}/victim/guest.json`), 'nothing was removed');
     } finally {
       rmSync(planted, { recursive: true, force: true });

@@ -75,11 +75,11 @@ export const GUEST_COMMANDS: readonly Subcommand[] = [
     name: 'gc',
     args: '',
     summary: 'remove what guests that are gone left behind',
-    flags: [],
+    flags: [{ name: 'verbose', short: 'v', help: 'also say what it looked at' }],
     positionals: [0, 0],
-    run: async (_parsed, context) => {
+    run: async ({ flags }, context) => {
       ensureOwnDir(context.runtimeDir);
-      return print(await gc(context));
+      return print(await gc(context, Boolean(flags.verbose)));
     },
   },
   {

@@ -1,7 +1,7 @@
 // qemu-script export libvirt and export libvirt-net: the XML on stdout and what libvirt cannot say on
 // stderr; with --apply, defined (and a network started) through virsh, refused when libvirt is missing or
 // already has an object of that name.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { ToolContext } from '../base/context.ts';
 import { HostError, UsageError } from '../base/errors.ts';
@@ -11,6 +11,7 @@ import { probe } from '../base/runner.ts';
 import { shellLine } from '../base/shell-quote.ts';
 import { findSystemTool, INSTALL_HINT } from '../base/system-tools.ts';
 import { readNetworks } from '../net/networks.ts';
+import { GUEST_NAME } from '../base/names.ts';
 import { readRecord } from '../state/guests.ts';
 import { findResource, readRegistry } from '../state/registry.ts';
 import { planLine, probeCloud } from '../launch/plan-line.ts';
@@ -20,9 +21,14 @@ import type { LaunchOptions, Plan } from '../base/types.ts';
 
 /** The running guest of that name, when the words are one name; else the line planned as a launch would be. */
 export async function planToExport(words: string[], context: ToolContext, parse: () => LaunchOptions): Promise<Plan> {
-  const running = words.length === 1 ? readRecord(context.runtimeDir, words[0]) : undefined;
+  const [only] = words;
+  const named = words.length === 1 && GUEST_NAME.test(only);
+  const running = named ? readRecord(context.runtimeDir, only) : undefined;
   if (running) return running.plan;
   if (words.length === 0) throw new UsageError('export libvirt: needs a launch line or the name of a running guest');
+  // One word that names no file: a guest's name, not a disk.
+  if (named && !existsSync(only))
+    throw new UsageError(`export libvirt: no guest named ${only} (qemu-script ps); or give a launch line`);
   const options = parse();
   const { plan } = await planLine(options, context, await probeCloud(options), { makeKeys: false, askKvm: true });
   return plan;

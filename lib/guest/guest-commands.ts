@@ -221,9 +221,10 @@ export async function down(
   return `Guest ${name} ${how}; what was built for it is removed\n`;
 }
 
-export async function gc(context: ToolContext): Promise<string> {
+export async function gc(context: ToolContext, verbose = false): Promise<string> {
   const report = await collectGarbage(context.runtimeDir, context);
   const lines = [
+    ...(verbose ? report.seen.map((what) => `looked at ${what}`) : []),
     ...report.guests.map((name) => `removed leftovers of guest ${name}`),
     ...report.resources.map((name) => `removed ${name}`),
     ...report.orphans.map((name) => `guest ${name} runs without its supervisor; stop it with qemu-script down ${name}`),

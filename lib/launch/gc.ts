@@ -16,6 +16,8 @@ export interface GcReport {
   orphans: string[];
   /** What is left in namespaces this run could not enter, and how to clean it. */
   remaining: string[];
+  /** What it looked at (gc --verbose): each guest record and how it stood, and the registry's records. */
+  seen: string[];
 }
 
 /** Set in a gc that another gc started inside a namespace: it does not go on to others. */
@@ -70,8 +72,9 @@ export async function collectGarbage(
   runtimeDir: string,
   context: { isRoot: boolean; selfCommand: string[]; registryDir: string },
 ): Promise<GcReport> {
-  const report: GcReport = { guests: [], resources: [], failures: [], orphans: [], remaining: [] };
+  const report: GcReport = { guests: [], resources: [], failures: [], orphans: [], remaining: [], seen: [] };
   for (const record of listRecords(runtimeDir)) {
+    report.seen.push(`guest ${record.name}: ${isGone(record) ? 'gone' : record.state}`);
     if (isGone(record)) {
       report.failures.push(...(await teardown(runtimeDir, record)));
       report.guests.push(record.name);
@@ -79,6 +82,12 @@ export async function collectGarbage(
       report.orphans.push(record.name);
     }
   }
+  const registry = readRegistry(context.registryDir).resources;
+  const here = currentNetns();
+  report.seen.push(
+    `${context.registryDir}/registry.json: ${registry.length} record(s) of host changes, ` +
+      `${registry.filter((record) => record.netns === here).length} in this network namespace`,
+  );
   if (!anythingToCollect(context.registryDir)) return report;
   if (context.isRoot) {
     const collected = await collectResources({ registryDir: context.registryDir }).catch((error: Error) => ({
