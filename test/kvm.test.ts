@@ -1,11 +1,13 @@
 // Whether KVM runs guests: the probe's firmware really runs (checked under TCG, which any host has),
 // a QEMU that hangs or fails under KVM means "no" with the reason, and the answer is kept per boot.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cachedProbe, runProbe } from '../lib/probe/kvm.ts';
 import { planAccel } from '../lib/plan/accel.ts';
+import { canOpenReadWrite } from '../lib/probe/host-access.ts';
+import { runBinary, testWhere } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-kvm-`);
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,6 +59,31 @@ test('kvm probe: the answer is kept per boot and QEMU, written only when asked (
   cachedProbe('/usr/bin/qemu-b', cacheDir, true, probe);
   assert.is(runs, 4, 'another boot is asked again');
 });
+
+testWhere(
+  test,
+  canOpenReadWrite('/dev/kvm') ? undefined : '/dev/kvm does not open here: the dry run has nothing to leave unasked',
+  "the dry run plans with the launch's verdict on KVM (this boot's answer), or says it did not ask",
+  async () => {
+    const run = mkdtempSync(`${dir}/run-`);
+    const line = ['--dry-run', '--display', 'none', '--net', 'none'];
+    const unasked = await runBinary(line, { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
+    assert.match(unasked.stdout, / -machine accel=kvm /);
+    assert.match(
+      unasked.stderr,
+      'qemu-script: warning: --dry-run did not ask whether KVM runs guests here (/dev/kvm opens; a launch asks, ' +
+        'once per boot): the launch may use TCG instead',
+    );
+    assert.not.ok(existsSync(`${run}/kvm.json`), 'the dry run asked nothing and kept nothing');
+    // This boot's answer, as a launch keeps it: the dry run plans what the launch will run.
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const why = 'KVM opens but runs guests far too slowly here';
+    writeFileSync(`${run}/kvm.json`, JSON.stringify({ boot, qemu: 'qemu-system-x86_64', usable: false, why }));
+    const answered = await runBinary(line, { env: { QEMU_SCRIPT_RUNTIME_DIR: run } });
+    assert.match(answered.stdout, / -machine accel=tcg /);
+    assert.not.match(answered.stderr, /did not ask/);
+  },
+);
 
 test('accel: KVM that does not run guests falls back to TCG, saying why; asked for explicitly, it warns', () => {
   const why = 'KVM opens but runs guests far too slowly here (no VMX/SVM: a nested VM?)';

@@ -174,8 +174,13 @@ export async function launchGuest(options: LaunchOptions, context: ToolContext, 
   const cloudInit = await probeCloud(options);
   if (options.dryRun) {
     // Reads only: no lock, no directory, no sudo.
-    const { plan } = await planLine(options, context, cloudInit, { makeKeys: false, askKvm: false });
-    warn([...plan.notices, ...plan.warnings], options);
+    const { facts, plan } = await planLine(options, context, cloudInit, { makeKeys: false, askKvm: false });
+    // No answer of this boot yet (a launch asks QEMU, once per boot): said, not guessed.
+    const unasked = facts.kvmUnknown && plan.qemu.argv.includes('accel=kvm')
+      ? ['--dry-run did not ask whether KVM runs guests here (/dev/kvm opens; a launch asks, once per boot): ' +
+          'the launch may use TCG instead']
+      : [];
+    warn([...plan.notices, ...unasked, ...plan.warnings], options);
     printOut(options.json ? renderDryRunJson(plan) : renderDryRun(plan));
     return 0;
   }
