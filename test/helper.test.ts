@@ -438,6 +438,43 @@ test('helper: a network named like an ip keyword (dev) is made and collected wit
     }
   }));
 
+test("helper: a member's batch makes its changes in order; a refusal undoes those before it and says which", () =>
+  withNetns(async (ns) => {
+    const before = await ns.state();
+    // The third is refused (a TAP on a bridge the guest does not hold): the first two are undone.
+    const refused = await helper(ns, ALICE, [
+      ...['batch', 'bridge-add', 'vmnet3', 'web', '+', 'tap-add', 'qtap3', 'vmnet3', 'web'],
+      ...['+', 'tap-add', 'qtap4', 'vmnet5', 'web'],
+    ]);
+    assert.is(refused.exitCode, 2, refused.stderr);
+    assert.is(
+      refused.stderr,
+      'qemu-script-helper: tap qtap4: refused: vmnet5 is not a bridge of qemu-script that your guest web is on; ' +
+        'the 2 made before it undone',
+    );
+    assert.equal(await ns.state(), before, 'nothing left of the first two');
+    assert.equal(registry(), []);
+    // A request that is not well formed refuses the whole batch before anything is made.
+    const bridge = ['bridge-add', 'vmnet3', 'web'];
+    const malformed = await helper(ns, ALICE, ['batch', ...bridge, '+', 'tap-add', 'eth0', 'x', 'y']);
+    assert.is(malformed.exitCode, 2);
+    assert.match(malformed.stderr, /"eth0" is not a valid TAP name/);
+    assert.equal(await ns.state(), before);
+    const mixed = await helper(ns, ALICE, ['batch', ...bridge, '+', 'bridge-del', 'vmnet3', 'web']);
+    const all = 'qemu-script-helper: refused: a batch is all KIND-add or all KIND-del';
+    assert.equal([mixed.exitCode, mixed.stderr], [2, all]);
+    const empty = await helper(ns, ALICE, ['batch', ...bridge, '+']);
+    const usage = 'qemu-script-helper: refused: batch takes REQUEST + REQUEST + ...';
+    assert.equal([empty.exitCode, empty.stderr], [2, usage]);
+
+    const made = await helper(ns, ALICE, ['batch', ...bridge, '+', 'tap-add', 'qtap3', 'vmnet3', 'web']);
+    assert.is(made.exitCode, 0, made.stderr);
+    assert.ok((await ns.links()).includes('qtap3'));
+    const released = await helper(ns, ALICE, ['batch', 'tap-del', 'qtap3', 'web', '+', 'bridge-del', 'vmnet3', 'web']);
+    assert.is(released.exitCode, 0, released.stderr);
+    assert.equal(await ns.state(), before, 'one request made both, one took both');
+  }));
+
 test("helper: a member's TAP goes only on a bridge their guest holds, owned by them", () =>
   withLan(async (ns) => {
     assert.is((await helper(ns, ALICE, ['bridge-add', 'vmnet3', 'web'])).exitCode, 0);

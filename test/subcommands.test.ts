@@ -46,7 +46,7 @@ const REFUSED: Array<[string[], RegExp]> = [
     ['net', 'create', 'lab', '--sbnet', '10.7.0.0/24'],
     /^net create: unknown option --sbnet \(did you mean `--subnet`\?\)$/,
   ],
-  [['gc', '--force'], /^gc: unknown option --force \(accepted: none, --help\)$/],
+  [['gc', '--force'], /^gc: unknown option --force \(accepted: --verbose, --help\)$/],
   [['gc', 'now'], /^gc: takes no arguments \(got now\)/],
   [['down'], /^down: needs NAME/],
   [['down', 'a', 'b'], /^down: takes NAME \(got b\)/],

@@ -48,8 +48,24 @@ async function undo(action: HostAction, context: ApplyContext): Promise<void> {
   await release(action.kind, kindOf(action).key(action), { uid: context.uid, guest: action.guest }, context);
 }
 
+/** A member's requests as one: `batch REQUEST + REQUEST ...`, one sudo and one start of the helper. */
+const batchRequest = (requests: string[][]) => [
+  'batch',
+  ...requests.flatMap((words, i) => (i > 0 ? ['+', ...words] : words)),
+];
+
 /** Undoes actions in reverse order, every one even after one fails; returns what failed. */
 export async function undoActions(actions: HostAction[], context: ApplyContext): Promise<string[]> {
+  if (!context.isRoot && actions.length > 1) {
+    const releases = [...actions].reverse().map(releaseRequest);
+    try {
+      const argv = helperArgv(context.selfCommand, batchRequest(releases));
+      await run(argv, { verbose: context.verbose, hint: SUDO_HINT });
+      return [];
+    } catch (error) {
+      return [messageOf(error)];
+    }
+  }
   const failures: string[] = [];
   for (const action of [...actions].reverse()) {
     try {
@@ -87,6 +103,18 @@ const userName = (uid: number) => {
 
 /** Applies the host actions in order; if one fails, undoes those already done and throws. */
 export async function applyActions(actions: HostAction[], context: ApplyContext): Promise<void> {
+  if (!context.isRoot && actions.length > 1) {
+    // The helper makes them in order and undoes its own on a refusal: nothing is left to undo here.
+    try {
+      await run(helperArgv(context.selfCommand, batchRequest(actions.map(addRequest))), {
+        verbose: context.verbose,
+        hint: SUDO_HINT,
+      });
+      return;
+    } catch (error) {
+      throw notSetUp(error, actions, context) ?? error;
+    }
+  }
   const done: HostAction[] = [];
   for (const action of actions) {
     try {

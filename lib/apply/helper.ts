@@ -7,8 +7,8 @@
 import { realpathSync } from 'node:fs';
 import { ACTION_KINDS, isKindName, KIND_NAMES } from '../actions/index.ts';
 import { arity, checked, GUEST_NAME, refuse, type Caller } from '../actions/kind.ts';
-import { UsageError } from '../base/errors.ts';
-import { acquire, collectResources, rehold, release } from './host-changes.ts';
+import { HostError, UsageError } from '../base/errors.ts';
+import { acquire, acquireAll, collectResources, rehold, release, releaseAll } from './host-changes.ts';
 import { limitsPath, limitWord, memberForwardProblem, readLimits } from './limits.ts';
 import { INTERFACE_NAME } from '../base/names.ts';
 import { configDir, SYSTEM_CONFIG_DIR, SYSTEM_RUN_DIR } from '../base/paths.ts';
@@ -16,8 +16,11 @@ import { currentNetns, parentPid, processExe, processId, processUid, type Proces
 import { HELPER_NAME } from '../base/self.ts';
 import { findSystemTool } from '../base/system-tools.ts';
 import type { Registry, ResourceRecord } from '../state/registry.ts';
+import type { ActionKindName, HostAction } from '../base/types.ts';
 
-const HELPER_USAGE = `KIND-add WORDS | KIND-del NAME GUEST | hold GUEST PID | gc (KIND: ${KIND_NAMES.join(', ')})`;
+const HELPER_USAGE =
+  'KIND-add WORDS | KIND-del NAME GUEST | batch REQUEST + REQUEST ... | hold GUEST PID | gc ' +
+  `(KIND: ${KIND_NAMES.join(', ')})`;
 
 /**
  * The process a request is for (it holds what the request makes): the first ancestor that is not
@@ -73,48 +76,113 @@ export async function helperMain(args: string[], env: Record<string, string | un
     };
     return `${await rehold({ uid, guest }, waiter, options, admit)}\n`;
   }
+  if (op === 'batch') return batch(words, caller, holder);
+  const request = parseRequest([op, ...words], caller);
+  if (request.verb === 'add') {
+    const admit = admitter(caller);
+    const user = { uid, guest: request.action.guest, holder };
+    const made = await acquire(request.action, user, options, (registry, existing) =>
+      admit(registry, existing, request.action),
+    );
+    return `${made}\n`;
+  }
+  const { kind, key, guest } = request;
+  const outcome = await release(kind, key, { uid, guest }, options, (record) =>
+    checkRelease(record, kind, key, guest, uid),
+  );
+  return `${outcome}\n`;
+}
+
+type Request =
+  | { verb: 'add'; action: HostAction }
+  | { verb: 'del'; kind: ActionKindName; key: string; guest: string };
+
+/** `KIND-add WORDS...` as the kind reads it, or `KIND-del NAME GUEST`; anything else is refused. */
+function parseRequest([op = '', ...words]: string[], caller: Caller): Request {
   const [kindName, verb] = op.split('-');
   if (!isKindName(kindName) || (verb !== 'add' && verb !== 'del') || op.split('-').length !== 2) {
     throw refuse(`unknown request ${JSON.stringify(op)}; accepted: ${HELPER_USAGE}`);
   }
-  const kind = ACTION_KINDS[kindName];
-  if (verb === 'add') {
-    const action = kind.fromRequest(words, caller);
-    const limits = readLimits(caller.config);
-    const admit = (registry: Registry, existing: ResourceRecord | undefined) => {
-      if (uid === 0) return;
-      const forward = action.kind === 'publish' ? memberForwardProblem(action, caller.config) : undefined;
-      if (forward) throw refuse(forward);
-      const limit = limits[action.kind];
-      if (limit === undefined) return;
-      // DHCP counts each registration (a MAC on a network's server), the others each thing made.
-      const mac = action.kind === 'dhcp' ? action.mac : undefined;
-      const again = (record: ResourceRecord, registered?: string) => record === existing && registered === mac;
-      const registrations = registry.resources
-        .filter((record) => record.kind === 'dhcp')
-        .flatMap((record) => record.users.filter((user) => user.uid === uid && !again(record, user.mac)));
-      const made = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid);
-      const held = action.kind === 'dhcp' ? registrations.length : existing ? 0 : made.length;
-      if (held >= limit) {
-        throw refuse(
-          `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ` +
-            `${limitsPath(caller.config)}); stop a guest or run qemu-script gc`,
-        );
-      }
-    };
-    return `${await acquire(action, { uid, guest: action.guest, holder }, options, admit)}\n`;
-  }
+  if (verb === 'add') return { verb, action: ACTION_KINDS[kindName].fromRequest(words, caller) };
   arity(words, 2, 2, `${op} takes NAME GUEST`);
-  const name = checked(words[0], INTERFACE_NAME, 'name');
-  const guest = checked(words[1], GUEST_NAME, 'guest name');
-  const outcome = await release(kindName, name, { uid, guest }, options, (record) => {
-    // An interface the tool did not record is refused by name; a rule set or setting it never needed is nothing to
-    // undo.
-    if (!record && kind.makesInterface) throw refuse(`${name} was not created by qemu-script; it is left alone`);
-    if (!record) return;
-    if (uid !== 0 && !record.users.some((user) => user.uid === uid && user.guest === guest)) {
-      throw refuse(`${name} is not held by your guest ${guest}`);
+  return {
+    verb,
+    kind: kindName,
+    key: checked(words[0], INTERFACE_NAME, 'name'),
+    guest: checked(words[1], GUEST_NAME, 'guest name'),
+  };
+}
+
+/** What a member may make: their forwards' grant, and their limits (counted as the registry stands under the lock). */
+function admitter(caller: Caller) {
+  const { uid } = caller;
+  const limits = readLimits(caller.config);
+  return (registry: Registry, existing: ResourceRecord | undefined, action: HostAction) => {
+    if (uid === 0) return;
+    const forward = action.kind === 'publish' ? memberForwardProblem(action, caller.config) : undefined;
+    if (forward) throw refuse(forward);
+    const limit = limits[action.kind];
+    if (limit === undefined) return;
+    // DHCP counts each registration (a MAC on a network's server), the others each thing made.
+    const mac = action.kind === 'dhcp' ? action.mac : undefined;
+    const again = (record: ResourceRecord, registered?: string) => record === existing && registered === mac;
+    const registrations = registry.resources
+      .filter((record) => record.kind === 'dhcp')
+      .flatMap((record) => record.users.filter((user) => user.uid === uid && !again(record, user.mac)));
+    const made = registry.resources.filter((record) => record.kind === action.kind && record.creator === uid);
+    const held = action.kind === 'dhcp' ? registrations.length : existing ? 0 : made.length;
+    if (held >= limit) {
+      throw refuse(
+        `you hold ${held} ${limitWord(action.kind)} already, the most a user may (set in ` +
+          `${limitsPath(caller.config)}); stop a guest or run qemu-script gc`,
+      );
     }
-  });
-  return `${outcome}\n`;
+  };
+}
+
+/**
+ * Releasing: an interface the tool did not record is refused by name; a rule set or setting it never needed is
+ * nothing to undo; a member releases only their own guest's share.
+ */
+function checkRelease(
+  record: ResourceRecord | undefined,
+  kind: ActionKindName,
+  key: string,
+  guest: string,
+  uid: number,
+) {
+  if (!record && ACTION_KINDS[kind].makesInterface)
+    throw refuse(`${key} was not created by qemu-script; it is left alone`);
+  if (!record) return;
+  if (uid !== 0 && !record.users.some((user) => user.uid === uid && user.guest === guest)) {
+    throw refuse(`${key} is not held by your guest ${guest}`);
+  }
+}
+
+/**
+ * `batch REQUEST + REQUEST + ...`: a launch's host changes (all KIND-add) or a cleanup's (all KIND-del) in one
+ * request, so one sudo and one start of the helper. Every request is read and checked before the first is made;
+ * adds are made in order under one lock and a refusal undoes those before it; dels are all tried.
+ */
+async function batch(words: string[], caller: Caller, holder: ProcessId): Promise<string> {
+  const groups: string[][] = [[]];
+  for (const word of words) {
+    if (word === '+') groups.push([]);
+    else groups.at(-1)!.push(word);
+  }
+  if (groups.some((group) => group.length === 0)) throw refuse('batch takes REQUEST + REQUEST + ...');
+  const requests = groups.map((group) => parseRequest(group, caller));
+  const options = { registryDir: caller.registryDir };
+  const adds = requests.flatMap((request) => (request.verb === 'add' ? [request.action] : []));
+  if (adds.length === requests.length) {
+    const admit = admitter(caller);
+    return (await acquireAll(adds, { uid: caller.uid, holder }, options, admit)).map((line) => `${line}\n`).join('');
+  }
+  if (adds.length > 0) throw refuse('a batch is all KIND-add or all KIND-del');
+  const releases = requests.flatMap((request) => (request.verb === 'del' ? [request] : []));
+  const failures = await releaseAll(releases, caller.uid, options, (record, kind, key, guest) =>
+    checkRelease(record, kind, key, guest, caller.uid),
+  );
+  if (failures.length > 0) throw new HostError(failures.join('; '));
+  return releases.map(() => 'released\n').join('');
 }

@@ -18,7 +18,7 @@ import {
   type Transaction,
 } from '../state/registry.ts';
 import type { ActionKindName, HostAction } from '../base/types.ts';
-import { messageOf } from '../base/errors.ts';
+import { exitCodeOf, HostError, messageOf, UsageError } from '../base/errors.ts';
 
 export interface ChangeOptions {
   registryDir: string;
@@ -76,6 +76,83 @@ export async function acquire(
 }
 
 /**
+ * Several things made or joined in order under one lock (a member's launch is one request): a failure undoes
+ * those already done, in reverse, and throws saying which one failed. `admit` sees each first.
+ */
+export async function acquireAll(
+  actions: HostAction[],
+  user: Omit<ResourceUser, 'guest'>,
+  options: ChangeOptions,
+  admit: (registry: Registry, existing: ResourceRecord | undefined, action: HostAction) => void = () => undefined,
+): Promise<string[]> {
+  return updateRegistry(options.registryDir, async (tx) => {
+    const context = rootContext(options, tx);
+    for (const record of tx.registry.resources) await pruneUsers(record, context);
+    const done: HostAction[] = [];
+    const outcomes: string[] = [];
+    for (const action of actions) {
+      const kind = kindOf(action);
+      try {
+        const existing = findResource(tx.registry, action.kind, kind.key(action), context.netns);
+        admit(tx.registry, existing, action);
+        outcomes.push(await kind.acquire(action, { ...user, guest: action.guest }, context));
+        done.push(action);
+      } catch (error) {
+        for (const made of done.reverse()) {
+          await releaseIn(context, made.kind, kindOf(made).key(made), { uid: user.uid, guest: made.guest }).catch(
+            () => undefined,
+          );
+          tx.commit();
+        }
+        const undone = done.length > 0 ? `; the ${done.length} made before it undone` : '';
+        const Failure = exitCodeOf(error) === 2 ? UsageError : HostError;
+        throw new Failure(`${action.kind} ${kind.key(action)}: ${messageOf(error)}${undone}`, { cause: error });
+      }
+    }
+    return outcomes;
+  });
+}
+
+/** Within a held registry lock: the guest lets go of the thing KEY of KIND, which goes with its last user. */
+async function releaseIn(
+  context: RootContext,
+  kind: ActionKindName,
+  key: string,
+  who: { uid: number; guest: string },
+): Promise<'removed' | 'kept' | 'unknown'> {
+  const record = findResource(context.tx.registry, kind, key, context.netns);
+  if (!record) return 'unknown';
+  const removed = await settle(record, context, (user) => !(user.uid === who.uid && user.guest === who.guest));
+  return removed ? 'removed' : 'kept';
+}
+
+/**
+ * Several releases in the order given (a member's cleanup is one request), each checked first by `check`: every
+ * one is tried even after one fails; the failures are returned.
+ */
+export async function releaseAll(
+  releases: Array<{ kind: ActionKindName; key: string; guest: string }>,
+  uid: number,
+  options: ChangeOptions,
+  check: (record: ResourceRecord | undefined, kind: ActionKindName, key: string, guest: string) => void,
+): Promise<string[]> {
+  return updateRegistry(options.registryDir, async (tx) => {
+    const context = rootContext(options, tx);
+    const failures: string[] = [];
+    for (const { kind, key, guest } of releases) {
+      try {
+        check(findResource(tx.registry, kind, key, context.netns), kind, key, guest);
+        await releaseIn(context, kind, key, { uid, guest });
+      } catch (error) {
+        failures.push(`${kind} ${key}: ${messageOf(error)}`);
+      }
+      tx.commit();
+    }
+    return failures;
+  });
+}
+
+/**
  * A guest lets go of a thing; it goes when no guest of the tool is left on it.
  * `check` sees the record (or its absence) under the lock first, and may refuse.
  */
@@ -88,11 +165,8 @@ export async function release(
 ): Promise<'removed' | 'kept' | 'unknown'> {
   return updateRegistry(options.registryDir, async (tx) => {
     const context = rootContext(options, tx);
-    const record = findResource(tx.registry, kind, key, context.netns);
-    check(record);
-    if (!record) return 'unknown';
-    const removed = await settle(record, context, (user) => !(user.uid === who.uid && user.guest === who.guest));
-    return removed ? 'removed' : 'kept';
+    check(findResource(tx.registry, kind, key, context.netns));
+    return releaseIn(context, kind, key, who);
   });
 }
 
