@@ -14,7 +14,7 @@ const ORIGINAL_LABEL = process.env.VM_ORIGINAL
   : 'stand-in for it (`bench/vm-standin.sh`)';
 
 /** Resolves with the time a TAP enslaved to vmnet0 reports LOWER_UP, counted from `start`. */
-async function tapUpAfter(ns: Netns, start: () => Promise<unknown>): Promise<number> {
+export async function tapUpAfter(ns: Netns, start: () => Promise<unknown>): Promise<number> {
   const monitor = execa('ip', ['-n', ns.name, '-o', 'monitor', 'link'], { reject: false, buffer: false });
   let onLine: (line: string) => void = () => undefined;
   let pending = '';

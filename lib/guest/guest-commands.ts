@@ -17,6 +17,8 @@ import { jsonOutput } from '../base/json.ts';
 import { listInstances, readInstance } from '../store/instances.ts';
 
 const REPEAT_POWER_OFF_MS = 2000;
+/** How often down looks whether the guest, then its cleanup, has finished: a stat each, cheap; the wait is not. */
+const POLL_MS = 20;
 
 function uptime(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -189,7 +191,7 @@ export async function down(
           // again every two seconds, by the agent once it answers, until it goes or the time is up.
           let asked = Date.now();
           while (isAlive(record.qemu) && Date.now() < deadline) {
-            await sleep(100);
+            await sleep(POLL_MS);
             if (Date.now() - asked < REPEAT_POWER_OFF_MS) continue;
             asked = Date.now();
             const again = (await agentPresent(client).catch(() => false)) && (await agentPowerOff(record.plan.runDir));
@@ -210,7 +212,8 @@ export async function down(
   }
   // The supervisor cleans up when QEMU exits; if it is gone too, do it here.
   const deadline = Date.now() + 30000;
-  while (readRecord(context.runtimeDir, name) && isAlive(record.supervisor) && Date.now() < deadline) await sleep(100);
+  while (readRecord(context.runtimeDir, name) && isAlive(record.supervisor) && Date.now() < deadline)
+    await sleep(POLL_MS);
   const left = readRecord(context.runtimeDir, name);
   if (left && isGone(left)) {
     const failures = await teardown(context.runtimeDir, left);
