@@ -151,7 +151,12 @@ test('two guests from one image at once, each on an overlay of its own; down lea
       );
       const backing = await execa('qemu-img', ['info', '-U', '--output=json', `${ns.runtimeDir}/tiny-2/disk.qcow2`]);
       assert.match(JSON.parse(backing.stdout)['backing-filename'], /\/images\/tiny\.img$/);
-      for (const name of ['tiny', 'tiny-2']) assert.is((await ns.tool(['down', '--force', name], env)).exitCode, 0);
+      // Both from one process, in parallel.
+      const both = await ns.tool(['down', '--force', 'tiny', 'tiny-2'], env);
+      assert.equal(
+        [both.exitCode, both.stdout],
+        [0, ['tiny', 'tiny-2'].map((name) => `Guest ${name} stopped; what was built for it is removed`).join('\n')],
+      );
       assert.not.ok(existsSync(`${ns.runtimeDir}/tiny`), "the overlay went with the guest's directory");
       assert.is(sha(), before);
       await assertClean(ns);

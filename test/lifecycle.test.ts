@@ -453,6 +453,12 @@ test('down of an unknown guest: exit 2', () =>
     const result = await ns.tool(['down', 'nobody']);
     assert.is(result.exitCode, 2);
     assert.match(result.stderr, /no guest named "nobody"/);
+    const none = await ns.tool(['down']);
+    assert.equal([none.exitCode, none.stderr], [2, 'qemu-script: down needs a guest name (see qemu-script ps)']);
+    const both = await ns.tool(['down', '--all', 'web']);
+    assert.equal([both.exitCode, both.stderr], [2, 'qemu-script: down: names or --all, not both']);
+    const all = await ns.tool(['down', '--all']);
+    assert.equal([all.exitCode, all.stdout], [0, 'no guests']);
   }));
 
 test('a guest name is checked wherever it is read: a path never reaches a record', () =>

@@ -48,8 +48,6 @@ const REFUSED: Array<[string[], RegExp]> = [
   ],
   [['gc', '--force'], /^gc: unknown option --force \(accepted: --verbose, --help\)$/],
   [['gc', 'now'], /^gc: takes no arguments \(got now\)/],
-  [['down'], /^down: needs NAME/],
-  [['down', 'a', 'b'], /^down: takes NAME \(got b\)/],
   [['down', 'web', '--timeout'], /^down: --timeout needs a value/],
   [['ps', '--json=yes'], /^ps: --json takes no value/],
   [['ps', '--', 'x'], /^ps: takes nothing after --/],

@@ -1,6 +1,7 @@
 // The commands on a user's running guests: ps, info, down, gc, ssh, console.
 import type { ToolContext } from '../base/context.ts';
-import { UsageError } from '../base/errors.ts';
+import { HostError, UsageError } from '../base/errors.ts';
+import { printOut } from '../base/output.ts';
 import { isGone, listRecords } from '../state/guests.ts';
 import { ensureOwnDir } from '../base/lock.ts';
 import type { Subcommand } from '../cli/command.ts';
@@ -26,6 +27,25 @@ function sshWords(words: string[], flag: string | boolean | undefined) {
   }
   if (rest[0] === '--') rest.shift();
   return { target, wait, extra: rest };
+}
+
+/**
+ * down of several guests from this one process, in parallel: each guest's power-off and cleanup run side by side
+ * (32 busy guests would otherwise be 32 starts of the tool). One that fails does not stop the others.
+ */
+async function downMany(context: ToolContext, names: string[], options: { force: boolean; timeoutSeconds: number }) {
+  if (names.length === 0) return 'no guests\n';
+  if (names.length === 1) return down(context, names[0], options);
+  const results = await Promise.allSettled(names.map((name) => down(context, name, { ...options, quiet: true })));
+  const failed = results.flatMap((result, i) =>
+    result.status === 'rejected' ? [`${names[i]}: ${(result.reason as Error).message}`] : [],
+  );
+  const said = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  if (failed.length > 0) {
+    printOut(said.join(''));
+    throw new HostError(`down: ${failed.join('; ')}`);
+  }
+  return said.join('');
 }
 
 /** `ssh` with no name: the user's only running guest, or a refusal that lists them. */
@@ -56,19 +76,23 @@ export const GUEST_COMMANDS: readonly Subcommand[] = [
   {
     name: 'down',
     guestArgument: true,
-    args: 'NAME',
-    summary: 'power a guest off (ACPI, then quit after the timeout)',
+    args: 'NAME... | --all',
+    summary: 'power guests off (ACPI, then quit after the timeout), many at once in parallel',
     flags: [
       { name: 'force', help: 'quit at once' },
       { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' },
+      { name: 'all', help: 'every guest of yours that runs' },
     ],
-    positionals: [1, 1],
+    positionals: [0, 1024],
     run: async ({ flags, args }, context) => {
       const timeoutSeconds = Number(text(flags.timeout) ?? 60);
       if (!(timeoutSeconds >= 0))
         throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      if (flags.all && args.length > 0) throw new UsageError('down: names or --all, not both');
+      const names = flags.all ? listRecords(context.runtimeDir).map((record) => record.name) : args;
+      if (names.length === 0 && !flags.all) throw new UsageError('down needs a guest name (see qemu-script ps)');
       ensureOwnDir(context.runtimeDir);
-      return print(await down(context, args[0], { force: Boolean(flags.force), timeoutSeconds }));
+      return print(await downMany(context, names, { force: Boolean(flags.force), timeoutSeconds }));
     },
   },
   {
