@@ -163,6 +163,72 @@ test('two guests from one image at once, each on an overlay of its own; down lea
     }),
   ));
 
+test('snapshots of an instance stopped and running, restore, and a clone with an identity of its own', () =>
+  inNetns((ns) =>
+    withStore(async ({ env, instances }) => {
+      const tool = (words: string[]) => ns.tool(words, env);
+      assert.is((await tool(['create', 'web', '--image', 'tiny', '--net', 'user', ...LINE])).exitCode, 0);
+      const stopped = await tool(['snapshot', 'web', 'first']);
+      assert.equal([stopped.exitCode, stopped.stdout], [0, 'Snapshot first of web (stopped: its disk)']);
+      const taken = await tool(['snapshot', 'web', 'first']);
+      assert.equal(
+        [taken.exitCode, taken.stderr],
+        [2, 'qemu-script: snapshot: web has a snapshot first already (snapshot rm web first)'],
+      );
+      assert.is((await tool(['start', 'web'])).exitCode, 0);
+      const live = await tool(['snapshot', 'web', 'live']);
+      assert.is(live.exitCode, 0, live.stderr);
+      assert.match(live.stdout, /^Snapshot live of web: with its memory; the guest was stopped [\d.]+ s while it was/);
+      const listed = await tool(['snapshot', 'ls', 'web']);
+      assert.match(listed.stdout, /^TAG +DATE +MEMORY$/m);
+      assert.match(listed.stdout, /^first +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +- \(disk alone\)$/m);
+      assert.match(listed.stdout, /^live +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[\d.]+ MiB$/m);
+      const back = await tool(['restore', 'web', 'live']);
+      assert.equal([back.exitCode, back.stdout], [0, 'web: running again where it was then']);
+      assert.equal((await ps(ns, env)).map((guest) => guest.state), ['running'], 'it runs on');
+      // A clone of the running instance (a disk-only snapshot taken for it, and removed after).
+      const cloned = await tool(['clone', 'web', 'web-copy']);
+      assert.equal([cloned.exitCode, cloned.stdout], [0, 'Cloned web into web-copy: qemu-script start web-copy']);
+      const kept = JSON.parse((await tool(['snapshot', 'ls', 'web', '--json'])).stdout).snapshots as Array<{
+        tag: string;
+      }>;
+      assert.equal(
+        kept.map((snapshot) => snapshot.tag),
+        ['first', 'live'],
+        'the snapshot taken for the clone is gone',
+      );
+      const { parse } = await import('yaml');
+      const [source, copy] = ['web', 'web-copy'].map((name) =>
+        parse(readFileSync(`${instances}/${name}/instance.yaml`, 'utf8')),
+      );
+      assert.equal(copy.options, source.options);
+      assert.is(copy.cloned_from, 'web');
+      assert.is.not(copy.identity.macs[0], source.identity.macs[0]);
+      assert.is.not(copy.identity.instance_id, source.identity.instance_id);
+      const backing = await execa('qemu-img', ['info', '-U', '--output=json', `${instances}/web-copy/disk.qcow2`]);
+      assert.match(JSON.parse(backing.stdout)['backing-filename'], /\/images\/tiny\.img$/, 'over the same image');
+      const refusals: Array<[string[], string]> = [
+        [['clone', 'web', 'web-copy'], 'clone: the name web-copy is taken (qemu-script ls)'],
+        [['clone', 'web', 'other', '--from', 'nosuch'], 'clone --from: web has no snapshot nosuch'],
+        [['clone', 'nosuch', 'other'], 'clone: no instance named "nosuch" (qemu-script ls)'],
+        [['restore', 'web', 'nosuch'], 'restore: no snapshot nosuch (qemu-script snapshot ls)'],
+        [['snapshot', 'web', 'a b'], 'snapshot: "a b" is not a tag'],
+      ];
+      for (const [words, message] of refusals) {
+        const refused = await tool(words);
+        assert.is(refused.exitCode, 2, words.join(' '));
+        assert.ok(refused.stderr.startsWith(`qemu-script: ${message}`), refused.stderr);
+      }
+      assert.is((await tool(['stop', '--force', 'web'])).exitCode, 0);
+      const disk = await tool(['restore', 'web', 'first']);
+      assert.equal([disk.exitCode, disk.stdout], [0, 'web: its disk is as it was then']);
+      assert.equal([(await tool(['snapshot', 'rm', 'web', 'live'])).stdout], ['Removed snapshot live of web']);
+      for (const name of ['web', 'web-copy']) assert.is((await tool(['rm', name])).exitCode, 0);
+      assert.equal(readdirSync(instances), []);
+      await assertClean(ns);
+    }),
+  ));
+
 const REFUSED: Array<[string[], string]> = [
   [
     ['create', 'web', '--net', 'user'],

@@ -58,6 +58,8 @@ export interface CloudInitRequest {
   userData?: string;
   /** An instance's cloud-init identity, fixed when it was created (default: from the guest's name and disk). */
   instanceId?: string;
+  /** A clone's first boot: the machine ID its disk came with is made anew (once per instance). */
+  newMachineId?: boolean;
 }
 
 /** What the host has for --cloud-init: read by the probe, never changed by it. */

@@ -15,11 +15,22 @@ import { launchGuest } from '../launch/launch.ts';
 import { planLine, probeCloud } from '../launch/plan-line.ts';
 import { isGone, readRecord } from '../state/guests.ts';
 import { resolveImage } from '../store/images.ts';
-import { createInstance, instanceExists, readInstance, removeInstance } from '../store/instances.ts';
+import { createInstance, instanceExists, readInstance, removeInstance, updateInstance } from '../store/instances.ts';
 import type { LaunchOptions } from '../base/types.ts';
-import { rmSync, existsSync, readFileSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { rmSync, existsSync, readFileSync, renameSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { print, text } from './words.ts';
+import { JSON_FLAG, print, text } from './words.ts';
+import { jsonOutput } from '../base/json.ts';
+import { renderTable } from '../base/table.ts';
+import { run } from '../base/runner.ts';
+import {
+  deleteSnapshot,
+  listSnapshots,
+  restore,
+  SNAPSHOT_TAG,
+  snapshotRunning,
+  snapshotStopped,
+} from '../guest/snapshots.ts';
 
 /** The launch line's words, parsed as a launch would parse them: refused as a launch would refuse them. */
 function launchOptions(words: string[], said: string): LaunchOptions {
@@ -127,7 +138,15 @@ export async function start(context: ToolContext, words: string[]): Promise<numb
     disks: [{ path: instanceFile(context.instancesDir, name, 'disk'), usb: false, cdrom: false }, ...given.disks],
     mac: instance.identity.macs.length > 0 ? fixedMacs : given.mac,
     consoleLog: instanceFile(context.instancesDir, name, 'log'),
-    ...(given.cloudInit ? { cloudInit: { ...given.cloudInit, instanceId: instance.identity.instance_id } } : {}),
+    ...(given.cloudInit
+      ? {
+          cloudInit: {
+            ...given.cloudInit,
+            instanceId: instance.identity.instance_id,
+            ...(instance.cloned_from ? { newMachineId: true } : {}),
+          },
+        }
+      : {}),
   };
   const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
   const code = await launchGuest(options, context, announcer(output));
@@ -195,6 +214,94 @@ async function log(context: ToolContext, name: string, follow: boolean): Promise
   }
 }
 
+/** The instance's running record, when it runs. */
+const runningRecord = (context: ToolContext, name: string) =>
+  running(context, name) ? readRecord(context.runtimeDir, name) : undefined;
+
+function checkedTag(tag: string, said: string): string {
+  if (!SNAPSHOT_TAG.test(tag))
+    throw new UsageError(`${said}: "${tag}" is not a tag (letters, digits, . _ : -, at most 64)`);
+  return tag;
+}
+
+async function snapshot(context: ToolContext, name: string, tag: string | undefined, diskOnly: boolean) {
+  await readInstance(context.instancesDir, name, 'snapshot');
+  const disk = instanceFile(context.instancesDir, name, 'disk');
+  const chosen = checkedTag(tag ?? new Date().toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-'), 'snapshot');
+  if ((await listSnapshots(disk)).some((taken) => taken.tag === chosen))
+    throw new UsageError(`snapshot: ${name} has a snapshot ${chosen} already (snapshot rm ${name} ${chosen})`);
+  const record = runningRecord(context, name);
+  if (!record) {
+    await snapshotStopped(disk, chosen, false);
+    return `Snapshot ${chosen} of ${name} (stopped: its disk)\n`;
+  }
+  return `Snapshot ${chosen} of ${name}: ${await snapshotRunning(record, chosen, diskOnly)}\n`;
+}
+
+async function snapshotLs(context: ToolContext, name: string, json: boolean) {
+  await readInstance(context.instancesDir, name, 'snapshot ls');
+  const snapshots = await listSnapshots(instanceFile(context.instancesDir, name, 'disk'));
+  if (json) return jsonOutput({ version: 1, name, snapshots });
+  if (snapshots.length === 0) return `${name} has no snapshots (qemu-script snapshot ${name})\n`;
+  return renderTable(
+    ['TAG', 'DATE', 'MEMORY'],
+    snapshots.map((taken) => [
+      taken.tag,
+      taken.date.replace('T', ' ').replace(/\.\d+Z$/, ''),
+      taken.with_memory ? `${(taken.vm_state_size / 1048576).toFixed(1)} MiB` : '- (disk alone)',
+    ]),
+  );
+}
+
+async function restoreInstance(context: ToolContext, name: string, tag: string) {
+  const instance = await readInstance(context.instancesDir, name, 'restore');
+  if (!existsSync(instance.image_path))
+    throw new UsageError(`restore: ${name}'s image ${instance.image_path} is gone; its snapshots cannot be read`);
+  const disk = instanceFile(context.instancesDir, name, 'disk');
+  return `${name}: ${await restore(disk, checkedTag(tag, 'restore'), runningRecord(context, name), false)}\n`;
+}
+
+/**
+ * clone NAME NEW [--from TAG]: a new instance from NAME's disk as it is (stopped), as a snapshot holds it, or
+ * (running, no TAG) as a disk-only snapshot taken for it and removed after. Its overlay holds what differs from
+ * the image alone (backed by the same image); its identity is its own: MACs, instance ID, host key, machine ID.
+ */
+async function clone(context: ToolContext, name: string, copy: string, from: string | undefined) {
+  const source = await readInstance(context.instancesDir, name, 'clone');
+  const target = checkedName(copy, 'clone');
+  if (instanceExists(context.instancesDir, target) || running(context, target))
+    throw new UsageError(`clone: the name ${target} is taken (qemu-script ls)`);
+  if (!existsSync(source.image_path))
+    throw new UsageError(`clone: ${name}'s image ${source.image_path} is gone; its disk cannot be read`);
+  const disk = instanceFile(context.instancesDir, name, 'disk');
+  const has = async (tag: string) => (await listSnapshots(disk)).some((taken) => taken.tag === tag);
+  if (from !== undefined && !(await has(checkedTag(from, 'clone --from'))))
+    throw new UsageError(`clone --from: ${name} has no snapshot ${from} (qemu-script snapshot ls ${name})`);
+  const record = runningRecord(context, name);
+  const temporary = from === undefined && record ? `clone-${target}-${Date.now()}` : undefined;
+  if (temporary) await snapshotRunning(record!, temporary, true);
+  const tag = from ?? temporary;
+  try {
+    // Made as a new instance over the same image, then its empty overlay replaced by the source's differences.
+    const image = source.image.includes('/') ? source.image_path : source.image;
+    await create(context, [target, '--image', image, ...source.options]);
+    const overlay = instanceFile(context.instancesDir, target, 'disk');
+    await run([
+      ...['qemu-img', 'convert', '-q', '-U', '-O', 'qcow2'],
+      ...(tag ? ['-l', `snapshot.name=${tag}`] : []),
+      ...['-B', source.image_path, '-F', source.image_format, disk, `${overlay}.new`],
+    ]);
+    renameSync(`${overlay}.new`, overlay);
+    await updateInstance(context.instancesDir, target, (instance) => ({ ...instance, cloned_from: name }));
+  } catch (error) {
+    removeInstance(context.instancesDir, target);
+    throw error;
+  } finally {
+    if (temporary) await deleteSnapshot(disk, temporary, runningRecord(context, name), false).catch(() => undefined);
+  }
+  return `Cloned ${name}${tag && !temporary ? ` as of ${tag}` : ''} into ${target}: qemu-script start ${target}\n`;
+}
+
 export const INSTANCE_COMMANDS: readonly Subcommand[] = [
   {
     name: 'create',
@@ -244,6 +351,61 @@ export const INSTANCE_COMMANDS: readonly Subcommand[] = [
     flags: [{ name: 'force', help: 'stop it first if it runs' }],
     positionals: [1, 1],
     run: async ({ flags, args }, context) => print(await remove(context, args[0], Boolean(flags.force))),
+  },
+  {
+    name: 'snapshot ls',
+    guestArgument: true,
+    args: 'NAME',
+    summary: "an instance's snapshots: tag, date, and the memory saved with it",
+    flags: [JSON_FLAG],
+    positionals: [1, 1],
+    run: async ({ flags, args }, context) => print(await snapshotLs(context, args[0], Boolean(flags.json))),
+  },
+  {
+    name: 'snapshot rm',
+    guestArgument: true,
+    args: 'NAME TAG',
+    summary: "remove one of an instance's snapshots",
+    flags: [],
+    positionals: [2, 2],
+    run: async ({ args }, context) => {
+      await readInstance(context.instancesDir, args[0], 'snapshot rm');
+      const disk = instanceFile(context.instancesDir, args[0], 'disk');
+      await deleteSnapshot(disk, checkedTag(args[1], 'snapshot rm'), runningRecord(context, args[0]), false);
+      return print(`Removed snapshot ${args[1]} of ${args[0]}\n`);
+    },
+  },
+  {
+    name: 'snapshot',
+    guestArgument: true,
+    args: 'NAME [TAG]',
+    summary:
+      'snapshot an instance inside its overlay (TAG: the date and time); running, with its memory unless ' +
+      '--disk-only',
+    flags: [{ name: 'disk-only', help: 'running: its disk alone (file systems frozen through its agent)' }],
+    positionals: [1, 2],
+    run: async ({ flags, args }, context) =>
+      print(await snapshot(context, args[0], args[1], Boolean(flags['disk-only']))),
+  },
+  {
+    name: 'restore',
+    guestArgument: true,
+    args: 'NAME TAG',
+    summary: 'back to a snapshot: a running instance where it was then, a stopped one its disk',
+    flags: [],
+    positionals: [2, 2],
+    run: async ({ args }, context) => print(await restoreInstance(context, args[0], args[1])),
+  },
+  {
+    name: 'clone',
+    guestArgument: true,
+    args: 'NAME NEW',
+    summary:
+      'a new instance from NAME\'s disk (now, or --from a snapshot) over the same image, with its own MACs, ' +
+      'instance ID, host key and machine ID',
+    flags: [{ name: 'from', value: 'TAG', help: 'as the snapshot TAG holds it' }],
+    positionals: [2, 2],
+    run: async ({ flags, args }, context) => print(await clone(context, args[0], args[1], text(flags.from))),
   },
   {
     name: 'log',

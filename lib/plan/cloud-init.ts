@@ -93,6 +93,21 @@ export function planCloudInit(
     ],
     ssh_pwauth: false,
     ...hostKeyConfig(hostKey, facts.home, instanceId),
+    // A clone's disk carries its source's machine ID: made anew once for this instance, before anything uses it.
+    ...(request.newMachineId
+      ? {
+          bootcmd: [
+            [
+              'cloud-init-per',
+              'instance',
+              'qemu-script-machine-id',
+              'sh',
+              '-c',
+              'rm -f /etc/machine-id /var/lib/dbus/machine-id; systemd-machine-id-setup >/dev/null',
+            ],
+          ],
+        }
+      : {}),
   };
   const network = {
     version: 2,

@@ -28,6 +28,8 @@ export interface Instance {
   created: string;
   /** The lab it belongs to (lab up made it), when it does. */
   lab?: string;
+  /** The instance it was cloned from: its first boot gives it a machine ID of its own. */
+  cloned_from?: string;
 }
 
 const HEADER = `# A qemu-script instance: what \`qemu-script create\` was given, read by \`qemu-script start\`.
@@ -127,6 +129,11 @@ export async function createInstance(dir: string, spec: NewInstance, verbose: bo
     throw error;
   }
   return instance;
+}
+
+/** The instance's file, changed by CHANGE and written whole. */
+export async function updateInstance(dir: string, name: string, change: (instance: Instance) => Instance) {
+  await writeInstance(dir, change(await readInstance(dir, name, 'update')));
 }
 
 export function removeInstance(dir: string, name: string): void {
