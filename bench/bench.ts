@@ -1,6 +1,6 @@
 // make bench: prints Markdown tables of measured numbers beside their targets (never a pass/fail test)
-// and keeps them in .cache/bench.md. BENCH=startup,tap,member,memory,scale,boot,throughput,cloud,instance,lab
-// picks sections.
+// and keeps them in .cache/bench.md. BENCH=startup,tap,member,memory,scale,boot,throughput,cloud,instance,
+// snapshot,lab picks sections.
 import { rmSync, writeFileSync } from 'node:fs';
 import { ROOT } from '../test/helpers.ts';
 import { allowBridges } from '../test/netns.ts';
@@ -9,12 +9,16 @@ import { cloudTable } from './cloud.ts';
 import { instanceTable } from './instance.ts';
 import { labTable } from './lab.ts';
 import { memberTable } from './member.ts';
+import { snapshotTable } from './snapshot.ts';
 import { CJS, logs, machine } from './common.ts';
 import { measureResident, measureScale, residentTable, scaleTable } from './scale.ts';
 import { measureStartup, startupTable, type Startup } from './startup.ts';
 import { measureTap, tapTable } from './tap.ts';
 
-const ALL = ['startup', 'tap', 'member', 'memory', 'scale', 'boot', 'throughput', 'cloud', 'instance', 'lab'];
+const ALL = [
+  ...['startup', 'tap', 'member', 'memory', 'scale', 'boot', 'throughput'],
+  ...['cloud', 'instance', 'snapshot', 'lab'],
+];
 const chosen = (process.env.BENCH ?? ALL.join(',')).split(',').filter(Boolean);
 const unknown = chosen.filter((name) => !ALL.includes(name));
 if (unknown.length > 0) {
@@ -49,6 +53,7 @@ const SECTIONS: Record<string, () => Promise<string[]>> = {
   throughput: throughputTable,
   cloud: cloudTable,
   instance: instanceTable,
+  snapshot: snapshotTable,
   lab: labTable,
 };
 
