@@ -10,7 +10,8 @@ import { libvirtDomain } from '../lib/export/domain.ts';
 import { memoryMiB } from '../lib/plan/qemu-syntax.ts';
 import { libvirtNetwork, type Registered } from '../lib/export/network.ts';
 import { builtinNetworks } from '../lib/net/networks.ts';
-import type { HostFacts, NetworkDef } from '../lib/base/types.ts';
+import type { DiskFacts, HostFacts, NetworkDef } from '../lib/base/types.ts';
+import { UsageError } from '../lib/base/errors.ts';
 import { plan, qcow2 } from './helpers.ts';
 
 const dir = mkdtempSync(`${tmpdir()}/qs-export-`);
@@ -388,6 +389,23 @@ for (const row of DOMAINS) {
     assert.equal(exported.unexported, row.unexported);
     assert.equal(exported.networks, row.networks);
     await assertValid(exported.xml, 'domain', row.name);
+  });
+}
+
+const UNCARRIED: Array<[string, string[], Record<string, DiskFacts>, RegExp]> = [
+  ['a tab in a disk path', ['/img/a\tb.qcow2'], { '/img/a\tb.qcow2': qcow2('/img/a\tb.qcow2') }, /holds a tab or line/],
+  ['a line break in a disk path', ['/img/a\nb.qcow2'], { '/img/a\nb.qcow2': qcow2('/img/a\nb.qcow2') }, /line break/],
+  ['a control character', ['/img/a\u0001.qcow2'], { '/img/a\u0001.qcow2': qcow2('/img/a\u0001.qcow2') }, /a control/],
+  ['a -cpu that is no model', ['/img/a.qcow2', '-cpu', "Haswell'/><x a='1"], DISKS, /names no CPU model libvirt/],
+];
+
+for (const [name, argv, disks, message] of UNCARRIED) {
+  test(`domain: what libvirt's XML cannot carry is refused, never written changed: ${name}`, () => {
+    const planned = plan(['--net', 'none', '--display', 'none', ...argv], { disks });
+    assert.throws(
+      () => libvirtDomain(planned, '/usr/bin/qemu-system-x86_64'),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+    );
   });
 }
 

@@ -3,6 +3,7 @@
 // is either turned into XML, known to be the tool's own plumbing (libvirt has its own monitor, pidfile
 // and console), or said to have no libvirt equivalent: nothing is dropped silently.
 import { el, renderXml, textEl, type Element } from './xml.ts';
+import { UsageError } from '../base/errors.ts';
 import { qemuWords } from './qemu-line.ts';
 import { memoryMiB, readProps, type QemuProps } from '../plan/qemu-syntax.ts';
 import type { HostAction, Plan } from '../base/types.ts';
@@ -78,6 +79,9 @@ const OPTIONS: Record<string, OptionReader> = {
   },
   cpu: (domain, value) => {
     const { head, props } = readProps(value);
+    // A model is a word (Haswell, EPYC-v2): anything else would be an empty or made-up <model>.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(head))
+      throw new UsageError(`export libvirt: -cpu ${JSON.stringify(value)} names no CPU model libvirt can take`);
     domain.cpu =
       head === 'host'
         ? el('cpu', { mode: 'host-passthrough' })
