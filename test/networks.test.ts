@@ -250,6 +250,23 @@ const TUNNEL_REFUSED: Array<[string, NonNullable<NetworkRequest['vxlan']>, RegEx
     /--port: UDP port 8472 is in use by another program/,
   ],
   ['not a port', { vni: '42', remotes: '10.1.0.7', port: '0' }, /--port: "0" is not a UDP port/],
+  [
+    "the host's own address",
+    { vni: '42', remotes: '10.1.0.2' },
+    /--remote: "10\.1\.0\.2" is not a unicast address of another/,
+  ],
+  [
+    'a remote twice',
+    { vni: '42', remotes: '10.1.0.7,10.1.0.8,10.1.0.7' },
+    /^net create --remote: 10\.1\.0\.7 is given twice$/,
+  ],
+  [
+    'the all-hosts group',
+    { vni: '42', group: '224.0.0.1' },
+    /--group: "224\.0\.0\.1" is not an IPv4 multicast group a tunnel/,
+  ],
+  ["DNS's port", { vni: '42', remotes: '10.1.0.7', port: '53' }, /--port: 53 is a port of the host's own services/],
+  ["SSH's port", { vni: '42', remotes: '10.1.0.7', port: '22' }, /a tunnel takes 1024-65535$/],
 ];
 
 for (const [name, vxlan, message] of TUNNEL_REFUSED) {
@@ -364,6 +381,8 @@ const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
     request('lab', { subnet: '192.168.56.128/25' }),
     /overlaps network hostonly \(192\.168\.56\.0\/24\)/,
   ],
+  ['a name of compact letters', request('ab'), /^net create: "ab" would read as --net's compact letters \(u, p, 0-f\)/],
+  ['another of them', request('cafe'), /would read as --net's compact letters/],
   [
     "the user network's subnet",
     request('lab', { subnet: '10.0.2.0/24' }),

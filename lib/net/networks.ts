@@ -224,14 +224,27 @@ function validateVxlan(request: NonNullable<NetworkRequest['vxlan']>, around: Ne
   const port = request.port === undefined ? VXLAN_PORT : /^\d{1,5}$/.test(request.port) ? Number(request.port) : NaN;
   if (!(port >= 1 && port <= 65535))
     throw new UsageError(`net create --port: "${request.port}" is not a UDP port (1-65535)`);
+  // Below 1024 are the host's own services (DNS on 53, ...): a tunnel there would take their packets.
+  if (port < 1024)
+    throw new UsageError(`net create --port: ${port} is a port of the host's own services; a tunnel takes 1024-65535`);
   const remotes = (request.remotes ?? '')
     .split(',')
     .map((remote) => remote.trim())
     .filter(Boolean);
-  const bad = remotes.find((remote) => !unicastRemote(remote));
+  const own = around.prefixes.filter((prefix) => prefix.what === 'address').map((prefix) => prefix.cidr.split('/')[0]);
+  const bad = remotes.find((remote) => !unicastRemote(remote) || own.includes(remote));
   if (bad) throw new UsageError(`net create --remote: "${bad}" is not a unicast address of another host`);
-  if (request.group !== undefined && (ipFamily(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group))) {
-    throw new UsageError(`net create --group: "${request.group}" is not an IPv4 multicast group (224.0.0.0/4)`);
+  const twice = remotes.find((remote, i) => remotes.indexOf(remote) !== i);
+  if (twice) throw new UsageError(`net create --remote: ${twice} is given twice`);
+  // 224.0.0.0/24 is the local network's control block (routers, all hosts): never a tunnel's group.
+  if (
+    request.group !== undefined &&
+    (ipFamily(request.group) !== 4 || !/^(22[4-9]|23\d)\./.test(request.group) || /^224\.0\.0\./.test(request.group))
+  ) {
+    throw new UsageError(
+      `net create --group: "${request.group}" is not an IPv4 multicast group a tunnel may use ` +
+        '(224.0.1.0-239.255.255.255)',
+    );
   }
   if (remotes.length === 0 && request.group === undefined)
     throw new UsageError('net create --vxlan needs the other hosts: --remote IP[,IP...] (or a multicast --group)');
@@ -293,6 +306,11 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
   }
   if (RESERVED.test(name))
     throw new UsageError(`net create: "${name}" already means something to --net; choose another name`);
+  // Letters of --net's compact form alone (u, p, 0-f): --net ab means two multicast NICs, never this network.
+  if (/^[0-9a-fup]+$/.test(name))
+    throw new UsageError(
+      `net create: "${name}" would read as --net's compact letters (u, p, 0-f); choose another name`,
+    );
   if (around.networks[name]?.builtin)
     throw new UsageError(`net create: ${name} is a built-in network; it is always defined`);
   if (around.networks[name])
