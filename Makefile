@@ -13,7 +13,7 @@ SOURCES := qemu-script.ts $(wildcard lib/*.ts lib/*/*.ts)
 HOST_PACKAGES := qemu-system-x86 qemu-utils ovmf busybox-static iproute2 kmod xorriso fdisk binutils sudo procps \
 	libcap2-bin dnsmasq-base openssh-client nftables iptables e2fsprogs zsh fish man-db mmdebstrap \
 	passt gcc libc6-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils qemu-guest-agent \
-	dbus-daemon dbus-system-bus-common musl-tools
+	dbus-daemon dbus-system-bus-common musl-tools publicsuffix
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: dist/qemu-script dist/qemu-script.cjs dist/qemu-script.1 dist/qemu-script-helper dist/qemu-script-waiter

@@ -318,6 +318,46 @@ test("tunnel: the underlay is the route to the first remote, the MTU its MTU les
   assert.is(underlayOf({ vni: 1, remotes: ['10.1.0.7'], port: 4789 }, [], {}), undefined, 'no route, no tunnel');
 });
 
+test("a network's DNS domain is never a public suffix or a special-use name; below one, spelled out, it may be", () => {
+  const around = { ...HOST, publicSuffixes: new Set(['dev', 'co.uk', 'shop']) };
+  const rows: Array<[NetworkRequest, string | RegExp]> = [
+    [
+      request('dev', { dhcp: true }),
+      new RegExp(
+        "^net create: its default DNS domain, dev, is a public DNS suffix \\(its names are the internet's\\); " +
+          'give --domain dev\\.internal ',
+      ),
+    ],
+    [request('lab', { dhcp: true, domain: 'co.uk' }), /^net create: --domain co\.uk is a public DNS suffix /],
+    [
+      request('lab', { dhcp: true, domain: 'local' }),
+      /^net create: --domain local is a special-use DNS name; give --domain local\.internal/,
+    ],
+    [request('lab', { dhcp: true, domain: 'home.arpa' }), /--domain home\.arpa is a special-use DNS name/],
+    [request('lab', { dhcp: true, domain: 'lab.co.uk' }), 'lab.co.uk'],
+    [request('lab', { dhcp: true, domain: 'lab.home.arpa' }), 'lab.home.arpa'],
+    [request('lab', { dhcp: true }), 'lab'],
+    // No DNS server, no domain: the name alone matters then.
+    [request('shop', { dhcp: false }), 'shop'],
+  ];
+  for (const [input, expected] of rows) {
+    if (expected instanceof RegExp) {
+      assert.throws(
+        () => validateNetwork(input, around),
+        (error: Error) => error instanceof UsageError && expected.test(error.message),
+        JSON.stringify(input),
+      );
+    } else {
+      const made = validateNetwork(input, around);
+      assert.is(made.domain ?? made.name, expected, JSON.stringify(input));
+    }
+  }
+  // Without the list: every two letters (a country's) and the common generic TLDs.
+  for (const name of ['uk', 'com', 'dev']) {
+    assert.throws(() => validateNetwork(request(name, { dhcp: true }), HOST), /is a public DNS suffix/, name);
+  }
+});
+
 const REFUSED: Array<[string, NetworkRequest, RegExp]> = [
   [
     '--domain without --dhcp',

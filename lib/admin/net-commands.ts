@@ -18,7 +18,7 @@ import { defaultRouteFrom, portsFrom, probePrefixes } from '../probe/probe.ts';
 import { readText } from '../probe/host-access.ts';
 import { liveUsers, readRegistry, type ResourceRecord } from '../state/registry.ts';
 import type { NetworkDef } from '../base/types.ts';
-import { SYS_NET, procNet } from '../base/paths.ts';
+import { PUBLIC_SUFFIX_LIST, SYS_NET, procNet } from '../base/paths.ts';
 import { jsonOutput } from '../base/json.ts';
 
 function requireRoot(context: ToolContext, what: string): void {
@@ -47,6 +47,19 @@ function listInterfaces(): string[] {
   }
 }
 
+/** Debian's public suffix list (package publicsuffix), its rules as names; undefined where it is not installed. */
+function publicSuffixes(): ReadonlySet<string> | undefined {
+  const text = readText(PUBLIC_SUFFIX_LIST);
+  if (text === undefined) return undefined;
+  return new Set(
+    text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('//') && !line.startsWith('!'))
+      .map((line) => line.replace(/^\*\./, '')),
+  );
+}
+
 export function netCreate(context: ToolContext, request: NetworkRequest): string {
   requireRoot(context, 'create');
   const netns = currentNetns();
@@ -58,6 +71,7 @@ export function netCreate(context: ToolContext, request: NetworkRequest): string
       .map((record) => record.name),
     prefixes: probePrefixes(),
     usedUdpPorts: portsFrom([readText(procNet('udp')) ?? '', readText(procNet('udp6')) ?? '']),
+    publicSuffixes: publicSuffixes(),
   });
   const path = writeNetwork(context.config, definition);
   // Defined all the same (a laptop offline now is online later); a launch refuses it while there is no way out.

@@ -142,6 +142,9 @@ export const RESOLVED_SOCKET = '/run/systemd/resolve/io.systemd.Resolve';
 
 export const KVM_DEVICE = '/dev/kvm';
 
+/** Debian's list of public DNS suffixes (package publicsuffix): a network's domain is never one. */
+export const PUBLIC_SUFFIX_LIST = '/usr/share/publicsuffix/public_suffix_list.dat';
+
 /** The groups whose members may send ICMP echo from unprivileged sockets (ping on user networks). */
 export const PING_GROUP_RANGE = '/proc/sys/net/ipv4/ping_group_range';
 

@@ -200,6 +200,23 @@ export interface NetworkSurroundings {
   prefixes: HostPrefix[];
   /** Local UDP ports some socket holds now (a VXLAN port must be free, or the tool's own tunnels'). */
   usedUdpPorts: number[];
+  /** The public suffixes (Debian's publicsuffix list: com, dev, co.uk ...); undefined: none read (FALLBACK). */
+  publicSuffixes?: ReadonlySet<string>;
+}
+
+/** Names with a meaning of their own in DNS (RFC 6761, 6762, 7686, 8375): never a network's whole domain. */
+const SPECIAL_DOMAINS = ['local', 'localhost', 'invalid', 'onion', 'arpa', 'home.arpa', 'example'];
+/** Without the public suffix list: the most used generic TLDs, and every two letters (a country's). */
+const FALLBACK_PUBLIC = ['com', 'net', 'org', 'info', 'biz', 'dev', 'app', 'io', 'ai', 'xyz', 'online', 'site', 'shop'];
+
+/**
+ * Why DOMAIN may not be a network's (undefined: it may): it would be a public suffix or a special-use name, so the
+ * host would send a whole public zone (all of .dev) to the network's DNS server, which answers guests' names there.
+ */
+function publicDomainProblem(domain: string, suffixes: ReadonlySet<string> | undefined): string | undefined {
+  if (SPECIAL_DOMAINS.includes(domain)) return 'a special-use DNS name';
+  const isPublic = suffixes ? suffixes.has(domain) : FALLBACK_PUBLIC.includes(domain) || /^[a-z]{2}$/.test(domain);
+  return isPublic ? 'a public DNS suffix (its names are the internet\'s)' : undefined;
 }
 
 const VXLAN_PORT = 4789;
@@ -358,6 +375,13 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
   const vxlan = request.vxlan ? validateVxlan(request.vxlan, around) : undefined;
   const subnet6 = request.ipv6 ? validateSubnet6(request, around) : undefined;
   const { domain } = request;
+  const problem = request.dhcp ? publicDomainProblem(domain ?? name, around.publicSuffixes) : undefined;
+  if (problem) {
+    const said = domain === undefined ? `its default DNS domain, ${name},` : `--domain ${domain}`;
+    throw new UsageError(
+      `net create: ${said} is ${problem}; give --domain ${domain ?? name}.internal (or one under .test or .home.arpa)`,
+    );
+  }
   if (domain !== undefined) {
     if (!request.dhcp) throw new UsageError('net create: --domain goes with --dhcp (its server answers the names)');
     if (!DNS_DOMAIN.test(domain)) {
