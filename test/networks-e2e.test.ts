@@ -235,6 +235,10 @@ test('a user-defined network: net create, a guest on it, net rm refused while in
       /^defined network lab: 10\.77\.0\.0\/24, host 10\.77\.0\.1, fdef:b7b6:faa9::\/64, host fdef:b7b6:faa9::1, DHCP/,
     );
     assert.not.match(create.stdout, /warning/);
+    // The public suffix list as installed (or the fallback without it): .dev is the internet's.
+    const dev = await ns.tool(['net', 'create', 'dev', '--dhcp']);
+    assert.is(dev.exitCode, 2);
+    assert.match(dev.stderr, /^qemu-script: net create: its default DNS domain, dev, is a public DNS suffix /);
     const clash = await ns.tool(['net', 'create', 'lab2', '--subnet', '10.77.0.128/25']);
     assert.is(clash.exitCode, 2);
     assert.match(clash.stderr, /overlaps network lab \(10\.77\.0\.0\/24\)/);
