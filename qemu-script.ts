@@ -21,6 +21,9 @@ async function main(argv: string[]): Promise<number> {
   if (oldNode) throw new HostError(oldNode);
   // Under its helper name the tool is the privileged entry point and nothing else, whatever argv says.
   if (isHelperProgram()) {
+    // A request is short and under the registry's lock: a signal (the member's Ctrl-C, a SIGTERM to their sudo)
+    // waits until it is made, or undone, rather than leave a held lock and a change half-made.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
     printOut(await helperMain(argv, process.env));
     return 0;
   }

@@ -475,6 +475,31 @@ test("helper: a member's batch makes its changes in order; a refusal undoes thos
     assert.equal(await ns.state(), before, 'one request made both, one took both');
   }));
 
+test('helper: a SIGTERM in the middle of a request (after each of its host steps) waits until it is made whole', () =>
+  withNetns(async (ns) => {
+    // Root's own helper run (no sudo: the fault hook reaches it), the request made of a bridge and a TAP.
+    const request = ['batch', 'bridge-add', 'vmnet7', 'k', '+', 'tap-add', 'qtap7', 'vmnet7', 'k'];
+    for (let step = 1; step <= 4; step++) {
+      const env = { QEMU_SCRIPT_FAULT_AFTER: String(step), QEMU_SCRIPT_FAULT_SIGNAL: 'SIGTERM' };
+      const result = await execa('ip', ['netns', 'exec', ns.name, HELPER, ...request], { env, reject: false });
+      assert.is(result.exitCode, 0, `step ${step}: ${result.stderr}`);
+      const records = registry();
+      assert.equal(
+        records.map((record) => [record.kind, record.name, (record as { state?: string }).state]),
+        [
+          ['bridge', 'vmnet7', 'done'],
+          ['tap', 'qtap7', 'done'],
+        ],
+        `step ${step}`,
+      );
+      assert.not.ok(existsSync('/run/qemu-script/lock'), `the lock is free (step ${step})`);
+      assert.ok((await ns.links()).includes('qtap7'), `step ${step}`);
+      const release = ['batch', 'tap-del', 'qtap7', 'k', '+', 'bridge-del', 'vmnet7', 'k'];
+      const released = await execa('ip', ['netns', 'exec', ns.name, HELPER, ...release], { reject: false });
+      assert.is(released.exitCode, 0, released.stderr);
+    }
+  }));
+
 test("helper: a member's TAP goes only on a bridge their guest holds, owned by them", () =>
   withLan(async (ns) => {
     assert.is((await helper(ns, ALICE, ['bridge-add', 'vmnet3', 'web'])).exitCode, 0);
