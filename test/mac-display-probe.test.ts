@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { planMacs } from '../lib/net/mac.ts';
-import { classifyInterface, defaultRouteFrom, portsFrom, probeHost } from '../lib/probe/probe.ts';
+import { classifyInterface, defaultRouteFrom, portsFrom, probeHost, unusedUid } from '../lib/probe/probe.ts';
 import { readSettings } from '../lib/cli/settings.ts';
 import { guestName } from '../lib/plan/plan.ts';
 import { UsageError } from '../lib/base/errors.ts';
@@ -324,6 +324,15 @@ test('probe: the real host (read-only) gives a consistent picture', () => {
   });
   assert.ok('lo' in facts.interfaces);
   if (facts.defaultRouteInterface) assert.ok(facts.defaultRouteInterface in facts.interfaces);
+});
+
+test("probe: root's companions get a user id no account has, from 65533 down", () => {
+  const rows: Array<[string, number]> = [
+    ['root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n', 65533],
+    ['a:x:65533:1::/:/bin/sh\nb:x:65532:1::/:/bin/sh\n', 65531],
+    ['', 65533],
+  ];
+  for (const [passwd, uid] of rows) assert.is(unusedUid(passwd), uid);
 });
 
 test.run();

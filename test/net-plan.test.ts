@@ -455,9 +455,9 @@ const ROWS: Row[] = [
     warnings: [NOT_THIS_HOST, NO_VHOST],
   },
   {
-    name: 'passt: its stream socket, passt started as nobody for root, forwards on 127.0.0.1 (TCP and UDP)',
+    name: "passt: its stream socket, root's passt as a user id of its own, forwards on 127.0.0.1 (TCP and UDP)",
     argv: ['--net', 'passt', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
-    facts: { passt: '/usr/bin/passt' },
+    facts: { passt: '/usr/bin/passt', companionUid: 65532 },
     netdevs: ['stream,id=nic0,server=off,addr.type=unix,addr.path=/run/qemu-script/passt/guest-nic0/passt.sock'],
     messages: [
       /^NIC 1 on passt \(the host's addresses\)$/,
@@ -471,7 +471,7 @@ const ROWS: Row[] = [
         dir: '/run/qemu-script/passt/guest-nic0',
         socket: '/run/qemu-script/passt/guest-nic0/passt.sock',
         log: '/run/qemu-script/passt/guest-nic0/passt.log',
-        runAs: 65534,
+        runAs: 65532,
         argv: [
           '/usr/bin/passt',
           '--foreground',

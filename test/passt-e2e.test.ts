@@ -68,6 +68,10 @@ test("passt: the host's address, out to the wan, TCP/UDP/SSH forwards on loopbac
     ]);
     const passt = ns.record('ps1').companions!;
     assert.is(passt.length, 1);
+    // Root's passt: a user id of its own, not nobody's (the DHCP servers'), and no account's.
+    const uid = readFileSync(`/proc/${passt[0].pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1];
+    assert.is.not(uid, '65534');
+    assert.not.ok(readFileSync('/etc/passwd', 'utf8').split('\n').some((line) => line.split(':')[2] === uid), uid);
     assert.ok(pidAlive(passt[0].pid), 'passt runs while the guest does');
     await stop(ns, guest);
     assert.not.ok(pidAlive(passt[0].pid), 'passt ended with the guest');

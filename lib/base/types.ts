@@ -287,6 +287,8 @@ export interface HostFacts {
   dnsmasq?: string;
   /** passt's absolute path, when installed and a NIC asks for it. */
   passt?: string;
+  /** A user id no account has, for root's companions (passt) to run as; read with passt. */
+  companionUid?: number;
   /** Addresses, gateways and routes of this host; read only when a plan joins or makes a bridge. */
   prefixes: HostPrefix[];
   /** qemu-bridge-helper's ACL (bridge.conf with its includes); undefined when missing or not read. */

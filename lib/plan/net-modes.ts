@@ -27,8 +27,6 @@ import type {
 } from '../base/types.ts';
 
 const SSH_BASE_PORT = 10022;
-/** Debian's nobody, whom root's passt runs as. */
-const NOBODY_UID = 65534;
 const MCAST_PORT = 12345;
 
 /** State shared by the NICs of one guest while they are planned, in order. */
@@ -119,6 +117,9 @@ function exactPort(port: number, what: string, context: NetContext): number {
 /** Where the user-mode NICs' forwards listen: the host's loopback alone, nothing from the LAN. */
 export const LOOPBACK = '127.0.0.1';
 
+/** Where root's companions' user id is looked for, downwards: the top of the 16-bit range, below nobody's. */
+const COMPANION_UID = 65533;
+
 /** The SSH forward and --fwd of a user-mode NIC (user, passt): host ports on loopback, recorded for ps. */
 function loopbackForwards(context: NetContext): { all: Forward[]; messages: string[] } {
   // Explicit forwards first: the SSH forward moves out of their way, not the other way round.
@@ -172,8 +173,8 @@ function planPasst(_item: { kind: 'passt' }, nic: Nic, context: NetContext): Nic
     all
       .filter((forward) => forward.protocol === protocol)
       .flatMap((forward) => [protocol === 'tcp' ? '-t' : '-u', `${LOOPBACK}/${forward.hostPort}:${forward.guestPort}`]);
-  // Root's passt runs as nobody, who cannot enter the guest's private directory: its own directory is
-  // elsewhere, nobody's alone.
+  // Root's passt runs as a user of its own, who cannot enter the guest's private directory: its own directory
+  // is elsewhere, that user's alone.
   const dir = context.facts.isRoot
     ? `${context.facts.runtimeDir}/passt/${context.guest}-${nic.id}`
     : `${context.runDir}/passt-${nic.id}`;
@@ -185,9 +186,10 @@ function planPasst(_item: { kind: 'passt' }, nic: Nic, context: NetContext): Nic
     dir,
     socket,
     log,
-    // Never as root: passt's own switch to nobody leaves its socket unreachable, so the tool starts it as
-    // nobody.
-    ...(context.facts.isRoot ? { runAs: NOBODY_UID } : {}),
+    // Never as root (passt's own switch to nobody leaves its socket unreachable), nor as nobody, whom the DHCP
+    // servers run as: as a user id of its own (no account has it), so a compromised server can neither signal
+    // it nor write where it keeps its socket.
+    ...(context.facts.isRoot ? { runAs: context.facts.companionUid ?? COMPANION_UID } : {}),
     // --foreground: the tool starts it detached and knows its PID. -u none: otherwise passt forwards the
     // TCP ports' numbers for UDP too.
     argv: [

@@ -353,6 +353,14 @@ function blockDeviceUse(roots: HostRoots, rdev: number, mountinfo: string): stri
   return mount ? `mounted on ${mount[4]}` : undefined;
 }
 
+/** The first user id from 65533 down that no account of PASSWD has (root's companions run as it). */
+export function unusedUid(passwd: string): number {
+  const taken = new Set(passwd.split('\n').map((line) => Number(line.split(':')[2])));
+  let uid = 65533;
+  while (taken.has(uid) && uid > 60000) uid--;
+  return uid;
+}
+
 export function probeDisk(path: string, cwd: string, roots: HostRoots = REAL_ROOTS): DiskFacts {
   const absolutePath = resolve(cwd, path);
   let stats;
@@ -471,6 +479,7 @@ export function probeHost(input: ProbeInput): HostFacts {
     // Only defined networks serve DHCP; only they and --host-ip put addresses on the host.
     dnsmasq: realises ? findSystemTool('dnsmasq') : undefined,
     passt: wants.passt ? findSystemTool('passt') : undefined,
+    ...(wants.passt && uid === 0 ? { companionUid: unusedUid(read('/etc/passwd') ?? '') } : {}),
     prefixes: realises || input.hostIp ? probePrefixes(roots) : [],
     bridgeAcl: input.bridges ? bridgeAcl('') : undefined,
     firewall: realises && uid === 0 ? probeFirewall() : undefined,
