@@ -9,7 +9,7 @@ import { attachConsole } from '../guest/console.ts';
 import { down, gc, ps } from '../guest/guest-commands.ts';
 import { info } from '../guest/info.ts';
 import { parseWait, ssh } from '../guest/ssh.ts';
-import { JSON_FLAG, print, text } from './words.ts';
+import { JSON_FLAG, print, STOP_FLAGS, stopOptions } from './words.ts';
 
 /**
  * ssh's words: [USER@]NAME (with --wait[=S] just before or after it), then a command to run, or `--` and ssh's
@@ -78,21 +78,15 @@ export const GUEST_COMMANDS: readonly Subcommand[] = [
     guestArgument: true,
     args: 'NAME... | --all',
     summary: 'power guests off (ACPI, then quit after the timeout), many at once in parallel',
-    flags: [
-      { name: 'force', help: 'quit at once' },
-      { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' },
-      { name: 'all', help: 'every guest of yours that runs' },
-    ],
+    flags: [...STOP_FLAGS, { name: 'all', help: 'every guest of yours that runs' }],
     positionals: [0, 1024],
     run: async ({ flags, args }, context) => {
-      const timeoutSeconds = Number(text(flags.timeout) ?? 60);
-      if (!(timeoutSeconds >= 0))
-        throw new UsageError(`down --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      const options = stopOptions(flags, 'down');
       if (flags.all && args.length > 0) throw new UsageError('down: names or --all, not both');
       const names = flags.all ? listRecords(context.runtimeDir).map((record) => record.name) : args;
       if (names.length === 0 && !flags.all) throw new UsageError('down needs a guest name (see qemu-script ps)');
       ensureOwnDir(context.runtimeDir);
-      return print(await downMany(context, names, { force: Boolean(flags.force), timeoutSeconds }));
+      return print(await downMany(context, names, options));
     },
   },
   {

@@ -19,7 +19,7 @@ import { createInstance, instanceExists, readInstance, removeInstance, updateIns
 import type { LaunchOptions } from '../base/types.ts';
 import { rmSync, existsSync, readFileSync, renameSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { JSON_FLAG, print, text } from './words.ts';
+import { JSON_FLAG, print, STOP_FLAGS, stopOptions, text } from './words.ts';
 import { jsonOutput } from '../base/json.ts';
 import { renderTable } from '../base/table.ts';
 import { run } from '../base/runner.ts';
@@ -329,18 +329,13 @@ export const INSTANCE_COMMANDS: readonly Subcommand[] = [
     guestArgument: true,
     args: 'NAME',
     summary: 'power an instance (or any guest) off: what down does; the instance stays',
-    flags: [
-      { name: 'force', help: 'quit at once' },
-      { name: 'timeout', value: 'S', help: 'seconds to wait for the guest (default 60)' },
-    ],
+    flags: STOP_FLAGS,
     positionals: [1, 1],
     run: async ({ flags, args }, context) => {
-      const timeoutSeconds = Number(text(flags.timeout) ?? 60);
-      if (!(timeoutSeconds >= 0))
-        throw new UsageError(`stop --timeout: "${text(flags.timeout)}" is not a number of seconds`);
+      const options = stopOptions(flags, 'stop');
       if (!readRecord(context.runtimeDir, args[0]) && instanceExists(context.instancesDir, args[0]))
         return print(`${args[0]} is not running\n`);
-      return print(await down(context, args[0], { force: Boolean(flags.force), timeoutSeconds }));
+      return print(await down(context, args[0], options));
     },
   },
   {

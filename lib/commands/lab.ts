@@ -17,7 +17,7 @@ import { readNetworks, type NetworkRequest } from '../net/networks.ts';
 import { readRecord } from '../state/guests.ts';
 import { instanceExists, readInstance, type Instance } from '../store/instances.ts';
 import { create, remove, running, start } from './instances.ts';
-import { JSON_FLAG, print, text } from './words.ts';
+import { JSON_FLAG, print, STOP_FLAGS, stopOptions } from './words.ts';
 import type { NetworkDef } from '../base/types.ts';
 
 /** What a lab made, kept so that destroy removes exactly that. */
@@ -287,11 +287,6 @@ async function labLs(context: ToolContext, json: boolean) {
 }
 
 const fileArg = (args: string[]) => args[0];
-const timeoutOf = (value: string | undefined) => {
-  const seconds = Number(value ?? 60);
-  if (!(seconds >= 0)) throw new UsageError(`lab down --timeout: "${value}" is not a number of seconds`);
-  return seconds;
-};
 
 export const LAB_COMMANDS: readonly Subcommand[] = [
   {
@@ -310,14 +305,10 @@ export const LAB_COMMANDS: readonly Subcommand[] = [
     name: 'lab down',
     args: '[FILE]',
     summary: 'stop every guest of a lab, in parallel (its networks go with their last guest)',
-    flags: [
-      { name: 'force', help: 'quit them at once' },
-      { name: 'timeout', value: 'S', help: 'seconds to wait for each guest (default 60)' },
-    ],
+    flags: STOP_FLAGS,
     positionals: [0, 1],
     run: async ({ flags, args }, context) => {
-      const options = { force: Boolean(flags.force), timeoutSeconds: timeoutOf(text(flags.timeout)) };
-      return print(await labDown(context, fileArg(args), options));
+      return print(await labDown(context, fileArg(args), stopOptions(flags, 'lab down')));
     },
   },
   {
