@@ -8,7 +8,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, testWhere } from './helpers.ts';
 import { assertClean, inNetns, type Netns } from './netns.ts';
@@ -65,6 +74,19 @@ testWhere(
         assert.is(runs.exitCode, 0, runs.stderr);
         assert.is(runs.stdout, 'provisioned');
         assert.match((await tool(['log', 'deb'])).stdout, /Linux version \d/);
+        // cp both ways, a file and a directory, as qemu-script ssh logs in (no question, no warning).
+        mkdirSync(`${dir}/tree/sub`, { recursive: true });
+        writeFileSync(`${dir}/tree/sub/a.txt`, 'alpha\n');
+        writeFileSync(`${dir}/one.txt`, 'one\n');
+        for (const words of [[`${dir}/one.txt`, 'deb:/tmp/'], ['-r', `${dir}/tree`, 'deb:/tmp/']]) {
+          const sent = await tool(['cp', ...words]);
+          assert.is(sent.exitCode, 0, sent.stderr);
+          assert.not.match(sent.stderr, /WARNING|Permanently added/);
+        }
+        assert.is((await ssh('cat /tmp/one.txt /tmp/tree/sub/a.txt')).stdout, 'one\nalpha');
+        const back = await tool(['cp', '-r', 'deb:/tmp/tree', `${dir}/back`]);
+        assert.is(back.exitCode, 0, back.stderr);
+        assert.is(readFileSync(`${dir}/back/sub/a.txt`, 'utf8'), 'alpha\n');
         const stopped = await tool(['stop', '--timeout', '180', 'deb']);
         assert.is(stopped.exitCode, 0, stopped.stderr);
         assert.match(stopped.stdout, 'Guest deb powered off');

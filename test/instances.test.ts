@@ -252,6 +252,9 @@ const REFUSED: Array<[string[], string]> = [
   [['rm', 'nosuch'], 'rm: no instance named "nosuch" (qemu-script ls)'],
   [['log', 'nosuch'], 'log: no guest or instance named "nosuch" (qemu-script ps)'],
   [['info', '../x'], '"../x" is not a guest name'],
+  [['cp', '/etc/hostname', 'web:/tmp/'], 'cp: no running guest named "web" (qemu-script ps)'],
+  [['cp', '/etc/hostname', '/tmp/x'], "cp: one side is one guest's ([USER@]NAME:PATH), the other this host's"],
+  [['cp', 'a:/x', 'b:/y'], "cp: one side is one guest's"],
 ];
 
 test('bad input to create, start, rm and log: exit 2, one line, nothing made', () =>

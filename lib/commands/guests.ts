@@ -8,7 +8,7 @@ import type { Subcommand } from '../cli/command.ts';
 import { attachConsole } from '../guest/console.ts';
 import { down, gc, ps } from '../guest/guest-commands.ts';
 import { info } from '../guest/info.ts';
-import { parseWait, ssh } from '../guest/ssh.ts';
+import { copy, parseWait, ssh } from '../guest/ssh.ts';
 import { JSON_FLAG, print, STOP_FLAGS, stopOptions } from './words.ts';
 
 /**
@@ -121,6 +121,16 @@ export const GUEST_COMMANDS: readonly Subcommand[] = [
       const { target, wait, extra } = sshWords(rest, flags.wait as string | boolean | undefined);
       return ssh(context, target ?? onlyGuest(context), extra, parseWait(wait));
     },
+  },
+  {
+    name: 'cp',
+    guestArgument: true,
+    args: 'SRC... DEST',
+    summary:
+      "copy files to or from a running guest ([USER@]NAME:PATH on one side) with scp, as qemu-script ssh logs in",
+    flags: [{ name: 'recursive', short: 'r', help: 'directories and what is in them' }],
+    positionals: [2, 1024],
+    run: ({ flags, args }, context) => copy(context, args, Boolean(flags.recursive)),
   },
   {
     name: 'info',

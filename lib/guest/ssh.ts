@@ -27,6 +27,12 @@ export function sshArgv(
 ): string[] {
   const user = login ?? cloud?.login;
   const port = endpoint.port === 22 ? [] : ['-p', String(endpoint.port)];
+  const options = loginOptions(cloud, knownHostsExists);
+  return ['ssh', ...options, ...port, user ? `${user}@${endpoint.host}` : endpoint.host, ...extra];
+}
+
+/** What ssh and scp are both given: the guest's user key alone, and its pinned host key under its instance ID. */
+function loginOptions(cloud: CloudInitPlan | undefined, knownHostsExists: boolean): string[] {
   const identity = cloud?.identity ? ['-i', cloud.identity, '-o', 'IdentitiesOnly=yes'] : [];
   const known = cloud
     ? [
@@ -34,7 +40,50 @@ export function sshArgv(
         ...['-o', `StrictHostKeyChecking=${knownHostsExists ? 'yes' : 'accept-new'}`],
       ]
     : [];
-  return ['ssh', ...identity, ...known, ...port, user ? `${user}@${endpoint.host}` : endpoint.host, ...extra];
+  return [...identity, ...known];
+}
+
+/** A side of `cp`: [USER@]NAME:PATH (a guest's), or a path here. */
+const REMOTE = /^(?:([a-z_][a-z0-9_-]{0,31})@)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?):(.*)$/;
+
+/**
+ * qemu-script cp [-r] SRC... DEST: scp with the same user, key and pinned host key as `qemu-script ssh`, one side
+ * a guest's ([USER@]NAME:PATH), the other this host's; progress on a terminal is scp's. The exit code is scp's.
+ */
+export async function copy(context: ToolContext, words: string[], recursive: boolean): Promise<number> {
+  if (words.length < 2) throw new UsageError('cp needs SRC... DEST, one side [USER@]NAME:PATH');
+  // A path here that holds a colon is written ./like:this (or absolute), as with scp.
+  const local = (word: string) => word.startsWith('/') || word.startsWith('.');
+  const sides = words.map((word) => ({ word, remote: local(word) ? null : REMOTE.exec(word) }));
+  const dest = sides.at(-1)!;
+  const sources = sides.slice(0, -1);
+  const guests = new Set(sides.flatMap((side) => (side.remote ? [side.remote[2]] : [])));
+  const mixed = dest.remote ? sources.some((side) => side.remote) : !sources.every((side) => side.remote);
+  if (guests.size !== 1 || mixed)
+    throw new UsageError("cp: one side is one guest's ([USER@]NAME:PATH), the other this host's: to or from one guest");
+  const [name] = guests;
+  const record = readRecord(context.runtimeDir, name);
+  if (!record || guestView(record).state !== 'running')
+    throw new UsageError(`cp: no running guest named "${name}" (qemu-script ps)`);
+  const endpoint = sshEndpoint(guestView(record));
+  if (!endpoint) throw new HostError(`cp: no address of ${name} is known yet; qemu-script ssh --wait ${name} waits`);
+  const cloud = record.plan.cloudInit;
+  const target = (side: (typeof sides)[number]) => {
+    if (!side.remote) return side.word;
+    const user = side.remote[1] ?? cloud?.login;
+    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+    return `${user ? `${user}@` : ''}${host}:${side.remote[3]}`;
+  };
+  const argv = [
+    'scp',
+    ...loginOptions(cloud, Boolean(cloud && existsSync(cloud.knownHosts))),
+    ...(endpoint.port === 22 ? [] : ['-P', String(endpoint.port)]),
+    ...(recursive ? ['-r'] : []),
+    ...sides.map(target),
+  ];
+  const result = await (await start(argv, { stdio: 'inherit', reject: false })).child;
+  if (result.exitCode === undefined && result.failed) throw new HostError(`cp: ${result.shortMessage}`);
+  return result.exitCode ?? 1;
 }
 
 /** Whether an SSH server answers there: its banner, not just a connection (QEMU's forward accepts any). */
