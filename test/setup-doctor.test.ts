@@ -379,6 +379,27 @@ test("doctor outside the group: group and sudo fail with fixes; capability matte
   };
   const plain = await asNobody();
   assert.is(plain.exitCode, 1);
+  // The same facts for everyone, or a plain "root's to read": an ok line never carries a fix, and the KVM verdict
+  // that everyone can read (the CPU's flags) is the same for the member and for root.
+  type Checks = Array<{ id: string; status: string; message: string; fix?: string[] }>;
+  const json = async (argv: string[], env?: Record<string, string>) => {
+    const result = await execa(argv[0], argv.slice(1), { reject: false, ...(env ? { env, extendEnv: false } : {}) });
+    return (JSON.parse(result.stdout) as { checks: Checks }).checks;
+  };
+  const nobodyChecks = await json(
+    ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', binary, 'doctor', '--root', root, '--json'],
+    USER_ENV('nobody', '/nonexistent'),
+  );
+  assert.equal(nobodyChecks.filter((check) => check.status === 'ok' && check.fix), [], 'no ok line with a fix');
+  const rootChecks = await json([binary, 'doctor', '--root', root, '--json']);
+  const kvm = (checks: typeof rootChecks) => checks.find((check) => check.id === 'kvm')!;
+  if (!/\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))) {
+    const said = (check: Checks[number]) => [check.status, check.message];
+    assert.equal(said(kvm(nobodyChecks)), said(kvm(rootChecks)));
+    assert.is(kvm(nobodyChecks).fix, undefined, 'no adduser kvm where KVM runs no guest');
+  }
+  const netfilter = nobodyChecks.find((check) => check.id === 'br-netfilter')!;
+  assert.is.not(netfilter.status, 'warn', "a member is told what is root's to read, not warned of it");
   assert.match(plain.stdout, /^fail group +not a member of qemusers\n +fix: sudo qemu-script setup --user nobody$/m);
   assert.match(plain.stdout, /^fail sudo +sudo -n qemu-script-helper is not allowed/m);
   assert.match(

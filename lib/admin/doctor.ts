@@ -66,7 +66,19 @@ const checkQemu: Check = async ({ settings }) => {
   return { status: 'ok', message: version.stdout.split('\n')[0].replace(/^QEMU emulator version/, 'QEMU') };
 };
 
+/** Whether the CPU offers hardware virtualisation at all (/proc/cpuinfo, readable by everyone). */
+const cpuVirtualises = (cpuinfo: string) => /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
+
 const checkKvm: Check = (context) => {
+  // What everyone can read first: without VMX/SVM no one's KVM runs guests, whatever /dev/kvm lets them open.
+  const cpuinfo = readText('/proc/cpuinfo');
+  if (cpuinfo !== undefined && !cpuVirtualises(cpuinfo)) {
+    return {
+      status: 'warn',
+      message: 'this CPU offers no VMX/SVM (a VM without nested virtualisation?): KVM cannot run guests; TCG runs them',
+      hint: 'on a VM, enable nested virtualisation on its host',
+    };
+  }
   if (!existsSync(KVM_DEVICE)) {
     return {
       status: 'warn',
@@ -236,7 +248,8 @@ const AS_ROOT = 'sudo qemu-script doctor';
 
 const checkForwardPolicy: Check = (context) => {
   const policy = policyOf(context);
-  if (context.host.uid !== 0) return { status: 'ok', message: "the FORWARD policy is root's to read", fix: [AS_ROOT] };
+  if (context.host.uid !== 0)
+    return { status: 'ok', message: `the FORWARD policy is root's to read: ${AS_ROOT} says it` };
   if (policy === 'DROP') {
     const chain = context.firewall.dockerUser ? 'DOCKER-USER' : 'FORWARD';
     return {
@@ -282,8 +295,7 @@ const checkUfw: Check = (context) => {
     message:
       context.host.uid === 0 || !findSystemTool('ufw')
         ? 'ufw not active'
-        : "ufw installed; whether it is active is root's to read",
-    ...(context.host.uid === 0 ? {} : { fix: [AS_ROOT] }),
+        : `ufw installed; whether it is active is root's to read: ${AS_ROOT} says it`,
   };
 };
 
@@ -291,7 +303,13 @@ const checkBrNetfilter: Check = (context) => {
   if ((readText(`${context.host.procSys}/net/bridge/bridge-nf-call-iptables`) ?? '0').trim() !== '1')
     return { status: 'ok', message: 'bridged traffic bypasses iptables (no br_netfilter trap)' };
   const policy = policyOf(context);
-  if (policy === 'ACCEPT' || (context.host.uid === 0 && policy === undefined))
+  if (context.host.uid !== 0) {
+    return {
+      status: 'ok',
+      message: `br_netfilter is on; whether FORWARD drops bridged traffic is root's to read: ${AS_ROOT} says it`,
+    };
+  }
+  if (policy === 'ACCEPT' || policy === undefined)
     return { status: 'ok', message: 'br_netfilter is on, and FORWARD accepts: bridged traffic passes' };
   return {
     status: 'warn',
