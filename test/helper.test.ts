@@ -842,6 +842,45 @@ test("helper: a member's forward into hostonly goes to the address root register
     assert.equal(await ns.state(), before);
   }));
 
+test('helper: forwarding for a forwarded port alone routes nothing else; a NAT network opens it while it is up', () =>
+  withLan(async (ns) => {
+    const before = await ns.state();
+    const nftBefore = await ns.output(['nft', 'list', 'ruleset']);
+    const tables = async () =>
+      (await ns.output(['nft', 'list', 'tables'])).split('\n').filter((line) => line.includes('qemu_script__forward'));
+    const forwarding = () => ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']);
+    const GUARDED = ['table bridge qemu_script__forward', 'table ip qemu_script__forward'];
+    const mac = 'de:ad:be:ef:00:a2';
+    const ok = async (words: string[]) => {
+      const result = await helper(ns, ALICE, words);
+      assert.is(result.exitCode, 0, `${words.join(' ')}: ${result.stderr}`);
+    };
+    await ok(['bridge-add', 'hostonly', 'a2']);
+    await ok(['dhcp-add', 'hostonly', mac, 'a2']);
+    await ok(['publish-add', 'hostonly', 'a2', mac, 'tcp', '8090', '80']);
+    await ok(['forward-add', 'hostonly', 'a2', 'publish']);
+    assert.is(await forwarding(), '1');
+    assert.equal(await tables(), GUARDED, 'on for the forwarded port, with the guard');
+    const ruleset = await ns.output(['nft', 'list', 'table', 'ip', 'qemu_script__forward']);
+    assert.match(ruleset, /ct status dnat accept\n\t\tdrop\n/, 'the forwarded flows pass, nothing else routed does');
+    // A NAT network's guest: the host routes for it, so the guard goes while it is up, and comes back after.
+    await ok(['bridge-add', 'natnet', 'n2']);
+    await ok(['forward-add', 'natnet', 'n2']);
+    assert.equal([await forwarding(), await tables()], ['1', []], 'a NAT network routes');
+    await ok(['forward-del', 'ipv4', 'n2']);
+    assert.equal([await forwarding(), await tables()], ['1', GUARDED], 'the forwarded port alone again');
+    await ok(['bridge-del', 'natnet', 'n2']);
+    for (const words of [
+      ['dhcp-del', 'hostonly', 'a2'],
+      ['forward-del', 'ipv4', 'a2'],
+      ['bridge-del', 'hostonly', 'a2'],
+    ])
+      await ok(words);
+    assert.equal([await forwarding(), await tables()], ['0', []], 'off with the last, and the guard gone after it');
+    assert.is(await ns.output(['nft', 'list', 'ruleset']), nftBefore);
+    assert.equal(await ns.state(), before);
+  }));
+
 test("helper: a link of the same name that is not the record's (re-made by hand) is never removed", () =>
   withLan(async (ns) => {
     assert.is((await helper(ns, ALICE, ['bridge-add', 'vmnet9', 'web'])).exitCode, 0);

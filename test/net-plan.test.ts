@@ -138,6 +138,22 @@ const HOSTONLY_UNDONE = [
 ];
 const FORWARD_ON = 'sysctl -q -w net.ipv4.ip_forward=1';
 const FORWARD_OFF = 'sysctl -q -w net.ipv4.ip_forward=0';
+/** Forwarding for forwarded ports alone: the guard that routes nothing else, made first and removed last. */
+const GUARD = [
+  'nft add table bridge qemu_script__forward',
+  'nft add chain bridge qemu_script__forward forward { type filter hook forward priority -300; }',
+  'nft add rule bridge qemu_script__forward forward ether type ip meta mark set meta mark or 0x00400000',
+  'nft add chain bridge qemu_script__forward postrouting { type filter hook postrouting priority 300; }',
+  'nft add rule bridge qemu_script__forward postrouting meta mark and 0x00400000 != 0 ' +
+    'meta mark set meta mark and 0xffbfffff',
+  'nft add table ip qemu_script__forward',
+  'nft add chain ip qemu_script__forward forward { type filter hook forward priority -300; }',
+  'nft add rule ip qemu_script__forward forward meta mark and 0x00400000 != 0 ' +
+    'meta mark set meta mark and 0xffbfffff accept',
+  'nft add rule ip qemu_script__forward forward ct status dnat accept',
+  'nft add rule ip qemu_script__forward forward drop',
+];
+const GUARD_UNDO = ['nft delete table bridge qemu_script__forward', 'nft delete table ip qemu_script__forward'];
 const NAT_NFT = [
   'nft add table ip qemu_script_natnet',
   'nft add chain ip qemu_script_natnet postrouting { type nat hook postrouting priority srcnat; policy accept; }',
@@ -629,12 +645,13 @@ const ROWS: Row[] = [
     warnings: [/--host-ip 192\.168\.9\.1\/24 ignored/, NO_VHOST],
   },
   {
-    name: '--fwd on hostonly (no user-mode NIC): a DNAT per port to the registered address, forwarding on',
+    name: '--fwd on hostonly (no user-mode NIC): a DNAT per port to the registered address, forwarding for them alone',
     argv: ['--net', 'hostonly', '--fwd', '8080-80', '--fwd', 'udp:5353-53'],
     netdevs: [TAPDEV(0, 'qtap0')],
     host: [
       ...HOSTONLY_FIRST_GUEST,
       'nft add table ip qemu_script_fwd_tcp_8080',
+      ...GUARD,
       FORWARD_ON,
       'nft add table ip qemu_script_fwd_udp_5353',
       FIREWALL_NOTHING('hostonly'),
@@ -642,6 +659,7 @@ const ROWS: Row[] = [
     cleanup: [
       'nft delete table ip qemu_script_fwd_udp_5353',
       FORWARD_OFF,
+      ...GUARD_UNDO,
       'nft delete table ip qemu_script_fwd_tcp_8080',
       ...HOSTONLY_UNDONE,
     ],

@@ -220,3 +220,44 @@ export function publicationRules(publication: Publication, facts: FirewallFacts)
   }
   return { commands };
 }
+
+/**
+ * The mark bit that tells the guard a frame was bridged, not routed: br_netfilter passes frames bridged between
+ * ports through the IPv4 forward hook too (with the bridge as both interfaces), and nothing else in that hook
+ * tells the two apart. Set in the bridge's own forward hook and cleared before any other rule sees it.
+ */
+const BRIDGED = '0x00400000';
+const NOT_BRIDGED = '0xffbfffff';
+
+/** The guard's tables: a network's would be qemu_script_NAME, and no network's name starts with '_'. */
+const GUARD_TABLE = 'qemu_script__forward';
+
+/**
+ * Pure: the rules that keep a host that did not forward from forwarding anything but ports the tool forwards into
+ * a network without NAT (and their answers), while IPv4 forwarding is on for them alone. Frames bridged between a
+ * bridge's ports pass, as they did before. Added before forwarding goes on, removed after it goes off, or as soon
+ * as a NAT network needs the host to route.
+ */
+export function forwardGuard(): RuleCommand[] {
+  const chain = (family: string, name: string, hook: string, priority: string): RuleCommand => ({
+    add: ['nft', 'add', 'chain', family, GUARD_TABLE, name, `{ type filter hook ${hook} priority ${priority}; }`],
+    remove: [],
+  });
+  const rule = (family: string, name: string, ...words: string[]): RuleCommand => ({
+    add: ['nft', 'add', 'rule', family, GUARD_TABLE, name, ...words],
+    remove: [],
+  });
+  const clear = ['meta', 'mark', 'set', 'meta', 'mark', 'and', NOT_BRIDGED];
+  return [
+    { add: ['nft', 'add', 'table', 'bridge', GUARD_TABLE], remove: ['nft', 'delete', 'table', 'bridge', GUARD_TABLE] },
+    chain('bridge', 'forward', 'forward', '-300'),
+    rule('bridge', 'forward', 'ether', 'type', 'ip', 'meta', 'mark', 'set', 'meta', 'mark', 'or', BRIDGED),
+    chain('bridge', 'postrouting', 'postrouting', '300'),
+    rule('bridge', 'postrouting', 'meta', 'mark', 'and', BRIDGED, '!=', '0', ...clear),
+    { add: ['nft', 'add', 'table', 'ip', GUARD_TABLE], remove: ['nft', 'delete', 'table', 'ip', GUARD_TABLE] },
+    chain('ip', 'forward', 'forward', '-300'),
+    rule('ip', 'forward', 'meta', 'mark', 'and', BRIDGED, '!=', '0', ...clear, 'accept'),
+    rule('ip', 'forward', 'ct', 'status', 'dnat', 'accept'),
+    rule('ip', 'forward', 'drop'),
+  ];
+}
