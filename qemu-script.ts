@@ -13,8 +13,9 @@ import { parseArgs } from './lib/cli/parse-args.ts';
 import { readSettings } from './lib/cli/settings.ts';
 import { helpText, usageText } from './lib/commands/help.ts';
 import { findSubcommand, firstWordTypo, helpWith, runSubcommand } from './lib/commands/table.ts';
-import { announcer } from './lib/guest/announce.ts';
-import { launchGuest, runQemuInformational } from './lib/launch/launch.ts';
+import { launchAndWait } from './lib/guest/announce.ts';
+import { WAIT_SECONDS } from './lib/guest/ssh.ts';
+import { runQemuInformational } from './lib/launch/launch.ts';
 
 async function main(argv: string[]): Promise<number> {
   const oldNode = unsupportedNode(process.versions.node);
@@ -48,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (parsed.command === 'qemu-info') return runQemuInformational(readSettings(process.env).qemuBinary, parsed.argv);
   const { options } = parsed;
-  return launchGuest(options, toolContext(), announcer(options.json ? 'json' : options.quiet ? 'quiet' : 'text'));
+  return launchAndWait(options, toolContext(), options.wait ? { seconds: WAIT_SECONDS, what: '--wait' } : undefined);
 }
 
 main(process.argv.slice(2)).then(

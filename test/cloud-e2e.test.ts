@@ -19,7 +19,7 @@ const missing = existsSync(`${IMAGE}/disk.qcow2`)
 
 const USER_DATA = `#cloud-config
 runcmd:
-  - [sh, -c, 'echo "user-data ran" >> /var/tmp/qs-user-data']
+  - [sh, -c, 'sleep 5; echo "user-data ran" >> /var/tmp/qs-user-data']
 `;
 
 interface Launched {
@@ -70,7 +70,13 @@ testWhere(test, missing, NAME, () =>
         `${dir}/deb1.qcow2`]);
       writeFileSync(`${dir}/user-data.yaml`, USER_DATA);
       const began = Date.now();
-      const first = await launch(ns, env, dir, ['--user-data', `${dir}/user-data.yaml`]);
+      // --wait: the launch returns once the guest is provisioned (its runcmd, which sleeps, included).
+      const first = await launch(ns, env, dir, ['--wait', '--user-data', `${dir}/user-data.yaml`]);
+      const seconds = Math.round((Date.now() - began) / 1000);
+      assert.match(first.stdout, /^deb1 is ready \(cloud-init has finished\)$/m);
+      const done = await ssh(ns, env, ['cloud-init status; cat /var/tmp/qs-user-data']);
+      assert.is(done.stdout, 'status: done\nuser-data ran', `${done.stderr}\n${readFileSync(first.log, 'utf8')}`);
+      console.log(`cloud-init boot to provisioned (TCG, first boot): ${seconds} s`);
       assert.match(first.stdout, `Made your SSH key for guests: ${home}/.local/share/qemu-script/id_ed25519`);
       assert.match(first.stdout, 'Log in: qemu-script ssh deb1');
       const [, announced, announced6] = /Address on hostonly: (\S+) (\S+)/.exec(first.stdout) ?? [];
@@ -81,10 +87,8 @@ testWhere(test, missing, NAME, () =>
       const meta = JSON.parse(seed['meta-data']);
       assert.is(meta['local-hostname'], 'deb1');
       const hostname = await ssh(ns, env, ['hostname'], true);
-      const seconds = Math.round((Date.now() - began) / 1000);
       assert.is(hostname.exitCode, 0, `${hostname.stderr}\nconsole:\n${readFileSync(first.log, 'utf8')}`);
       assert.is(hostname.stdout, 'deb1');
-      console.log(`cloud-init boot to ssh (TCG, first boot): ${seconds} s`);
 
       // The address the guest has on hostonly is the one the launch announced and ps shows.
       const ps = JSON.parse((await ns.tool(['ps', '--json'], env)).stdout);

@@ -88,6 +88,11 @@ test('args: both spellings of every own option', () => {
   assert.equal(parseArgs(['-q'], {}), parseArgs(['--quiet'], {}));
 });
 
+test('args: --wait asks a background launch to return once the guest is ready; absent, nothing waits', () => {
+  assert.is(launchOptions(['--wait', '--display', 'none']).wait, true);
+  assert.is(launchOptions(['--display', 'none']).wait, undefined);
+});
+
 test('args: display stdio is always foreground', () => {
   assert.ok(launchOptions(['--display', 'stdio']).foreground);
   assert.not.ok(launchOptions(['--display', 'none']).foreground);
@@ -308,6 +313,17 @@ const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; m
   { name: 'bad --ssh-port', argv: ['--ssh-port', 'ssh'], message: /^--ssh-port: "ssh" is not a port \(1-65535\)$/ },
   { name: 'bad VM_HDDRIVER', argv: [], env: { VM_HDDRIVER: 'ide' }, message: /VM_HDDRIVER: "ide"/ },
   { name: 'bad --name', argv: ['--name', '../x'], message: /--name: "..\/x"/ },
+  {
+    name: '--wait with --foreground',
+    argv: ['--wait', '-f', '--display', 'none'],
+    message: /^--wait: --foreground keeps the guest on this terminal until it exits; --wait is for a guest in the /,
+  },
+  {
+    name: '--wait with --display stdio',
+    argv: ['--display', 'stdio', '--wait'],
+    message: /^--wait: --display stdio keeps the guest on this terminal until it exits; /,
+  },
+  { name: '--wait with a value', argv: ['--wait=30'], message: /^--wait takes no value \(got "--wait=30"\)$/ },
 ];
 
 for (const row of BAD) {

@@ -130,6 +130,8 @@ export interface LaunchOptions {
   /** Started as this instance (`start NAME`): the name is its own, not one a launch line may take. */
   instance?: string;
   foreground: boolean;
+  /** --wait: a background launch returns once the guest is ready (SSH answers, cloud-init has finished). */
+  wait?: boolean;
   /** --quiet: no messages, only errors (and --json output). */
   quiet: boolean;
   dryRun: boolean;

@@ -101,6 +101,11 @@ export const OWN_OPTIONS: readonly OwnOption[] = [
     help: "your own #cloud-config (merged) or #! script for --cloud-init",
   },
   { name: 'foreground', aliases: ['-f'], help: 'stay in the foreground until the guest exits' },
+  {
+    name: 'wait',
+    aliases: [],
+    help: 'return once the guest is ready: its SSH server answers and, with --cloud-init, cloud-init has finished',
+  },
   { name: 'dry-run', aliases: ['-s'], help: 'print the host commands, the QEMU command and the cleanup; run nothing' },
   { name: 'json', aliases: [], help: 'print one JSON object: the plan (--dry-run), or the started guest' },
   { name: 'verbose', aliases: ['-v'], help: 'print every command as it runs' },

@@ -205,6 +205,11 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
   if (!env.DISPLAY && !env.WAYLAND_DISPLAY && (display.kind === 'vga' || display.kind === 'spice')) {
     throw new UsageError(`${displayFrom} ${display.kind}: no graphical session here; use --display vnc or none`);
   }
+  if (args.wait && (args.foreground || display.kind === 'stdio'))
+    throw new UsageError(
+      `--wait: ${args.foreground ? '--foreground' : '--display stdio'} keeps the guest on this terminal until it ` +
+        'exits; --wait is for a guest in the background (qemu-script ssh --wait NAME waits from another terminal)',
+    );
   const headlessNote = 'no graphical session: the screen is on VNC instead of a window (--display chooses)';
   return {
     command: 'launch',
@@ -224,6 +229,7 @@ export function parseArgs(argv: string[], env: Env): ParsedArgs {
       ...parseImage(last(args.image), last(args['disk-size'])),
       quiet: Boolean(args.quiet),
       foreground: Boolean(args.foreground) || display.kind === 'stdio',
+      ...(args.wait ? { wait: true } : {}),
       dryRun: Boolean(args['dry-run']),
       json: Boolean(args.json),
       verbose: Boolean(args.verbose),

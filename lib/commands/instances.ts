@@ -3,15 +3,13 @@ import type { ToolContext } from '../base/context.ts';
 import { UsageError } from '../base/errors.ts';
 import { GUEST_NAME, GUEST_NAME_RULE } from '../base/names.ts';
 import { consoleLogPath, guestRunDir, hostKeyPath, instanceFile } from '../base/paths.ts';
-import { printOut } from '../base/output.ts';
 import type { Subcommand } from '../cli/command.ts';
 import { parseArgs } from '../cli/parse-args.ts';
 import { parseMacMode } from '../net/mac.ts';
 import { instanceIdOf } from '../plan/cloud-init.ts';
-import { announcer } from '../guest/announce.ts';
+import { launchAndWait } from '../guest/announce.ts';
 import { down } from '../guest/guest-commands.ts';
-import { parseWait, waitReady } from '../guest/ssh.ts';
-import { launchGuest } from '../launch/launch.ts';
+import { parseWait } from '../guest/ssh.ts';
 import { planLine, probeCloud } from '../launch/plan-line.ts';
 import { isGone, readRecord } from '../state/guests.ts';
 import { resolveImage } from '../store/images.ts';
@@ -148,12 +146,7 @@ export async function start(context: ToolContext, words: string[]): Promise<numb
         }
       : {}),
   };
-  const output = options.json ? 'json' : options.quiet ? 'quiet' : 'text';
-  const code = await launchGuest(options, context, announcer(output));
-  if (code !== 0 || wait === undefined || options.dryRun) return code;
-  await waitReady(context, name, wait);
-  if (output === 'text') printOut(`${name} is ready${given.cloudInit ? ' (cloud-init has finished)' : ''}\n`);
-  return 0;
+  return launchAndWait(options, context, wait === undefined ? undefined : { seconds: wait, what: 'start --wait' });
 }
 
 /** The instance's words with a boot's own: each side's own options before `--`, QEMU's after it. */

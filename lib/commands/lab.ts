@@ -207,7 +207,8 @@ async function labUp(context: ToolContext, file: string | undefined, wait: numbe
       ? `started ${stopped.map((guest) => guest.name).join(', ')}`
       : `lab ${lab.name}: every guest runs already; nothing to start`,
   );
-  if (wait !== undefined) await Promise.all(lab.guests.map((guest) => waitReady(context, guest.name, wait)));
+  if (wait !== undefined)
+    await Promise.all(lab.guests.map((guest) => waitReady(context, guest.name, wait, 'lab up --wait')));
   return `${said.join('\n')}\n${await labTable(context, lab.guests.map((guest) => guest.name))}`;
 }
 

@@ -105,14 +105,14 @@ async function answers(endpoint: { host: string; port: number }, timeoutMs = 300
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** --wait: until the guest's SSH server answers; its address is looked up again each time (a lease comes late). */
-async function waitForSsh(context: ToolContext, name: string, seconds: number) {
+async function waitForSsh(context: ToolContext, name: string, seconds: number, what: string) {
   const deadline = Date.now() + seconds * 1000;
   const tty = process.stderr.isTTY;
   const began = Date.now();
   for (;;) {
     const record = readRecord(context.runtimeDir, name);
     const view = record && guestView(record);
-    if (!view || view.state === 'gone') throw new HostError(`ssh --wait: guest ${name} is not running any more`);
+    if (!view || view.state === 'gone') throw new HostError(`${what}: guest ${name} is not running any more`);
     const endpoint = sshEndpoint(view);
     if (endpoint && (await answers(endpoint))) {
       if (tty) printErr('\r\x1b[K');
@@ -122,7 +122,7 @@ async function waitForSsh(context: ToolContext, name: string, seconds: number) {
       if (tty) printErr('\n');
       const where = endpoint ? `at ${endpoint.host}:${endpoint.port}` : '(no address known yet)';
       throw new HostError(
-        `ssh --wait: no SSH server answered ${where} in ${seconds} s; the guest's console says why: ` +
+        `${what}: no SSH server answered ${where} in ${seconds} s; the guest's console says why: ` +
           `qemu-script log ${name}`,
       );
     }
@@ -140,7 +140,7 @@ const statusOf = (output: string) => /^status: (.+)$/m.exec(output)?.[1].trim();
  * there, so refusals are waited through). A provisioning that failed is exit 1 with its status and the last
  * lines of its log.
  */
-async function waitForProvisioning(context: ToolContext, name: string, deadline: number, began: number) {
+async function waitForProvisioning(context: ToolContext, name: string, deadline: number, began: number, what: string) {
   const tty = process.stderr.isTTY;
   const seconds = () => Math.round((Date.now() - began) / 1000);
   let status: string | undefined;
@@ -148,7 +148,7 @@ async function waitForProvisioning(context: ToolContext, name: string, deadline:
     const record = readRecord(context.runtimeDir, name);
     const endpoint = record && sshEndpoint(guestView(record));
     const cloud = record?.plan.cloudInit;
-    if (!record || !endpoint || !cloud) throw new HostError(`ssh --wait: guest ${name} is not running any more`);
+    if (!record || !endpoint || !cloud) throw new HostError(`${what}: guest ${name} is not running any more`);
     const batch = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
     const ask = (command: string[]) =>
       probe(sshArgv(endpoint, cloud, undefined, [...batch, ...command], existsSync(cloud.knownHosts)));
@@ -171,7 +171,7 @@ async function waitForProvisioning(context: ToolContext, name: string, deadline:
     if (Date.now() >= deadline) {
       if (tty) printErr('\n');
       throw new HostError(
-        `ssh --wait: ${name}'s cloud-init has not finished (${printable(status ?? 'not reached yet')}) in ` +
+        `${what}: ${name}'s cloud-init has not finished (${printable(status ?? 'not reached yet')}) in ` +
           `${Math.round((deadline - began) / 1000)} s; its console: qemu-script log ${name}`,
       );
     }
@@ -179,17 +179,23 @@ async function waitForProvisioning(context: ToolContext, name: string, deadline:
   }
 }
 
-/** --wait: the SSH server answers, and a --cloud-init guest has finished provisioning (waitForProvisioning). */
-export async function waitReady(context: ToolContext, name: string, seconds: number): Promise<void> {
+/**
+ * --wait: the SSH server answers, and a --cloud-init guest has finished provisioning (waitForProvisioning).
+ * `what` is what the user typed (ssh --wait, start --wait, a launch's --wait), for the messages.
+ */
+export async function waitReady(context: ToolContext, name: string, seconds: number, what: string): Promise<void> {
   const began = Date.now();
-  await waitForSsh(context, name, seconds);
+  await waitForSsh(context, name, seconds, what);
   if (readRecord(context.runtimeDir, name)?.plan.cloudInit)
-    await waitForProvisioning(context, name, began + seconds * 1000, began);
+    await waitForProvisioning(context, name, began + seconds * 1000, began, what);
 }
+
+/** How long --wait waits unless told (=S): a cloud image's first boot under TCG takes about a minute. */
+export const WAIT_SECONDS = 300;
 
 export function parseWait(value: string | boolean | undefined): number | undefined {
   if (value === undefined || value === false) return undefined;
-  if (value === true) return 300;
+  if (value === true) return WAIT_SECONDS;
   if (!/^\d+$/.test(value)) throw new UsageError(`ssh --wait=${value}: give whole seconds, as in --wait=120`);
   return Number(value);
 }
@@ -204,7 +210,7 @@ export async function ssh(
   const at = target.lastIndexOf('@');
   const [login, name] = at >= 0 ? [target.slice(0, at), target.slice(at + 1)] : [undefined, target];
   if (!readRecord(context.runtimeDir, name)) throw new UsageError(`ssh: no guest named "${name}" (see qemu-script ps)`);
-  if (waitSeconds !== undefined) await waitReady(context, name, waitSeconds);
+  if (waitSeconds !== undefined) await waitReady(context, name, waitSeconds, 'ssh --wait');
   const record = readRecord(context.runtimeDir, name);
   const endpoint = record && sshEndpoint(guestView(record));
   if (!record || !endpoint) {
