@@ -1,17 +1,27 @@
 // Labs: the lab file read into networks and launch words (a table; every error names the file, line, column and
 // key), and a lab of three tiny guests (a count: 2 group) on a NAT network through the real executable: all up in
 // one command, each finds the others by name and reaches the host and the wan beyond NAT, up again starts
-// nothing, a changed guest is named, down stops every guest, destroy leaves no instance and no network.
+// nothing, a changed guest is named, down stops every guest (then the stopped lab exports to libvirt XML, one
+// valid file per domain and network), destroy leaves no instance and no network.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { UsageError } from '../lib/base/errors.ts';
 import { readLab } from '../lib/cli/lab-file.ts';
 import { ROOT } from './helpers.ts';
 import { INITRD, KERNEL, WAN, withWan } from './guest-helpers.ts';
-import { BOOT_APPEND, assertClean, waitFor } from './netns.ts';
+import { BOOT_APPEND, assertClean, waitFor, type Netns } from './netns.ts';
 
 const FILE = '/labs/lab.yaml';
 
@@ -206,6 +216,45 @@ const labFile = (memory: number) =>
     '  db:',
   ].join('\n');
 
+/**
+ * The stopped lab handed to libvirt as files, one per domain and network (valid to libvirt's schemas), each
+ * domain with its instance's MAC; bad words refused, nothing written.
+ */
+async function exportsLab(ns: Netns, env: Record<string, string>, dir: string) {
+  const out = `${dir}/xml`;
+  const exported = await ns.tool(['export', 'libvirt', `${dir}/lab.yaml`, '--output', out], env);
+  assert.is(exported.exitCode, 0, exported.stderr);
+  const files = ['network-labnet', 'domain-web1', 'domain-web2', 'domain-db'].map((base) => `${out}/${base}.xml`);
+  assert.is(exported.stdout, files.map((file) => `Wrote ${file}`).join('\n'));
+  assert.is(exported.stderr, '', 'nothing of these guests lacks a libvirt equivalent');
+  const ps = JSON.parse((await ns.tool(['ps', '--json'], env)).stdout).guests as Array<{
+    name: string;
+    nics: Array<{ mac: string }>;
+  }>;
+  for (const file of files) {
+    const kind = file.includes('/network-') ? 'network' : 'domain';
+    const valid = await execa('virt-xml-validate', [file, kind], { reject: false });
+    assert.is(valid.exitCode, 0, `${file}: ${valid.stdout}${valid.stderr}`);
+  }
+  for (const guest of ps) {
+    const xml = readFileSync(`${out}/domain-${guest.name}.xml`, 'utf8');
+    assert.match(xml, `<name>${guest.name}</name>`);
+    assert.match(xml, `<source network='labnet'/>\n      <mac address='${guest.nics[0].mac}'/>`);
+  }
+  assert.match(readFileSync(files[0], 'utf8'), "<name>labnet</name>");
+  rmSync(out, { recursive: true });
+  for (const [words, message] of [
+    [[`${dir}/lab.yaml`], `qemu-script: export libvirt ${dir}/lab.yaml: give --output DIR (one XML file per domain `],
+    [[`${dir}/lab.yaml`, '--outptu', out], `qemu-script: export libvirt ${dir}/lab.yaml: unknown word --outptu `],
+    [['--output', out, 'web1'], 'qemu-script: export libvirt --output: is for a lab file (LAB.yaml)'],
+  ] as const) {
+    const refused = await ns.tool(['export', 'libvirt', ...words], env);
+    assert.is(refused.exitCode, 2, refused.stderr);
+    assert.ok(refused.stderr.startsWith(message), refused.stderr);
+    assert.not.ok(existsSync(out), 'nothing written');
+  }
+}
+
 test('a lab of three tiny guests on a NAT network: up, names, up again, a change, down, destroy', () =>
   withWan({ ipv6: false, extra: [], serve: [WAN] }, async (ns) => {
     const dir = mkdtempSync(`${ROOT}/.cache/lab-test-`);
@@ -227,6 +276,12 @@ test('a lab of three tiny guests on a NAT network: up, names, up again, a change
       const outsider = "qemu-script: lab up: db is an instance outside lab trio; rename the lab's guest";
       assert.equal([taken.exitCode, taken.stderr], [2, outsider]);
       assert.not.ok(existsSync(`${ns.configDir}/networks/labnet.json`), 'no network defined');
+      const labYaml = `${dir}/lab.yaml`;
+      const early = await ns.tool(['export', 'libvirt', labYaml, '--output', `${dir}/xml`], env);
+      assert.equal(
+        [early.exitCode, early.stderr],
+        [2, `qemu-script: export libvirt: lab trio's network labnet is not defined: qemu-script lab up ${labYaml}`],
+      );
       assert.is((await ns.tool(['rm', 'db'], env)).exitCode, 0);
 
       const up = await lab(['up']);
@@ -280,6 +335,7 @@ test('a lab of three tiny guests on a NAT network: up, names, up again, a change
         ['stopped', 'stopped', 'stopped'],
       );
       await assertClean(ns, ['lo', 'uplink0']);
+      await exportsLab(ns, env, dir);
       // Up once more: the same addresses.
       const back = await lab(['up']);
       for (const [name, address] of Object.entries(addresses))

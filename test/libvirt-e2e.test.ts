@@ -4,7 +4,8 @@
 // networks untouched and no `default` network) gets the network and, through `export libvirt --apply`, the
 // same launch line; `virsh start` boots it under TCG and the guest takes its lease from libvirt's dnsmasq with
 // the same MAC and the same address. Refusals: virsh missing, libvirt unreachable, a network libvirt lacks, a
-// name libvirt has. The network defined and started by `export libvirt-net --apply`.
+// name libvirt has. The network defined and started by `export libvirt-net --apply`. A lab of two stopped
+// instances applied in one command (its network started, both domains defined), then all or none.
 import { execa, type ResultPromise } from 'execa';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -194,6 +195,74 @@ testWhere(test, missing, 'a guest and its network handed to libvirt: same MAC, l
       }
       daemon.kill();
       await daemon;
+    }
+    await assertClean(ns, ['lo']);
+  }),
+);
+
+const LAB = [
+    'name: duo',
+    'networks:',
+    '  lvnet: {subnet: 10.84.0.0/24, ipv6: false}',
+    'defaults:',
+    '  image: tiny',
+    '  nets: [lvnet]',
+    '  accel: tcg',
+    '  display: none',
+    '  memory: 160',
+    `  qemu: ${JSON.stringify(['-kernel', KERNEL, '-initrd', INITRD, '-append', `${BOOT_APPEND} e2e_if0=dhcp`])}`,
+    'guests:',
+  '  lv: {count: 2}',
+].join('\n');
+
+testWhere(test, missing, 'a lab handed to libvirt with --apply: its network and both domains, all or none', () =>
+  inNetns(async (ns) => {
+    const labDir = mkdtempSync(`${tmpdir()}/qs-libvirt-lab-`);
+    const env = { QEMU_SCRIPT_IMAGES_DIR: `${labDir}/images`, QEMU_SCRIPT_INSTANCES_DIR: `${labDir}/instances` };
+    const file = `${labDir}/lab.yaml`;
+    const { daemon } = await startLibvirtd(ns);
+    const listed = async () => [
+      (await virsh('list', '--all', '--name')).stdout.trim(),
+      (await virsh('net-list', '--all', '--name')).stdout.trim(),
+    ];
+    try {
+      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', `${labDir}/tiny.qcow2`, '64M']);
+      assert.is((await ns.tool(['image', 'add', `${labDir}/tiny.qcow2`], env)).exitCode, 0);
+      writeFileSync(file, LAB);
+      const up = await ns.tool(['lab', 'up', file], env);
+      assert.is(up.exitCode, 0, up.stderr);
+      assert.is((await ns.tool(['lab', 'down', '--force', file], env)).exitCode, 0);
+
+      const applied = await ns.tool(['export', 'libvirt', file, '--apply'], env);
+      assert.is(applied.exitCode, 0, applied.stderr);
+      assert.is(
+        applied.stdout,
+        [
+          'Defined and started network lvnet in libvirt (qemu:///system)',
+          'Defined domain lv1 in libvirt (qemu:///system): virsh start lv1',
+          'Defined domain lv2 in libvirt (qemu:///system): virsh start lv2',
+        ].join('\n'),
+      );
+      assert.equal(await listed(), ['lv1\nlv2', 'lvnet']);
+      assert.match((await virsh('net-info', 'lvnet')).stdout, /^Active:\s+yes$/m);
+
+      // All or none: one name libvirt has already, and nothing else of the lab is defined.
+      await virsh('undefine', 'lv2');
+      await virsh('net-destroy', 'lvnet');
+      await virsh('net-undefine', 'lvnet');
+      const again = await ns.tool(['export', 'libvirt', '--apply', file], env);
+      assert.equal(
+        [again.exitCode, again.stderr],
+        [2, 'qemu-script: export --apply: libvirt already has a domain named lv1 (virsh undefine lv1 removes it)'],
+      );
+      assert.equal(await listed(), ['lv1', ''], 'nothing more defined');
+    } finally {
+      const undo = [['undefine', 'lv1'], ['undefine', 'lv2'], ['net-destroy', 'lvnet'], ['net-undefine', 'lvnet']];
+      for (const words of undo) await virsh(...words).catch(() => undefined);
+      daemon.kill();
+      await daemon;
+      await ns.tool(['lab', 'destroy', file], env);
+      rmSync(labDir, { recursive: true, force: true });
     }
     await assertClean(ns, ['lo']);
   }),

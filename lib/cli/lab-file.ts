@@ -30,7 +30,9 @@ export interface Lab {
 /** Keys of their own; every other long option of the launch line is a guest key of the same name. */
 const OWN_KEYS = ['image', 'disk', 'count', 'cpus', 'memory', 'disk_size', 'nets', 'forwards', 'user_data', 'qemu'];
 /** Own options a lab gives another way (nets, forwards, its names, disk_size) or that are about one run. */
-const NOT_KEYS = ['name', 'net', 'fwd', 'disk', 'disk-size', 'dry-run', 'json', 'verbose', 'quiet', 'help', 'version'];
+const NOT_KEYS = [
+  ...['name', 'net', 'fwd', 'disk', 'disk-size', 'dry-run', 'json', 'verbose', 'quiet', 'help', 'version', 'wait'],
+];
 const OPTION_KEYS = OWN_OPTIONS.map((option) => option.name).filter(
   (name) => !NOT_KEYS.includes(name) && !OWN_KEYS.includes(name) && name !== 'foreground',
 );

@@ -83,6 +83,8 @@ export async function create(context: ToolContext, words: string[], lab?: string
   if (size !== undefined && !/^[1-9]\d{0,6}[KMGT]$/.test(size))
     throw new UsageError(`create --disk-size: "${size}" is not a size (a number and K, M, G or T: 20G, 512M)`);
   const options = launchOptions([...rest, '--name', name], 'create');
+  // Kept options are the machine's; waiting is one start's.
+  if (options.wait) throw new UsageError(`create: --wait is start's: qemu-script start ${name} --wait`);
   const disk = instanceFile(context.instancesDir, name, 'disk');
   const planned = await planLine(
     {
@@ -106,30 +108,24 @@ export async function create(context: ToolContext, words: string[], lab?: string
   return `Created instance ${name} over ${base}: qemu-script start ${name}\n`;
 }
 
-/** start's own word: --wait[=S], anywhere before `--`. */
-function takeWait(words: string[]): { wait?: number; rest: string[] } {
-  const end = words.indexOf('--');
-  let wait: number | undefined;
-  const rest = words.filter((word, i) => {
-    if ((end >= 0 && i >= end) || !/^--wait(=|$)/.test(word)) return true;
-    wait = parseWait(word === '--wait' ? true : word.slice('--wait='.length));
-    return false;
-  });
-  return { wait, rest };
-}
-
-export async function start(context: ToolContext, words: string[]): Promise<number> {
-  const name = checkedName(words[0], 'start');
-  const { wait, rest: extra } = takeWait(words.slice(1));
-  const instance = await readInstance(context.instancesDir, name, 'start');
-  if (running(context, name)) throw new UsageError(`start: ${name} is running already (qemu-script ssh ${name})`);
+/**
+ * An instance's launch, as `start` boots it (and `export libvirt` plans it): its options, with `extra` for this
+ * boot only, over its overlay, with the identity fixed at create (MACs, cloud-init instance ID).
+ */
+export async function instanceLaunchOptions(
+  context: ToolContext,
+  name: string,
+  extra: string[],
+  what: string,
+): Promise<LaunchOptions> {
+  const instance = await readInstance(context.instancesDir, name, what);
   if (!existsSync(instance.image_path))
-    throw new UsageError(`start: ${name}'s image ${instance.image_path} is gone; its overlay cannot run without it`);
-  const given = launchOptions(withBootWords(instance.options, extra), 'start');
+    throw new UsageError(`${what}: ${name}'s image ${instance.image_path} is gone; its overlay cannot run without it`);
+  const given = launchOptions(withBootWords(instance.options, extra), what);
   const fixedMacs = extra.some((word) => word === '--mac' || word.startsWith('--mac='))
     ? given.mac
     : parseMacMode(instance.identity.macs.join(','));
-  const options: LaunchOptions = {
+  return {
     ...given,
     name,
     instance: name,
@@ -146,6 +142,28 @@ export async function start(context: ToolContext, words: string[]): Promise<numb
         }
       : {}),
   };
+}
+
+/** start's own word: --wait[=S], anywhere before `--`. */
+function takeWait(words: string[]): { wait?: number; rest: string[] } {
+  const end = words.indexOf('--');
+  let wait: number | undefined;
+  const rest = words.filter((word, i) => {
+    if ((end >= 0 && i >= end) || !/^--wait(=|$)/.test(word)) return true;
+    wait = parseWait(word === '--wait' ? true : word.slice('--wait='.length));
+    return false;
+  });
+  return { wait, rest };
+}
+
+export async function start(context: ToolContext, words: string[]): Promise<number> {
+  const name = checkedName(words[0], 'start');
+  const { wait, rest: extra } = takeWait(words.slice(1));
+  if (running(context, name)) {
+    await readInstance(context.instancesDir, name, 'start');
+    throw new UsageError(`start: ${name} is running already (qemu-script ssh ${name})`);
+  }
+  const options = await instanceLaunchOptions(context, name, extra, 'start');
   return launchAndWait(options, context, wait === undefined ? undefined : { seconds: wait, what: 'start --wait' });
 }
 
