@@ -103,7 +103,11 @@ const registry = () =>
   existsSync('/run/qemu-script/registry.json')
     ? (
         JSON.parse(readFileSync('/run/qemu-script/registry.json', 'utf8')) as {
-          resources: Array<{ kind: string; name: string; users: Array<{ uid: number; holder: { pid: number } }> }>;
+          resources: Array<{
+            kind: string;
+            name: string;
+            users: Array<{ uid: number; guest: string; ip?: string; holder: { pid: number } }>;
+          }>;
         }
       ).resources
     : [];
@@ -839,6 +843,40 @@ test("helper: a member's forward into hostonly goes to the address root register
     }
     assert.is(await nft(), nftBefore, 'the forward is gone');
     assert.is(await ns.output(['cat', '/proc/sys/net/ipv4/ip_forward']), '0');
+    assert.equal(await ns.state(), before);
+  }));
+
+test("helper: a member's fixed address on hostonly: one of the network's, and no other guest's", () =>
+  withLan(async (ns) => {
+    const before = await ns.state();
+    const ok = async (words: string[]) => {
+      const result = await helper(ns, ALICE, words);
+      assert.is(result.exitCode, 0, `${words.join(' ')}: ${result.stderr}`);
+    };
+    const [macA, macB] = ['de:ad:be:ef:00:b1', 'de:ad:be:ef:00:b2'];
+    await ok(['bridge-add', 'hostonly', 'f1']);
+    await ok(['bridge-add', 'hostonly', 'f2']);
+    await ok(['dhcp-add', 'hostonly', macA, 'f1', '192.168.56.10']);
+    const dhcp = registry().find((record) => record.kind === 'dhcp');
+    assert.equal(
+      dhcp?.users.map((user) => [user.guest, user.ip]),
+      [['f1', '192.168.56.10']],
+    );
+    for (const [words, message] of [
+      [[macB, 'f2', '192.168.56.10'], 'refused: 192.168.56.10 on hostonly is taken by f1; give f2 another'],
+      [[macB, 'f2', '192.168.57.3'], "refused: 192.168.57.3 is not in hostonly's subnet 192.168.56.0/24"],
+      [[macB, 'f2', '192.168.56.1'], "refused: 192.168.56.1 is the host's address on hostonly"],
+      [[macB, 'f2', '192.168.56.9', 'x'], 'refused: dhcp-add takes NETWORK MAC GUEST [ADDRESS]'],
+    ] as const) {
+      const refused = await helper(ns, ALICE, ['dhcp-add', 'hostonly', ...words]);
+      assert.equal([refused.exitCode, refused.stderr.trim()], [2, `qemu-script-helper: ${message}`]);
+    }
+    for (const words of [
+      ['dhcp-del', 'hostonly', 'f1'],
+      ['bridge-del', 'hostonly', 'f1'],
+      ['bridge-del', 'hostonly', 'f2'],
+    ])
+      await ok(words);
     assert.equal(await ns.state(), before);
   }));
 

@@ -1,8 +1,8 @@
 // Labs: the lab file read into networks and launch words (a table; every error names the file, line, column and
-// key), and a lab of three tiny guests (a count: 2 group) on a NAT network through the real executable: all up in
-// one command, each finds the others by name and reaches the host and the wan beyond NAT, up again starts
-// nothing, a changed guest is named, down stops every guest (then the stopped lab exports to libvirt XML, one
-// valid file per domain and network), destroy leaves no instance and no network.
+// key), and a lab of three tiny guests (a count: 2 group, one at a fixed address) on a NAT network through the
+// real executable: all up in one command, each finds the others by name and reaches the host and the wan beyond
+// NAT, up again starts nothing, a changed guest is named, down stops every guest (then the stopped lab exports to
+// libvirt XML, one valid file per domain and network), destroy leaves no instance and no network.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
@@ -213,7 +213,7 @@ const labFile = (memory: number) =>
     `  qemu: ${JSON.stringify(QEMU)}`,
     'guests:',
     '  web: {count: 2}',
-    '  db:',
+    '  db: {nets: [labnet=10.83.0.50]}',
   ].join('\n');
 
 /**
@@ -296,6 +296,7 @@ test('a lab of three tiny guests on a NAT network: up, names, up again, a change
       const addresses = Object.fromEntries(
         [...up.stdout.matchAll(/^(\w+) +running +labnet=(\S+)/gm)].map((match) => [match[1], match[2]]),
       );
+      assert.is(addresses.db, '10.83.0.50', "db's fixed address");
       // Each guest: every other guest by name (and itself), the host, the wan beyond NAT.
       for (const name of ['web1', 'web2', 'db']) {
         await waitFor(

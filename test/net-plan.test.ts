@@ -4,6 +4,7 @@ import { HostError, UsageError } from '../lib/base/errors.ts';
 import { hostCommands } from '../lib/plan/render.ts';
 import type { Command, Companion, FirewallFacts, HostFacts } from '../lib/base/types.ts';
 import { publicationRules } from '../lib/net/firewall.ts';
+import { builtinNetworks } from '../lib/net/networks.ts';
 import { plan, valuesOf } from './helpers.ts';
 
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
@@ -709,6 +710,45 @@ const ROWS: Row[] = [
     warnings: [NO_VHOST],
   },
   {
+    name: 'a fixed address on hostonly: the registration asks for it',
+    argv: ['--net', 'hostonly=192.168.56.10'],
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      ...bridgeHostCommands('hostonly', '192.168.56.1/24', `${HOSTONLY6}:1/64`),
+      ...tapHost('qtap0', 'hostonly'),
+      HOSTONLY_DNSMASQ,
+      `# ${MAC0} → 192.168.56.10 and its SLAAC address in ${HOSTONLY6}:/64, named guest, in ` +
+        '/run/qemu-script/net/4026531840/hostonly/hosts and /run/qemu-script/net/4026531840/hostonly/names',
+      ...NAMES('hostonly'),
+      FIREWALL_NOTHING('hostonly'),
+    ],
+    cleanup: HOSTONLY_UNDONE,
+    messages: [/^NIC 1 on network hostonly /],
+    warnings: [NO_VHOST],
+  },
+  {
+    name: "a normal user's fixed address: one more word of the helper's request",
+    argv: ['--net', 'hostonly=192.168.56.10'],
+    facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
+    netdevs: [TAPDEV(0, 'qtap0')],
+    host: [
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-add hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-add qtap0 hostonly guest',
+      `sudo -n /usr/local/bin/qemu-script-helper dhcp-add hostonly ${MAC0} guest 192.168.56.10`,
+      'sudo -n /usr/local/bin/qemu-script-helper names-add hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-add hostonly guest',
+    ],
+    cleanup: [
+      'sudo -n /usr/local/bin/qemu-script-helper firewall-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper names-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper dhcp-del hostonly guest',
+      'sudo -n /usr/local/bin/qemu-script-helper tap-del qtap0 guest',
+      'sudo -n /usr/local/bin/qemu-script-helper bridge-del hostonly guest',
+    ],
+    messages: [/^NIC 1 on network hostonly /],
+    warnings: [NO_VHOST],
+  },
+  {
     name: "a normal user's --fwd on hostonly: NIC and ports to the helper, never the guest's address; on the bridge's",
     argv: ['--net', 'hostonly', '--fwd', '8080-80'],
     facts: { isRoot: false, uid: 1000, runtimeDir: '/run/user/1000/qemu-script' },
@@ -1119,6 +1159,23 @@ const REFUSALS: Array<{
     error: HostError,
     message: /--net natnet: the network does NAT out of the default route, and this host has none/,
   },
+  ...(
+    [
+      ['outside the subnet', 'hostonly=192.168.57.10', "192.168.57.10 is not in hostonly's subnet 192.168.56.0/24"],
+      ["the host's own", 'hostonly=192.168.56.1', "192.168.56.1 is the host's address on hostonly"],
+      ['the broadcast address', 'hostonly=192.168.56.255', "192.168.56.255 is 192.168.56.0/24's broadcast address"],
+      ['the network address', 'hostonly=192.168.56.0', "192.168.56.0 is 192.168.56.0/24's network address"],
+      ['an address that is none', 'hostonly=192.168.56.300', '"192.168.56.300" is not an IPv4 address'],
+      ['a network without DHCP', 'lab2=10.78.0.5', 'network lab2 has no DHCP server to give it'],
+      ['a bridge that is no defined network', 'vmnet0=10.0.5.5', 'a fixed address is for a defined network with DHCP'],
+    ] as const
+  ).map(([what, spec, why]) => ({
+    name: `a fixed address: ${what}`,
+    argv: ['--net', spec],
+    facts: { networks: { ...builtinNetworks(), lab2: labStatic } },
+    error: UsageError,
+    message: new RegExp(`^--net ${spec.replace(/\./g, '\\.')}: ${why.replace(/[.()]/g, (c) => `\\${c}`)}`),
+  })),
   {
     name: 'a network whose bridge name another interface holds',
     argv: ['--net', 'natnet'],

@@ -314,6 +314,18 @@ const BAD: Array<{ name: string; argv: string[]; env?: Record<string, string>; m
   { name: 'bad VM_HDDRIVER', argv: [], env: { VM_HDDRIVER: 'ide' }, message: /VM_HDDRIVER: "ide"/ },
   { name: 'bad --name', argv: ['--name', '../x'], message: /--name: "..\/x"/ },
   {
+    name: 'a fixed address on br:NAME',
+    argv: ['--net', 'br:x=10.0.0.5'],
+    message: /^--net br:x=10\.0\.0\.5: a fixed address goes with the name of a defined network: NAME=ADDRESS /,
+  },
+  {
+    name: 'a fixed address on the user network',
+    argv: ['--net', 'user=10.0.2.15'],
+    message: /^--net user=10\.0\.2\.15: a fixed address goes with the name of a defined network/,
+  },
+  { name: 'two fixed addresses', argv: ['--net', 'lab=1.2.3.4=5'], message: /^--net lab=1\.2\.3\.4=5: a fixed / },
+  { name: 'a fixed address that is none', argv: ['--net', 'lab=web'], message: /^--net lab=web: "web" is not an IPv4/ },
+  {
     name: '--wait with --foreground',
     argv: ['--wait', '-f', '--display', 'none'],
     message: /^--wait: --foreground keeps the guest on this terminal until it exits; --wait is for a guest in the /,

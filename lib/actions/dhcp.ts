@@ -20,7 +20,7 @@ import {
 } from '../net/ip.ts';
 import { ipv6On } from '../probe/probe.ts';
 import { guestNameProblem, NETWORK_NAME } from '../base/names.ts';
-import { dhcpConfigOf, readNetworks, realisedHere } from '../net/networks.ts';
+import { dhcpConfigOf, fixedAddressProblem, readNetworks, realisedHere } from '../net/networks.ts';
 import { NETWORK_FILES, networkRunDir } from '../base/paths.ts';
 import { currentNetns, isAlive, processId, type ProcessId } from '../base/proc.ts';
 import { dropResource, findResource, recordIntent, type ResourceRecord, type ResourceUser } from '../state/registry.ts';
@@ -200,8 +200,14 @@ async function checkAnswers(action: DhcpAction, ip: string): Promise<void> {
   );
 }
 
-/** The NIC's address: stable for its MAC, never one another NIC or the host holds. */
+/** The NIC's address: the fixed one asked for, or stable for its MAC; never one another NIC or the host holds. */
 function addressFor(action: DhcpAction, others: ResourceUser[]): string {
+  if (action.ip !== undefined) {
+    const holder = others.find((other) => other.ip === action.ip);
+    if (holder)
+      throw refuse(`${action.ip} on ${action.network} is taken by ${holder.guest}; give ${action.guest} another`);
+    return action.ip;
+  }
   const value = (text: string | undefined) => parseAddress(text ?? '')?.value ?? -1n;
   const taken = new Set([value(action.config.hostIp), ...others.map((user) => value(user.ip))]);
   const range = { start: value(action.config.rangeStart), end: value(action.config.rangeEnd) };
@@ -240,7 +246,9 @@ export const dhcp: ActionKind<DhcpAction> = {
       {
         argv: [],
         note:
-          `${action.mac} → a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}` +
+          `${action.mac} → ${
+            action.ip ?? `a stable address in ${action.config.rangeStart}-${action.config.rangeEnd}`
+          }` +
           `${action.config.ipv6 ? ' and its SLAAC address in ' + action.config.ipv6.prefix : ''}, ` +
           `named ${action.guest}, in ${file(action.dir, 'hosts')} and ${file(action.dir, 'names')}`,
       },
@@ -251,10 +259,10 @@ export const dhcp: ActionKind<DhcpAction> = {
     ],
   }),
 
-  request: (action) => [action.network, action.mac, action.guest],
+  request: (action) => [action.network, action.mac, action.guest, ...(action.ip ? [action.ip] : [])],
 
   fromRequest(words, caller) {
-    arity(words, 3, 3, 'dhcp-add takes NETWORK MAC GUEST');
+    arity(words, 3, 4, 'dhcp-add takes NETWORK MAC GUEST [ADDRESS]');
     const name = checked(words[0], NETWORK_NAME, 'network name');
     const network = readNetworks(caller.config)[name];
     if (!network) throw refuse(`no network ${name} is defined (see qemu-script net ls)`);
@@ -264,6 +272,10 @@ export const dhcp: ActionKind<DhcpAction> = {
     // The name is served on the network's DNS: never one that would answer for something else.
     const problem = guestNameProblem(guest, hostname());
     if (problem) throw refuse(`the guest name ${guest} ${problem}`);
+    // A fixed address: one of the network's own, as root defined it.
+    const ip = words[3];
+    const fixed = ip === undefined ? undefined : fixedAddressProblem(network, ip);
+    if (fixed) throw refuse(fixed);
     return {
       kind: 'dhcp',
       network: name,
@@ -271,6 +283,7 @@ export const dhcp: ActionKind<DhcpAction> = {
       guest,
       config: dhcpConfigOf(realisedHere(network, ipv6On())),
       dir: networkRunDir(caller.registryDir, currentNetns(), name),
+      ...(ip === undefined ? {} : { ip }),
     };
   },
 

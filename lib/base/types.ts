@@ -14,7 +14,7 @@ export type NetItem =
    * tap:N, so a missing bridge of that name is made; a bare name must be a
    * vmnetN, a defined network or an existing bridge.
    */
-  | { kind: 'bridge'; name: string; explicit: boolean }
+  | { kind: 'bridge'; name: string; explicit: boolean; address?: string }
   | { kind: 'macvtap'; parent: string };
 
 // The vocabularies: parsing, --help and the completions all read these.
@@ -371,7 +371,16 @@ export type HostAction =
   | { kind: 'names'; network: string; guest: string; server: string; domain: string }
   /** A NIC registered with the DHCP/DNS server of defined network `network` (started with its first NIC). */
   /** `dir`: the server's pidfile, leases and registrations, beside the registry. */
-  | { kind: 'dhcp'; network: string; mac: string; guest: string; config: DhcpConfig; dir: string };
+  | {
+      kind: 'dhcp';
+      network: string;
+      mac: string;
+      guest: string;
+      config: DhcpConfig;
+      dir: string;
+      /** A fixed address (--net NAME=ADDRESS); else one stable for the MAC. */
+      ip?: string;
+    };
 
 export type ActionKindName = HostAction['kind'];
 

@@ -248,7 +248,10 @@ export function labSchema(): Record<string, unknown> {
       cpus: { type: ['integer', 'string'], description: 'QEMU -smp' },
       memory: { type: ['integer', 'string'], description: 'QEMU -m: MiB, or with a suffix (2G)' },
       disk_size: { type: 'string', description: 'its overlay grown to this size (20G)' },
-      nets: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], description: '--net' },
+      nets: {
+        oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+        description: '--net: its NICs in order; NAME=ADDRESS gives a NIC on a defined network a fixed address',
+      },
       forwards: { type: 'array', items: { type: 'string' }, description: '--fwd [tcp:|udp:]HOST-GUEST' },
       user_data: { type: 'string', description: 'a #cloud-config or #! script, inline, or a file beside the lab' },
       qemu: { type: 'array', items: { type: 'string' }, description: 'QEMU arguments, as after -- on a launch line' },

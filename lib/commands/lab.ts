@@ -127,6 +127,10 @@ function createWords(context: ToolContext, lab: Lab, guest: LabGuest): string[] 
 const userDataPath = (context: ToolContext, lab: Lab, guest: LabGuest) =>
   `${labsDir(context)}/${lab.name}/${guest.name}.user-data`;
 
+/** Whether one of the guest's NICs asks for a fixed address (nets: [NAME=ADDRESS]). */
+const hasFixedAddress = (guest: LabGuest) =>
+  guest.words.some((word, i) => guest.words[i - 1] === '--net' && word.includes('='));
+
 /** What differs between an instance and the lab's guest of that name (empty: nothing). */
 function guestDifferences(instance: Instance, wanted: string[]): string[] {
   const [, , base, ...rest] = wanted;
@@ -197,9 +201,14 @@ async function labUp(context: ToolContext, file: string | undefined, wait: numbe
     throw error;
   }
   const stopped = lab.guests.filter((guest) => !running(context, guest.name));
-  const results = await Promise.allSettled(stopped.map((guest) => start(context, [guest.name, '--quiet'])));
+  // Guests with a fixed address register first: another's stable address is never chosen on top of one.
+  const fixed = stopped.filter(hasFixedAddress);
+  const others = stopped.filter((guest) => !hasFixedAddress(guest));
+  const starting = async (guests: LabGuest[]) =>
+    Promise.allSettled(guests.map((guest) => start(context, [guest.name, '--quiet'])));
+  const results = [...(await starting(fixed)), ...(await starting(others))];
   const failed = results.flatMap((result, i) =>
-    result.status === 'rejected' ? [`${stopped[i].name}: ${(result.reason as Error).message}`] : [],
+    result.status === 'rejected' ? [`${[...fixed, ...others][i].name}: ${(result.reason as Error).message}`] : [],
   );
   if (failed.length > 0) throw new HostError(`lab up: ${failed.join('; ')}`);
   said.push(

@@ -404,6 +404,19 @@ export function validateNetwork(request: NetworkRequest, around: NetworkSurround
   };
 }
 
+/** Why ADDRESS cannot be a guest's fixed address on the network (undefined: it can). */
+export function fixedAddressProblem(network: NetworkDef, address: string): string | undefined {
+  if (!network.dhcp) return `network ${network.name} has no DHCP server to give it`;
+  const parsed = parseAddress(address);
+  if (parsed?.family !== 4) return `"${address}" is not an IPv4 address`;
+  const subnet = parsePrefix(network.subnet)!;
+  if (!contains(subnet, parsed.value)) return `${address} is not in ${network.name}'s subnet ${network.subnet}`;
+  if (parsed.value === networkOf(subnet) || parsed.value === lastOf(subnet))
+    return `${address} is ${network.subnet}'s ${parsed.value === networkOf(subnet) ? 'network' : 'broadcast'} address`;
+  if (address === network.hostIp) return `${address} is the host's address on ${network.name}`;
+  return undefined;
+}
+
 /** The DNS domain of a network's guests: its own, else its name (web.hostonly). */
 export const domainOf = (network: Pick<NetworkDef, 'name' | 'domain'>) => network.domain ?? network.name;
 

@@ -25,13 +25,22 @@ function checkBareName(name: string, context: NetContext): void {
   );
 }
 
-export function planBridge(item: { name: string; explicit: boolean }, nic: Nic, context: NetContext): NicPlan {
+export function planBridge(
+  item: { name: string; explicit: boolean; address?: string },
+  nic: Nic,
+  context: NetContext,
+): NicPlan {
   const network = context.facts.networks[item.name];
   if (network) {
     if (item.explicit)
       throw new UsageError(`--net br:${item.name}: ${item.name} is a defined network; write --net ${item.name}`);
-    return planNetwork(network, nic, context);
+    return planNetwork(network, nic, context, item.address);
   }
+  if (item.address !== undefined)
+    throw new UsageError(
+      `--net ${item.name}=${item.address}: a fixed address is for a defined network with DHCP, and ${item.name} ` +
+        'is none (qemu-script net ls)',
+    );
   if (!item.explicit) checkBareName(item.name, context);
   const first = !context.bridgesPlanned.has(item.name);
   const use = bridgeUse(item.name, context);

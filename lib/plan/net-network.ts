@@ -3,7 +3,7 @@
 import { HostError, UsageError } from '../base/errors.ts';
 import { firewallRules, NO_FIREWALL } from '../net/firewall.ts';
 import { describePrefix, prefixClash } from '../net/host-address.ts';
-import { dhcpConfigOf, domainOf, hostCidr6Of, hostCidrOf, realisedHere } from '../net/networks.ts';
+import { dhcpConfigOf, domainOf, fixedAddressProblem, hostCidr6Of, hostCidrOf, realisedHere } from '../net/networks.ts';
 import { networkRunDir } from '../base/paths.ts';
 import { INSTALL_HINT } from '../base/system-tools.ts';
 import { underlayOf, vxlanDevice, type Underlay } from '../net/tunnel.ts';
@@ -106,8 +106,10 @@ function publications(network: NetworkDef, nic: Nic, context: NetContext) {
 /**
  * A NIC on a defined network: its bridge (made with the first guest) and, with DHCP, a registration with its server.
  */
-export function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext): NicPlan {
+export function planNetwork(definition: NetworkDef, nic: Nic, context: NetContext, address?: string): NicPlan {
   const network = realisedHere(definition, context.facts.ipv6);
+  const fixed = address === undefined ? undefined : fixedAddressProblem(network, address);
+  if (fixed) throw new UsageError(`--net ${network.name}=${address}: ${fixed}`);
   const first = !context.bridgesPlanned.has(network.name);
   const use = bridgeUse(network.name, context);
   if (use === 'foreign') {
@@ -166,6 +168,7 @@ export function planNetwork(definition: NetworkDef, nic: Nic, context: NetContex
       guest: context.guest,
       config: dhcpConfigOf(network),
       dir: serverDir,
+      ...(address === undefined ? {} : { ip: address }),
     });
   }
   if (network.dhcp && first) {

@@ -19,6 +19,7 @@ export const NET_ITEM_HELP: ReadonlyArray<[item: string, meaning: string]> = [
     "defined networks (see net ls): a bridge with the host's address, DHCP and guest names; natnet also leads " +
       "out through NAT",
   ],
+  ['NAME=ADDRESS', "a defined network's NIC with a fixed address from its DHCP server (hostonly=192.168.56.10)"],
   ['vmnetN', 'internal bridge vmnetN (N from 0): made if missing, removed with its last guest'],
   [
     'br:NAME',
@@ -74,7 +75,19 @@ const ALIASES: Readonly<Record<string, NetItem>> = {
   'nat-network': { kind: 'bridge', name: 'natnet', explicit: false },
 };
 
+/** NAME=ADDRESS: a defined network's NIC with a fixed address (checked against the network when planned). */
+function withAddress(item: string, what: string): NetItem {
+  const [name, address] = item.split('=', 2);
+  const [named] = parseItem(name, what);
+  const usage = 'a fixed address goes with the name of a defined network: NAME=ADDRESS (hostonly=192.168.56.10)';
+  if (named?.kind !== 'bridge' || named.explicit || item.indexOf('=') !== item.lastIndexOf('='))
+    throw bad(what, item, usage);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) throw bad(what, item, `"${address}" is not an IPv4 address`);
+  return { ...named, address };
+}
+
 function parseItem(item: string, what: string): NetItem[] {
+  if (item.includes('=')) return [withAddress(item, what)];
   const compact = COMPACT.exec(item);
   if (compact) return parseCompact(compact[2], Boolean(compact[1]));
   if (item === 'user') return [{ kind: 'user' }];
